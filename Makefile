@@ -1,0 +1,69 @@
+# One Makefile for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.10
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL := models/prakerja.tar.gz
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml' 2>/dev/null)
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install train run shell test lint validate bench-nlu bench-policy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt
+	@scripts/check_python.sh $(PYTHON)
+	@if [ -x $(BIN)/python ] && ! scripts/check_python.sh $(BIN)/python 2>/dev/null; then \
+	  echo "Recreating $(VENV): it is not Python 3.10"; rm -rf $(VENV); fi
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@echo "Installing pinned requirements into $(VENV) (log: var/pip-install.log)"
+	@mkdir -p var
+	@$(BIN)/python -m pip install --upgrade 'pip<27' > var/pip-install.log 2>&1 \
+	  && $(BIN)/python -m pip install -r requirements.txt >> var/pip-install.log 2>&1 \
+	  || { tail -n 30 var/pip-install.log; exit 1; }
+	@$(BIN)/python -m pip check
+	@touch $@
+
+install: $(BIN)/.installed ## Create the Python 3.10 venv with the pinned requirements
+
+$(MODEL): $(TRAIN_INPUTS) | $(BIN)/.installed
+	@echo "Training the model (data, domain or config changed)"
+	@mkdir -p models var
+	$(BIN)/rasa train --fixed-model-name prakerja --out models --quiet > var/train.log 2>&1 \
+	  || { tail -n 40 var/train.log; exit 1; }
+
+train: $(MODEL) ## Train the model if data/, domain.yml or config.yml changed
+
+run: $(MODEL) ## Start Rasa (5005) and the action server (5055) in the foreground
+	@mkdir -p var
+	exec $(BIN)/python -m bot.launcher $(MODEL)
+
+shell: $(MODEL) ## Chat with the assistant in this terminal
+	@mkdir -p var
+	$(BIN)/python -m bot.launcher --shell $(MODEL)
+
+validate: $(BIN)/.installed ## Check the training data and domain
+	$(BIN)/rasa data validate --fail-on-warnings --quiet
+
+lint: $(BIN)/.installed ## ruff and mypy on our code
+	$(BIN)/ruff check bot actions tests scripts bench
+	$(BIN)/mypy
+
+test: $(MODEL) lint ## Install, train if needed, run every test
+	$(BIN)/python -m pytest
+
+bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
+	$(BIN)/python -m bench.nlu
+
+bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
+	$(BIN)/python -m bench.policy
+
+clean: ## Remove the model, results and runtime files (keeps the venv)
+	rm -rf models results var .rasa

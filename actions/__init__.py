@@ -1,0 +1,1 @@
+"""Rasa custom actions and form validators. Business logic lives in `bot/`."""

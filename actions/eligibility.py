@@ -1,0 +1,227 @@
+"""The eligibility check: form validator, verdict and cancellation."""
+
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.clock import today_wib
+from bot.policy.eligibility import (
+    EligibilityAnswers,
+    age_on,
+    assess,
+    questions_needed,
+)
+from bot.policy.programme import load_policy
+from bot.policy.validation import parse_age, parse_count, parse_date, parse_yes_no
+
+FORM_NAME = "eligibility_form"
+
+# Form slot asked for each question of bot.policy.eligibility.
+SLOT_FOR_QUESTION: Dict[str, str] = {
+    "birth_date": "elig_age",
+    "citizen": "elig_citizen",
+    "in_education": "elig_in_education",
+    "excluded_occupation": "elig_excluded_occupation",
+    "prior_participant": "elig_prior_participant",
+    "kk_registered_count": "elig_kk_count",
+    "receives_social_aid": "elig_social_aid",
+}
+QUESTION_FOR_SLOT = {slot: question for question, slot in SLOT_FOR_QUESTION.items()}
+ELIGIBILITY_SLOTS = [*SLOT_FOR_QUESTION.values(), "elig_birth_date"]
+
+YES_NO_HINT = "Jawab \"ya\" atau \"tidak\" ya."
+
+
+def _bool_slot(tracker: Tracker, slot: str) -> bool | None:
+    value = tracker.get_slot(slot)
+    return value if isinstance(value, bool) else None
+
+
+def _int_slot(tracker: Tracker, slot: str) -> int | None:
+    value = tracker.get_slot(slot)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def answers_from_tracker(tracker: Tracker) -> EligibilityAnswers:
+    """Build the answers known so far; raw (unvalidated) slot text counts as unknown."""
+    birth_date = tracker.get_slot("elig_birth_date")
+    return EligibilityAnswers(
+        birth_date=parse_date(birth_date) if isinstance(birth_date, str) else None,
+        age=_int_slot(tracker, "elig_age"),
+        citizen=_bool_slot(tracker, "elig_citizen"),
+        in_education=_bool_slot(tracker, "elig_in_education"),
+        excluded_occupation=_bool_slot(tracker, "elig_excluded_occupation"),
+        prior_participant=_bool_slot(tracker, "elig_prior_participant"),
+        kk_registered_count=_int_slot(tracker, "elig_kk_count"),
+        receives_social_aid=_bool_slot(tracker, "elig_social_aid"),
+    )
+
+
+def _yes_no(
+    slot: str, value: Any, dispatcher: CollectingDispatcher
+) -> Dict[str, Any]:
+    if isinstance(value, bool):
+        return {slot: value}
+    question = QUESTION_FOR_SLOT[slot]
+    answer = parse_yes_no(str(value), question=question) if value is not None else None
+    if answer is None:
+        dispatcher.utter_message(
+            text=f"Maaf, saya belum menangkap jawabannya. {YES_NO_HINT}"
+        )
+    return {slot: answer}
+
+
+class ValidateEligibilityForm(FormValidationAction):
+    """Validate each eligibility answer; ask only what the policy needs."""
+
+    def name(self) -> str:
+        return "validate_eligibility_form"
+
+    async def required_slots(
+        self,
+        domain_slots: List[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[str]:
+        """Slots the active policy cares about; none left once the verdict is sure."""
+        policy, today = load_policy(), today_wib()
+        relevant = [
+            SLOT_FOR_QUESTION[q]
+            for q in questions_needed(policy, EligibilityAnswers(), today)
+        ]
+        if questions_needed(policy, answers_from_tracker(tracker), today):
+            return relevant
+        # A verdict is already certain: keep only what was answered.
+        return [slot for slot in relevant if tracker.get_slot(slot) is not None]
+
+    def validate_elig_age(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Accept a birth date (any common format) or an age in years."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"elig_age": int(value)}
+        text = str(value or "")
+        today = today_wib()
+        born = parse_date(text, today=today)
+        if born is not None:
+            if born > today:
+                dispatcher.utter_message(
+                    text="Tanggal lahir itu ada di masa depan. Coba tulis lagi, "
+                    "contoh: 15-08-1990."
+                )
+                return {"elig_age": None, "elig_birth_date": None}
+            return {
+                "elig_age": age_on(born, today),
+                "elig_birth_date": born.isoformat(),
+            }
+        age = parse_age(text)
+        if age is None:
+            dispatcher.utter_message(
+                text="Maaf, saya belum bisa membaca tanggal lahir atau umurnya. "
+                "Contoh: 15-08-1990, 15 agustus 1990, atau 25 tahun."
+            )
+        return {"elig_age": age}
+
+    def validate_elig_citizen(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Citizen with a KTP: yes or no."""
+        return _yes_no("elig_citizen", value, dispatcher)
+
+    def validate_elig_in_education(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Currently at school or university: yes or no."""
+        return _yes_no("elig_in_education", value, dispatcher)
+
+    def validate_elig_excluded_occupation(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Holds an excluded office or job: yes or no."""
+        return _yes_no("elig_excluded_occupation", value, dispatcher)
+
+    def validate_elig_prior_participant(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Already a participant, or revoked: yes or no."""
+        return _yes_no("elig_prior_participant", value, dispatcher)
+
+    def validate_elig_social_aid(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Receives other social aid: yes or no."""
+        return _yes_no("elig_social_aid", value, dispatcher)
+
+    def validate_elig_kk_count(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """How many others on the same family card are already participants."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"elig_kk_count": int(value)}
+        count = parse_count(str(value or ""))
+        if count is None:
+            dispatcher.utter_message(
+                text="Tulis jumlahnya dengan angka ya, misalnya 0, 1 atau 2."
+            )
+        return {"elig_kk_count": count}
+
+
+class ActionEligibilityVerdict(Action):
+    """Tell the verdict, the reasons and the next step, then forget the answers."""
+
+    def name(self) -> str:
+        return "action_eligibility_verdict"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
+        verdict = assess(load_policy(), answers_from_tracker(tracker), today_wib())
+        if verdict.eligible is None:
+            head = "Saya belum bisa memastikan syaratmu."
+        elif verdict.eligible:
+            head = "Kabar baik: kamu memenuhi syarat Kartu Prakerja."
+        else:
+            head = "Maaf, saat ini kamu belum memenuhi syarat Kartu Prakerja."
+        lines = [head, *verdict.reasons, verdict.next_step]
+        dispatcher.utter_message(text="\n".join(line for line in lines if line))
+        return [SlotSet(slot, None) for slot in ELIGIBILITY_SLOTS]
+
+
+class ActionCancelForm(Action):
+    """Leave the eligibility check cleanly when the user says stop/batal."""
+
+    def name(self) -> str:
+        return "action_cancel_form"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
+        dispatcher.utter_message(response="utter_form_cancelled")
+        return [
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            *[SlotSet(slot, None) for slot in ELIGIBILITY_SLOTS],
+        ]
+

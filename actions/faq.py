@@ -1,0 +1,46 @@
+"""Answers to programme questions, rendered from the versioned policy."""
+
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.policy.answers import FAQ_INTENTS, call_center_text, render_answer
+from bot.policy.programme import load_policy
+
+
+class ActionAnswerFaq(Action):
+    """Answer the latest programme question (specific topic when one is asked)."""
+
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
+        intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+        if intent not in FAQ_INTENTS:
+            dispatcher.utter_message(response="utter_please_rephrase")
+            return []
+        text = tracker.latest_message.get("text") or ""
+        dispatcher.utter_message(text=render_answer(intent, load_policy(), text))
+        return []
+
+
+class ActionOfferHuman(Action):
+    """Tell the user how to reach a person at the call center."""
+
+    def name(self) -> str:
+        return "action_offer_human"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
+        dispatcher.utter_message(text=call_center_text(load_policy()))
+        return []

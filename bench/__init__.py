@@ -1,0 +1,1 @@
+"""Reproducible measurements behind the choices recorded in docs/benchmarks.md."""

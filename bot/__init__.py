@@ -1,0 +1,1 @@
+"""Kartu Prakerja assistant: logic shared by the Rasa actions and channels."""

@@ -1,0 +1,168 @@
+"""Start the assistant's processes in the foreground and stop them together.
+
+Used by `make run`. Works with or without a terminal: it never reads stdin,
+prints the URLs once the servers answer, and on SIGINT/SIGTERM (or when one
+process dies) stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+STOP_GRACE_SECONDS = 15.0
+READY_TIMEOUT_SECONDS = 300.0
+DEFAULT_MODEL = "models/prakerja.tar.gz"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One process of the assistant and the URL that tells it is ready."""
+
+    name: str
+    command: list[str]
+    ready_url: str
+
+
+def services(model: Path, bin_dir: Path) -> list[Service]:
+    """The processes `make run` starts, in start order."""
+    rasa = str(bin_dir / "rasa")
+    return [
+        Service(
+            "actions",
+            [rasa, "run", "actions", "--port", "5055", "--actions", "actions"],
+            "http://127.0.0.1:5055/health",
+        ),
+        Service(
+            "rasa",
+            [
+                rasa, "run", "--enable-api", "--port", "5005",
+                "--model", str(model), "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml",
+            ],
+            "http://127.0.0.1:5005/status",
+        ),
+    ]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Supervisor:
+    """Own a set of child processes; stop all of them on a signal or a death."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def start(self, service: Service) -> None:
+        """Start one service in its own process group."""
+        self.children[service.name] = subprocess.Popen(
+            service.command, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+    def dead(self) -> list[str]:
+        """Names of the services whose process has exited."""
+        return [n for n, p in self.children.items() if p.poll() is not None]
+
+    def stop(self, *_: object) -> None:
+        """Terminate every child (SIGTERM, then SIGKILL after a grace period)."""
+        self.stopping = True
+        for proc in self.children.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for proc in self.children.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def shell(model: Path, bin_dir: Path) -> int:
+    """Chat in this terminal: the action server in the background, `rasa shell`."""
+    actions = services(model, bin_dir)[0]
+    supervisor = Supervisor()
+    supervisor.start(actions)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not _answers(actions.ready_url):
+            if supervisor.dead() or time.monotonic() > deadline:
+                print("launcher: the action server did not start")
+                return 1
+            time.sleep(0.5)
+        command = [
+            str(bin_dir / "rasa"), "shell", "--model", str(model),
+            "--endpoints", "endpoints.yml",
+        ]
+        return subprocess.call(command)
+    finally:
+        supervisor.stop()
+
+
+def main(argv: list[str]) -> int:
+    """Run every service until a signal arrives or one of them dies."""
+    args = argv[1:]
+    bin_dir = Path(sys.executable).parent
+    if args and args[0] == "--shell":
+        return shell(Path(args[1] if len(args) > 1 else DEFAULT_MODEL), bin_dir)
+    model = Path(args[0] if args else DEFAULT_MODEL)
+    supervisor = Supervisor()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    wanted = services(model, bin_dir)
+    for service in wanted:
+        supervisor.start(service)
+    pending = {s.name: s.ready_url for s in wanted}
+    started = time.monotonic()
+    while not supervisor.stopping:
+        if supervisor.dead():
+            print(f"launcher: {', '.join(supervisor.dead())} stopped; stopping all")
+            supervisor.stop()
+            return 1
+        for name, url in list(pending.items()):
+            if _answers(url):
+                del pending[name]
+                if not pending:
+                    _print_ready()
+        if pending and time.monotonic() - started > READY_TIMEOUT_SECONDS:
+            print(f"launcher: {', '.join(pending)} not ready; stopping all")
+            supervisor.stop()
+            return 1
+        time.sleep(0.5)
+    supervisor.stop()
+    print("launcher: stopped")
+    return 0
+
+
+def _print_ready() -> None:
+    print(
+        "\nPrakerja assistant is running:\n"
+        "  Rasa REST   POST http://localhost:5005/webhooks/rest/webhook\n"
+        "  Rasa API         http://localhost:5005/status\n"
+        "  Actions          http://localhost:5055/health\n"
+        "Stop with Ctrl-C.\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
