@@ -7,7 +7,9 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.fallback import FALLBACKS_BEFORE_HUMAN, consecutive_fallbacks
 from bot.clock import today_wib
+from bot.policy.answers import call_center_text
 from bot.policy.eligibility import (
     EligibilityAnswers,
     age_on,
@@ -62,16 +64,23 @@ def answers_from_tracker(tracker: Tracker) -> EligibilityAnswers:
     )
 
 
+def _unreadable(dispatcher: CollectingDispatcher, tracker: Tracker, hint: str) -> None:
+    """Say the answer was unclear; after two misunderstandings, offer a person."""
+    if consecutive_fallbacks(tracker.events) >= FALLBACKS_BEFORE_HUMAN:
+        hint = f"{hint} {call_center_text(load_policy())}"
+    dispatcher.utter_message(text=hint)
+
+
 def _yes_no(
-    slot: str, value: Any, dispatcher: CollectingDispatcher
+    slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> Dict[str, Any]:
     if isinstance(value, bool):
         return {slot: value}
     question = QUESTION_FOR_SLOT[slot]
     answer = parse_yes_no(str(value), question=question) if value is not None else None
     if answer is None:
-        dispatcher.utter_message(
-            text=f"Maaf, saya belum menangkap jawabannya. {YES_NO_HINT}"
+        _unreadable(
+            dispatcher, tracker, f"Maaf, saya belum menangkap jawabannya. {YES_NO_HINT}"
         )
     return {slot: answer}
 
@@ -126,9 +135,11 @@ class ValidateEligibilityForm(FormValidationAction):
             }
         age = parse_age(text)
         if age is None:
-            dispatcher.utter_message(
-                text="Maaf, saya belum bisa membaca tanggal lahir atau umurnya. "
-                "Contoh: 15-08-1990, 15 agustus 1990, atau 25 tahun."
+            _unreadable(
+                dispatcher,
+                tracker,
+                "Maaf, saya belum bisa membaca tanggal lahir atau umurnya. "
+                "Contoh: 15-08-1990, 15 agustus 1990, atau 25 tahun.",
             )
         return {"elig_age": age}
 
@@ -137,35 +148,35 @@ class ValidateEligibilityForm(FormValidationAction):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Citizen with a KTP: yes or no."""
-        return _yes_no("elig_citizen", value, dispatcher)
+        return _yes_no("elig_citizen", value, dispatcher, tracker)
 
     def validate_elig_in_education(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Currently at school or university: yes or no."""
-        return _yes_no("elig_in_education", value, dispatcher)
+        return _yes_no("elig_in_education", value, dispatcher, tracker)
 
     def validate_elig_excluded_occupation(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Holds an excluded office or job: yes or no."""
-        return _yes_no("elig_excluded_occupation", value, dispatcher)
+        return _yes_no("elig_excluded_occupation", value, dispatcher, tracker)
 
     def validate_elig_prior_participant(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Already a participant, or revoked: yes or no."""
-        return _yes_no("elig_prior_participant", value, dispatcher)
+        return _yes_no("elig_prior_participant", value, dispatcher, tracker)
 
     def validate_elig_social_aid(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Receives other social aid: yes or no."""
-        return _yes_no("elig_social_aid", value, dispatcher)
+        return _yes_no("elig_social_aid", value, dispatcher, tracker)
 
     def validate_elig_kk_count(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -176,8 +187,10 @@ class ValidateEligibilityForm(FormValidationAction):
             return {"elig_kk_count": int(value)}
         count = parse_count(str(value or ""))
         if count is None:
-            dispatcher.utter_message(
-                text="Tulis jumlahnya dengan angka ya, misalnya 0, 1 atau 2."
+            _unreadable(
+                dispatcher,
+                tracker,
+                "Tulis jumlahnya dengan angka ya, misalnya 0, 1 atau 2.",
             )
         return {"elig_kk_count": count}
 

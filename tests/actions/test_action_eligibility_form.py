@@ -143,13 +143,6 @@ async def test_age_entity_given_early_is_validated_at_activation(
     assert messages == []
 
 
-# Known parser bug (bot/policy/validation.py, _AGE): a digit glued to a word is
-# read as an age. Strict xfail: remove the mark once parse_age is fixed.
-DIGIT_IN_WORD = pytest.mark.xfail(
-    strict=True, reason="parse_age reads digits glued to words as an age"
-)
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -157,8 +150,8 @@ DIGIT_IN_WORD = pytest.mark.xfail(
         "32-13-1990",
         "15-08-2090",
         "lahir kapan ya",
-        pytest.param("kapan2 aja", marks=DIGIT_IN_WORD),  # read as 2 years old
-        pytest.param("lahir tahun 90an", marks=DIGIT_IN_WORD),  # read as 90
+        "kapan2 aja",  # the reduplication digit is no age
+        "lahir tahun 90an",  # a decade is no age
     ],
 )
 async def test_unreadable_or_future_birth_date_is_rejected_with_a_message(
@@ -363,17 +356,17 @@ async def test_student_ends_the_form_without_asking_the_rest(
     assert messages == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_yes_no takes 'udah' (already) as yes; to 'are you studying?' "
-    "'udah lulus' means no",
-)
-async def test_already_graduated_is_not_a_student(form_tracker, domain) -> None:
-    slots, _ = await validate(
-        form_tracker, domain, EDUCATION, "udah lulus", answered={AGE: 22, CITIZEN: True}
+@pytest.mark.parametrize("text", ["udah lulus", "sdh tamat sma", "udah ga kuliah"])
+async def test_already_graduated_is_not_a_student(text, form_tracker, domain) -> None:
+    # "udah" is a yes to "pernah ...?" but "udah lulus" answers "are you
+    # studying?" with no.
+    slots, messages = await validate(
+        form_tracker, domain, EDUCATION, text, answered={AGE: 22, CITIZEN: True}
     )
 
-    assert slots[EDUCATION] is not True
+    assert slots[EDUCATION] is False
+    assert slots[REQUESTED] == OCCUPATION
+    assert messages == []
 
 
 async def test_non_citizen_ends_the_form(form_tracker, domain) -> None:

@@ -28,7 +28,7 @@ UNSEEN: list[tuple[str, str]] = [
     ("resep rendang padang gimana", "out_of_scope"),
     ("prakerja itu program apa sih", "ask_program_info"),
     ("pns bisa ikut prakerja ga", "ask_eligibility"),
-    ("tolong cek saya memenuhi syarat atau tidak", "check_eligibility"),
+    ("bisa tolong dicek apa aku masuk kriteria", "check_eligibility"),
     ("dapet duit berapa kalo ikut prakerja", "ask_benefits"),
     ("daftarin saya prakerja sekarang juga", "start_registration"),
     ("status pendaftaran saya udah sampe mana", "check_status"),
@@ -46,9 +46,13 @@ UNSEEN: list[tuple[str, str]] = [
     ("kecewa banget sama layanan prakerja", "complaint"),
     ("budi.santoso@gmail.com", "inform"),
     ("STOP", "stop"),
+    ("halo", "greet"),
+    ("P", "greet"),
+    ("iya", "affirm"),
+    ("tidak", "deny"),
     ("dadah sampai nanti", "goodbye"),
     ("iya bener", "affirm"),
-    ("nggak", "deny"),
+    ("ngga deh", "deny"),
 ]
 
 
