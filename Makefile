@@ -13,7 +13,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run shell test lint validate bench-nlu bench-policy clean
+.PHONY: help install train run shell test lint validate bench-nlu bench-policy \
+	telegram-webhook clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -64,6 +65,9 @@ bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfi
 
 bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 	$(BIN)/python -m bench.policy
+
+telegram-webhook: $(BIN)/.installed ## Register the Telegram webhook (needs TELEGRAM_* and PUBLIC_BASE_URL)
+	$(BIN)/python -m bot.channels.telegram_cli set-webhook
 
 clean: ## Remove the model, results and runtime files (keeps the venv)
 	rm -rf models results var .rasa

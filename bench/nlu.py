@@ -243,6 +243,7 @@ def main() -> None:
         for name in args.configs:
             print(f"config {name}", flush=True)
             results.append(run_config(name, args.folds, args.nusax, Path(tmp)))
+            print(markdown(results[-1:], args.folds), flush=True)
     (RESULTS / "nlu.json").write_text(
         json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8"
     )

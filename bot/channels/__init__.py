@@ -1,0 +1,1 @@
+"""Channels: parse inbound provider payloads, render and send outbound replies."""

@@ -1,0 +1,146 @@
+"""The contract every channel follows (Telegram, SMS, simulator).
+
+Inbound: a provider webhook is authenticated and parsed into an `InboundMessage`,
+which the gateway stores (deduplicated on `(channel, provider_id)`) before it
+acknowledges the provider. Outbound: the assistant's replies (`Reply`) are rendered
+by the channel into JSON-serialisable bodies, stored in the outbox, and later sent
+by the channel's `Sender`, which reports a `SendResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+TELEGRAM = "telegram"
+SMS = "sms"
+CHANNELS = (TELEGRAM, SMS)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message from a person, as the gateway stores it.
+
+    `address` is where replies go (Telegram chat id, or E.164 phone number); it is
+    personal data: store it, never log it. `payload` is set when the person chose a
+    button the assistant sent (Telegram callback data, or an SMS menu number
+    already mapped back by the SMS channel). `event` carries non-text input, e.g.
+    {"type": "photo", "file_id": "...", "width": 1280, "height": 960} or
+    {"type": "contact", "phone": "+62812..."}.
+    """
+
+    channel: str
+    provider_id: str
+    address: str
+    text: str = ""
+    payload: str | None = None
+    event: dict[str, Any] | None = None
+    simulated: bool = False
+    user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice offered to the person; `payload` is what choosing it sends back."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message of the assistant, before channel rendering."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    image_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened when a rendered body was handed to the provider.
+
+    ok: accepted by the provider. retry_after: seconds the provider asked us to
+    wait (rate limit), or None. permanent: retrying cannot help (blocked bot,
+    invalid number). provider_message_id: the provider's id, for status callbacks.
+    """
+
+    ok: bool
+    provider_message_id: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False
+    error: str | None = None
+
+
+class Sender(Protocol):
+    """Delivers rendered bodies of one channel to its provider."""
+
+    channel: str
+
+    async def send(self, address: str, body: dict[str, Any]) -> SendResult:
+        """Send one rendered body to an address."""
+        ...
+
+
+@dataclass
+class RenderedReplies:
+    """Bodies to store in the outbox, plus conversation state the channel keeps.
+
+    `state` is the channel's per-conversation state after these replies (for SMS:
+    the numbered menu's payloads and the pages still to send); the gateway stores
+    it on the conversation and passes it back to `parse`/`render` next time.
+    """
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Interpretation:
+    """What the gateway does with one stored inbound message.
+
+    rasa_text: the text to hand to Rasa (already safe: a leading "/" is only kept
+    for payloads of buttons the assistant sent), or None to not call Rasa.
+    rasa_metadata: extra data for Rasa's tracker (e.g. the photo/contact event).
+    local_bodies: rendered bodies to send at once without Rasa (SMS next page,
+    opt-out confirmation, Telegram callback answer), in order, before any reply.
+    state: the conversation's channel state after this message.
+    opted_out: True/False when this message changes the opt-out, else None.
+    """
+
+    rasa_text: str | None
+    rasa_metadata: dict[str, Any] = field(default_factory=dict)
+    local_bodies: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    opted_out: bool | None = None
+
+
+class Channel(Protocol):
+    """A channel as the gateway uses it: interpret inbound, render outbound."""
+
+    name: str
+
+    def interpret(
+        self, message: InboundMessage, state: dict[str, Any], opted_out: bool
+    ) -> Interpretation:
+        """Decide what an inbound message means, given the conversation state."""
+        ...
+
+    def render(
+        self, replies: list[Reply], state: dict[str, Any]
+    ) -> RenderedReplies:
+        """Turn the assistant's replies into stored bodies and the new state."""
+        ...
+
+
+def neutralise_command(text: str, allowed_payloads: list[str]) -> str:
+    """Stop users steering Rasa: a leading "/" is dropped unless it is a payload
+    of a button the assistant itself sent to this conversation."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or stripped in allowed_payloads:
+        return stripped
+    return stripped.lstrip("/").strip()
+
+
+class Unauthorized(Exception):  # noqa: N818 (reads as an HTTP status)
+    """A webhook request failed authentication (bad signature or secret token)."""

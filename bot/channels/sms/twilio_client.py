@@ -1,0 +1,182 @@
+"""Send SMS bodies through Twilio's REST API with the official client.
+
+The sync client runs in a worker thread (``asyncio.to_thread``), with a timeout
+on every request. ``TWILIO_API_URL`` points it elsewhere (a local fake in tests
+and benchmarks): requests for Twilio's API host are rewritten to that base URL.
+Error messages from Twilio can quote the phone number, so only the HTTP status
+and Twilio's error code are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from requests import RequestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from bot.channels.base import SMS, SendResult
+from bot.channels.sms.gsm7 import to_gsm7
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.twilio.com"
+REQUEST_TIMEOUT = 10.0
+STATUS_PATH = "/sms/status"
+
+# Twilio error codes that no retry can fix (the outbox gives up on them).
+UNSUBSCRIBED = 21610
+INVALID_NUMBERS = frozenset({21211, 21614})
+
+
+class RedirectingHttpClient(TwilioHttpClient):
+    """`TwilioHttpClient` that can send API requests to another base URL.
+
+    It also remembers, per thread, the headers of the last response so a 429's
+    Retry-After can be read after the client raised.
+    """
+
+    def __init__(self, api_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        target = urlsplit(api_url)
+        self._target = None if api_url == DEFAULT_API_URL else target
+        self._last = threading.local()
+
+    def _rewrite(self, url: str) -> str:
+        if self._target is None:
+            return url
+        parts = urlsplit(url)
+        if not (parts.hostname or "").endswith("twilio.com"):
+            return url
+        base_path = self._target.path.rstrip("/")
+        return urlunsplit(
+            (
+                self._target.scheme,
+                self._target.netloc,
+                base_path + parts.path,
+                parts.query,
+                parts.fragment,
+            )
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """Send the request to the configured base URL; remember its headers."""
+        self._last.headers = {}
+        response = super().request(
+            method,
+            self._rewrite(url),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
+        self._last.headers = dict(response.headers or {})
+        return response
+
+    def last_headers(self) -> dict[str, str]:
+        """Headers of this thread's last response ({} if none)."""
+        headers: dict[str, str] = getattr(self._last, "headers", {})
+        return headers
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                return None
+    return None
+
+
+def result_for_error(error: TwilioRestException, headers: dict[str, str]) -> SendResult:
+    """Map a Twilio API error to what the outbox should do next.
+
+    429: wait (Retry-After when given) and retry; 5xx and 401 (credentials
+    being fixed): retry with backoff; 21610 (recipient unsubscribed), 21211 and
+    21614 (invalid or non-mobile number) and every other 4xx: permanent.
+    """
+    status, code = error.status, error.code
+    label = f"twilio {status} code {code}"
+    if status == 429:
+        return SendResult(ok=False, retry_after=_retry_after(headers), error=label)
+    if status >= 500 or status == 401:
+        return SendResult(ok=False, error=label)
+    if code == UNSUBSCRIBED:
+        label += " (recipient unsubscribed)"
+    elif code in INVALID_NUMBERS:
+        label += " (invalid number)"
+    return SendResult(ok=False, permanent=True, error=label)
+
+
+class TwilioSender:
+    """`bot.channels.base.Sender` for SMS through Twilio's Messages API."""
+
+    channel = SMS
+
+    def __init__(self, settings: Settings, timeout: float = REQUEST_TIMEOUT) -> None:
+        if not settings.twilio_enabled or not settings.twilio_from_number:
+            raise ValueError(
+                "TwilioSender needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                "TWILIO_FROM_NUMBER"
+            )
+        self._from = settings.twilio_from_number
+        self._status_callback = settings.public_base_url + STATUS_PATH
+        self._http = RedirectingHttpClient(settings.twilio_api_url, timeout)
+        self._client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            http_client=self._http,
+        )
+
+    def _send(self, address: str, text: str) -> SendResult:
+        """Blocking send; runs in a worker thread."""
+        try:
+            message = self._client.messages.create(
+                to=address,
+                from_=self._from,
+                body=text,
+                status_callback=self._status_callback,
+            )
+        except TwilioRestException as error:
+            result = result_for_error(error, self._http.last_headers())
+            logger.warning("Twilio refused a message: %s", result.error)
+            return result
+        except (RequestException, TwilioException) as error:
+            logger.warning("Twilio unreachable: %s", type(error).__name__)
+            return SendResult(
+                ok=False, error=f"twilio unreachable: {type(error).__name__}"
+            )
+        logger.info("Twilio accepted message %s", message.sid)
+        return SendResult(ok=True, provider_message_id=message.sid)
+
+    async def send(self, address: str, body: dict[str, Any]) -> SendResult:
+        """Send one rendered body ({"kind": "sms", "text": ...}) to a number."""
+        text = to_gsm7(str(body.get("text") or ""))
+        if body.get("kind") != "sms" or not text:
+            return SendResult(ok=False, permanent=True, error="not an SMS body")
+        return await asyncio.to_thread(self._send, address, text)
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool (a later send opens a new one)."""
+        if self._http.session is not None:
+            self._http.session.close()

@@ -1,0 +1,165 @@
+"""The gateway's ASGI app: provider webhooks, health check and the simulator.
+
+Every webhook is authenticated first (Telegram secret token, Twilio signature),
+then stored, then acknowledged at once; Rasa is never called inside a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels.base import Channel, Sender, Unauthorized
+from bot.channels.sms import parse_inbound, parse_status
+from bot.channels.telegram import parse_webhook
+from bot.gateway import simulator
+from bot.gateway.options import GatewayOptions
+from bot.gateway.outbox import record_status
+from bot.gateway.runtime import Gateway, run_in_session, runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SMS_INBOUND_PATH = "/sms/inbound"
+SMS_STATUS_PATH = "/sms/status"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+TWILIO_SIGNATURE = "X-Twilio-Signature"
+
+
+def _forbidden() -> Response:
+    return JSONResponse({"error": "forbidden"}, status_code=403)
+
+
+def _bad_request() -> Response:
+    return JSONResponse({"error": "bad request"}, status_code=400)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+async def telegram_webhook(request: Request) -> Response:
+    """Store a Telegram update (once per update_id) and acknowledge it."""
+    gateway = runtime(request)
+    body = await request.body()
+    try:
+        message = parse_webhook(gateway.settings, request.headers, body)
+    except Unauthorized:
+        log.warning("telegram webhook refused: bad secret token")
+        return _forbidden()
+    except ValueError:
+        return _bad_request()
+    if message is not None:
+        await gateway.store(message)
+    return JSONResponse({"ok": True})
+
+
+async def sms_inbound(request: Request) -> Response:
+    """Store an inbound SMS (once per MessageSid); answer with empty TwiML."""
+    gateway = runtime(request)
+    params = await _form(request)
+    url = gateway.settings.public_base_url + SMS_INBOUND_PATH
+    try:
+        message = parse_inbound(
+            gateway.settings, url, params, request.headers.get(TWILIO_SIGNATURE)
+        )
+    except Unauthorized:
+        log.warning("sms inbound refused: bad signature")
+        return _forbidden()
+    except ValueError:
+        return _bad_request()
+    await gateway.store(message)
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+async def sms_status(request: Request) -> Response:
+    """Record a Twilio delivery status for a message we sent."""
+    gateway = runtime(request)
+    params = await _form(request)
+    url = gateway.settings.public_base_url + SMS_STATUS_PATH
+    try:
+        update = parse_status(
+            gateway.settings, url, params, request.headers.get(TWILIO_SIGNATURE)
+        )
+    except Unauthorized:
+        log.warning("sms status refused: bad signature")
+        return _forbidden()
+    except ValueError:
+        return _bad_request()
+
+    def record(session: Session) -> bool:
+        return record_status(
+            session, update.message_sid, update.status, update.error_code
+        )
+
+    if not await run_in_session(request, record):
+        log.info("sms status for unknown message %s", update.message_sid)
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+async def healthz(request: Request) -> Response:
+    """The gateway is up, its database answers and its loops run."""
+
+    def ping(session: Session) -> None:
+        session.execute(text("SELECT 1"))
+
+    loops = "stopped" if any(t.done() for t in runtime(request).tasks) else "running"
+    try:
+        await run_in_session(request, ping)
+    except SQLAlchemyError as exc:
+        log.error("health check: database unreachable: %s", type(exc).__name__)
+        database = "unreachable"
+    else:
+        database = "ok"
+    healthy = database == "ok" and loops == "running"
+    return JSONResponse(
+        {"status": "ok" if healthy else "error", "database": database, "loops": loops},
+        status_code=200 if healthy else 503,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    options: GatewayOptions | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    senders: Mapping[str, Sender] | None = None,
+) -> Starlette:
+    """The gateway app. Nothing starts until its lifespan runs.
+
+    `channels` and `senders` replace the real ones (tests); by default the
+    Telegram and SMS channels are used, with a sender for each configured provider.
+    """
+    options = options or GatewayOptions()
+    with_simulator = (
+        settings.is_development if options.simulator is None else options.simulator
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        gateway = await Gateway.start(settings, options, channels, senders)
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    routes: list[BaseRoute] = [
+        Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+        Route(SMS_INBOUND_PATH, sms_inbound, methods=["POST"]),
+        Route(SMS_STATUS_PATH, sms_status, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if with_simulator:
+        routes.extend(simulator.routes)
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,96 @@
+"""Store inbound messages: get or create the conversation, insert once per provider id.
+
+Both inserts use `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL), so a
+redelivered message or two first messages racing never abort the caller's
+transaction. The caller commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.channels.base import InboundMessage
+from bot.db import utcnow
+from bot.gateway.models import INBOX_PENDING, Conversation, InboxMessage
+from bot.gateway.pseudonym import pseudonym
+
+
+def _insert_ignoring_conflict(
+    session: Session, table: Any, values: dict[str, Any], conflict: list[str]
+) -> bool:
+    """Insert one row; False when a row with the same unique key already exists."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(table).values(**values)
+        statement = statement.on_conflict_do_nothing(index_elements=conflict)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).values(**values)
+        statement = statement.on_conflict_do_nothing(index_elements=conflict)
+    else:
+        try:
+            with session.begin_nested():
+                session.execute(insert(table).values(**values))
+        except IntegrityError:
+            return False
+        return True
+    return bool(session.execute(statement).rowcount == 1)
+
+
+def conversation_id(
+    session: Session, channel: str, address: str, key: str, simulated: bool = False
+) -> int:
+    """The id of the conversation with this address, created if it is new."""
+    now = utcnow()
+    _insert_ignoring_conflict(
+        session,
+        Conversation.__table__,
+        {
+            "channel": channel,
+            "address": address,
+            "pseudonym": pseudonym(key, channel, address),
+            "simulated": simulated,
+            "opted_out": False,
+            "state": {},
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["channel", "address"],
+    )
+    found = session.execute(
+        select(Conversation.id).where(
+            Conversation.channel == channel, Conversation.address == address
+        )
+    ).scalar_one()
+    return int(found)
+
+
+def store_inbound(session: Session, message: InboundMessage, key: str) -> bool:
+    """Store `message` as pending; False (and nothing stored) when it is a duplicate.
+
+    `key` is the pseudonym key (settings.pseudonym_key).
+    """
+    conversation = conversation_id(
+        session, message.channel, message.address, key, message.simulated
+    )
+    return _insert_ignoring_conflict(
+        session,
+        InboxMessage.__table__,
+        {
+            "channel": message.channel,
+            "provider_id": message.provider_id,
+            "conversation_id": conversation,
+            "text": message.text,
+            "payload": message.payload,
+            "event": message.event,
+            "user_name": message.user_name,
+            "status": INBOX_PENDING,
+            "attempts": 0,
+            "received_at": utcnow(),
+        },
+        ["channel", "provider_id"],
+    )

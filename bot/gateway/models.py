@@ -1,0 +1,119 @@
+"""Tables of the gateway: conversations, the inbox and the outbox.
+
+`Conversation.address` (Telegram chat id, phone number) is personal data, kept only
+because replies must reach it; everything that leaves the gateway (Rasa, logs) uses
+the pseudonym instead.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from bot.db import Base, utcnow
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+INBOX_PENDING = "pending"
+INBOX_DONE = "done"
+INBOX_FAILED = "failed"
+
+OUTBOX_PENDING = "pending"
+OUTBOX_SENT = "sent"
+OUTBOX_FAILED = "failed"
+OUTBOX_DELIVERED = "delivered"
+OUTBOX_UNDELIVERED = "undelivered"
+
+
+class Conversation(Base):
+    """One person on one channel, with the channel's state and a processing lease."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (
+        UniqueConstraint("channel", "address", name="uq_conversation_address"),
+        UniqueConstraint("pseudonym", name="uq_conversation_pseudonym"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    address = Column(String(128), nullable=False)
+    pseudonym = Column(String(64), nullable=False)
+    simulated = Column(Boolean, nullable=False, default=False)
+    opted_out = Column(Boolean, nullable=False, default=False)
+    state = Column(JsonType, nullable=False, default=dict)
+    lease_owner = Column(String(64))
+    lease_until = Column(DateTime)
+    not_before = Column(DateTime)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class InboxMessage(Base):
+    """A message from a person, stored before the provider is acknowledged."""
+
+    __tablename__ = "inbox_message"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbox_provider_id"),
+        Index("ix_inbox_conversation_status", "conversation_id", "status", "id"),
+        Index("ix_inbox_status_conversation", "status", "conversation_id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    provider_id = Column(String(128), nullable=False)
+    conversation_id = Column(
+        Integer, ForeignKey("conversation.id", ondelete="CASCADE"), nullable=False
+    )
+    text = Column(Text, nullable=False, default="")
+    payload = Column(Text)
+    event = Column(JsonType)
+    user_name = Column(String(128))
+    status = Column(String(16), nullable=False, default=INBOX_PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(Text)
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    processed_at = Column(DateTime)
+
+
+class OutboxMessage(Base):
+    """A rendered reply, stored before it is sent; sent in order per conversation."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "seq", name="uq_outbox_inbox_seq"),
+        Index("ix_outbox_conversation_status", "conversation_id", "status", "id"),
+        Index("ix_outbox_status_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message_provider_message_id", "provider_message_id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(
+        Integer, ForeignKey("conversation.id", ondelete="CASCADE"), nullable=False
+    )
+    inbox_id = Column(Integer, ForeignKey("inbox_message.id", ondelete="SET NULL"))
+    seq = Column(Integer, nullable=False, default=0)
+    body = Column(JsonType, nullable=False)
+    ignore_opt_out = Column(Boolean, nullable=False, default=False)
+    status = Column(String(16), nullable=False, default=OUTBOX_PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
+    lease_owner = Column(String(64))
+    lease_until = Column(DateTime)
+    last_error = Column(Text)
+    provider_message_id = Column(String(128))
+    delivery_status = Column(String(32))
+    error_code = Column(String(32))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,129 @@
+"""A loop that claims work from the database and handles each item in its own task.
+
+Used by the conversation worker and the outbox sender. Database calls are blocking
+(SQLAlchemy with sync drivers) and run in threads; a call in flight when the task
+is cancelled is allowed to finish, so a commit never races the cleanup after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error's type and where it was raised, without its message (which may
+    quote personal data), for logs."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno}"
+
+
+async def in_thread(function: Callable[..., R], *args: object) -> R:
+    """Run a blocking function in a thread; on cancellation, wait for it to end."""
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+class ClaimLoop(Generic[T]):
+    """Claim up to `concurrency` items, handle each in a task, repeat when woken."""
+
+    name = "loop"
+
+    def __init__(self, concurrency: int, poll_interval: float, grace: float) -> None:
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self._grace = grace
+        self._kick = asyncio.Event()
+        self._stopping = False
+        self._pause_until = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def notify(self) -> None:
+        """New work may be waiting: look now instead of at the next poll."""
+        self._kick.set()
+
+    def stop(self) -> None:
+        """Stop claiming; `run` returns once the tasks in flight are done."""
+        self._stopping = True
+        self._kick.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop` was called."""
+        return self._stopping
+
+    def pause(self, seconds: float) -> None:
+        """Claim nothing for `seconds` (a dependency is down)."""
+        self._pause_until = max(self._pause_until, time.monotonic() + seconds)
+
+    def resume(self) -> None:
+        """End a pause early (the dependency answered)."""
+        self._pause_until = 0.0
+
+    async def claim(self, limit: int) -> list[T]:
+        """Claim up to `limit` items for this process."""
+        raise NotImplementedError
+
+    async def handle(self, item: T) -> None:
+        """Handle one claimed item (must not raise for expected failures)."""
+        raise NotImplementedError
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("%s: a task failed: %s", self.name, describe_error(error))
+        self._kick.set()
+
+    async def run(self) -> None:
+        """Claim and handle until stopped, then let tasks in flight finish."""
+        try:
+            while not self._stopping:
+                self._kick.clear()
+                free = self._concurrency - len(self._tasks)
+                paused = self._pause_until - time.monotonic()
+                if free > 0 and paused <= 0:
+                    try:
+                        items = await self.claim(free)
+                    except Exception as exc:
+                        log.error(
+                            "%s: claim failed: %s", self.name, describe_error(exc)
+                        )
+                        items = []
+                    for item in items:
+                        task = asyncio.create_task(self.handle(item))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._done)
+                wait = self._poll_interval if paused <= 0 else min(paused, 5.0)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout=wait)
+        finally:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=self._grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)

@@ -1,0 +1,166 @@
+"""The gateway's running parts: engine, sessions, worker and outbox loops.
+
+Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
+reach it through `runtime(request)` and open one session per request with
+`run_in_session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+
+from bot.channels.base import SMS, TELEGRAM, Channel, InboundMessage, Sender
+from bot.channels.simulator import SimulatorSender
+from bot.channels.sms import SmsChannel, TwilioSender
+from bot.channels.telegram import TelegramChannel, TelegramSender
+from bot.db import make_engine, make_sessionmaker
+from bot.gateway.inbox import store_inbound
+from bot.gateway.options import GatewayOptions
+from bot.gateway.outbox import OutboxSender
+from bot.gateway.rasa_client import RasaClient
+from bot.gateway.store import upgrade
+from bot.gateway.worker import ConversationWorker
+from bot.settings import Settings
+
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+
+def owner_id() -> str:
+    """A name for this process's leases: host, pid and a random part."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def default_channels() -> dict[str, Channel]:
+    """The real channels: Telegram and SMS (simulated chats use them too)."""
+    return {TELEGRAM: TelegramChannel(), SMS: SmsChannel()}
+
+
+def default_senders(settings: Settings) -> dict[str, Sender]:
+    """A sender for each channel whose provider account is configured."""
+    senders: dict[str, Sender] = {}
+    if settings.telegram_enabled:
+        senders[TELEGRAM] = TelegramSender(settings)
+    if settings.twilio_enabled and settings.twilio_from_number:
+        senders[SMS] = TwilioSender(settings)
+    return senders
+
+
+async def _close(sender: object) -> None:
+    close = getattr(sender, "close", None)
+    if close is None:
+        return
+    result = close()
+    if inspect.isawaitable(result):
+        await result
+
+
+@dataclass
+class Gateway:
+    """Everything the routes and loops share while the app runs."""
+
+    settings: Settings
+    options: GatewayOptions
+    engine: Engine
+    sessions: sessionmaker
+    worker: ConversationWorker
+    outbox: OutboxSender
+    rasa: RasaClient
+    senders: Mapping[str, Sender]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        options: GatewayOptions,
+        channels: Mapping[str, Channel] | None = None,
+        senders: Mapping[str, Sender] | None = None,
+    ) -> Gateway:
+        """Migrate the database, then start the worker and outbox loops."""
+        await asyncio.to_thread(upgrade, settings.database_url)
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        owner = owner_id()
+        rasa = RasaClient(settings.rasa_url, timeout=options.rasa_timeout)
+        senders = dict(default_senders(settings) if senders is None else senders)
+        outbox = OutboxSender(sessions, senders, SimulatorSender(), owner, options)
+        worker = ConversationWorker(
+            sessions,
+            default_channels() if channels is None else channels,
+            rasa,
+            owner,
+            options,
+            on_outbox=outbox.notify,
+        )
+        gateway = cls(
+            settings, options, engine, sessions, worker, outbox, rasa, senders
+        )
+        gateway.tasks = [
+            asyncio.create_task(worker.run(), name="gateway-worker"),
+            asyncio.create_task(outbox.run(), name="gateway-outbox"),
+        ]
+        log.info("gateway started as %s", owner)
+        return gateway
+
+    async def stop(self) -> None:
+        """Stop claiming, let work in flight finish, release leases, close."""
+        self.worker.stop()
+        self.outbox.stop()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.rasa.aclose()
+        for sender in self.senders.values():
+            await _close(sender)
+        self.engine.dispose()
+        log.info("gateway stopped")
+
+    def _store(self, message: InboundMessage) -> bool:
+        with self.sessions() as session:
+            stored = store_inbound(session, message, self.settings.pseudonym_key)
+            session.commit()
+        return stored
+
+    async def store(self, message: InboundMessage) -> bool:
+        """Store an inbound message (False: a duplicate) and wake the worker."""
+        stored = await asyncio.to_thread(self._store, message)
+        if stored:
+            self.worker.notify()
+        log.debug(
+            "%s message %s %s",
+            message.channel,
+            message.provider_id,
+            "stored" if stored else "was a duplicate",
+        )
+        return stored
+
+
+def runtime(request: Request) -> Gateway:
+    """The running gateway of the app serving this request."""
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def run_in_session(request: Request, work: Callable[[Session], R]) -> R:
+    """Run `work` with this request's own session in a thread, then commit."""
+    gateway = runtime(request)
+
+    def run() -> R:
+        with gateway.sessions() as session:
+            result = work(session)
+            session.commit()
+            return result
+
+    return await asyncio.to_thread(run)

@@ -1,0 +1,119 @@
+"""All configuration, from the environment, in one typed place.
+
+With nothing set, everything runs on the embedded default: a SQLite file under
+var/, the simulator channel, no provider accounts. Outside development
+(`PRAKERJA_ENV` other than "development"/"test"), placeholder or missing secrets
+for a configured channel stop the process at start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+DEV_ENVIRONMENTS = {"development", "test"}
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "xxx", "placeholder"}
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings of the gateway and its workers."""
+
+    environment: str
+    database_url: str
+    public_base_url: str
+    rasa_url: str
+    pseudonym_key: str
+    telegram_token: str | None
+    telegram_secret_token: str | None
+    telegram_api_url: str
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    twilio_from_number: str | None
+    twilio_api_url: str
+    gateway_host: str
+    gateway_port: int
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """A real Telegram bot is configured."""
+        return bool(self.telegram_token)
+
+    @property
+    def twilio_enabled(self) -> bool:
+        """A real Twilio account is configured."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def is_development(self) -> bool:
+        """Running on a developer's machine or in tests."""
+        return self.environment in DEV_ENVIRONMENTS
+
+
+def _get(env: dict[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _dev_key(var_dir: Path) -> str:
+    """A per-checkout random key, kept in var/ so pseudonyms stay stable."""
+    path = var_dir / "pseudonym.key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the settings from the environment (or a given mapping)."""
+    env = dict(os.environ if env is None else env)
+    environment = _get(env, "PRAKERJA_ENV") or "development"
+    var_dir = Path(_get(env, "PRAKERJA_VAR_DIR") or "var")
+    settings = Settings(
+        environment=environment,
+        database_url=_get(env, "DATABASE_URL") or f"sqlite:///{var_dir}/prakerja.db",
+        public_base_url=(_get(env, "PUBLIC_BASE_URL") or "http://localhost:8000")
+        .rstrip("/"),
+        rasa_url=(_get(env, "RASA_URL") or "http://localhost:5005").rstrip("/"),
+        pseudonym_key=_get(env, "PSEUDONYM_KEY")
+        or (_dev_key(var_dir) if environment in DEV_ENVIRONMENTS else ""),
+        telegram_token=_get(env, "TELEGRAM_TOKEN"),
+        telegram_secret_token=_get(env, "TELEGRAM_SECRET_TOKEN"),
+        telegram_api_url=(_get(env, "TELEGRAM_API_URL") or "https://api.telegram.org")
+        .rstrip("/"),
+        twilio_account_sid=_get(env, "TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=_get(env, "TWILIO_AUTH_TOKEN"),
+        twilio_from_number=_get(env, "TWILIO_FROM_NUMBER"),
+        twilio_api_url=(_get(env, "TWILIO_API_URL") or "https://api.twilio.com")
+        .rstrip("/"),
+        gateway_host=_get(env, "GATEWAY_HOST") or "127.0.0.1",
+        gateway_port=int(_get(env, "GATEWAY_PORT") or "8000"),
+    )
+    check(settings)
+    return settings
+
+
+def check(settings: Settings) -> None:
+    """Refuse unsafe settings outside development."""
+    if settings.is_development:
+        return
+    problems = []
+    if settings.pseudonym_key.lower() in PLACEHOLDERS:
+        problems.append("PSEUDONYM_KEY must be set to a random secret")
+    if settings.telegram_enabled and (
+        (settings.telegram_secret_token or "").lower() in PLACEHOLDERS
+    ):
+        problems.append("TELEGRAM_SECRET_TOKEN must be set when TELEGRAM_TOKEN is")
+    if settings.twilio_enabled and not settings.twilio_from_number:
+        problems.append("TWILIO_FROM_NUMBER must be set when Twilio is configured")
+    if problems:
+        raise SettingsError("; ".join(problems))

@@ -1,0 +1,1 @@
+"""Local fakes of external services (Rasa, Telegram Bot API, Twilio) for tests."""

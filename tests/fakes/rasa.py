@@ -1,0 +1,173 @@
+"""A local fake of Rasa's REST channel (POST /webhooks/rest/webhook).
+
+Runs under uvicorn in a background thread on a free 127.0.0.1 port and records
+every message it answered. `down()` stops listening (connections are refused, as
+when Rasa restarts) and `up()` listens again on the same port; `fail_with(503)`
+answers with an error status instead. Replies come from `replies` (message ->
+list of Rasa reply dicts), else `reply` (a function, by default an echo);
+`delays` (message -> seconds, else `default_delay`) plus up to `jitter` random
+seconds make turns slow.
+
+    rasa = FakeRasa().start()
+    settings = load_settings({..., "RASA_URL": rasa.url})
+    ...
+    rasa.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ReplyFunction = Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message Rasa answered."""
+
+    sender: str
+    message: str
+    metadata: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+def echo(sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default turn: one reply repeating the message."""
+    return [{"recipient_id": sender, "text": f"Anda menulis: {message}"}]
+
+
+class FakeRasa:
+    """Rasa's REST webhook, switchable down and up, recording what it answered."""
+
+    def __init__(self, reply: ReplyFunction = echo) -> None:
+        self.reply = reply
+        self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.delays: dict[str, float] = {}
+        self.default_delay = 0.0
+        self.jitter = 0.0
+        self._status: int | None = None
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._refused = 0
+        self._port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/webhooks/rest/webhook", self._webhook, methods=["POST"]),
+                Route("/status", self._health, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL, like http://localhost:5005."""
+        if not self._port:
+            raise RuntimeError("FakeRasa is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    def start(self) -> FakeRasa:
+        """Serve on a free port (the same one again after `down`); returns self."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("FakeRasa did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and wait for the server thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def down(self) -> None:
+        """Rasa is gone: connections to its port are refused."""
+        self.stop()
+
+    def up(self) -> None:
+        """Rasa is back, on the same port, answering normally."""
+        self._status = None
+        if self._server is None:
+            self.start()
+
+    def fail_with(self, status: int | None) -> None:
+        """Answer every message with this HTTP status (None: answer normally)."""
+        self._status = status
+
+    def __enter__(self) -> FakeRasa:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def received(self) -> list[Received]:
+        """Every message answered so far, in the order the answers were sent."""
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def refused(self) -> int:
+        """How many messages got an error status (see `fail_with`)."""
+        with self._lock:
+            return self._refused
+
+    def messages(self, sender: str | None = None) -> list[str]:
+        """Texts answered, optionally of one sender only."""
+        return [r.message for r in self.received if sender in (None, r.sender)]
+
+    def senders(self) -> set[str]:
+        """Every sender id Rasa saw."""
+        return {r.sender for r in self.received}
+
+    async def _health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"version": "fake"})
+
+    async def _webhook(self, request: Request) -> JSONResponse:
+        data = await request.json()
+        sender = str(data.get("sender"))
+        message = str(data.get("message"))
+        metadata = dict(data.get("metadata") or {})
+        if self._status is not None:
+            with self._lock:
+                self._refused += 1
+            return JSONResponse({"error": "unavailable"}, status_code=self._status)
+        delay = self.delays.get(message, self.default_delay)
+        delay += random.uniform(0.0, self.jitter)  # noqa: S311
+        if delay:
+            await asyncio.sleep(delay)
+        if message in self.replies:
+            answer = [{"recipient_id": sender, **r} for r in self.replies[message]]
+        else:
+            answer = self.reply(sender, message, metadata)
+        with self._lock:
+            self._received.append(Received(sender, message, metadata))
+        return JSONResponse(answer)

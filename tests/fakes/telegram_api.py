@@ -1,0 +1,325 @@
+"""A local fake of the Telegram Bot API, for the real python-telegram-bot client.
+
+Runs a Starlette app under uvicorn in a background thread on a free 127.0.0.1
+port. Answers with Telegram's response shapes, records every call, and can be
+told to fail the next calls (429 with retry_after, 403 blocked, 400 chat not
+found, 500) or to answer them slowly.
+
+    api = FakeTelegramApi().start()
+    settings = load_settings({..., "TELEGRAM_API_URL": api.url, ...})
+    ...
+    api.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DEFAULT_TOKEN = "123456789:TEST-fake-token_for-local-tests"
+BOT_USER = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "Prakerja",
+    "username": "prakerja_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+ERRORS: dict[str, tuple[int, str]] = {
+    "retry_after": (429, "Too Many Requests: retry after {retry_after}"),
+    "blocked": (403, "Forbidden: bot was blocked by the user"),
+    "chat_not_found": (400, "Bad Request: chat not found"),
+    "server_error": (500, "Internal Server Error"),
+}
+
+
+@dataclass
+class ApiCall:
+    """One request the fake received (params decoded, status answered)."""
+
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+
+
+@dataclass
+class _Failure:
+    method: str
+    error: str
+    retry_after: int = 1
+    delay: float = 0.0
+
+
+@dataclass
+class _State:
+    calls: list[ApiCall] = field(default_factory=list)
+    failures: list[_Failure] = field(default_factory=list)
+    webhook: dict[str, Any] = field(default_factory=dict)
+    next_message_id: int = 1
+
+
+def _error(status: int, description: str, **parameters: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "ok": False,
+        "error_code": status,
+        "description": description,
+    }
+    if parameters:
+        body["parameters"] = parameters
+    return JSONResponse(body, status_code=status)
+
+
+def _ok(result: Any, description: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ok": True, "result": result}
+    if description:
+        body["description"] = description
+    return JSONResponse(body)
+
+
+def _decode(raw: dict[str, Any]) -> dict[str, Any]:
+    """Form values PTB JSON-encodes (keyboards, lists) back to Python values."""
+    params: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in JSON_FIELDS and isinstance(value, str):
+            params[key] = json.loads(value)
+        elif key == "drop_pending_updates" and isinstance(value, str):
+            params[key] = value == "true"
+        else:
+            params[key] = value
+    return params
+
+
+class FakeTelegramApi:
+    """The fake Bot API server; `url` is what TELEGRAM_API_URL should be."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        self.token = token
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
+        self.app = Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._handle, methods=["POST", "GET"])
+            ]
+        )
+
+    # --- control -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL of the fake, like https://api.telegram.org."""
+        if not self._port:
+            raise RuntimeError("FakeTelegramApi is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    def start(self) -> FakeTelegramApi:
+        """Serve on a free port in a background thread; returns self."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("FakeTelegramApi did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and wait for its thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeTelegramApi:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        error: str = "retry_after",
+        method: str = "sendMessage",
+        retry_after: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `count` calls of `method` with an error.
+
+        error: "retry_after" (429), "blocked" (403), "chat_not_found" (400),
+        "server_error" (500), or "slow" (answer normally after `delay` seconds).
+        """
+        if error != "slow" and error not in ERRORS:
+            raise ValueError(f"unknown error {error!r}")
+        with self._lock:
+            self._state.failures.extend(
+                _Failure(method, error, retry_after, delay) for _ in range(count)
+            )
+
+    def reset(self) -> None:
+        """Forget calls, pending failures and the webhook."""
+        with self._lock:
+            self._state = _State()
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        """Every call so far, in order."""
+        with self._lock:
+            return list(self._state.calls)
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        """Parameters of the successful calls of one method."""
+        return [c.params for c in self.calls if c.method == method and c.status == 200]
+
+    @property
+    def webhook(self) -> dict[str, Any]:
+        """The webhook as last set (empty when none)."""
+        with self._lock:
+            return dict(self._state.webhook)
+
+    # --- server ------------------------------------------------------------
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            data = await request.json()
+            return dict(data) if isinstance(data, dict) else {}
+        form = await request.form()
+        raw = {key: value for key, value in form.items() if isinstance(value, str)}
+        return _decode(raw) | dict(request.query_params)
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        with self._lock:
+            for index, failure in enumerate(self._state.failures):
+                if failure.method == method:
+                    return self._state.failures.pop(index)
+        return None
+
+    def _record(self, method: str, params: dict[str, Any], status: int) -> None:
+        with self._lock:
+            self._state.calls.append(ApiCall(method, params, status))
+
+    async def _handle(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.path_params["method"]
+        params = await self._params(request)
+        failure = self._take_failure(method)
+        if failure is not None and failure.error == "slow":
+            await asyncio.sleep(failure.delay)
+        elif failure is not None:
+            status, description = ERRORS[failure.error]
+            self._record(method, params, status)
+            if failure.error == "retry_after":
+                return _error(
+                    status,
+                    description.format(retry_after=failure.retry_after),
+                    retry_after=failure.retry_after,
+                )
+            return _error(status, description)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            self._record(method, params, 404)
+            return _error(404, "Not Found")
+        response: JSONResponse = handler(params)
+        self._record(method, params, response.status_code)
+        return response
+
+    def _m_getMe(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        return _ok(BOT_USER)
+
+    def _m_sendMessage(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        text = str(params.get("text", ""))
+        if "chat_id" not in params:
+            return _error(400, "Bad Request: chat_id is empty")
+        if not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if len(text.encode("utf-16-le")) // 2 > 4096:
+            return _error(400, "Bad Request: message is too long")
+        markup = params.get("reply_markup") or {}
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data", "")
+                if not 1 <= len(data.encode("utf-8")) <= 64:
+                    return _error(400, "Bad Request: BUTTON_DATA_INVALID")
+        chat_id = params["chat_id"]
+        with self._lock:
+            message_id = self._state.next_message_id
+            self._state.next_message_id += 1
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": BOT_USER,
+            "chat": {
+                "id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else chat_id,
+                "type": "private",
+            },
+            "date": int(time.time()),
+            "text": text,
+        }
+        if markup:
+            message["reply_markup"] = markup
+        return _ok(message)
+
+    def _m_answerCallbackQuery(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        if not params.get("callback_query_id"):
+            return _error(
+                400, "Bad Request: query is too old and response timeout expired"
+            )
+        return _ok(True)
+
+    def _m_setWebhook(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        secret = params.get("secret_token")
+        if secret is not None and not SECRET_TOKEN.fullmatch(str(secret)):
+            return _error(
+                400, "Bad Request: secret token contains unallowed characters"
+            )
+        if not params.get("url"):
+            return self._m_deleteWebhook(params)
+        with self._lock:
+            self._state.webhook = dict(params)
+        return _ok(True, "Webhook was set")
+
+    def _m_deleteWebhook(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        with self._lock:
+            self._state.webhook = {}
+        return _ok(True, "Webhook was deleted")
+
+    def _m_getWebhookInfo(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        webhook = self.webhook
+        info: dict[str, Any] = {
+            "url": webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+        }
+        if webhook:
+            info["max_connections"] = int(webhook.get("max_connections", 40))
+            if "allowed_updates" in webhook:
+                info["allowed_updates"] = webhook["allowed_updates"]
+        return _ok(info)

@@ -1,0 +1,1 @@
+"""Tests of the gateway: inbox, workers, outbox, webhooks and simulator."""

@@ -1,0 +1,134 @@
+"""The simulator: page, API round trip through the fake Rasa, both channels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from bot.channels.base import SMS, TELEGRAM
+from bot.settings import Settings
+from tests.fakes.rasa import FakeRasa
+from tests.gateway.conftest import FAST, Db, running, wait_until
+
+QUESTION = [
+    {
+        "text": "Apakah kamu berusia 18 tahun ke atas? \U0001f60a",
+        "buttons": [
+            {"title": "Ya", "payload": "/affirm"},
+            {"title": "Tidak", "payload": "/deny"},
+        ],
+    }
+]
+
+
+def send(client: TestClient, channel: str, user: str, **body: str) -> Any:
+    """POST to the simulator's send API."""
+    return client.post(
+        "/simulator/api/send", json={"channel": channel, "user": user, **body}
+    )
+
+
+def bot_messages(client: TestClient, channel: str, user: str, count: int) -> Any:
+    """Poll the messages API (as the page does) until `count` bot messages."""
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+
+    def poll() -> list[dict[str, Any]] | None:
+        nonlocal cursor
+        response = client.get(
+            "/simulator/api/messages",
+            params={"channel": channel, "user": user, "after": cursor},
+        )
+        assert response.status_code == 200, response.text
+        data = response.json()
+        cursor = data["cursor"]
+        seen.extend(data["messages"])
+        bots = [m for m in seen if m["from"] == "bot"]
+        return seen if len(bots) >= count else None
+
+    return wait_until(poll, what=f"{count} bot messages")
+
+
+def test_the_page_is_self_contained_and_escapes_text(settings: Settings) -> None:
+    with running(settings, senders={}) as client:
+        response = client.get("/simulator")
+    assert response.status_code == 200
+    html = response.text
+    assert "Telegram" in html and "SMS (HP biasa)" in html
+    assert "innerHTML" not in html
+    assert "http://" not in html and "https://" not in html
+    policy = response.headers["content-security-policy"]
+    nonce = policy.split("'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">' in html
+    assert "default-src 'none'" in policy
+
+
+def test_telegram_round_trip_with_buttons(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    rasa.replies["halo"] = QUESTION
+    with running(settings, senders={}) as client:
+        assert send(client, TELEGRAM, "andi", text="halo").status_code == 200
+        messages = bot_messages(client, TELEGRAM, "andi", 1)
+        question = messages[-1]
+        assert [m["from"] for m in messages] == ["user", "bot"]
+        assert messages[0]["text"] == "halo"
+        assert question["text"] == QUESTION[0]["text"]
+        titles = [b["title"] for row in question["buttons"] for b in row]
+        assert titles == ["Ya", "Tidak"]
+        yes = question["buttons"][0][0]["payload"]
+        assert send(client, TELEGRAM, "andi", payload=yes).status_code == 200
+        messages = bot_messages(client, TELEGRAM, "andi", 2)
+    assert rasa.messages() == ["halo", "/affirm"]
+    assert messages[-2]["payload"] == yes
+    assert messages[-1]["text"] == "Anda menulis: /affirm"
+    assert all(row.status == "delivered" for row in db.outbox())
+    assert all(c.simulated and c.address == "sim:andi" for c in db.conversations())
+
+
+def test_sms_round_trip_shows_the_menu_and_segments(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    rasa.replies["halo"] = QUESTION
+    with running(settings, senders={}) as client:
+        send(client, SMS, "0812", text="halo")
+        messages = bot_messages(client, SMS, "0812", 1)
+        menu = messages[-1]
+        assert "1. Ya" in menu["text"] and "2. Tidak" in menu["text"]
+        assert "\U0001f60a" not in menu["text"]
+        assert menu["segments"]["encoding"] == "GSM-7"
+        assert menu["segments"]["segments"] == 1
+        assert messages[0]["segments"]["units"] == 4
+        send(client, SMS, "0812", text="1")
+        messages = bot_messages(client, SMS, "0812", 2)
+    assert rasa.messages() == ["halo", "/affirm"]
+    assert messages[-1]["text"] == "Anda menulis: /affirm"
+
+
+def test_bad_requests_are_refused_with_a_reason(settings: Settings, db: Db) -> None:
+    with running(settings, senders={}) as client:
+        cases = [
+            {"channel": "whatsapp", "user": "andi", "text": "halo"},
+            {"channel": TELEGRAM, "user": "", "text": "halo"},
+            {"channel": TELEGRAM, "user": "andi", "text": "   "},
+            {"channel": SMS, "user": "andi", "payload": "/affirm"},
+        ]
+        for body in cases:
+            response = client.post("/simulator/api/send", json=body)
+            assert response.status_code == 400
+            assert response.json()["error"]
+        bad_cursor = client.get(
+            "/simulator/api/messages",
+            params={"channel": SMS, "user": "x", "after": "a.b"},
+        )
+        assert bad_cursor.status_code == 400
+    assert db.inbox() == []
+
+
+def test_the_simulator_is_off_outside_development(settings: Settings, db: Db) -> None:
+    from dataclasses import replace
+
+    with running(settings, options=replace(FAST, simulator=False), senders={}) as c:
+        assert c.get("/simulator").status_code == 404
+        assert c.post("/simulator/api/send", json={}).status_code == 404
