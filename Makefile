@@ -42,7 +42,7 @@ $(MODEL): $(TRAIN_INPUTS) | $(BIN)/.installed
 
 train: $(MODEL) ## Train the model if data/, domain.yml or config.yml changed
 
-run: $(MODEL) ## Start Rasa (5005) and the action server (5055) in the foreground
+run: $(MODEL) ## Start the gateway+simulator (8000), Rasa (5005), actions (5055)
 	@mkdir -p var
 	exec $(BIN)/python -m bot.launcher $(MODEL)
 
