@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.fallback import FALLBACKS_BEFORE_HUMAN, consecutive_fallbacks
-from bot.clock import today_wib
+from bot.clock import now_wib, today_wib
 from bot.policy.answers import call_center_text
 from bot.policy.eligibility import (
     EligibilityAnswers,
@@ -67,7 +67,7 @@ def answers_from_tracker(tracker: Tracker) -> EligibilityAnswers:
 def _unreadable(dispatcher: CollectingDispatcher, tracker: Tracker, hint: str) -> None:
     """Say the answer was unclear; after two misunderstandings, offer a person."""
     if consecutive_fallbacks(tracker.events) >= FALLBACKS_BEFORE_HUMAN:
-        hint = f"{hint} {call_center_text(load_policy())}"
+        hint = f"{hint} {call_center_text(load_policy(), now_wib())}"
     dispatcher.utter_message(text=hint)
 
 

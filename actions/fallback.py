@@ -6,6 +6,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.clock import now_wib
 from bot.policy.answers import call_center_text
 from bot.policy.programme import load_policy
 
@@ -41,7 +42,7 @@ class ActionHandleFallback(Action):
         if consecutive_fallbacks(tracker.events) >= FALLBACKS_BEFORE_HUMAN:
             dispatcher.utter_message(
                 text="Maaf, saya masih belum paham. "
-                + call_center_text(load_policy())
+                + call_center_text(load_policy(), now_wib())
             )
         else:
             dispatcher.utter_message(response="utter_please_rephrase")

@@ -5,7 +5,13 @@ from typing import Any, Dict, List
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.policy.answers import FAQ_INTENTS, call_center_text, render_answer
+from bot.clock import now_wib
+from bot.policy.answers import (
+    FAQ_INTENTS,
+    call_center_text,
+    media_text,
+    render_answer,
+)
 from bot.policy.programme import load_policy
 
 
@@ -42,5 +48,25 @@ class ActionOfferHuman(Action):
         tracker: Tracker,
         domain: Dict[str, Any],
     ) -> List[Dict[str, Any]]:
-        dispatcher.utter_message(text=call_center_text(load_policy()))
+        text = call_center_text(load_policy(), now_wib())
+        dispatcher.utter_message(text=text)
+        return []
+
+
+class ActionMediaReceived(Action):
+    """Acknowledge a photo (KTP) or a shared contact sent through a channel."""
+
+    def name(self) -> str:
+        return "action_media_received"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
+        latest = tracker.latest_message.get("entities") or []
+        entities = {entity.get("entity") for entity in latest}
+        kind = "contact" if "contact_phone" in entities else "photo"
+        dispatcher.utter_message(text=media_text(kind, load_policy()))
         return []

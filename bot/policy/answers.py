@@ -130,6 +130,16 @@ def _day_label(day: date, today: date, texts: dict[str, Any]) -> str:
     return DAYS_ID[day.weekday()]
 
 
+MEDIA_KINDS = ("photo", "contact")
+
+
+def media_text(kind: str, policy: Policy, path: Path = TEXTS_PATH) -> str:
+    """What the assistant says when a photo or a shared contact arrives."""
+    if kind not in MEDIA_KINDS:
+        raise ValueError(f"No media text for {kind!r}")
+    return render_text(section("media", path)[kind], policy, path=path)
+
+
 def call_center_text(
     policy: Policy, now: datetime | None = None, path: Path = TEXTS_PATH
 ) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.faq import ActionAnswerFaq, ActionOfferHuman
+from bot.clock import WIB
 from bot.policy.answers import FAQ_INTENTS, call_center_text
 from bot.policy.programme import format_rupiah, load_policy
 
@@ -132,5 +135,23 @@ async def test_offer_human_gives_the_call_center_of_the_policy(
 
     assert events == []
     (message,) = dispatcher.messages
-    assert message["text"] == call_center_text(load_policy("2021"))
+    assert message["text"].startswith(call_center_text(load_policy("2021")))
     sms_safe(message["text"])
+
+
+@pytest.mark.parametrize(
+    ("hour", "closed"), [(10, False), (22, True), (6, True)]
+)
+async def test_offer_human_says_when_the_call_center_reopens(
+    chat_tracker, dispatcher, domain, use_policy, monkeypatch, hour, closed
+) -> None:
+    use_policy("2021")
+    now = datetime(2026, 11, 25, hour, 0, tzinfo=WIB)  # a Wednesday
+    monkeypatch.setattr("actions.faq.now_wib", lambda: now)
+    tracker = chat_tracker("mau ngomong sama orang", "request_human")
+
+    await ActionOfferHuman().run(dispatcher, tracker, domain)
+
+    (message,) = dispatcher.messages
+    assert message["text"] == call_center_text(load_policy("2021"), now)
+    assert ("buka lagi" in message["text"]) is closed
