@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run shell test lint validate bench-nlu bench-policy \
+.PHONY: help install train run shell test lint validate bench-nlu bench-policy bench-gateway \
 	telegram-webhook clean
 
 help: ## List the targets
@@ -65,6 +65,9 @@ bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfi
 
 bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 	$(BIN)/python -m bench.policy
+
+bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under load (local fakes)
+	$(BIN)/python -m bench.gateway
 
 telegram-webhook: $(BIN)/.installed ## Register the Telegram webhook (needs TELEGRAM_* and PUBLIC_BASE_URL)
 	$(BIN)/python -m bot.channels.telegram_cli set-webhook
