@@ -12,6 +12,8 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# make run / make shell are development: the simulator is on, a local key is made.
+export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run shell test lint validate bench-nlu bench-policy bench-gateway \
 	telegram-webhook clean

@@ -44,11 +44,11 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
         Service(
             "rasa",
             [
-                rasa, "run", "--enable-api", "--port", "5005",
+                rasa, "run", "--interface", "127.0.0.1", "--port", "5005",
                 "--model", str(model), "--endpoints", "endpoints.yml",
                 "--credentials", "credentials.yml",
             ],
-            "http://127.0.0.1:5005/status",
+            "http://127.0.0.1:5005/",
         ),
         Service(
             "gateway",

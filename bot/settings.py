@@ -1,9 +1,10 @@
 """All configuration, from the environment, in one typed place.
 
-With nothing set, everything runs on the embedded default: a SQLite file under
-var/, the simulator channel, no provider accounts. Outside development
-(`PRAKERJA_ENV` other than "development"/"test"), placeholder or missing secrets
-for a configured channel stop the process at start.
+With nothing else set, everything runs on the embedded default: a SQLite file
+under var/, the simulator channel, no provider accounts. `PRAKERJA_ENV` defaults
+to "production" (fail closed: no simulator, real secrets required); `make run`
+and the tests set "development"/"test". Outside development, placeholder or
+missing secrets for a configured channel stop the process at start.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Settings:
     database_url: str
     public_base_url: str
     rasa_url: str
+    actions_url: str
     pseudonym_key: str
     telegram_token: str | None
     telegram_secret_token: str | None
@@ -76,7 +78,7 @@ def _dev_key(var_dir: Path) -> str:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings from the environment (or a given mapping)."""
     env = dict(os.environ if env is None else env)
-    environment = _get(env, "PRAKERJA_ENV") or "development"
+    environment = _get(env, "PRAKERJA_ENV") or "production"
     var_dir = Path(_get(env, "PRAKERJA_VAR_DIR") or "var")
     settings = Settings(
         environment=environment,
@@ -84,6 +86,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         public_base_url=(_get(env, "PUBLIC_BASE_URL") or "http://localhost:8000")
         .rstrip("/"),
         rasa_url=(_get(env, "RASA_URL") or "http://localhost:5005").rstrip("/"),
+        actions_url=(_get(env, "ACTIONS_URL") or "http://localhost:5055").rstrip("/"),
         pseudonym_key=_get(env, "PSEUDONYM_KEY")
         or (_dev_key(var_dir) if environment in DEV_ENVIRONMENTS else ""),
         telegram_token=_get(env, "TELEGRAM_TOKEN"),
@@ -115,5 +118,12 @@ def check(settings: Settings) -> None:
         problems.append("TELEGRAM_SECRET_TOKEN must be set when TELEGRAM_TOKEN is")
     if settings.twilio_enabled and not settings.twilio_from_number:
         problems.append("TWILIO_FROM_NUMBER must be set when Twilio is configured")
+    if (settings.twilio_enabled or settings.telegram_enabled) and not (
+        settings.public_base_url.startswith("https://")
+    ):
+        problems.append(
+            "PUBLIC_BASE_URL must be the gateway's public https URL when a real "
+            "channel is configured (Twilio signs it; Telegram needs https)"
+        )
     if problems:
         raise SettingsError("; ".join(problems))

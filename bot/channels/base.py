@@ -9,8 +9,11 @@ by the channel's `Sender`, which reports a `SendResult`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+_LEADING_COMMAND = re.compile(r"^[\s/]+")
 
 TELEGRAM = "telegram"
 SMS = "sms"
@@ -139,7 +142,9 @@ def neutralise_command(text: str, allowed_payloads: list[str]) -> str:
     stripped = text.strip()
     if not stripped.startswith("/") or stripped in allowed_payloads:
         return stripped
-    return stripped.lstrip("/").strip()
+    # Drop every leading slash and space (Unicode spaces too), so that
+    # "/ /intent" or "/\u3000/intent" cannot leave a new leading "/".
+    return _LEADING_COMMAND.sub("", stripped)
 
 
 class Unauthorized(Exception):  # noqa: N818 (reads as an HTTP status)
