@@ -7,9 +7,9 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.fallback import FALLBACKS_BEFORE_HUMAN, consecutive_fallbacks
+from actions.fallback import FALLBACKS_BEFORE_HUMAN
 from bot.clock import now_wib, today_wib
-from bot.policy.answers import call_center_text
+from bot.policy.answers import call_center_text, media_text
 from bot.policy.eligibility import (
     EligibilityAnswers,
     age_on,
@@ -32,9 +32,18 @@ SLOT_FOR_QUESTION: Dict[str, str] = {
     "receives_social_aid": "elig_social_aid",
 }
 QUESTION_FOR_SLOT = {slot: question for question, slot in SLOT_FOR_QUESTION.items()}
-ELIGIBILITY_SLOTS = [*SLOT_FOR_QUESTION.values(), "elig_birth_date"]
+UNCLEAR_SLOT = "elig_unclear"
+ELIGIBILITY_SLOTS = [*SLOT_FOR_QUESTION.values(), "elig_birth_date", UNCLEAR_SLOT]
+MEDIA_ENTITIES = {"photo_file_id", "photo_url", "contact_phone"}
+MAX_AGE = 120
+MAX_KK_COUNT = 20
 
 YES_NO_HINT = "Jawab \"ya\" atau \"tidak\" ya."
+AGE_HINT = (
+    "Maaf, saya belum bisa membaca tanggal lahir atau umurnya. "
+    "Contoh: 15-08-1990, 15 agustus 1990, atau 25 tahun."
+)
+KK_HINT = "Tulis jumlahnya dengan angka ya, misalnya 0, 1 atau 2."
 
 
 def _bool_slot(tracker: Tracker, slot: str) -> bool | None:
@@ -64,25 +73,43 @@ def answers_from_tracker(tracker: Tracker) -> EligibilityAnswers:
     )
 
 
-def _unreadable(dispatcher: CollectingDispatcher, tracker: Tracker, hint: str) -> None:
-    """Say the answer was unclear; after two misunderstandings, offer a person."""
-    if consecutive_fallbacks(tracker.events) >= FALLBACKS_BEFORE_HUMAN:
+def _unreadable(
+    slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, hint: str
+) -> Dict[str, Any]:
+    """Reject an unclear answer; after two in a row, also offer a person."""
+    count = (_int_slot(tracker, UNCLEAR_SLOT) or 0) + 1
+    if count >= FALLBACKS_BEFORE_HUMAN:
         hint = f"{hint} {call_center_text(load_policy(), now_wib())}"
     dispatcher.utter_message(text=hint)
+    return {slot: None, UNCLEAR_SLOT: count}
+
+
+def _accept(tracker: Tracker, values: Dict[str, Any]) -> Dict[str, Any]:
+    """A valid answer: also reset the count of unclear answers."""
+    if tracker.get_slot(UNCLEAR_SLOT):
+        return {**values, UNCLEAR_SLOT: 0}
+    return values
+
+
+def _media_entities(tracker: Tracker) -> bool:
+    """The latest message is a photo or a contact sent by the channel."""
+    entities = tracker.latest_message.get("entities") or []
+    return any(entity.get("entity") in MEDIA_ENTITIES for entity in entities)
 
 
 def _yes_no(
     slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> Dict[str, Any]:
     if isinstance(value, bool):
-        return {slot: value}
+        return _accept(tracker, {slot: value})
     question = QUESTION_FOR_SLOT[slot]
     answer = parse_yes_no(str(value), question=question) if value is not None else None
     if answer is None:
-        _unreadable(
-            dispatcher, tracker, f"Maaf, saya belum menangkap jawabannya. {YES_NO_HINT}"
+        return _unreadable(
+            slot, dispatcher, tracker,
+            f"Maaf, saya belum menangkap jawabannya. {YES_NO_HINT}",
         )
-    return {slot: answer}
+    return _accept(tracker, {slot: answer})
 
 
 class ValidateEligibilityForm(FormValidationAction):
@@ -90,6 +117,22 @@ class ValidateEligibilityForm(FormValidationAction):
 
     def name(self) -> str:
         return "validate_eligibility_form"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Dict[str, Any]]:
+        """A photo or contact is acknowledged, never taken as an answer."""
+        if _media_entities(tracker):
+            kind = "contact" if any(
+                e.get("entity") == "contact_phone"
+                for e in tracker.latest_message.get("entities") or []
+            ) else "photo"
+            dispatcher.utter_message(text=media_text(kind, load_policy()))
+            return [SlotSet(slot, None) for slot in tracker.slots_to_validate()]
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
         self,
@@ -118,7 +161,9 @@ class ValidateEligibilityForm(FormValidationAction):
     ) -> Dict[str, Any]:
         """Accept a birth date (any common format) or an age in years."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return {"elig_age": int(value)}
+            if 0 <= value <= MAX_AGE:
+                return _accept(tracker, {"elig_age": int(value)})
+            return _unreadable("elig_age", dispatcher, tracker, AGE_HINT)
         text = str(value or "")
         today = today_wib()
         born = parse_date(text, today=today)
@@ -129,19 +174,16 @@ class ValidateEligibilityForm(FormValidationAction):
                     "contoh: 15-08-1990."
                 )
                 return {"elig_age": None, "elig_birth_date": None}
-            return {
-                "elig_age": age_on(born, today),
-                "elig_birth_date": born.isoformat(),
-            }
+            return _accept(
+                tracker,
+                {"elig_age": age_on(born, today), "elig_birth_date": born.isoformat()},
+            )
         age = parse_age(text)
         if age is None:
-            _unreadable(
-                dispatcher,
-                tracker,
-                "Maaf, saya belum bisa membaca tanggal lahir atau umurnya. "
-                "Contoh: 15-08-1990, 15 agustus 1990, atau 25 tahun.",
+            return _unreadable(
+                "elig_age", dispatcher, tracker, AGE_HINT
             )
-        return {"elig_age": age}
+        return _accept(tracker, {"elig_age": age})
 
     def validate_elig_citizen(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -184,15 +226,15 @@ class ValidateEligibilityForm(FormValidationAction):
     ) -> Dict[str, Any]:
         """How many others on the same family card are already participants."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return {"elig_kk_count": int(value)}
+            if 0 <= value <= MAX_KK_COUNT:
+                return _accept(tracker, {"elig_kk_count": int(value)})
+            return _unreadable("elig_kk_count", dispatcher, tracker, KK_HINT)
         count = parse_count(str(value or ""))
-        if count is None:
-            _unreadable(
-                dispatcher,
-                tracker,
-                "Tulis jumlahnya dengan angka ya, misalnya 0, 1 atau 2.",
+        if count is None or count > MAX_KK_COUNT:
+            return _unreadable(
+                "elig_kk_count", dispatcher, tracker, KK_HINT
             )
-        return {"elig_kk_count": count}
+        return _accept(tracker, {"elig_kk_count": count})
 
 
 class ActionEligibilityVerdict(Action):

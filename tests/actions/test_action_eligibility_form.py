@@ -395,3 +395,54 @@ async def test_age_cap_applies_only_from_2021(
 
     assert slots[AGE] == 65
     assert slots[REQUESTED] == next_slot
+
+
+# --- unclear answers, media and out-of-range numbers ----------------------------
+
+
+async def test_two_unclear_answers_in_a_row_offer_a_person(
+    form_tracker, domain
+) -> None:
+    slots, messages = await validate(form_tracker, domain, CITIZEN, "hmm entahlah")
+    assert slots[CITIZEN] is None and slots["elig_unclear"] == 1
+    assert "call center" not in messages[0]["text"]
+
+    slots, messages = await validate(
+        form_tracker, domain, CITIZEN, "entah", answered={"elig_unclear": 1}
+    )
+    assert slots["elig_unclear"] == 2
+    assert "call center" in messages[0]["text"]
+
+
+async def test_a_clear_answer_resets_the_unclear_count(form_tracker, domain) -> None:
+    slots, _ = await validate(
+        form_tracker, domain, CITIZEN, "iya", answered={"elig_unclear": 1}
+    )
+    assert slots[CITIZEN] is True and slots["elig_unclear"] == 0
+
+
+@pytest.mark.parametrize(
+    ("entity", "value"),
+    [
+        ("photo_url", "https://api.twilio.com/2010-04-01/Accounts/AC1/Media/ME1"),
+        ("photo_file_id", "AgACAgUAAx15051990"),
+        ("contact_phone", "+6281234500001"),
+    ],
+)
+async def test_a_photo_or_contact_is_never_an_answer(
+    entity, value, form_tracker, domain, fixed_today
+) -> None:
+    text = f'/inform{{"{entity}": "{value}"}}'
+    slots, messages = await validate(
+        form_tracker, domain, AGE, text, entities=[{"entity": entity, "value": value}]
+    )
+    assert slots == {AGE: None}
+    assert "terima" in messages[0]["text"]
+
+
+@pytest.mark.parametrize("value", [999, -1, 121])
+async def test_out_of_range_ages_are_rejected(
+    value, form_tracker, domain, fixed_today
+) -> None:
+    slots, _ = await validate(form_tracker, domain, AGE, str(value), value=value)
+    assert slots[AGE] is None

@@ -36,7 +36,8 @@ ANSWER_FIELDS = {
 
 
 def _all_eligibility_slots(domain) -> set[str]:
-    return {*domain["forms"]["eligibility_form"]["required_slots"], "elig_birth_date"}
+    form_slots = domain["forms"]["eligibility_form"]["required_slots"]
+    return {*form_slots, "elig_birth_date", "elig_unclear"}
 
 
 def _tracker_after_form(ev, tracker_from, slots: dict[str, Any]):
