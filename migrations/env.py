@@ -13,6 +13,7 @@ from alembic import context
 from sqlalchemy import text
 
 import bot.gateway.models  # noqa: F401  (registers the gateway tables)
+import bot.registry.models  # noqa: F401  (registers the registry tables)
 from bot.db import Base, make_engine
 from bot.settings import load_settings
 

@@ -1,0 +1,61 @@
+"""Small SQL helpers shared by the registry modules (SQLite and PostgreSQL only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+def dialect_of(session: Session) -> str:
+    """The session's database dialect; ValueError unless SQLite or PostgreSQL."""
+    name = str(session.get_bind().dialect.name)
+    if name not in SUPPORTED_DIALECTS:
+        raise ValueError(f"the registry supports SQLite and PostgreSQL, not {name}")
+    return name
+
+
+def upsert_statement(session: Session, table: Any) -> Any:
+    """`INSERT` for `table` with the dialect's `ON CONFLICT` methods."""
+    module: Any = postgresql if dialect_of(session) == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def insert_ignoring_conflict(
+    session: Session,
+    table: Any,
+    values: dict[str, Any],
+    conflict: Sequence[str] | None = None,
+) -> bool:
+    """Insert one row; False when a unique key (or PK) already has a row.
+
+    `INSERT ... ON CONFLICT DO NOTHING`: a concurrent insert of the same key waits
+    for the other transaction and then does nothing, and the caller's transaction
+    is never aborted. Without `conflict`, any unique index counts (partial ones
+    included).
+    """
+    statement = upsert_statement(session, table).values(**values)
+    if conflict:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    else:
+        statement = statement.on_conflict_do_nothing()
+    return bool(session.execute(statement).rowcount == 1)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """A datetime as stored: naive UTC (aware values are converted, naive kept)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def now_or(moment: datetime | None) -> datetime:
+    """`moment` as naive UTC, or the current time."""
+    return utcnow() if moment is None else naive_utc(moment)

@@ -1,0 +1,122 @@
+"""Consent to process personal data (UU PDP), asked before any is collected.
+
+A consent belongs to a channel identity (given in a chat before the person is an
+applicant) and/or to an applicant (`attach_consents` after registration).
+Declining stores nothing: only consent given is recorded, with the version of the
+text shown. Nothing here commits: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.registry._sql import now_or
+from bot.registry.models import ConsentRecord
+from bot.registry.records import ConsentInfo
+
+consents = ConsentRecord.__table__
+PURPOSE_MAX = 32
+
+
+def _subject(identity_id: int | None, applicant_id: int | None) -> Any:
+    if identity_id is None and applicant_id is None:
+        raise ValueError("a consent needs an identity or an applicant")
+    clauses = []
+    if identity_id is not None:
+        clauses.append(consents.c.identity_id == identity_id)
+    if applicant_id is not None:
+        clauses.append(consents.c.applicant_id == applicant_id)
+    return or_(*clauses)
+
+
+def active_consent(
+    session: Session,
+    purpose: str,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+) -> ConsentInfo | None:
+    """The newest consent for `purpose` not withdrawn, by this identity or
+    applicant (either matches), if any."""
+    row = session.execute(
+        select(consents)
+        .where(
+            _subject(identity_id, applicant_id),
+            consents.c.purpose == purpose,
+            consents.c.withdrawn_at.is_(None),
+        )
+        .order_by(consents.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else ConsentInfo.from_row(row)
+
+
+def grant_consent(
+    session: Session,
+    purpose: str,
+    text_version: str,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+    now: datetime | None = None,
+) -> ConsentInfo:
+    """Record consent to `purpose` under the text `text_version`.
+
+    Idempotent: an active consent of the same subject, purpose and text version is
+    returned as it is.
+    """
+    if not purpose or len(purpose) > PURPOSE_MAX or not text_version:
+        raise ValueError("purpose and text version are required")
+    current = active_consent(
+        session, purpose, identity_id=identity_id, applicant_id=applicant_id
+    )
+    if current is not None and current.text_version == text_version:
+        return current
+    result = session.execute(
+        insert(consents).values(
+            identity_id=identity_id,
+            applicant_id=applicant_id,
+            purpose=purpose,
+            text_version=text_version,
+            granted_at=now_or(now),
+        )
+    )
+    row = session.execute(
+        select(consents).where(consents.c.id == result.inserted_primary_key[0])
+    ).one()
+    return ConsentInfo.from_row(row)
+
+
+def withdraw_consent(
+    session: Session,
+    purpose: str,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Withdraw every active consent to `purpose` of this subject; how many."""
+    result = session.execute(
+        update(consents)
+        .where(
+            _subject(identity_id, applicant_id),
+            consents.c.purpose == purpose,
+            consents.c.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=now_or(now))
+    )
+    return int(result.rowcount)
+
+
+def attach_consents(session: Session, identity_id: int, applicant_id: int) -> int:
+    """Give the applicant the consents its identity gave before registering."""
+    result = session.execute(
+        update(consents)
+        .where(consents.c.identity_id == identity_id, consents.c.applicant_id.is_(None))
+        .values(applicant_id=applicant_id)
+    )
+    return int(result.rowcount)

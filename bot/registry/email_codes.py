@@ -1,0 +1,184 @@
+"""One-time codes that prove an e-mail address (sent by mail, typed in the chat).
+
+Only an HMAC-SHA256 of the code (keyed with a secret the caller passes, bound to
+the address) is stored; the code itself exists only in the mail. Only the newest
+code of an owner counts; it expires, and allows `max_attempts` tries, counted by
+an atomic conditional `UPDATE`, so parallel guesses cannot exceed the limit.
+Comparison is constant-time. Nothing here commits: commit after a wrong attempt
+too, or it is not counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from bot.policy.validation import validate_email
+from bot.registry._sql import naive_utc, now_or
+from bot.registry.models import EmailCode
+from bot.registry.records import CodeCheck, IssuedCode
+
+codes = EmailCode.__table__
+
+CODE_DIGITS = 6
+CODE_TTL = timedelta(minutes=15)
+MAX_ATTEMPTS = 5
+MIN_SECRET_BYTES = 16
+
+OK = "ok"
+WRONG = "wrong"
+EXPIRED = "expired"
+TOO_MANY_ATTEMPTS = "too_many_attempts"
+USED = "used"
+NO_CODE = "no_code"
+
+
+def code_hash(secret: bytes, email: str, code: str) -> str:
+    """The stored form of a code: HMAC-SHA256 over the address and the code."""
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the code secret needs at least {MIN_SECRET_BYTES} bytes")
+    message = f"{email}\x00{code}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _owner(identity_id: int | None, applicant_id: int | None) -> Any:
+    if identity_id is None and applicant_id is None:
+        raise ValueError("a code belongs to an identity or an applicant")
+    clauses = []
+    if identity_id is not None:
+        clauses.append(codes.c.identity_id == identity_id)
+    if applicant_id is not None:
+        clauses.append(codes.c.applicant_id == applicant_id)
+    return and_(*clauses)
+
+
+def create_email_code(
+    session: Session,
+    secret: bytes,
+    email: str,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+    ttl: timedelta = CODE_TTL,
+    digits: int = CODE_DIGITS,
+    now: datetime | None = None,
+) -> IssuedCode:
+    """A new code for `email` (lowered); it replaces the owner's earlier codes.
+
+    Mail `IssuedCode.code` and forget it. Resend limits are the caller's
+    (`codes_sent_since`).
+    """
+    check = validate_email(email)
+    if not check.valid or check.normalized is None:
+        raise ValueError("email is not a valid address")
+    if not 4 <= digits <= 10 or ttl <= timedelta(0):
+        raise ValueError("codes have 4 to 10 digits and a positive lifetime")
+    _owner(identity_id, applicant_id)
+    moment = now_or(now)
+    code = f"{secrets.randbelow(10**digits):0{digits}d}"
+    result = session.execute(
+        insert(codes).values(
+            identity_id=identity_id,
+            applicant_id=applicant_id,
+            email=check.normalized,
+            code_hash=code_hash(secret, check.normalized, code),
+            created_at=moment,
+            expires_at=moment + ttl,
+            attempts=0,
+        )
+    )
+    return IssuedCode(
+        id=int(result.inserted_primary_key[0]), code=code, expires_at=moment + ttl
+    )
+
+
+def codes_sent_since(
+    session: Session,
+    since: datetime,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+) -> int:
+    """How many codes the owner was sent since `since` (for resend limits)."""
+    count = session.execute(
+        select(func.count())
+        .select_from(codes)
+        .where(
+            _owner(identity_id, applicant_id), codes.c.created_at >= naive_utc(since)
+        )
+    ).scalar_one()
+    return int(count)
+
+
+def _latest(session: Session, owner: Any) -> Any:
+    return session.execute(
+        select(codes).where(owner).order_by(codes.c.id.desc()).limit(1)
+    ).one_or_none()
+
+
+def _state(row: Any, moment: datetime, max_attempts: int) -> str | None:
+    """Why the code can no longer be tried, or None when it can."""
+    if row.used_at is not None:
+        return USED
+    if row.expires_at <= moment:
+        return EXPIRED
+    if row.attempts >= max_attempts:
+        return TOO_MANY_ATTEMPTS
+    return None
+
+
+def verify_email_code(
+    session: Session,
+    secret: bytes,
+    code: str,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    now: datetime | None = None,
+) -> CodeCheck:
+    """Check a typed code against the owner's newest code; counts the attempt.
+
+    `outcome`: `ok` (the code is used up now and `email` is proven), `wrong`
+    (`attempts_left` tries remain), `expired`, `too_many_attempts`, `used`, or
+    `no_code`.
+    """
+    moment = now_or(now)
+    row = _latest(session, _owner(identity_id, applicant_id))
+    if row is None:
+        return CodeCheck(NO_CODE)
+    refused = _state(row, moment, max_attempts)
+    if refused is not None:
+        return CodeCheck(refused, row.email)
+    counted = session.execute(
+        update(codes)
+        .where(
+            codes.c.id == row.id,
+            codes.c.used_at.is_(None),
+            codes.c.expires_at > moment,
+            codes.c.attempts < max_attempts,
+        )
+        .values(attempts=codes.c.attempts + 1)
+    )
+    if counted.rowcount != 1:  # used or exhausted by a parallel attempt
+        current = _latest(session, codes.c.id == row.id)
+        return CodeCheck(_state(current, moment, max_attempts) or USED, row.email)
+    attempts = row.attempts + 1
+    typed = "".join(code.split())
+    expected = code_hash(secret, row.email, typed)
+    if not hmac.compare_digest(expected, row.code_hash):
+        return CodeCheck(WRONG, row.email, max(max_attempts - attempts, 0))
+    used = session.execute(
+        update(codes)
+        .where(codes.c.id == row.id, codes.c.used_at.is_(None))
+        .values(used_at=moment)
+    )
+    if used.rowcount != 1:
+        return CodeCheck(USED, row.email)
+    return CodeCheck(OK, row.email, max(max_attempts - attempts, 0))
