@@ -70,7 +70,8 @@ POST_ATTEMPTS = 3
 SETTLE_SECONDS = 3.0
 TAG = re.compile(r"\bu(\d+) m(\d+)\b")
 ENV_PREFIXES = (
-    "PRAKERJA_", "DATABASE_URL", "PUBLIC_BASE_URL", "RASA_URL", "PSEUDONYM_KEY",
+    "PRAKERJA_", "DATABASE_URL", "PUBLIC_BASE_URL", "RASA_URL", "ACTIONS_URL",
+    "PSEUDONYM_KEY",
     "TELEGRAM_", "TWILIO_", "GATEWAY_",
 )  # fmt: skip
 
@@ -247,7 +248,17 @@ def serve_fake_rasa(port: int, delay_ms: float) -> None:
             }
         )
 
-    app = Starlette(routes=[Route("/bench/stats", stats), Mount("/", app=fake.app)])
+    async def health(request: Request) -> JSONResponse:
+        """Stands in for the action server's /health (the gateway checks it)."""
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/bench/stats", stats),
+            Route("/health", health),
+            Mount("/", app=fake.app),
+        ]
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -795,6 +806,7 @@ def gateway_env(
         "GATEWAY_PORT": str(port),
         "PUBLIC_BASE_URL": base_url,
         "RASA_URL": rasa_url,
+        "ACTIONS_URL": rasa_url,  # the fake Rasa answers /health for the actions
         "TWILIO_ACCOUNT_SID": TWILIO_SID,
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TWILIO_FROM_NUMBER": TWILIO_FROM,

@@ -1,30 +1,73 @@
-"""`python -m bot`: run the gateway (webhooks, workers, outbox, simulator)."""
+"""`python -m bot`: run the gateway (webhooks, workers, outbox, simulator).
+
+Settings come from the environment (bot/settings.py). Two more variables, both
+optional, tune this process:
+
+- GATEWAY_WORKERS: conversations handed to Rasa at the same time (default 16).
+- GATEWAY_SENDERS: replies sent at the same time, per channel (default 16).
+
+A stop (SIGINT/SIGTERM) lets work in flight finish: allow the process at least
+`GatewayOptions.shutdown_grace` seconds (35 by default) before killing it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Mapping
 
 import uvicorn
 
 from bot.gateway.app import create_app
+from bot.gateway.options import GatewayOptions
 from bot.settings import SettingsError, load_settings
 
 SHUTDOWN_GRACE_SECONDS = 20
+"""Seconds uvicorn waits for open HTTP requests at stop (the loops drain after)."""
 
 
-def main() -> int:
-    """Serve the gateway until SIGINT/SIGTERM, then stop its loops cleanly."""
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1")
+    return value
+
+
+def gateway_options(env: Mapping[str, str]) -> GatewayOptions:
+    """The gateway's tuning: GATEWAY_WORKERS and GATEWAY_SENDERS, else defaults."""
+    defaults = GatewayOptions()
+    return GatewayOptions(
+        worker_concurrency=_count(env, "GATEWAY_WORKERS", defaults.worker_concurrency),
+        outbox_concurrency=_count(env, "GATEWAY_SENDERS", defaults.outbox_concurrency),
+    )
+
+
+def configure_logging() -> None:
+    """INFO logs without the libraries' chatty request logs."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # URLs carry the bot token
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # per request
+
+
+def main() -> int:
+    """Serve the gateway until SIGINT/SIGTERM, then stop its loops cleanly."""
+    configure_logging()
     try:
         settings = load_settings()
+        options = gateway_options(os.environ)
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    app = create_app(settings, options=options)
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
     print(f"Gateway on {base}", flush=True)
     if settings.is_development:

@@ -1,8 +1,10 @@
 """The database: one declarative base, engines and sessions (SQLAlchemy 1.4, 2.0 style).
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys;
-PostgreSQL (production) pings pooled connections before use. Nothing is created at
-import time: the gateway makes its engine when it starts.
+PostgreSQL (production) pings pooled connections before use and bounds connecting,
+statements and lock waits. Engines hide statement parameters in errors and logs
+(they can be phone numbers or message text). Nothing is created at import time: the
+gateway makes its engine when it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from sqlalchemy.pool import QueuePool
 Base: Any = declarative_base()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 5
+POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
+POSTGRES_LOCK_TIMEOUT_MS = 5_000
 
 
 def utcnow() -> datetime:
@@ -35,8 +40,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`, tuned for SQLite files or for PostgreSQL."""
+def postgres_connect_args(
+    statement_timeout_ms: int | None = POSTGRES_STATEMENT_TIMEOUT_MS,
+    lock_timeout_ms: int | None = POSTGRES_LOCK_TIMEOUT_MS,
+) -> dict[str, Any]:
+    """libpq arguments: a connect timeout, and statement and lock timeouts (None or
+    0: none, e.g. for long migrations)."""
+    options = []
+    if statement_timeout_ms:
+        options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+    if lock_timeout_ms:
+        options.append(f"-c lock_timeout={int(lock_timeout_ms)}")
+    args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    if options:
+        args["options"] = " ".join(options)
+    return args
+
+
+def make_engine(
+    url: str,
+    *,
+    statement_timeout_ms: int | None = POSTGRES_STATEMENT_TIMEOUT_MS,
+    lock_timeout_ms: int | None = POSTGRES_LOCK_TIMEOUT_MS,
+) -> Engine:
+    """An engine for `url`, tuned for SQLite files or for PostgreSQL.
+
+    The timeouts apply to PostgreSQL only (SQLite waits `SQLITE_BUSY_TIMEOUT_MS`
+    for locks).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -45,6 +76,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             future=True,
+            hide_parameters=True,
             poolclass=QueuePool,
             pool_size=8,
             max_overflow=8,
@@ -55,7 +87,13 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True)
+    return create_engine(
+        url,
+        future=True,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        connect_args=postgres_connect_args(statement_timeout_ms, lock_timeout_ms),
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

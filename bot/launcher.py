@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-STOP_GRACE_SECONDS = 15.0
+STOP_GRACE_SECONDS = 45.0  # the gateway drains in-flight Rasa turns (35 s)
 READY_TIMEOUT_SECONDS = 300.0
 DEFAULT_MODEL = "models/prakerja.tar.gz"
 
@@ -84,15 +84,15 @@ class Supervisor:
         return [n for n, p in self.children.items() if p.poll() is not None]
 
     def stop(self, *_: object) -> None:
-        """Terminate every child (SIGTERM, then SIGKILL after a grace period)."""
+        """Stop the children in reverse start order (the gateway first, so it can
+        finish in-flight turns while Rasa still answers): SIGTERM, then SIGKILL
+        after a grace period."""
         self.stopping = True
-        for proc in self.children.values():
+        for proc in reversed(list(self.children.values())):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for proc in self.children.values():
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

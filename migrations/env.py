@@ -40,7 +40,8 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Run the migrations against the database."""
-    engine = make_engine(_url())
+    # Schema changes may take longer than the request-path statement timeout.
+    engine = make_engine(_url(), statement_timeout_ms=None, lock_timeout_ms=None)
     postgres = engine.dialect.name == "postgresql"
     try:
         with engine.connect() as connection:

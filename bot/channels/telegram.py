@@ -2,11 +2,17 @@
 
 Inbound updates are authenticated by the secret token Telegram sends in
 `X-Telegram-Bot-Api-Secret-Token` and parsed with python-telegram-bot's
-`Update`. Replies become plain-text messages (no parse mode, so nothing a user
-or the assistant writes can turn into markup) with inline keyboards; callback
-data longer than Telegram's 64 bytes is replaced by a short key kept in the
-conversation state. `TelegramSender` sends stored bodies with `telegram.Bot`,
-paced by an in-process limiter, and maps Telegram's errors to `SendResult`.
+`Update`; the provider id is "<bot id>:<update_id>", so update ids that start over
+with another bot do not collide. Replies become plain-text messages (no parse
+mode, so nothing a user or the assistant writes can turn into markup) with inline
+keyboards. Callback data carries the number of the reply it belongs to ("7:Ya"),
+kept in the conversation state, so a tap on an older keyboard, or a second tap on
+the same one, only gets "Pilihan ini sudah tidak berlaku." instead of answering
+the next question; payloads longer than Telegram's 64 bytes are replaced by a
+short key kept in the state. `TelegramSender` sends stored bodies with
+`telegram.Bot`, paced by an in-process limiter (a long wait is handed back to the
+outbox as retry_after instead of holding a send slot), and maps Telegram's errors
+to `SendResult`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -64,6 +71,10 @@ MAX_CALLBACK_BYTES = 64
 MAX_TEXT_UNITS = 4096  # Telegram counts UTF-16 code units
 KEY_PREFIX = "k:"
 MAX_STORED_KEYS = 50
+GENERATIONS = 1000  # reply numbers wrap around: at most "999:" before the payload
+_TAGGED = re.compile(r"(\d{1,3}):(.*)", re.DOTALL)
+MAX_PACING_WAIT = 1.0  # seconds a send may wait for the rate limiter in its slot
+PACED = "paced by the rate limiter"
 SHORT_TITLE = 12  # titles up to this length share a keyboard row
 BUTTONS_PER_ROW = 3
 
@@ -160,6 +171,19 @@ def _message_event(message: Message) -> dict[str, Any] | None:
     return None
 
 
+def bot_id(settings: Settings) -> str | None:
+    """The bot's id: the part of TELEGRAM_TOKEN before ":" (None without a token)."""
+    token = settings.telegram_token or ""
+    head = token.split(":", 1)[0].strip()
+    return head or None
+
+
+def update_key(settings: Settings, update_id: int) -> str:
+    """The stored provider id of an update: "<bot id>:<update_id>"."""
+    owner = bot_id(settings)
+    return f"{owner}:{update_id}" if owner else str(update_id)
+
+
 def parse_webhook(
     settings: Settings, headers: Mapping[str, str], body: bytes
 ) -> InboundMessage | None:
@@ -171,7 +195,7 @@ def parse_webhook(
     """
     check_secret(settings, headers)
     update = _decode(body)
-    provider_id = str(update.update_id)
+    provider_id = update_key(settings, update.update_id)
     if update.message is not None:
         message = update.message
         if message.chat.type != "private":
@@ -210,12 +234,32 @@ def payload_key(payload: str) -> str:
     return KEY_PREFIX + digest
 
 
-def callback_data(payload: str) -> str | None:
-    """The payload itself when Telegram accepts it as callback data, else None."""
-    size = len(payload.encode("utf-8"))
-    if 0 < size <= MAX_CALLBACK_BYTES and not payload.startswith(KEY_PREFIX):
-        return payload
+def callback_data(payload: str, generation: int = 0) -> str | None:
+    """The callback data of a button of reply number `generation`: "<n>:<payload>",
+    or None when that is too long for Telegram (or would read as a key)."""
+    data = f"{generation % GENERATIONS}:{payload}"
+    size = len(data.encode("utf-8"))
+    if payload and size <= MAX_CALLBACK_BYTES and not payload.startswith(KEY_PREFIX):
+        return data
     return None
+
+
+def _key_pairs(state: dict[str, Any]) -> list[list[str]]:
+    """The [key, payload] pairs of long payloads (a list: JSONB keeps no key order).
+
+    Reads the older dict form ("payloads_by_key") too.
+    """
+    pairs = state.get("payload_keys")
+    if isinstance(pairs, list):
+        return [
+            [str(pair[0]), str(pair[1])]
+            for pair in pairs
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        ]
+    legacy = state.get("payloads_by_key")
+    if isinstance(legacy, dict):
+        return [[str(key), str(value)] for key, value in legacy.items()]
+    return []
 
 
 def _utf16_len(text: str) -> int:
@@ -276,8 +320,9 @@ def _inform(entity: str, value: str) -> str:
 class TelegramChannel:
     """Interprets Telegram messages and renders replies as Telegram bodies.
 
-    Conversation state keys: "payloads" (payloads of the buttons the person may
-    press now) and "payloads_by_key" (short callback keys of long payloads).
+    Conversation state keys: "generation" (number of the latest rendered reply,
+    which its buttons carry), "payloads" (payloads of its buttons, which the person
+    may press now) and "payload_keys" ([key, payload] pairs of its long payloads).
     """
 
     name = TELEGRAM
@@ -325,19 +370,38 @@ class TelegramChannel:
         state: dict[str, Any],
         allowed: list[str],
     ) -> Interpretation:
-        data = message.payload or ""
-        payload = state.get("payloads_by_key", {}).get(data, data)
         answer = {
             "kind": "answer_callback",
             "callback_query_id": event.get("callback_query_id"),
         }
-        if payload.startswith(KEY_PREFIX):  # a key we no longer know
+        payload = self._pressed(message.payload or "", state)
+        if payload is None:  # not a button of the latest reply
             answer["text"] = TEXT_EXPIRED_BUTTON
             return Interpretation(rasa_text=None, local_bodies=[answer], state=state)
+        if "generation" in state:  # one tap per keyboard: a second one is stale
+            state["generation"] = (int(state["generation"]) + 1) % GENERATIONS
+            state["payloads"] = []
+            state["payload_keys"] = []
+            state.pop("payloads_by_key", None)
         text = payload if payload in allowed else neutralise_command(payload, allowed)
         return Interpretation(
             rasa_text=text or None, local_bodies=[answer], state=state
         )
+
+    @staticmethod
+    def _pressed(data: str, state: dict[str, Any]) -> str | None:
+        """The payload of a button of the latest reply, None for any other tap."""
+        keys = {key: payload for key, payload in _key_pairs(state)}
+        if "generation" not in state:  # rendered before replies were numbered
+            payload = keys.get(data, data)
+            return None if payload.startswith(KEY_PREFIX) else payload
+        tagged = _TAGGED.fullmatch(data)
+        if tagged is None or int(tagged.group(1)) != int(state["generation"]):
+            return None
+        payload = tagged.group(2)
+        if payload.startswith(KEY_PREFIX):
+            return keys.get(payload)
+        return payload
 
     def _contact(
         self, event: dict[str, Any], address: str, state: dict[str, Any]
@@ -363,11 +427,15 @@ class TelegramChannel:
         )
 
     def render(self, replies: list[Reply], state: dict[str, Any]) -> RenderedReplies:
-        """Turn replies into plain-text messages with inline keyboards."""
+        """Turn replies into plain-text messages with inline keyboards.
+
+        Each rendered turn gets the next reply number; its buttons carry it.
+        """
         state = dict(state)
         if not replies:
             return RenderedReplies(bodies=[], state=state)
-        keys: dict[str, str] = dict(state.get("payloads_by_key", {}))
+        generation = (int(state.get("generation", 0)) + 1) % GENERATIONS
+        keys: dict[str, str] = {}
         payloads: list[str] = []
         bodies: list[dict[str, Any]] = []
         for reply in replies:
@@ -378,11 +446,12 @@ class TelegramChannel:
                 continue
             buttons = []
             for button in reply.buttons:
-                data = callback_data(button.payload)
+                data = callback_data(button.payload, generation)
                 if data is None:
-                    data = payload_key(button.payload)
-                    keys.pop(data, None)
-                    keys[data] = button.payload
+                    key = payload_key(button.payload)
+                    keys.pop(key, None)
+                    keys[key] = button.payload
+                    data = f"{generation}:{key}"
                 buttons.append({"text": button.title, "callback_data": data})
                 payloads.append(button.payload)
             chunks = split_text(text or CHOOSE_TEXT)
@@ -390,8 +459,12 @@ class TelegramChannel:
             bodies.append(
                 {"kind": "message", "text": chunks[-1], "buttons": _rows(buttons)}
             )
+        if not bodies:
+            return RenderedReplies(bodies=[], state=state)
+        state["generation"] = generation
         state["payloads"] = list(dict.fromkeys(payloads))
-        state["payloads_by_key"] = dict(list(keys.items())[-MAX_STORED_KEYS:])
+        state["payload_keys"] = [list(pair) for pair in keys.items()][-MAX_STORED_KEYS:]
+        state.pop("payloads_by_key", None)
         return RenderedReplies(bodies=bodies, state=state)
 
 
@@ -407,7 +480,8 @@ class RateLimiter:
 
     About 30 messages a second overall, and in one chat one message a second
     after a short burst (groups: 20 a minute). Each wait is reserved before
-    sleeping (GCRA), so concurrent senders queue fairly without a lock.
+    sleeping (GCRA), so concurrent senders queue fairly without a lock; a wait
+    longer than the caller accepts is reserved not at all, but handed back.
     """
 
     def __init__(
@@ -430,11 +504,18 @@ class RateLimiter:
         self._chat_tat: dict[str, float] = {}
         self._paused: dict[str, float] = {}
 
-    def _reserve(self, tat: float, interval: float, burst: int) -> tuple[float, float]:
-        now = self._clock()
-        tat = max(tat, now)
-        start = max(now, tat - interval * (burst - 1))
-        return start - now, tat + interval
+    @staticmethod
+    def _reserve(
+        tat: float, interval: float, burst: int, earliest: float
+    ) -> tuple[float, float]:
+        """(when the send may go, not before `earliest`; the new tat)."""
+        tat = max(tat, earliest)
+        return max(earliest, tat - interval * (burst - 1)), tat + interval
+
+    @property
+    def overall_interval(self) -> float:
+        """Seconds between two sends at the overall rate."""
+        return self._overall_interval
 
     def paused_for(self, chat: str) -> float:
         """Seconds Telegram asked us to leave this chat alone, 0 when none."""
@@ -448,22 +529,34 @@ class RateLimiter:
         """Remember a retry_after for this chat."""
         self._paused[chat] = self._clock() + seconds
 
-    async def wait(self, chat: str | None) -> None:
-        """Sleep until a message to this chat (None: no chat) may be sent."""
+    async def wait(self, chat: str | None, max_wait: float = math.inf) -> float:
+        """Sleep until a message to this chat (None: no chat) may be sent; 0.0.
+
+        When that would take longer than `max_wait` seconds, reserve nothing, do
+        not sleep, and return the wait instead (the caller retries later).
+        """
+        now = self._clock()
+        start = now
+        chat_tat = 0.0
         if chat is not None:
             self._forget_idle_chats()
             group = chat.startswith("-")
             interval = self._group_interval if group else self._chat_interval
-            delay, self._chat_tat[chat] = self._reserve(
-                self._chat_tat.get(chat, 0.0), interval, self._chat_burst
+            start, chat_tat = self._reserve(
+                self._chat_tat.get(chat, 0.0), interval, self._chat_burst, now
             )
-            if delay > 0:
-                await self._sleep(delay)
-        delay, self._overall_tat = self._reserve(
-            self._overall_tat, self._overall_interval, self._overall_burst
+        start, overall_tat = self._reserve(
+            self._overall_tat, self._overall_interval, self._overall_burst, start
         )
+        delay = start - now
+        if delay > max_wait:
+            return delay
+        if chat is not None:
+            self._chat_tat[chat] = chat_tat
+        self._overall_tat = overall_tat
         if delay > 0:
             await self._sleep(delay)
+        return 0.0
 
     def _forget_idle_chats(self) -> None:
         if len(self._chat_tat) < 10_000:
@@ -532,17 +625,37 @@ class TelegramSender:
         settings: Settings,
         timeout: float = 10.0,
         limiter: RateLimiter | None = None,
+        max_wait: float | None = None,
+        pool_size: int = 16,
     ) -> None:
+        """`pool_size`: HTTP connections, at least the sends the outbox runs at once.
+
+        `max_wait`: the longest pacing wait spent inside a send; a longer one is
+        returned as retry_after, so the outbox reschedules the row instead of
+        holding a slot. By default one second, or the time the overall rate needs
+        for `pool_size` sends if longer: sends queued in the limiter never exceed
+        the pool, so the overall pace alone never bounces rows back and forth
+        through the database; only a chat's own pace (or Telegram's retry_after)
+        does.
+        """
         if not settings.telegram_token:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self._settings = settings
         self._timeout = timeout
         self._limiter = limiter or RateLimiter()
+        self._pool_size = max(1, pool_size)
+        self._max_wait = (
+            max(MAX_PACING_WAIT, self._pool_size * self._limiter.overall_interval)
+            if max_wait is None
+            else max_wait
+        )
         self._bot: Bot | None = None
 
     def _get_bot(self) -> Bot:
         if self._bot is None:
-            self._bot = make_bot(self._settings, timeout=self._timeout)
+            self._bot = make_bot(
+                self._settings, timeout=self._timeout, pool_size=self._pool_size
+            )
         return self._bot
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
@@ -552,7 +665,9 @@ class TelegramSender:
             if kind == "message":
                 return await self._send_message(address, body)
             if kind == "answer_callback":
-                await self._limiter.wait(None)
+                wait = await self._limiter.wait(None, self._max_wait)
+                if wait > 0:
+                    return SendResult(ok=False, retry_after=wait, error=PACED)
                 await self._get_bot().answer_callback_query(
                     str(body["callback_query_id"]), text=body.get("text")
                 )
@@ -577,7 +692,9 @@ class TelegramSender:
         paused = self._limiter.paused_for(address)
         if paused > 0:
             return SendResult(ok=False, retry_after=paused, error="rate limited")
-        await self._limiter.wait(address)
+        wait = await self._limiter.wait(address, self._max_wait)
+        if wait > 0:
+            return SendResult(ok=False, retry_after=wait, error=PACED)
         sent = await self._get_bot().send_message(
             chat_id=_chat_id(address),
             text=str(body["text"]),

@@ -1,11 +1,13 @@
 """The gateway's ASGI app: provider webhooks, health check and the simulator.
 
 Every webhook is authenticated first (Telegram secret token, Twilio signature),
-then stored, then acknowledged at once; Rasa is never called inside a request.
+then stored, then acknowledged at once; Rasa is never called inside a request. The
+simulator is served only in development (PRAKERJA_ENV development or test).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -24,6 +26,7 @@ from bot.channels.telegram import parse_webhook
 from bot.gateway import simulator
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import record_status
+from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
 from bot.settings import Settings
 
@@ -33,6 +36,9 @@ SMS_INBOUND_PATH = "/sms/inbound"
 SMS_STATUS_PATH = "/sms/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWILIO_SIGNATURE = "X-Twilio-Signature"
+STATUS_LOOKUP_DELAYS = (0.25, 0.5, 1.0)
+"""Pauses before looking again for the message of a status callback that came
+before the sender stored its provider id."""
 
 
 def _forbidden() -> Response:
@@ -41,6 +47,14 @@ def _forbidden() -> Response:
 
 def _bad_request() -> Response:
     return JSONResponse({"error": "bad request"}, status_code=400)
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A database error in a request: 503 (providers deliver again later), logged
+    by type and place only (its message can quote stored values)."""
+    path = request.url.path
+    log.error("%s %s: database error: %s", request.method, path, describe_error(exc))
+    return JSONResponse({"error": "unavailable"}, status_code=503)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -102,8 +116,19 @@ async def sms_status(request: Request) -> Response:
             session, update.message_sid, update.status, update.error_code
         )
 
-    if not await run_in_session(request, record):
-        log.info("sms status for unknown message %s", update.message_sid)
+    if await run_in_session(request, record):
+        return Response(EMPTY_TWIML, media_type="text/xml")
+    for delay in STATUS_LOOKUP_DELAYS:  # the sender may be storing the id right now
+        await asyncio.sleep(delay)
+        if await run_in_session(request, record):
+            return Response(EMPTY_TWIML, media_type="text/xml")
+    # Keep it: the sender applies it when it records this id (in this process).
+    pending = gateway.outbox.pending_statuses
+    pending.add(update.message_sid, update.status, update.error_code)
+    if await run_in_session(request, record):  # recorded meanwhile after all
+        pending.take(update.message_sid)
+    else:
+        log.info("sms status for message %s not stored yet: kept", update.message_sid)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -141,9 +166,7 @@ def create_app(
     Telegram and SMS channels are used, with a sender for each configured provider.
     """
     options = options or GatewayOptions()
-    with_simulator = (
-        settings.is_development if options.simulator is None else options.simulator
-    )
+    with_simulator = settings.is_development and options.simulator
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,4 +185,8 @@ def create_app(
     ]
     if with_simulator:
         routes.extend(simulator.routes)
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={SQLAlchemyError: database_error},
+    )

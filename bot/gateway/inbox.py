@@ -1,8 +1,8 @@
 """Store inbound messages: get or create the conversation, insert once per provider id.
 
-Both inserts use `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL), so a
-redelivered message or two first messages racing never abort the caller's
-transaction. The caller commits.
+A known conversation is only read. Inserts use `INSERT ... ON CONFLICT DO NOTHING`
+(SQLite and PostgreSQL), so a redelivered message or two first messages racing
+never abort the caller's transaction. The caller commits.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.gateway.models import INBOX_PENDING, Conversation, InboxMessage
 from bot.gateway.pseudonym import pseudonym
 
 
-def _insert_ignoring_conflict(
+def insert_ignoring_conflict(
     session: Session, table: Any, values: dict[str, Any], conflict: list[str]
 ) -> bool:
     """Insert one row; False when a row with the same unique key already exists."""
@@ -41,12 +41,28 @@ def _insert_ignoring_conflict(
     return bool(session.execute(statement).rowcount == 1)
 
 
+def _find_conversation(session: Session, channel: str, address: str) -> int | None:
+    found = session.execute(
+        select(Conversation.id).where(
+            Conversation.channel == channel, Conversation.address == address
+        )
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 def conversation_id(
     session: Session, channel: str, address: str, key: str, simulated: bool = False
 ) -> int:
-    """The id of the conversation with this address, created if it is new."""
+    """The id of the conversation with this address, created if it is new.
+
+    A known address costs one read; only a new one is inserted (ignoring the
+    conflict when another request created it meanwhile) and read again.
+    """
+    found = _find_conversation(session, channel, address)
+    if found is not None:
+        return found
     now = utcnow()
-    _insert_ignoring_conflict(
+    insert_ignoring_conflict(
         session,
         Conversation.__table__,
         {
@@ -61,12 +77,10 @@ def conversation_id(
         },
         ["channel", "address"],
     )
-    found = session.execute(
-        select(Conversation.id).where(
-            Conversation.channel == channel, Conversation.address == address
-        )
-    ).scalar_one()
-    return int(found)
+    found = _find_conversation(session, channel, address)
+    if found is None:  # pragma: no cover - the insert or the other one committed
+        raise LookupError("the conversation vanished while it was created")
+    return found
 
 
 def store_inbound(session: Session, message: InboundMessage, key: str) -> bool:
@@ -77,7 +91,7 @@ def store_inbound(session: Session, message: InboundMessage, key: str) -> bool:
     conversation = conversation_id(
         session, message.channel, message.address, key, message.simulated
     )
-    return _insert_ignoring_conflict(
+    return insert_ignoring_conflict(
         session,
         InboxMessage.__table__,
         {

@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+SHUTDOWN_MARGIN = 5.0
+"""Seconds the shutdown grace must exceed the Rasa timeout by."""
+
 
 @dataclass(frozen=True)
 class GatewayOptions:
@@ -13,17 +16,39 @@ class GatewayOptions:
     poll_interval: float = 0.5
     lease_seconds: float = 120.0
     worker_concurrency: int = 16
+    """Conversations handed to Rasa at the same time."""
     rasa_timeout: float = 30.0
     rasa_backoff_base: float = 1.0
     rasa_backoff_cap: float = 60.0
+    max_turn_attempts: int = 3
+    """Rasa turns that time out or fail (500, 504) before the message is given up
+    and the person gets an apology; Rasa or the action server being unreachable
+    is waited out without limit."""
+    actions_health_ttl: float = 5.0
+    """Seconds a successful action server health check is trusted."""
+    actions_health_timeout: float = 2.0
     outbox_concurrency: int = 16
+    """Sends in flight per channel (Telegram, SMS and the simulator each)."""
     send_timeout: float = 30.0
+    """Last-resort limit on one send; above the senders' own HTTP timeouts."""
     send_backoff_base: float = 2.0
     send_backoff_cap: float = 600.0
     max_send_attempts: int = 8
-    shutdown_grace: float = 10.0
-    simulator: bool | None = None
-    """Serve /simulator: None means only in development."""
+    shutdown_grace: float = 35.0
+    """Seconds work in flight may take to finish at stop (>= rasa_timeout + 5)."""
+    simulator: bool = True
+    """Serve /simulator (only ever in development: False turns it off there)."""
+
+    def __post_init__(self) -> None:
+        if self.shutdown_grace < self.rasa_timeout + SHUTDOWN_MARGIN:
+            raise ValueError(
+                "shutdown_grace must be at least rasa_timeout + "
+                f"{SHUTDOWN_MARGIN:g} s, so a stop does not abandon a Rasa turn"
+            )
+        if self.worker_concurrency < 1 or self.outbox_concurrency < 1:
+            raise ValueError("worker and outbox concurrency must be at least 1")
+        if self.max_turn_attempts < 1:
+            raise ValueError("max_turn_attempts must be at least 1")
 
 
 def backoff(attempt: int, base: float, cap: float, jitter: float = 0.25) -> float:

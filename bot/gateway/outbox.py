@@ -4,24 +4,33 @@ Only the oldest pending row of a conversation is due, so replies arrive in the
 order they were stored. A sender claims due rows by taking their lease with a
 conditional UPDATE (and, on PostgreSQL, picks them with `FOR UPDATE SKIP LOCKED`),
 sends them with the channel's Sender, and records the result: sent (with the
-provider's message id), rescheduled (exponential backoff with jitter, at least the
-provider's retry_after), or failed (permanent error or too many attempts). Rows of
-an opted-out conversation are not sent, except the opt-out confirmation itself.
+provider's message id), rescheduled (exponential backoff with jitter, or the
+provider's retry_after), or failed (permanent error or too many attempts). A
+retry_after (rate limit, pacing) is not a failed attempt. Rows of an opted-out
+conversation are not sent, except the opt-out confirmation itself.
+
+Each lane (Telegram, SMS, simulated chats) has its own sends in flight, so a
+Telegram backlog paced at its rate limit never delays SMS replies. A delivery
+status that arrives before its message's provider id is stored is kept
+(`PendingStatuses`) and applied when the id is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.channels.base import Sender, SendResult
+from bot.channels.base import SMS, TELEGRAM, Sender, SendResult
 from bot.db import utcnow
 from bot.gateway.models import (
     OUTBOX_DELIVERED,
@@ -42,6 +51,57 @@ MAX_ERROR_LENGTH = 500
 DELIVERED_STATUSES = {"delivered", "read"}
 UNDELIVERED_STATUSES = {"undelivered", "failed", "canceled"}
 FINAL_STATUSES = DELIVERED_STATUSES | UNDELIVERED_STATUSES
+SIMULATOR_LANE = "simulator"
+LANES = (TELEGRAM, SMS, SIMULATOR_LANE)
+
+
+def lane_of(channel: str, simulated: bool) -> str:
+    """The lane a row is sent in: its channel, or the simulator's."""
+    return SIMULATOR_LANE if simulated else channel
+
+
+class PendingStatuses:
+    """Delivery statuses for provider ids not stored yet, kept in memory for a while
+    (bounded) until the sender records the id. Thread-safe."""
+
+    def __init__(
+        self,
+        limit: int = 10_000,
+        ttl: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limit = limit
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[float, list[tuple[str, str | None]]]]
+        self._items = OrderedDict()
+
+    def add(
+        self, provider_message_id: str, status: str, error_code: str | None
+    ) -> None:
+        """Keep a status for later (the oldest are forgotten first)."""
+        with self._lock:
+            now = self._clock()
+            if provider_message_id in self._items:
+                self._items[provider_message_id][1].append((status, error_code))
+                return
+            while self._items:
+                oldest, (added, _) = next(iter(self._items.items()))
+                if len(self._items) < self._limit and added > now - self._ttl:
+                    break
+                del self._items[oldest]
+            self._items[provider_message_id] = (now, [(status, error_code)])
+
+    def take(self, provider_message_id: str) -> list[tuple[str, str | None]]:
+        """The statuses kept for this id, in arrival order, forgetting them."""
+        with self._lock:
+            _, statuses = self._items.pop(provider_message_id, (0.0, []))
+            return statuses
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -56,6 +116,11 @@ class OutgoingMessage:
     body: dict[str, Any]
     attempts: int
 
+    @property
+    def lane(self) -> str:
+        """The lane this row is sent in."""
+        return lane_of(self.channel, self.simulated)
+
 
 class OutboxSender(ClaimLoop[OutgoingMessage]):
     """Claims due outbox rows and sends them with the channels' senders."""
@@ -69,72 +134,46 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         simulator: Sender,
         owner: str,
         options: GatewayOptions,
+        lanes: tuple[str, ...] = LANES,
     ) -> None:
         super().__init__(
-            options.outbox_concurrency, options.poll_interval, options.shutdown_grace
+            options.outbox_concurrency * len(lanes),
+            options.poll_interval,
+            options.shutdown_grace,
         )
         self._sessions = sessions
         self._senders = senders
         self._simulator = simulator
         self._owner = owner
         self._options = options
+        self._lanes = lanes
+        self._busy: Counter[str] = Counter()
+        self.pending_statuses = PendingStatuses()
 
     async def claim(self, limit: int) -> list[OutgoingMessage]:
-        """Take the lease of up to `limit` due rows, each the oldest of its chat."""
-        return await in_thread(self._claim, limit)
+        """Take the lease of due rows, each the oldest of its chat, up to the free
+        sends of each lane."""
+        free = {
+            lane: self._options.outbox_concurrency - self._busy[lane]
+            for lane in self._lanes
+        }
+        free = {lane: count for lane, count in free.items() if count > 0}
+        if not free:
+            return []
+        items = await in_thread(self._claim, free)
+        for item in items:
+            self._busy[item.lane] += 1
+        return items
 
-    def _claim(self, limit: int) -> list[OutgoingMessage]:
+    def _claim(self, free: dict[str, int]) -> list[OutgoingMessage]:
         now = utcnow()
-        until = now + timedelta(seconds=self._options.lease_seconds)
-        lease_free = or_(
-            OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now
-        )
-        earlier = aliased(OutboxMessage)
-        blocked = exists().where(
-            earlier.conversation_id == OutboxMessage.conversation_id,
-            earlier.status == OUTBOX_PENDING,
-            earlier.id < OutboxMessage.id,
-        )
+        claimed: list[int] = []
+        dropped = 0
         with self._sessions() as session:
-            due = (
-                select(
-                    OutboxMessage.id,
-                    and_(Conversation.opted_out, ~OutboxMessage.ignore_opt_out),
-                )
-                .join(Conversation, Conversation.id == OutboxMessage.conversation_id)
-                .where(
-                    OutboxMessage.status == OUTBOX_PENDING,
-                    OutboxMessage.next_attempt_at <= now,
-                    lease_free,
-                    ~blocked,
-                )
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True, of=OutboxMessage)
-            claimed: list[int] = []
-            dropped = 0
-            for outbox_id, suppressed in session.execute(due).all():
-                values: dict[str, Any] = (
-                    {"status": OUTBOX_FAILED, "last_error": OPTED_OUT}
-                    if suppressed
-                    else {"lease_owner": self._owner, "lease_until": until}
-                )
-                result = session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == outbox_id,
-                        OutboxMessage.status == OUTBOX_PENDING,
-                        lease_free,
-                    )
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount == 1 and suppressed:
-                    dropped += 1
-                elif result.rowcount == 1:
-                    claimed.append(int(outbox_id))
+            for lane, limit in free.items():
+                lane_claimed, lane_dropped = self._claim_lane(session, lane, limit, now)
+                claimed.extend(lane_claimed)
+                dropped += lane_dropped
             session.commit()
             if dropped:
                 log.info("outbox: %d rows not sent (conversation opted out)", dropped)
@@ -160,10 +199,74 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 for row, conversation in rows
             ]
 
+    def _claim_lane(
+        self, session: Session, lane: str, limit: int, now: datetime
+    ) -> tuple[list[int], int]:
+        """Lease up to `limit` due rows of one lane; (their ids, rows dropped)."""
+        until = now + timedelta(seconds=self._options.lease_seconds)
+        lease_free = or_(
+            OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now
+        )
+        earlier = aliased(OutboxMessage)
+        blocked = exists().where(
+            earlier.conversation_id == OutboxMessage.conversation_id,
+            earlier.status == OUTBOX_PENDING,
+            earlier.id < OutboxMessage.id,
+        )
+        in_lane = (
+            Conversation.simulated.is_(True)
+            if lane == SIMULATOR_LANE
+            else and_(Conversation.simulated.is_(False), Conversation.channel == lane)
+        )
+        due = (
+            select(
+                OutboxMessage.id,
+                and_(Conversation.opted_out, ~OutboxMessage.ignore_opt_out),
+            )
+            .join(Conversation, Conversation.id == OutboxMessage.conversation_id)
+            .where(
+                OutboxMessage.status == OUTBOX_PENDING,
+                OutboxMessage.next_attempt_at <= now,
+                lease_free,
+                in_lane,
+                ~blocked,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=OutboxMessage)
+        claimed: list[int] = []
+        dropped = 0
+        for outbox_id, suppressed in session.execute(due).all():
+            values: dict[str, Any] = (
+                {"status": OUTBOX_FAILED, "last_error": OPTED_OUT}
+                if suppressed
+                else {"lease_owner": self._owner, "lease_until": until}
+            )
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status == OUTBOX_PENDING,
+                    lease_free,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1 and suppressed:
+                dropped += 1
+            elif result.rowcount == 1:
+                claimed.append(int(outbox_id))
+        return claimed, dropped
+
     async def handle(self, item: OutgoingMessage) -> None:
         """Send one claimed row and record what happened."""
-        result = await self._send(item)
-        await in_thread(self._finish, item, result)
+        try:
+            result = await self._send(item)
+            await in_thread(self._finish, item, result)
+        finally:
+            self._busy[item.lane] -= 1
 
     async def _send(self, item: OutgoingMessage) -> SendResult:
         sender = self._simulator if item.simulated else self._senders.get(item.channel)
@@ -189,7 +292,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
 
     def _finish(self, item: OutgoingMessage, result: SendResult) -> None:
         now = utcnow()
-        attempts = item.attempts + 1
+        paced = not result.ok and result.retry_after is not None
+        attempts = item.attempts if paced else item.attempts + 1
         values: dict[str, Any] = {
             "attempts": attempts,
             "lease_owner": None,
@@ -205,11 +309,11 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             if item.simulated:
                 values["delivery_status"] = "delivered"
         elif result.permanent or (
-            result.retry_after is None and attempts >= self._options.max_send_attempts
+            not paced and attempts >= self._options.max_send_attempts
         ):
             values.update(status=OUTBOX_FAILED, last_error=_error(result))
         else:
-            delay = self.retry_delay(attempts, result)
+            delay = self.retry_delay(max(attempts, 1), result)
             values.update(
                 next_attempt_at=now + timedelta(seconds=delay),
                 last_error=_error(result),
@@ -224,6 +328,11 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            if updated.rowcount == 1 and result.ok and result.provider_message_id:
+                for status, code in self.pending_statuses.take(
+                    result.provider_message_id
+                ):
+                    record_status(session, result.provider_message_id, status, code)
             session.commit()
         outcome = values.get("status", "retry")
         if updated.rowcount != 1:
@@ -235,7 +344,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 "outbox %s (conversation %s) sent", item.outbox_id, item.conversation_id
             )
         else:
-            log.warning(
+            log.log(
+                logging.DEBUG if paced else logging.WARNING,
                 "outbox %s (conversation %s) attempt %d: %s -> %s",
                 item.outbox_id,
                 item.conversation_id,

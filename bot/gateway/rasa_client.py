@@ -1,4 +1,11 @@
-"""Talk to Rasa's REST channel: one turn per call, replies as `Reply` objects."""
+"""Talk to Rasa's REST channel: one turn per call, replies as `Reply` objects.
+
+Failures come in three kinds, because the worker treats them differently:
+`RasaUnavailableError` (nobody answers: Rasa or the action server is down or
+overloaded; waited out without limit), `RasaTurnError` (Rasa took the message but
+the turn failed or took too long: retried a few times, since the message itself may
+be the cause) and `RasaRejectedError` (retrying cannot help).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,20 @@ import httpx
 from bot.channels.base import Button, Reply
 
 WEBHOOK_PATH = "/webhooks/rest/webhook"
-RETRYABLE_STATUS = {408, 409, 425, 429}
+# Nobody took the message: overloaded (429) or a proxy found no Rasa (502, 503).
+UNAVAILABLE_STATUS = {429, 502, 503}
+# The turn was tried and failed or timed out (5xx, 408, 504...): retried a few times.
+TURN_ERROR_STATUS = {408, 409, 425}
+# The request never reached Rasa: nothing was processed.
+NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class RasaUnavailableError(Exception):
-    """Rasa could not take the message now (down, timeout, 5xx): try again later."""
+    """Rasa (or its action server) cannot take messages now: try again later."""
+
+
+class RasaTurnError(Exception):
+    """The turn failed or timed out inside Rasa: retry a few times, then give up."""
 
 
 class RasaRejectedError(Exception):
@@ -56,21 +72,26 @@ class RasaClient:
     ) -> list[Reply]:
         """Hand one message to Rasa under the pseudonym `sender`; return its replies.
 
-        Raises RasaUnavailableError (retry later) or RasaRejectedError (give up).
+        Raises RasaUnavailableError, RasaTurnError or RasaRejectedError.
         """
         body = {"sender": sender, "message": text, "metadata": metadata or {}}
         try:
             response = await self._client.post(self._url, json=body)
-        except httpx.HTTPError as exc:
+        except NOT_CONNECTED as exc:
             raise RasaUnavailableError(type(exc).__name__) from exc
-        if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS:
-            raise RasaUnavailableError(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise RasaRejectedError(f"HTTP {response.status_code}")
+        except httpx.HTTPError as exc:  # read timeout, connection dropped mid-turn
+            raise RasaTurnError(type(exc).__name__) from exc
+        status = response.status_code
+        if status in UNAVAILABLE_STATUS:
+            raise RasaUnavailableError(f"HTTP {status}")
+        if status >= 500 or status in TURN_ERROR_STATUS:
+            raise RasaTurnError(f"HTTP {status}")
+        if status >= 400:
+            raise RasaRejectedError(f"HTTP {status}")
         try:
             data = response.json()
         except ValueError as exc:
-            raise RasaUnavailableError("the answer is not JSON") from exc
+            raise RasaTurnError("the answer is not JSON") from exc
         return parse_replies(data)
 
     async def aclose(self) -> None:

@@ -2,7 +2,8 @@
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
 reach it through `runtime(request)` and open one session per request with
-`run_in_session`.
+`run_in_session`. Database calls run in the loop's default executor, sized at start
+for every worker and send in flight; Twilio's blocking sends have their own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -26,9 +28,10 @@ from bot.channels.simulator import SimulatorSender
 from bot.channels.sms import SmsChannel, TwilioSender
 from bot.channels.telegram import TelegramChannel, TelegramSender
 from bot.db import make_engine, make_sessionmaker
+from bot.gateway.health import ActionServerHealth
 from bot.gateway.inbox import store_inbound
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outbox import OutboxSender
+from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
 from bot.gateway.worker import ConversationWorker
@@ -37,6 +40,9 @@ from bot.settings import Settings
 R = TypeVar("R")
 
 log = logging.getLogger(__name__)
+
+REQUEST_THREADS = 8
+"""Threads for the requests' database calls, beside the loops' ones."""
 
 
 def owner_id() -> str:
@@ -49,14 +55,23 @@ def default_channels() -> dict[str, Channel]:
     return {TELEGRAM: TelegramChannel(), SMS: SmsChannel()}
 
 
-def default_senders(settings: Settings) -> dict[str, Sender]:
+def default_senders(settings: Settings, options: GatewayOptions) -> dict[str, Sender]:
     """A sender for each channel whose provider account is configured."""
     senders: dict[str, Sender] = {}
     if settings.telegram_enabled:
-        senders[TELEGRAM] = TelegramSender(settings)
+        senders[TELEGRAM] = TelegramSender(
+            settings, pool_size=options.outbox_concurrency
+        )
     if settings.twilio_enabled and settings.twilio_from_number:
-        senders[SMS] = TwilioSender(settings)
+        senders[SMS] = TwilioSender(settings, workers=options.outbox_concurrency)
     return senders
+
+
+def database_threads(options: GatewayOptions) -> int:
+    """Threads for blocking database calls: one per worker and send in flight, and
+    some for requests, so no call waits behind another for a thread."""
+    sends = options.outbox_concurrency * len(LANES)
+    return options.worker_concurrency + sends + REQUEST_THREADS
 
 
 async def _close(sender: object) -> None:
@@ -79,6 +94,7 @@ class Gateway:
     worker: ConversationWorker
     outbox: OutboxSender
     rasa: RasaClient
+    actions: ActionServerHealth
     senders: Mapping[str, Sender]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -91,12 +107,23 @@ class Gateway:
         senders: Mapping[str, Sender] | None = None,
     ) -> Gateway:
         """Migrate the database, then start the worker and outbox loops."""
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=database_threads(options), thread_name_prefix="gateway-db"
+            )
+        )
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         owner = owner_id()
         rasa = RasaClient(settings.rasa_url, timeout=options.rasa_timeout)
-        senders = dict(default_senders(settings) if senders is None else senders)
+        actions = ActionServerHealth(
+            settings.actions_url,
+            ttl=options.actions_health_ttl,
+            timeout=options.actions_health_timeout,
+        )
+        if senders is None:
+            senders = default_senders(settings, options)
         outbox = OutboxSender(sessions, senders, SimulatorSender(), owner, options)
         worker = ConversationWorker(
             sessions,
@@ -105,9 +132,18 @@ class Gateway:
             owner,
             options,
             on_outbox=outbox.notify,
+            actions=actions,
         )
         gateway = cls(
-            settings, options, engine, sessions, worker, outbox, rasa, senders
+            settings,
+            options,
+            engine,
+            sessions,
+            worker,
+            outbox,
+            rasa,
+            actions,
+            dict(senders),
         )
         gateway.tasks = [
             asyncio.create_task(worker.run(), name="gateway-worker"),
@@ -122,6 +158,7 @@ class Gateway:
         self.outbox.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.rasa.aclose()
+        await self.actions.aclose()
         for sender in self.senders.values():
             await _close(sender)
         self.engine.dispose()

@@ -4,6 +4,11 @@ Messages sent here are stored through the same inbox path as provider webhooks
 (`store_inbound`), answered by the same workers, and "sent" from the outbox by the
 SimulatorSender; the page then reads the user's and the assistant's messages of
 that conversation from the inbox and the outbox.
+
+Sending needs a JSON body with `Content-Type: application/json` and, when the
+browser says where the request comes from (`Origin`), this gateway's own origin:
+another site cannot post to it (a cross-site form or `text/plain` fetch would be a
+"simple" request that skips CORS).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -141,6 +147,30 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(request: Request) -> bool:
+    """True unless the request names another site as its Origin (a missing Origin
+    is allowed: browsers always send one on cross-site POSTs)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    allowed = {
+        _origin(str(request.base_url)),
+        _origin(runtime(request).settings.public_base_url),
+    }
+    return origin.strip().lower() in allowed
+
+
+def is_json(request: Request) -> bool:
+    """The request says its body is JSON."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0]
+    return media_type.strip().lower() == "application/json"
+
+
 async def page(request: Request) -> Response:
     """The simulator page, with a per-response nonce for its inline script."""
     nonce = secrets.token_urlsafe(16)
@@ -164,6 +194,10 @@ async def page(request: Request) -> Response:
 
 async def send(request: Request) -> Response:
     """Store what the page's user typed or pressed, as a channel would."""
+    if not same_origin(request):
+        return _error("hanya dari halaman simulator ini", 403)
+    if not is_json(request):
+        return _error("Content-Type harus application/json", 415)
     try:
         data = json.loads(await request.body())
     except ValueError:

@@ -6,9 +6,17 @@ won). On PostgreSQL the candidates are picked with `FOR UPDATE SKIP LOCKED`, so
 workers in several processes do not even wait for each other. The lease holder then
 processes the conversation's pending rows in id order; the replies, the new
 conversation state and the row's "done" are committed in one transaction, which
-only succeeds while the lease is still ours and the row still pending. When Rasa is
-down the row stays pending and the conversation waits (`not_before`, exponential
-backoff), so no later message of it overtakes the earlier one.
+only succeeds while the lease is still ours and the row still pending.
+
+Local bodies that must go out at once (a Telegram callback answer) are stored
+before the Rasa turn. Before each turn the action server's health is checked (Rasa
+answers 200 with no replies when an action fails). When Rasa or the action server
+is unreachable the row stays pending and the conversation waits (`not_before`,
+exponential backoff), without limit and without counting an attempt, so no later
+message of it overtakes the earlier one. A turn that fails or times out inside Rasa
+counts an attempt; after `max_turn_attempts` the message is marked failed and the
+person gets an apology, so the conversation moves on. `attempts` counts only such
+message-specific failures (and database errors), never waits for Rasa.
 """
 
 from __future__ import annotations
@@ -16,14 +24,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.channels.base import Channel, InboundMessage, Interpretation
+from bot.channels.base import Channel, InboundMessage, Interpretation, Reply
 from bot.db import utcnow
+from bot.gateway.health import ActionServerHealth
+from bot.gateway.inbox import insert_ignoring_conflict
 from bot.gateway.models import (
     INBOX_DONE,
     INBOX_FAILED,
@@ -35,12 +45,20 @@ from bot.gateway.models import (
 )
 from bot.gateway.options import GatewayOptions, backoff
 from bot.gateway.pool import ClaimLoop, describe_error, in_thread
-from bot.gateway.rasa_client import RasaClient, RasaUnavailableError
+from bot.gateway.rasa_client import (
+    RasaClient,
+    RasaRejectedError,
+    RasaTurnError,
+    RasaUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 500
 MAX_ERROR_ATTEMPTS = 5
+MAX_REMEMBERED_WAITS = 100_000
+SAFE_ERRORS = (RasaUnavailableError, RasaTurnError, RasaRejectedError)
+APOLOGY = "Maaf, pesanmu belum bisa kami proses. Coba kirim lagi sebentar lagi."
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,39 @@ class Outcome:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     exempt: int = 0
     """How many of the first bodies are sent even to an opted-out conversation."""
+    stored: int = 0
+    """How many of the first bodies are already in the outbox (sent before the
+    Rasa turn)."""
 
 
 def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    """What is stored in `last_error`: our own errors' messages (statuses, error
+    types) are safe; any other message may quote SQL parameters or the person's
+    text, so only the type and where it was raised are kept."""
+    if isinstance(exc, SAFE_ERRORS):
+        return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    return describe_error(exc)[:MAX_ERROR_LENGTH]
+
+
+def _outbox_values(
+    pending: PendingMessage,
+    seq: int,
+    body: dict[str, Any],
+    ignore_opt_out: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "conversation_id": pending.conversation_id,
+        "inbox_id": pending.inbox_id,
+        "seq": seq,
+        "body": body,
+        "ignore_opt_out": ignore_opt_out,
+        "status": OUTBOX_PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 class ConversationWorker(ClaimLoop[int]):
@@ -85,6 +132,7 @@ class ConversationWorker(ClaimLoop[int]):
         owner: str,
         options: GatewayOptions,
         on_outbox: Callable[[], None] = lambda: None,
+        actions: ActionServerHealth | None = None,
     ) -> None:
         super().__init__(
             options.worker_concurrency, options.poll_interval, options.shutdown_grace
@@ -92,10 +140,13 @@ class ConversationWorker(ClaimLoop[int]):
         self._sessions = sessions
         self._channels = channels
         self._rasa = rasa
+        self._actions = actions
         self._owner = owner
         self._options = options
         self._on_outbox = on_outbox
         self._rasa_failures = 0
+        self._waits: dict[int, int] = {}
+        """Conversation id -> Rasa-unavailable waits in a row (for the backoff)."""
 
     # --- claiming -------------------------------------------------------------
 
@@ -203,26 +254,90 @@ class ConversationWorker(ClaimLoop[int]):
     async def _process(self, pending: PendingMessage) -> bool:
         """Handle one row; False when the conversation must wait."""
         ids = (pending.conversation_id, pending.inbox_id)
+        channel = self._channels.get(pending.message.channel)
         try:
-            outcome = await self._turn(pending)
-        except RasaUnavailableError as exc:
-            await self._postpone(pending, str(exc))
-            return False
-        except Exception as exc:  # Rasa refused it, or a channel bug: skip it
+            if channel is None:
+                raise LookupError(f"no channel {pending.message.channel!r}")
+            interpretation = channel.interpret(
+                pending.message, pending.state, pending.opted_out
+            )
+        except Exception as exc:  # a channel bug: skip the message
             log.error("conversation %s inbox %s failed: %s", *ids, describe_error(exc))
-            await in_thread(self._fail, pending, _error_text(exc))
+            await in_thread(self._fail, pending, _error_text(exc), [], 0)
             return True
+        outcome = self._local_outcome(pending, interpretation)
+        text = interpretation.rasa_text
+        if text is None or not text.strip():
+            return await self._store(pending, outcome)
+        if outcome.bodies and not await self._enqueue_local(pending, outcome):
+            return False
+        try:
+            replies = await self._ask_rasa(pending, text, interpretation)
+        except RasaUnavailableError as exc:
+            await self._wait_for_rasa(pending, str(exc))
+            return False
+        except RasaTurnError as exc:
+            if pending.attempts + 1 < self._options.max_turn_attempts:
+                await self._retry_later(pending, _error_text(exc), "Rasa turn failed")
+                return False
+            await self._give_up(pending, channel, outcome, exc)
+            return True
+        except RasaRejectedError as exc:
+            await self._give_up(pending, channel, outcome, exc)
+            return True
+        try:
+            rendered = channel.render(replies, outcome.state)
+        except Exception as exc:  # a channel bug: skip the message
+            log.error("conversation %s inbox %s failed: %s", *ids, describe_error(exc))
+            await in_thread(self._fail, pending, _error_text(exc), [], 0)
+            return True
+        outcome.bodies.extend(rendered.bodies)
+        outcome.state = dict(rendered.state)
+        return await self._store(pending, outcome)
+
+    async def _ask_rasa(
+        self, pending: PendingMessage, text: str, interpretation: Interpretation
+    ) -> list[Reply]:
+        """One Rasa turn, once the action server is known to be up."""
+        if self._actions is not None:
+            await self._actions.check()
+        replies = await self._rasa.send(
+            pending.pseudonym, text, self._metadata(pending, interpretation)
+        )
+        self._rasa_failures = 0
+        self._waits.pop(pending.conversation_id, None)
+        self.resume()
+        return replies
+
+    async def _enqueue_local(self, pending: PendingMessage, outcome: Outcome) -> bool:
+        """Store the local bodies (a callback answer) before the Rasa turn, so they
+        go out at once, even while Rasa is down. Idempotent: a retry of the same
+        message stores nothing twice. False when the conversation must wait."""
+        try:
+            await in_thread(self._store_local, pending, outcome)
+        except Exception as exc:
+            log.error(
+                "conversation %s inbox %s: local replies not stored: %s",
+                pending.conversation_id,
+                pending.inbox_id,
+                describe_error(exc),
+            )
+            await self._after_store_error(pending, exc)
+            return False
+        outcome.stored = len(outcome.bodies)
+        self._on_outbox()
+        return True
+
+    async def _store(self, pending: PendingMessage, outcome: Outcome) -> bool:
+        """Commit the outcome; False when the conversation must wait."""
+        ids = (pending.conversation_id, pending.inbox_id)
         try:
             stored = await in_thread(self._complete, pending, outcome)
         except Exception as exc:  # e.g. the database: try again later, then give up
             log.error(
                 "conversation %s inbox %s not stored: %s", *ids, describe_error(exc)
             )
-            if pending.attempts + 1 >= MAX_ERROR_ATTEMPTS:
-                await in_thread(self._fail, pending, _error_text(exc))
-                return True
-            await self._postpone(pending, type(exc).__name__, rasa_down=False)
-            return False
+            return await self._after_store_error(pending, exc)
         if not stored:
             log.warning("conversation %s inbox %s: lease lost, not stored", *ids)
             return False
@@ -233,32 +348,17 @@ class ConversationWorker(ClaimLoop[int]):
             pending.inbox_id,
             len(outcome.bodies),
         )
-        if outcome.bodies:
+        if len(outcome.bodies) > outcome.stored:
             self._on_outbox()
         return True
 
-    async def _turn(self, pending: PendingMessage) -> Outcome:
-        """Interpret the message, ask Rasa if needed, render the replies."""
-        channel = self._channels.get(pending.message.channel)
-        if channel is None:
-            raise LookupError(f"no channel {pending.message.channel!r}")
-        interpretation = channel.interpret(
-            pending.message, pending.state, pending.opted_out
-        )
-        outcome = self._local_outcome(pending, interpretation)
-        if interpretation.rasa_text is None:
-            return outcome
-        replies = await self._rasa.send(
-            pending.pseudonym,
-            interpretation.rasa_text,
-            self._metadata(pending, interpretation),
-        )
-        self._rasa_failures = 0
-        self.resume()
-        rendered = channel.render(replies, outcome.state)
-        outcome.bodies.extend(rendered.bodies)
-        outcome.state = dict(rendered.state)
-        return outcome
+    async def _after_store_error(self, pending: PendingMessage, exc: Exception) -> bool:
+        """A database error: retry the message later, or give it up at the limit."""
+        if pending.attempts + 1 >= MAX_ERROR_ATTEMPTS:
+            await in_thread(self._fail, pending, _error_text(exc), [], 0)
+            return True
+        await self._retry_later(pending, _error_text(exc), "not stored")
+        return False
 
     @staticmethod
     def _local_outcome(
@@ -287,26 +387,70 @@ class ConversationWorker(ClaimLoop[int]):
             "simulated": pending.simulated,
         }
 
-    async def _postpone(
-        self, pending: PendingMessage, error: str, rasa_down: bool = True
+    async def _wait_for_rasa(self, pending: PendingMessage, error: str) -> None:
+        """Rasa or the action server is unreachable: the row stays pending without
+        counting an attempt, the conversation waits (exponential backoff) and the
+        worker claims nothing for a while (other conversations would fail too)."""
+        base, cap = self._options.rasa_backoff_base, self._options.rasa_backoff_cap
+        if len(self._waits) > MAX_REMEMBERED_WAITS:  # answered elsewhere meanwhile
+            self._waits.clear()
+        waits = self._waits.get(pending.conversation_id, 0) + 1
+        self._waits[pending.conversation_id] = waits
+        delay = backoff(waits, base, cap)
+        self._rasa_failures += 1
+        self.pause(backoff(self._rasa_failures, base, cap))
+        log.warning(
+            "conversation %s inbox %s: Rasa unavailable (%s), wait %d, retry in %.1fs",
+            pending.conversation_id,
+            pending.inbox_id,
+            error,
+            waits,
+            delay,
+        )
+        await in_thread(self._postpone_row, pending, error, delay, False)
+
+    async def _retry_later(
+        self, pending: PendingMessage, error: str, what: str
     ) -> None:
-        """Leave the row pending and let the conversation wait (exponential)."""
+        """A failure tied to this message: count an attempt, let the conversation
+        wait (exponential backoff), then try the same message again."""
         attempts = pending.attempts + 1
         base, cap = self._options.rasa_backoff_base, self._options.rasa_backoff_cap
         delay = backoff(attempts, base, cap)
-        if rasa_down:  # other conversations would fail too: claim less for a while
-            self._rasa_failures += 1
-            self.pause(backoff(self._rasa_failures, base, cap))
         log.warning(
             "conversation %s inbox %s: %s (%s), attempt %d, retry in %.1fs",
             pending.conversation_id,
             pending.inbox_id,
-            "Rasa unavailable" if rasa_down else "not stored",
+            what,
             error,
             attempts,
             delay,
         )
-        await in_thread(self._postpone_row, pending, error, delay)
+        await in_thread(self._postpone_row, pending, error, delay, True)
+
+    async def _give_up(
+        self,
+        pending: PendingMessage,
+        channel: Channel,
+        outcome: Outcome,
+        exc: Exception,
+    ) -> None:
+        """Mark the message failed and apologise, so later messages proceed."""
+        log.error(
+            "conversation %s inbox %s: given up after %d attempts: %s",
+            pending.conversation_id,
+            pending.inbox_id,
+            pending.attempts + 1,
+            _error_text(exc),
+        )
+        try:  # the state stays as it was: the person may simply try again
+            apology = channel.render([Reply(text=APOLOGY)], dict(pending.state)).bodies
+        except Exception as render_error:
+            log.error("apology not rendered: %s", describe_error(render_error))
+            apology = []
+        await in_thread(self._fail, pending, _error_text(exc), apology, outcome.stored)
+        if apology:
+            self._on_outbox()
 
     # --- transactions -----------------------------------------------------------
 
@@ -346,25 +490,36 @@ class ConversationWorker(ClaimLoop[int]):
                 return False
             session.add_all(
                 OutboxMessage(
-                    conversation_id=pending.conversation_id,
-                    inbox_id=pending.inbox_id,
-                    seq=seq,
-                    body=body,
-                    ignore_opt_out=seq < outcome.exempt,
-                    status=OUTBOX_PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
+                    **_outbox_values(pending, seq, body, seq < outcome.exempt, now)
                 )
                 for seq, body in enumerate(outcome.bodies)
+                if seq >= outcome.stored
             )
             session.commit()
         return True
 
-    def _fail(self, pending: PendingMessage, error: str) -> None:
+    def _store_local(self, pending: PendingMessage, outcome: Outcome) -> None:
+        now = utcnow()
         with self._sessions() as session, session.begin():
-            session.execute(
+            for seq, body in enumerate(outcome.bodies):
+                insert_ignoring_conflict(
+                    session,
+                    OutboxMessage.__table__,
+                    _outbox_values(pending, seq, body, seq < outcome.exempt, now),
+                    ["inbox_id", "seq"],
+                )
+
+    def _fail(
+        self,
+        pending: PendingMessage,
+        error: str,
+        bodies: list[dict[str, Any]],
+        first_seq: int,
+    ) -> None:
+        """Mark the row failed and store `bodies` (an apology) after `first_seq`."""
+        now = utcnow()
+        with self._sessions() as session, session.begin():
+            failed = session.execute(
                 update(InboxMessage)
                 .where(
                     InboxMessage.id == pending.inbox_id,
@@ -373,14 +528,36 @@ class ConversationWorker(ClaimLoop[int]):
                 .values(
                     status=INBOX_FAILED,
                     attempts=InboxMessage.attempts + 1,
-                    processed_at=utcnow(),
+                    processed_at=now,
                     last_error=error[:MAX_ERROR_LENGTH],
                 )
                 .execution_options(synchronize_session=False)
             )
+            if failed.rowcount != 1:
+                return
+            session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == pending.conversation_id,
+                    Conversation.lease_owner == self._owner,
+                )
+                .values(not_before=None)
+                .execution_options(synchronize_session=False)
+            )
+            session.add_all(
+                OutboxMessage(
+                    **_outbox_values(pending, first_seq + index, body, False, now)
+                )
+                for index, body in enumerate(bodies)
+            )
 
-    def _postpone_row(self, pending: PendingMessage, error: str, delay: float) -> None:
+    def _postpone_row(
+        self, pending: PendingMessage, error: str, delay: float, count: bool
+    ) -> None:
         now = utcnow()
+        values: dict[str, Any] = {"last_error": error[:MAX_ERROR_LENGTH]}
+        if count:
+            values["attempts"] = InboxMessage.attempts + 1
         with self._sessions() as session, session.begin():
             session.execute(
                 update(InboxMessage)
@@ -388,10 +565,7 @@ class ConversationWorker(ClaimLoop[int]):
                     InboxMessage.id == pending.inbox_id,
                     InboxMessage.status == INBOX_PENDING,
                 )
-                .values(
-                    attempts=InboxMessage.attempts + 1,
-                    last_error=error[:MAX_ERROR_LENGTH],
-                )
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
             session.execute(

@@ -338,6 +338,13 @@ def test_empty_message_is_not_sent_to_rasa() -> None:
     assert CHANNEL.interpret(message("  "), {}, opted_out=False).rasa_text is None
 
 
+@pytest.mark.parametrize("text", ["/", "//", " / / ", "/\u3000/"])
+def test_only_slashes_are_not_sent_to_rasa(text: str) -> None:
+    result = CHANNEL.interpret(message(text), {"menu": ["Ya"]}, opted_out=False)
+    assert result.rasa_text is None
+    assert result.local_bodies == []
+
+
 def test_mms_photo_reaches_rasa_as_an_event() -> None:
     event = {
         "type": "photo",

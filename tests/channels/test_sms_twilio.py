@@ -4,8 +4,11 @@ real Twilio client sending through a local fake of the REST API."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -368,3 +371,27 @@ def test_sender_needs_credentials() -> None:
         TwilioSender(make_settings(TWILIO_ACCOUNT_SID=""))
     with pytest.raises(ValueError, match="TWILIO_FROM_NUMBER"):
         TwilioSender(make_settings(TWILIO_FROM_NUMBER=""))
+
+
+async def test_sends_never_wait_for_the_default_thread_pool(
+    fake: FakeTwilioApi, sender: TwilioSender
+) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    release = threading.Event()
+    blocker = loop.run_in_executor(None, release.wait, 10)  # the only thread
+    try:
+        result = await asyncio.wait_for(
+            sender.send(USER, {"kind": "sms", "text": "Halo"}), timeout=5
+        )
+    finally:
+        release.set()
+        await blocker
+        await sender.close()
+    assert result.ok and len(fake.sent) == 1
+
+
+def test_twilio_request_logs_are_silenced(fake: FakeTwilioApi) -> None:
+    logging.getLogger("twilio.http_client").setLevel(logging.NOTSET)
+    TwilioSender(make_settings(fake.url))
+    assert logging.getLogger("twilio.http_client").level == logging.WARNING

@@ -36,6 +36,8 @@ from bot.channels.telegram import (
 from bot.settings import Settings, load_settings
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramApi
 
+BOT_ID = DEFAULT_TOKEN.split(":")[0]
+
 SECRET = "s3cret-Token_123"
 USER = User(424242, "Siti", False)
 CHAT = Chat(424242, Chat.PRIVATE)
@@ -89,7 +91,7 @@ def test_text_message_is_parsed(settings: Settings) -> None:
     inbound = parse(settings, Update(1001, message=message(text="Halo kak")))
     assert inbound == InboundMessage(
         channel="telegram",
-        provider_id="1001",
+        provider_id=f"{BOT_ID}:1001",
         address="424242",
         text="Halo kak",
         user_name="Siti",
@@ -195,12 +197,20 @@ def test_callback_is_parsed(settings: Settings) -> None:
     inbound = parse(settings, Update(23, callback_query=query))
     assert inbound == InboundMessage(
         channel="telegram",
-        provider_id="23",
+        provider_id=f"{BOT_ID}:23",
         address="424242",
         payload="Ya",
         event={"type": "callback", "callback_query_id": "cb-77"},
         user_name="Siti",
     )
+
+
+def test_provider_id_names_the_bot(tmp_path: Path) -> None:
+    update = Update(1001, message=message(text="Halo"))
+    first = parse(make_settings(tmp_path, TELEGRAM_TOKEN="111:aaa"), update)
+    second = parse(make_settings(tmp_path, TELEGRAM_TOKEN="222:bbb"), update)
+    assert first is not None and second is not None
+    assert (first.provider_id, second.provider_id) == ("111:1001", "222:1001")
 
 
 def test_sticker_becomes_unsupported_event(settings: Settings) -> None:
@@ -294,16 +304,69 @@ def test_render_buttons_and_state() -> None:
             "text": "Mau cek kelayakan?",
             "buttons": [
                 [
-                    {"text": "Ya", "callback_data": "Ya"},
-                    {"text": "Tidak", "callback_data": "Tidak"},
+                    {"text": "Ya", "callback_data": "1:Ya"},
+                    {"text": "Tidak", "callback_data": "1:Tidak"},
                 ]
             ],
         },
     ]
+    assert rendered.state["generation"] == 1
     assert rendered.state["payloads"] == ["Ya", "Tidak"]
     assert rendered.state["other"] == 1
     assert all("parse_mode" not in b for b in rendered.bodies)
     json.dumps(rendered.state)  # stored by the gateway
+
+
+def _question(state: dict[str, Any], *titles: str) -> tuple[list[str], Any]:
+    buttons = tuple(Button(title, title) for title in titles)
+    rendered = CHANNEL.render([Reply("Lanjut?", buttons)], state)
+    row = rendered.bodies[-1]["buttons"][0]
+    return [button["callback_data"] for button in row], rendered.state
+
+
+def _expired(result: Any) -> bool:
+    return result.rasa_text is None and result.local_bodies == [
+        {
+            "kind": "answer_callback",
+            "callback_query_id": "cb",
+            "text": "Pilihan ini sudah tidak berlaku.",
+        }
+    ]
+
+
+def test_a_button_of_an_older_reply_does_not_answer_the_next_question() -> None:
+    (old_yes, _), state = _question({}, "Ya", "Tidak")
+    (new_yes, _), state = _question(state, "Ya", "Tidak")
+    assert old_yes != new_yes
+    assert _expired(CHANNEL.interpret(callback(old_yes), state, False))
+    assert CHANNEL.interpret(callback(new_yes), state, False).rasa_text == "Ya"
+
+
+def test_a_second_tap_on_the_same_keyboard_is_stale() -> None:
+    (yes, no), state = _question({}, "Ya", "Tidak")
+    first = CHANNEL.interpret(callback(yes), state, False)
+    assert first.rasa_text == "Ya"
+    assert _expired(CHANNEL.interpret(callback(no), first.state, False))
+    assert _expired(CHANNEL.interpret(callback(yes), first.state, False))
+
+
+def test_a_reply_without_buttons_retires_the_keyboard() -> None:
+    (yes, _), state = _question({}, "Ya", "Tidak")
+    state = CHANNEL.render([Reply("Baik, terima kasih.")], state).state
+    assert _expired(CHANNEL.interpret(callback(yes), state, False))
+
+
+def test_an_unnumbered_tap_is_stale_once_replies_are_numbered() -> None:
+    _, state = _question({}, "Ya", "Tidak")
+    assert _expired(CHANNEL.interpret(callback("Ya"), state, False))
+    assert _expired(CHANNEL.interpret(callback("/restart"), state, False))
+
+
+def test_reply_numbers_wrap_around_and_stay_short() -> None:
+    state: dict[str, Any] = {"generation": 999}
+    (yes,), state = _question(state, "Ya")
+    assert yes == "0:Ya"
+    assert CHANNEL.interpret(callback(yes), state, False).rasa_text == "Ya"
 
 
 def test_render_layout_short_and_long_titles() -> None:
@@ -319,28 +382,44 @@ def test_long_payload_round_trip() -> None:
     buttons = (Button("Digital", LONG_PAYLOAD), Button("Ya", "Ya"))
     rendered = CHANNEL.render([Reply("Pilih program", buttons)], {})
     data = rendered.bodies[0]["buttons"][0][0]["callback_data"]
-    assert data.startswith(KEY_PREFIX) and len(data.encode()) <= 64
+    assert data.startswith("1:" + KEY_PREFIX) and len(data.encode()) <= 64
     assert rendered.state["payloads"] == [LONG_PAYLOAD, "Ya"]
     result = CHANNEL.interpret(callback(data), rendered.state, False)
     assert result.rasa_text == LONG_PAYLOAD
     again = CHANNEL.render([Reply("Lagi", buttons)], rendered.state)
-    assert again.bodies[0]["buttons"][0][0]["callback_data"] == data
+    assert again.bodies[0]["buttons"][0][0]["callback_data"] == "2:" + data[2:]
 
 
 def test_payload_that_looks_like_a_key_is_keyed() -> None:
     rendered = CHANNEL.render([Reply("x", (Button("a", KEY_PREFIX + "x"),))], {})
     data = rendered.bodies[0]["buttons"][0][0]["callback_data"]
-    assert data != KEY_PREFIX + "x"
-    assert rendered.state["payloads_by_key"][data] == KEY_PREFIX + "x"
+    assert data != "1:" + KEY_PREFIX + "x"
+    assert [data[2:], KEY_PREFIX + "x"] in rendered.state["payload_keys"]
+    assert CHANNEL.interpret(callback(data), rendered.state, False).rasa_text == (
+        KEY_PREFIX + "x"
+    )
 
 
-def test_stored_keys_are_bounded() -> None:
+def test_stored_keys_are_those_of_the_latest_reply_in_order() -> None:
     state: dict[str, Any] = {}
     for n in range(80):
-        payload = f"{LONG_PAYLOAD}-{n}"
-        state = CHANNEL.render([Reply("x", (Button("t", payload),))], state).state
-    assert len(state["payloads_by_key"]) == 50
-    assert f"{LONG_PAYLOAD}-79" in state["payloads_by_key"].values()
+        buttons = tuple(Button("t", f"{LONG_PAYLOAD}-{n}-{b}") for b in range(3))
+        state = CHANNEL.render([Reply("x", buttons)], state).state
+    # a list of pairs: PostgreSQL's JSONB would reorder the keys of an object
+    state = json.loads(json.dumps(state))
+    assert [pair[1] for pair in state["payload_keys"]] == [
+        f"{LONG_PAYLOAD}-79-{b}" for b in range(3)
+    ]
+    many = tuple(Button("t", f"{LONG_PAYLOAD}-{n}") for n in range(60))
+    state = CHANNEL.render([Reply("x", many)], state).state
+    assert len(state["payload_keys"]) == 50
+    assert state["payload_keys"][-1][1] == f"{LONG_PAYLOAD}-59"
+
+
+def test_keys_stored_by_an_older_version_still_work() -> None:
+    key = "k:0123456789abcdef01234567"
+    state = {"payloads": [LONG_PAYLOAD], "payloads_by_key": {key: LONG_PAYLOAD}}
+    assert CHANNEL.interpret(callback(key), state, False).rasa_text == LONG_PAYLOAD
 
 
 def test_render_without_buttons_clears_pressable_payloads() -> None:
@@ -354,7 +433,7 @@ def test_render_splits_long_text_and_keeps_buttons_last() -> None:
     rendered = CHANNEL.render([Reply(text, (Button("Ya", "Ya"),))], {})
     assert len(rendered.bodies) == 2
     assert rendered.bodies[0]["buttons"] == []
-    assert rendered.bodies[1]["buttons"] == [[{"text": "Ya", "callback_data": "Ya"}]]
+    assert rendered.bodies[1]["buttons"] == [[{"text": "Ya", "callback_data": "1:Ya"}]]
     joined = " ".join(b["text"] for b in rendered.bodies)
     assert joined == text
 
@@ -456,8 +535,8 @@ async def test_message_with_inline_keyboard_arrives(
     assert sent["reply_markup"] == {
         "inline_keyboard": [
             [
-                {"text": "Ya", "callback_data": "Ya"},
-                {"text": "Tidak", "callback_data": "/deny"},
+                {"text": "Ya", "callback_data": "1:Ya"},
+                {"text": "Tidak", "callback_data": "1:/deny"},
             ]
         ]
     }
@@ -595,6 +674,45 @@ async def test_limiter_pause() -> None:
     assert limiter.paused_for("43") == 0
     clock.now += 6
     assert limiter.paused_for("42") == 0
+
+
+async def test_limiter_hands_back_a_long_wait_without_reserving() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        assert await limiter.wait("-100123", max_wait=1.0) == 0.0
+    assert await limiter.wait("-100123", max_wait=1.0) == pytest.approx(3.0)
+    assert clock.sleeps == []
+    clock.now += 3.0  # nothing was reserved: the next one goes at once
+    assert await limiter.wait("-100123", max_wait=1.0) == 0.0
+    assert clock.sleeps == []
+
+
+async def test_limiter_short_waits_are_slept() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(overall_per_second=10, clock=clock, sleep=clock.sleep)
+    for chat in range(6):  # a burst of 5, then 0.1 s apart
+        assert await limiter.wait(str(chat), max_wait=0.2) == 0.0
+    assert clock.sleeps == [0.1]
+
+
+async def test_paced_send_is_handed_back_to_the_outbox(
+    tmp_path: Path, fake_api: FakeTelegramApi
+) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    sender = sender_for(tmp_path, fake_api, limiter=limiter, max_wait=0.5)
+    body = {"kind": "message", "text": "Halo", "buttons": []}
+    try:
+        results = [await sender.send("-100123", body) for _ in range(4)]
+    finally:
+        await sender.close()
+    assert all(result.ok for result in results[:3])
+    paced = results[3]
+    assert not paced.ok and not paced.permanent
+    assert paced.retry_after == pytest.approx(3.0)
+    assert len(fake_api.calls_to("sendMessage")) == 3
+    assert clock.sleeps == []
 
 
 @pytest.mark.parametrize("opt_in", ["true", "false"])

@@ -34,6 +34,7 @@ from bot.gateway.models import Conversation, InboxMessage, OutboxMessage
 from bot.gateway.options import GatewayOptions
 from bot.settings import Settings, load_settings
 from tests.fakes.rasa import FakeRasa
+from tests.gateway.fake_actions import FakeActionServer
 
 PSEUDONYM_KEY = "test-pseudonym-key-not-secret-0123456789"
 TELEGRAM_SECRET = "test-telegram-secret-token"
@@ -50,27 +51,34 @@ FAST = GatewayOptions(
     rasa_timeout=5.0,
     rasa_backoff_base=0.05,
     rasa_backoff_cap=0.3,
+    actions_health_ttl=0.2,
+    actions_health_timeout=1.0,
     outbox_concurrency=8,
     send_timeout=5.0,
     send_backoff_base=0.05,
     send_backoff_cap=0.3,
     max_send_attempts=4,
-    shutdown_grace=5.0,
+    shutdown_grace=10.0,
     simulator=True,
 )
 
 
 def make_settings(
-    tmp_path: Path, rasa_url: str, database_url: str = "", **extra: str
+    tmp_path: Path,
+    rasa_url: str,
+    database_url: str = "",
+    actions_url: str = "",
+    **extra: str,
 ) -> Settings:
-    """Test settings: own database, fake Rasa, known secrets, no provider tokens
-    (unless given in `extra`, e.g. TELEGRAM_TOKEN=...)."""
+    """Test settings: own database, fake Rasa (and action server), known secrets,
+    no provider tokens (unless given in `extra`, e.g. TELEGRAM_TOKEN=...)."""
     return load_settings(
         {
             "PRAKERJA_ENV": "test",
             "PRAKERJA_VAR_DIR": str(tmp_path / "var"),
             "DATABASE_URL": database_url or f"sqlite:///{tmp_path}/gateway.db",
             "RASA_URL": rasa_url,
+            "ACTIONS_URL": actions_url or "http://127.0.0.1:9",
             "PSEUDONYM_KEY": PSEUDONYM_KEY,
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
@@ -253,9 +261,17 @@ def rasa() -> Iterator[FakeRasa]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, rasa: FakeRasa) -> Settings:
-    """Settings on a fresh SQLite file and the fake Rasa."""
-    return make_settings(tmp_path, rasa.url)
+def actions() -> Iterator[FakeActionServer]:
+    """A running fake action server (its health check)."""
+    fake = FakeActionServer().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, rasa: FakeRasa, actions: FakeActionServer) -> Settings:
+    """Settings on a fresh SQLite file, the fake Rasa and the fake action server."""
+    return make_settings(tmp_path, rasa.url, actions_url=actions.url)
 
 
 @pytest.fixture

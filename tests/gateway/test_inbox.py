@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from bot.channels.base import SMS, TELEGRAM, InboundMessage
 from bot.gateway.inbox import store_inbound
@@ -102,3 +103,26 @@ def test_rasa_sees_the_pseudonym_never_the_address(
     assert str(chat_id) not in received.sender
     assert str(chat_id) not in repr(received.metadata)
     assert received.metadata["channel"] == TELEGRAM
+
+
+def test_a_known_conversation_is_only_read(settings: Settings, db: Db) -> None:
+    upgrade(settings.database_url)
+    statements: list[str] = []
+
+    def remember(*args: object) -> None:
+        statements.append(str(args[2]).split("(")[0].strip())
+
+    with db.sessions() as session:
+        store_inbound(session, InboundMessage(TELEGRAM, "1", "4242"), PSEUDONYM_KEY)
+        session.commit()
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        with db.sessions() as session:
+            message = InboundMessage(TELEGRAM, "2", "4242", text="lagi")
+            assert store_inbound(session, message, PSEUDONYM_KEY)
+            session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+    inserts = [s for s in statements if s.upper().startswith("INSERT")]
+    assert inserts == ["INSERT INTO inbox_message"]
+    assert len(db.conversations()) == 1

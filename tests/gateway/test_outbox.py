@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from bot.channels.base import TELEGRAM, SendResult
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any
+
+from bot.channels.base import SMS, TELEGRAM, SendResult
 from bot.db import utcnow
 from bot.gateway.inbox import conversation_id
 from bot.gateway.models import OutboxMessage
-from bot.gateway.outbox import record_status
+from bot.gateway.outbox import PendingStatuses, record_status
 from bot.gateway.store import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
@@ -16,7 +21,9 @@ from tests.gateway.conftest import (
     Db,
     FakeSender,
     post_telegram,
+    post_twilio,
     running,
+    sms_params,
     telegram_update,
     wait_until,
 )
@@ -37,8 +44,8 @@ def test_retry_after_and_backoff_are_honoured(
     first, second, third = (sent.at for sent in telegram.sent)
     assert second - first >= 0.8, "sent again before retry_after"
     assert third - second >= FAST.send_backoff_base * 0.75
-    [row] = db.outbox()
-    assert (row.attempts, row.provider_message_id) == (3, "tg-77")
+    [row] = db.outbox()  # the retry_after was no failed attempt
+    assert (row.attempts, row.provider_message_id) == (2, "tg-77")
     assert row.sent_at is not None and row.lease_owner is None
 
 
@@ -112,3 +119,96 @@ def test_record_status_is_idempotent_and_never_goes_back(
         assert db.outbox()[0].status == expected
     with db.sessions() as session:
         assert not record_status(session, "SM-unknown", "delivered")
+
+
+class SlowSender(FakeSender):
+    """A FakeSender whose sends take `delay` seconds (a paced or slow provider)."""
+
+    def __init__(self, channel: str, delay: float) -> None:
+        super().__init__(channel)
+        self.delay = delay
+
+    async def send(self, address: str, body: dict[str, Any]) -> SendResult:
+        """Record the body, then take `delay` seconds to answer."""
+        result = await super().send(address, body)
+        await asyncio.sleep(self.delay)
+        return result
+
+
+def test_a_telegram_backlog_does_not_hold_up_sms_replies(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    telegram = SlowSender(TELEGRAM, delay=1.5)
+    sms = FakeSender(SMS)
+    options = replace(FAST, outbox_concurrency=2)
+    with running(settings, options, senders={TELEGRAM: telegram, SMS: sms}) as client:
+        for chat in range(6):
+            post_telegram(client, telegram_update(100 + chat, 4200 + chat, "halo"))
+        wait_until(lambda: len(telegram.sent) == 2, what="Telegram sends in flight")
+        started = time.monotonic()
+        post_twilio(
+            client, "/sms/inbound", sms_params("SM" + "7" * 32, "+628123", "halo")
+        )
+        wait_until(lambda: sms.sent, what="the SMS reply")
+        assert sms.sent[0].at - started < 1.0, "the SMS waited for Telegram"
+        assert len(telegram.sent) == 2, "only two Telegram sends at a time"
+
+
+def test_a_status_that_comes_before_the_sid_is_stored_is_applied_later(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    sms = SlowSender(SMS, delay=2.5)  # longer than the route looks for the row
+    with running(settings, senders={SMS: sms}) as client:
+        post_twilio(
+            client, "/sms/inbound", sms_params("SM" + "8" * 32, "+628123", "halo")
+        )
+        wait_until(lambda: sms.sent, what="the send to start")
+        status = {"MessageSid": "sms-1", "MessageStatus": "delivered"}
+        assert post_twilio(client, "/sms/status", status).status_code == 200
+        assert db.outbox()[0].status == "pending", "the send was still going on"
+        wait_until(lambda: db.outbox()[0].status == "delivered", what="the status")
+    [row] = db.outbox()
+    assert (row.provider_message_id, row.delivery_status) == ("sms-1", "delivered")
+
+
+def test_a_status_racing_the_sender_is_found_by_looking_again(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    sms = SlowSender(SMS, delay=0.5)  # stored while the route looks again
+    with running(settings, senders={SMS: sms}) as client:
+        post_twilio(
+            client, "/sms/inbound", sms_params("SM" + "9" * 32, "+628123", "halo")
+        )
+        wait_until(lambda: sms.sent, what="the send to start")
+        status = {"MessageSid": "sms-1", "MessageStatus": "delivered"}
+        assert post_twilio(client, "/sms/status", status).status_code == 200
+        assert db.outbox()[0].status == "delivered"
+
+
+def test_pending_statuses_are_bounded_and_expire() -> None:
+    now = [0.0]
+    pending = PendingStatuses(limit=3, ttl=10.0, clock=lambda: now[0])
+    for sid in ("a", "b", "c", "d"):
+        pending.add(sid, "sent", None)
+    assert len(pending) == 3 and pending.take("a") == []
+    pending.add("b", "delivered", None)
+    assert pending.take("b") == [("sent", None), ("delivered", None)]
+    now[0] = 11.0
+    pending.add("e", "failed", "30003")
+    assert len(pending) == 1 and pending.take("e") == [("failed", "30003")]
+
+
+def test_rate_limit_waits_are_no_failed_attempts(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    telegram = FakeSender(TELEGRAM)
+    paced = SendResult(ok=False, retry_after=0.01, error="paced by the rate limiter")
+    telegram.script = [paced] * (FAST.max_send_attempts + 2) + [
+        SendResult(ok=False, error="Timed out")
+    ]
+    with running(settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(1, 4242, "halo"))
+        wait_until(lambda: db.outbox() and db.outbox()[0].status != "pending")
+    [row] = db.outbox()
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(telegram.sent) == FAST.max_send_attempts + 4

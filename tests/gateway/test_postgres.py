@@ -27,6 +27,7 @@ from tests.gateway.conftest import (
     telegram_update,
     wait_until,
 )
+from tests.gateway.fake_actions import FakeActionServer
 
 CONVERSATIONS = 50
 MESSAGES = 5
@@ -34,10 +35,10 @@ BACKLOG = 2
 
 
 def test_two_gateways_handle_every_message_once_and_in_order(
-    tmp_path: Path, postgres_url: str, rasa: FakeRasa
+    tmp_path: Path, postgres_url: str, rasa: FakeRasa, actions: FakeActionServer
 ) -> None:
     rasa.jitter = 0.01
-    settings = make_settings(tmp_path, rasa.url, postgres_url)
+    settings = make_settings(tmp_path, rasa.url, postgres_url, actions.url)
     db = Db(postgres_url)
     upgrade(postgres_url)
     with db.sessions() as session:  # a backlog, as after an outage
@@ -85,9 +86,9 @@ def test_two_gateways_handle_every_message_once_and_in_order(
 
 
 def test_a_redelivered_update_to_another_gateway_is_stored_once(
-    tmp_path: Path, postgres_url: str, rasa: FakeRasa
+    tmp_path: Path, postgres_url: str, rasa: FakeRasa, actions: FakeActionServer
 ) -> None:
-    settings = make_settings(tmp_path, rasa.url, postgres_url)
+    settings = make_settings(tmp_path, rasa.url, postgres_url, actions.url)
     db = Db(postgres_url)
     senders = [FakeSender(TELEGRAM), FakeSender(TELEGRAM)]
     update = telegram_update(9001, 4242, "halo")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -9,7 +12,7 @@ from starlette.testclient import TestClient
 from bot.channels.base import SMS, TELEGRAM
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
-from tests.gateway.conftest import FAST, Db, running, wait_until
+from tests.gateway.conftest import FAST, Db, make_settings, running, wait_until
 
 QUESTION = [
     {
@@ -126,9 +129,59 @@ def test_bad_requests_are_refused_with_a_reason(settings: Settings, db: Db) -> N
     assert db.inbox() == []
 
 
-def test_the_simulator_is_off_outside_development(settings: Settings, db: Db) -> None:
-    from dataclasses import replace
-
+def test_the_simulator_can_be_turned_off(settings: Settings, db: Db) -> None:
     with running(settings, options=replace(FAST, simulator=False), senders={}) as c:
         assert c.get("/simulator").status_code == 404
         assert c.post("/simulator/api/send", json={}).status_code == 404
+
+
+def test_the_simulator_is_never_served_in_production(
+    tmp_path: Path, rasa: FakeRasa
+) -> None:
+    settings = make_settings(tmp_path, rasa.url, PRAKERJA_ENV="production")
+    assert not settings.is_development
+    with running(settings, options=replace(FAST, simulator=True), senders={}) as c:
+        assert c.get("/simulator").status_code == 404
+        assert c.post("/simulator/api/send", json={}).status_code == 404
+        assert c.get("/simulator/api/messages").status_code == 404
+
+
+def test_sending_needs_json_from_the_same_origin(settings: Settings, db: Db) -> None:
+    body = json.dumps({"channel": SMS, "user": "andi", "text": "halo"})
+    with running(settings, senders={}) as client:
+        as_text = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={"Content-Type": "text/plain"},
+        )
+        cross_site = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Origin": "https://evil.example",
+            },
+        )
+        null_origin = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={"Content-Type": "application/json", "Origin": "null"},
+        )
+        assert db.inbox() == []
+        same_site = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Origin": "http://testserver",
+            },
+        )
+        no_origin = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+    assert (as_text.status_code, cross_site.status_code) == (415, 403)
+    assert null_origin.status_code == 403
+    assert (same_site.status_code, no_origin.status_code) == (200, 200)
+    assert len(db.inbox()) == 2

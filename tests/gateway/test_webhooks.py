@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from bot.channels.base import SMS, TELEGRAM, SendResult
+from bot.gateway.runtime import Gateway
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -48,7 +54,8 @@ def test_telegram_button_press_is_answered_and_reaches_rasa(
     with running(settings, senders={TELEGRAM: telegram}) as client:
         post_telegram(client, telegram_update(10, 4242, "halo"))
         wait_until(lambda: telegram.sent, what="the question")
-        post_telegram(client, telegram_callback(11, 4242, "/affirm"))
+        data = telegram.sent[0].body["buttons"][0][0]["callback_data"]
+        post_telegram(client, telegram_callback(11, 4242, data))
         wait_until(lambda: len(telegram.sent) >= 3, what="the callback answer")
     assert rasa.messages() == ["halo", "/affirm"]
     kinds = [sent.body["kind"] for sent in telegram.sent]
@@ -146,3 +153,22 @@ def test_healthz_reports_the_database(settings: Settings) -> None:
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "loops": "running"}
+
+
+def test_a_database_error_is_a_503_logged_without_its_message(
+    settings: Settings,
+    db: Db,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    detail = "Key (channel, address)=(telegram, 4242) already exists"
+
+    def broken_store(self: Any, message: Any) -> bool:
+        raise IntegrityError("INSERT INTO conversation", {}, Exception(detail))
+
+    monkeypatch.setattr(Gateway, "_store", broken_store)
+    with running(settings, senders={}) as client:
+        response = post_telegram(client, telegram_update(1, 4242, "halo"))
+    assert response.status_code == 503  # Telegram delivers it again later
+    assert "database error: IntegrityError" in caplog.text
+    assert "4242" not in caplog.text

@@ -60,6 +60,7 @@ class RasaStack:
     """Rasa and the action server, running for real."""
 
     rasa_url: str
+    actions_url: str
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +93,10 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
         )
         procs.append(rasa)
         wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", rasa, log)
-        yield RasaStack(rasa_url=f"http://127.0.0.1:{rasa_port}")
+        yield RasaStack(
+            rasa_url=f"http://127.0.0.1:{rasa_port}",
+            actions_url=f"http://127.0.0.1:{actions_port}",
+        )
     finally:
         for proc in reversed(procs):
             stop(proc)

@@ -51,6 +51,7 @@ def telegram_gateway(
             tmp_path,
             {
                 "RASA_URL": rasa_stack.rasa_url,
+                "ACTIONS_URL": rasa_stack.actions_url,
                 "TELEGRAM_TOKEN": DEFAULT_TOKEN,
                 "TELEGRAM_SECRET_TOKEN": SECRET,
                 "TELEGRAM_API_URL": api.url,
@@ -72,6 +73,7 @@ def sms_gateway(
             tmp_path,
             {
                 "RASA_URL": rasa_stack.rasa_url,
+                "ACTIONS_URL": rasa_stack.actions_url,
                 "TWILIO_ACCOUNT_SID": api.account_sid,
                 "TWILIO_AUTH_TOKEN": api.auth_token,
                 "TWILIO_FROM_NUMBER": "+15005550006",

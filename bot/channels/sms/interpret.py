@@ -13,9 +13,9 @@ Rules, in order:
 - A bare number of the pending menu sends that button's payload to Rasa
   (intent syntax allowed: the assistant sent it). A number outside the menu
   is ordinary text.
-- Anything else goes to Rasa with a leading "/" neutralised; it drops pages
-  still pending. An MMS picture goes as ``/inform{"photo_url": ...}`` with the
-  event in the metadata.
+- Anything else goes to Rasa with a leading "/" neutralised (nothing at all when
+  nothing is left, e.g. "/"); it drops pages still pending. An MMS picture goes
+  as ``/inform{"photo_url": ...}`` with the event in the metadata.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ from bot.channels.sms.render import more_key, sms_body
 
 # CANCEL/END/QUIT are left out on purpose: people type "cancel" to leave a
 # questionnaire, which must not silence the number for good.
-OPT_OUT_KEYWORDS = frozenset(
-    {"STOP", "BERHENTI", "STOPALL", "UNSUBSCRIBE"}
-)
+OPT_OUT_KEYWORDS = frozenset({"STOP", "BERHENTI", "STOPALL", "UNSUBSCRIBE"})
 OPT_IN_KEYWORDS = frozenset({"MULAI", "START", "UNSTOP"})
 
 OPTED_OUT_TEXT = (
@@ -112,6 +110,5 @@ def interpret_sms(
             rasa_metadata={"event": dict(message.event)},
             state=after,
         )
-    if not text:
-        return Interpretation(rasa_text=None, state=after)
-    return Interpretation(rasa_text=neutralise_command(text, menu), state=after)
+    # "/" alone (or slashes and spaces) neutralises to nothing: Rasa gets nothing.
+    return Interpretation(rasa_text=neutralise_command(text, menu) or None, state=after)

@@ -1,10 +1,12 @@
 """Send SMS bodies through Twilio's REST API with the official client.
 
-The sync client runs in a worker thread (``asyncio.to_thread``), with a timeout
-on every request. ``TWILIO_API_URL`` points it elsewhere (a local fake in tests
-and benchmarks): requests for Twilio's API host are rewritten to that base URL.
-Error messages from Twilio can quote the phone number, so only the HTTP status
-and Twilio's error code are kept.
+The sync client runs in the sender's own thread pool (never the loop's default one,
+where database calls wait: a send queued there could outlive the outbox's patience
+and then go out twice), with a timeout on every request; the pool has a thread for
+every send in flight, so a send never waits for a thread. ``TWILIO_API_URL`` points
+it elsewhere (a local fake in tests and benchmarks): requests for Twilio's API host
+are rewritten to that base URL. Error messages from Twilio can quote the phone
+number, so only the HTTP status and Twilio's error code are kept.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.twilio.com"
 REQUEST_TIMEOUT = 10.0
+DEFAULT_WORKERS = 16
 STATUS_PATH = "/sms/status"
 
 # Twilio error codes that no retry can fix (the outbox gives up on them).
@@ -133,12 +137,21 @@ class TwilioSender:
 
     channel = SMS
 
-    def __init__(self, settings: Settings, timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        timeout: float = REQUEST_TIMEOUT,
+        workers: int = DEFAULT_WORKERS,
+    ) -> None:
+        """`workers`: threads for sends, at least the sends the outbox runs at once."""
         if not settings.twilio_enabled or not settings.twilio_from_number:
             raise ValueError(
                 "TwilioSender needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
                 "TWILIO_FROM_NUMBER"
             )
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        self._workers = max(1, workers)
+        self._executor: ThreadPoolExecutor | None = None
         self._from = settings.twilio_from_number
         self._status_callback = settings.public_base_url + STATUS_PATH
         self._http = RedirectingHttpClient(settings.twilio_api_url, timeout)
@@ -174,9 +187,20 @@ class TwilioSender:
         text = to_gsm7(str(body.get("text") or ""))
         if body.get("kind") != "sms" or not text:
             return SendResult(ok=False, permanent=True, error="not an SMS body")
-        return await asyncio.to_thread(self._send, address, text)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._workers, thread_name_prefix="twilio-send"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._send, address, text)
 
     async def close(self) -> None:
-        """Close the HTTP connection pool (a later send opens a new one)."""
+        """Let sends in flight finish, then close the HTTP connection pool (a later
+        send opens new ones)."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: executor.shutdown(wait=True)
+            )
         if self._http.session is not None:
             self._http.session.close()
