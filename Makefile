@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run shell test lint validate bench-nlu bench-policy bench-gateway \
+.PHONY: help install train run shell test lint validate bench-nlu bench-policy bench-gateway bench-sms \
 	telegram-webhook clean
 
 help: ## List the targets
@@ -70,6 +70,9 @@ bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 
 bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under load (local fakes)
 	$(BIN)/python -m bench.gateway
+
+bench-sms: $(BIN)/.installed ## SMS segments of every answer, per policy version
+	$(BIN)/python -m bench.sms_segments
 
 telegram-webhook: $(BIN)/.installed ## Register the Telegram webhook (needs TELEGRAM_* and PUBLIC_BASE_URL)
 	$(BIN)/python -m bot.channels.telegram_cli set-webhook
