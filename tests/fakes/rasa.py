@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.server import BackgroundServer
 
 ReplyFunction = Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]
 
@@ -49,7 +49,7 @@ def echo(sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, 
     return [{"recipient_id": sender, "text": f"Anda menulis: {message}"}]
 
 
-class FakeRasa:
+class FakeRasa(BackgroundServer):
     """Rasa's REST webhook, switchable down and up, recording what it answered."""
 
     def __init__(self, reply: ReplyFunction = echo) -> None:
@@ -62,51 +62,13 @@ class FakeRasa:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._refused = 0
-        self._port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/webhooks/rest/webhook", self._webhook, methods=["POST"]),
                 Route("/status", self._health, methods=["GET"]),
             ]
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL, like http://localhost:5005."""
-        if not self._port:
-            raise RuntimeError("FakeRasa is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    def start(self) -> FakeRasa:
-        """Serve on a free port (the same one again after `down`); returns self."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("FakeRasa did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and wait for the server thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        super().__init__(app, name="FakeRasa", same_port=True)
 
     def down(self) -> None:
         """Rasa is gone: connections to its port are refused."""
@@ -121,12 +83,6 @@ class FakeRasa:
     def fail_with(self, status: int | None) -> None:
         """Answer every message with this HTTP status (None: answer normally)."""
         self._status = status
-
-    def __enter__(self) -> FakeRasa:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def received(self) -> list[Received]:

@@ -16,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.server import BackgroundServer
 
 DEFAULT_TOKEN = "123456789:TEST-fake-token_for-local-tests"
 BOT_USER = {
@@ -105,63 +105,21 @@ def _decode(raw: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-class FakeTelegramApi:
+class FakeTelegramApi(BackgroundServer):
     """The fake Bot API server; `url` is what TELEGRAM_API_URL should be."""
 
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
         self.token = token
         self._lock = threading.Lock()
         self._state = _State()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
-        self.app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/bot{token}/{method}", self._handle, methods=["POST", "GET"])
             ]
         )
+        super().__init__(app, name="FakeTelegramApi", lifespan="auto")
 
     # --- control -----------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL of the fake, like https://api.telegram.org."""
-        if not self._port:
-            raise RuntimeError("FakeTelegramApi is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    def start(self) -> FakeTelegramApi:
-        """Serve on a free port in a background thread; returns self."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("FakeTelegramApi did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and wait for its thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeTelegramApi:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def fail_next(
         self,

@@ -11,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.channels.sms.gsm7 import segment_info
+from tests.fakes.server import BackgroundServer
 
 API_VERSION = "2010-04-01"
 ERROR_MESSAGES = {
@@ -72,7 +70,7 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-class FakeTwilioApi:
+class FakeTwilioApi(BackgroundServer):
     """Twilio's POST /2010-04-01/Accounts/{sid}/Messages.json, locally."""
 
     def __init__(
@@ -84,10 +82,7 @@ class FakeTwilioApi:
         self._failures: list[Failure] = []
         self._delays: list[float] = []
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
-        self.app = Starlette(
+        app = Starlette(
             routes=[
                 Route(
                     "/2010-04-01/Accounts/{account_sid}/Messages.json",
@@ -96,11 +91,17 @@ class FakeTwilioApi:
                 )
             ]
         )
+        super().__init__(
+            app,
+            name="fake Twilio API",
+            access_log=True,
+            force_exit=True,  # stop() does not wait for slow requests
+        )
 
     @property
     def url(self) -> str:
         """Base URL to use as TWILIO_API_URL."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def sent(self) -> list[Call]:
@@ -213,37 +214,3 @@ class FakeTwilioApi:
             "to": params["To"],
             "uri": f"{uri}.json",
         }
-
-    def start(self) -> FakeTwilioApi:
-        """Serve in a background thread; returns once it accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake Twilio API did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
-        if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True  # do not wait for slow requests
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeTwilioApi:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from telegram import CallbackQuery, Chat, Message, Update, User
 from twilio.request_validator import RequestValidator
@@ -35,14 +32,12 @@ from bot.gateway.options import GatewayOptions
 from bot.settings import Settings, load_settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.fake_actions import FakeActionServer
+from tests.postgres import postgres_database
 
 PSEUDONYM_KEY = "test-pseudonym-key-not-secret-0123456789"
 TELEGRAM_SECRET = "test-telegram-secret-token"
 TWILIO_TOKEN = "test-twilio-auth-token"
 PUBLIC_BASE_URL = "https://gateway.example.org"
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 FAST = GatewayOptions(
     poll_interval=0.05,
@@ -288,27 +283,5 @@ def postgres_url() -> Iterator[str]:
 
     Skipped when the server is unreachable, except under CI=true, where that fails.
     """
-    admin = create_engine(
-        POSTGRES_URL,
-        future=True,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " under CI")
-        pytest.skip(reason)
-    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("gateway_test") as url:
+        yield url

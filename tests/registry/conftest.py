@@ -9,7 +9,6 @@ dropped afterwards. Unreachable: skipped with the reason, or failed under CI=tru
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,19 +20,16 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.registry.models as models
 from bot.db import make_engine, make_sessionmaker
 from bot.registry import ApplicantInfo, register_applicant
+from tests.postgres import postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 BACKENDS = ("sqlite", "postgresql")
 REGISTRY_TABLES = (  # children first
     "email_code",
@@ -65,41 +61,12 @@ def upgrade(url: str) -> None:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards."""
-    admin = create_engine(
-        POSTGRES_URL,
-        future=True,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " under CI")
-        pytest.skip(reason)
-    name = f"registry_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
 def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     """The URL of a new empty database of `backend` (`sqlite` or `postgresql`)."""
     if backend == "sqlite":
         yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
     else:
-        with postgres_database() as url:
+        with postgres_database("registry_test") as url:
             yield url
 
 

@@ -1,0 +1,51 @@
+"""Fresh PostgreSQL databases for tests.
+
+The server is `postgresql://postgres@127.0.0.1:5432/test` (`TEST_POSTGRES_URL`
+overrides it). Unreachable: the test is skipped with the reason, or failed when
+CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database named `<prefix>_<random>`, dropped
+    afterwards (skips or fails the test when the server is unreachable)."""
+    admin = create_engine(
+        POSTGRES_URL,
+        future=True,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " under CI")
+        pytest.skip(reason)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
