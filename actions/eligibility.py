@@ -8,6 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.fallback import FALLBACKS_BEFORE_HUMAN
+from actions.faq import media_kind
 from bot.clock import now_wib, today_wib
 from bot.policy.answers import call_center_text, media_text
 from bot.policy.eligibility import (
@@ -34,7 +35,6 @@ SLOT_FOR_QUESTION: Dict[str, str] = {
 QUESTION_FOR_SLOT = {slot: question for question, slot in SLOT_FOR_QUESTION.items()}
 UNCLEAR_SLOT = "elig_unclear"
 ELIGIBILITY_SLOTS = [*SLOT_FOR_QUESTION.values(), "elig_birth_date", UNCLEAR_SLOT]
-MEDIA_ENTITIES = {"photo_file_id", "photo_url", "contact_phone"}
 MAX_AGE = 120
 MAX_KK_COUNT = 20
 
@@ -91,12 +91,6 @@ def _accept(tracker: Tracker, values: Dict[str, Any]) -> Dict[str, Any]:
     return values
 
 
-def _media_entities(tracker: Tracker) -> bool:
-    """The latest message is a photo or a contact sent by the channel."""
-    entities = tracker.latest_message.get("entities") or []
-    return any(entity.get("entity") in MEDIA_ENTITIES for entity in entities)
-
-
 def _yes_no(
     slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> Dict[str, Any]:
@@ -125,11 +119,8 @@ class ValidateEligibilityForm(FormValidationAction):
         domain: DomainDict,
     ) -> List[Dict[str, Any]]:
         """A photo or contact is acknowledged, never taken as an answer."""
-        if _media_entities(tracker):
-            kind = "contact" if any(
-                e.get("entity") == "contact_phone"
-                for e in tracker.latest_message.get("entities") or []
-            ) else "photo"
+        kind = media_kind(tracker)
+        if kind:
             dispatcher.utter_message(text=media_text(kind, load_policy()))
             return [SlotSet(slot, None) for slot in tracker.slots_to_validate()]
         return await super().run(dispatcher, tracker, domain)

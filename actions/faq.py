@@ -15,6 +15,17 @@ from bot.policy.answers import (
 from bot.policy.programme import load_policy
 
 
+def media_kind(tracker: Tracker) -> str | None:
+    """"contact" or "photo" when the latest message is channel media, else None."""
+    latest = tracker.latest_message.get("entities") or []
+    entities = {entity.get("entity") for entity in latest}
+    if "contact_phone" in entities:
+        return "contact"
+    if entities & {"photo_file_id", "photo_url"}:
+        return "photo"
+    return None
+
+
 class ActionAnswerFaq(Action):
     """Answer the latest programme question (specific topic when one is asked)."""
 
@@ -65,8 +76,7 @@ class ActionMediaReceived(Action):
         tracker: Tracker,
         domain: Dict[str, Any],
     ) -> List[Dict[str, Any]]:
-        latest = tracker.latest_message.get("entities") or []
-        entities = {entity.get("entity") for entity in latest}
-        kind = "contact" if "contact_phone" in entities else "photo"
-        dispatcher.utter_message(text=media_text(kind, load_policy()))
+        dispatcher.utter_message(
+            text=media_text(media_kind(tracker) or "photo", load_policy())
+        )
         return []
