@@ -9,12 +9,15 @@ missing secrets for a configured channel stop the process at start.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 DEV_ENVIRONMENTS = {"development", "test"}
+DEFAULT_EMAIL_FROM = "Kartu Prakerja <noreply@prakerja.localhost>"
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "xxx", "placeholder"}
 
 
@@ -41,6 +44,17 @@ class Settings:
     twilio_api_url: str
     gateway_host: str
     gateway_port: int
+    smtp_url: str | None
+    email_from: str
+    email_outbox_dir: Path
+    nik_verifier_url: str | None
+
+    def secret_for(self, purpose: str) -> bytes:
+        """A key derived from the pseudonym key for one purpose (e.g. e-mail
+        codes), so one secret in the environment serves every HMAC."""
+        return hmac.new(
+            self.pseudonym_key.encode(), purpose.encode(), hashlib.sha256
+        ).digest()
 
     @property
     def telegram_enabled(self) -> bool:
@@ -100,6 +114,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         .rstrip("/"),
         gateway_host=_get(env, "GATEWAY_HOST") or "127.0.0.1",
         gateway_port=int(_get(env, "GATEWAY_PORT") or "8000"),
+        smtp_url=_get(env, "SMTP_URL"),
+        email_from=_get(env, "EMAIL_FROM") or DEFAULT_EMAIL_FROM,
+        email_outbox_dir=Path(
+            _get(env, "EMAIL_OUTBOX_DIR") or str(var_dir / "email-outbox")
+        ),
+        nik_verifier_url=_get(env, "NIK_VERIFIER_URL"),
     )
     check(settings)
     return settings
@@ -124,6 +144,16 @@ def check(settings: Settings) -> None:
         problems.append(
             "PUBLIC_BASE_URL must be the gateway's public https URL when a real "
             "channel is configured (Twilio signs it; Telegram needs https)"
+        )
+    if not settings.smtp_url:
+        problems.append(
+            "SMTP_URL must be set outside development (codes would only be "
+            "written to a local folder)"
+        )
+    if not settings.nik_verifier_url:
+        problems.append(
+            "NIK_VERIFIER_URL must be set outside development (the local "
+            "population is synthetic)"
         )
     if problems:
         raise SettingsError("; ".join(problems))

@@ -138,7 +138,13 @@ def test_the_simulator_can_be_turned_off(settings: Settings, db: Db) -> None:
 def test_the_simulator_is_never_served_in_production(
     tmp_path: Path, rasa: FakeRasa
 ) -> None:
-    settings = make_settings(tmp_path, rasa.url, PRAKERJA_ENV="production")
+    settings = make_settings(
+        tmp_path,
+        rasa.url,
+        PRAKERJA_ENV="production",
+        SMTP_URL="smtp://127.0.0.1:9",
+        NIK_VERIFIER_URL="http://127.0.0.1:9",
+    )
     assert not settings.is_development
     with running(settings, options=replace(FAST, simulator=True), senders={}) as c:
         assert c.get("/simulator").status_code == 404

@@ -33,6 +33,8 @@ PRODUCTION = {
     "PRAKERJA_ENV": "production",
     "PSEUDONYM_KEY": "0123456789abcdef0123456789abcdef",
     "PUBLIC_BASE_URL": "https://prakerja-bot.example.id/",
+    "SMTP_URL": "smtp://mail.internal:25",
+    "NIK_VERIFIER_URL": "https://dukcapil.example.id",
 }
 
 
@@ -67,6 +69,8 @@ def test_production_with_real_secrets_starts() -> None:
             "https",
         ),
         ({"PSEUDONYM_KEY": "changeme"}, "PSEUDONYM_KEY"),
+        ({"SMTP_URL": ""}, "SMTP_URL"),
+        ({"NIK_VERIFIER_URL": ""}, "NIK_VERIFIER_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(
@@ -74,3 +78,27 @@ def test_production_refuses_unsafe_settings(
 ) -> None:
     with pytest.raises(SettingsError, match=problem):
         load_settings(PRODUCTION | extra)
+
+
+def test_email_and_verifier_settings(tmp_path: Path) -> None:
+    dev = {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    settings = load_settings(dev)
+    assert settings.smtp_url is None and settings.nik_verifier_url is None
+    assert settings.email_outbox_dir == tmp_path / "email-outbox"
+    configured = load_settings(
+        dev
+        | {
+            "SMTP_URL": "smtp://127.0.0.1:1025",
+            "NIK_VERIFIER_URL": "http://dukcapil.local",
+        }
+    )
+    assert configured.smtp_url == "smtp://127.0.0.1:1025"
+    assert configured.nik_verifier_url == "http://dukcapil.local"
+
+
+def test_derived_secrets_differ_by_purpose(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    )
+    assert settings.secret_for("email-code") != settings.secret_for("link-code")
+    assert settings.secret_for("email-code") == settings.secret_for("email-code")
