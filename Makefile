@@ -15,8 +15,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run shell test lint validate bench-nlu bench-policy bench-gateway bench-sms \
-	telegram-webhook clean
+.PHONY: help install train run shell mail test lint validate bench-nlu bench-policy bench-gateway \
+	bench-sms telegram-webhook clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ run: $(MODEL) ## Start the gateway+simulator (8000), Rasa (5005), actions (5055)
 shell: $(MODEL) ## Chat with the assistant in this terminal
 	@mkdir -p var
 	$(BIN)/python -m bot.launcher --shell $(MODEL)
+
+mail: $(BIN)/.installed ## Show the newest e-mails in the local outbox (LAST=N, default 5)
+	@$(BIN)/python -m bot.notify.mailbox $(if $(LAST),--last $(LAST))
 
 validate: $(BIN)/.installed ## Check the training data and domain
 	$(BIN)/rasa data validate --fail-on-warnings --quiet

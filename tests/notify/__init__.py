@@ -1,0 +1,1 @@
+"""Tests of bot.notify (e-mail delivery)."""
