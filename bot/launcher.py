@@ -1,8 +1,10 @@
 """Start the assistant's processes in the foreground and stop them together.
 
-Used by `make run`. Works with or without a terminal: it never reads stdin,
-prints the URLs once the servers answer, and on SIGINT/SIGTERM (or when one
-process dies) stops every process it started.
+Used by `make run`. First migrates and seeds the database (`python -m bot.seed`:
+in development the synthetic NIK population and an open demo batch) and stops
+if that fails. Works with or without a terminal: it never reads stdin, prints
+the URLs once the servers answer, and on SIGINT/SIGTERM (or when one process
+dies) stops every process it started.
 """
 
 from __future__ import annotations
@@ -119,10 +121,23 @@ def shell(model: Path, bin_dir: Path) -> int:
         supervisor.stop()
 
 
+def seed_database(bin_dir: Path) -> bool:
+    """Migrate and seed the database (`python -m bot.seed`); False if it failed."""
+    status = subprocess.call(
+        [str(bin_dir / "python"), "-m", "bot.seed"], stdin=subprocess.DEVNULL
+    )
+    if status != 0:
+        print(f"launcher: python -m bot.seed failed (exit {status}); not starting")
+    return status == 0
+
+
 def main(argv: list[str]) -> int:
-    """Run every service until a signal arrives or one of them dies."""
+    """Seed the database, then run every service until a signal arrives or one
+    of them dies."""
     args = argv[1:]
     bin_dir = Path(sys.executable).parent
+    if not seed_database(bin_dir):
+        return 1
     if args and args[0] == "--shell":
         return shell(Path(args[1] if len(args) > 1 else DEFAULT_MODEL), bin_dir)
     model = Path(args[0] if args else DEFAULT_MODEL)

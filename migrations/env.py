@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 import bot.gateway.models  # noqa: F401  (registers the gateway tables)
 import bot.registry.models  # noqa: F401  (registers the registry tables)
+import bot.verification.models  # noqa: F401  (registers the population table)
 from bot.db import Base, make_engine
 from bot.settings import load_settings
 

@@ -3,28 +3,45 @@
 ``POST /nik/verify`` answers ``{"status": <outcome>}`` as the local synthetic
 population decides. It records every call and can be told to misbehave on the
 next calls: hang past the client's timeout, answer an HTTP error status, or send
-an unreadable body.
+an unreadable body. The population lives in a SQLite file of its own (seeded
+from POPULATION; KK cap 2; the slow person answers at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from datetime import date
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.db import Base, make_engine, make_sessionmaker
 from bot.verification.nik import NikRequest
-from bot.verification.population import LocalPopulationVerifier
+from bot.verification.population import LocalPopulationVerifier, seed_population
 from tests.fakes.server import BackgroundServer
 
 TIMEOUT = "timeout"  # hang for `hang` seconds before answering
 GARBAGE = "garbage"  # 200 with a body that is not JSON
 RETRY_AFTER = "0.05"  # seconds, sent with every 429
+KK_CAP = 2  # NIKs per KK (policies 2021 and 2023), so the kk_full person is full
+POPULATION_TABLES = ("population_person", "applicant", "kk_count")
+
+
+def population_engine(directory: str) -> Engine:
+    """An engine on a new SQLite file in ``directory`` holding the seeded
+    population and the (empty) registry tables the verifier reads."""
+    engine = make_engine(f"sqlite:///{directory}/population.db")
+    tables = [Base.metadata.tables[name] for name in POPULATION_TABLES]
+    Base.metadata.create_all(engine, tables=tables)
+    with make_sessionmaker(engine).begin() as session:
+        seed_population(session)
+    return engine
 
 
 class FakeDukcapil(BackgroundServer):
@@ -32,7 +49,11 @@ class FakeDukcapil(BackgroundServer):
 
     def __init__(self, hang: float = 1.0) -> None:
         self.hang = hang
-        self.population = LocalPopulationVerifier(slow_delay=0.0)
+        self._directory = tempfile.TemporaryDirectory(prefix="fake_dukcapil_")
+        self._engine = population_engine(self._directory.name)
+        self.population = LocalPopulationVerifier(
+            make_sessionmaker(self._engine), kk_cap=KK_CAP, slow_delay=0.0
+        )
         self._lock = threading.Lock()
         self.calls: list[dict[str, Any]] = []
         self._script: list[str | int] = []
@@ -43,6 +64,12 @@ class FakeDukcapil(BackgroundServer):
         """Misbehave on the next calls, in order: TIMEOUT, GARBAGE or a status."""
         with self._lock:
             self._script.extend(failures)
+
+    def stop(self) -> None:
+        """Stop serving and close the population's connections (a restart
+        reopens them)."""
+        super().stop()
+        self._engine.dispose()
 
     def reset(self) -> None:
         """Forget calls and pending failures."""
