@@ -1,4 +1,4 @@
-"""The gateway's running parts: engine, sessions, worker and outbox loops.
+"""The gateway's running parts: engine, sessions, worker, outbox and NIK check loops.
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
 reach it through `runtime(request)` and open one session per request with
@@ -35,7 +35,11 @@ from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
 from bot.gateway.worker import ConversationWorker
+from bot.policy.programme import load_policy
 from bot.settings import Settings
+from bot.verification.factory import make_nik_verifier
+from bot.verification.nik import NikVerifier
+from bot.verification.queue import NikCheckRunner
 
 R = TypeVar("R")
 
@@ -71,11 +75,12 @@ def database_threads(options: GatewayOptions) -> int:
     """Threads for blocking database calls: one per worker and send in flight, and
     some for requests, so no call waits behind another for a thread."""
     sends = options.outbox_concurrency * len(LANES)
-    return options.worker_concurrency + sends + REQUEST_THREADS
+    checks = options.nik_checks.concurrency
+    return options.worker_concurrency + sends + checks + REQUEST_THREADS
 
 
-async def _close(sender: object) -> None:
-    close = getattr(sender, "close", None)
+async def _close(resource: object, method: str = "close") -> None:
+    close = getattr(resource, method, None)
     if close is None:
         return
     result = close()
@@ -96,6 +101,8 @@ class Gateway:
     rasa: RasaClient
     actions: ActionServerHealth
     senders: Mapping[str, Sender]
+    nik_checks: NikCheckRunner
+    verifier: NikVerifier
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -105,8 +112,11 @@ class Gateway:
         options: GatewayOptions,
         channels: Mapping[str, Channel] | None = None,
         senders: Mapping[str, Sender] | None = None,
+        verifier: NikVerifier | None = None,
     ) -> Gateway:
-        """Migrate the database, then start the worker and outbox loops."""
+        """Migrate the database, then start the worker, outbox and NIK check
+        loops. `verifier` replaces the one the settings choose (tests); the
+        gateway closes it at stop either way."""
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(
                 max_workers=database_threads(options), thread_name_prefix="gateway-db"
@@ -134,20 +144,33 @@ class Gateway:
             on_outbox=outbox.notify,
             actions=actions,
         )
-        gateway = cls(
-            settings,
-            options,
-            engine,
+        if verifier is None:
+            verifier = make_nik_verifier(settings, sessions, load_policy())
+        nik_checks = NikCheckRunner(
             sessions,
-            worker,
-            outbox,
-            rasa,
-            actions,
-            dict(senders),
+            verifier,
+            owner,
+            options.nik_checks,
+            grace=options.shutdown_grace,
+            on_notification=worker.notify,
+        )
+        gateway = cls(
+            settings=settings,
+            options=options,
+            engine=engine,
+            sessions=sessions,
+            worker=worker,
+            outbox=outbox,
+            rasa=rasa,
+            actions=actions,
+            senders=dict(senders),
+            nik_checks=nik_checks,
+            verifier=verifier,
         )
         gateway.tasks = [
             asyncio.create_task(worker.run(), name="gateway-worker"),
             asyncio.create_task(outbox.run(), name="gateway-outbox"),
+            asyncio.create_task(nik_checks.run(), name="gateway-nik-checks"),
         ]
         log.info("gateway started as %s", owner)
         return gateway
@@ -156,9 +179,11 @@ class Gateway:
         """Stop claiming, let work in flight finish, release leases, close."""
         self.worker.stop()
         self.outbox.stop()
+        self.nik_checks.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.rasa.aclose()
         await self.actions.aclose()
+        await _close(self.verifier, "aclose")
         for sender in self.senders.values():
             await _close(sender)
         self.engine.dispose()

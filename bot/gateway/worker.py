@@ -17,6 +17,14 @@ message of it overtakes the earlier one. A turn that fails or times out inside R
 counts an attempt; after `max_turn_attempts` the message is marked failed and the
 person gets an apology, so the conversation moves on. `attempts` counts only such
 message-specific failures (and database errors), never waits for Rasa.
+
+An internal event (`bot.gateway.notify`: a row whose `event` has an "internal"
+key, e.g. a NIK check finished) is not the person's text: the channel does not
+interpret it, and Rasa gets the message `INTERNAL_EVENTS[name]` (an intent in
+Rasa's "/intent" syntax) with `"internal": name` in the metadata; its replies
+are rendered and stored as usual. Only names in `INTERNAL_EVENTS` reach Rasa;
+others, and any for an opted-out conversation, are marked done untouched. A
+failed internal turn is given up without an apology.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from bot.gateway.models import (
     InboxMessage,
     OutboxMessage,
 )
+from bot.gateway.notify import internal_event_name
 from bot.gateway.options import GatewayOptions, backoff
 from bot.gateway.pool import ClaimLoop, describe_error, in_thread
 from bot.gateway.rasa_client import (
@@ -59,6 +68,10 @@ MAX_ERROR_ATTEMPTS = 5
 MAX_REMEMBERED_WAITS = 100_000
 SAFE_ERRORS = (RasaUnavailableError, RasaTurnError, RasaRejectedError)
 APOLOGY = "Maaf, pesanmu belum bisa kami proses. Coba kirim lagi sebentar lagi."
+INTERNAL_EVENTS: Mapping[str, str] = {"nik_checked": "/check_status"}
+"""Internal events handed to Rasa, and the message Rasa gets for each (the
+action tells a NIK check's result when the metadata says "nik_checked");
+others are dropped."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +268,9 @@ class ConversationWorker(ClaimLoop[int]):
         """Handle one row; False when the conversation must wait."""
         ids = (pending.conversation_id, pending.inbox_id)
         channel = self._channels.get(pending.message.channel)
+        internal = internal_event_name(pending.message.event)
+        if internal is not None:
+            return await self._process_internal(pending, channel, internal)
         try:
             if channel is None:
                 raise LookupError(f"no channel {pending.message.channel!r}")
@@ -271,8 +287,51 @@ class ConversationWorker(ClaimLoop[int]):
             return await self._store(pending, outcome)
         if outcome.bodies and not await self._enqueue_local(pending, outcome):
             return False
+        return await self._turn(
+            pending, channel, outcome, text, interpretation.rasa_metadata, True
+        )
+
+    async def _process_internal(
+        self, pending: PendingMessage, channel: Channel | None, name: str
+    ) -> bool:
+        """Hand an internal event to Rasa as its `INTERNAL_EVENTS` message, or
+        mark it done untouched (unknown name, opted-out conversation); False to
+        wait."""
+        ids = (pending.conversation_id, pending.inbox_id)
+        outcome = Outcome(state=dict(pending.state), opted_out=pending.opted_out)
+        if name not in INTERNAL_EVENTS or pending.opted_out:
+            why = "opted out" if name in INTERNAL_EVENTS else "unknown event"
+            log.warning(
+                "conversation %s inbox %s: internal event %r not sent to Rasa (%s)",
+                *ids,
+                name[:64],
+                why,
+            )
+            return await self._store(pending, outcome)
+        if channel is None:
+            log.error("conversation %s inbox %s: no channel", *ids)
+            error = f"no channel {pending.message.channel!r}"
+            await in_thread(self._fail, pending, error, [], 0)
+            return True
+        return await self._turn(
+            pending, channel, outcome, INTERNAL_EVENTS[name], {"internal": name}, False
+        )
+
+    async def _turn(
+        self,
+        pending: PendingMessage,
+        channel: Channel,
+        outcome: Outcome,
+        text: str,
+        metadata: Mapping[str, Any],
+        apologise: bool,
+    ) -> bool:
+        """One Rasa turn for the row, its replies rendered and stored with the
+        outcome; False when the conversation must wait. `apologise`: tell the
+        person when the turn is given up (they wrote something)."""
+        ids = (pending.conversation_id, pending.inbox_id)
         try:
-            replies = await self._ask_rasa(pending, text, interpretation)
+            replies = await self._ask_rasa(pending, text, metadata)
         except RasaUnavailableError as exc:
             await self._wait_for_rasa(pending, str(exc))
             return False
@@ -280,10 +339,10 @@ class ConversationWorker(ClaimLoop[int]):
             if pending.attempts + 1 < self._options.max_turn_attempts:
                 await self._retry_later(pending, _error_text(exc), "Rasa turn failed")
                 return False
-            await self._give_up(pending, channel, outcome, exc)
+            await self._give_up(pending, channel, outcome, exc, apologise)
             return True
         except RasaRejectedError as exc:
-            await self._give_up(pending, channel, outcome, exc)
+            await self._give_up(pending, channel, outcome, exc, apologise)
             return True
         try:
             rendered = channel.render(replies, outcome.state)
@@ -296,13 +355,13 @@ class ConversationWorker(ClaimLoop[int]):
         return await self._store(pending, outcome)
 
     async def _ask_rasa(
-        self, pending: PendingMessage, text: str, interpretation: Interpretation
+        self, pending: PendingMessage, text: str, metadata: Mapping[str, Any]
     ) -> list[Reply]:
         """One Rasa turn, once the action server is known to be up."""
         if self._actions is not None:
             await self._actions.check()
         replies = await self._rasa.send(
-            pending.pseudonym, text, self._metadata(pending, interpretation)
+            pending.pseudonym, text, self._metadata(pending, metadata)
         )
         self._rasa_failures = 0
         self._waits.pop(pending.conversation_id, None)
@@ -378,11 +437,9 @@ class ConversationWorker(ClaimLoop[int]):
         )
 
     @staticmethod
-    def _metadata(
-        pending: PendingMessage, interpretation: Interpretation
-    ) -> dict[str, Any]:
+    def _metadata(pending: PendingMessage, extra: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            **interpretation.rasa_metadata,
+            **extra,
             "channel": pending.message.channel,
             "simulated": pending.simulated,
         }
@@ -434,8 +491,10 @@ class ConversationWorker(ClaimLoop[int]):
         channel: Channel,
         outcome: Outcome,
         exc: Exception,
+        apologise: bool = True,
     ) -> None:
-        """Mark the message failed and apologise, so later messages proceed."""
+        """Mark the message failed and apologise (when `apologise`: the person
+        wrote it), so later messages proceed."""
         log.error(
             "conversation %s inbox %s: given up after %d attempts: %s",
             pending.conversation_id,
@@ -443,8 +502,12 @@ class ConversationWorker(ClaimLoop[int]):
             pending.attempts + 1,
             _error_text(exc),
         )
+        apology: list[dict[str, Any]] = []
         try:  # the state stays as it was: the person may simply try again
-            apology = channel.render([Reply(text=APOLOGY)], dict(pending.state)).bodies
+            if apologise:
+                apology = channel.render(
+                    [Reply(text=APOLOGY)], dict(pending.state)
+                ).bodies
         except Exception as render_error:
             log.error("apology not rendered: %s", describe_error(render_error))
             apology = []

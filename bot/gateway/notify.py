@@ -1,0 +1,97 @@
+"""Internal events: tell a conversation that something happened outside it.
+
+A background job (a NIK check) that finishes stores an inbox row in the person's
+existing conversation, as if they had written: `event = {"internal": name}`, no
+text, provider id `internal:<key>`. The conversation worker hands it to Rasa as
+the intent `/<name>`, in order with the person's own messages, and sends the
+replies like any others. The key makes the row once-only: storing the same event
+twice (a retried transaction, a second worker) keeps one row.
+
+The caller owns the transaction (nothing here commits) and wakes the worker after
+its commit (`ConversationWorker.notify`), since an uncommitted row is invisible.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.channels.base import SMS
+from bot.db import utcnow
+from bot.gateway.inbox import insert_ignoring_conflict
+from bot.gateway.models import INBOX_PENDING, Conversation, InboxMessage
+from bot.policy.validation import mask_phone
+
+log = logging.getLogger(__name__)
+
+INTERNAL_KEY = "internal"
+"""The key of an inbox row's `event` that marks an internal event."""
+PROVIDER_PREFIX = "internal:"
+"""Provider ids of internal rows (no provider uses it: Telegram ids are
+"<bot>:<update>", Twilio's "SM...", the simulator's "sim-...")."""
+MAX_PROVIDER_ID = 128
+
+
+def internal_event_name(event: object) -> str | None:
+    """The name of an internal event, or None for a person's own message."""
+    if not isinstance(event, dict) or INTERNAL_KEY not in event:
+        return None
+    return str(event[INTERNAL_KEY])
+
+
+def masked_address(channel: str, address: str) -> str:
+    """An address fit for logs: a masked phone number, or a chat id's last 3
+    characters."""
+    if channel == SMS:
+        return mask_phone(address)
+    return "*" * max(len(address) - 3, 0) + address[-3:]
+
+
+def enqueue_notification(
+    session: Session, channel: str, address: str, name: str, key: str
+) -> bool:
+    """Store the internal event `name` in the conversation of (channel, address);
+    True when the row exists afterwards (stored now or by an earlier call with the
+    same `key`), False when there is no such conversation (none is created: the
+    person never wrote on that channel). The caller commits, then wakes the
+    conversation worker.
+    """
+    provider_id = PROVIDER_PREFIX + key
+    if not name or len(provider_id) > MAX_PROVIDER_ID:
+        raise ValueError("an internal event needs a name and a key of <= 119 chars")
+    conversation_id = session.execute(
+        select(Conversation.id).where(
+            Conversation.channel == channel, Conversation.address == address
+        )
+    ).scalar_one_or_none()
+    if conversation_id is None:
+        log.info(
+            "internal event %s not stored: no %s conversation with %s",
+            name,
+            channel,
+            masked_address(channel, address),
+        )
+        return False
+    insert_ignoring_conflict(
+        session,
+        InboxMessage.__table__,
+        {
+            "channel": channel,
+            "provider_id": provider_id,
+            "conversation_id": conversation_id,
+            "text": "",
+            "event": {INTERNAL_KEY: name},
+            "status": INBOX_PENDING,
+            "attempts": 0,
+            "received_at": utcnow(),
+        },
+        ["channel", "provider_id"],
+    )
+    stored = session.execute(
+        select(InboxMessage.id).where(
+            InboxMessage.channel == channel, InboxMessage.provider_id == provider_id
+        )
+    ).scalar_one_or_none()
+    return stored is not None
