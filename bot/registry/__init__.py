@@ -16,6 +16,7 @@ database with constraints and conditional updates, on SQLite and PostgreSQL.
 """
 
 from bot.registry.applicants import (
+    correct_applicant,
     find_applicant,
     get_applicant,
     kk_registered_count,
@@ -36,6 +37,7 @@ from bot.registry.batches import (
     open_batches,
     pending_membership,
     record_selection,
+    upcoming_batch,
 )
 from bot.registry.consents import (
     active_consent,
@@ -46,6 +48,7 @@ from bot.registry.consents import (
 from bot.registry.email_codes import (
     codes_sent_since,
     create_email_code,
+    proven_email,
     verify_email_code,
 )
 from bot.registry.errors import (
@@ -121,6 +124,7 @@ __all__ = [
     "batch_by_number",
     "claim_jobs",
     "codes_sent_since",
+    "correct_applicant",
     "complete_job",
     "create_email_code",
     "enqueue_job",
@@ -146,6 +150,7 @@ __all__ = [
     "open_batches",
     "owner_of",
     "pending_membership",
+    "proven_email",
     "record_selection",
     "register_applicant",
     "release_kk_slot",
@@ -154,6 +159,7 @@ __all__ = [
     "set_applicant_status",
     "set_step",
     "unlink_identity",
+    "upcoming_batch",
     "verify_email_code",
     "withdraw_consent",
 ]

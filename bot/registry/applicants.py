@@ -34,6 +34,7 @@ _E164 = re.compile(r"\+[1-9]\d{6,14}")
 NAME_MAX = 128
 
 applicants = Applicant.__table__
+other = applicants.alias("other_applicant")
 kk_counts = KkCount.__table__
 
 
@@ -227,3 +228,61 @@ def kk_registered_count(session: Session, kk_number: str) -> int:
         select(kk_counts.c.registered_count).where(kk_counts.c.kk_number == kk)
     ).scalar_one_or_none()
     return int(count or 0)
+
+
+def correct_applicant(
+    session: Session,
+    applicant_id: int,
+    *,
+    nik: str,
+    kk_number: str,
+    full_name: str,
+    birth_date: date,
+    kk_cap: int | None = None,
+    now: datetime | None = None,
+) -> ApplicantInfo:
+    """Replace the identity data of an applicant whose NIK check failed.
+
+    Used when Dukcapil did not know the NIK or the data did not match and the
+    person typed it again. A new NIK must still be free (`AlreadyRegistered`);
+    a new KK takes a place on that card (`KkCapReached`) and gives the old one
+    back. Nothing is changed when a refusal is raised. A simultaneous insert of
+    the same NIK still fails on `uq_applicant_nik` (IntegrityError). The caller
+    checks that a correction is allowed.
+    """
+    current = get_applicant(session, applicant_id)
+    name = full_name.strip()
+    if not name or len(name) > NAME_MAX:
+        raise ValueError(f"full name must be 1 to {NAME_MAX} characters")
+    nik_digits = _sixteen_digits(nik, "NIK")
+    kk_digits = _sixteen_digits(kk_number, "KK number")
+    moment = now_or(now)
+    if nik_digits != current.nik:
+        owner = _id_for_nik(session, nik_digits)
+        if owner is not None:
+            raise AlreadyRegistered(owner)
+    if kk_digits != current.kk_number:
+        reserve_kk_slot(session, kk_digits, kk_cap, now=moment)
+    taken = (
+        select(other.c.id)
+        .where(other.c.nik == nik_digits, other.c.id != applicant_id)
+        .exists()
+    )
+    changed = session.execute(
+        update(applicants)
+        .where(applicants.c.id == applicant_id, ~taken)
+        .values(
+            nik=nik_digits,
+            kk_number=kk_digits,
+            full_name=name,
+            birth_date=birth_date,
+            updated_at=moment,
+        )
+    )
+    if changed.rowcount != 1:  # another applicant took the NIK meanwhile
+        if kk_digits != current.kk_number:
+            release_kk_slot(session, kk_digits, now=moment)
+        raise AlreadyRegistered(_id_for_nik(session, nik_digits) or 0)
+    if kk_digits != current.kk_number:
+        release_kk_slot(session, current.kk_number, now=moment)
+    return get_applicant(session, applicant_id)

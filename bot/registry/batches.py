@@ -307,3 +307,14 @@ def record_selection(
     if found is None:
         raise ValueError("the applicant is not in this batch")
     return found
+
+
+def upcoming_batch(session: Session, now: datetime | None = None) -> BatchInfo | None:
+    """The first batch that opens after `now`, if any."""
+    row = session.execute(
+        select(batches)
+        .where(batches.c.opens_at > now_or(now))
+        .order_by(batches.c.opens_at, batches.c.number)
+        .limit(1)
+    ).first()
+    return None if row is None else BatchInfo.from_row(row)

@@ -182,3 +182,25 @@ def verify_email_code(
     if used.rowcount != 1:
         return CodeCheck(USED, row.email)
     return CodeCheck(OK, row.email, max(max_attempts - attempts, 0))
+
+
+def proven_email(
+    session: Session, identity_id: int, email: str
+) -> datetime | None:
+    """When `email` was proven by a code typed in this identity's chat, if ever.
+
+    Only codes owned by the identity alone count (not codes that link the
+    identity to an existing applicant).
+    """
+    check = validate_email(email)
+    if not check.valid or check.normalized is None:
+        return None
+    used = session.execute(
+        select(func.max(codes.c.used_at)).where(
+            codes.c.identity_id == identity_id,
+            codes.c.applicant_id.is_(None),
+            codes.c.email == check.normalized,
+            codes.c.used_at.is_not(None),
+        )
+    ).scalar_one_or_none()
+    return used if isinstance(used, datetime) else None
