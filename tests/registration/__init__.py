@@ -1,0 +1,1 @@
+"""Tests of the registration desk and its status texts."""
