@@ -2,15 +2,15 @@
 
 from typing import Any, Dict, List
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.fallback import FALLBACKS_BEFORE_HUMAN
-from actions.faq import media_kind
+from actions.forms import AnswersOnlyForm
 from bot.clock import now_wib, today_wib
-from bot.policy.answers import call_center_text, media_text
+from bot.policy.answers import call_center_text
 from bot.policy.eligibility import (
     EligibilityAnswers,
     age_on,
@@ -106,24 +106,11 @@ def _yes_no(
     return _accept(tracker, {slot: answer})
 
 
-class ValidateEligibilityForm(FormValidationAction):
+class ValidateEligibilityForm(AnswersOnlyForm):
     """Validate each eligibility answer; ask only what the policy needs."""
 
     def name(self) -> str:
         return "validate_eligibility_form"
-
-    async def run(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> List[Dict[str, Any]]:
-        """A photo or contact is acknowledged, never taken as an answer."""
-        kind = media_kind(tracker)
-        if kind:
-            dispatcher.utter_message(text=media_text(kind, load_policy()))
-            return [SlotSet(slot, None) for slot in tracker.slots_to_validate()]
-        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
         self,
