@@ -1,0 +1,895 @@
+"""Registration in the chat: the form, submitting, status, joining a batch.
+
+Thin over :mod:`bot.registration`: the desk does the registry work (each call one
+transaction, run in a thread), :mod:`bot.registration.status` writes the texts.
+The caller is found from the conversation pseudonym (``tracker.sender_id``), so
+nothing a user types can make the bot speak about someone else's registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from abc import ABC, abstractmethod
+from datetime import date
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.forms import AnswersOnlyForm
+from actions.services import services
+from bot.clock import now_wib, today_wib
+from bot.notify.email import EmailDeliveryError
+from bot.policy.answers import FAQ_INTENTS, call_center_text, render_answer
+from bot.policy.programme import load_policy
+from bot.policy.validation import (
+    mask_email,
+    nik_birth_date_matches,
+    parse_date,
+    parse_yes_no,
+    validate_email,
+    validate_kk,
+    validate_nik,
+)
+from bot.registration.desk import Caller, Details, Standing
+from bot.registration.mail import code_mail
+from bot.registration.status import (
+    join_text,
+    next_action,
+    nik_problem_text,
+    nik_result_text,
+    status_text,
+    submission_text,
+)
+from bot.registry.email_codes import MAX_ATTEMPTS
+from bot.registry.models import STEP_DONE, STEP_NIK
+
+log = logging.getLogger(__name__)
+
+FORM = "registration_form"
+LINK_FORM = "link_form"
+DATA_SLOTS = ["reg_nik", "reg_kk", "reg_birth_date", "reg_birth_confirm"]
+REG_SLOTS = [
+    "reg_consent",
+    "reg_name",
+    "reg_email",
+    "reg_email_code",
+    *DATA_SLOTS,
+    "reg_unclear",
+]
+LINK_SLOTS = ["link_nik", "link_code"]
+CODE_OK = "verified"
+NAME_MIN, NAME_MAX = 2, 128
+MAX_AGE = 120
+UNCLEAR_BEFORE_HUMAN = 2
+NOT_NAMES = frozenset(
+    {"halo", "hai", "hi", "hello", "ya", "iya", "tidak", "gak", "ok", "oke", "p"}
+)
+_NAME = re.compile(r"[A-Za-z][A-Za-z .,'\-]*")
+_RESEND = re.compile(r"\b(ulang|kirim ulang|kirim lagi|resend|lagi)\b", re.IGNORECASE)
+_CODE = re.compile(r"\d[\d ]{3,12}")
+_BATCH = re.compile(r"\b(\d{1,4})\b")
+_AGREE = re.compile(r"\b(setuju|sepakat|bersedia|boleh|mau)\b", re.IGNORECASE)
+NO_CALLER = (
+    "Pendaftaran dan status hanya bisa lewat Telegram atau SMS ke nomor resmi "
+    "kami, supaya datamu aman."
+)
+
+
+async def caller_of(tracker: Tracker) -> Caller | None:
+    """The identity of this conversation (None outside the gateway)."""
+    return await asyncio.to_thread(services().desk.caller, tracker.sender_id)
+
+
+async def standing_of(caller: Caller | None) -> Standing | None:
+    """The caller's registration, when linked."""
+    if caller is None or caller.applicant_id is None:
+        return None
+    return await asyncio.to_thread(services().desk.standing, caller)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _slot_date(tracker: Tracker, slot: str) -> date | None:
+    value = tracker.get_slot(slot)
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _birth_mismatch(tracker: Tracker) -> bool:
+    """Typed birth date and the NIK's date part disagree (to be confirmed)."""
+    nik, born = tracker.get_slot("reg_nik"), _slot_date(tracker, "reg_birth_date")
+    return (
+        isinstance(nik, str)
+        and born is not None
+        and not (nik_birth_date_matches(nik, born))
+    )
+
+
+def _in_progress(tracker: Tracker) -> bool:
+    """Some registration answers are kept from an unfinished form."""
+    return any(tracker.get_slot(slot) is not None for slot in REG_SLOTS[1:-1])
+
+
+def _clear(slots: List[str]) -> List[EventType]:
+    return [SlotSet(slot, None) for slot in slots]
+
+
+def _next_buttons(standing: Standing) -> List[Dict[str, str]]:
+    """A button for the next action, when it is something to tap."""
+    nik = standing.steps[STEP_NIK]
+    current = standing.current_membership
+    waiting = current is not None and current.result != "not_selected"
+    if nik.status == STEP_DONE and not waiting and standing.open_batches:
+        number = standing.open_batches[0].number
+        payload = f'/join_batch{{"batch_number":"{number}"}}'
+        return [{"title": f"Gabung gelombang {number}", "payload": payload}]
+    return []
+
+
+def _unclear(
+    slot: str, hint: str, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> Dict[str, Any]:
+    """Refuse an answer with a precise hint; the second time, offer a person."""
+    count = int(tracker.get_slot("reg_unclear") or 0) + 1
+    if count >= UNCLEAR_BEFORE_HUMAN:
+        hint = f"{hint} {call_center_text(load_policy(), now_wib())}"
+    dispatcher.utter_message(text=hint)
+    return {slot: None, "reg_unclear": count}
+
+
+def _accept(tracker: Tracker, values: Dict[str, Any]) -> Dict[str, Any]:
+    if tracker.get_slot("reg_unclear"):
+        return {**values, "reg_unclear": 0}
+    return values
+
+
+async def _mail_code(
+    dispatcher: CollectingDispatcher, email: str, code: str, purpose: str
+) -> bool:
+    """Send a code mail; tell the user when it could not be sent."""
+    subject, body = code_mail(code, purpose)
+    try:
+        await services().mailer.send(email, subject, body)
+    except EmailDeliveryError:
+        log.warning("code mail to %s not sent", mask_email(email))
+        dispatcher.utter_message(
+            text="Maaf, email belum bisa dikirim saat ini. Coba lagi beberapa "
+            "menit lagi, atau ketik email lain."
+        )
+        return False
+    return True
+
+
+class CallerAction(Action, ABC):
+    """An action about the caller's own registration.
+
+    Outside the gateway there is no caller: `NO_CALLER` is said (unless
+    `silent_without_caller`) and `without_caller()` returned; otherwise `act`
+    gets the caller and their standing (None when not linked).
+    """
+
+    silent_without_caller = False
+
+    def without_caller(self) -> List[EventType]:
+        """Events when there is no caller."""
+        return []
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """Find the caller, then act."""
+        caller = await caller_of(tracker)
+        if caller is None:
+            if not self.silent_without_caller:
+                dispatcher.utter_message(text=NO_CALLER)
+            return self.without_caller()
+        return await self.act(dispatcher, tracker, caller, await standing_of(caller))
+
+    @abstractmethod
+    async def act(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        """Do the action for a known caller."""
+        ...
+
+
+class ActionRegistrationStart(CallerAction):
+    """Open (or resume) the registration and say what happens."""
+
+    def name(self) -> str:
+        return "action_registration_start"
+
+    silent_without_caller = True  # the form's submit action says it
+
+    async def act(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        if standing is not None:
+            if standing.correctable:
+                dispatcher.utter_message(
+                    text="Oke, kita perbaiki datamu lalu NIK-mu dicek ulang. "
+                    "Tulis persis seperti di KTP dan KK."
+                )
+                return _clear(["reg_name", *DATA_SLOTS, "reg_unclear"])
+            return []
+        if _in_progress(tracker):
+            dispatcher.utter_message(response="utter_registration_continue")
+        elif await asyncio.to_thread(services().desk.has_consent, caller):
+            dispatcher.utter_message(
+                text="Oke, saya bantu daftar di sini, gratis. Ketik BATAL untuk "
+                "berhenti."
+            )
+        # A new person: the consent question itself opens the registration.
+        return []
+
+
+class ValidateRegistrationForm(AnswersOnlyForm):
+    """Validate every registration answer with a precise message."""
+
+    def name(self) -> str:
+        return "validate_registration_form"
+
+    async def required_slots(
+        self,
+        domain_slots: List[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[str]:
+        """What is still to ask for this caller; nothing ends the form."""
+        caller = await caller_of(tracker)
+        if caller is None or tracker.get_slot("reg_consent") is False:
+            return []
+        data = ["reg_nik", "reg_kk", "reg_birth_date"]
+        if _birth_mismatch(tracker):
+            data.append("reg_birth_confirm")
+        if caller.applicant_id is not None:
+            standing = await standing_of(caller)
+            return ["reg_name", *data] if standing and standing.correctable else []
+        consent = await asyncio.to_thread(services().desk.has_consent, caller)
+        first = [] if consent else ["reg_consent"]
+        return [*first, "reg_name", "reg_email", "reg_email_code", *data]
+
+    async def validate_reg_consent(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Yes records consent; no ends the form with nothing stored."""
+        text = _text(value)
+        answer = parse_yes_no(text)  # negation wins: "tidak setuju", "gak mau"
+        if answer is None and _AGREE.search(text):
+            answer = True
+        if answer is None:
+            return _unclear(
+                "reg_consent", 'Jawab "setuju" atau "tidak" ya.', dispatcher, tracker
+            )
+        if answer:
+            caller = await caller_of(tracker)
+            if caller is not None:
+                await asyncio.to_thread(services().desk.give_consent, caller)
+            return _accept(tracker, {"reg_consent": True})
+        return {"reg_consent": False}
+
+    def validate_reg_name(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """A full name as on the KTP: letters, spaces and . , ' -"""
+        name = " ".join(_text(value).split())
+        if any(ch.isdigit() for ch in name):
+            return _unclear(
+                "reg_name",
+                "Nama tidak boleh berisi angka. Tulis nama lengkap sesuai KTP.",
+                dispatcher,
+                tracker,
+            )
+        if (
+            not NAME_MIN <= len(name) <= NAME_MAX
+            or not _NAME.fullmatch(name)
+            or name.lower() in NOT_NAMES
+        ):
+            return _unclear(
+                "reg_name",
+                "Tulis nama lengkapmu sesuai KTP, hanya huruf, contoh: Siti Rahayu.",
+                dispatcher,
+                tracker,
+            )
+        return _accept(tracker, {"reg_name": name.upper()})
+
+    async def validate_reg_email(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """A valid address; a code is mailed to it at once."""
+        return await self._use_email(_text(value), dispatcher, tracker)
+
+    async def _use_email(
+        self, text: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Dict[str, Any]:
+        check = validate_email(text)
+        if not check.valid or check.normalized is None:
+            return _unclear("reg_email", check.error or "", dispatcher, tracker)
+        if check.warning:  # a likely typo (one or several corrections)
+            return _unclear(
+                "reg_email",
+                f"{check.warning} Ketik ulang alamat email yang benar.",
+                dispatcher,
+                tracker,
+            )
+        caller = await caller_of(tracker)
+        if caller is None:
+            return {"reg_email": None}
+        request = await asyncio.to_thread(
+            services().desk.request_email_code, caller, check.normalized
+        )
+        if request.code is None:
+            later = (
+                f"{request.wait_minutes} menit lagi"
+                if request.wait_minutes <= 60
+                else "besok"
+            )
+            dispatcher.utter_message(
+                text=f"Sudah terlalu banyak kode dikirim. Coba lagi {later}."
+            )
+            return {"reg_email": None, "reg_email_code": None}
+        if not await _mail_code(dispatcher, check.normalized, request.code, "register"):
+            return {"reg_email": None, "reg_email_code": None}
+        return _accept(tracker, {"reg_email": check.normalized, "reg_email_code": None})
+
+    async def validate_reg_email_code(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """The code from the mail; ULANG resends it; an address replaces the
+        email."""
+        text = _text(value)
+        if "@" in text:
+            return await self._use_email(text, dispatcher, tracker)
+        email = _text(tracker.get_slot("reg_email"))
+        if _RESEND.search(text) and not _CODE.search(text):
+            return await self._use_email(email, dispatcher, tracker)
+        typed = _CODE.search(text)
+        if typed is None:
+            return _unclear(
+                "reg_email_code",
+                "Ketik 6 angka kode dari email, atau ULANG untuk kode baru.",
+                dispatcher,
+                tracker,
+            )
+        caller = await caller_of(tracker)
+        if caller is None:
+            return {"reg_email_code": None}
+        check = await asyncio.to_thread(
+            services().desk.check_email_code, caller, typed.group()
+        )
+        if check.ok:
+            dispatcher.utter_message(text="Email kamu terverifikasi.")
+            return _accept(tracker, {"reg_email_code": CODE_OK})
+        if check.outcome == "wrong" and check.attempts_left:
+            dispatcher.utter_message(
+                text=f"Kodenya salah. Sisa {check.attempts_left} kali coba. Cek lagi "
+                "kode terbaru di emailmu."
+            )
+        elif check.outcome == "no_code":
+            return await self._use_email(email, dispatcher, tracker)
+        else:
+            dispatcher.utter_message(
+                text="Kode itu sudah tidak berlaku. Ketik ULANG untuk kode baru."
+            )
+        return {"reg_email_code": None}
+
+    def validate_reg_nik(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """A structurally valid NIK (area, birth date part, serial)."""
+        check = validate_nik(_text(value))
+        if not check.valid:
+            return _unclear("reg_nik", check.error or "", dispatcher, tracker)
+        return _accept(
+            tracker, {"reg_nik": check.normalized, "reg_birth_confirm": None}
+        )
+
+    def validate_reg_kk(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """A KK number of the right shape, not the NIK typed again."""
+        check = validate_kk(_text(value))
+        if not check.valid:
+            return _unclear("reg_kk", check.error or "", dispatcher, tracker)
+        if check.normalized == tracker.get_slot("reg_nik"):
+            return _unclear(
+                "reg_kk",
+                "Itu NIK kamu. Nomor KK berbeda: lihat 16 angka di bagian atas "
+                "Kartu Keluarga.",
+                dispatcher,
+                tracker,
+            )
+        return _accept(tracker, {"reg_kk": check.normalized})
+
+    def validate_reg_birth_date(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """A real past date; a mismatch with the NIK is asked about next."""
+        today = today_wib()
+        born = parse_date(_text(value), today=today)
+        if born is None:
+            return _unclear(
+                "reg_birth_date",
+                "Tanggal lahir belum terbaca. Contoh: 15-08-1990 atau 15 agustus 1990.",
+                dispatcher,
+                tracker,
+            )
+        if born >= today or today.year - born.year > MAX_AGE:
+            return _unclear(
+                "reg_birth_date",
+                "Tanggal lahir itu tidak mungkin. Cek lagi di KTP, contoh: 15-08-1990.",
+                dispatcher,
+                tracker,
+            )
+        return _accept(
+            tracker, {"reg_birth_date": born.isoformat(), "reg_birth_confirm": None}
+        )
+
+    def validate_reg_birth_confirm(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Yes keeps the typed date; no or a new date replaces it."""
+        text = _text(value)
+        born = parse_date(text, today=today_wib())
+        if born is not None:
+            result = self.validate_reg_birth_date(text, dispatcher, tracker, domain)
+            return {**result, "reg_birth_confirm": None}
+        answer = parse_yes_no(text)
+        if answer is None:
+            return _unclear(
+                "reg_birth_confirm",
+                'Jawab "ya" jika tanggal lahir tadi benar, atau tulis tanggal yang '
+                "benar.",
+                dispatcher,
+                tracker,
+            )
+        if answer:
+            return _accept(tracker, {"reg_birth_confirm": True})
+        return {"reg_birth_date": None, "reg_birth_confirm": None}
+
+
+class ActionAskRegEmailCode(Action):
+    """Ask for the code, saying where it went."""
+
+    def name(self) -> str:
+        return "action_ask_reg_email_code"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        email = _text(tracker.get_slot("reg_email"))
+        dispatcher.utter_message(
+            text=f"Kode 6 angka sudah kami kirim ke {mask_email(email)}. Ketik "
+            "kodenya di sini. Belum masuk? Cek folder spam, ketik ULANG untuk "
+            "kirim ulang, atau ketik email lain."
+        )
+        return []
+
+
+class ActionAskRegBirthConfirm(Action):
+    """Ask about a birth date that differs from the NIK's date part."""
+
+    def name(self) -> str:
+        return "action_ask_reg_birth_confirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        check = validate_nik(_text(tracker.get_slot("reg_nik")))
+        born = _slot_date(tracker, "reg_birth_date")
+        typed = born.strftime("%d-%m-%Y") if born else "-"
+        in_nik = (
+            f"{check.birth_date_day:02d}-{check.birth_date_month:02d}-"
+            f"..{check.birth_date_yy:02d}"
+            if check.valid
+            else "-"
+        )
+        dispatcher.utter_message(
+            text=f"Tanggal lahir {typed} berbeda dengan yang tertulis di NIK "
+            f"({in_nik}). Apakah {typed} sudah benar?",
+            buttons=[
+                {"title": "Ya, benar", "payload": "Ya"},
+                {"title": "Tidak", "payload": "Tidak"},
+            ],
+        )
+        return []
+
+
+class ActionSubmitRegistration(CallerAction):
+    """Send the completed form to the registry and say what happens next."""
+
+    def name(self) -> str:
+        return "action_submit_registration"
+
+    def without_caller(self) -> List[EventType]:
+        """Forget the answers."""
+        return _clear(REG_SLOTS)
+
+    async def act(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        if tracker.get_slot("reg_consent") is False:
+            dispatcher.utter_message(
+                text="Oke, pendaftaran tidak dilanjutkan dan tidak ada data yang "
+                "disimpan. Ketik DAFTAR kalau berubah pikiran."
+            )
+            return _clear(REG_SLOTS)
+        if standing is not None and not standing.correctable:
+            dispatcher.utter_message(text=status_text(standing))
+            return _clear(REG_SLOTS)
+        details = self._details(tracker, caller)
+        if details is None:
+            dispatcher.utter_message(
+                text="Ada data yang belum lengkap. Ketik DAFTAR untuk melanjutkan."
+            )
+            return []
+        submission = await asyncio.to_thread(services().desk.submit, caller, details)
+        dispatcher.utter_message(text=submission_text(submission))
+        if submission.outcome in ("nik_taken", "kk_full"):
+            return _clear([*DATA_SLOTS, "reg_unclear"])
+        if submission.outcome == "email_unproven":
+            return _clear(["reg_email", "reg_email_code"])
+        return _clear(REG_SLOTS)
+
+    @staticmethod
+    def _details(tracker: Tracker, caller: Caller) -> Details | None:
+        born = _slot_date(tracker, "reg_birth_date")
+        name, nik, kk = (
+            tracker.get_slot("reg_name"),
+            tracker.get_slot("reg_nik"),
+            tracker.get_slot("reg_kk"),
+        )
+        email = tracker.get_slot("reg_email")
+        if not (born and name and nik and kk):
+            return None
+        if caller.applicant_id is None and (
+            not email or tracker.get_slot("reg_email_code") != CODE_OK
+        ):
+            return None
+        return Details(
+            full_name=str(name),
+            email=str(email) if email else None,
+            nik=str(nik),
+            kk_number=str(kk),
+            birth_date=born,
+        )
+
+
+class ActionCancelRegistration(Action):
+    """Leave the registration or link form; unsent answers are forgotten."""
+
+    def name(self) -> str:
+        return "action_cancel_registration"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if tracker.active_loop_name == LINK_FORM:
+            dispatcher.utter_message(text="Oke, penghubungan akun dibatalkan.")
+        else:
+            dispatcher.utter_message(
+                text="Oke, pendaftaran saya hentikan dan jawaban yang belum dikirim "
+                "dihapus. Ketik DAFTAR untuk mulai lagi."
+            )
+        return [
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            *_clear([*REG_SLOTS, *LINK_SLOTS]),
+        ]
+
+
+class ActionRegistrationStatus(CallerAction):
+    """Where the caller's registration stands, and the single next action.
+
+    Also tells the result of a NIK check: the gateway delivers its internal event
+    "nik_checked" as this intent, with ``{"internal": "nik_checked"}`` in the
+    metadata.
+    """
+
+    def name(self) -> str:
+        return "action_registration_status"
+
+    async def act(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        metadata = tracker.latest_message.get("metadata") or {}
+        if standing is not None:
+            text = (
+                nik_result_text(standing)
+                if metadata.get("internal")
+                else status_text(standing)
+            )
+            dispatcher.utter_message(text=text, buttons=_next_buttons(standing))
+            return []
+        if metadata.get("internal"):
+            return []  # the registration is no longer linked here: say nothing
+        dispatcher.utter_message(**unlinked_reply(caller, tracker))
+        return []
+
+
+def unlinked_reply(caller: Caller, tracker: Tracker) -> Dict[str, Any]:
+    """What to say about status to someone not linked to a registration."""
+    if _in_progress(tracker):
+        return {
+            "text": "Pendaftaranmu belum selesai. Ketik DAFTAR untuk melanjutkan "
+            "dari langkah terakhir."
+        }
+    if caller.channel == "sms":
+        return {
+            "text": "Nomor HP ini belum terdaftar. Status hanya bisa dilihat dari "
+            "nomor HP yang dipakai saat mendaftar. Ketik DAFTAR untuk mendaftar."
+        }
+    return {
+        "text": "Akun Telegram ini belum terhubung ke pendaftaran. Sudah daftar "
+        "lewat SMS? Ketik HUBUNGKAN. Belum daftar? Ketik DAFTAR.",
+        "buttons": [
+            {"title": "Hubungkan akun", "payload": "/link_account"},
+            {"title": "Daftar", "payload": "/start_registration"},
+        ],
+    }
+
+
+class ActionRegistrationHelp(Action):
+    """A problem intent: the caller's own situation first, then general help."""
+
+    def name(self) -> str:
+        return "action_registration_help"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+        caller = await caller_of(tracker)
+        standing = await standing_of(caller)
+        personal = self._personal(intent, standing, tracker)
+        if personal:
+            dispatcher.utter_message(text=personal)
+            return []
+        if intent in FAQ_INTENTS:
+            text = tracker.latest_message.get("text") or ""
+            dispatcher.utter_message(text=render_answer(intent, load_policy(), text))
+        else:
+            dispatcher.utter_message(response="utter_please_rephrase")
+        return []
+
+    @staticmethod
+    def _personal(
+        intent: str | None, standing: Standing | None, tracker: Tracker
+    ) -> str | None:
+        if standing is not None:
+            if intent == "nik_problem":
+                return nik_problem_text(standing)
+            if intent == "email_problem" and standing.applicant.email:
+                return (
+                    f"Email kamu ({mask_email(standing.applicant.email)}) sudah "
+                    f"terverifikasi. Berikutnya: {next_action(standing)}"
+                )
+            return None
+        email = tracker.get_slot("reg_email")
+        if (
+            intent in ("email_problem", "otp_problem")
+            and email
+            and (tracker.get_slot("reg_email_code") is None)
+        ):
+            return (
+                f"Kode dikirim ke {mask_email(str(email))}. Cek folder spam/promosi. "
+                "Ketik ULANG untuk kirim ulang, atau ketik email lain jika salah."
+            )
+        return None
+
+
+class ActionJoinBatch(CallerAction):
+    """Join the open batch (or the one named); harmless when repeated."""
+
+    def name(self) -> str:
+        return "action_join_batch"
+
+    async def act(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        if caller.applicant_id is None:
+            dispatcher.utter_message(**unlinked_reply(caller, tracker))
+            return []
+        number = self._number(tracker)
+        result = await asyncio.to_thread(services().desk.join, caller, number)
+        buttons = [
+            {
+                "title": f"Gabung gelombang {choice.number}",
+                "payload": f'/join_batch{{"batch_number":"{choice.number}"}}',
+            }
+            for choice in result.choices
+        ]
+        dispatcher.utter_message(text=join_text(result), buttons=buttons)
+        return []
+
+    @staticmethod
+    def _number(tracker: Tracker) -> int | None:
+        entity = next(tracker.get_latest_entity_values("batch_number"), None)
+        for text in (entity, tracker.latest_message.get("text")):
+            found = _BATCH.search(str(text or ""))
+            if found:
+                return int(found.group(1))
+        return None
+
+
+class ValidateLinkForm(AnswersOnlyForm):
+    """Link a Telegram account to a registration with a code sent by e-mail."""
+
+    def name(self) -> str:
+        return "validate_link_form"
+
+    async def required_slots(
+        self,
+        domain_slots: List[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[str]:
+        """Nothing to ask on SMS (the phone itself decides) or when linked."""
+        caller = await caller_of(tracker)
+        if caller is None or caller.applicant_id is not None or caller.channel == "sms":
+            return []
+        return ["link_nik", "link_code"]
+
+    async def validate_link_nik(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """Mail a code to the NIK's registered e-mail; say the same either way."""
+        check = validate_nik(_text(value))
+        if not check.valid or check.normalized is None:
+            dispatcher.utter_message(text=check.error or "")
+            return {"link_nik": None}
+        caller = await caller_of(tracker)
+        if caller is None:
+            return {"link_nik": None}
+        request = await asyncio.to_thread(
+            services().desk.request_link_code, caller, check.normalized
+        )
+        if request.code and request.email:
+            # A failed mail is not told: it would reveal that the NIK exists.
+            await _mail_code(
+                CollectingDispatcher(), request.email, request.code, "link"
+            )
+        return {"link_nik": "sent"}
+
+    async def validate_link_code(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[str, Any]:
+        """The code from the registered e-mail."""
+        caller = await caller_of(tracker)
+        if caller is None:
+            return {"link_code": "failed"}
+        check = await asyncio.to_thread(
+            services().desk.confirm_link_code, caller, _text(value)
+        )
+        if check.ok:
+            return {"link_code": "linked"}
+        # The same reply whether or not the NIK had a code sent: a wrong code must
+        # not tell that the NIK is registered.
+        if _link_tries(tracker) + 1 < MAX_ATTEMPTS:
+            dispatcher.utter_message(
+                text="Kodenya salah atau sudah tidak berlaku. Cek lagi kode terbaru "
+                "di email yang terdaftar."
+            )
+            return {"link_code": None}
+        return {"link_code": "failed"}
+
+
+def _link_tries(tracker: Tracker) -> int:
+    """Link codes refused since the NIK was last answered (slot events)."""
+    tries = 0
+    for event in tracker.events:
+        if event.get("event") != "slot":
+            continue
+        if event.get("name") == "link_nik":
+            tries = 0
+        elif event.get("name") == "link_code" and event.get("value") is None:
+            tries += 1
+    return tries
+
+
+class ActionLinkDone(CallerAction):
+    """Say whether the account is now linked, then show the status."""
+
+    def name(self) -> str:
+        return "action_link_done"
+
+    def without_caller(self) -> List[EventType]:
+        """Forget the link answers."""
+        return _clear(LINK_SLOTS)
+
+    async def act(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        if standing is not None:
+            dispatcher.utter_message(
+                text="Akun ini terhubung ke pendaftaranmu.\n" + status_text(standing),
+                buttons=_next_buttons(standing),
+            )
+        elif caller.channel == "sms":
+            dispatcher.utter_message(
+                text="Lewat SMS, status hanya bisa dilihat dari nomor HP yang "
+                "dipakai saat mendaftar."
+            )
+        else:
+            dispatcher.utter_message(
+                text="Akun belum terhubung: kodenya tidak berlaku. Ketik HUBUNGKAN "
+                "untuk mencoba lagi, atau PETUGAS jika perlu bantuan."
+            )
+        return _clear(LINK_SLOTS)

@@ -1,0 +1,48 @@
+"""What the registration actions share: the registry desk and the mailer.
+
+Built once per action-server process from the environment (`bot.settings`), on
+first use, so importing the actions needs no database. Tests install their own
+with :func:`use_services`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.db import make_engine, make_sessionmaker
+from bot.notify.email import EmailSender, make_email_sender
+from bot.policy.programme import load_policy
+from bot.registration.desk import RegistrationDesk
+from bot.settings import load_settings
+
+CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
+
+
+@dataclass(frozen=True)
+class Services:
+    """The registry desk and the e-mail sender."""
+
+    desk: RegistrationDesk
+    mailer: EmailSender
+
+
+_current: list[Services] = []
+
+
+def services() -> Services:
+    """The process's services, built from the settings on first use."""
+    if not _current:
+        settings = load_settings()
+        sessions = make_sessionmaker(make_engine(settings.database_url))
+        desk = RegistrationDesk(
+            sessions, settings.secret_for(CODE_SECRET_PURPOSE), load_policy
+        )
+        _current.append(Services(desk, make_email_sender(settings)))
+    return _current[0]
+
+
+def use_services(replacement: Services | None) -> None:
+    """Install services (tests); None forgets them."""
+    _current.clear()
+    if replacement is not None:
+        _current.append(replacement)

@@ -1,0 +1,954 @@
+"""Registration actions over a real desk (SQLite) and a recording mailer.
+
+Each test's conversation is a gateway `conversation` row; the tracker's sender id
+is its pseudonym, as in production. The desk's clock is frozen; e-mail codes are
+read from the recorded mails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+
+import bot.registry.models  # noqa: F401  (registers the registry tables)
+from actions.registration import (
+    CODE_OK,
+    REG_SLOTS,
+    ActionAskRegBirthConfirm,
+    ActionAskRegEmailCode,
+    ActionJoinBatch,
+    ActionLinkDone,
+    ActionRegistrationHelp,
+    ActionRegistrationStart,
+    ActionRegistrationStatus,
+    ActionSubmitRegistration,
+    ValidateLinkForm,
+    ValidateRegistrationForm,
+)
+from actions.services import Services, use_services
+from bot.channels.base import SMS, TELEGRAM
+from bot.db import Base, make_engine, make_sessionmaker
+from bot.gateway.store import upgrade
+from bot.policy.programme import load_policy
+from bot.registration.desk import RegistrationDesk
+from bot.registry import applicant_steps, batch_by_number, get_applicant, get_identity
+from bot.registry.models import (
+    LINK_EMAIL_CODE,
+    STEP_PENDING,
+    Applicant,
+    ChannelIdentity,
+    ConsentRecord,
+)
+from bot.verification.nik import REASONS
+from tests.actions.conftest import EventDict
+from tests.actions.registration_fixtures import (
+    BORN,
+    CHAT,
+    CODE_SECRET,
+    EMAIL,
+    FORM,
+    KK,
+    LINK_FORM,
+    NAME,
+    NIK,
+    PHONE,
+    START,
+    STRANGER_PHONE,
+    FakeClock,
+    FakeMailer,
+    Registry,
+    chat_tracker,
+    form_tracker,
+    slots_of,
+    texts,
+)
+
+ALL_ANSWERS = {
+    "reg_consent": True,
+    "reg_name": NAME,
+    "reg_email": EMAIL,
+    "reg_email_code": CODE_OK,
+    "reg_nik": NIK,
+    "reg_kk": KK,
+    "reg_birth_date": BORN,
+}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A migrated SQLite database for this module (gateway and registry tables)."""
+    directory: Path = tmp_path_factory.mktemp("registration-actions")
+    url = f"sqlite:///{directory}/registry.db"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def registry(engine: Engine) -> Iterator[Registry]:
+    """Empty tables, a desk with a frozen clock, installed as the actions'
+    services with a recording mailer; forgotten afterwards."""
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(delete(table))
+    sessions = make_sessionmaker(engine)
+    clock = FakeClock(START)
+    mailer = FakeMailer()
+    desk = RegistrationDesk(sessions, CODE_SECRET, load_policy, clock=clock)
+    use_services(Services(desk, mailer))
+    yield Registry(sessions, desk, mailer, clock)
+    use_services(None)
+
+
+@pytest.fixture
+def sms(registry: Registry) -> str:
+    """The pseudonym of an SMS conversation from :data:`PHONE`."""
+    return registry.conversation(SMS, PHONE)
+
+
+@pytest.fixture
+def telegram(registry: Registry) -> str:
+    """The pseudonym of a Telegram conversation."""
+    return registry.conversation(TELEGRAM, CHAT)
+
+
+async def validate(
+    tracker_sender: str,
+    slot: str,
+    text: str,
+    domain: DomainDict,
+    answered: dict[str, object] | None = None,
+    form: str = FORM,
+    earlier: Iterable[EventDict] = (),
+) -> tuple[dict[str, object], list[str]]:
+    """Run the form's validation for `text` answering `slot`: (slots set, texts)."""
+    dispatcher = CollectingDispatcher()
+    tracker = form_tracker(
+        tracker_sender, slot, text, answered=answered, form=form, earlier=earlier
+    )
+    action = ValidateLinkForm() if form == LINK_FORM else ValidateRegistrationForm()
+    events = await action.run(dispatcher, tracker, domain)
+    return slots_of(events), texts(dispatcher)
+
+
+# --- consent -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["setuju", "Ya, saya setuju", "mau", "boleh"])
+async def test_consent_is_recorded(
+    registry: Registry, sms: str, domain: DomainDict, answer: str
+) -> None:
+    slots, _ = await validate(sms, "reg_consent", answer, domain)
+
+    assert slots["reg_consent"] is True
+    assert slots["requested_slot"] == "reg_name"
+    assert registry.desk.has_consent(registry.caller(sms))
+
+
+@pytest.mark.parametrize(
+    "answer", ["tidak", "tidak setuju", "gak mau", "belum bersedia"]
+)
+async def test_declining_ends_the_form_with_nothing_stored(
+    registry: Registry, sms: str, domain: DomainDict, answer: str
+) -> None:
+    slots, _ = await validate(sms, "reg_consent", answer, domain)
+
+    assert slots["reg_consent"] is False
+    assert slots["requested_slot"] is None
+    assert registry.count(ConsentRecord) == 0
+
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(sms, answer, "deny", slots={"reg_consent": False})
+    events = await ActionSubmitRegistration().run(dispatcher, tracker, {})
+
+    assert "tidak ada data yang disimpan" in texts(dispatcher)[0]
+    assert slots_of(events) == dict.fromkeys(REG_SLOTS)
+    assert registry.count(ConsentRecord) == 0
+    assert registry.count(Applicant) == 0
+
+
+async def test_an_unclear_consent_is_asked_again(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    slots, said = await validate(sms, "reg_consent", "hmm apa itu", domain)
+
+    assert slots["reg_consent"] is None and slots["reg_unclear"] == 1
+    assert said == ['Jawab "setuju" atau "tidak" ya.']
+    assert registry.count(ConsentRecord) == 0
+
+
+async def test_with_consent_given_the_form_starts_at_the_name(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+    dispatcher = CollectingDispatcher()
+    tracker = form_tracker(sms, "reg_name", "Siti Rahayu")
+
+    required = await ValidateRegistrationForm().required_slots(
+        [], dispatcher, tracker, domain
+    )
+
+    assert required[0] == "reg_name" and "reg_consent" not in required
+
+
+# --- name --------------------------------------------------------------------------
+
+
+async def test_a_name_with_digits_is_refused(sms: str, domain: DomainDict) -> None:
+    slots, said = await validate(sms, "reg_name", "Siti 123", domain)
+
+    assert slots["reg_name"] is None
+    assert said == ["Nama tidak boleh berisi angka. Tulis nama lengkap sesuai KTP."]
+
+
+@pytest.mark.parametrize("answer", ["halo", "S", "Siti_Rahayu", "@siti"])
+async def test_what_is_no_name_is_refused(
+    sms: str, domain: DomainDict, answer: str
+) -> None:
+    slots, said = await validate(sms, "reg_name", answer, domain)
+
+    assert slots["reg_name"] is None
+    assert said == [
+        "Tulis nama lengkapmu sesuai KTP, hanya huruf, contoh: Siti Rahayu."
+    ]
+
+
+async def test_a_name_is_kept_in_capitals(sms: str, domain: DomainDict) -> None:
+    slots, said = await validate(sms, "reg_name", "  siti   rahayu ", domain)
+
+    assert slots["reg_name"] == "SITI RAHAYU"
+    assert said == []
+
+
+async def test_a_second_unclear_answer_offers_a_person(
+    sms: str, domain: DomainDict
+) -> None:
+    slots, said = await validate(
+        sms, "reg_name", "123", domain, answered={"reg_unclear": 1}
+    )
+
+    assert slots["reg_unclear"] == 2
+    assert said[0].startswith("Nama tidak boleh berisi angka.")
+    assert len(said[0]) > len(
+        "Nama tidak boleh berisi angka. Tulis nama lengkap sesuai KTP."
+    )
+
+
+# --- e-mail and its code -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("siti.gmail.com", "Alamat email harus berisi tepat satu tanda @."),
+        ("siti rahayu@gmail.com", "Karakter ini tidak bisa dipakai: spasi"),
+        ("siti@gmial.com", "Maksud kamu siti@gmail.com? Ketik ulang alamat email"),
+        ("siti@yahoo.co", "Maksud kamu siti@yahoo.com atau siti@yahoo.co.id?"),
+    ],
+)
+async def test_a_bad_email_gets_a_precise_message_and_no_mail(
+    registry: Registry, sms: str, domain: DomainDict, answer: str, message: str
+) -> None:
+    slots, said = await validate(sms, "reg_email", answer, domain)
+
+    assert slots["reg_email"] is None
+    assert message in said[0]
+    assert registry.mailer.sent == []
+
+
+async def test_a_valid_email_gets_a_code_mail(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+
+    slots, said = await validate(
+        sms, "reg_email", "Siti.Rahayu@Gmail.com", domain, {"reg_name": NAME}
+    )
+
+    assert slots["reg_email"] == EMAIL
+    assert slots["reg_email_code"] is None
+    assert slots["requested_slot"] == "reg_email_code"
+    mail = registry.mailer.last
+    assert mail.to == EMAIL and len(mail.code) == 6
+    assert said == []
+
+
+async def test_the_code_question_says_where_the_code_went(
+    sms: str, domain: DomainDict
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = form_tracker(sms, "reg_email_code", "", answered={"reg_email": EMAIL})
+
+    await ActionAskRegEmailCode().run(dispatcher, tracker, domain)
+
+    assert "si***@gmail.com" in texts(dispatcher)[0]
+    assert EMAIL not in texts(dispatcher)[0]
+
+
+async def sent_code(registry: Registry, alias: str, domain: DomainDict) -> str:
+    """Answer the e-mail question; the code mailed."""
+    slots, _ = await validate(alias, "reg_email", EMAIL, domain)
+    assert slots["reg_email"] == EMAIL
+    return registry.mailer.last.code
+
+
+async def test_the_right_code_verifies_the_email(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    code = await sent_code(registry, sms, domain)
+
+    slots, said = await validate(
+        sms, "reg_email_code", code, domain, answered={"reg_email": EMAIL}
+    )
+
+    assert slots["reg_email_code"] == CODE_OK
+    assert said == ["Email kamu terverifikasi."]
+    assert registry.desk.email_proven(registry.caller(sms), EMAIL)
+
+
+async def test_a_code_typed_inside_a_sentence_is_read(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    code = await sent_code(registry, sms, domain)
+
+    slots, _ = await validate(
+        sms,
+        "reg_email_code",
+        f"kodenya {code[:3]} {code[3:]} ya",
+        domain,
+        answered={"reg_email": EMAIL},
+    )
+
+    assert slots["reg_email_code"] == CODE_OK
+
+
+async def test_a_wrong_code_says_how_many_tries_are_left(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    code = await sent_code(registry, sms, domain)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    slots, said = await validate(
+        sms, "reg_email_code", wrong, domain, answered={"reg_email": EMAIL}
+    )
+
+    assert slots["reg_email_code"] is None
+    assert said[0].startswith("Kodenya salah. Sisa 4 kali coba.")
+    assert not registry.desk.email_proven(registry.caller(sms), EMAIL)
+
+
+async def test_no_digits_at_the_code_step_asks_for_the_code(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    await sent_code(registry, sms, domain)
+
+    slots, said = await validate(
+        sms, "reg_email_code", "belum masuk", domain, answered={"reg_email": EMAIL}
+    )
+
+    assert slots["reg_email_code"] is None
+    assert said == ["Ketik 6 angka kode dari email, atau ULANG untuk kode baru."]
+    assert len(registry.mailer.sent) == 1
+
+
+async def test_ulang_sends_a_new_code_and_only_it_counts(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    first = await sent_code(registry, sms, domain)
+
+    slots, _ = await validate(
+        sms, "reg_email_code", "ULANG", domain, answered={"reg_email": EMAIL}
+    )
+
+    assert len(registry.mailer.sent) == 2
+    assert slots["reg_email"] == EMAIL and slots["reg_email_code"] is None
+    second = registry.mailer.last.code
+    if first != second:
+        old, _ = await validate(
+            sms, "reg_email_code", first, domain, answered={"reg_email": EMAIL}
+        )
+        assert old["reg_email_code"] is None
+    new, _ = await validate(
+        sms, "reg_email_code", second, domain, answered={"reg_email": EMAIL}
+    )
+    assert new["reg_email_code"] == CODE_OK
+
+
+async def test_a_new_address_at_the_code_step_replaces_the_email(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    await sent_code(registry, sms, domain)
+
+    slots, _ = await validate(
+        sms,
+        "reg_email_code",
+        "budi.santoso@gmail.com",
+        domain,
+        answered={"reg_email": EMAIL},
+    )
+
+    assert slots["reg_email"] == "budi.santoso@gmail.com"
+    assert slots["reg_email_code"] is None
+    assert registry.mailer.last.to == "budi.santoso@gmail.com"
+
+
+async def test_too_many_codes_say_how_long_to_wait(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    for _ in range(3):
+        await sent_code(registry, sms, domain)
+
+    slots, said = await validate(sms, "reg_email", EMAIL, domain)
+
+    assert slots["reg_email"] is None
+    assert said == ["Sudah terlalu banyak kode dikirim. Coba lagi 15 menit lagi."]
+    assert len(registry.mailer.sent) == 3
+
+
+async def test_a_mail_that_cannot_be_sent_is_told(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.mailer.failing = True
+
+    slots, said = await validate(sms, "reg_email", EMAIL, domain)
+
+    assert slots["reg_email"] is None
+    assert said[0].startswith("Maaf, email belum bisa dikirim saat ini.")
+
+
+# --- NIK, KK and birth date --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("12345", "NIK harus 16 digit, yang kamu kirim 5 digit."),
+        ("9974011508900001", "Dua digit pertama NIK (99) bukan kode provinsi"),
+        ("3174013213900001", "Digit ke-7 sampai ke-12 NIK (tanggal lahir) tidak"),
+        ("31740115089000ab", "NIK hanya boleh berisi angka"),
+    ],
+    ids=["length", "province", "date-part", "letters"],
+)
+async def test_an_invalid_nik_gets_a_precise_message(
+    sms: str, domain: DomainDict, answer: str, message: str
+) -> None:
+    slots, said = await validate(sms, "reg_nik", answer, domain)
+
+    assert slots["reg_nik"] is None
+    assert said[0].startswith(message)
+
+
+async def test_a_nik_is_kept_without_separators(sms: str, domain: DomainDict) -> None:
+    slots, said = await validate(sms, "reg_nik", "3174 0115 0890 0001", domain)
+
+    assert slots["reg_nik"] == NIK and said == []
+
+
+async def test_the_nik_typed_as_kk_is_refused(sms: str, domain: DomainDict) -> None:
+    slots, said = await validate(sms, "reg_kk", NIK, domain, answered={"reg_nik": NIK})
+
+    assert slots["reg_kk"] is None
+    assert said[0].startswith("Itu NIK kamu.")
+
+
+async def test_a_kk_is_kept(sms: str, domain: DomainDict) -> None:
+    slots, _ = await validate(sms, "reg_kk", KK, domain, answered={"reg_nik": NIK})
+
+    assert slots["reg_kk"] == KK
+
+
+async def form_ready_for_birth_date(
+    registry: Registry, alias: str
+) -> dict[str, object]:
+    """Answers up to the KK, with consent and the e-mail proven in the desk."""
+    caller = registry.caller(alias)
+    registry.desk.give_consent(caller)
+    request = registry.desk.request_email_code(caller, EMAIL)
+    assert request.code is not None
+    assert registry.desk.check_email_code(caller, request.code).ok
+    return {key: ALL_ANSWERS[key] for key in ALL_ANSWERS if key != "reg_birth_date"}
+
+
+async def test_a_birth_date_matching_the_nik_completes_the_form(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    answered = await form_ready_for_birth_date(registry, sms)
+
+    slots, said = await validate(sms, "reg_birth_date", "15-08-1990", domain, answered)
+
+    assert slots["reg_birth_date"] == BORN
+    assert slots["requested_slot"] is None
+    assert said == []
+
+
+async def test_a_birth_date_unlike_the_nik_is_confirmed(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    answered = await form_ready_for_birth_date(registry, sms)
+
+    slots, _ = await validate(sms, "reg_birth_date", "16-08-1990", domain, answered)
+
+    assert slots["reg_birth_date"] == "1990-08-16"
+    assert slots["requested_slot"] == "reg_birth_confirm"
+    dispatcher = CollectingDispatcher()
+    tracker = form_tracker(
+        sms,
+        "reg_birth_confirm",
+        "",
+        answered={**answered, "reg_birth_date": "1990-08-16"},
+    )
+    required = await ValidateRegistrationForm().required_slots(
+        [], dispatcher, tracker, domain
+    )
+    assert required[-1] == "reg_birth_confirm"
+    await ActionAskRegBirthConfirm().run(dispatcher, tracker, domain)
+    assert "16-08-1990" in texts(dispatcher)[0]
+    assert "(15-08-..90)" in texts(dispatcher)[0]
+
+
+async def test_yes_keeps_a_birth_date_unlike_the_nik(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    answered = {
+        **await form_ready_for_birth_date(registry, sms),
+        "reg_birth_date": "1990-08-16",
+    }
+
+    slots, _ = await validate(sms, "reg_birth_confirm", "ya", domain, answered)
+
+    assert slots["reg_birth_confirm"] is True
+    assert slots["requested_slot"] is None
+
+
+async def test_no_asks_for_the_birth_date_again(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    answered = {
+        **await form_ready_for_birth_date(registry, sms),
+        "reg_birth_date": "1990-08-16",
+    }
+
+    slots, _ = await validate(sms, "reg_birth_confirm", "tidak", domain, answered)
+
+    assert slots["reg_birth_date"] is None and slots["reg_birth_confirm"] is None
+    assert slots["requested_slot"] == "reg_birth_date"
+
+
+async def test_a_new_date_at_the_confirmation_replaces_the_old(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    answered = {
+        **await form_ready_for_birth_date(registry, sms),
+        "reg_birth_date": "1990-08-16",
+    }
+
+    slots, _ = await validate(sms, "reg_birth_confirm", "15-08-1990", domain, answered)
+
+    assert slots["reg_birth_date"] == BORN
+    assert slots["requested_slot"] is None
+
+
+# --- submitting --------------------------------------------------------------------
+
+
+async def test_a_complete_form_registers_and_the_nik_is_checked(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    answered = await form_ready_for_birth_date(registry, sms)
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(
+        sms, "15-08-1990", "inform", slots={**answered, "reg_birth_date": BORN}
+    )
+
+    events = await ActionSubmitRegistration().run(dispatcher, tracker, domain)
+
+    assert "sedang dicek" in texts(dispatcher)[0]
+    assert slots_of(events) == dict.fromkeys(REG_SLOTS)
+    applicant_id = registry.caller(sms).applicant_id
+    assert applicant_id is not None
+    with registry.sessions() as session:
+        applicant = get_applicant(session, applicant_id)
+        steps = applicant_steps(session, applicant_id)
+    assert (applicant.nik, applicant.phone, applicant.full_name) == (NIK, PHONE, NAME)
+    assert steps["nik"].status == STEP_PENDING
+
+
+async def test_an_unproven_email_is_not_submitted(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    dispatcher = CollectingDispatcher()
+    slots = {**ALL_ANSWERS, "reg_email_code": None}
+    tracker = chat_tracker(sms, "15-08-1990", "inform", slots=slots)
+
+    events = await ActionSubmitRegistration().run(dispatcher, tracker, domain)
+
+    assert texts(dispatcher) == [
+        "Ada data yang belum lengkap. Ketik DAFTAR untuk melanjutkan."
+    ]
+    assert events == []
+    assert registry.count(Applicant) == 0
+
+
+async def test_a_correction_is_submitted_without_the_email_again(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id, "data_mismatch")
+    corrected = {
+        "reg_name": "SITI RAHAYU PUTRI",
+        "reg_nik": "3174011508900002",
+        "reg_kk": KK,
+        "reg_birth_date": BORN,
+    }
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(sms, "15-08-1990", "inform", slots=corrected)
+
+    await ActionSubmitRegistration().run(dispatcher, tracker, domain)
+
+    assert texts(dispatcher)[0].startswith("Perbaikan data diterima.")
+    with registry.sessions() as session:
+        applicant = get_applicant(session, applicant_id)
+        steps = applicant_steps(session, applicant_id)
+    assert (applicant.nik, applicant.full_name) == (
+        "3174011508900002",
+        "SITI RAHAYU PUTRI",
+    )
+    assert steps["nik"].status == STEP_PENDING
+
+
+async def test_outside_the_gateway_nothing_is_registered(
+    registry: Registry, domain: DomainDict
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker("rest-client", "15-08-1990", "inform", slots=ALL_ANSWERS)
+
+    await ActionSubmitRegistration().run(dispatcher, tracker, domain)
+
+    assert "Telegram atau SMS" in texts(dispatcher)[0]
+    assert registry.count(Applicant) == 0
+    assert registry.count(ChannelIdentity) == 0
+
+
+# --- status ------------------------------------------------------------------------
+
+
+async def status(alias: str, metadata: dict[str, object] | None = None) -> list[str]:
+    """Run the status action; what it said."""
+    dispatcher = CollectingDispatcher()
+    intent = "EXTERNAL_nik_checked" if metadata else "check_status"
+    tracker = chat_tracker(alias, "status", intent, metadata=metadata)
+    await ActionRegistrationStatus().run(dispatcher, tracker, {})
+    return texts(dispatcher)
+
+
+async def test_a_registered_sms_caller_sees_every_step(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id)
+    registry.open_batch(5)
+
+    (text,) = await status(sms)
+
+    lines = text.splitlines()
+    assert "Email: terverifikasi" in lines
+    assert "NIK: cocok dengan Dukcapil" in lines
+    assert "Gelombang: belum ikut" in lines
+    assert "Seleksi: -" in lines
+    assert lines[-1].startswith("Berikutnya: ketik GABUNG untuk ikut Gelombang 5")
+
+
+async def test_a_linked_caller_gets_a_join_button(
+    registry: Registry, telegram: str
+) -> None:
+    applicant_id = registry.register(telegram)
+    registry.nik_checked(applicant_id)
+    registry.open_batch(5)
+    dispatcher = CollectingDispatcher()
+
+    await ActionRegistrationStatus().run(
+        dispatcher, chat_tracker(telegram, "status", "check_status"), {}
+    )
+
+    (message,) = dispatcher.messages
+    assert [button["payload"] for button in message["buttons"]] == [
+        '/join_batch{"batch_number":"5"}'
+    ]
+
+
+async def test_a_stranger_sms_number_learns_nothing(
+    registry: Registry, sms: str
+) -> None:
+    registry.register(sms)
+    stranger = registry.conversation(SMS, STRANGER_PHONE)
+
+    (text,) = await status(stranger)
+
+    assert text.startswith("Nomor HP ini belum terdaftar.")
+    for secret in (NIK, NIK[-4:], KK, NAME, "SITI", EMAIL, PHONE, "Gelombang"):
+        assert secret not in text
+
+
+async def test_an_unlinked_telegram_account_is_offered_linking(
+    registry: Registry, telegram: str
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(telegram, "status", "check_status")
+
+    await ActionRegistrationStatus().run(dispatcher, tracker, {})
+
+    (message,) = dispatcher.messages
+    assert "HUBUNGKAN" in message["text"]
+    assert "/link_account" in [button["payload"] for button in message["buttons"]]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"internal": True}, {"internal": "nik_checked"}],
+    ids=["gateway", "named"],
+)
+async def test_a_finished_nik_check_is_told(
+    registry: Registry, sms: str, metadata: dict[str, object]
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id, "data_mismatch")
+
+    (text,) = await status(sms, metadata)
+
+    assert text.startswith("Cek NIK belum berhasil.")
+    assert REASONS["data_mismatch"] in text
+
+
+async def test_a_finished_check_for_an_unlinked_chat_says_nothing(
+    registry: Registry, sms: str
+) -> None:
+    assert await status(sms, {"internal": True}) == []
+
+
+# --- joining -----------------------------------------------------------------------
+
+
+async def join(alias: str, text: str = "gabung") -> list[str]:
+    """Run the join action; what it said."""
+    dispatcher = CollectingDispatcher()
+    await ActionJoinBatch().run(dispatcher, chat_tracker(alias, text, "join_batch"), {})
+    return texts(dispatcher)
+
+
+async def test_joining_the_open_batch_is_harmless_when_repeated(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id)
+    registry.open_batch(5)
+
+    first = await join(sms)
+    second = await join(sms)
+
+    assert first[0].startswith("Berhasil! Kamu ikut Gelombang 5.")
+    assert second[0].startswith("Kamu sudah ikut Gelombang 5.")
+    with registry.sessions() as session:
+        batch = batch_by_number(session, 5)
+    assert batch is not None and batch.joined_count == 1
+
+
+async def test_a_batch_number_in_the_payload_is_used(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id)
+    registry.open_batch(5)
+    registry.open_batch(7)
+
+    said = await join(sms, '/join_batch{"batch_number":"7"}')
+
+    assert said[0].startswith("Berhasil! Kamu ikut Gelombang 7.")
+
+
+async def test_joining_before_registering_says_so(registry: Registry, sms: str) -> None:
+    registry.open_batch(5)
+
+    said = await join(sms)
+
+    assert said[0].startswith("Nomor HP ini belum terdaftar.")
+
+
+# --- help ----------------------------------------------------------------------------
+
+
+async def test_a_nik_problem_shows_the_failure_reason(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id, "unknown_nik")
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(sms, "nik saya ditolak", "nik_problem")
+
+    await ActionRegistrationHelp().run(dispatcher, tracker, {})
+
+    (text,) = texts(dispatcher)
+    assert text.startswith(REASONS["unknown_nik"])
+    assert text.endswith(
+        "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
+    )
+
+
+async def test_a_correctable_registration_is_typed_again(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id, "data_mismatch")
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(sms, "daftar", "start_registration", slots=ALL_ANSWERS)
+
+    events = await ActionRegistrationStart().run(dispatcher, tracker, {})
+
+    assert set(slots_of(events)) >= {"reg_name", "reg_nik", "reg_kk", "reg_birth_date"}
+    assert all(value is None for value in slots_of(events).values())
+    assert "perbaiki" in texts(dispatcher)[0]
+
+
+# --- linking a Telegram account ----------------------------------------------------
+
+
+async def test_only_an_unlinked_telegram_account_is_asked_to_link(
+    registry: Registry, sms: str, telegram: str, domain: DomainDict
+) -> None:
+    form = ValidateLinkForm()
+    dispatcher = CollectingDispatcher()
+
+    for_telegram = await form.required_slots(
+        [], dispatcher, form_tracker(telegram, "link_nik", "", form=LINK_FORM), domain
+    )
+    for_sms = await form.required_slots(
+        [], dispatcher, form_tracker(sms, "link_nik", "", form=LINK_FORM), domain
+    )
+
+    assert for_telegram == ["link_nik", "link_code"]
+    assert for_sms == []
+
+
+async def test_a_telegram_account_links_with_the_mailed_code(
+    registry: Registry, sms: str, telegram: str, domain: DomainDict
+) -> None:
+    applicant_id = registry.register(sms)
+    mails_before = len(registry.mailer.sent)
+
+    slots, _ = await validate(telegram, "link_nik", NIK, domain, form=LINK_FORM)
+
+    assert slots["link_nik"] == "sent"
+    assert len(registry.mailer.sent) == mails_before + 1
+    mail = registry.mailer.last
+    assert mail.to == EMAIL
+    slots, _ = await validate(
+        telegram,
+        "link_code",
+        mail.code,
+        domain,
+        answered={"link_nik": "sent"},
+        form=LINK_FORM,
+    )
+    assert slots["link_code"] == "linked"
+    caller = registry.caller(telegram)
+    assert caller.applicant_id == applicant_id
+    with registry.sessions() as session:
+        assert get_identity(session, caller.identity_id).link_method == LINK_EMAIL_CODE
+    dispatcher = CollectingDispatcher()
+    await ActionLinkDone().run(
+        dispatcher, chat_tracker(telegram, mail.code, "inform"), domain
+    )
+    assert texts(dispatcher)[0].startswith("Akun ini terhubung ke pendaftaranmu.")
+
+
+async def test_an_unknown_nik_gets_the_same_reply_and_no_mail(
+    registry: Registry, sms: str, telegram: str, domain: DomainDict
+) -> None:
+    registry.register(sms)
+    mails_before = len(registry.mailer.sent)
+
+    slots, said = await validate(
+        telegram, "link_nik", "3174011508900002", domain, form=LINK_FORM
+    )
+
+    assert slots["link_nik"] == "sent" and said == []
+    assert len(registry.mailer.sent) == mails_before
+
+
+LINK_AGAIN = (
+    "Kodenya salah atau sudah tidak berlaku. Cek lagi kode terbaru di email yang "
+    "terdaftar."
+)
+
+
+def wrong_code(code: str) -> str:
+    """Another six-digit code."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+async def test_a_wrong_link_code_is_asked_again(
+    registry: Registry, sms: str, telegram: str, domain: DomainDict
+) -> None:
+    registry.register(sms)
+    await validate(telegram, "link_nik", NIK, domain, form=LINK_FORM)
+
+    slots, said = await validate(
+        telegram,
+        "link_code",
+        wrong_code(registry.mailer.last.code),
+        domain,
+        answered={"link_nik": "sent"},
+        form=LINK_FORM,
+    )
+
+    assert slots["link_code"] is None
+    assert said == [LINK_AGAIN]
+    assert registry.caller(telegram).applicant_id is None
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["registered", "unknown"])
+async def test_a_wrong_link_code_never_tells_whether_the_nik_is_registered(
+    registry: Registry,
+    sms: str,
+    telegram: str,
+    domain: DomainDict,
+    registered: bool,
+) -> None:
+    registry.register(sms)
+    typed = NIK if registered else "3174011508900002"
+    await validate(telegram, "link_nik", typed, domain, form=LINK_FORM)
+    refused: list[EventDict] = []
+    replies = []
+
+    for _ in range(5):
+        slots, said = await validate(
+            telegram,
+            "link_code",
+            "000000",
+            domain,
+            answered={"link_nik": "sent"},
+            form=LINK_FORM,
+            earlier=refused,
+        )
+        replies.append((slots["link_code"], said))
+        refused.append(SlotSet("link_code", None))
+
+    assert replies == [(None, [LINK_AGAIN])] * 4 + [("failed", [])]
+    assert registry.caller(telegram).applicant_id is None
+
+
+async def test_an_invalid_nik_to_link_is_explained(
+    registry: Registry, telegram: str, domain: DomainDict
+) -> None:
+    slots, said = await validate(telegram, "link_nik", "12345", domain, form=LINK_FORM)
+
+    assert slots["link_nik"] is None
+    assert said == ["NIK harus 16 digit, yang kamu kirim 5 digit."]
+    assert registry.mailer.sent == []
