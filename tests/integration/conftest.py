@@ -9,7 +9,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,33 +64,65 @@ class RasaStack:
     actions_url: str
 
 
-@pytest.fixture(scope="session")
-def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
-    """Start the trained model's Rasa server and the action server once."""
+@contextmanager
+def running_rasa_stack(
+    work: Path, env_overrides: Mapping[str, str] | None = None
+) -> Iterator[RasaStack]:
+    """Run the trained model's Rasa server and the action server until exit.
+
+    ``env_overrides`` go into both processes' environment (e.g. the gateway's
+    DATABASE_URL, so the actions see the same registry); logs go to ``work``.
+    """
     model = require(MODEL, "run `make train` first")
-    work = tmp_path_factory.mktemp("rasa")
     actions_port, rasa_port = free_port(), free_port()
     endpoints = work / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n',
         encoding="utf-8",
     )
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env_overrides or {}),
+    }
     procs = []
     try:
         log = work / "actions.log"
         actions = subprocess.Popen(
-            [str(BIN / "rasa"), "run", "actions", "--port", str(actions_port),
-             "--actions", "actions"],
-            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                str(BIN / "rasa"),
+                "run",
+                "actions",
+                "--port",
+                str(actions_port),
+                "--actions",
+                "actions",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         procs.append(actions)
         wait_until_ready(f"http://127.0.0.1:{actions_port}/health", actions, log)
         log = work / "rasa.log"
         rasa = subprocess.Popen(
-            [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port),
-             "--model", str(model), "--endpoints", str(endpoints)],
-            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                str(BIN / "rasa"),
+                "run",
+                "--enable-api",
+                "--port",
+                str(rasa_port),
+                "--model",
+                str(model),
+                "--endpoints",
+                str(endpoints),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         procs.append(rasa)
         wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", rasa, log)
@@ -100,6 +133,13 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     finally:
         for proc in reversed(procs):
             stop(proc)
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    """Start the trained model's Rasa server and the action server once."""
+    with running_rasa_stack(tmp_path_factory.mktemp("rasa")) as stack:
+        yield stack
 
 
 def start_gateway(
@@ -119,8 +159,11 @@ def start_gateway(
     }
     log = work / "gateway.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot"], cwd=ROOT, env=env,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "bot"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     wait_until_ready(f"{base}/healthz", proc, log)
     return proc, base
