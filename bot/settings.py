@@ -12,13 +12,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 
 DEV_ENVIRONMENTS = {"development", "test"}
 DEFAULT_EMAIL_FROM = "Kartu Prakerja <noreply@prakerja.localhost>"
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "xxx", "placeholder"}
+DEFAULT_AGENT_HOURS = (time(8, 0), time(20, 0))
+"""Agents work 08:00-20:00 WIB unless AGENT_HOURS says otherwise."""
+DEFAULT_AGENT_DAYS = frozenset(range(1, 8))
+"""Agents work every day (ISO weekdays 1-7) unless AGENT_DAYS says otherwise."""
+_CLOCK = r"([01]?\d|2[0-3])[:.]([0-5]\d)"
+_HOURS = re.compile(rf"\s*{_CLOCK}\s*-\s*{_CLOCK}\s*")
+_DAYS = re.compile(r"\s*([1-7])\s*(?:-\s*([1-7])\s*)?")
 
 
 class SettingsError(RuntimeError):
@@ -48,6 +57,10 @@ class Settings:
     email_from: str
     email_outbox_dir: Path
     nik_verifier_url: str | None
+    agent_hours: tuple[time, time] = DEFAULT_AGENT_HOURS
+    """When agents work (WIB): opening (inclusive) and closing (exclusive) time."""
+    agent_days: frozenset[int] = DEFAULT_AGENT_DAYS
+    """ISO weekdays (Monday 1 ... Sunday 7) on which agents work."""
 
     def secret_for(self, purpose: str) -> bytes:
         """A key derived from the pseudonym key for one purpose (e.g. e-mail
@@ -77,6 +90,42 @@ def _get(env: dict[str, str], name: str) -> str | None:
     return value or None
 
 
+def parse_agent_hours(value: str) -> tuple[time, time]:
+    """AGENT_HOURS as (opens, closes): "HH:MM-HH:MM" (or "08.00-20.00") in WIB,
+    opening before closing on the same day; SettingsError otherwise."""
+    match = _HOURS.fullmatch(value)
+    if match is None:
+        raise SettingsError(
+            f"AGENT_HOURS must look like 08:00-20:00 (WIB), not {value!r}"
+        )
+    hour1, minute1, hour2, minute2 = (int(part) for part in match.groups())
+    opens, closes = time(hour1, minute1), time(hour2, minute2)
+    if not opens < closes:
+        raise SettingsError(
+            f"AGENT_HOURS must open before it closes on the same day: {value!r}"
+        )
+    return opens, closes
+
+
+def parse_agent_days(value: str) -> frozenset[int]:
+    """AGENT_DAYS as ISO weekdays: ranges and single days separated by commas,
+    e.g. "1-7", "1-5", "1-5,7" (Monday is 1); SettingsError otherwise."""
+    days: set[int] = set()
+    for part in value.split(","):
+        match = _DAYS.fullmatch(part)
+        if match is None:
+            raise SettingsError(
+                "AGENT_DAYS must be ISO weekdays 1-7 (Monday is 1) such as 1-7, "
+                f"1-5 or 1-5,7, not {value!r}"
+            )
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if last < first:
+            raise SettingsError(f"AGENT_DAYS range {part.strip()!r} runs backwards")
+        days.update(range(first, last + 1))
+    return frozenset(days)
+
+
 def _dev_key(var_dir: Path) -> str:
     """A per-checkout random key, kept in var/ so pseudonyms stay stable."""
     path = var_dir / "pseudonym.key"
@@ -97,21 +146,24 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     settings = Settings(
         environment=environment,
         database_url=_get(env, "DATABASE_URL") or f"sqlite:///{var_dir}/prakerja.db",
-        public_base_url=(_get(env, "PUBLIC_BASE_URL") or "http://localhost:8000")
-        .rstrip("/"),
+        public_base_url=(
+            _get(env, "PUBLIC_BASE_URL") or "http://localhost:8000"
+        ).rstrip("/"),
         rasa_url=(_get(env, "RASA_URL") or "http://localhost:5005").rstrip("/"),
         actions_url=(_get(env, "ACTIONS_URL") or "http://localhost:5055").rstrip("/"),
         pseudonym_key=_get(env, "PSEUDONYM_KEY")
         or (_dev_key(var_dir) if environment in DEV_ENVIRONMENTS else ""),
         telegram_token=_get(env, "TELEGRAM_TOKEN"),
         telegram_secret_token=_get(env, "TELEGRAM_SECRET_TOKEN"),
-        telegram_api_url=(_get(env, "TELEGRAM_API_URL") or "https://api.telegram.org")
-        .rstrip("/"),
+        telegram_api_url=(
+            _get(env, "TELEGRAM_API_URL") or "https://api.telegram.org"
+        ).rstrip("/"),
         twilio_account_sid=_get(env, "TWILIO_ACCOUNT_SID"),
         twilio_auth_token=_get(env, "TWILIO_AUTH_TOKEN"),
         twilio_from_number=_get(env, "TWILIO_FROM_NUMBER"),
-        twilio_api_url=(_get(env, "TWILIO_API_URL") or "https://api.twilio.com")
-        .rstrip("/"),
+        twilio_api_url=(_get(env, "TWILIO_API_URL") or "https://api.twilio.com").rstrip(
+            "/"
+        ),
         gateway_host=_get(env, "GATEWAY_HOST") or "127.0.0.1",
         gateway_port=int(_get(env, "GATEWAY_PORT") or "8000"),
         smtp_url=_get(env, "SMTP_URL"),
@@ -120,6 +172,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             _get(env, "EMAIL_OUTBOX_DIR") or str(var_dir / "email-outbox")
         ),
         nik_verifier_url=_get(env, "NIK_VERIFIER_URL"),
+        agent_hours=parse_agent_hours(_get(env, "AGENT_HOURS") or "08:00-20:00"),
+        agent_days=parse_agent_days(_get(env, "AGENT_DAYS") or "1-7"),
     )
     check(settings)
     return settings

@@ -35,6 +35,13 @@ OUTBOX_FAILED = "failed"
 OUTBOX_DELIVERED = "delivered"
 OUTBOX_UNDELIVERED = "undelivered"
 
+AUTHOR_BOT = "bot"
+AUTHOR_AGENT = "agent"
+AUTHOR_SYSTEM = "system"
+AUTHORS = (AUTHOR_BOT, AUTHOR_AGENT, AUTHOR_SYSTEM)
+"""Who wrote an outbox message: the assistant (Rasa, or the channel's own local
+replies), an agent in the console, or the gateway itself (queue updates)."""
+
 
 class Conversation(Base):
     """One person on one channel, with the channel's state and a processing lease."""
@@ -87,7 +94,10 @@ class InboxMessage(Base):
 
 
 class OutboxMessage(Base):
-    """A rendered reply, stored before it is sent; sent in order per conversation."""
+    """A rendered reply, stored before it is sent; sent in order per conversation.
+
+    `author` says who wrote it (`AUTHORS`), so the console shows bot, agent and
+    system turns apart."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -104,6 +114,11 @@ class OutboxMessage(Base):
     inbox_id = Column(Integer, ForeignKey("inbox_message.id", ondelete="SET NULL"))
     seq = Column(Integer, nullable=False, default=0)
     body = Column(JsonType, nullable=False)
+    author = Column(
+        String(16), nullable=False, default=AUTHOR_BOT, server_default=AUTHOR_BOT
+    )
+    agent_id = Column(Integer)
+    """The agent who wrote it (author "agent"), else NULL."""
     ignore_opt_out = Column(Boolean, nullable=False, default=False)
     status = Column(String(16), nullable=False, default=OUTBOX_PENDING)
     attempts = Column(Integer, nullable=False, default=0)

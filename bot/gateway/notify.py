@@ -1,11 +1,16 @@
 """Internal events: tell a conversation that something happened outside it.
 
 A background job (a NIK check) that finishes stores an inbox row in the person's
-existing conversation, as if they had written: `event = {"internal": name}`, no
-text, provider id `internal:<key>`. The conversation worker hands it to Rasa as
-the intent `/<name>`, in order with the person's own messages, and sends the
-replies like any others. The key makes the row once-only: storing the same event
-twice (a retried transaction, a second worker) keeps one row.
+existing conversation, as if they had written: `event = {"internal": name}`,
+provider id `internal:<key>`. The conversation worker processes it in order with
+the person's own messages (`bot.gateway.worker`: most go to Rasa as an intent;
+an agent's reply or a queue update is sent as is) and sends the replies like any
+others. The key makes the row once-only: storing the same event twice (a
+retried transaction, a second worker) keeps one row.
+
+An event may carry a `text` (an agent's reply, a queue update: stored as the
+row's text, "" otherwise) and `data` (e.g. the agent's id: stored under
+`event["data"]`).
 
 The caller owns the transaction (nothing here commits) and wakes the worker after
 its commit (`ConversationWorker.notify`), since an uncommitted row is invisible.
@@ -14,6 +19,7 @@ its commit (`ConversationWorker.notify`), since an uncommitted row is invisible.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +34,8 @@ log = logging.getLogger(__name__)
 
 INTERNAL_KEY = "internal"
 """The key of an inbox row's `event` that marks an internal event."""
+DATA_KEY = "data"
+"""The key of an internal event's `data` in the inbox row's `event`."""
 PROVIDER_PREFIX = "internal:"
 """Provider ids of internal rows (no provider uses it: Telegram ids are
 "<bot>:<update>", Twilio's "SM...", the simulator's "sim-...")."""
@@ -41,6 +49,14 @@ def internal_event_name(event: object) -> str | None:
     return str(event[INTERNAL_KEY])
 
 
+def internal_event_data(event: object) -> dict[str, Any]:
+    """The `data` an internal event was stored with ({} when none)."""
+    if not isinstance(event, dict):
+        return {}
+    data = event.get(DATA_KEY)
+    return dict(data) if isinstance(data, dict) else {}
+
+
 def masked_address(channel: str, address: str) -> str:
     """An address fit for logs: a masked phone number, or a chat id's last 3
     characters."""
@@ -50,17 +66,28 @@ def masked_address(channel: str, address: str) -> str:
 
 
 def enqueue_notification(
-    session: Session, channel: str, address: str, name: str, key: str
+    session: Session,
+    channel: str,
+    address: str,
+    name: str,
+    key: str,
+    *,
+    text: str = "",
+    data: dict[str, Any] | None = None,
 ) -> bool:
     """Store the internal event `name` in the conversation of (channel, address);
     True when the row exists afterwards (stored now or by an earlier call with the
     same `key`), False when there is no such conversation (none is created: the
-    person never wrote on that channel). The caller commits, then wakes the
-    conversation worker.
+    person never wrote on that channel). `text` becomes the row's text and `data`
+    (JSON-serialisable) goes under `event["data"]`. The caller commits, then
+    wakes the conversation worker.
     """
     provider_id = PROVIDER_PREFIX + key
     if not name or len(provider_id) > MAX_PROVIDER_ID:
         raise ValueError("an internal event needs a name and a key of <= 119 chars")
+    event: dict[str, Any] = {INTERNAL_KEY: name}
+    if data:
+        event[DATA_KEY] = dict(data)
     conversation_id = session.execute(
         select(Conversation.id).where(
             Conversation.channel == channel, Conversation.address == address
@@ -81,8 +108,8 @@ def enqueue_notification(
             "channel": channel,
             "provider_id": provider_id,
             "conversation_id": conversation_id,
-            "text": "",
-            "event": {INTERNAL_KEY: name},
+            "text": text,
+            "event": event,
             "status": INBOX_PENDING,
             "attempts": 0,
             "received_at": utcnow(),

@@ -66,6 +66,9 @@ class GatewayOptions:
     simulator: bool = True
     """Serve /simulator (only ever in development: False turns it off there)."""
     nik_checks: NikCheckOptions = field(default_factory=NikCheckOptions)
+    handoff_interval: float = 30.0
+    """Seconds between looks at the agents' queue for expected waits that grew
+    (`bot.handoff.monitor.HandoffMonitor`)."""
 
     def __post_init__(self) -> None:
         if self.shutdown_grace < self.rasa_timeout + SHUTDOWN_MARGIN:
@@ -77,6 +80,8 @@ class GatewayOptions:
             raise ValueError("worker and outbox concurrency must be at least 1")
         if self.max_turn_attempts < 1:
             raise ValueError("max_turn_attempts must be at least 1")
+        if self.handoff_interval <= 0:
+            raise ValueError("handoff_interval must be positive")
 
 
 def backoff(attempt: int, base: float, cap: float, jitter: float = 0.25) -> float:

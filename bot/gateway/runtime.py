@@ -1,4 +1,5 @@
-"""The gateway's running parts: engine, sessions, worker, outbox and NIK check loops.
+"""The gateway's running parts: engine, sessions, worker, outbox, NIK check and
+handoff monitor loops.
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
 reach it through `runtime(request)` and open one session per request with
@@ -35,6 +36,9 @@ from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
 from bot.gateway.worker import ConversationWorker
+from bot.handoff.hours import AgentHours
+from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
+from bot.handoff.tickets import AgentsOnline, recent_agents
 from bot.policy.programme import load_policy
 from bot.settings import Settings
 from bot.verification.factory import make_nik_verifier
@@ -76,7 +80,13 @@ def database_threads(options: GatewayOptions) -> int:
     some for requests, so no call waits behind another for a thread."""
     sends = options.outbox_concurrency * len(LANES)
     checks = options.nik_checks.concurrency
-    return options.worker_concurrency + sends + checks + REQUEST_THREADS
+    return (
+        options.worker_concurrency
+        + sends
+        + checks
+        + MONITOR_CONCURRENCY
+        + REQUEST_THREADS
+    )
 
 
 async def _close(resource: object, method: str = "close") -> None:
@@ -103,6 +113,7 @@ class Gateway:
     senders: Mapping[str, Sender]
     nik_checks: NikCheckRunner
     verifier: NikVerifier
+    handoff_monitor: HandoffMonitor
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -113,10 +124,13 @@ class Gateway:
         channels: Mapping[str, Channel] | None = None,
         senders: Mapping[str, Sender] | None = None,
         verifier: NikVerifier | None = None,
+        agents_online: AgentsOnline | None = None,
     ) -> Gateway:
-        """Migrate the database, then start the worker, outbox and NIK check
-        loops. `verifier` replaces the one the settings choose (tests); the
-        gateway closes it at stop either way."""
+        """Migrate the database, then start the worker, outbox, NIK check and
+        handoff monitor loops. `verifier` replaces the one the settings choose
+        (tests); the gateway closes it at stop either way. `agents_online`
+        counts the agents online for expected waits (default: estimated from
+        the tickets)."""
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(
                 max_workers=database_threads(options), thread_name_prefix="gateway-db"
@@ -154,6 +168,14 @@ class Gateway:
             grace=options.shutdown_grace,
             on_notification=worker.notify,
         )
+        handoff_monitor = HandoffMonitor(
+            sessions,
+            AgentHours.from_settings(settings),
+            options.handoff_interval,
+            options.shutdown_grace,
+            on_notification=worker.notify,
+            agents_online=agents_online or recent_agents,
+        )
         gateway = cls(
             settings=settings,
             options=options,
@@ -166,11 +188,13 @@ class Gateway:
             senders=dict(senders),
             nik_checks=nik_checks,
             verifier=verifier,
+            handoff_monitor=handoff_monitor,
         )
         gateway.tasks = [
             asyncio.create_task(worker.run(), name="gateway-worker"),
             asyncio.create_task(outbox.run(), name="gateway-outbox"),
             asyncio.create_task(nik_checks.run(), name="gateway-nik-checks"),
+            asyncio.create_task(handoff_monitor.run(), name="gateway-handoff-monitor"),
         ]
         log.info("gateway started as %s", owner)
         return gateway
@@ -180,6 +204,7 @@ class Gateway:
         self.worker.stop()
         self.outbox.stop()
         self.nik_checks.stop()
+        self.handoff_monitor.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.rasa.aclose()
         await self.actions.aclose()

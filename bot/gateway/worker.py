@@ -25,6 +25,20 @@ Rasa's "/intent" syntax) with `"internal": name` in the metadata; its replies
 are rendered and stored as usual. Only names in `INTERNAL_EVENTS` reach Rasa;
 others, and any for an opted-out conversation, are marked done untouched. A
 failed internal turn is given up without an apology.
+
+Handoff to agents (`bot.handoff`): while the conversation has an active ticket
+(open or assigned) the person's messages are not sent to Rasa: the channel still
+interprets them first (SMS STOP/MULAI, next page, Telegram button answers), then
+they are marked done (the agent reads them in the transcript). A cancel command
+("batal", "kembali ke bot", "selesai", "cancel", or the `/handoff_cancel`
+button) cancels the ticket in the same transaction and gets `CANCELLED_TEXT`,
+rendered by the channel; the next message reaches Rasa again. Internal events
+meant for Rasa (e.g. `nik_checked`) are dropped while a ticket is active: the
+bot stays quiet, and `handoff_resolved` makes it re-read the status afterwards.
+Two internal events never reach Rasa: `agent_reply` (the row's text, rendered
+and stored with author "agent" and the agent's id; to an opted-out number it is
+stored as failed, never sent) and `queue_update` (author "system"; dropped
+unless its ticket is still open). Every outbox row records its author.
 """
 
 from __future__ import annotations
@@ -43,16 +57,21 @@ from bot.db import utcnow
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.inbox import insert_ignoring_conflict
 from bot.gateway.models import (
+    AUTHOR_AGENT,
+    AUTHOR_BOT,
+    AUTHOR_SYSTEM,
     INBOX_DONE,
     INBOX_FAILED,
     INBOX_PENDING,
+    OUTBOX_FAILED,
     OUTBOX_PENDING,
     Conversation,
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.notify import internal_event_name
+from bot.gateway.notify import internal_event_data, internal_event_name
 from bot.gateway.options import GatewayOptions, backoff
+from bot.gateway.outbox import OPTED_OUT
 from bot.gateway.pool import ClaimLoop, describe_error, in_thread
 from bot.gateway.rasa_client import (
     RasaClient,
@@ -60,6 +79,13 @@ from bot.gateway.rasa_client import (
     RasaTurnError,
     RasaUnavailableError,
 )
+from bot.handoff.commands import is_cancel_command
+from bot.handoff.errors import HandoffError
+from bot.handoff.events import AGENT_REPLY, HANDOFF_RESOLVED, QUEUE_UPDATE
+from bot.handoff.models import TICKET_OPEN
+from bot.handoff.records import TicketInfo
+from bot.handoff.texts import CANCELLED_TEXT
+from bot.handoff.tickets import active_ticket, cancel
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +94,16 @@ MAX_ERROR_ATTEMPTS = 5
 MAX_REMEMBERED_WAITS = 100_000
 SAFE_ERRORS = (RasaUnavailableError, RasaTurnError, RasaRejectedError)
 APOLOGY = "Maaf, pesanmu belum bisa kami proses. Coba kirim lagi sebentar lagi."
-INTERNAL_EVENTS: Mapping[str, str] = {"nik_checked": "/check_status"}
+INTERNAL_EVENTS: Mapping[str, str] = {
+    "nik_checked": "/check_status",
+    HANDOFF_RESOLVED: "/check_status",
+}
 """Internal events handed to Rasa, and the message Rasa gets for each (the
-action tells a NIK check's result when the metadata says "nik_checked");
-others are dropped."""
+action tells a NIK check's result when the metadata says "nik_checked", and
+that the agent is done when it says "handoff_resolved"); others, except the
+handoff's own (`OWN_EVENTS`), are dropped."""
+OWN_EVENTS = frozenset({AGENT_REPLY, QUEUE_UPDATE})
+"""Internal events the worker sends itself, without Rasa."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +118,8 @@ class PendingMessage:
     opted_out: bool
     state: dict[str, Any]
     message: InboundMessage
+    ticket: TicketInfo | None = None
+    """The conversation's active ticket (open or assigned), if any."""
 
 
 @dataclass
@@ -100,6 +134,13 @@ class Outcome:
     stored: int = 0
     """How many of the first bodies are already in the outbox (sent before the
     Rasa turn)."""
+    author: str = AUTHOR_BOT
+    """Who wrote the bodies (outbox `author`)."""
+    agent_id: int | None = None
+    withheld: bool = False
+    """Store the bodies as failed ("opted out"): never to be sent."""
+    cancel_ticket: int | None = None
+    """The ticket this message cancels, in the same transaction."""
 
 
 def _error_text(exc: BaseException) -> str:
@@ -117,12 +158,16 @@ def _outbox_values(
     body: dict[str, Any],
     ignore_opt_out: bool,
     now: datetime,
+    outcome: Outcome | None = None,
 ) -> dict[str, Any]:
-    return {
+    """An outbox row's values; `outcome` gives its author (default: the bot)."""
+    values = {
         "conversation_id": pending.conversation_id,
         "inbox_id": pending.inbox_id,
         "seq": seq,
         "body": body,
+        "author": AUTHOR_BOT if outcome is None else outcome.author,
+        "agent_id": None if outcome is None else outcome.agent_id,
         "ignore_opt_out": ignore_opt_out,
         "status": OUTBOX_PENDING,
         "attempts": 0,
@@ -130,6 +175,15 @@ def _outbox_values(
         "created_at": now,
         "updated_at": now,
     }
+    if outcome is not None and outcome.withheld:
+        values.update(status=OUTBOX_FAILED, last_error=OPTED_OUT)
+    return values
+
+
+def _agent_id(data: Mapping[str, Any]) -> int | None:
+    """The agent's id from an `agent_reply` event's data (None when missing)."""
+    value = data.get("agent_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class ConversationWorker(ClaimLoop[int]):
@@ -244,6 +298,7 @@ class ConversationWorker(ClaimLoop[int]):
             ).scalar_one_or_none()
             if row is None:
                 return None
+            ticket = active_ticket(session, conversation_id)
             return PendingMessage(
                 conversation_id=conversation_id,
                 inbox_id=row.id,
@@ -262,6 +317,7 @@ class ConversationWorker(ClaimLoop[int]):
                     simulated=conversation.simulated,
                     user_name=row.user_name,
                 ),
+                ticket=ticket,
             )
 
     async def _process(self, pending: PendingMessage) -> bool:
@@ -285,20 +341,136 @@ class ConversationWorker(ClaimLoop[int]):
         text = interpretation.rasa_text
         if text is None or not text.strip():
             return await self._store(pending, outcome)
+        if pending.ticket is not None:
+            return await self._while_handed_off(
+                pending, channel, outcome, text, pending.ticket
+            )
         if outcome.bodies and not await self._enqueue_local(pending, outcome):
             return False
         return await self._turn(
             pending, channel, outcome, text, interpretation.rasa_metadata, True
         )
 
+    async def _while_handed_off(
+        self,
+        pending: PendingMessage,
+        channel: Channel,
+        outcome: Outcome,
+        text: str,
+        ticket: TicketInfo,
+    ) -> bool:
+        """A message while the conversation has an active ticket: not for Rasa
+        (marked done, the agent reads it), unless it cancels the ticket, which
+        is confirmed with `CANCELLED_TEXT`; False to wait."""
+        if not is_cancel_command(text):
+            log.debug(
+                "conversation %s inbox %s: ticket %s active, not sent to Rasa",
+                pending.conversation_id,
+                pending.inbox_id,
+                ticket.id,
+            )
+            return await self._store(pending, outcome)
+        if not await self._render_into(pending, channel, outcome, CANCELLED_TEXT):
+            return True
+        outcome.author = AUTHOR_SYSTEM
+        outcome.cancel_ticket = ticket.id
+        return await self._store(pending, outcome)
+
+    async def _render_into(
+        self, pending: PendingMessage, channel: Channel, outcome: Outcome, text: str
+    ) -> bool:
+        """Render `text` with the channel onto the outcome's bodies and state;
+        False (and the row failed) when the channel cannot."""
+        try:
+            rendered = channel.render([Reply(text=text)], outcome.state)
+        except Exception as exc:  # a channel bug: skip the message
+            log.error(
+                "conversation %s inbox %s failed: %s",
+                pending.conversation_id,
+                pending.inbox_id,
+                describe_error(exc),
+            )
+            await in_thread(self._fail, pending, _error_text(exc), [], 0)
+            return False
+        outcome.bodies.extend(rendered.bodies)
+        outcome.state = dict(rendered.state)
+        return True
+
+    async def _agent_reply(self, pending: PendingMessage, channel: Channel) -> bool:
+        """An agent's reply (the row's text): rendered by the channel and stored
+        with author "agent"; to an opted-out conversation it is stored as failed
+        and never sent. No Rasa. False to wait."""
+        ids = (pending.conversation_id, pending.inbox_id)
+        outcome = Outcome(
+            state=dict(pending.state),
+            opted_out=pending.opted_out,
+            author=AUTHOR_AGENT,
+            agent_id=_agent_id(internal_event_data(pending.message.event)),
+        )
+        text = pending.message.text.strip()
+        if not text:
+            log.warning("conversation %s inbox %s: empty agent reply dropped", *ids)
+            return await self._store(pending, outcome)
+        if not await self._render_into(pending, channel, outcome, text):
+            return True
+        if pending.opted_out:
+            log.warning(
+                "conversation %s inbox %s: agent %s's reply not sent (opted out)",
+                *ids,
+                outcome.agent_id,
+            )
+            outcome.withheld = True
+            outcome.state = dict(pending.state)
+        return await self._store(pending, outcome)
+
+    async def _queue_update(self, pending: PendingMessage, channel: Channel) -> bool:
+        """A queue update (the row's text) for a ticket still open: rendered and
+        stored with author "system"; otherwise (taken, closed, opted out)
+        dropped. No Rasa. False to wait."""
+        ids = (pending.conversation_id, pending.inbox_id)
+        outcome = Outcome(
+            state=dict(pending.state),
+            opted_out=pending.opted_out,
+            author=AUTHOR_SYSTEM,
+        )
+        wanted = internal_event_data(pending.message.event).get("ticket_id")
+        ticket = pending.ticket
+        text = pending.message.text.strip()
+        if (
+            ticket is None
+            or ticket.status != TICKET_OPEN
+            or (wanted is not None and wanted != ticket.id)
+            or pending.opted_out
+            or not text
+        ):
+            log.info("conversation %s inbox %s: queue update dropped", *ids)
+            return await self._store(pending, outcome)
+        if not await self._render_into(pending, channel, outcome, text):
+            return True
+        return await self._store(pending, outcome)
+
     async def _process_internal(
         self, pending: PendingMessage, channel: Channel | None, name: str
     ) -> bool:
-        """Hand an internal event to Rasa as its `INTERNAL_EVENTS` message, or
-        mark it done untouched (unknown name, opted-out conversation); False to
-        wait."""
+        """Hand an internal event to Rasa as its `INTERNAL_EVENTS` message, send
+        an agent's reply or a queue update, or mark it done untouched (unknown
+        name, opted-out conversation, a ticket active); False to wait."""
         ids = (pending.conversation_id, pending.inbox_id)
         outcome = Outcome(state=dict(pending.state), opted_out=pending.opted_out)
+        if name in OWN_EVENTS:
+            if channel is None:
+                return await self._no_channel(pending)
+            if name == AGENT_REPLY:
+                return await self._agent_reply(pending, channel)
+            return await self._queue_update(pending, channel)
+        if name in INTERNAL_EVENTS and pending.ticket is not None:
+            log.info(
+                "conversation %s inbox %s: internal event %r dropped (ticket %s)",
+                *ids,
+                name,
+                pending.ticket.id,
+            )
+            return await self._store(pending, outcome)
         if name not in INTERNAL_EVENTS or pending.opted_out:
             why = "opted out" if name in INTERNAL_EVENTS else "unknown event"
             log.warning(
@@ -309,13 +481,21 @@ class ConversationWorker(ClaimLoop[int]):
             )
             return await self._store(pending, outcome)
         if channel is None:
-            log.error("conversation %s inbox %s: no channel", *ids)
-            error = f"no channel {pending.message.channel!r}"
-            await in_thread(self._fail, pending, error, [], 0)
-            return True
+            return await self._no_channel(pending)
         return await self._turn(
             pending, channel, outcome, INTERNAL_EVENTS[name], {"internal": name}, False
         )
+
+    async def _no_channel(self, pending: PendingMessage) -> bool:
+        """The row's channel is not configured here: mark it failed."""
+        log.error(
+            "conversation %s inbox %s: no channel",
+            pending.conversation_id,
+            pending.inbox_id,
+        )
+        error = f"no channel {pending.message.channel!r}"
+        await in_thread(self._fail, pending, error, [], 0)
+        return True
 
     async def _turn(
         self,
@@ -551,15 +731,42 @@ class ConversationWorker(ClaimLoop[int]):
             if done.rowcount != 1 or kept.rowcount != 1:
                 session.rollback()
                 return False
+            if outcome.cancel_ticket is not None:
+                self._cancel_ticket(session, pending, outcome.cancel_ticket, now)
             session.add_all(
                 OutboxMessage(
-                    **_outbox_values(pending, seq, body, seq < outcome.exempt, now)
+                    **_outbox_values(
+                        pending, seq, body, seq < outcome.exempt, now, outcome
+                    )
                 )
                 for seq, body in enumerate(outcome.bodies)
                 if seq >= outcome.stored
             )
             session.commit()
         return True
+
+    @staticmethod
+    def _cancel_ticket(
+        session: Session, pending: PendingMessage, ticket_id: int, now: datetime
+    ) -> None:
+        """Cancel the ticket the person asked to leave (already closed by an
+        agent meanwhile: nothing to do, the confirmation still goes out)."""
+        try:
+            cancel(session, ticket_id, now)
+        except HandoffError as exc:
+            log.info(
+                "conversation %s inbox %s: ticket %s not cancelled: %s",
+                pending.conversation_id,
+                pending.inbox_id,
+                ticket_id,
+                type(exc).__name__,
+            )
+        else:
+            log.info(
+                "conversation %s: ticket %s cancelled by the person",
+                pending.conversation_id,
+                ticket_id,
+            )
 
     def _store_local(self, pending: PendingMessage, outcome: Outcome) -> None:
         now = utcnow()
@@ -568,7 +775,9 @@ class ConversationWorker(ClaimLoop[int]):
                 insert_ignoring_conflict(
                     session,
                     OutboxMessage.__table__,
-                    _outbox_values(pending, seq, body, seq < outcome.exempt, now),
+                    _outbox_values(
+                        pending, seq, body, seq < outcome.exempt, now, outcome
+                    ),
                     ["inbox_id", "seq"],
                 )
 
