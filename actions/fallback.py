@@ -1,4 +1,4 @@
-"""What to do when the NLU is not sure: rephrase once, then offer a person."""
+"""What to do when the NLU is not sure: rephrase once, then hand off to a person."""
 
 from typing import Any, Dict, List
 
@@ -6,9 +6,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.clock import now_wib
-from bot.policy.answers import call_center_text
-from bot.policy.programme import load_policy
+from actions.handoff import hand_off
+from bot.handoff.models import REASON_FALLBACK
 
 FALLBACK_INTENT = "nlu_fallback"
 FALLBACKS_BEFORE_HUMAN = 2
@@ -28,7 +27,7 @@ def consecutive_fallbacks(events: List[Dict[str, Any]]) -> int:
 
 
 class ActionHandleFallback(Action):
-    """Ask to rephrase; after two misunderstandings in a row, offer a person."""
+    """Ask to rephrase; after two misunderstandings in a row, hand off."""
 
     def name(self) -> str:
         return "action_handle_fallback"
@@ -39,12 +38,11 @@ class ActionHandleFallback(Action):
         tracker: Tracker,
         domain: Dict[str, Any],
     ) -> List[Dict[str, Any]]:
-        if consecutive_fallbacks(tracker.events) >= FALLBACKS_BEFORE_HUMAN:
-            dispatcher.utter_message(
-                text="Maaf, saya masih belum paham. "
-                + call_center_text(load_policy(), now_wib())
-            )
-        else:
-            dispatcher.utter_message(response="utter_please_rephrase")
         # The misunderstood message must not steer the rest of the dialogue.
+        if consecutive_fallbacks(tracker.events) >= FALLBACKS_BEFORE_HUMAN:
+            return [
+                UserUtteranceReverted(),
+                *await hand_off(dispatcher, tracker, REASON_FALLBACK),
+            ]
+        dispatcher.utter_message(response="utter_please_rephrase")
         return [UserUtteranceReverted()]

@@ -5,10 +5,8 @@ from typing import Any, Dict, List
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.clock import now_wib
 from bot.policy.answers import (
     FAQ_INTENTS,
-    call_center_text,
     media_text,
     render_answer,
 )
@@ -44,23 +42,6 @@ class ActionAnswerFaq(Action):
             return []
         text = tracker.latest_message.get("text") or ""
         dispatcher.utter_message(text=render_answer(intent, load_policy(), text))
-        return []
-
-
-class ActionOfferHuman(Action):
-    """Tell the user how to reach a person at the call center."""
-
-    def name(self) -> str:
-        return "action_offer_human"
-
-    async def run(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: Dict[str, Any],
-    ) -> List[Dict[str, Any]]:
-        text = call_center_text(load_policy(), now_wib())
-        dispatcher.utter_message(text=text)
         return []
 
 

@@ -21,8 +21,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import AnswersOnlyForm
+from actions.handoff import hand_off
 from actions.services import services
 from bot.clock import now_wib, today_wib
+from bot.handoff.events import HANDOFF_RESOLVED
+from bot.handoff.models import REASON_UNFIXABLE
 from bot.notify.email import EmailDeliveryError
 from bot.policy.answers import FAQ_INTENTS, call_center_text, render_answer
 from bot.policy.programme import load_policy
@@ -74,6 +77,10 @@ _RESEND = re.compile(r"\b(ulang|kirim ulang|kirim lagi|resend|lagi)\b", re.IGNOR
 _CODE = re.compile(r"\d[\d ]{3,12}")
 _BATCH = re.compile(r"\b(\d{1,4})\b")
 _AGREE = re.compile(r"\b(setuju|sepakat|bersedia|boleh|mau)\b", re.IGNORECASE)
+AGENT_DONE = (
+    "Percakapan dengan petugas selesai. Kamu kembali dilayani asisten otomatis."
+)
+NIK_CHECKED = "nik_checked"
 NO_CALLER = (
     "Pendaftaran dan status hanya bisa lewat Telegram atau SMS ke nomor resmi "
     "kami, supaya datamu aman."
@@ -637,9 +644,10 @@ class ActionCancelRegistration(Action):
 class ActionRegistrationStatus(CallerAction):
     """Where the caller's registration stands, and the single next action.
 
-    Also tells the result of a NIK check: the gateway delivers its internal event
-    "nik_checked" as this intent, with ``{"internal": "nik_checked"}`` in the
-    metadata.
+    The gateway also delivers internal events as this intent (metadata
+    ``internal``): "nik_checked" tells the NIK check's result (a second refusal
+    of corrected data goes to a person), "handoff_resolved" says the agent is
+    done and where the registration stands now.
     """
 
     def name(self) -> str:
@@ -652,18 +660,47 @@ class ActionRegistrationStatus(CallerAction):
         caller: Caller,
         standing: Standing | None,
     ) -> List[EventType]:
-        metadata = tracker.latest_message.get("metadata") or {}
-        if standing is not None:
-            text = (
-                nik_result_text(standing)
-                if metadata.get("internal")
-                else status_text(standing)
-            )
-            dispatcher.utter_message(text=text, buttons=_next_buttons(standing))
+        internal = (tracker.latest_message.get("metadata") or {}).get("internal")
+        if internal == HANDOFF_RESOLVED:
+            return self._after_agent(dispatcher, tracker, caller, standing)
+        if standing is None:
+            if not internal:  # an event for a registration no longer linked here
+                dispatcher.utter_message(**unlinked_reply(caller, tracker))
             return []
-        if metadata.get("internal"):
-            return []  # the registration is no longer linked here: say nothing
-        dispatcher.utter_message(**unlinked_reply(caller, tracker))
+        if not internal:
+            dispatcher.utter_message(
+                text=status_text(standing), buttons=_next_buttons(standing)
+            )
+            return []
+        if standing.stuck:
+            dispatcher.utter_message(text=nik_result_text(standing))
+            return await hand_off(dispatcher, tracker, REASON_UNFIXABLE)
+        dispatcher.utter_message(
+            text=nik_result_text(standing), buttons=_next_buttons(standing)
+        )
+        return []
+
+    @staticmethod
+    def _after_agent(
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        caller: Caller,
+        standing: Standing | None,
+    ) -> List[EventType]:
+        """The agent resolved the ticket: the bot is back, with what is next."""
+        if standing is not None:
+            dispatcher.utter_message(
+                text=f"{AGENT_DONE}\n{status_text(standing)}",
+                buttons=_next_buttons(standing),
+            )
+        elif _in_progress(tracker):
+            dispatcher.utter_message(
+                text=f"{AGENT_DONE} Ketik DAFTAR untuk melanjutkan pendaftaranmu."
+            )
+        else:
+            dispatcher.utter_message(
+                text=f"{AGENT_DONE} Ada lagi yang bisa saya bantu soal Prakerja?"
+            )
         return []
 
 

@@ -1,4 +1,4 @@
-"""What the registration actions share: the registry desk and the mailer.
+"""What the actions share: the registry desk, the mailer and the handoff desk.
 
 Built once per action-server process from the environment (`bot.settings`), on
 first use, so importing the actions needs no database. Tests install their own
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.db import make_engine, make_sessionmaker
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.hours import AgentHours
 from bot.notify.email import EmailSender, make_email_sender
 from bot.policy.programme import load_policy
 from bot.registration.desk import RegistrationDesk
@@ -20,10 +22,11 @@ CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
 
 @dataclass(frozen=True)
 class Services:
-    """The registry desk and the e-mail sender."""
+    """The registry desk, the e-mail sender and the handoff desk."""
 
     desk: RegistrationDesk
     mailer: EmailSender
+    handoff: HandoffDesk
 
 
 _current: list[Services] = []
@@ -37,7 +40,8 @@ def services() -> Services:
         desk = RegistrationDesk(
             sessions, settings.secret_for(CODE_SECRET_PURPOSE), load_policy
         )
-        _current.append(Services(desk, make_email_sender(settings)))
+        handoff = HandoffDesk(sessions, AgentHours.from_settings(settings))
+        _current.append(Services(desk, make_email_sender(settings), handoff))
     return _current[0]
 
 

@@ -90,6 +90,9 @@ CODE_LIMITS = ((timedelta(minutes=15), 3), (timedelta(hours=24), 8))
 LINK_CODE_LIMIT = (timedelta(hours=1), 3)
 # NIK failures the applicant can fix by typing the data again.
 CORRECTABLE = frozenset({"unknown_nik", "data_mismatch", "unavailable"})
+# Refusals of the data itself; the second one (after a correction) goes to a person.
+DATA_REFUSALS = frozenset({"unknown_nik", "data_mismatch"})
+REFUSALS_BEFORE_HUMAN = 2
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,15 @@ class Standing:
     open_batches: list[BatchInfo]
     upcoming: BatchInfo | None
     nik_job: JobInfo | None
+    data_refusals: int = 0
+    """NIK checks that found the data wrong (unknown NIK, mismatch)."""
+
+    @property
+    def stuck(self) -> bool:
+        """The data was refused again after a correction: a person must help."""
+        return self.data_refusals >= REFUSALS_BEFORE_HUMAN and self.nik_reason in (
+            DATA_REFUSALS
+        )
 
     @property
     def current_membership(self) -> MembershipInfo | None:
@@ -411,6 +423,7 @@ class RegistrationDesk:
                 open_batches=open_batches(session, now),
                 upcoming=upcoming_batch(session, now),
                 nik_job=max(jobs, key=lambda job: job.id) if jobs else None,
+                data_refusals=sum(job.result_code in DATA_REFUSALS for job in jobs),
             )
 
     # --- joining a batch ---------------------------------------------------------

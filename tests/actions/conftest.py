@@ -9,7 +9,7 @@ production. No action server, model or network is involved.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +22,14 @@ from rasa_sdk.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.policy.programme import ENV_VAR
+from actions.services import Services, use_services
+from bot.db import make_engine, make_sessionmaker
+from bot.gateway.store import upgrade
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.hours import AgentHours
+from bot.policy.programme import ENV_VAR, load_policy
+from bot.registration.desk import RegistrationDesk
+from tests.fakes.mailer import FakeMailer
 
 DOMAIN_PATH = Path(__file__).resolve().parents[2] / "domain.yml"
 FORM = "eligibility_form"
@@ -236,3 +243,25 @@ def chat_tracker() -> TrackerFactory:
         return build_tracker(events)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def action_sessions(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Sessions on a migrated SQLite database shared by the action tests."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('actions')}/actions.db"
+    upgrade(url)
+    return make_sessionmaker(make_engine(url))
+
+
+@pytest.fixture(autouse=True)
+def default_services(action_sessions: Any) -> Iterator[Services]:
+    """Services over the test database (a tracker whose sender id is no gateway
+    conversation is a caller outside the gateway); tests may install others."""
+    installed = Services(
+        RegistrationDesk(action_sessions, b"k" * 32, load_policy),
+        FakeMailer(),
+        HandoffDesk(action_sessions, AgentHours()),
+    )
+    use_services(installed)
+    yield installed
+    use_services(None)

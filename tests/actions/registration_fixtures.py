@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +21,11 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.gateway.models import Conversation
 from bot.gateway.pseudonym import pseudonym
-from bot.notify.email import EmailDeliveryError
 from bot.registration.desk import Caller, Details, RegistrationDesk
 from bot.registry import ensure_batch, set_step
 from bot.registry.models import STEP_DONE, STEP_FAILED, STEP_NIK
 from tests.actions.conftest import EventDict, action_event, build_tracker, user_event
+from tests.fakes.mailer import FakeMailer, SentMail  # noqa: F401 (re-exported)
 
 PSEUDONYM_KEY = "actions-test-pseudonym-key"
 CODE_SECRET = b"actions-test-code-secret-0123456789"
@@ -41,42 +41,6 @@ NIK = "3174011508900001"  # born 15-08-1990
 KK = "3174010101200001"
 BORN = "1990-08-15"
 _CODE = re.compile(r"\b(\d{6})\b")
-
-
-@dataclass(frozen=True)
-class SentMail:
-    """One recorded e-mail."""
-
-    to: str
-    subject: str
-    body: str
-
-    @property
-    def code(self) -> str:
-        """The six-digit code in the body."""
-        found = _CODE.search(self.body)
-        assert found is not None, "no code in the mail"
-        return found.group(1)
-
-
-@dataclass
-class FakeMailer:
-    """An EmailSender that records what it is asked to send (or fails)."""
-
-    sent: list[SentMail] = field(default_factory=list)
-    failing: bool = False
-
-    async def send(self, to: str, subject: str, body: str) -> None:
-        """Record the mail, or raise like an unreachable server."""
-        if self.failing:
-            raise EmailDeliveryError("the test mailer is down")
-        self.sent.append(SentMail(to, subject, body))
-
-    @property
-    def last(self) -> SentMail:
-        """The latest mail."""
-        assert self.sent, "no mail was sent"
-        return self.sent[-1]
 
 
 class FakeClock:

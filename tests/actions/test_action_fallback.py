@@ -1,4 +1,5 @@
-"""action_handle_fallback: rephrase once, then the call center."""
+"""action_handle_fallback: rephrase once, then a person (outside the gateway:
+the call center)."""
 
 from __future__ import annotations
 

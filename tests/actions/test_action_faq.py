@@ -1,4 +1,5 @@
-"""action_answer_faq and action_offer_human: answers rendered from the policy."""
+"""action_answer_faq (answers rendered from the policy) and action_handoff
+outside the gateway (the call center of the policy)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.faq import ActionAnswerFaq, ActionOfferHuman
+from actions.faq import ActionAnswerFaq
+from actions.handoff import ActionHandoff
 from bot.clock import WIB
 from bot.policy.answers import FAQ_INTENTS, call_center_text
 from bot.policy.programme import format_rupiah, load_policy
@@ -125,13 +127,13 @@ async def test_non_faq_intent_asks_to_rephrase(
     assert "utter_please_rephrase" in domain["responses"]
 
 
-async def test_offer_human_gives_the_call_center_of_the_policy(
+async def test_handoff_without_a_conversation_gives_the_call_center(
     chat_tracker, dispatcher, domain, use_policy, sms_safe
 ) -> None:
     use_policy("2021")
     tracker = chat_tracker("sambungkan ke petugas", "request_human")
 
-    events = await ActionOfferHuman().run(dispatcher, tracker, domain)
+    events = await ActionHandoff().run(dispatcher, tracker, domain)
 
     assert events == []
     (message,) = dispatcher.messages
@@ -142,15 +144,15 @@ async def test_offer_human_gives_the_call_center_of_the_policy(
 @pytest.mark.parametrize(
     ("hour", "closed"), [(10, False), (22, True), (6, True)]
 )
-async def test_offer_human_says_when_the_call_center_reopens(
+async def test_handoff_without_a_conversation_says_when_the_call_center_reopens(
     chat_tracker, dispatcher, domain, use_policy, monkeypatch, hour, closed
 ) -> None:
     use_policy("2021")
     now = datetime(2026, 11, 25, hour, 0, tzinfo=WIB)  # a Wednesday
-    monkeypatch.setattr("actions.faq.now_wib", lambda: now)
+    monkeypatch.setattr("actions.handoff.now_wib", lambda: now)
     tracker = chat_tracker("mau ngomong sama orang", "request_human")
 
-    await ActionOfferHuman().run(dispatcher, tracker, domain)
+    await ActionHandoff().run(dispatcher, tracker, domain)
 
     (message,) = dispatcher.messages
     assert message["text"] == call_center_text(load_policy("2021"), now)

@@ -14,7 +14,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 import bot.registry.models  # noqa: F401  (registers the registry tables)
@@ -36,15 +36,30 @@ from actions.services import Services, use_services
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import Base, make_engine, make_sessionmaker
 from bot.gateway.store import upgrade
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.hours import AgentHours
+from bot.handoff.models import Ticket
 from bot.policy.programme import load_policy
 from bot.registration.desk import RegistrationDesk
-from bot.registry import applicant_steps, batch_by_number, get_applicant, get_identity
+from bot.registry import (
+    applicant_steps,
+    batch_by_number,
+    claim_jobs,
+    complete_job,
+    enqueue_job,
+    get_applicant,
+    get_identity,
+    set_step,
+)
 from bot.registry.models import (
     LINK_EMAIL_CODE,
+    STEP_FAILED,
+    STEP_NIK,
     STEP_PENDING,
     Applicant,
     ChannelIdentity,
     ConsentRecord,
+    VerificationJob,
 )
 from bot.verification.nik import REASONS
 from tests.actions.conftest import EventDict
@@ -103,7 +118,8 @@ def registry(engine: Engine) -> Iterator[Registry]:
     clock = FakeClock(START)
     mailer = FakeMailer()
     desk = RegistrationDesk(sessions, CODE_SECRET, load_policy, clock=clock)
-    use_services(Services(desk, mailer))
+    handoff = HandoffDesk(sessions, AgentHours(), clock=clock)
+    use_services(Services(desk, mailer, handoff))
     yield Registry(sessions, desk, mailer, clock)
     use_services(None)
 
@@ -725,6 +741,82 @@ async def test_a_finished_nik_check_is_told(
 
     assert text.startswith("Cek NIK belum berhasil.")
     assert REASONS["data_mismatch"] in text
+
+
+def refuse_data(registry: Registry, applicant_id: int, times: int) -> None:
+    """NIK checks that found the data wrong, `times` over (with a correction
+    queuing the next one)."""
+    for _ in range(times):
+        with registry.sessions() as session, session.begin():
+            enqueue_job(session, applicant_id, "nik", now=registry.clock())
+            (job,) = claim_jobs(session, "test", now=registry.clock())
+            complete_job(session, job.id, "test", "data_mismatch", now=registry.clock())
+            set_step(
+                session, applicant_id, STEP_NIK, STEP_FAILED, reason="data_mismatch"
+            )
+
+
+async def test_a_second_refusal_after_a_correction_goes_to_a_person(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    with registry.sessions() as session, session.begin():
+        claim_jobs(session, "setup", now=registry.clock())  # the registration's job
+        session.execute(delete(VerificationJob))
+    refuse_data(registry, applicant_id, 2)
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(sms, "/check_status", "check_status")
+    tracker.latest_message["metadata"] = {"internal": "nik_checked"}
+
+    await ActionRegistrationStatus().run(dispatcher, tracker, {})
+
+    result, handed = texts(dispatcher)
+    assert result.startswith("Cek NIK belum berhasil.")
+    assert handed.startswith("Datamu masih belum cocok setelah diperbaiki")
+    assert "Posisimu: ke-1" in handed
+    with registry.sessions() as session:
+        (ticket,) = session.execute(select(Ticket)).scalars()
+    assert (ticket.reason, ticket.status, ticket.applicant_id) == (
+        "unfixable",
+        "open",
+        applicant_id,
+    )
+
+
+async def test_a_first_refusal_is_told_without_a_ticket(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    with registry.sessions() as session, session.begin():
+        session.execute(delete(VerificationJob))
+    refuse_data(registry, applicant_id, 1)
+
+    (text,) = await status(sms, {"internal": "nik_checked"})
+
+    assert text.startswith("Cek NIK belum berhasil.")
+    assert registry.count(Ticket) == 0
+
+
+async def test_after_the_agent_the_bot_says_what_is_next(
+    registry: Registry, sms: str
+) -> None:
+    applicant_id = registry.register(sms)
+    registry.nik_checked(applicant_id)
+    registry.open_batch(5)
+
+    (text,) = await status(sms, {"internal": "handoff_resolved"})
+
+    assert text.startswith("Percakapan dengan petugas selesai.")
+    assert "Berikutnya: ketik GABUNG untuk ikut Gelombang 5" in text
+
+
+async def test_after_the_agent_an_unregistered_person_gets_the_bot_back(
+    registry: Registry, sms: str
+) -> None:
+    (text,) = await status(sms, {"internal": "handoff_resolved"})
+
+    assert text.startswith("Percakapan dengan petugas selesai.")
+    assert "Ada lagi yang bisa saya bantu" in text
 
 
 async def test_a_finished_check_for_an_unlinked_chat_says_nothing(

@@ -1,0 +1,78 @@
+"""Hand the conversation to a call-center agent.
+
+A ticket with the reason code is opened in the conversation's name (the gateway
+then keeps the person's messages for the agent instead of the bot) and the
+person is told their place in the queue and the expected wait, or when agents
+are back. Without a gateway conversation (REST shell) the call-center channels
+are given instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.services import services
+from bot.clock import now_wib
+from bot.handoff.models import (
+    REASON_COMPLAINT,
+    REASON_FALLBACK,
+    REASON_REQUEST_HUMAN,
+    REASON_UNFIXABLE,
+)
+from bot.policy.answers import call_center_text
+from bot.policy.programme import load_policy
+
+OPENINGS = {
+    REASON_REQUEST_HUMAN: "Baik, saya sambungkan ke petugas.",
+    REASON_COMPLAINT: "Maaf atas pengalaman yang tidak enak. Saya sambungkan ke "
+    "petugas.",
+    REASON_FALLBACK: "Maaf, saya masih belum paham. Saya sambungkan ke petugas.",
+    REASON_UNFIXABLE: "Datamu masih belum cocok setelah diperbaiki, jadi saya "
+    "teruskan ke petugas.",
+}
+# Without a gateway conversation there is no ticket: the call center instead.
+NO_TICKET_OPENINGS = {
+    REASON_REQUEST_HUMAN: "",
+    REASON_COMPLAINT: "Maaf atas pengalaman yang tidak enak.",
+    REASON_FALLBACK: "Maaf, saya masih belum paham.",
+    REASON_UNFIXABLE: "Datamu masih belum cocok setelah diperbaiki.",
+}
+REASON_FOR_INTENT = {"complaint": REASON_COMPLAINT}
+
+
+async def hand_off(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
+) -> List[EventType]:
+    """Open the ticket and tell the person (a rule then leaves any form; its
+    answers stay for later)."""
+    handoff = await asyncio.to_thread(
+        services().handoff.hand_off, tracker.sender_id, reason
+    )
+    if handoff is None:
+        parts = (NO_TICKET_OPENINGS[reason], call_center_text(load_policy(), now_wib()))
+    else:
+        parts = (OPENINGS[reason], handoff.text)
+    dispatcher.utter_message(text=" ".join(part for part in parts if part))
+    return []
+
+
+class ActionHandoff(Action):
+    """The person asked for a person, or complained."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[str, Any],
+    ) -> List[EventType]:
+        intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+        reason = REASON_FOR_INTENT.get(intent or "", REASON_REQUEST_HUMAN)
+        return await hand_off(dispatcher, tracker, reason)
