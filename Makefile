@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run shell mail test lint validate bench-nlu bench-policy bench-gateway \
-	bench-sms telegram-webhook clean
+	bench-sms telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -79,6 +79,17 @@ bench-sms: $(BIN)/.installed ## SMS segments of every answer, per policy version
 
 telegram-webhook: $(BIN)/.installed ## Register the Telegram webhook (needs TELEGRAM_* and PUBLIC_BASE_URL)
 	$(BIN)/python -m bot.channels.telegram_cli set-webhook
+
+supervisor: $(BIN)/.installed ## Create a console supervisor: make supervisor NAME=name (password: prompt or CONSOLE_PASSWORD)
+	@[ -n "$(NAME)" ] || { echo "Usage: make supervisor NAME=name"; exit 2; }
+	$(BIN)/python -m bot.console.admin create-supervisor "$(NAME)"
+
+agent: $(BIN)/.installed ## Create a console agent: make agent NAME=name (password: prompt or CONSOLE_PASSWORD)
+	@[ -n "$(NAME)" ] || { echo "Usage: make agent NAME=name"; exit 2; }
+	$(BIN)/python -m bot.console.admin create-agent "$(NAME)"
+
+screenshots: $(MODEL) ## Refresh docs/screenshots/console-*.png (runs the console browser test; needs chromium)
+	$(BIN)/python -m scripts.console_screenshots
 
 clean: ## Remove the model, results and runtime files (keeps the venv)
 	rm -rf models results var .rasa

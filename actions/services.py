@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.console.presence import agents_online
 from bot.db import make_engine, make_sessionmaker
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
@@ -40,7 +41,9 @@ def services() -> Services:
         desk = RegistrationDesk(
             sessions, settings.secret_for(CODE_SECRET_PURPOSE), load_policy
         )
-        handoff = HandoffDesk(sessions, AgentHours.from_settings(settings))
+        handoff = HandoffDesk(
+            sessions, AgentHours.from_settings(settings), agents_online=agents_online
+        )
         _current.append(Services(desk, make_email_sender(settings), handoff))
     return _current[0]
 

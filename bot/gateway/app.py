@@ -1,8 +1,9 @@
-"""The gateway's ASGI app: provider webhooks, health check and the simulator.
+"""The gateway's ASGI app: provider webhooks, health check, agents' console, simulator.
 
 Every webhook is authenticated first (Telegram secret token, Twilio signature),
 then stored, then acknowledged at once; Rasa is never called inside a request. The
-simulator is served only in development (PRAKERJA_ENV development or test).
+agents' console (`/console`, `bot.console.app`) is always served, in production
+too; the simulator only in development (PRAKERJA_ENV development or test).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.base import Channel, Sender, Unauthorized
 from bot.channels.sms import parse_inbound, parse_status
 from bot.channels.telegram import parse_webhook
+from bot.console import app as console
+from bot.console.presence import agents_online
 from bot.gateway import simulator
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import record_status
@@ -170,7 +173,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        gateway = await Gateway.start(settings, options, channels, senders)
+        gateway = await Gateway.start(
+            settings, options, channels, senders, agents_online=agents_online
+        )
         app.state.gateway = gateway
         try:
             yield
@@ -182,11 +187,13 @@ def create_app(
         Route(SMS_INBOUND_PATH, sms_inbound, methods=["POST"]),
         Route(SMS_STATUS_PATH, sms_status, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *console.routes(),
     ]
     if with_simulator:
         routes.extend(simulator.routes)
     return Starlette(
         routes=routes,
+        middleware=console.middleware(),
         lifespan=lifespan,
         exception_handlers={SQLAlchemyError: database_error},
     )

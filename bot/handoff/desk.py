@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.gateway.models import Conversation
 from bot.handoff.hours import AgentHours
+from bot.handoff.monitor import AgentsOnline
 from bot.handoff.records import TicketInfo
 from bot.handoff.texts import out_of_hours_text, queued_text, wait_minutes
 from bot.handoff.tickets import (
@@ -47,11 +48,14 @@ class HandoffDesk:
         sessions: Callable[[], Session],
         hours: AgentHours,
         clock: Callable[[], datetime] = utcnow,
+        agents_online: AgentsOnline = recent_agents,
     ) -> None:
-        """`clock` gives naive UTC, as everything stored."""
+        """`clock` gives naive UTC, as everything stored; `agents_online` counts
+        the agents who share the queue (the console's presence in production)."""
         self._sessions = sessions
         self._hours = hours
         self._clock = clock
+        self._agents_online = agents_online
 
     def hand_off(self, pseudonym: str, reason: str) -> Handoff | None:
         """Open (or find) the conversation's ticket; None outside the gateway."""
@@ -79,7 +83,7 @@ class HandoffDesk:
         if not self._hours.is_open(aware):
             return out_of_hours_text(self._hours, aware)
         position = queue_position(session, ticket.id)
-        wait = expected_wait(session, ticket.id, now, recent_agents(session, now))
+        wait = expected_wait(session, ticket.id, now, self._agents_online(session, now))
         if position is None or wait is None:  # already with an agent
             return "Petugas sudah menangani percakapan ini dan akan membalas di sini."
         record_wait_told(session, ticket.id, wait_minutes(wait), now=now)

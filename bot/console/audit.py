@@ -1,0 +1,134 @@
+"""The audit log: what agents did in the console, and failed logins.
+
+Every event names its subject by id or keyed hash only (`applicant:12
+field:nik`, `agent:3`, `ip:<hmac>`), never personal data in clear. Nothing here
+commits: the caller owns the transaction, so an action and its audit event are
+stored together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from bot.console.models import ACTION_MAX, TARGET_MAX, Agent, AuditEvent
+from bot.db import utcnow
+
+LOGIN = "login"
+LOGIN_FAILED = "login_failed"
+LOGOUT = "logout"
+CLAIM = "claim"
+ASSIGN = "assign"
+REPLY = "reply"
+NOTE = "note"
+RESOLVE = "resolve"
+REVEAL = "reveal"
+AGENT_CREATED = "agent_created"
+PASSWORD_SET = "password_set"  # noqa: S105 (an action name)
+ACTIONS = (
+    LOGIN,
+    LOGIN_FAILED,
+    LOGOUT,
+    CLAIM,
+    ASSIGN,
+    REPLY,
+    NOTE,
+    RESOLVE,
+    REVEAL,
+    AGENT_CREATED,
+    PASSWORD_SET,
+)
+AUDIT_LOG_LIMIT = 200
+
+audit_table = AuditEvent.__table__
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One event of the audit log, with the agent's username when known."""
+
+    id: int
+    at: datetime
+    action: str
+    agent_id: int | None
+    username: str | None
+    ticket_id: int | None
+    target: str | None
+
+
+def record(
+    session: Session,
+    action: str,
+    agent_id: int | None,
+    ticket_id: int | None = None,
+    target: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Add one event (the caller commits it with the action it describes)."""
+    if action not in ACTIONS or len(action) > ACTION_MAX:
+        raise ValueError(f"unknown audit action {action!r}")
+    if target is not None and len(target) > TARGET_MAX:
+        raise ValueError(f"audit targets have at most {TARGET_MAX} characters")
+    session.execute(
+        insert(audit_table).values(
+            agent_id=agent_id,
+            action=action,
+            ticket_id=ticket_id,
+            target=target,
+            at=now or utcnow(),
+        )
+    )
+
+
+def latest(session: Session, limit: int = AUDIT_LOG_LIMIT) -> list[AuditRecord]:
+    """The newest events first."""
+    rows = session.execute(
+        select(audit_table, Agent.username)
+        .select_from(audit_table.outerjoin(Agent, Agent.id == audit_table.c.agent_id))
+        .order_by(audit_table.c.at.desc(), audit_table.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        AuditRecord(
+            id=row.id,
+            at=row.at,
+            action=row.action,
+            agent_id=row.agent_id,
+            username=row.username,
+            ticket_id=row.ticket_id,
+            target=row.target,
+        )
+        for row in rows
+    ]
+
+
+def count_since(session: Session, action: str, target: str, since: datetime) -> int:
+    """How many `action` events about `target` happened at or after `since`."""
+    return int(
+        session.execute(
+            select(func.count(audit_table.c.id)).where(
+                audit_table.c.action == action,
+                audit_table.c.target == target,
+                audit_table.c.at >= since,
+            )
+        ).scalar_one()
+    )
+
+
+def counts_by_agent(
+    session: Session, actions: tuple[str, ...], since: datetime
+) -> dict[tuple[int, str], int]:
+    """Events per (agent id, action) at or after `since`."""
+    rows = session.execute(
+        select(audit_table.c.agent_id, audit_table.c.action, func.count())
+        .where(
+            audit_table.c.action.in_(actions),
+            audit_table.c.at >= since,
+            audit_table.c.agent_id.is_not(None),
+        )
+        .group_by(audit_table.c.agent_id, audit_table.c.action)
+    ).all()
+    return {(int(agent_id), str(action)): int(n) for agent_id, action, n in rows}

@@ -1,0 +1,276 @@
+"""Accounts, passwords, login limits and sessions, on SQLite and PostgreSQL.
+
+The database is built by the migrations (so revision 0310 is exercised too);
+moments are passed explicitly, so expiry and locks are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from argon2.low_level import Type
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+import bot.console.passwords as passwords
+from bot.console import audit
+from bot.console.agents import (
+    AgentExists,
+    create_agent,
+    find_agent,
+    set_active,
+    set_password,
+)
+from bot.console.auth import (
+    BAD_CREDENTIALS,
+    CLIENT_LIMITED,
+    LOCKED,
+    OK,
+    authenticate,
+    client_target,
+)
+from bot.console.models import Agent, AgentSession, AuditEvent
+from bot.console.presence import agents_online
+from bot.console.sessions import (
+    IDLE_TIMEOUT,
+    LIFETIME,
+    load_session,
+    open_session,
+    purge_expired,
+)
+from bot.db import make_engine, make_sessionmaker
+from tests.console.conftest import PASSWORD, database
+from tests.registry.conftest import upgrade
+
+T0 = datetime(2026, 11, 30, 3, 0)
+CLIENT = client_target(b"test-secret", "203.0.113.7")
+OTHER_CLIENT = client_target(b"test-secret", "203.0.113.8")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """The module's database on each backend, built by the migrations."""
+    directory: Path = tmp_path_factory.mktemp("console")
+    with database(str(request.param), directory) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker:
+    """Sessions on empty console tables."""
+    with engine.begin() as connection:
+        for model in (AuditEvent, AgentSession, Agent):
+            connection.execute(delete(model))
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker) -> Iterator[Session]:
+    """One session for the test's sequential steps."""
+    with sessions() as session:
+        yield session
+
+
+def test_passwords_are_stored_as_argon2id(session: Session) -> None:
+    agent = create_agent(session, "Andi", PASSWORD, "agent", "Andi Wijaya")
+    session.commit()
+    stored = session.execute(select(Agent.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+    assert agent.username == "andi" and agent.display_name == "Andi Wijaya"
+
+
+def test_the_production_hasher_is_argon2id_with_rfc_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.undo()  # the real hasher, not the tests' cheap one
+    assert passwords.HASHER.type is Type.ID
+    hashed = passwords.hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify_password(hashed, PASSWORD)
+    assert not passwords.verify_password(hashed, PASSWORD + "x")
+    assert not passwords.verify_password("not-a-hash", PASSWORD)
+
+
+def test_a_hash_with_old_parameters_is_upgraded_at_login(session: Session) -> None:
+    create_agent(session, "andi", PASSWORD, "agent")
+    weak = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1)
+    session.execute(update(Agent).values(password_hash=weak.hash(PASSWORD)))
+    session.commit()
+    assert authenticate(session, "andi", PASSWORD, CLIENT, now=T0).ok
+    stored = session.execute(select(Agent.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$") and "m=512" not in stored
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("a", PASSWORD),
+        ("andi wijaya", PASSWORD),
+        ("x" * 33, PASSWORD),
+        ("andi", "pendek"),
+    ],
+)
+def test_bad_usernames_and_short_passwords_are_refused(
+    session: Session, username: str, password: str
+) -> None:
+    with pytest.raises(ValueError):
+        create_agent(session, username, password, "agent")
+
+
+def test_a_username_is_taken_once(session: Session) -> None:
+    create_agent(session, "andi", PASSWORD, "agent")
+    session.commit()
+    with pytest.raises(AgentExists):
+        create_agent(session, "ANDI", PASSWORD, "supervisor")
+
+
+def test_five_failures_lock_for_fifteen_minutes(session: Session) -> None:
+    create_agent(session, "andi", PASSWORD, "agent")
+    session.commit()
+    for minute in range(5):
+        result = authenticate(
+            session, "andi", "salah", CLIENT, now=T0 + timedelta(minutes=minute)
+        )
+        session.commit()
+        assert result.outcome == BAD_CREDENTIALS
+    locked = authenticate(
+        session, "andi", PASSWORD, CLIENT, now=T0 + timedelta(minutes=5)
+    )
+    assert locked.outcome == LOCKED and locked.agent is None
+    later = T0 + timedelta(minutes=4 + 15, seconds=1)
+    result = authenticate(session, "andi", PASSWORD, OTHER_CLIENT, now=later)
+    assert result.outcome == OK and result.agent is not None
+    row = session.execute(select(Agent)).scalar_one()
+    assert row.failed_logins == 0 and row.locked_until is None
+
+
+def test_a_success_resets_the_failure_count(session: Session) -> None:
+    create_agent(session, "andi", PASSWORD, "agent")
+    for _ in range(4):
+        authenticate(session, "andi", "salah", CLIENT, now=T0)
+    assert authenticate(session, "andi", PASSWORD, CLIENT, now=T0).ok
+    for _ in range(4):
+        authenticate(session, "andi", "salah", CLIENT, now=T0)
+    assert authenticate(session, "andi", PASSWORD, CLIENT, now=T0).ok
+
+
+def test_twenty_failures_per_client_in_fifteen_minutes(session: Session) -> None:
+    create_agent(session, "andi", PASSWORD, "agent")
+    for number in range(20):
+        result = authenticate(
+            session,
+            f"orang{number}",
+            "salah",
+            CLIENT,
+            now=T0 + timedelta(seconds=number),
+        )
+        assert result.outcome == BAD_CREDENTIALS
+    refused = authenticate(
+        session, "andi", PASSWORD, CLIENT, now=T0 + timedelta(minutes=1)
+    )
+    assert refused.outcome == CLIENT_LIMITED
+    assert authenticate(session, "andi", PASSWORD, OTHER_CLIENT, now=T0).ok
+    after_window = T0 + timedelta(minutes=16, seconds=30)
+    assert authenticate(session, "andi", PASSWORD, CLIENT, now=after_window).ok
+
+
+def test_a_deactivated_agent_cannot_log_in(session: Session) -> None:
+    create_agent(session, "andi", PASSWORD, "agent")
+    set_active(session, "andi", False)
+    assert authenticate(session, "andi", PASSWORD, CLIENT, now=T0).outcome == (
+        BAD_CREDENTIALS
+    )
+
+
+def test_failed_logins_are_audited_without_personal_data(session: Session) -> None:
+    authenticate(session, "siapa.saja", "rahasia-sekali", CLIENT, now=T0)
+    [event] = audit.latest(session)
+    assert event.action == "login_failed" and event.agent_id is None
+    assert event.target == CLIENT and "203.0.113" not in event.target
+
+
+def test_a_session_stores_only_the_token_hash(session: Session) -> None:
+    agent = create_agent(session, "andi", PASSWORD, "agent")
+    token, opened = open_session(session, agent, now=T0)
+    row = session.execute(select(AgentSession)).scalar_one()
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert row.expires_at == T0 + LIFETIME
+    assert len(opened.csrf_token) >= 43 and opened.csrf_token != token
+    loaded = load_session(session, token, now=T0 + timedelta(minutes=1))
+    assert loaded is not None and loaded.agent.id == agent.id
+    assert load_session(session, token[:-1] + "x", now=T0) is None
+    assert load_session(session, None, now=T0) is None
+
+
+def test_a_session_ends_after_thirty_idle_minutes(session: Session) -> None:
+    agent = create_agent(session, "andi", PASSWORD, "agent")
+    token, _ = open_session(session, agent, now=T0)
+    moment = T0
+    for _ in range(3):  # activity keeps it alive
+        moment += IDLE_TIMEOUT - timedelta(minutes=1)
+        assert load_session(session, token, now=moment) is not None
+    # polls of an unattended page do not count as activity
+    quiet = moment + timedelta(minutes=10)
+    assert load_session(session, token, now=quiet, activity=False) is not None
+    assert load_session(session, token, now=moment + IDLE_TIMEOUT) is None
+    assert session.execute(select(AgentSession)).all() == []
+
+
+def test_a_session_ends_after_eight_hours_whatever_the_activity(
+    session: Session,
+) -> None:
+    agent = create_agent(session, "andi", PASSWORD, "agent")
+    token, _ = open_session(session, agent, now=T0)
+    moment = T0
+    while moment + timedelta(minutes=20) < T0 + LIFETIME:
+        moment += timedelta(minutes=20)
+        assert load_session(session, token, now=moment) is not None
+    assert load_session(session, token, now=T0 + LIFETIME) is None
+
+
+def test_a_new_password_unlocks_and_ends_sessions(session: Session) -> None:
+    agent = create_agent(session, "andi", PASSWORD, "agent")
+    token, _ = open_session(session, agent, now=T0)
+    for _ in range(5):
+        authenticate(session, "andi", "salah", CLIENT, now=T0)
+    set_password(session, "andi", "kata-sandi-baru-yang-panjang")
+    assert load_session(session, token, now=T0) is None
+    assert authenticate(
+        session, "andi", "kata-sandi-baru-yang-panjang", CLIENT, now=T0
+    ).ok
+
+
+def test_deactivating_ends_sessions(session: Session) -> None:
+    agent = create_agent(session, "andi", PASSWORD, "agent")
+    token, _ = open_session(session, agent, now=T0)
+    set_active(session, "andi", False)
+    assert load_session(session, token, now=T0) is None
+    reactivated = set_active(session, "andi", True)
+    assert reactivated.active and find_agent(session, "andi") == reactivated
+
+
+def test_agents_online_counts_logged_in_agents_seen_lately(session: Session) -> None:
+    andi = create_agent(session, "andi", PASSWORD, "agent")
+    budi = create_agent(session, "budi", PASSWORD, "agent")
+    sari = create_agent(session, "sari", PASSWORD, "supervisor")
+    assert agents_online(session, T0) == 0
+    open_session(session, andi, now=T0)
+    budi_token, _ = open_session(session, budi, now=T0 - timedelta(minutes=10))
+    open_session(session, sari, now=T0 - timedelta(minutes=1))
+    assert agents_online(session, T0) == 2  # Budi was last seen 10 minutes ago
+    load_session(session, budi_token, now=T0, activity=False)
+    assert agents_online(session, T0) == 3
+    purge_expired(session, T0 + LIFETIME)
+    assert agents_online(session, T0 + timedelta(minutes=1)) == 0
