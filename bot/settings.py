@@ -26,7 +26,8 @@ DEFAULT_AGENT_HOURS = (time(8, 0), time(20, 0))
 DEFAULT_AGENT_DAYS = frozenset(range(1, 8))
 """Agents work every day (ISO weekdays 1-7) unless AGENT_DAYS says otherwise."""
 _CLOCK = r"([01]?\d|2[0-3])[:.]([0-5]\d)"
-_HOURS = re.compile(rf"\s*{_CLOCK}\s*-\s*{_CLOCK}\s*")
+_END_OF_DAY = r"(24)[:.](00)"
+_HOURS = re.compile(rf"\s*{_CLOCK}\s*-\s*(?:{_CLOCK}|{_END_OF_DAY})\s*")
 _DAYS = re.compile(r"\s*([1-7])\s*(?:-\s*([1-7])\s*)?")
 
 
@@ -92,14 +93,17 @@ def _get(env: dict[str, str], name: str) -> str | None:
 
 def parse_agent_hours(value: str) -> tuple[time, time]:
     """AGENT_HOURS as (opens, closes): "HH:MM-HH:MM" (or "08.00-20.00") in WIB,
-    opening before closing on the same day; SettingsError otherwise."""
+    opening before closing on the same day ("00:00-24:00": all day);
+    SettingsError otherwise."""
     match = _HOURS.fullmatch(value)
     if match is None:
         raise SettingsError(
             f"AGENT_HOURS must look like 08:00-20:00 (WIB), not {value!r}"
         )
-    hour1, minute1, hour2, minute2 = (int(part) for part in match.groups())
-    opens, closes = time(hour1, minute1), time(hour2, minute2)
+    hour1, minute1, *ends = match.groups()
+    opens = time(int(hour1), int(minute1))
+    end_of_day = ends[2] is not None  # 24:00
+    closes = time.max if end_of_day else time(int(ends[0]), int(ends[1]))
     if not opens < closes:
         raise SettingsError(
             f"AGENT_HOURS must open before it closes on the same day: {value!r}"

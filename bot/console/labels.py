@@ -20,7 +20,7 @@ TICKET_REASONS = {
     "unfixable": "Masalah data",
 }
 TICKET_STATUSES = {
-    "open": "Menunggu",
+    "open": "Antre",
     "assigned": "Ditangani",
     "resolved": "Selesai",
     "cancelled": "Dibatalkan",
@@ -52,6 +52,11 @@ STEP_STATUSES = {
     "pending": "sedang diproses",
     "done": "selesai",
     "failed": "gagal",
+}
+# A pending step told as the person experiences it (default: STEP_STATUSES).
+PENDING_STEPS = {
+    "nik": "sedang dicek",
+    "selection": "menunggu pengumuman",
 }
 MEMBERSHIP_RESULTS = {
     "pending": "menunggu pengumuman",

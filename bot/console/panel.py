@@ -157,7 +157,11 @@ def registration_panel(
             step=step.step,
             label=labels.label(labels.STEPS, step.step),
             status=step.status,
-            status_label=labels.label(labels.STEP_STATUSES, step.status),
+            status_label=(
+                labels.PENDING_STEPS.get(step.step, labels.STEP_STATUSES["pending"])
+                if step.status == "pending"
+                else labels.label(labels.STEP_STATUSES, step.status)
+            ),
             reason=step.failure_reason,
             reason_label=(
                 labels.label(labels.FAILURE_REASONS, step.failure_reason)

@@ -126,3 +126,14 @@ def test_the_parsers_accept_single_days_and_ranges() -> None:
     assert parse_agent_days("3") == frozenset({3})
     assert parse_agent_days("1,3-4") == frozenset({1, 3, 4})
     assert parse_agent_hours("00:00-23:59") == (time(0), time(23, 59))
+
+
+def test_24_00_means_until_the_end_of_the_day() -> None:
+    opens, closes = parse_agent_hours("00:00-24:00")
+    hours = AgentHours(opens=opens, closes=closes)
+    late = datetime(2026, 11, 25, 16, 59, 59, tzinfo=timezone.utc)  # 23.59.59 WIB
+
+    assert (opens, closes) == (time(0), time.max)
+    assert hours.is_open(late)
+    with pytest.raises(SettingsError):
+        parse_agent_hours("00:00-24:30")
