@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run shell mail test lint validate bench-nlu bench-policy bench-gateway \
-	bench-sms telegram-webhook supervisor agent screenshots clean
+	bench-registration bench-sms telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 
 bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under load (local fakes)
 	$(BIN)/python -m bench.gateway
+
+bench-registration: $(BIN)/.installed ## Registry throughput: registrations, duplicate storm, NIK queue, quota race
+	$(BIN)/python -m bench.registration
 
 bench-sms: $(BIN)/.installed ## SMS segments of every answer, per policy version
 	$(BIN)/python -m bench.sms_segments

@@ -23,6 +23,8 @@ Base: Any = declarative_base()
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
 POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
+POSTGRES_POOL_SIZE = 10
+POSTGRES_POOL_OVERFLOW = 20
 POSTGRES_LOCK_TIMEOUT_MS = 5_000
 
 
@@ -92,6 +94,10 @@ def make_engine(
         future=True,
         hide_parameters=True,
         pool_pre_ping=True,
+        # The gateway's and the action server's thread pools share the engine:
+        # enough kept connections that returning one rarely closes it.
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_POOL_OVERFLOW,
         connect_args=postgres_connect_args(statement_timeout_ms, lock_timeout_ms),
     )
 
