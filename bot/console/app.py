@@ -492,7 +492,7 @@ async def reply_ticket(request: Request, visit: Visit) -> Response:
             AGENT_REPLY,
             key=agent_reply_key(ticket_id, key),
             text=text,
-            data={"agent_id": visit.agent.id},
+            data={"agent_id": visit.agent.id, "ticket_id": ticket_id},
         )
         if not stored:
             raise Refusal(409, "no_conversation", "Percakapan tidak ditemukan.")

@@ -3,7 +3,10 @@
 Plain dicts of strings and numbers, built inside one database session, used
 both by the server-rendered pages (Jinja, autoescaped) and by the JSON the
 pages poll (rendered with `textContent` by the script). Access is checked here
-too: `visible_ticket` refuses a ticket the agent may not see.
+too: `visible_ticket` refuses a ticket the agent may not see. Personal data the
+person typed (NIK, KK, phone, e-mail) is masked in the transcript, and a closed
+ticket shows the conversation only up to its end (not what came later, e.g.
+another agent's ticket in the same conversation).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.console import access, labels
 from bot.console.agents import AgentInfo, list_agents
+from bot.console.masking import mask_personal_data
 from bot.gateway.models import Conversation
 from bot.gateway.notify import masked_address
 from bot.handoff import tickets
@@ -106,14 +110,17 @@ def ticket_state(
                 if turn.author == "agent" and turn.agent_id
                 else labels.label(labels.AUTHORS, turn.author)
             ),
-            "text": turn.text,
+            "text": mask_personal_data(turn.text),
             "at": labels.wib(turn.at),
             "delivery": labels.DELIVERY.get(turn.delivery or "", "")
             if turn.author != "user"
             else "",
         }
         for turn in tickets.transcript(
-            session, ticket.conversation_id, limit=TRANSCRIPT_LIMIT
+            session,
+            ticket.conversation_id,
+            limit=TRANSCRIPT_LIMIT,
+            until=ticket.resolved_at or ticket.cancelled_at,
         )
     ]
     notes = [

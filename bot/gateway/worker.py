@@ -36,8 +36,9 @@ rendered by the channel; the next message reaches Rasa again. Internal events
 meant for Rasa (e.g. `nik_checked`) are dropped while a ticket is active: the
 bot stays quiet, and `handoff_resolved` makes it re-read the status afterwards.
 Two internal events never reach Rasa: `agent_reply` (the row's text, rendered
-and stored with author "agent" and the agent's id; to an opted-out number it is
-stored as failed, never sent) and `queue_update` (author "system"; dropped
+and stored with author "agent" and the agent's id; to an opted-out number, or
+when its ticket was cancelled by the person's "batal" processed before it, it
+is stored as failed, never sent) and `queue_update` (author "system"; dropped
 unless its ticket is still open). Every outbox row records its author.
 """
 
@@ -80,12 +81,12 @@ from bot.gateway.rasa_client import (
     RasaUnavailableError,
 )
 from bot.handoff.commands import is_cancel_command
-from bot.handoff.errors import HandoffError
+from bot.handoff.errors import HandoffError, TicketNotFound
 from bot.handoff.events import AGENT_REPLY, HANDOFF_RESOLVED, QUEUE_UPDATE
-from bot.handoff.models import TICKET_OPEN
+from bot.handoff.models import TICKET_CANCELLED, TICKET_OPEN
 from bot.handoff.records import TicketInfo
 from bot.handoff.texts import CANCELLED_TEXT
-from bot.handoff.tickets import active_ticket, cancel
+from bot.handoff.tickets import active_ticket, cancel, get_ticket
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ that the agent is done when it says "handoff_resolved"); others, except the
 handoff's own (`OWN_EVENTS`), are dropped."""
 OWN_EVENTS = frozenset({AGENT_REPLY, QUEUE_UPDATE})
 """Internal events the worker sends itself, without Rasa."""
+TICKET_CANCELLED_ERROR = "ticket cancelled"
+"""The outbox error of an agent's reply withheld after the person cancelled."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,9 @@ class Outcome:
     author: str = AUTHOR_BOT
     """Who wrote the bodies (outbox `author`)."""
     agent_id: int | None = None
-    withheld: bool = False
-    """Store the bodies as failed ("opted out"): never to be sent."""
+    withheld: str | None = None
+    """Store the bodies as failed with this error (e.g. "opted out"): never to
+    be sent."""
     cancel_ticket: int | None = None
     """The ticket this message cancels, in the same transaction."""
 
@@ -176,7 +180,7 @@ def _outbox_values(
         "updated_at": now,
     }
     if outcome is not None and outcome.withheld:
-        values.update(status=OUTBOX_FAILED, last_error=OPTED_OUT)
+        values.update(status=OUTBOX_FAILED, last_error=outcome.withheld)
     return values
 
 
@@ -398,14 +402,16 @@ class ConversationWorker(ClaimLoop[int]):
 
     async def _agent_reply(self, pending: PendingMessage, channel: Channel) -> bool:
         """An agent's reply (the row's text): rendered by the channel and stored
-        with author "agent"; to an opted-out conversation it is stored as failed
-        and never sent. No Rasa. False to wait."""
+        with author "agent"; to an opted-out conversation, or for a ticket the
+        person cancelled meanwhile, it is stored as failed and never sent. No
+        Rasa. False to wait."""
         ids = (pending.conversation_id, pending.inbox_id)
+        data = internal_event_data(pending.message.event)
         outcome = Outcome(
             state=dict(pending.state),
             opted_out=pending.opted_out,
             author=AUTHOR_AGENT,
-            agent_id=_agent_id(internal_event_data(pending.message.event)),
+            agent_id=_agent_id(data),
         )
         text = pending.message.text.strip()
         if not text:
@@ -419,9 +425,36 @@ class ConversationWorker(ClaimLoop[int]):
                 *ids,
                 outcome.agent_id,
             )
-            outcome.withheld = True
+            outcome.withheld = OPTED_OUT
+            outcome.state = dict(pending.state)
+        elif await self._ticket_cancelled(pending, data.get("ticket_id")):
+            log.warning(
+                "conversation %s inbox %s: agent %s's reply not sent (%s)",
+                *ids,
+                outcome.agent_id,
+                TICKET_CANCELLED_ERROR,
+            )
+            outcome.withheld = TICKET_CANCELLED_ERROR
             outcome.state = dict(pending.state)
         return await self._store(pending, outcome)
+
+    async def _ticket_cancelled(self, pending: PendingMessage, ticket_id: Any) -> bool:
+        """Whether the reply's ticket was cancelled: the person's "batal" was
+        stored before the reply and processed first. A resolved ticket is not:
+        the agent's last reply before resolving still goes out."""
+        if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return False  # a reply stored without its ticket
+        if pending.ticket is not None and pending.ticket.id == ticket_id:
+            return False
+        return await in_thread(self._is_cancelled, ticket_id)
+
+    def _is_cancelled(self, ticket_id: int) -> bool:
+        """Whether the ticket is cancelled now (False when there is none)."""
+        with self._sessions() as session:
+            try:
+                return get_ticket(session, ticket_id).status == TICKET_CANCELLED
+            except TicketNotFound:
+                return False
 
     async def _queue_update(self, pending: PendingMessage, channel: Channel) -> bool:
         """A queue update (the row's text) for a ticket still open: rendered and

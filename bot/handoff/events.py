@@ -4,8 +4,9 @@ Each is stored with `bot.gateway.notify.enqueue_notification` (or
 `bot.handoff.tickets.notify_ticket`) and processed by the conversation worker in
 order with the person's own messages:
 
-- `agent_reply`: the row's text is the agent's reply; `data={"agent_id": n}`.
-  Rendered by the channel, stored with author "agent"; Rasa is not called.
+- `agent_reply`: the row's text is the agent's reply; `data={"agent_id": n,
+  "ticket_id": t}`. Rendered by the channel, stored with author "agent"
+  (withheld when ticket `t` was cancelled meanwhile); Rasa is not called.
 - `queue_update`: the row's text is for the person (the wait grew);
   `data={"ticket_id": n}`. Author "system"; dropped once the ticket is no
   longer open. Rasa is not called.

@@ -586,9 +586,16 @@ def body_text(channel: str, body: Any) -> str:
 
 
 def _latest(
-    session: Session, model: Any, columns: Sequence[Any], where: Any, limit: int
+    session: Session,
+    model: Any,
+    columns: Sequence[Any],
+    where: Any,
+    limit: int,
+    until: datetime | None,
 ) -> list[Any]:
     order = model.received_at if model is InboxMessage else model.created_at
+    if until is not None:
+        where = and_(where, order <= until)
     return list(
         session.execute(
             select(*columns)
@@ -599,10 +606,16 @@ def _latest(
     )
 
 
-def transcript(session: Session, conversation_id: int, limit: int = 200) -> list[Turn]:
+def transcript(
+    session: Session,
+    conversation_id: int,
+    limit: int = 200,
+    until: datetime | None = None,
+) -> list[Turn]:
     """The conversation's last `limit` turns in time order: the person's own
     messages (internal events left out) and every stored reply (bot, agent and
-    system), with the text the person saw."""
+    system), with the text the person saw; only those up to `until` (naive UTC)
+    when given (a closed ticket's end)."""
     inbox = _latest(
         session,
         InboxMessage,
@@ -616,6 +629,7 @@ def transcript(session: Session, conversation_id: int, limit: int = 200) -> list
         ),
         InboxMessage.conversation_id == conversation_id,
         limit,
+        until,
     )
     outbox = _latest(
         session,
@@ -630,6 +644,7 @@ def transcript(session: Session, conversation_id: int, limit: int = 200) -> list
         ),
         OutboxMessage.conversation_id == conversation_id,
         limit,
+        until,
     )
     channel = session.execute(
         select(Conversation.channel).where(Conversation.id == conversation_id)

@@ -165,7 +165,7 @@ def test_a_reply_reaches_the_person_as_sms(console: Console) -> None:
     assert response.headers["location"].startswith(f"/console/tickets/{ticket.id}")
     [event] = internal_events(console, "agent_reply")
     assert event.text == reply
-    assert event.event["data"] == {"agent_id": andi.id}
+    assert event.event["data"] == {"agent_id": andi.id, "ticket_id": ticket.id}
     stored = status_of(console, ticket.id)
     assert stored.status == "assigned" and stored.agent_id == andi.id
     assert stored.first_reply_at is not None
@@ -295,3 +295,52 @@ def test_a_missing_ticket_is_not_found(console: Console) -> None:
     assert console.get(a, "/console/tickets/999").status_code == 404
     assert console.get(a, "/console/api/tickets/999").status_code == 404
     assert console.post(a, "/console/tickets/999/claim").status_code == 404
+
+
+def test_personal_data_typed_in_the_chat_is_masked_in_the_transcript(
+    console: Console,
+) -> None:
+    a = console.login(console.agent("andi"))
+    ticket = console.ticket(
+        texts=(
+            f"NIK saya {NIK}",
+            "KK 3174 0101 2000 0001",
+            "email saya budi.santoso@example.com",
+            "hp 0812-3456-7890 ya, gelombang 3",
+        )
+    )
+    page = console.get(a, f"/console/tickets/{ticket.id}")
+    state = console.get(a, f"/console/api/tickets/{ticket.id}").json()
+    texts = [turn["text"] for turn in state["turns"]]
+    for clear in (NIK, KK, "3174 0101 2000 0001", "budi.santoso@", "3456-7890"):
+        assert clear not in page.text and all(clear not in t for t in texts), clear
+    assert texts == [
+        "NIK saya 3174********0001",
+        "KK 3174********0001",
+        "email saya bu***@example.com",
+        "hp +62812*****890 ya, gelombang 3",
+    ]
+    assert "3174********0001" in page.text
+
+
+def test_a_closed_ticket_shows_only_the_conversation_up_to_its_end(
+    console: Console,
+) -> None:
+    andi, budi = console.agent("andi"), console.agent("budi")
+    a, b = console.login(andi), console.login(budi)
+    first = console.ticket(texts=("tolong, NIK saya ditolak",))
+    claim(console, a, first.id)
+    assert console.post(a, f"/console/tickets/{first.id}/resolve").status_code == 303
+    console.conversation(SMS_PHONE, texts=("saya ada keluhan baru untuk petugas",))
+    second = console.run(
+        lambda s: tickets.open_ticket(s, first.conversation_id, "complaint")[0]
+    )
+    claim(console, b, second.id)
+    console.run(lambda s: tickets.add_note(s, second.id, budi.id, "cek saja"))
+    assert console.get(b, f"/console/api/tickets/{second.id}").status_code == 200
+    assert console.get(a, f"/console/api/tickets/{second.id}").status_code == 403
+    old = console.get(a, f"/console/api/tickets/{first.id}").json()
+    assert [t["text"] for t in old["turns"]] == ["tolong, NIK saya ditolak"]
+    page = console.get(a, f"/console/tickets/{first.id}")
+    assert page.status_code == 200
+    assert "keluhan baru" not in page.text

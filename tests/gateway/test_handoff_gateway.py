@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import utcnow
@@ -116,6 +117,18 @@ def done(db: Db, provider_id: str) -> Callable[[], bool]:
         return bool(rows) and rows[0].status == "done"
 
     return check
+
+
+def hold(db: Db, address: str, until: datetime | None) -> None:
+    """Keep the worker away from the conversation until `until` (None: no
+    more), so rows can be stored behind each other before any is processed."""
+    with db.sessions() as session:
+        session.execute(
+            update(Conversation)
+            .where(Conversation.address == address)
+            .values(not_before=until)
+        )
+        session.commit()
 
 
 def update_id(number: int) -> str:
@@ -267,6 +280,55 @@ def test_an_agent_reply_to_an_opted_out_number_is_not_sent(
     assert (row.status, row.last_error, row.agent_id) == ("failed", "opted out", AGENT)
     assert "opted out" in caplog.text and "reply not sent" in caplog.text
     assert PHONE not in caplog.text and "masih di sana" not in caplog.text
+
+
+def test_an_agent_reply_queued_behind_the_persons_batal_is_not_sent(
+    any_settings: Settings, rasa: FakeRasa, any_db: Db
+) -> None:
+    db = any_db
+    telegram = FakeSender(TELEGRAM)
+    with running(any_settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(35, CHAT, "halo"))
+        wait_until(lambda: telegram.sent, what="the first reply")
+        ticket = open_for(db, str(CHAT))
+        hold(db, str(CHAT), utcnow() + timedelta(hours=1))
+        post_telegram(client, telegram_update(36, CHAT, "batal"))
+        key = agent_reply_key(ticket.id, "r1")
+        data = {"agent_id": AGENT, "ticket_id": ticket.id}
+        tell(db, ticket.id, AGENT_REPLY, key, text="Halo, saya cek ya.", data=data)
+        hold(db, str(CHAT), None)
+        wait_until(done(db, f"internal:{key}"), what="the reply handled")
+        wait_until(lambda: len(telegram.sent) == 2, what="the confirmation")
+    assert telegram.texts() == ["Anda menulis: halo", CANCELLED_TEXT]
+    with db.sessions() as session:
+        assert get_ticket(session, ticket.id).status == TICKET_CANCELLED
+    [row] = [row for row in db.outbox() if row.author == "agent"]
+    assert (row.status, row.last_error, row.agent_id) == (
+        "failed",
+        "ticket cancelled",
+        AGENT,
+    )
+
+
+def test_an_agent_reply_just_before_resolving_is_still_sent(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    telegram = FakeSender(TELEGRAM)
+    with running(settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(37, CHAT, "halo"))
+        wait_until(lambda: telegram.sent, what="the first reply")
+        ticket = open_for(db, str(CHAT))
+        hold(db, str(CHAT), utcnow() + timedelta(hours=1))
+        key = agent_reply_key(ticket.id, "r1")
+        data = {"agent_id": AGENT, "ticket_id": ticket.id}
+        tell(db, ticket.id, AGENT_REPLY, key, text="Sudah beres ya.", data=data)
+        with db.sessions() as session:
+            resolve(session, ticket.id, AGENT)
+            session.commit()
+        hold(db, str(CHAT), None)
+        wait_until(done(db, f"internal:{key}"), what="the reply handled")
+        wait_until(lambda: len(telegram.sent) == 2, what="the reply sent")
+    assert telegram.texts() == ["Anda menulis: halo", "Sudah beres ya."]
 
 
 def test_a_queue_update_goes_out_only_while_the_ticket_is_open(

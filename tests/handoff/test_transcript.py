@@ -119,6 +119,21 @@ def test_sms_bodies_and_the_last_turns_only(session: Session) -> None:
     assert transcript(session, phone, limit=0) == []
 
 
+def test_the_turns_up_to_a_moment_only(session: Session) -> None:
+    phone = conversation(session, "+6281234567890", channel="sms")
+    for second in range(0, 10, 2):
+        _in(session, phone, second, f"pesan {second}", channel="sms")
+        _out(session, phone, second + 1, {"kind": "sms", "text": f"balas {second}"})
+    session.commit()
+
+    turns = transcript(session, phone, limit=2, until=T0 + timedelta(seconds=4))
+    assert [(t.author, t.text) for t in turns] == [
+        ("bot", "balas 2"),
+        ("user", "pesan 4"),
+    ]
+    assert len(transcript(session, phone, until=T0 + timedelta(seconds=4))) == 5
+
+
 def test_body_text_per_channel() -> None:
     buttons = [[{"text": "Ya", "callback_data": "1:/a"}, {"text": "Tidak"}]]
     assert body_text("telegram", _message("Pilih", buttons)) == "Pilih\n[Ya] [Tidak]"
