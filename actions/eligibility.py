@@ -7,10 +7,8 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.fallback import FALLBACKS_BEFORE_HUMAN
-from actions.forms import AnswersOnlyForm
-from bot.clock import now_wib, today_wib
-from bot.policy.answers import call_center_text
+from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
+from bot.clock import today_wib
 from bot.policy.eligibility import (
     EligibilityAnswers,
     age_on,
@@ -77,18 +75,12 @@ def _unreadable(
     slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, hint: str
 ) -> Dict[str, Any]:
     """Reject an unclear answer; after two in a row, also offer a person."""
-    count = (_int_slot(tracker, UNCLEAR_SLOT) or 0) + 1
-    if count >= FALLBACKS_BEFORE_HUMAN:
-        hint = f"{hint} {call_center_text(load_policy(), now_wib())}"
-    dispatcher.utter_message(text=hint)
-    return {slot: None, UNCLEAR_SLOT: count}
+    return refuse_answer(slot, hint, dispatcher, tracker, UNCLEAR_SLOT)
 
 
 def _accept(tracker: Tracker, values: Dict[str, Any]) -> Dict[str, Any]:
     """A valid answer: also reset the count of unclear answers."""
-    if tracker.get_slot(UNCLEAR_SLOT):
-        return {**values, UNCLEAR_SLOT: 0}
-    return values
+    return accept_answer(tracker, values, UNCLEAR_SLOT)
 
 
 def _yes_no(

@@ -20,14 +20,14 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import AnswersOnlyForm
+from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
 from actions.handoff import hand_off
 from actions.services import services
-from bot.clock import now_wib, today_wib
+from bot.clock import today_wib
 from bot.handoff.events import HANDOFF_RESOLVED
 from bot.handoff.models import REASON_UNFIXABLE
 from bot.notify.email import EmailDeliveryError
-from bot.policy.answers import FAQ_INTENTS, call_center_text, render_answer
+from bot.policy.answers import FAQ_INTENTS, render_answer
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
     mask_email,
@@ -68,7 +68,6 @@ LINK_SLOTS = ["link_nik", "link_code"]
 CODE_OK = "verified"
 NAME_MIN, NAME_MAX = 2, 128
 MAX_AGE = 120
-UNCLEAR_BEFORE_HUMAN = 2
 NOT_NAMES = frozenset(
     {"halo", "hai", "hi", "hello", "ya", "iya", "tidak", "gak", "ok", "oke", "p"}
 )
@@ -148,17 +147,11 @@ def _unclear(
     slot: str, hint: str, dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> Dict[str, Any]:
     """Refuse an answer with a precise hint; the second time, offer a person."""
-    count = int(tracker.get_slot("reg_unclear") or 0) + 1
-    if count >= UNCLEAR_BEFORE_HUMAN:
-        hint = f"{hint} {call_center_text(load_policy(), now_wib())}"
-    dispatcher.utter_message(text=hint)
-    return {slot: None, "reg_unclear": count}
+    return refuse_answer(slot, hint, dispatcher, tracker, "reg_unclear")
 
 
 def _accept(tracker: Tracker, values: Dict[str, Any]) -> Dict[str, Any]:
-    if tracker.get_slot("reg_unclear"):
-        return {**values, "reg_unclear": 0}
-    return values
+    return accept_answer(tracker, values, "reg_unclear")
 
 
 async def _mail_code(
