@@ -177,6 +177,8 @@ def _print_ready() -> None:
     print(
         "\nPrakerja assistant is running:\n"
         "  Simulator        http://localhost:8000/simulator (Telegram or SMS)\n"
+        "  Agents' console  http://localhost:8000/console "
+        "(first account: make supervisor NAME=...)\n"
         "  Gateway          http://localhost:8000/healthz\n"
         "  Rasa REST   POST http://localhost:5005/webhooks/rest/webhook\n"
         "  Actions          http://localhost:5055/health\n"
