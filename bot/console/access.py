@@ -54,6 +54,12 @@ def can_resolve(agent: AgentInfo, ticket: TicketLike) -> bool:
     return agent.is_supervisor or ticket.agent_id == agent.id
 
 
+def can_reveal(agent: AgentInfo, ticket: TicketLike) -> bool:
+    """The agent may see the applicant's data in clear: a ticket they took
+    (supervisors: any they can see)."""
+    return agent.is_supervisor or ticket.agent_id == agent.id
+
+
 def can_assign(agent: AgentInfo, ticket: TicketLike) -> bool:
     """The agent may (re)assign the ticket to someone: supervisors only."""
     return agent.is_supervisor and ticket.status in ACTIVE

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.console import audit, csrf, labels
-from bot.console.access import can_assign, can_reply, can_resolve
+from bot.console.access import can_assign, can_reply, can_resolve, can_reveal
 from bot.console.agents import get_agent, list_agents
 from bot.console.auth import authenticate, client_target
 from bot.console.canned import canned_answers
@@ -559,6 +559,8 @@ async def reveal_field(request: Request, visit: Visit) -> Response:
 
     def work(db: Session) -> str | None:
         ticket = visible_ticket(db, ticket_id, visit.agent)
+        if not can_reveal(visit.agent, ticket):
+            raise Refusal(403, "claim_first", "Ambil tiket dulu untuk melihat data.")
         applicant_id = ticket_applicant_id(
             db, ticket.conversation_id, ticket.applicant_id
         )

@@ -234,6 +234,7 @@ def test_reveal_returns_the_clear_value_and_is_audited(console: Console) -> None
     assert "bu***@example.com" in page.text
     assert "Nama, tanggal lahir atau KK tidak cocok" not in page.text
     assert "tidak cocok dengan Dukcapil" in page.text  # the NIK failure reason
+    assert console.post(a, f"/console/tickets/{ticket.id}/claim").status_code < 400
     for field, clear in (("nik", NIK), ("kk_number", KK), ("phone", SMS_PHONE)):
         response = console.post_json(
             a, f"/console/tickets/{ticket.id}/reveal", {"field": field}
@@ -252,6 +253,24 @@ def test_reveal_returns_the_clear_value_and_is_audited(console: Console) -> None
     )
     assert refused.status_code == 400
     assert len(audit_events(console, "reveal")) == 3
+
+
+def test_an_agent_reveals_only_on_a_ticket_they_took(console: Console) -> None:
+    a = console.login(console.agent("andi"))
+    ticket = console.ticket(applicant_id=console.applicant())
+
+    refused = console.post_json(
+        a, f"/console/tickets/{ticket.id}/reveal", {"field": "nik"}
+    )
+
+    assert refused.status_code == 403
+    assert NIK not in refused.text
+    assert audit_events(console, "reveal") == []
+    supervisor = console.login(console.agent("sari", role="supervisor"))
+    allowed = console.post_json(
+        supervisor, f"/console/tickets/{ticket.id}/reveal", {"field": "nik"}
+    )
+    assert allowed.status_code == 200 and allowed.json()["value"] == NIK
 
 
 def test_hostile_text_is_inert_in_the_page_and_the_json(console: Console) -> None:
