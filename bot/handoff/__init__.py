@@ -39,6 +39,7 @@ from bot.handoff.models import (
 from bot.handoff.records import NoteInfo, QueuedTicket, QueueStats, TicketInfo, Turn
 from bot.handoff.texts import (
     CANCELLED_TEXT,
+    agents_back_text,
     out_of_hours_text,
     queued_text,
     wait_grew_text,
@@ -117,6 +118,7 @@ __all__ = [
     "open_queue",
     "open_ticket",
     "open_tickets",
+    "agents_back_text",
     "out_of_hours_text",
     "queue_position",
     "queue_stats",

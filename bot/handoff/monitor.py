@@ -29,7 +29,7 @@ from bot.db import utcnow
 from bot.gateway.pool import ClaimLoop, describe_error, in_thread
 from bot.handoff.events import QUEUE_UPDATE, queue_update_key
 from bot.handoff.hours import AgentHours
-from bot.handoff.texts import wait_grew_text, wait_minutes
+from bot.handoff.texts import agents_back_text, wait_grew_text, wait_minutes
 from bot.handoff.tickets import (
     AgentsOnline,
     notify_ticket,
@@ -50,7 +50,8 @@ class GrownWait:
     """An open ticket whose expected wait grew past what the person was told."""
 
     ticket_id: int
-    told_minutes: int
+    told_minutes: int | None
+    """None: never told a wait (opened out of hours); agents are back now."""
     position: int
     wait: timedelta
 
@@ -89,8 +90,8 @@ class HandoffMonitor(ClaimLoop[GrownWait]):
         self._threshold = threshold_minutes
 
     async def claim(self, limit: int) -> list[GrownWait]:
-        """The open tickets whose wait grew (none while agents are off duty);
-        baselines of tickets never told are recorded on the way."""
+        """The open tickets whose wait grew, or that were never told one
+        (opened out of hours: agents are back); none while agents are off duty."""
         return await in_thread(self._grown, limit)
 
     def _grown(self, limit: int) -> list[GrownWait]:
@@ -103,13 +104,11 @@ class HandoffMonitor(ClaimLoop[GrownWait]):
             for queued in open_queue(session, now, agents):
                 ticket, minutes = queued.ticket, wait_minutes(queued.wait)
                 told = ticket.last_wait_told_minutes
-                if told is None:
-                    update_wait_told(session, ticket.id, None, minutes, now)
-                elif minutes >= told + self._threshold and len(grown) < limit:
+                due = told is None or minutes >= told + self._threshold
+                if due and len(grown) < limit:
                     grown.append(
                         GrownWait(ticket.id, told, queued.position, queued.wait)
                     )
-            session.commit()
         return grown
 
     async def handle(self, item: GrownWait) -> None:
@@ -126,9 +125,9 @@ class HandoffMonitor(ClaimLoop[GrownWait]):
             return
         if told:
             log.info(
-                "ticket %s: wait grew from %d to %d min, person told",
+                "ticket %s: wait %s -> %d min, person told",
                 item.ticket_id,
-                item.told_minutes,
+                "never told" if item.told_minutes is None else item.told_minutes,
                 item.minutes,
             )
             self._on_notification()
@@ -146,7 +145,11 @@ class HandoffMonitor(ClaimLoop[GrownWait]):
                 item.ticket_id,
                 QUEUE_UPDATE,
                 queue_update_key(item.ticket_id, item.minutes),
-                text=wait_grew_text(item.position, item.wait),
+                text=(
+                    agents_back_text(item.position, item.wait)
+                    if item.told_minutes is None
+                    else wait_grew_text(item.position, item.wait)
+                ),
                 data={"ticket_id": item.ticket_id},
             )
             session.commit()

@@ -90,6 +90,15 @@ def wait_grew_text(position: int, wait: timedelta) -> str:
     )
 
 
+def agents_back_text(position: int, wait: timedelta) -> str:
+    """Agents came on duty for someone who asked out of hours."""
+    return (
+        "Petugas kami sudah mulai bekerja. "
+        f"Posisimu: ke-{max(position, 1)}, perkiraan tunggu sekitar "
+        f"{duration(wait)}. Petugas akan membalas di sini. {HOW_TO_CANCEL}"
+    )
+
+
 def out_of_hours_text(hours: AgentHours, now: datetime) -> str:
     """Nobody is on duty now: the hours (WIB), that the message is kept, and
     when an agent will reply."""

@@ -404,9 +404,10 @@ async def test_the_monitor_tells_a_grown_wait_once(
                     ahead = conversation_id(
                         session, TELEGRAM, f"a{number}", PSEUDONYM_KEY
                     )
-                    open_ticket(
+                    first, _ = open_ticket(
                         session, ahead, "fallback", now=now - timedelta(minutes=9)
                     )
+                    record_wait_told(session, first.id, 60, now=now)  # no growth
                 chat = conversation_id(session, TELEGRAM, str(CHAT), PSEUDONYM_KEY)
                 ticket, _ = open_ticket(session, chat, "complaint", now=now)
                 record_wait_told(session, ticket.id, 6, now=now)  # told: 6 minutes

@@ -1,4 +1,5 @@
-"""The monitor: baselines set silently, a wait grown by 5 minutes told once (even
+"""The monitor: people who asked out of hours told when agents are back, a wait
+grown by 5 minutes told once (even
 by two monitors at once), nothing told while agents are off duty."""
 
 from __future__ import annotations
@@ -82,19 +83,24 @@ def _updates(session: Session) -> list[InboxMessage]:
     )
 
 
-async def test_a_wait_never_told_becomes_the_baseline_silently(
+async def test_people_who_asked_out_of_hours_are_told_when_agents_are_back(
     sessions: sessionmaker,
 ) -> None:
     with sessions() as session:
-        tickets = _waiting(session, 2)
+        tickets = _waiting(session, 2)  # opened while nobody was on duty
     monitor = _monitor(sessions, Clock(T0), Agents())
-    assert await monitor.run_once() == 0
+
+    assert await monitor.run_once() == 2
+    assert await monitor.run_once() == 0  # told once
     with sessions() as session:
         assert [get_ticket(session, t.id).last_wait_told_minutes for t in tickets] == [
             6,
             12,
         ]
-        assert _updates(session) == []
+        told = {row.conversation_id: row.text for row in _updates(session)}
+    first, second = (told[t.conversation_id] for t in tickets)
+    assert first.startswith("Petugas kami sudah mulai bekerja. Posisimu: ke-1,")
+    assert second.startswith("Petugas kami sudah mulai bekerja. Posisimu: ke-2,")
 
 
 async def test_a_grown_wait_is_told_once(sessions: sessionmaker) -> None:
@@ -125,6 +131,7 @@ async def test_a_grown_wait_is_told_once(sessions: sessionmaker) -> None:
 async def test_it_is_told_again_when_it_grows_again(sessions: sessionmaker) -> None:
     with sessions() as session:
         tickets = _waiting(session, 2)
+        record_wait_told(session, tickets[0].id, 3, now=T0)
         record_wait_told(session, tickets[1].id, 6, now=T0)
         session.commit()
     agents = Agents(2)  # 2 x 6 / 2 = 6 minutes: as told

@@ -14,6 +14,7 @@ from bot.handoff import (
     CANCELLED_TEXT,
     WIB,
     AgentHours,
+    agents_back_text,
     is_cancel_command,
     out_of_hours_text,
     queued_text,
@@ -33,6 +34,7 @@ def _all_texts() -> list[str]:
         for wait in (timedelta(seconds=10), timedelta(minutes=12), LONGEST_WAIT):
             texts.append(queued_text(position, wait))
             texts.append(wait_grew_text(position, wait))
+            texts.append(agents_back_text(position, wait))
     for hours in (AgentHours(), WEEKDAYS, ODD_DAYS):
         for days in range(7):
             texts.append(
