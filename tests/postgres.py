@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -49,3 +50,20 @@ def postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+BACKENDS = ("sqlite", "postgresql")
+"""The databases the repository tests run on (PostgreSQL required under CI)."""
+
+
+@contextmanager
+def fresh_database(
+    backend: str, directory: Path, prefix: str = "test"
+) -> Iterator[str]:
+    """The URL of a new empty database of `backend` (`sqlite`: a file in
+    `directory`; `postgresql`: see :func:`postgres_database`)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
+    else:
+        with postgres_database(prefix) as url:
+            yield url

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -50,7 +49,7 @@ from tests.gateway.conftest import (
     make_settings,
     rasa,
 )
-from tests.postgres import postgres_database
+from tests.postgres import fresh_database
 
 __all__ = ["actions", "rasa"]
 
@@ -98,16 +97,6 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@contextmanager
-def database(backend: str, directory: Path) -> Iterator[str]:
-    """A new empty database URL of `backend` (`sqlite` or `postgresql`)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
-    else:
-        with postgres_database("console_test") as url:
-            yield url
-
-
 @pytest.fixture(params=["sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
     """The database backend (modules that need both override this fixture)."""
@@ -119,7 +108,7 @@ def settings(
     tmp_path: Path, rasa: FakeRasa, actions: Any, backend: str
 ) -> Iterator[Settings]:
     """Test settings (https public URL) on a fresh database of `backend`."""
-    with database(backend, tmp_path) as url:
+    with fresh_database(backend, tmp_path, "console_test") as url:
         yield make_settings(
             tmp_path, rasa.url, database_url=url, actions_url=actions.url
         )

@@ -9,11 +9,8 @@ failed under CI=true.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -22,12 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import Base, make_engine, make_sessionmaker
 from bot.gateway.inbox import conversation_id
-from tests.postgres import postgres_database
+from tests.postgres import BACKENDS, fresh_database
 from tests.registry.conftest import concurrently, upgrade
 
 __all__ = ["concurrently"]
 
-BACKENDS = ("sqlite", "postgresql")
 TABLES = (  # children first; the rest cascades or stays empty
     "ticket_note",
     "ticket",
@@ -42,22 +38,14 @@ T0 = datetime(2026, 11, 30, 3, 0)  # Monday 10:00 WIB
 """A moment inside agent hours (naive UTC, as stored)."""
 
 
-@contextmanager
-def fresh_database(backend: str, directory: Path) -> Iterator[str]:
-    """The URL of a new empty database of `backend` (`sqlite` or `postgresql`)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
-    else:
-        with postgres_database("handoff_test") as url:
-            yield url
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """An empty database for this module, on each backend in turn."""
-    with fresh_database(request.param, tmp_path_factory.mktemp("handoff")) as url:
+    with fresh_database(
+        request.param, tmp_path_factory.mktemp("handoff"), "handoff_test"
+    ) as url:
         yield url
 
 

@@ -9,11 +9,9 @@ Callers come from `conversation` rows (`converse`), as Rasa's sender id does.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, update
@@ -37,9 +35,8 @@ from bot.registry.models import (
     STEP_NIK,
     VerificationJob,
 )
-from tests.postgres import postgres_database
+from tests.postgres import BACKENDS, fresh_database
 
-BACKENDS = ("sqlite", "postgresql")
 PSEUDONYM_KEY = "registration-test-pseudonym-key"
 SECRET = b"registration-test-code-secret-0123"
 START = datetime(2026, 11, 20, 3, 0)  # naive UTC: 10.00 WIB
@@ -86,12 +83,9 @@ def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """An empty database for this module, on each backend in turn."""
-    if request.param == "sqlite":
-        directory: Path = tmp_path_factory.mktemp("registration")
-        yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
-    else:
-        with postgres_database("registration_test") as url:
-            yield url
+    directory = tmp_path_factory.mktemp("registration")
+    with fresh_database(request.param, directory, "registration_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ dropped afterwards. Unreachable: skipped with the reason, or failed under CI=tru
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 import bot.registry.models as models
 from bot.db import make_engine, make_sessionmaker
 from bot.registry import ApplicantInfo, register_applicant
-from tests.postgres import postgres_database
+from tests.postgres import BACKENDS, fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKENDS = ("sqlite", "postgresql")
 REGISTRY_TABLES = (  # children first
     "email_code",
     "verification_job",
@@ -60,22 +57,14 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
 
 
-@contextmanager
-def fresh_database(backend: str, directory: Path) -> Iterator[str]:
-    """The URL of a new empty database of `backend` (`sqlite` or `postgresql`)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory}/{uuid.uuid4().hex[:8]}.db"
-    else:
-        with postgres_database("registry_test") as url:
-            yield url
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """An empty database for this module, on each backend in turn."""
-    with fresh_database(request.param, tmp_path_factory.mktemp("registry")) as url:
+    with fresh_database(
+        request.param, tmp_path_factory.mktemp("registry"), "registry_test"
+    ) as url:
         yield url
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -46,7 +45,7 @@ from bot.registry.models import (
 )
 from bot.verification.nik import NikCheckResult, NikRequest, result_for
 from bot.verification.queue import NIK_CHECKED, REFUSALS, NikCheckRunner
-from tests.postgres import postgres_database
+from tests.postgres import BACKENDS, fresh_database
 
 NIK = "3174011508900001"
 KK = "3174010101150001"
@@ -80,17 +79,13 @@ TABLES = (  # children first
 )
 
 
-@pytest.fixture(scope="module", params=("sqlite", "postgresql"))
+@pytest.fixture(scope="module", params=BACKENDS)
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """A migrated database for this module, on each backend in turn."""
-    if request.param == "sqlite":
-        directory = tmp_path_factory.mktemp("queue")
-        urls: Any = nullcontext(f"sqlite:///{directory}/queue.db")
-    else:
-        urls = postgres_database("queue_test")
-    with urls as url:
+    directory = tmp_path_factory.mktemp("queue")
+    with fresh_database(request.param, directory, "queue_test") as url:
         upgrade(url)
         engine = make_engine(url)
         yield engine
