@@ -18,10 +18,15 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.gateway.models import Conversation
 from bot.handoff.hours import AgentHours
-from bot.handoff.monitor import AgentsOnline
 from bot.handoff.records import TicketInfo
-from bot.handoff.texts import out_of_hours_text, queued_text, wait_minutes
+from bot.handoff.texts import (
+    WITH_AGENT_TEXT,
+    out_of_hours_text,
+    queued_text,
+    wait_minutes,
+)
 from bot.handoff.tickets import (
+    AgentsOnline,
     expected_wait,
     open_ticket,
     queue_position,
@@ -85,6 +90,6 @@ class HandoffDesk:
         position = queue_position(session, ticket.id)
         wait = expected_wait(session, ticket.id, now, self._agents_online(session, now))
         if position is None or wait is None:  # already with an agent
-            return "Petugas sudah menangani percakapan ini dan akan membalas di sini."
+            return WITH_AGENT_TEXT
         record_wait_told(session, ticket.id, wait_minutes(wait), now=now)
         return queued_text(position, wait)

@@ -21,6 +21,9 @@ CANCELLED_TEXT = (
 )
 
 
+WITH_AGENT_TEXT = "Petugas sudah menangani percakapan ini dan akan membalas di sini."
+
+
 def clock(moment: time) -> str:
     """A time as Indonesians write it: 08.00."""
     return f"{moment.hour:02d}.{moment.minute:02d}"
