@@ -98,13 +98,6 @@ def wib(moment: datetime | None) -> str:
     return (moment + WIB_OFFSET).strftime("%d/%m %H.%M")
 
 
-def wib_time(moment: datetime | None) -> str:
-    """A naive-UTC moment as `HH.MM` WIB ("-" for none)."""
-    if moment is None:
-        return "-"
-    return (moment + WIB_OFFSET).strftime("%H.%M")
-
-
 def duration(span: timedelta | None) -> str:
     """A waiting time: `45 dtk`, `12 mnt`, `2 j 05 mnt` ("-" for none)."""
     if span is None:
