@@ -45,7 +45,8 @@ from bot.console.sessions import (
     purge_expired,
 )
 from bot.db import make_engine, make_sessionmaker
-from tests.console.conftest import PASSWORD, database
+from tests.console.conftest import PASSWORD
+from tests.postgres import BACKENDS, fresh_database
 from tests.registry.conftest import upgrade
 
 T0 = datetime(2026, 11, 30, 3, 0)
@@ -53,13 +54,13 @@ CLIENT = client_target(b"test-secret", "203.0.113.7")
 OTHER_CLIENT = client_target(b"test-secret", "203.0.113.8")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """The module's database on each backend, built by the migrations."""
     directory: Path = tmp_path_factory.mktemp("console")
-    with database(str(request.param), directory) as url:
+    with fresh_database(str(request.param), directory, "console_test") as url:
         upgrade(url)
         engine = make_engine(url)
         yield engine

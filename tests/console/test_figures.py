@@ -28,19 +28,20 @@ from bot.policy.programme import format_rupiah, load_policy
 from bot.registry import ensure_batch, join_batch, record_selection, register_applicant
 from bot.registry.models import STEP_DONE, STEP_EMAIL, STEP_NIK
 from bot.registry.steps import set_step
-from tests.console.conftest import PASSWORD, Console, database
+from tests.console.conftest import PASSWORD, Console
+from tests.postgres import BACKENDS, fresh_database
 from tests.registry.conftest import REGISTRY_TABLES, nik, upgrade
 
 T0 = datetime(2026, 11, 30, 3, 0)  # Monday 10:00 WIB
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """The module's database on each backend, built by the migrations."""
     directory: Path = tmp_path_factory.mktemp("figures")
-    with database(str(request.param), directory) as url:
+    with fresh_database(str(request.param), directory, "console_test") as url:
         upgrade(url)
         engine = make_engine(url)
         yield engine
