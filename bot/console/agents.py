@@ -23,7 +23,8 @@ from bot.console.models import (
     Agent,
     AgentSession,
 )
-from bot.console.passwords import check_password_rules, hash_password
+from bot.console.password_policy import check_password_rules
+from bot.console.passwords import hash_password
 from bot.db import utcnow
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
@@ -96,8 +97,8 @@ def create_agent(
     clean = check_username(username)
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    check_password_rules(password)
     name = (display_name or clean).strip()[:DISPLAY_NAME_MAX] or clean
+    check_password_rules(password, (clean, name))
     moment = now or utcnow()
     if find_agent(session, clean) is not None:
         raise AgentExists(f"agent {clean!r} exists already")
@@ -156,10 +157,10 @@ def set_password(
     session: Session, username: str, password: str, now: datetime | None = None
 ) -> AgentInfo:
     """Replace an agent's password, unlock it and end its sessions."""
-    check_password_rules(password)
     agent = find_agent(session, username)
     if agent is None:
         raise AgentNotFound(f"no agent {normalize_username(username)!r}")
+    check_password_rules(password, (agent.username, agent.display_name))
     session.execute(
         update(agents_table)
         .where(agents_table.c.id == agent.id)

@@ -39,7 +39,7 @@ from bot.console.panel import (
     reveal_value,
     ticket_applicant_id,
 )
-from bot.console.passwords import MAX_PASSWORD_LENGTH
+from bot.console.password_policy import MAX_PASSWORD_LENGTH
 from bot.console.sessions import COOKIE_NAME, close_session, load_session, open_session
 from bot.console.sms import MAX_REPLY_LENGTH, estimate
 from bot.console.stats import agent_activity, registration_funnel

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from bot.console import audit
 from bot.console.agents import AgentInfo, agents_table, normalize_username
+from bot.console.password_policy import MAX_PASSWORD_LENGTH
 from bot.console.passwords import (
-    MAX_PASSWORD_LENGTH,
     burn_verification,
     hash_password,
     needs_rehash,
