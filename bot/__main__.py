@@ -51,8 +51,11 @@ def gateway_options(env: Mapping[str, str]) -> GatewayOptions:
 
 
 def forwarding(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for X-Forwarded-For and X-Forwarded-Proto."""
-    return {"proxy_headers": True}
+    """uvicorn's options for X-Forwarded-For and X-Forwarded-Proto: they count
+    only when the direct peer is one of TRUSTED_PROXIES (none by default: the
+    peer's own address is the client's, whatever the headers say)."""
+    trusted = list(settings.trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def configure_logging() -> None:

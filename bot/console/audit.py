@@ -1,9 +1,12 @@
-"""The audit log: what agents did in the console, and failed logins.
+"""The audit log: what agents did in the console, changes to accounts, and
+alerts about password guessing.
 
-Every event names its subject by id or keyed hash only (`applicant:12
-field:nik`, `agent:3`, `ip:<hmac>`), never personal data in clear. Nothing here
-commits: the caller owns the transaction, so an action and its audit event are
-stored together or not at all.
+Every event names its subject by id only (`applicant:12 field:nik`, `agent:3`),
+never personal data in clear. Refused logins are not events (strangers could
+flush the log with them): `bot.console.throttle` counts them, and an account
+under attack gets one `login_alert` per window. Nothing here commits: the
+caller owns the transaction, so an action and its audit event are stored
+together or not at all.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from bot.console.models import ACTION_MAX, TARGET_MAX, Agent, AuditEvent
 from bot.db import utcnow
 
 LOGIN = "login"
-LOGIN_FAILED = "login_failed"
+LOGIN_ALERT = "login_alert"
 LOGOUT = "logout"
 CLAIM = "claim"
 ASSIGN = "assign"
@@ -27,10 +30,12 @@ NOTE = "note"
 RESOLVE = "resolve"
 REVEAL = "reveal"
 AGENT_CREATED = "agent_created"
+AGENT_ACTIVATED = "agent_activated"
+AGENT_DEACTIVATED = "agent_deactivated"
 PASSWORD_SET = "password_set"  # noqa: S105 (an action name)
 ACTIONS = (
     LOGIN,
-    LOGIN_FAILED,
+    LOGIN_ALERT,
     LOGOUT,
     CLAIM,
     ASSIGN,
@@ -39,8 +44,11 @@ ACTIONS = (
     RESOLVE,
     REVEAL,
     AGENT_CREATED,
+    AGENT_ACTIVATED,
+    AGENT_DEACTIVATED,
     PASSWORD_SET,
 )
+"""What is recorded now (older logs may also hold `login_failed`)."""
 AUDIT_LOG_LIMIT = 200
 
 audit_table = AuditEvent.__table__
