@@ -30,7 +30,13 @@ from starlette.staticfiles import StaticFiles
 from bot.console import audit, csrf, labels
 from bot.console.access import can_assign, can_reply, can_resolve, can_reveal
 from bot.console.agents import get_agent, list_agents
-from bot.console.auth import authenticate, client_target
+from bot.console.audit_view import audit_log
+from bot.console.auth import (
+    authenticate,
+    client_target,
+    login_alerts,
+    refused_logins,
+)
 from bot.console.canned import canned_answers
 from bot.console.chart import funnel_chart, percent
 from bot.console.panel import (
@@ -295,8 +301,10 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
 
 async def supervisor_page(request: Request, visit: Visit) -> Response:
-    """Queue figures, agent activity, the registration funnel, the audit log."""
+    """Queue figures, agent activity, the registration funnel, accounts under
+    password guessing, and the audit log (filtered and paged by the query)."""
     now = utcnow()
+    params = dict(request.query_params)
 
     def build(db: Session) -> dict[str, Any]:
         stages = registration_funnel(db)
@@ -305,7 +313,10 @@ async def supervisor_page(request: Request, visit: Visit) -> Response:
             "activity": agent_activity(db, now),
             "funnel": stages,
             "chart": funnel_chart(stages),
-            "events": audit.latest(db),
+            "log": audit_log(db, params),
+            "login_alerts": login_alerts(db, now),
+            "refused": refused_logins(db, now),
+            "all_agents": list_agents(db),
             "queue": queue_items(db, visit.agent, now),
         }
 

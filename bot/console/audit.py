@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -49,7 +50,6 @@ ACTIONS = (
     PASSWORD_SET,
 )
 """What is recorded now (older logs may also hold `login_failed`)."""
-AUDIT_LOG_LIMIT = 200
 
 audit_table = AuditEvent.__table__
 
@@ -91,12 +91,52 @@ def record(
     )
 
 
-def latest(session: Session, limit: int = AUDIT_LOG_LIMIT) -> list[AuditRecord]:
-    """The newest events first."""
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which events to list: each field set narrows the log (dates naive UTC,
+    `since` inclusive, `until` exclusive)."""
+
+    action: str | None = None
+    agent_id: int | None = None
+    ticket_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[Any]:
+        """The WHERE conditions of this query."""
+        found = []
+        if self.action is not None:
+            found.append(audit_table.c.action == self.action)
+        if self.agent_id is not None:
+            found.append(audit_table.c.agent_id == self.agent_id)
+        if self.ticket_id is not None:
+            found.append(audit_table.c.ticket_id == self.ticket_id)
+        if self.since is not None:
+            found.append(audit_table.c.at >= self.since)
+        if self.until is not None:
+            found.append(audit_table.c.at < self.until)
+        return found
+
+
+def count(session: Session, query: AuditQuery) -> int:
+    """How many events the query matches."""
+    return int(
+        session.execute(
+            select(func.count(audit_table.c.id)).where(*query.conditions())
+        ).scalar_one()
+    )
+
+
+def search(
+    session: Session, query: AuditQuery, offset: int = 0, limit: int = 50
+) -> list[AuditRecord]:
+    """The events the query matches, newest first, from `offset` on."""
     rows = session.execute(
         select(audit_table, Agent.username)
         .select_from(audit_table.outerjoin(Agent, Agent.id == audit_table.c.agent_id))
+        .where(*query.conditions())
         .order_by(audit_table.c.at.desc(), audit_table.c.id.desc())
+        .offset(offset)
         .limit(limit)
     ).all()
     return [
@@ -113,17 +153,9 @@ def latest(session: Session, limit: int = AUDIT_LOG_LIMIT) -> list[AuditRecord]:
     ]
 
 
-def count_since(session: Session, action: str, target: str, since: datetime) -> int:
-    """How many `action` events about `target` happened at or after `since`."""
-    return int(
-        session.execute(
-            select(func.count(audit_table.c.id)).where(
-                audit_table.c.action == action,
-                audit_table.c.target == target,
-                audit_table.c.at >= since,
-            )
-        ).scalar_one()
-    )
+def latest(session: Session, limit: int = 200) -> list[AuditRecord]:
+    """The newest events first."""
+    return search(session, AuditQuery(), 0, limit)
 
 
 def counts_by_agent(

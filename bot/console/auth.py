@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.console import audit, throttle
-from bot.console.agents import AgentInfo, agents_table, normalize_username
+from bot.console.agents import AgentInfo, agents_table, get_agent, normalize_username
 from bot.console.password_policy import MAX_PASSWORD_LENGTH
 from bot.console.passwords import (
     burn_verification,
@@ -178,3 +178,37 @@ def authenticate(
         )
     audit.record(session, audit.LOGIN, row.id, now=moment)
     return LoginResult(OK, AgentInfo.from_row(row))
+
+
+@dataclass(frozen=True)
+class LoginAlert:
+    """An account with many failed passwords lately, for the supervisors."""
+
+    agent: AgentInfo
+    failures: int
+    addresses: int
+    since: datetime
+
+
+def login_alerts(session: Session, now: datetime | None = None) -> list[LoginAlert]:
+    """Accounts with `ALERT_FAILURES` failed passwords or more in their open
+    window, with from how many client addresses."""
+    found = []
+    for alert in throttle.account_alerts(
+        session, ACCOUNT_WINDOW, ALERT_FAILURES, now or utcnow()
+    ):
+        agent = get_agent(session, alert.agent_id)
+        if agent is not None:
+            found.append(
+                LoginAlert(agent, alert.failures, alert.addresses, alert.since)
+            )
+    return found
+
+
+def refused_logins(
+    session: Session, now: datetime | None = None
+) -> throttle.RefusedLogins:
+    """Refused logins in the client windows still open."""
+    return throttle.refused_logins(
+        session, CLIENT_WINDOW, CLIENT_FAILURE_LIMIT, now or utcnow()
+    )

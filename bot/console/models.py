@@ -91,6 +91,7 @@ class AuditEvent(Base):
         Index("ix_audit_event_at", "at"),
         Index("ix_audit_event_action_target", "action", "target", "at"),
         Index("ix_audit_event_agent", "agent_id", "at"),
+        Index("ix_audit_event_ticket", "ticket_id", "at"),
     )
 
     id = Column(Integer, primary_key=True)

@@ -1,4 +1,5 @@
-"""Console: failed-login counters shared by every gateway process.
+"""Console: failed-login counters shared by every gateway process, and an
+index for the audit log's ticket filter.
 
 Revision ID: 0410
 Revises: 0310
@@ -22,7 +23,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create `login_throttle`."""
+    """Create `login_throttle`; index audit events by ticket."""
     op.create_table(
         "login_throttle",
         sa.Column("key", sa.String(length=80), nullable=False),
@@ -41,10 +42,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_login_throttle_agent", "login_throttle", ["agent_id", "last_failure_at"]
     )
+    op.create_index("ix_audit_event_ticket", "audit_event", ["ticket_id", "at"])
 
 
 def downgrade() -> None:
-    """Drop `login_throttle`."""
+    """Drop `login_throttle` and the ticket index."""
+    op.drop_index("ix_audit_event_ticket", table_name="audit_event")
     op.drop_index("ix_login_throttle_agent", table_name="login_throttle")
     op.drop_index("ix_login_throttle_last_failure", table_name="login_throttle")
     op.drop_table("login_throttle")

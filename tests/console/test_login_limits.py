@@ -126,6 +126,9 @@ def test_refused_logins_cannot_flush_the_audit_log(console: Console) -> None:
         client = peer(app, host)
         assert log_in(client, username, "salah-salah-salah").status_code == 401
     assert audit_rows(console) - before <= 5
-    page = console.get(console.login(sari), "/console/supervisor")
+    browser = console.login(sari)
+    page = console.get(browser, "/console/supervisor")
     assert page.status_code == 200
     assert target in page.text
+    reveals = console.get(browser, "/console/supervisor?event=reveal")
+    assert target in reveals.text and "1 kejadian" in reveals.text
