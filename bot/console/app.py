@@ -32,7 +32,8 @@ from bot.console.access import can_assign, can_reply, can_resolve, can_reveal
 from bot.console.agents import get_agent, list_agents
 from bot.console.audit_view import audit_log
 from bot.console.auth import (
-    authenticate,
+    admit,
+    check_password,
     client_target,
     login_alerts,
     refused_logins,
@@ -208,9 +209,12 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     client = client_target(settings.secret_for("console-login-client"), address)
 
+    # Counted and committed first, so simultaneous guesses see each other.
+    admission = await _db(request, lambda db: admit(db, username[:64], client))
+
     def attempt(db: Session) -> tuple[str, str] | None:
-        result = authenticate(
-            db, username[:64], password[: MAX_PASSWORD_LENGTH + 1], client
+        result = check_password(
+            db, admission, password[: MAX_PASSWORD_LENGTH + 1]
         )
         if not result.ok or result.agent is None:
             log.info("console login refused (%s)", result.outcome)

@@ -15,10 +15,14 @@
 
 Refused logins are counted in `login_throttle` (`bot.console.throttle`, shared
 by every gateway process), not audited one by one, so strangers cannot flush
-the audit log. Every refusal looks the same to the person logging in (a generic
-message); the reason is only in the result, for the log and the tests. An
-unknown username costs one argon2 verification too, so timing does not tell
-which usernames exist.
+the audit log. An attempt is counted before its password is checked (`admit`,
+committed on its own) and the counts are taken back when the password is right,
+so simultaneous guesses get no more tries than guesses one after another.
+
+Every refusal looks the same to the person logging in (a generic message);
+the reason is only in the result, for the log and the tests. An unknown
+username costs one argon2 verification too, so timing does not tell which
+usernames exist.
 """
 
 from __future__ import annotations
@@ -104,24 +108,51 @@ def backoff(failures: int) -> timedelta:
     return min(BACKOFF_BASE * 2 ** min(extra - 1, 20), BACKOFF_MAX)
 
 
-def _count_refusal(session: Session, client: str, now: datetime) -> None:
-    counter = throttle.count_failure(
-        session, throttle.client_key(client), CLIENT_WINDOW, now
+@dataclass(frozen=True)
+class Admission:
+    """A login attempt counted before its password is checked: `refusal` says
+    why it stops here, None lets `check_password` go on."""
+
+    client: str
+    pair: str
+    name: str
+    refusal: str | None = None
+
+
+def admit(
+    session: Session, username: str, client: str, now: datetime | None = None
+) -> Admission:
+    """Count an attempt in advance, as if it failed: once for its client (refused
+    past the limit) and once for its (username, client) pair (refused while the
+    pair waits; otherwise the pair's next wait is set now and lifted if the
+    password is right). Commit this before checking the password, so that
+    simultaneous attempts count each other and no lock is held meanwhile."""
+    moment = now or utcnow()
+    name = normalize_username(username)[:64]
+    pair = throttle.pair_key(client, name)
+    counted = throttle.count_failure(
+        session, throttle.client_key(client), CLIENT_WINDOW, moment
     )
-    if counter.failures == 1:  # a new window: a good moment to tidy up
-        throttle.purge(session, now)
-
-
-def _count_failure(
-    session: Session, client: str, pair: str, agent_id: int | None, now: datetime
-) -> None:
-    _count_refusal(session, client, now)
-    counter = throttle.count_failure(session, pair, PAIR_WINDOW, now, agent_id)
-    wait = backoff(counter.failures)
+    if counted.failures == 1:  # a new window: a good moment to tidy up
+        throttle.purge(session, moment)
+    if counted.failures > CLIENT_FAILURE_LIMIT:
+        return Admission(client, pair, name, CLIENT_LIMITED)
+    agent_id = session.execute(
+        select(agents_table.c.id).where(
+            agents_table.c.username == name, agents_table.c.active.is_(True)
+        )
+    ).scalar_one_or_none()
+    attempt = throttle.count_failure(session, pair, PAIR_WINDOW, moment, agent_id)
+    if attempt.blocked_until is not None and attempt.blocked_until > moment:
+        throttle.uncount(session, pair)
+        return Admission(client, pair, name, BACKING_OFF)
+    wait = backoff(attempt.failures)
     if wait:
-        throttle.block(session, pair, now + wait)
-    if agent_id is None:
-        return
+        throttle.block(session, pair, moment + wait)
+    return Admission(client, pair, name)
+
+
+def _alert_on_failure(session: Session, agent_id: int, now: datetime) -> None:
     account = throttle.count_failure(
         session, throttle.account_key(agent_id), ACCOUNT_WINDOW, now, agent_id
     )
@@ -137,39 +168,26 @@ def _count_failure(
         )
 
 
-def authenticate(
-    session: Session,
-    username: str,
-    password: str,
-    client: str,
-    now: datetime | None = None,
+def check_password(
+    session: Session, admission: Admission, password: str, now: datetime | None = None
 ) -> LoginResult:
-    """Check a login; count a failure per client, per (username, client) and per
-    account (`client`: the name from `client_target`). The caller commits
-    either way."""
+    """Check the password of an admitted attempt: a wrong one counts for its
+    account (alerting supervisors past `ALERT_FAILURES`); a right one takes back
+    the attempt's advance counts. The caller commits either way."""
     moment = now or utcnow()
-    name = normalize_username(username)[:64]
-    pair = throttle.pair_key(client, name)
-    limited = throttle.current(
-        session, throttle.client_key(client), CLIENT_WINDOW, moment
-    )
-    if limited is not None and limited.failures >= CLIENT_FAILURE_LIMIT:
-        _count_refusal(session, client, moment)
-        return LoginResult(CLIENT_LIMITED)
-    if throttle.blocked(session, pair, moment):
-        _count_refusal(session, client, moment)
-        return LoginResult(BACKING_OFF)
+    if admission.refusal is not None:
+        return LoginResult(admission.refusal)
     row = session.execute(
-        select(agents_table).where(agents_table.c.username == name)
+        select(agents_table).where(agents_table.c.username == admission.name)
     ).one_or_none()
     if row is None or not row.active or len(password) > MAX_PASSWORD_LENGTH:
         burn_verification(password[:MAX_PASSWORD_LENGTH])
-        _count_failure(session, client, pair, None, moment)
         return LoginResult(BAD_CREDENTIALS)
     if not verify_password(row.password_hash, password):
-        _count_failure(session, client, pair, row.id, moment)
+        _alert_on_failure(session, row.id, moment)
         return LoginResult(BAD_CREDENTIALS)
-    throttle.forget(session, pair)
+    throttle.forget(session, admission.pair)
+    throttle.uncount(session, throttle.client_key(admission.client))
     if needs_rehash(row.password_hash):
         session.execute(
             update(agents_table)
@@ -178,6 +196,20 @@ def authenticate(
         )
     audit.record(session, audit.LOGIN, row.id, now=moment)
     return LoginResult(OK, AgentInfo.from_row(row))
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    client: str,
+    now: datetime | None = None,
+) -> LoginResult:
+    """`admit` and `check_password` in one transaction (`client`: the name from
+    `client_target`); the caller commits either way. The login route commits
+    between the two instead, so no row stays locked while argon2 runs."""
+    admission = admit(session, username, client, now)
+    return check_password(session, admission, password, now)
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,15 @@ def block(session: Session, key: str, until: datetime) -> None:
     )
 
 
+def uncount(session: Session, key: str) -> None:
+    """Take back one counted failure of `key` (an attempt that succeeded)."""
+    session.execute(
+        update(throttle_table)
+        .where(throttle_table.c.key == key, throttle_table.c.failures > 0)
+        .values(failures=throttle_table.c.failures - 1)
+    )
+
+
 def forget(session: Session, key: str) -> None:
     """Drop a key's counter (a pair after its right password)."""
     session.execute(delete(throttle_table).where(throttle_table.c.key == key))
@@ -232,10 +241,3 @@ def refused_logins(
     ).one()
     return RefusedLogins(int(row[0]), int(row[1]), int(row[2]))
 
-
-def blocked(session: Session, key: str, now: datetime) -> bool:
-    """Whether `key` must wait (its `blocked_until` is after `now`)."""
-    until = session.execute(
-        select(throttle_table.c.blocked_until).where(throttle_table.c.key == key)
-    ).scalar_one_or_none()
-    return until is not None and until > now

@@ -7,7 +7,9 @@ moments are passed explicitly, so expiry and locks are tested without waiting.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import bot.console.auth as auth
 import bot.console.passwords as passwords
 from bot.console import audit
 from bot.console.agents import (
@@ -33,6 +36,7 @@ from bot.console.auth import (
     BACKING_OFF,
     BAD_CREDENTIALS,
     CLIENT_LIMITED,
+    FREE_FAILURES,
     OK,
     authenticate,
     backoff,
@@ -355,3 +359,36 @@ def test_account_changes_are_audited_with_who_made_them(session: Session) -> Non
         ("agent_deactivated", sari.id, f"agent:{andi.id}"),
         ("agent_activated", None, f"agent:{andi.id} by:cli:operator"),
     ]
+
+
+def test_simultaneous_guesses_get_no_more_tries_than_one_after_another(
+    sessions: sessionmaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sessions() as session:
+        create_agent(session, "andi", PASSWORD, "agent")
+        session.commit()
+    checked = []
+    real = auth.verify_password
+
+    def slow_verify(password_hash: str, password: str) -> bool:
+        checked.append(password)
+        time.sleep(0.2)  # every guess is in flight before the first is counted
+        return real(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", slow_verify)
+
+    def guess(number: int) -> str:
+        with sessions() as session:
+            result = authenticate(session, "andi", f"salah-{number}", CLIENT, now=T0)
+            session.commit()
+            return result.outcome
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(guess, range(12)))
+    assert len(checked) == FREE_FAILURES + 1  # then the pair waits 1 s
+    assert sorted(set(outcomes)) == [BACKING_OFF, BAD_CREDENTIALS]
+    with sessions() as session:
+        client = session.execute(
+            select(LoginThrottle.failures).where(LoginThrottle.key.like("client:%"))
+        ).scalar_one()
+    assert client == 12
