@@ -2,7 +2,7 @@
 
     create-supervisor NAME [--display-name "Nama"]   the first supervisor
     create-agent NAME [--display-name "Nama"]        an agent
-    set-password NAME                                new password, unlocks, logs out
+    set-password NAME                                new password, logs out everywhere
     deactivate NAME / activate NAME                  block or allow logging in
     list                                             every account
 
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("username")
         command.add_argument("--display-name", default=None)
     for name, text in (
-        ("set-password", "ganti kata sandi (membuka kunci, keluar dari semua sesi)"),
+        ("set-password", "ganti kata sandi (hapus jeda login, keluar dari semua sesi)"),
         ("deactivate", "blokir akun"),
         ("activate", "aktifkan lagi akun"),
     ):

@@ -109,8 +109,8 @@ NOTICES = {
     "no_agent": "Petugas tujuan tidak ditemukan atau tidak aktif.",
 }
 GENERIC_LOGIN_ERROR = (
-    "Nama pengguna atau kata sandi salah, atau akun sementara dikunci. "
-    "Coba lagi nanti atau hubungi supervisor."
+    "Nama pengguna atau kata sandi salah, atau terlalu banyak percobaan. "
+    "Tunggu sebentar lalu coba lagi, atau hubungi supervisor."
 )
 
 

@@ -304,7 +304,7 @@ def test_a_session_ends_after_eight_hours_whatever_the_activity(
     assert load_session(session, token, now=T0 + LIFETIME) is None
 
 
-def test_a_new_password_unlocks_and_ends_sessions(session: Session) -> None:
+def test_a_new_password_clears_the_backoff_and_ends_sessions(session: Session) -> None:
     agent = create_agent(session, "andi", PASSWORD, "agent")
     token, _ = open_session(session, agent, now=T0)
     for _ in range(5):
