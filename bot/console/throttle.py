@@ -3,9 +3,11 @@
 One `login_throttle` row per key, counting failures in a fixed window that
 starts at the first failure (a failure after the window opens a new one):
 
-- `client:<ip hash>`: every refused login from one client address;
-- `pair:<hash>`: failed passwords for one typed username from one address,
-  which backs that pair off exponentially (`blocked_until`);
+- `client:<ip hash>`: login attempts from one client address that did not
+  succeed (`bot.console.auth` counts each attempt in advance and takes the
+  count back when the password is right);
+- `pair:<hash>`: attempts for one typed username from one address, which back
+  that pair off exponentially (`blocked_until`);
 - `account:<agent id>`: failed passwords for one account from anywhere, which
   never refuses anything: it only raises an alert for supervisors.
 
