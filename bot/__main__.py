@@ -16,12 +16,13 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import uvicorn
 
 from bot.gateway.app import create_app
 from bot.gateway.options import GatewayOptions
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 SHUTDOWN_GRACE_SECONDS = 20
 """Seconds uvicorn waits for open HTTP requests at stop (the loops drain after)."""
@@ -47,6 +48,14 @@ def gateway_options(env: Mapping[str, str]) -> GatewayOptions:
         worker_concurrency=_count(env, "GATEWAY_WORKERS", defaults.worker_concurrency),
         outbox_concurrency=_count(env, "GATEWAY_SENDERS", defaults.outbox_concurrency),
     )
+
+
+def forwarding(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For and X-Forwarded-Proto: they count
+    only when the direct peer is one of TRUSTED_PROXIES (none by default: the
+    peer's own address is the client's, whatever the headers say)."""
+    trusted = list(settings.trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def configure_logging() -> None:
@@ -78,7 +87,7 @@ def main() -> int:
         port=settings.gateway_port,
         log_level="info",
         access_log=False,
-        proxy_headers=True,
+        **forwarding(settings),
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     return 0

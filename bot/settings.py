@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import secrets
@@ -62,6 +63,8 @@ class Settings:
     """When agents work (WIB): opening (inclusive) and closing (exclusive) time."""
     agent_days: frozenset[int] = DEFAULT_AGENT_DAYS
     """ISO weekdays (Monday 1 ... Sunday 7) on which agents work."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose X-Forwarded-For counts."""
 
     def secret_for(self, purpose: str) -> bytes:
         """A key derived from the pseudonym key for one purpose (e.g. e-mail
@@ -130,6 +133,21 @@ def parse_agent_days(value: str) -> frozenset[int]:
     return frozenset(days)
 
 
+def parse_trusted_proxies(value: str) -> tuple[str, ...]:
+    """TRUSTED_PROXIES as addresses and networks (CIDR), separated by commas or
+    spaces, e.g. "10.0.0.0/8, 192.168.1.5"; SettingsError otherwise."""
+    proxies = []
+    for part in value.replace(",", " ").split():
+        try:
+            proxies.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(
+                f"TRUSTED_PROXIES must be IP addresses or networks such as "
+                f"10.0.0.0/8, not {part!r}"
+            ) from exc
+    return tuple(proxies)
+
+
 def _dev_key(var_dir: Path) -> str:
     """A per-checkout random key, kept in var/ so pseudonyms stay stable."""
     path = var_dir / "pseudonym.key"
@@ -178,6 +196,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         nik_verifier_url=_get(env, "NIK_VERIFIER_URL"),
         agent_hours=parse_agent_hours(_get(env, "AGENT_HOURS") or "08:00-20:00"),
         agent_days=parse_agent_days(_get(env, "AGENT_DAYS") or "1-7"),
+        trusted_proxies=parse_trusted_proxies(_get(env, "TRUSTED_PROXIES") or ""),
     )
     check(settings)
     return settings

@@ -2,12 +2,14 @@
 
     create-supervisor NAME [--display-name "Nama"]   the first supervisor
     create-agent NAME [--display-name "Nama"]        an agent
-    set-password NAME                                new password, unlocks, logs out
+    set-password NAME                                new password, logs out everywhere
     deactivate NAME / activate NAME                  block or allow logging in
     list                                             every account
 
 The password is read from the environment variable CONSOLE_PASSWORD when set
-(automation), otherwise asked twice without echo. The database is the one in
+(automation), otherwise asked twice without echo, and must be hard to guess
+(`bot.console.password_policy`). Every change is audited as made by
+`cli:<operating-system user>`. The database is the one in
 DATABASE_URL (migrated first). Exit status: 0 done, 1 refused, 2 bad usage.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -31,12 +34,22 @@ from bot.console.agents import (
 )
 from bot.console.labels import ROLES, wib
 from bot.console.models import ROLE_AGENT, ROLE_SUPERVISOR
-from bot.console.passwords import check_password_rules
+from bot.console.password_policy import check_password_rules
 from bot.db import make_engine, make_sessionmaker
 from bot.gateway.store import upgrade
 from bot.settings import load_settings
 
 PASSWORD_ENV = "CONSOLE_PASSWORD"  # noqa: S105 (a variable name)
+
+
+def operator() -> str:
+    """Who runs the command, for the audit log: `cli:` and the OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    clean = re.sub(r"[^a-z0-9._-]+", ".", user.lower()).strip(".")[:32]
+    return f"cli:{clean or 'unknown'}"
 
 
 class CommandError(Exception):
@@ -72,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("username")
         command.add_argument("--display-name", default=None)
     for name, text in (
-        ("set-password", "ganti kata sandi (membuka kunci, keluar dari semua sesi)"),
+        ("set-password", "ganti kata sandi (hapus jeda login, keluar dari semua sesi)"),
         ("deactivate", "blokir akun"),
         ("activate", "aktifkan lagi akun"),
     ):
@@ -83,11 +96,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, session: Session, password: Callable[[], str]) -> str:
     """Carry out one command in `session` (the caller commits); the message."""
+    via = operator()
     if args.command in ("create-supervisor", "create-agent"):
         role = ROLE_SUPERVISOR if args.command == "create-supervisor" else ROLE_AGENT
         try:
             agent = create_agent(
-                session, args.username, password(), role, args.display_name
+                session, args.username, password(), role, args.display_name, via=via
             )
         except AgentExists as exc:
             raise CommandError(
@@ -95,10 +109,12 @@ def run(args: argparse.Namespace, session: Session, password: Callable[[], str])
             ) from exc
         return f"{ROLES[role]} {agent.username!r} dibuat (id {agent.id})."
     if args.command == "set-password":
-        agent = set_password(session, args.username, password())
+        agent = set_password(session, args.username, password(), via=via)
         return f"Kata sandi {agent.username!r} diganti; semua sesinya diakhiri."
     if args.command in ("deactivate", "activate"):
-        agent = set_active(session, args.username, args.command == "activate")
+        agent = set_active(
+            session, args.username, args.command == "activate", via=via
+        )
         state = "aktif" if agent.active else "diblokir"
         return f"Akun {agent.username!r} sekarang {state}."
     lines = [

@@ -2,6 +2,9 @@
 
 Usernames are lower-case ASCII (`a-z 0-9 . _ -`, 2 to 32 characters). Functions
 take a Session and never commit. `AgentInfo` never carries the password hash.
+Creating an account, setting its password and (de)activating it are audited
+with who did it: the acting agent's id, and/or `via` (e.g. `cli:<os user>` for
+the command line) after the target (`agent:3 by:cli:root`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.console import audit
+from bot.console import audit, throttle
 from bot.console.models import (
     DISPLAY_NAME_MAX,
     ROLE_SUPERVISOR,
@@ -23,12 +26,17 @@ from bot.console.models import (
     Agent,
     AgentSession,
 )
-from bot.console.passwords import check_password_rules, hash_password
+from bot.console.password_policy import check_password_rules
+from bot.console.passwords import hash_password
 from bot.db import utcnow
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 
 agents_table = Agent.__table__
+
+
+def _target(agent_id: int, via: str | None) -> str:
+    return f"agent:{agent_id}" + (f" by:{via}" if via else "")
 
 
 class AgentExists(ValueError):  # noqa: N818 (reads as the refusal)
@@ -91,13 +99,15 @@ def create_agent(
     display_name: str | None = None,
     created_by: int | None = None,
     now: datetime | None = None,
+    via: str | None = None,
 ) -> AgentInfo:
-    """Add an agent with an argon2id password hash; `AgentExists` if taken."""
+    """Add an agent with an argon2id password hash; `AgentExists` if taken
+    (`created_by`, `via`: who did it, for the audit log)."""
     clean = check_username(username)
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    check_password_rules(password)
     name = (display_name or clean).strip()[:DISPLAY_NAME_MAX] or clean
+    check_password_rules(password, (clean, name))
     moment = now or utcnow()
     if find_agent(session, clean) is not None:
         raise AgentExists(f"agent {clean!r} exists already")
@@ -119,7 +129,11 @@ def create_agent(
     agent = find_agent(session, clean)
     assert agent is not None
     audit.record(
-        session, audit.AGENT_CREATED, created_by, target=f"agent:{agent.id}", now=moment
+        session,
+        audit.AGENT_CREATED,
+        created_by,
+        target=_target(agent.id, via),
+        now=moment,
     )
     return agent
 
@@ -153,27 +167,46 @@ def list_agents(session: Session, active_only: bool = False) -> list[AgentInfo]:
 
 
 def set_password(
-    session: Session, username: str, password: str, now: datetime | None = None
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime | None = None,
+    changed_by: int | None = None,
+    via: str | None = None,
 ) -> AgentInfo:
-    """Replace an agent's password, unlock it and end its sessions."""
-    check_password_rules(password)
+    """Replace an agent's password, clear its login counters and end its
+    sessions (`changed_by`, `via`: who did it, for the audit log)."""
     agent = find_agent(session, username)
     if agent is None:
         raise AgentNotFound(f"no agent {normalize_username(username)!r}")
+    check_password_rules(password, (agent.username, agent.display_name))
     session.execute(
         update(agents_table)
         .where(agents_table.c.id == agent.id)
-        .values(
-            password_hash=hash_password(password), failed_logins=0, locked_until=None
-        )
+        .values(password_hash=hash_password(password))
     )
+    throttle.forget_account(session, agent.id)
     end_sessions(session, agent.id)
-    audit.record(session, audit.PASSWORD_SET, None, target=f"agent:{agent.id}", now=now)
+    audit.record(
+        session,
+        audit.PASSWORD_SET,
+        changed_by,
+        target=_target(agent.id, via),
+        now=now,
+    )
     return agent
 
 
-def set_active(session: Session, username: str, active: bool) -> AgentInfo:
-    """Activate or deactivate an agent; deactivating ends its sessions."""
+def set_active(
+    session: Session,
+    username: str,
+    active: bool,
+    changed_by: int | None = None,
+    via: str | None = None,
+    now: datetime | None = None,
+) -> AgentInfo:
+    """Activate or deactivate an agent; deactivating ends its sessions
+    (`changed_by`, `via`: who did it, for the audit log)."""
     agent = find_agent(session, username)
     if agent is None:
         raise AgentNotFound(f"no agent {normalize_username(username)!r}")
@@ -182,6 +215,13 @@ def set_active(session: Session, username: str, active: bool) -> AgentInfo:
     )
     if not active:
         end_sessions(session, agent.id)
+    audit.record(
+        session,
+        audit.AGENT_ACTIVATED if active else audit.AGENT_DEACTIVATED,
+        changed_by,
+        target=_target(agent.id, via),
+        now=now,
+    )
     found = get_agent(session, agent.id)
     assert found is not None
     return found

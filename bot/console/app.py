@@ -30,7 +30,14 @@ from starlette.staticfiles import StaticFiles
 from bot.console import audit, csrf, labels
 from bot.console.access import can_assign, can_reply, can_resolve, can_reveal
 from bot.console.agents import get_agent, list_agents
-from bot.console.auth import authenticate, client_target
+from bot.console.audit_view import audit_log
+from bot.console.auth import (
+    admit,
+    check_password,
+    client_target,
+    login_alerts,
+    refused_logins,
+)
 from bot.console.canned import canned_answers
 from bot.console.chart import funnel_chart, percent
 from bot.console.panel import (
@@ -39,7 +46,7 @@ from bot.console.panel import (
     reveal_value,
     ticket_applicant_id,
 )
-from bot.console.passwords import MAX_PASSWORD_LENGTH
+from bot.console.password_policy import MAX_PASSWORD_LENGTH
 from bot.console.sessions import COOKIE_NAME, close_session, load_session, open_session
 from bot.console.sms import MAX_REPLY_LENGTH, estimate
 from bot.console.stats import agent_activity, registration_funnel
@@ -102,8 +109,8 @@ NOTICES = {
     "no_agent": "Petugas tujuan tidak ditemukan atau tidak aktif.",
 }
 GENERIC_LOGIN_ERROR = (
-    "Nama pengguna atau kata sandi salah, atau akun sementara dikunci. "
-    "Coba lagi nanti atau hubungi supervisor."
+    "Nama pengguna atau kata sandi salah, atau terlalu banyak percobaan. "
+    "Tunggu sebentar lalu coba lagi, atau hubungi supervisor."
 )
 
 
@@ -202,9 +209,12 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     client = client_target(settings.secret_for("console-login-client"), address)
 
+    # Counted and committed first, so simultaneous guesses see each other.
+    admission = await _db(request, lambda db: admit(db, username[:64], client))
+
     def attempt(db: Session) -> tuple[str, str] | None:
-        result = authenticate(
-            db, username[:64], password[: MAX_PASSWORD_LENGTH + 1], client
+        result = check_password(
+            db, admission, password[: MAX_PASSWORD_LENGTH + 1]
         )
         if not result.ok or result.agent is None:
             log.info("console login refused (%s)", result.outcome)
@@ -295,8 +305,10 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
 
 async def supervisor_page(request: Request, visit: Visit) -> Response:
-    """Queue figures, agent activity, the registration funnel, the audit log."""
+    """Queue figures, agent activity, the registration funnel, accounts under
+    password guessing, and the audit log (filtered and paged by the query)."""
     now = utcnow()
+    params = dict(request.query_params)
 
     def build(db: Session) -> dict[str, Any]:
         stages = registration_funnel(db)
@@ -305,7 +317,10 @@ async def supervisor_page(request: Request, visit: Visit) -> Response:
             "activity": agent_activity(db, now),
             "funnel": stages,
             "chart": funnel_chart(stages),
-            "events": audit.latest(db),
+            "log": audit_log(db, params),
+            "login_alerts": login_alerts(db, now),
+            "refused": refused_logins(db, now),
+            "all_agents": list_agents(db),
             "queue": queue_items(db, visit.agent, now),
         }
 

@@ -1,15 +1,19 @@
-"""The audit log: what agents did in the console, and failed logins.
+"""The audit log: what agents did in the console, changes to accounts, and
+alerts about password guessing.
 
-Every event names its subject by id or keyed hash only (`applicant:12
-field:nik`, `agent:3`, `ip:<hmac>`), never personal data in clear. Nothing here
-commits: the caller owns the transaction, so an action and its audit event are
-stored together or not at all.
+Every event names its subject by id only (`applicant:12 field:nik`, `agent:3`),
+never personal data in clear. Refused logins are not events (strangers could
+flush the log with them): `bot.console.throttle` counts them, and an account
+under attack gets one `login_alert` per window. Nothing here commits: the
+caller owns the transaction, so an action and its audit event are stored
+together or not at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -18,7 +22,7 @@ from bot.console.models import ACTION_MAX, TARGET_MAX, Agent, AuditEvent
 from bot.db import utcnow
 
 LOGIN = "login"
-LOGIN_FAILED = "login_failed"
+LOGIN_ALERT = "login_alert"
 LOGOUT = "logout"
 CLAIM = "claim"
 ASSIGN = "assign"
@@ -27,10 +31,12 @@ NOTE = "note"
 RESOLVE = "resolve"
 REVEAL = "reveal"
 AGENT_CREATED = "agent_created"
+AGENT_ACTIVATED = "agent_activated"
+AGENT_DEACTIVATED = "agent_deactivated"
 PASSWORD_SET = "password_set"  # noqa: S105 (an action name)
 ACTIONS = (
     LOGIN,
-    LOGIN_FAILED,
+    LOGIN_ALERT,
     LOGOUT,
     CLAIM,
     ASSIGN,
@@ -39,9 +45,11 @@ ACTIONS = (
     RESOLVE,
     REVEAL,
     AGENT_CREATED,
+    AGENT_ACTIVATED,
+    AGENT_DEACTIVATED,
     PASSWORD_SET,
 )
-AUDIT_LOG_LIMIT = 200
+"""What is recorded now (older logs may also hold `login_failed`)."""
 
 audit_table = AuditEvent.__table__
 
@@ -83,12 +91,52 @@ def record(
     )
 
 
-def latest(session: Session, limit: int = AUDIT_LOG_LIMIT) -> list[AuditRecord]:
-    """The newest events first."""
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which events to list: each field set narrows the log (dates naive UTC,
+    `since` inclusive, `until` exclusive)."""
+
+    action: str | None = None
+    agent_id: int | None = None
+    ticket_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[Any]:
+        """The WHERE conditions of this query."""
+        found = []
+        if self.action is not None:
+            found.append(audit_table.c.action == self.action)
+        if self.agent_id is not None:
+            found.append(audit_table.c.agent_id == self.agent_id)
+        if self.ticket_id is not None:
+            found.append(audit_table.c.ticket_id == self.ticket_id)
+        if self.since is not None:
+            found.append(audit_table.c.at >= self.since)
+        if self.until is not None:
+            found.append(audit_table.c.at < self.until)
+        return found
+
+
+def count(session: Session, query: AuditQuery) -> int:
+    """How many events the query matches."""
+    return int(
+        session.execute(
+            select(func.count(audit_table.c.id)).where(*query.conditions())
+        ).scalar_one()
+    )
+
+
+def search(
+    session: Session, query: AuditQuery, offset: int = 0, limit: int = 50
+) -> list[AuditRecord]:
+    """The events the query matches, newest first, from `offset` on."""
     rows = session.execute(
         select(audit_table, Agent.username)
         .select_from(audit_table.outerjoin(Agent, Agent.id == audit_table.c.agent_id))
+        .where(*query.conditions())
         .order_by(audit_table.c.at.desc(), audit_table.c.id.desc())
+        .offset(offset)
         .limit(limit)
     ).all()
     return [
@@ -105,17 +153,9 @@ def latest(session: Session, limit: int = AUDIT_LOG_LIMIT) -> list[AuditRecord]:
     ]
 
 
-def count_since(session: Session, action: str, target: str, since: datetime) -> int:
-    """How many `action` events about `target` happened at or after `since`."""
-    return int(
-        session.execute(
-            select(func.count(audit_table.c.id)).where(
-                audit_table.c.action == action,
-                audit_table.c.target == target,
-                audit_table.c.at >= since,
-            )
-        ).scalar_one()
-    )
+def latest(session: Session, limit: int = 200) -> list[AuditRecord]:
+    """The newest events first."""
+    return search(session, AuditQuery(), 0, limit)
 
 
 def counts_by_agent(

@@ -71,6 +71,7 @@ APPLICANT_STATUSES = {
 AUDIT_ACTIONS = {
     "login": "masuk",
     "login_failed": "gagal masuk",
+    "login_alert": "banyak gagal masuk",
     "logout": "keluar",
     "claim": "ambil tiket",
     "assign": "tugaskan tiket",
@@ -79,6 +80,8 @@ AUDIT_ACTIONS = {
     "resolve": "selesaikan tiket",
     "reveal": "buka data pribadi",
     "agent_created": "petugas dibuat",
+    "agent_activated": "akun diaktifkan",
+    "agent_deactivated": "akun diblokir",
     "password_set": "kata sandi diganti",
 }
 FAILURE_REASONS = {**SHORT_REASONS}

@@ -1,12 +1,16 @@
 """Tables of the agents' console: agents, their login sessions, the audit log.
 
 - `agent`: one call-center agent or supervisor. Passwords are stored only as
-  argon2id hashes; `failed_logins` and `locked_until` limit password guessing.
+  argon2id hashes. `failed_logins` and `locked_until` are no longer used (the
+  hard lock was a lockout weapon; `login_throttle` replaced it in revision
+  0410); they stay because dropping them would rebuild the table on SQLite.
 - `agent_session`: one login. The cookie holds a random token; only its SHA-256
   is stored (`token_hash`), so a copy of the database cannot log anyone in.
-- `audit_event`: what agents did (claim, reply, reveal, ...) and failed logins.
-  `target` names things by id or keyed hash ("applicant:12 field:nik",
-  "ip:3f2a..."), never personal data in clear.
+- `audit_event`: what agents did (claim, reply, reveal, ...), account changes
+  and login alerts. `target` names things by id or keyed hash ("applicant:12
+  field:nik", "agent:3"), never personal data in clear.
+- `login_throttle`: failed-login counters shared by every gateway process, one
+  row per client address, per (username, client address) and per account.
 
 Timestamps are naive UTC (`bot.db.utcnow`), as everywhere else.
 """
@@ -37,6 +41,7 @@ TOKEN_HASH_LENGTH = 64  # hex SHA-256
 CSRF_TOKEN_MAX = 64
 ACTION_MAX = 32
 TARGET_MAX = 128
+THROTTLE_KEY_MAX = 80
 
 
 class Agent(Base):
@@ -86,6 +91,7 @@ class AuditEvent(Base):
         Index("ix_audit_event_at", "at"),
         Index("ix_audit_event_action_target", "action", "target", "at"),
         Index("ix_audit_event_agent", "agent_id", "at"),
+        Index("ix_audit_event_ticket", "ticket_id", "at"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -94,3 +100,22 @@ class AuditEvent(Base):
     ticket_id = Column(Integer)
     target = Column(String(TARGET_MAX))
     at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one key (`client:`, `pair:` or `account:`) in the window
+    that started at `window_start`; `blocked_until` backs a pair off."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (
+        Index("ix_login_throttle_last_failure", "last_failure_at"),
+        Index("ix_login_throttle_agent", "agent_id", "last_failure_at"),
+        CheckConstraint("failures >= 0", name="ck_login_throttle_failures"),
+    )
+
+    key = Column(String(THROTTLE_KEY_MAX), primary_key=True)
+    agent_id = Column(Integer, ForeignKey("agent.id", ondelete="CASCADE"))
+    failures = Column(Integer, nullable=False)
+    window_start = Column(DateTime, nullable=False)
+    last_failure_at = Column(DateTime, nullable=False)
+    blocked_until = Column(DateTime)

@@ -13,19 +13,8 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256
-
 HASHER = PasswordHasher()
 """The hasher in use (tests may swap in cheaper argon2id parameters)."""
-
-
-def check_password_rules(password: str) -> None:
-    """Refuse a password too short or too long (ValueError, Indonesian text)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValueError(f"Kata sandi maksimal {MAX_PASSWORD_LENGTH} karakter.")
 
 
 def hash_password(password: str) -> str:

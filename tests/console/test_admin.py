@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.console import audit
 from bot.console.admin import CommandError, main, read_password
 from bot.console.auth import authenticate, client_target
 from bot.console.models import Agent
@@ -118,3 +119,51 @@ def test_make_supervisor_needs_a_name() -> None:
         check=False,
     )
     assert result.returncode != 0 and "NAME=name" in result.stdout
+
+
+@pytest.mark.parametrize("weak", ["aaaaaaaaaa", "password12"])
+def test_the_command_line_refuses_a_weak_password(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    weak: str,
+) -> None:
+    assert main(["create-agent", "andi"]) == 0
+    monkeypatch.setenv("CONSOLE_PASSWORD", weak)
+    assert main(["create-agent", "budi"]) == 1
+    assert "mudah ditebak" in capsys.readouterr().err
+    assert main(["set-password", "andi"]) == 1
+    assert "mudah ditebak" in capsys.readouterr().err
+    typed = iter([weak, weak])
+    with pytest.raises(ValueError, match="mudah ditebak"):
+        read_password({}, lambda prompt: next(typed))
+    [row] = agents(database_url)
+    assert row.username == "andi"
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        client = client_target(b"k", "127.0.0.1")
+        assert authenticate(session, "andi", PASSWORD, client).ok
+    engine.dispose()
+
+
+def test_the_command_line_audits_who_changed_which_account(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("getpass.getuser", lambda: "Operator Satu")
+    assert main(["create-agent", "andi"]) == 0
+    assert main(["set-password", "andi"]) == 0
+    assert main(["deactivate", "andi"]) == 0
+    assert main(["activate", "andi"]) == 0
+    [andi] = agents(database_url)
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        events = [(e.action, e.target) for e in audit.latest(session)][::-1]
+    engine.dispose()
+    by = f"agent:{andi.id} by:cli:operator.satu"
+    assert events == [
+        ("agent_created", by),
+        ("password_set", by),
+        ("agent_deactivated", by),
+        ("agent_activated", by),
+    ]
