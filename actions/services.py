@@ -15,10 +15,8 @@ from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.notify.email import EmailSender, make_email_sender
 from bot.policy.programme import load_policy
-from bot.registration.desk import RegistrationDesk
+from bot.registration.desk import CODE_SECRET_PURPOSE, RegistrationDesk
 from bot.settings import load_settings
-
-CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ log = logging.getLogger(__name__)
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 CONSENT_PURPOSE = "registration"
 CONSENT_VERSION = "2020-04-v1"
+CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
+"""The purpose of the key (`Settings.secret_for`) of e-mail codes and NIK hashes."""
 # At most this many e-mail codes per window: against mail bombing and guessing.
 CODE_LIMITS = ((timedelta(minutes=15), 3), (timedelta(hours=24), 8))
 LINK_CODE_LIMIT = (timedelta(hours=1), 3)
