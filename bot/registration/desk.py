@@ -25,6 +25,7 @@ from bot.db import utcnow
 from bot.gateway.models import Conversation
 from bot.policy.eligibility import EligibilityAnswers, assess
 from bot.policy.programme import Policy
+from bot.privacy.erasure import was_participant
 from bot.registry import (
     AlreadyInBatch,
     AlreadyRegistered,
@@ -350,6 +351,8 @@ class RegistrationDesk:
             )
             if proven_at is None:
                 return Submission("email_unproven")
+            if was_participant(session, self._secret, details.nik):
+                return Submission("nik_taken")  # erased, but once per lifetime
             try:
                 applicant = register_applicant(
                     session,
@@ -385,6 +388,8 @@ class RegistrationDesk:
         nik = steps[STEP_NIK]
         if nik.status != STEP_FAILED or nik.failure_reason not in CORRECTABLE:
             return Submission("registered_already", applicant_id)
+        if was_participant(session, self._secret, details.nik):
+            return Submission("nik_taken", applicant_id)
         try:
             correct_applicant(
                 session,

@@ -34,6 +34,7 @@ from tests.registration.conftest import (
     PolicyChoice,
     caller_of,
     clock,
+    converse,
     database_url,
     desk,
     engine,
@@ -45,6 +46,7 @@ from tests.registration.conftest import (
 
 __all__ = [  # the registration desk's fixtures, used by the privacy tests
     "clock",
+    "converse",
     "database_url",
     "desk",
     "engine",
