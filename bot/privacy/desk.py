@@ -106,15 +106,15 @@ class PrivacyDesk:
             applicant = get_applicant(session, caller.applicant_id)
             identities = identities_of(session, caller.applicant_id)
         fields = [
-            ("Nama", mask_name(applicant.full_name)),
+            ("nama", mask_name(applicant.full_name)),
             ("NIK", mask_nik(applicant.nik)),
-            ("No. KK", mask_nik(applicant.kk_number)),
-            ("Tgl lahir", mask_birth_date(applicant.birth_date)),
+            ("KK", mask_nik(applicant.kk_number)),
+            ("lahir", mask_birth_date(applicant.birth_date)),
         ]
         if applicant.email:
-            fields.append(("Email", mask_email(applicant.email)))
+            fields.append(("email", mask_email(applicant.email)))
         if applicant.phone:
-            fields.append(("No. HP", mask_phone(applicant.phone)))
+            fields.append(("HP", mask_phone(applicant.phone)))
         channels = tuple(sorted({identity.channel for identity in identities}))
         return HeldData(tuple(fields), channels, self._days)
 

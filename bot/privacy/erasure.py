@@ -402,7 +402,27 @@ def _still_busy(session: Session, conversation_id: int) -> bool:
 def _purge_conversation(session: Session, conversation_id: int) -> None:
     """Delete the transcript and anonymise the conversation row: address and
     pseudonym become "erased:<id>", so the tickets stay (shown as erased) and a
-    new message from the person starts a new conversation."""
+    new message from the person starts a new conversation. The channel identity
+    that the erasing turn itself looked up again (every turn finds its caller)
+    goes too, unless it was linked to a registration since."""
+    row = session.execute(
+        select(Conversation.channel, Conversation.address).where(
+            Conversation.id == conversation_id
+        )
+    ).first()
+    if row is not None:
+        again = select(ChannelIdentity.id).where(
+            ChannelIdentity.channel == row.channel,
+            ChannelIdentity.external_id == row.address,
+            ChannelIdentity.applicant_id.is_(None),
+        )
+        write_rows(session, delete(EmailCode).where(EmailCode.identity_id.in_(again)))
+        write_rows(
+            session, delete(ConsentRecord).where(ConsentRecord.identity_id.in_(again))
+        )
+        write_rows(
+            session, delete(ChannelIdentity).where(ChannelIdentity.id.in_(again))
+        )
     write_rows(
         session,
         delete(InboxMessage).where(InboxMessage.conversation_id == conversation_id),

@@ -19,12 +19,13 @@ def consent_text(days: int) -> str:
 
 
 def held_text(held: HeldData) -> str:
-    """What is held about a registered person, masked, why and how long."""
+    """What is held about a registered person, masked, why and how long (2 SMS
+    segments for usual names and addresses)."""
     values = ", ".join(f"{label} {value}" for label, value in held.fields)
     return (
-        f"Data pendaftaranmu yang kami simpan: {values}, serta riwayat chat ini. "
-        f"Dipakai {PURPOSE}, dihapus {held.retention_days} hari setelah kamu "
-        "terakhir aktif. Ketik HAPUS DATA untuk menghapusnya."
+        f"Kami simpan: {values} dan chat ini, {PURPOSE}, dihapus "
+        f"{held.retention_days} hari setelah kamu terakhir aktif. Ketik HAPUS DATA "
+        "untuk menghapus."
     )
 
 

@@ -27,8 +27,9 @@ from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.policy.programme import load_policy
+from bot.policy.validation import mask_email
 from bot.privacy import texts as privacy_texts
-from bot.privacy.desk import PrivacyDesk
+from bot.privacy.desk import HeldData, PrivacyDesk, mask_name
 from bot.registration.desk import RegistrationDesk
 from bot.registry.models import Applicant
 from tests.actions.registration_fixtures import (
@@ -207,5 +208,23 @@ async def test_the_consent_question_says_the_retention_period(
     ],
 )
 def test_texts_are_gsm7_and_short(text: str) -> None:
+    assert is_gsm7(text)
+    assert segment_info(text).segments <= 2
+
+
+def test_what_is_held_fits_two_sms_for_a_long_name_and_address() -> None:
+    held = HeldData(
+        (
+            ("nama", mask_name("MUHAMMAD RIZKY ADI PRATAMA")),
+            ("NIK", "3174********0001"),
+            ("KK", "3174********0001"),
+            ("lahir", "**-**-1990"),
+            ("email", mask_email("muhammad.rizky@students.ugm.ac.id")),
+            ("HP", "+62812****002"),
+        ),
+        ("sms", "telegram"),
+        3650,
+    )
+    text = privacy_texts.held_text(held)
     assert is_gsm7(text)
     assert segment_info(text).segments <= 2

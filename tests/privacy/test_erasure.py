@@ -21,6 +21,7 @@ from bot.privacy.erasure import (
     was_participant,
 )
 from bot.privacy.models import ErasureRecord, LifetimeParticipant, PrivacyPurge
+from bot.registration.desk import RegistrationDesk
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
     Applicant,
@@ -168,3 +169,17 @@ def test_a_batch_place_is_given_back(sessions: sessionmaker, person: Person) -> 
     with sessions() as session:
         assert session.execute(select(Batch.joined_count)).scalar_one() == 0
         assert session.execute(select(BatchMembership)).first() is None
+
+
+def test_the_identity_the_erasing_turn_looked_up_again_is_purged(
+    sessions: sessionmaker,
+    engine: Engine,
+    tracker: Engine,
+    desk: RegistrationDesk,
+    person: Person,
+) -> None:
+    _erase(sessions, person)
+    assert desk.caller(person.pseudonym) is not None  # the same turn, after the action
+    with sessions() as session, session.begin():
+        assert purge_due(session, tracker, AT + PURGE_DELAY) == 1
+    assert leftovers(engine) == []
