@@ -70,12 +70,16 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(found) if found else None
 
 
-def idle_applicants(session: Session, cutoff: datetime, limit: int) -> list[int]:
-    """Applicants with no activity since `cutoff`: their row, steps, batch
-    memberships and linked conversations all older."""
+def idle_applicants(
+    session: Session, cutoff: datetime, limit: int, after_id: int = 0
+) -> tuple[list[int], int | None]:
+    """Applicants with no activity since `cutoff` (their row, steps, batch
+    memberships and linked conversations all older), among the next `limit`
+    candidates with an id above `after_id`; and the last id looked at (None:
+    no candidates left)."""
     candidates = session.execute(
         select(Applicant.id, Applicant.updated_at)
-        .where(Applicant.updated_at < cutoff)
+        .where(Applicant.updated_at < cutoff, Applicant.id > after_id)
         .order_by(Applicant.id)
         .limit(limit)
     ).all()
@@ -105,7 +109,7 @@ def idle_applicants(session: Session, cutoff: datetime, limit: int) -> list[int]
         latest = _latest(row.updated_at, step, member[0], member[1], talked)
         if latest is None or latest < cutoff:
             idle.append(int(row.id))
-    return idle
+    return idle, (int(candidates[-1].id) if candidates else None)
 
 
 def _sweep(
@@ -208,9 +212,10 @@ def run_retention(
     cutoff = now - timedelta(days=days)
     removed: Counter[str] = Counter()
     erased_ids: list[int] = []
-    while True:
+    after: int | None = 0
+    while after is not None:
         with sessions() as session, session.begin():
-            idle = idle_applicants(session, cutoff, BATCH)
+            idle, after = idle_applicants(session, cutoff, BATCH, after)
             for applicant_id in idle:
                 erased = erase_person(
                     session,
@@ -223,8 +228,6 @@ def run_retention(
                 erased_ids.append(erased.erasure_id)
                 if outbox_dir is not None:
                     removed["mail_file"] += remove_mail_files(outbox_dir, erased.emails)
-        if len(idle) < BATCH:
-            break
     with sessions() as session, session.begin():
         # Idle for the whole period: no Rasa turn can be saving their events.
         purge_due(session, tracker, now + PURGE_DELAY, erased_ids)

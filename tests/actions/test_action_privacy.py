@@ -31,7 +31,7 @@ from bot.policy.validation import mask_email
 from bot.privacy import texts as privacy_texts
 from bot.privacy.desk import HeldData, PrivacyDesk, mask_name
 from bot.registration.desk import RegistrationDesk
-from bot.registry.models import Applicant
+from bot.registry.models import Applicant, ChannelIdentity, ConsentRecord
 from tests.actions.registration_fixtures import (
     CODE_SECRET,
     EMAIL,
@@ -228,3 +228,19 @@ def test_what_is_held_fits_two_sms_for_a_long_name_and_address() -> None:
     text = privacy_texts.held_text(held)
     assert is_gsm7(text)
     assert segment_info(text).segments <= 2
+
+
+async def test_someone_not_registered_erases_their_chat_with_a_yes(
+    registry: Registry, domain: DomainDict
+) -> None:
+    stranger = registry.conversation(SMS, STRANGER_PHONE)
+    registry.desk.give_consent(registry.caller(stranger))
+    slots, said = await _erasure_step(stranger, "erasure_confirm", "iya", domain)
+    assert slots["erasure_confirm"] is True
+    assert said == [] and registry.mailer.sent == []
+    dispatcher = CollectingDispatcher()
+    tracker = chat_tracker(stranger, "iya", "affirm", slots={"erasure_confirm": True})
+    await ActionErasureDone().run(dispatcher, tracker, domain)
+    assert texts(dispatcher) == [privacy_texts.ERASED_UNREGISTERED]
+    assert registry.count(ChannelIdentity) == 0
+    assert registry.count(ConsentRecord) == 0

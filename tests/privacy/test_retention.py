@@ -4,6 +4,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from bot.gateway.models import Conversation, InboxMessage
+from bot.privacy import retention
 from bot.privacy.models import ErasureRecord
 from bot.privacy.retention import run_retention
+from bot.registration.desk import RegistrationDesk
 from bot.registry.models import Applicant, ChannelIdentity, EmailCode
 from bot.settings import SettingsError, load_settings
 from tests.privacy.conftest import (
@@ -23,7 +26,13 @@ from tests.privacy.conftest import (
     leftovers,
     write_mail,
 )
-from tests.registration.conftest import SECRET, START
+from tests.registration.conftest import (
+    OTHER_PHONE,
+    SECRET,
+    START,
+    caller_of,
+    register,
+)
 
 DAYS = 30
 
@@ -134,3 +143,37 @@ def test_retention_days_is_a_setting(tmp_path: Path) -> None:
     for wrong in ("0", "-3", "satu tahun"):
         with pytest.raises(SettingsError, match="RETENTION_DAYS"):
             load_settings({**env, "RETENTION_DAYS": wrong})
+
+
+def test_an_idle_applicant_behind_a_full_batch_of_active_ones_is_erased(
+    sessions: sessionmaker,
+    tracker: Engine,
+    mail_dir: Path,
+    desk: RegistrationDesk,
+    converse: Callable[[str, str], str],
+    person: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 1)
+    later = converse("sms", OTHER_PHONE)
+    second = register(desk, caller_of(desk, later), serial=2)
+    assert second.applicant_id is not None
+    recent = START + timedelta(days=DAYS)
+    with sessions() as session, session.begin():
+        session.execute(Applicant.__table__.update().values(updated_at=START))
+        # The first applicant (lower id) talked recently; the second did not.
+        session.execute(
+            Conversation.__table__.update()
+            .where(Conversation.id == person.conversation_id)
+            .values(updated_at=recent)
+        )
+        session.execute(
+            Conversation.__table__.update()
+            .where(Conversation.id != person.conversation_id)
+            .values(updated_at=START)
+        )
+    removed = _retain(sessions, tracker, mail_dir, DAYS + 1)
+    assert removed["applicant_erased"] == 1
+    with sessions() as session:
+        left = session.execute(select(Applicant.id)).scalars().all()
+    assert left == [person.applicant_id]
