@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from bot.channels.sms.gsm7 import segment_info
 from bot.privacy.desk import PrivacyDesk, mask_birth_date, mask_name
 from bot.registration.desk import RegistrationDesk
+from bot.registration.status import next_action, status_text
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
     APPLICANT_REVOKED,
@@ -138,3 +140,15 @@ def test_an_erased_person_who_never_took_part_may_register_again(
 def test_masks() -> None:
     assert mask_birth_date(BORN) == "**-**-1990"
     assert mask_name("BUDI  SANTOSO") == "B*** S***"
+
+
+def test_after_withdrawal_the_status_says_the_registration_stopped(
+    desk: RegistrationDesk, privacy: PrivacyDesk, person: Person
+) -> None:
+    caller = caller_of(desk, person.pseudonym)
+    assert privacy.withdraw(caller)
+    standing = desk.standing(caller_of(desk, person.pseudonym))
+    assert standing is not None
+    said = next_action(standing)
+    assert "ditarik" in said and "HAPUS DATA" in said
+    assert segment_info(status_text(standing)).segments <= 2
