@@ -457,7 +457,11 @@ def purge_due(
     another `PURGE_DELAY`. Erasure records are marked purged when all their
     conversations are; `erasures` limits it to those erasures. Returns how many
     were purged."""
-    query = select(PrivacyPurge).where(PrivacyPurge.not_before <= now)
+    query = (
+        select(PrivacyPurge)
+        .where(PrivacyPurge.not_before <= now)
+        .with_for_update(skip_locked=True)  # another gateway takes the others
+    )
     if erasures is not None:
         query = query.where(PrivacyPurge.erasure_id.in_(list(erasures)))
     due = list(session.execute(query).scalars())
@@ -470,9 +474,8 @@ def purge_due(
             _purge_conversation(session, item.conversation_id)
         if tracker is not None:
             delete_tracker_events(tracker, [item.pseudonym])
-        session.delete(item)
+        write_rows(session, delete(PrivacyPurge).where(PrivacyPurge.id == item.id))
         purged.append(item)
-    session.flush()
     done = {item.erasure_id for item in purged if item.erasure_id is not None}
     for erasure_id in done:
         left = session.execute(

@@ -30,6 +30,7 @@ from bot.registry.models import (
 )
 from tests.privacy.conftest import PERSONAL, Person, leftovers
 from tests.registration.conftest import SECRET, START
+from tests.registry.conftest import concurrently
 
 AT = START + timedelta(minutes=5)
 
@@ -182,4 +183,20 @@ def test_the_identity_the_erasing_turn_looked_up_again_is_purged(
     assert desk.caller(person.pseudonym) is not None  # the same turn, after the action
     with sessions() as session, session.begin():
         assert purge_due(session, tracker, AT + PURGE_DELAY) == 1
+    assert leftovers(engine) == []
+
+
+def test_two_gateways_purging_at_once_purge_once_without_errors(
+    sessions: sessionmaker, engine: Engine, tracker: Engine, person: Person
+) -> None:
+    _erase(sessions, person)
+
+    def purge(_: int) -> int:
+        with sessions() as session, session.begin():
+            return purge_due(session, tracker, AT + PURGE_DELAY)
+
+    results = concurrently(2, purge)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    if engine.dialect.name == "postgresql":  # SKIP LOCKED: one takes it
+        assert sorted(results) == [0, 1]
     assert leftovers(engine) == []
