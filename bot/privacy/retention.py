@@ -82,6 +82,7 @@ def idle_applicants(
         .where(Applicant.updated_at < cutoff, Applicant.id > after_id)
         .order_by(Applicant.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)  # another gateway sweeps the others
     ).all()
     idle = []
     for row in candidates:
