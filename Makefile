@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run shell mail test lint validate bench-nlu bench-policy bench-gateway \
+.PHONY: help install train run shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
 	bench-registration bench-sms telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
@@ -90,6 +90,9 @@ supervisor: $(BIN)/.installed ## Create a console supervisor: make supervisor NA
 agent: $(BIN)/.installed ## Create a console agent: make agent NAME=name (password: prompt or CONSOLE_PASSWORD)
 	@[ -n "$(NAME)" ] || { echo "Usage: make agent NAME=name"; exit 2; }
 	$(BIN)/python -m bot.console.admin create-agent "$(NAME)"
+
+retention: $(BIN)/.installed ## Remove conversations and personal data older than RETENTION_DAYS (the gateway also does it hourly)
+	PRAKERJA_ENV=$${PRAKERJA_ENV:-development} $(BIN)/python -m bot.privacy.retention
 
 screenshots: $(MODEL) ## Refresh docs/screenshots/console-*.png (runs the console browser test; needs chromium)
 	$(BIN)/python -m scripts.console_screenshots

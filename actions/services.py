@@ -1,4 +1,4 @@
-"""What the actions share: the registry desk, the mailer and the handoff desk.
+"""What the actions share: the registry, handoff and privacy desks, the mailer.
 
 Built once per action-server process from the environment (`bot.settings`), on
 first use, so importing the actions needs no database. Tests install their own
@@ -15,19 +15,20 @@ from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.notify.email import EmailSender, make_email_sender
 from bot.policy.programme import load_policy
-from bot.registration.desk import RegistrationDesk
+from bot.privacy.desk import PrivacyDesk
+from bot.registration.desk import CODE_SECRET_PURPOSE, RegistrationDesk
 from bot.settings import load_settings
-
-CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
 
 
 @dataclass(frozen=True)
 class Services:
-    """The registry desk, the e-mail sender and the handoff desk."""
+    """The registry desk, the e-mail sender, the handoff desk and the privacy
+    desk (None in tests that do not need it)."""
 
     desk: RegistrationDesk
     mailer: EmailSender
     handoff: HandoffDesk
+    privacy: PrivacyDesk | None = None
 
 
 _current: list[Services] = []
@@ -44,7 +45,14 @@ def services() -> Services:
         handoff = HandoffDesk(
             sessions, AgentHours.from_settings(settings), agents_online=agents_online
         )
-        _current.append(Services(desk, make_email_sender(settings), handoff))
+        secret = settings.secret_for(CODE_SECRET_PURPOSE)
+        privacy = PrivacyDesk(
+            sessions,
+            secret,
+            settings.retention_days,
+            None if settings.smtp_url else settings.email_outbox_dir,
+        )
+        _current.append(Services(desk, make_email_sender(settings), handoff, privacy))
     return _current[0]
 
 

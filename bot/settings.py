@@ -24,6 +24,11 @@ DEFAULT_EMAIL_FROM = "Kartu Prakerja <noreply@prakerja.localhost>"
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "xxx", "placeholder"}
 DEFAULT_AGENT_HOURS = (time(8, 0), time(20, 0))
 """Agents work 08:00-20:00 WIB unless AGENT_HOURS says otherwise."""
+DEFAULT_RETENTION_DAYS = 365
+"""Personal data and conversations are kept this many days after the last
+activity. A person who is not selected joins the next batches without typing
+their data again, and batches opened through the year; a year of silence means
+the registration is no longer pursued."""
 DEFAULT_AGENT_DAYS = frozenset(range(1, 8))
 """Agents work every day (ISO weekdays 1-7) unless AGENT_DAYS says otherwise."""
 _CLOCK = r"([01]?\d|2[0-3])[:.]([0-5]\d)"
@@ -65,6 +70,10 @@ class Settings:
     """ISO weekdays (Monday 1 ... Sunday 7) on which agents work."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks of reverse proxies whose X-Forwarded-For counts."""
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    """Days after the last activity that conversations and personal data are kept."""
+    tracker_store_url: str = "sqlite:///var/rasa_tracker.db"
+    """Rasa's SQL tracker store (as in endpoints.yml), for erasure and retention."""
 
     def secret_for(self, purpose: str) -> bytes:
         """A key derived from the pseudonym key for one purpose (e.g. e-mail
@@ -148,6 +157,18 @@ def parse_trusted_proxies(value: str) -> tuple[str, ...]:
     return tuple(proxies)
 
 
+def parse_retention_days(value: str | None) -> int:
+    """RETENTION_DAYS as a whole number of days of at least 1 (unset: the
+    default); SettingsError otherwise."""
+    if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(
+            f"RETENTION_DAYS must be a whole number of days, at least 1: {value!r}"
+        )
+    return int(value)
+
+
 def _dev_key(var_dir: Path) -> str:
     """A per-checkout random key, kept in var/ so pseudonyms stay stable."""
     path = var_dir / "pseudonym.key"
@@ -197,6 +218,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         agent_hours=parse_agent_hours(_get(env, "AGENT_HOURS") or "08:00-20:00"),
         agent_days=parse_agent_days(_get(env, "AGENT_DAYS") or "1-7"),
         trusted_proxies=parse_trusted_proxies(_get(env, "TRUSTED_PROXIES") or ""),
+        retention_days=parse_retention_days(_get(env, "RETENTION_DAYS")),
+        tracker_store_url=_get(env, "TRACKER_STORE_URL")
+        or f"sqlite:///{var_dir}/rasa_tracker.db",
     )
     check(settings)
     return settings

@@ -275,8 +275,10 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
     def build(db: Session) -> dict[str, Any]:
         ticket = visible_ticket(db, ticket_id, visit.agent)
-        applicant_id = ticket_applicant_id(
-            db, ticket.conversation_id, ticket.applicant_id
+        applicant_id = (
+            None
+            if ticket.erased_at is not None
+            else ticket_applicant_id(db, ticket.conversation_id, ticket.applicant_id)
         )
         return {
             "queue": queue_items(db, visit.agent, now),
@@ -576,6 +578,8 @@ async def reveal_field(request: Request, visit: Visit) -> Response:
         ticket = visible_ticket(db, ticket_id, visit.agent)
         if not can_reveal(visit.agent, ticket):
             raise Refusal(403, "claim_first", "Ambil tiket dulu untuk melihat data.")
+        if ticket.erased_at is not None:
+            raise Refusal(410, "erased", "Data dihapus.")
         applicant_id = ticket_applicant_id(
             db, ticket.conversation_id, ticket.applicant_id
         )

@@ -152,6 +152,7 @@ def ticket_state(
         "can_assign": access.can_assign(agent, ticket),
         "turns": turns,
         "notes": notes,
+        "erased": ticket.erased_at is not None,
     }
     versioned = {key: value for key, value in state.items() if key != "waiting"}
     state["version"] = _version(versioned)

@@ -40,6 +40,8 @@ from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
 from bot.policy.programme import load_policy
+from bot.privacy.janitor import PrivacyJanitor
+from bot.registration.desk import CODE_SECRET_PURPOSE
 from bot.settings import Settings
 from bot.verification.factory import make_nik_verifier
 from bot.verification.nik import NikVerifier
@@ -114,6 +116,8 @@ class Gateway:
     nik_checks: NikCheckRunner
     verifier: NikVerifier
     handoff_monitor: HandoffMonitor
+    privacy: PrivacyJanitor
+    tracker: Engine
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -176,6 +180,14 @@ class Gateway:
             on_notification=worker.notify,
             agents_online=agents_online or recent_agents,
         )
+        tracker = make_engine(settings.tracker_store_url)
+        privacy = PrivacyJanitor(
+            sessions,
+            settings.secret_for(CODE_SECRET_PURPOSE),
+            retention_days=settings.retention_days,
+            tracker=tracker,
+            outbox_dir=None if settings.smtp_url else settings.email_outbox_dir,
+        )
         gateway = cls(
             settings=settings,
             options=options,
@@ -189,12 +201,15 @@ class Gateway:
             nik_checks=nik_checks,
             verifier=verifier,
             handoff_monitor=handoff_monitor,
+            privacy=privacy,
+            tracker=tracker,
         )
         gateway.tasks = [
             asyncio.create_task(worker.run(), name="gateway-worker"),
             asyncio.create_task(outbox.run(), name="gateway-outbox"),
             asyncio.create_task(nik_checks.run(), name="gateway-nik-checks"),
             asyncio.create_task(handoff_monitor.run(), name="gateway-handoff-monitor"),
+            asyncio.create_task(privacy.run(), name="gateway-privacy"),
         ]
         log.info("gateway started as %s", owner)
         return gateway
@@ -205,6 +220,7 @@ class Gateway:
         self.outbox.stop()
         self.nik_checks.stop()
         self.handoff_monitor.stop()
+        self.privacy.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.rasa.aclose()
         await self.actions.aclose()
@@ -212,6 +228,7 @@ class Gateway:
         for sender in self.senders.values():
             await _close(sender)
         self.engine.dispose()
+        self.tracker.dispose()
         log.info("gateway stopped")
 
     def _store(self, message: InboundMessage) -> bool:

@@ -112,6 +112,8 @@ class Ticket(Base):
     cancelled_at = Column(DateTime)
     last_wait_told_minutes = Column(Integer)
     last_told_at = Column(DateTime)
+    erased_at = Column(DateTime)
+    """The person's data was erased: the console shows "data dihapus"."""
 
 
 class TicketNote(Base):

@@ -31,6 +31,8 @@ class TicketInfo:
     cancelled_at: datetime | None
     last_wait_told_minutes: int | None
     last_told_at: datetime | None
+    erased_at: datetime | None = None
+    """The person's data was erased (`bot.privacy`): shown as "data dihapus"."""
 
     @property
     def active(self) -> bool:
@@ -55,6 +57,7 @@ class TicketInfo:
             cancelled_at=row.cancelled_at,
             last_wait_told_minutes=row.last_wait_told_minutes,
             last_told_at=row.last_told_at,
+            erased_at=row.erased_at,
         )
 
 

@@ -25,6 +25,7 @@ from bot.db import utcnow
 from bot.gateway.models import Conversation
 from bot.policy.eligibility import EligibilityAnswers, assess
 from bot.policy.programme import Policy
+from bot.privacy.erasure import was_participant
 from bot.registry import (
     AlreadyInBatch,
     AlreadyRegistered,
@@ -85,6 +86,8 @@ log = logging.getLogger(__name__)
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 CONSENT_PURPOSE = "registration"
 CONSENT_VERSION = "2020-04-v1"
+CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
+"""The purpose of the key (`Settings.secret_for`) of e-mail codes and NIK hashes."""
 # At most this many e-mail codes per window: against mail bombing and guessing.
 CODE_LIMITS = ((timedelta(minutes=15), 3), (timedelta(hours=24), 8))
 LINK_CODE_LIMIT = (timedelta(hours=1), 3)
@@ -348,6 +351,8 @@ class RegistrationDesk:
             )
             if proven_at is None:
                 return Submission("email_unproven")
+            if was_participant(session, self._secret, details.nik):
+                return Submission("nik_taken")  # erased, but once per lifetime
             try:
                 applicant = register_applicant(
                     session,
@@ -383,6 +388,8 @@ class RegistrationDesk:
         nik = steps[STEP_NIK]
         if nik.status != STEP_FAILED or nik.failure_reason not in CORRECTABLE:
             return Submission("registered_already", applicant_id)
+        if was_participant(session, self._secret, details.nik):
+            return Submission("nik_taken", applicant_id)
         try:
             correct_applicant(
                 session,

@@ -9,15 +9,17 @@ MINUTES = int(CODE_TTL.total_seconds() // 60)
 SUBJECTS = {
     "register": "Kode verifikasi email Kartu Prakerja",
     "link": "Kode untuk menghubungkan akun chat Kartu Prakerja",
+    "erase": "Kode untuk menghapus data Kartu Prakerja kamu",
 }
 PURPOSES = {
     "register": "memverifikasi email pendaftaran Kartu Prakerja kamu",
     "link": "menghubungkan akun chat baru dengan pendaftaran Kartu Prakerja kamu",
+    "erase": "menghapus semua data pendaftaran Kartu Prakerja kamu",
 }
 
 
 def code_mail(code: str, purpose: str) -> tuple[str, str]:
-    """Subject and body of a code mail; `purpose` is "register" or "link"."""
+    """Subject and body of a code mail; `purpose` is "register", "link" or "erase"."""
     body = (
         f"Halo,\n\nKode untuk {PURPOSES[purpose]}: {code}\n\n"
         f"Ketik kode ini di chat dengan asisten Kartu Prakerja. Kode berlaku "

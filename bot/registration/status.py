@@ -12,6 +12,7 @@ from bot.policy.programme import format_datetime, format_number
 from bot.registration.desk import JoinResult, Standing, Submission
 from bot.registry import BatchInfo
 from bot.registry.models import (
+    APPLICANT_REVOKED,
     RESULT_NOT_SELECTED,
     RESULT_PENDING,
     RESULT_SELECTED,
@@ -77,6 +78,11 @@ def _batch_state(standing: Standing) -> tuple[str, str]:
 
 def next_action(standing: Standing) -> str:
     """The single next thing to do, as one sentence."""
+    if standing.applicant.status == APPLICANT_REVOKED:
+        return (
+            "persetujuanmu sudah ditarik, jadi pendaftaran berhenti. Ketik HAPUS "
+            "DATA untuk menghapus datamu."
+        )
     nik = standing.steps[STEP_NIK]
     if nik.status == STEP_PENDING:
         return "tunggu hasil cek NIK, kami kabari di sini."

@@ -53,6 +53,9 @@ UNSEEN: list[tuple[str, str]] = [
     ("dadah sampai nanti", "goodbye"),
     ("iya bener", "affirm"),
     ("ngga deh", "deny"),
+    ("data pribadi apa aja sih yg kalian simpen dr aku", "ask_my_data"),
+    ("tolong hapusin semua dataku dong min", "request_erasure"),
+    ("sy mau narik persetujuan data sy", "withdraw_consent"),
 ]
 
 

@@ -28,7 +28,13 @@ CONTRACT_INTENTS = [
     "ask_survey", "report_scam", "complaint", "inform", "stop",
 ]
 # Added beyond the contract (intents.md allows adding, not renaming or merging).
-EXTRA_INTENTS = ["join_batch", "link_account"]
+EXTRA_INTENTS = [
+    "join_batch",
+    "link_account",
+    "ask_my_data",
+    "request_erasure",
+    "withdraw_consent",
+]
 MIN_EXAMPLES = 25
 
 

@@ -1,0 +1,93 @@
+"""The gateway's privacy loop: purge erased conversations, apply retention.
+
+Every `purge_interval` seconds it purges the conversations queued by erasures
+(`purge_due`: transcript rows and Rasa tracker events); every
+`retention_interval` seconds it runs the retention sweep (`run_retention`).
+Database work runs in a thread; an error is logged with its type only and the
+loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.gateway.pool import describe_error
+from bot.privacy.erasure import purge_due
+from bot.privacy.retention import run_retention
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 15.0
+RETENTION_INTERVAL = 3600.0
+
+
+class PrivacyJanitor:
+    """Purges erased conversations and applies the retention period."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        secret: bytes,
+        *,
+        retention_days: int,
+        tracker: Engine | None,
+        outbox_dir: Path | None,
+        purge_interval: float = PURGE_INTERVAL,
+        retention_interval: float = RETENTION_INTERVAL,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`tracker`: Rasa's tracker store; `outbox_dir`: the local mail folder
+        (None when mail goes over SMTP)."""
+        self._sessions = sessions
+        self._secret = secret
+        self._days = retention_days
+        self._tracker = tracker
+        self._outbox_dir = outbox_dir
+        self._purge_interval = purge_interval
+        self._retention_interval = retention_interval
+        self._clock = clock
+        self._stopped = asyncio.Event()
+
+    def purge(self) -> int:
+        """Purge the conversations whose delay has passed (one transaction)."""
+        with self._sessions() as session, session.begin():
+            return purge_due(session, self._tracker, self._clock())
+
+    def retain(self) -> dict[str, int]:
+        """One retention sweep."""
+        return run_retention(
+            self._sessions,
+            self._secret,
+            days=self._days,
+            tracker=self._tracker,
+            outbox_dir=self._outbox_dir,
+            now=self._clock(),
+        )
+
+    async def run(self) -> None:
+        """Loop until `stop`: purge often, retain every retention interval."""
+        loop = asyncio.get_running_loop()
+        next_retention = loop.time()
+        while not self._stopped.is_set():
+            try:
+                await asyncio.to_thread(self.purge)
+                if loop.time() >= next_retention:
+                    await asyncio.to_thread(self.retain)
+                    next_retention = loop.time() + self._retention_interval
+            except Exception as exc:  # keep the loop alive; the next turn retries
+                log.error("privacy janitor failed: %s", describe_error(exc))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._purge_interval)
+
+    def stop(self) -> None:
+        """Ask the loop to end after its current step."""
+        self._stopped.set()
