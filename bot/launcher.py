@@ -121,11 +121,15 @@ def shell(model: Path, bin_dir: Path) -> int:
         supervisor.stop()
 
 
+def seed_command(bin_dir: Path) -> list[str]:
+    """The step before the services start: migrations and seed (`python -m
+    bot.seed`; in Kubernetes the migrations Job of deploy/k8s runs it)."""
+    return [str(bin_dir / "python"), "-m", "bot.seed"]
+
+
 def seed_database(bin_dir: Path) -> bool:
     """Migrate and seed the database (`python -m bot.seed`); False if it failed."""
-    status = subprocess.call(
-        [str(bin_dir / "python"), "-m", "bot.seed"], stdin=subprocess.DEVNULL
-    )
+    status = subprocess.call(seed_command(bin_dir), stdin=subprocess.DEVNULL)
     if status != 0:
         print(f"launcher: python -m bot.seed failed (exit {status}); not starting")
     return status == 0
