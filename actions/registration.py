@@ -30,6 +30,7 @@ from bot.notify.email import EmailDeliveryError
 from bot.policy.answers import FAQ_INTENTS, render_answer
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
+    NikCheck,
     mask_email,
     nik_birth_date_matches,
     parse_date,
@@ -518,6 +519,20 @@ class ActionAskRegEmailCode(Action):
         return []
 
 
+def _differing_parts(check: NikCheck, born: date) -> str:
+    """Which of day, month and year differ between a NIK and a birth date."""
+    parts = [
+        name
+        for name, in_nik, typed in (
+            ("tanggal", check.birth_date_day, born.day),
+            ("bulan", check.birth_date_month, born.month),
+            ("tahun", check.birth_date_yy, born.year % 100),
+        )
+        if in_nik != typed
+    ]
+    return " dan ".join(parts)
+
+
 class ActionAskRegBirthConfirm(Action):
     """Ask about a birth date that differs from the NIK's date part."""
 
@@ -529,16 +544,13 @@ class ActionAskRegBirthConfirm(Action):
     ) -> List[EventType]:
         check = validate_nik(_text(tracker.get_slot("reg_nik")))
         born = _slot_date(tracker, "reg_birth_date")
-        typed = born.strftime("%d-%m-%Y") if born else "-"
-        in_nik = (
-            f"{check.birth_date_day:02d}-{check.birth_date_month:02d}-"
-            f"..{check.birth_date_yy:02d}"
-            if check.valid
-            else "-"
-        )
+        differ = _differing_parts(check, born) if check.valid and born else ""
+        where = f", bagian {differ}" if differ else ""
+        # The dates are not repeated: replies are kept in the transcript.
         dispatcher.utter_message(
-            text=f"Tanggal lahir {typed} berbeda dengan yang tertulis di NIK "
-            f"({in_nik}). Apakah {typed} sudah benar?",
+            text="Tanggal lahir yang kamu ketik berbeda dengan yang tertulis di NIK "
+            f"(digit ke-7 sampai ke-12{where}). Apakah tanggal lahir yang kamu "
+            "ketik sudah benar?",
             buttons=[
                 {"title": "Ya, benar", "payload": "Ya"},
                 {"title": "Tidak", "payload": "Tidak"},

@@ -342,6 +342,43 @@ def test_personal_data_typed_in_the_chat_is_masked_in_the_transcript(
     assert "3174********0001" in page.text
 
 
+REVIEW_TEXTS = (
+    "nik 3174  0115  0890  0001",
+    "kk 3271 - 0512 - 0395 - 0002",
+    "NIK saya 3174011508\n900001",
+    "hp (0812) 3456-7890",
+    "3174\t011508900001",
+    "lahir 15-08-1990",
+    "tgl lahir 15 agustus 1990",
+    "Apakah 16-08-1990 sudah benar?",
+)
+
+
+def test_personal_data_in_any_spacing_is_masked_for_an_agent_who_has_not_claimed(
+    console: Console,
+) -> None:
+    """The review's examples: spacing, line breaks, tabs, brackets and dates."""
+    a = console.login(console.agent("andi"))
+    ticket = console.ticket(texts=REVIEW_TEXTS)
+    page = console.get(a, f"/console/tickets/{ticket.id}")
+    api = console.get(a, f"/console/api/tickets/{ticket.id}")
+    texts = [turn["text"] for turn in api.json()["turns"]]
+    assert texts == [
+        "nik 3174********0001",
+        "kk 3271********0002",
+        "NIK saya 3174********0001",
+        "hp +62812*****890",
+        "3174********0001",
+        "lahir **-**-****",
+        "tgl lahir **-**-****",
+        "Apakah **-**-**** sudah benar?",
+    ]
+    for body in (page.text, api.text):
+        assert "0890" not in body and "0395" not in body and "3456" not in body
+        assert "1990" not in body and "agustus" not in body
+        assert "011508" not in body.replace("\\t", "").replace("\\n", "")
+
+
 def test_a_closed_ticket_shows_only_the_conversation_up_to_its_end(
     console: Console,
 ) -> None:
