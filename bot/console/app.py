@@ -37,7 +37,6 @@ from bot.console.panel import (
     REVEALABLE,
     registration_panel,
     reveal_value,
-    ticket_applicant_id,
 )
 from bot.console.passwords import MAX_PASSWORD_LENGTH
 from bot.console.sessions import COOKIE_NAME, close_session, load_session, open_session
@@ -265,9 +264,7 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
     def build(db: Session) -> dict[str, Any]:
         ticket = visible_ticket(db, ticket_id, visit.agent)
-        applicant_id = ticket_applicant_id(
-            db, ticket.conversation_id, ticket.applicant_id
-        )
+        applicant_id = ticket.applicant_id  # fixed when the ticket was opened
         return {
             "queue": queue_items(db, visit.agent, now),
             "ticket": ticket_state(db, ticket, visit.agent, now),
@@ -561,9 +558,7 @@ async def reveal_field(request: Request, visit: Visit) -> Response:
         ticket = visible_ticket(db, ticket_id, visit.agent)
         if not can_reveal(visit.agent, ticket):
             raise Refusal(403, "claim_first", "Ambil tiket dulu untuk melihat data.")
-        applicant_id = ticket_applicant_id(
-            db, ticket.conversation_id, ticket.applicant_id
-        )
+        applicant_id = ticket.applicant_id  # fixed when the ticket was opened
         if applicant_id is None:
             raise Refusal(404, "no_applicant", "Belum terhubung ke pendaftaran.")
         value = reveal_value(db, applicant_id, name)
