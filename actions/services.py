@@ -1,4 +1,5 @@
-"""What the actions share: the registry desk, the mailer and the handoff desk.
+"""What the actions share: the registry desk, the mailer, the handoff desk and
+the token vault.
 
 Built once per action-server process from the environment (`bot.settings`), on
 first use, so importing the actions needs no database. Tests install their own
@@ -15,6 +16,7 @@ from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.notify.email import EmailSender, make_email_sender
 from bot.policy.programme import load_policy
+from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
 from bot.settings import load_settings
 
@@ -23,11 +25,13 @@ CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
 
 @dataclass(frozen=True)
 class Services:
-    """The registry desk, the e-mail sender and the handoff desk."""
+    """The registry desk, the e-mail sender, the handoff desk and the token
+    vault."""
 
     desk: RegistrationDesk
     mailer: EmailSender
     handoff: HandoffDesk
+    vault: Vault
 
 
 _current: list[Services] = []
@@ -44,7 +48,9 @@ def services() -> Services:
         handoff = HandoffDesk(
             sessions, AgentHours.from_settings(settings), agents_online=agents_online
         )
-        _current.append(Services(desk, make_email_sender(settings), handoff))
+        _current.append(
+            Services(desk, make_email_sender(settings), handoff, Vault(sessions))
+        )
     return _current[0]
 
 
