@@ -66,18 +66,28 @@ class RasaStack:
 
 @contextmanager
 def running_rasa_stack(
-    work: Path, env_overrides: Mapping[str, str] | None = None
+    work: Path,
+    env_overrides: Mapping[str, str] | None = None,
+    tracker_db: Path | None = None,
 ) -> Iterator[RasaStack]:
     """Run the trained model's Rasa server and the action server until exit.
 
     ``env_overrides`` go into both processes' environment (e.g. the gateway's
     DATABASE_URL, so the actions see the same registry); logs go to ``work``.
+    With ``tracker_db`` Rasa keeps its trackers there (SQLite, as `make run`),
+    otherwise in memory.
     """
     model = require(MODEL, "run `make train` first")
     actions_port, rasa_port = free_port(), free_port()
     endpoints = work / "endpoints.yml"
+    tracker_store = (
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n'
+        if tracker_db
+        else ""
+    )
     endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n',
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        + tracker_store,
         encoding="utf-8",
     )
     env = {
