@@ -8,6 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
+from actions.personal import keep, reveal, revealed_slot
 from bot.clock import today_wib
 from bot.policy.eligibility import (
     EligibilityAnswers,
@@ -17,6 +18,7 @@ from bot.policy.eligibility import (
 )
 from bot.policy.programme import load_policy
 from bot.policy.validation import parse_age, parse_count, parse_date, parse_yes_no
+from bot.privacy.detect import DATE
 
 FORM_NAME = "eligibility_form"
 
@@ -56,11 +58,12 @@ def _int_slot(tracker: Tracker, slot: str) -> int | None:
     return int(value)
 
 
-def answers_from_tracker(tracker: Tracker) -> EligibilityAnswers:
-    """Build the answers known so far; raw (unvalidated) slot text counts as unknown."""
-    birth_date = tracker.get_slot("elig_birth_date")
+async def answers_from_tracker(tracker: Tracker) -> EligibilityAnswers:
+    """Build the answers known so far; raw (unvalidated) slot text counts as unknown.
+    The birth date is kept as a token (`actions.personal`)."""
+    birth_date = await revealed_slot(tracker, "elig_birth_date")
     return EligibilityAnswers(
-        birth_date=parse_date(birth_date) if isinstance(birth_date, str) else None,
+        birth_date=parse_date(birth_date) if birth_date else None,
         age=_int_slot(tracker, "elig_age"),
         citizen=_bool_slot(tracker, "elig_citizen"),
         in_education=_bool_slot(tracker, "elig_in_education"),
@@ -117,12 +120,12 @@ class ValidateEligibilityForm(AnswersOnlyForm):
             SLOT_FOR_QUESTION[q]
             for q in questions_needed(policy, EligibilityAnswers(), today)
         ]
-        if questions_needed(policy, answers_from_tracker(tracker), today):
+        if questions_needed(policy, await answers_from_tracker(tracker), today):
             return relevant
         # A verdict is already certain: keep only what was answered.
         return [slot for slot in relevant if tracker.get_slot(slot) is not None]
 
-    def validate_elig_age(
+    async def validate_elig_age(
         self,
         value: Any,
         dispatcher: CollectingDispatcher,
@@ -134,7 +137,7 @@ class ValidateEligibilityForm(AnswersOnlyForm):
             if 0 <= value <= MAX_AGE:
                 return _accept(tracker, {"elig_age": int(value)})
             return _unreadable("elig_age", dispatcher, tracker, AGE_HINT)
-        text = str(value or "")
+        text = await reveal(tracker, value)
         today = today_wib()
         born = parse_date(text, today=today)
         if born is not None:
@@ -146,7 +149,10 @@ class ValidateEligibilityForm(AnswersOnlyForm):
                 return {"elig_age": None, "elig_birth_date": None}
             return _accept(
                 tracker,
-                {"elig_age": age_on(born, today), "elig_birth_date": born.isoformat()},
+                {
+                    "elig_age": age_on(born, today),
+                    "elig_birth_date": await keep(tracker, DATE, born.isoformat()),
+                },
             )
         age = parse_age(text)
         if age is None:
@@ -219,7 +225,8 @@ class ActionEligibilityVerdict(Action):
         tracker: Tracker,
         domain: Dict[str, Any],
     ) -> List[Dict[str, Any]]:
-        verdict = assess(load_policy(), answers_from_tracker(tracker), today_wib())
+        answers = await answers_from_tracker(tracker)
+        verdict = assess(load_policy(), answers, today_wib())
         if verdict.eligible is None:
             head = "Saya belum bisa memastikan syaratmu."
         elif verdict.eligible:

@@ -22,6 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
 from actions.handoff import hand_off
+from actions.personal import keep, reveal, revealed_slot
 from actions.services import services
 from bot.clock import today_wib
 from bot.handoff.events import HANDOFF_RESOLVED
@@ -30,6 +31,7 @@ from bot.notify.email import EmailDeliveryError
 from bot.policy.answers import FAQ_INTENTS, render_answer
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
+    NikCheck,
     mask_email,
     nik_birth_date_matches,
     parse_date,
@@ -38,6 +40,7 @@ from bot.policy.validation import (
     validate_kk,
     validate_nik,
 )
+from bot.privacy.detect import DATE, EMAIL, KK, NIK
 from bot.registration.desk import Caller, Details, Standing
 from bot.registration.mail import code_mail
 from bot.registration.status import (
@@ -102,24 +105,20 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _slot_date(tracker: Tracker, slot: str) -> date | None:
-    value = tracker.get_slot(slot)
-    if not isinstance(value, str):
-        return None
+async def _slot_date(tracker: Tracker, slot: str) -> date | None:
+    """A date slot (kept as a token), revealed."""
+    value = await revealed_slot(tracker, slot)
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(value) if value else None
     except ValueError:
         return None
 
 
-def _birth_mismatch(tracker: Tracker) -> bool:
+async def _birth_mismatch(tracker: Tracker) -> bool:
     """Typed birth date and the NIK's date part disagree (to be confirmed)."""
-    nik, born = tracker.get_slot("reg_nik"), _slot_date(tracker, "reg_birth_date")
-    return (
-        isinstance(nik, str)
-        and born is not None
-        and not (nik_birth_date_matches(nik, born))
-    )
+    nik = await revealed_slot(tracker, "reg_nik")
+    born = await _slot_date(tracker, "reg_birth_date")
+    return bool(nik) and born is not None and not nik_birth_date_matches(nik, born)
 
 
 def _in_progress(tracker: Tracker) -> bool:
@@ -260,7 +259,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if caller is None or tracker.get_slot("reg_consent") is False:
             return []
         data = ["reg_nik", "reg_kk", "reg_birth_date"]
-        if _birth_mismatch(tracker):
+        if await _birth_mismatch(tracker):
             data.append("reg_birth_confirm")
         if caller.applicant_id is not None:
             standing = await standing_of(caller)
@@ -329,7 +328,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """A valid address; a code is mailed to it at once."""
-        return await self._use_email(_text(value), dispatcher, tracker)
+        return await self._use_email(await reveal(tracker, value), dispatcher, tracker)
 
     async def _use_email(
         self, text: str, dispatcher: CollectingDispatcher, tracker: Tracker
@@ -362,7 +361,8 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             return {"reg_email": None, "reg_email_code": None}
         if not await _mail_code(dispatcher, check.normalized, request.code, "register"):
             return {"reg_email": None, "reg_email_code": None}
-        return _accept(tracker, {"reg_email": check.normalized, "reg_email_code": None})
+        kept = await keep(tracker, EMAIL, check.normalized)
+        return _accept(tracker, {"reg_email": kept, "reg_email_code": None})
 
     async def validate_reg_email_code(
         self,
@@ -373,10 +373,10 @@ class ValidateRegistrationForm(AnswersOnlyForm):
     ) -> Dict[str, Any]:
         """The code from the mail; ULANG resends it; an address replaces the
         email."""
-        text = _text(value)
+        text = await reveal(tracker, value)
         if "@" in text:
             return await self._use_email(text, dispatcher, tracker)
-        email = _text(tracker.get_slot("reg_email"))
+        email = await revealed_slot(tracker, "reg_email")
         if _RESEND.search(text) and not _CODE.search(text):
             return await self._use_email(email, dispatcher, tracker)
         typed = _CODE.search(text)
@@ -409,7 +409,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             )
         return {"reg_email_code": None}
 
-    def validate_reg_nik(
+    async def validate_reg_nik(
         self,
         value: Any,
         dispatcher: CollectingDispatcher,
@@ -417,14 +417,13 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """A structurally valid NIK (area, birth date part, serial)."""
-        check = validate_nik(_text(value))
-        if not check.valid:
+        check = validate_nik(await reveal(tracker, value))
+        if not check.valid or check.normalized is None:
             return _unclear("reg_nik", check.error or "", dispatcher, tracker)
-        return _accept(
-            tracker, {"reg_nik": check.normalized, "reg_birth_confirm": None}
-        )
+        kept = await keep(tracker, NIK, check.normalized)
+        return _accept(tracker, {"reg_nik": kept, "reg_birth_confirm": None})
 
-    def validate_reg_kk(
+    async def validate_reg_kk(
         self,
         value: Any,
         dispatcher: CollectingDispatcher,
@@ -432,10 +431,10 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """A KK number of the right shape, not the NIK typed again."""
-        check = validate_kk(_text(value))
-        if not check.valid:
+        check = validate_kk(await reveal(tracker, value))
+        if not check.valid or check.normalized is None:
             return _unclear("reg_kk", check.error or "", dispatcher, tracker)
-        if check.normalized == tracker.get_slot("reg_nik"):
+        if check.normalized == await revealed_slot(tracker, "reg_nik"):
             return _unclear(
                 "reg_kk",
                 "Itu NIK kamu. Nomor KK berbeda: lihat 16 angka di bagian atas "
@@ -443,9 +442,9 @@ class ValidateRegistrationForm(AnswersOnlyForm):
                 dispatcher,
                 tracker,
             )
-        return _accept(tracker, {"reg_kk": check.normalized})
+        return _accept(tracker, {"reg_kk": await keep(tracker, KK, check.normalized)})
 
-    def validate_reg_birth_date(
+    async def validate_reg_birth_date(
         self,
         value: Any,
         dispatcher: CollectingDispatcher,
@@ -454,7 +453,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
     ) -> Dict[str, Any]:
         """A real past date; a mismatch with the NIK is asked about next."""
         today = today_wib()
-        born = parse_date(_text(value), today=today)
+        born = parse_date(await reveal(tracker, value), today=today)
         if born is None:
             return _unclear(
                 "reg_birth_date",
@@ -469,11 +468,10 @@ class ValidateRegistrationForm(AnswersOnlyForm):
                 dispatcher,
                 tracker,
             )
-        return _accept(
-            tracker, {"reg_birth_date": born.isoformat(), "reg_birth_confirm": None}
-        )
+        kept = await keep(tracker, DATE, born.isoformat())
+        return _accept(tracker, {"reg_birth_date": kept, "reg_birth_confirm": None})
 
-    def validate_reg_birth_confirm(
+    async def validate_reg_birth_confirm(
         self,
         value: Any,
         dispatcher: CollectingDispatcher,
@@ -481,10 +479,12 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Yes keeps the typed date; no or a new date replaces it."""
-        text = _text(value)
+        text = await reveal(tracker, value)
         born = parse_date(text, today=today_wib())
         if born is not None:
-            result = self.validate_reg_birth_date(text, dispatcher, tracker, domain)
+            result = await self.validate_reg_birth_date(
+                text, dispatcher, tracker, domain
+            )
             return {**result, "reg_birth_confirm": None}
         answer = parse_yes_no(text)
         if answer is None:
@@ -509,13 +509,27 @@ class ActionAskRegEmailCode(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        email = _text(tracker.get_slot("reg_email"))
+        email = await revealed_slot(tracker, "reg_email")
         dispatcher.utter_message(
             text=f"Kode 6 angka sudah kami kirim ke {mask_email(email)}. Ketik "
             "kodenya di sini. Belum masuk? Cek folder spam, ketik ULANG untuk "
             "kirim ulang, atau ketik email lain."
         )
         return []
+
+
+def _differing_parts(check: NikCheck, born: date) -> str:
+    """Which of day, month and year differ between a NIK and a birth date."""
+    parts = [
+        name
+        for name, in_nik, typed in (
+            ("tanggal", check.birth_date_day, born.day),
+            ("bulan", check.birth_date_month, born.month),
+            ("tahun", check.birth_date_yy, born.year % 100),
+        )
+        if in_nik != typed
+    ]
+    return " dan ".join(parts)
 
 
 class ActionAskRegBirthConfirm(Action):
@@ -527,18 +541,15 @@ class ActionAskRegBirthConfirm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        check = validate_nik(_text(tracker.get_slot("reg_nik")))
-        born = _slot_date(tracker, "reg_birth_date")
-        typed = born.strftime("%d-%m-%Y") if born else "-"
-        in_nik = (
-            f"{check.birth_date_day:02d}-{check.birth_date_month:02d}-"
-            f"..{check.birth_date_yy:02d}"
-            if check.valid
-            else "-"
-        )
+        check = validate_nik(await revealed_slot(tracker, "reg_nik"))
+        born = await _slot_date(tracker, "reg_birth_date")
+        differ = _differing_parts(check, born) if check.valid and born else ""
+        where = f", bagian {differ}" if differ else ""
+        # The dates are not repeated: replies are kept in the transcript.
         dispatcher.utter_message(
-            text=f"Tanggal lahir {typed} berbeda dengan yang tertulis di NIK "
-            f"({in_nik}). Apakah {typed} sudah benar?",
+            text="Tanggal lahir yang kamu ketik berbeda dengan yang tertulis di NIK "
+            f"(digit ke-7 sampai ke-12{where}). Apakah tanggal lahir yang kamu "
+            "ketik sudah benar?",
             buttons=[
                 {"title": "Ya, benar", "payload": "Ya"},
                 {"title": "Tidak", "payload": "Tidak"},
@@ -573,7 +584,7 @@ class ActionSubmitRegistration(CallerAction):
         if standing is not None and not standing.correctable:
             dispatcher.utter_message(text=status_text(standing))
             return _clear(REG_SLOTS)
-        details = self._details(tracker, caller)
+        details = await self._details(tracker, caller)
         if details is None:
             dispatcher.utter_message(
                 text="Ada data yang belum lengkap. Ketik DAFTAR untuk melanjutkan."
@@ -588,25 +599,25 @@ class ActionSubmitRegistration(CallerAction):
         return _clear(REG_SLOTS)
 
     @staticmethod
-    def _details(tracker: Tracker, caller: Caller) -> Details | None:
-        born = _slot_date(tracker, "reg_birth_date")
-        name, nik, kk = (
-            tracker.get_slot("reg_name"),
-            tracker.get_slot("reg_nik"),
-            tracker.get_slot("reg_kk"),
-        )
-        email = tracker.get_slot("reg_email")
-        if not (born and name and nik and kk):
+    async def _details(tracker: Tracker, caller: Caller) -> Details | None:
+        """The answers, revealed and checked again (an expired token is not a
+        value): None when any is missing."""
+        born = await _slot_date(tracker, "reg_birth_date")
+        name = tracker.get_slot("reg_name")
+        nik = validate_nik(await revealed_slot(tracker, "reg_nik")).normalized
+        kk = validate_kk(await revealed_slot(tracker, "reg_kk"))
+        email = validate_email(await revealed_slot(tracker, "reg_email"))
+        if not (born and name and nik and kk.valid and kk.normalized):
             return None
         if caller.applicant_id is None and (
-            not email or tracker.get_slot("reg_email_code") != CODE_OK
+            not email.valid or tracker.get_slot("reg_email_code") != CODE_OK
         ):
             return None
         return Details(
             full_name=str(name),
-            email=str(email) if email else None,
-            nik=str(nik),
-            kk_number=str(kk),
+            email=email.normalized if email.valid else None,
+            nik=nik,
+            kk_number=kk.normalized,
             birth_date=born,
         )
 
@@ -731,7 +742,8 @@ class ActionRegistrationHelp(Action):
         intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
         caller = await caller_of(tracker)
         standing = await standing_of(caller)
-        personal = self._personal(intent, standing, tracker)
+        email = await revealed_slot(tracker, "reg_email")
+        personal = self._personal(intent, standing, tracker, email)
         if personal:
             dispatcher.utter_message(text=personal)
             return []
@@ -744,7 +756,7 @@ class ActionRegistrationHelp(Action):
 
     @staticmethod
     def _personal(
-        intent: str | None, standing: Standing | None, tracker: Tracker
+        intent: str | None, standing: Standing | None, tracker: Tracker, email: str
     ) -> str | None:
         if standing is not None:
             if intent == "nik_problem":
@@ -755,14 +767,13 @@ class ActionRegistrationHelp(Action):
                     f"terverifikasi. Berikutnya: {next_action(standing)}"
                 )
             return None
-        email = tracker.get_slot("reg_email")
         if (
             intent in ("email_problem", "otp_problem")
             and email
             and (tracker.get_slot("reg_email_code") is None)
         ):
             return (
-                f"Kode dikirim ke {mask_email(str(email))}. Cek folder spam/promosi. "
+                f"Kode dikirim ke {mask_email(email)}. Cek folder spam/promosi. "
                 "Ketik ULANG untuk kirim ulang, atau ketik email lain jika salah."
             )
         return None
@@ -833,7 +844,7 @@ class ValidateLinkForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Mail a code to the NIK's registered e-mail; say the same either way."""
-        check = validate_nik(_text(value))
+        check = validate_nik(await reveal(tracker, value))
         if not check.valid or check.normalized is None:
             dispatcher.utter_message(text=check.error or "")
             return {"link_nik": None}

@@ -1,4 +1,5 @@
-"""What the actions share: the registry, handoff and privacy desks, the mailer.
+"""What the actions share: the registry, handoff and privacy desks, the mailer
+and the token vault.
 
 Built once per action-server process from the environment (`bot.settings`), on
 first use, so importing the actions needs no database. Tests install their own
@@ -16,18 +17,20 @@ from bot.handoff.hours import AgentHours
 from bot.notify.email import EmailSender, make_email_sender
 from bot.policy.programme import load_policy
 from bot.privacy.desk import PrivacyDesk
+from bot.privacy.vault import Vault
 from bot.registration.desk import CODE_SECRET_PURPOSE, RegistrationDesk
 from bot.settings import load_settings
 
 
 @dataclass(frozen=True)
 class Services:
-    """The registry desk, the e-mail sender, the handoff desk and the privacy
-    desk (None in tests that do not need it)."""
+    """The registry desk, the e-mail sender, the handoff desk, the token vault
+    and the privacy desk (None in tests that do not need it)."""
 
     desk: RegistrationDesk
     mailer: EmailSender
     handoff: HandoffDesk
+    vault: Vault
     privacy: PrivacyDesk | None = None
 
 
@@ -52,7 +55,11 @@ def services() -> Services:
             settings.retention_days,
             None if settings.smtp_url else settings.email_outbox_dir,
         )
-        _current.append(Services(desk, make_email_sender(settings), handoff, privacy))
+        _current.append(
+            Services(
+                desk, make_email_sender(settings), handoff, Vault(sessions), privacy
+            )
+        )
     return _current[0]
 
 

@@ -1,10 +1,11 @@
 """Start the assistant's processes in the foreground and stop them together.
 
 Used by `make run`. First migrates and seeds the database (`python -m bot.seed`:
-in development the synthetic NIK population and an open demo batch) and stops
-if that fails. Works with or without a terminal: it never reads stdin, prints
-the URLs once the servers answer, and on SIGINT/SIGTERM (or when one process
-dies) stops every process it started.
+in development the synthetic NIK population and an open demo batch), then masks
+personal data left in Rasa's tracker store (`python -m bot.privacy.tracker_scrub`)
+while Rasa is not running, and stops if either fails. Works with or without a
+terminal: it never reads stdin, prints the URLs once the servers answer, and on
+SIGINT/SIGTERM (or when one process dies) stops every process it started.
 """
 
 from __future__ import annotations
@@ -128,11 +129,18 @@ def seed_command(bin_dir: Path) -> list[str]:
 
 
 def seed_database(bin_dir: Path) -> bool:
-    """Migrate and seed the database (`python -m bot.seed`); False if it failed."""
-    status = subprocess.call(seed_command(bin_dir), stdin=subprocess.DEVNULL)
-    if status != 0:
-        print(f"launcher: python -m bot.seed failed (exit {status}); not starting")
-    return status == 0
+    """Migrate and seed the database (`python -m bot.seed`), then scrub Rasa's
+    tracker store (`python -m bot.privacy.tracker_scrub`); False if one failed."""
+    for command in (
+        seed_command(bin_dir),
+        [str(bin_dir / "python"), "-m", "bot.privacy.tracker_scrub"],
+    ):
+        status = subprocess.call(command, stdin=subprocess.DEVNULL)
+        if status != 0:
+            step = " ".join(command[1:])
+            print(f"launcher: python {step} failed (exit {status}); not starting")
+            return False
+    return True
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,8 @@ An agent sees open tickets nobody has taken and tickets assigned to them,
 never a ticket assigned to another agent; a supervisor sees every ticket. Only
 the agent a ticket is assigned to replies to it; that agent or a supervisor
 resolves it. Claiming needs an open ticket nobody has taken (a supervisor
-assigns instead).
+assigns instead). Clear personal data is revealed only on an active ticket the
+agent holds (supervisors: any ticket).
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ def can_resolve(agent: AgentInfo, ticket: TicketLike) -> bool:
 
 
 def can_reveal(agent: AgentInfo, ticket: TicketLike) -> bool:
-    """The agent may see the applicant's data in clear: a ticket they took
-    (supervisors: any they can see)."""
-    return agent.is_supervisor or ticket.agent_id == agent.id
+    """The agent may see the applicant's data in clear: an active ticket they
+    hold, never one that is closed (supervisors: any ticket; every reveal is
+    audited)."""
+    if agent.is_supervisor:
+        return True
+    return ticket.status in ACTIVE and ticket.agent_id == agent.id
 
 
 def can_assign(agent: AgentInfo, ticket: TicketLike) -> bool:

@@ -44,7 +44,6 @@ from bot.console.panel import (
     REVEALABLE,
     registration_panel,
     reveal_value,
-    ticket_applicant_id,
 )
 from bot.console.password_policy import MAX_PASSWORD_LENGTH
 from bot.console.sessions import COOKIE_NAME, close_session, load_session, open_session
@@ -275,11 +274,8 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
     def build(db: Session) -> dict[str, Any]:
         ticket = visible_ticket(db, ticket_id, visit.agent)
-        applicant_id = (
-            None
-            if ticket.erased_at is not None
-            else ticket_applicant_id(db, ticket.conversation_id, ticket.applicant_id)
-        )
+        # fixed when the ticket was opened; none once the person's data is erased
+        applicant_id = None if ticket.erased_at is not None else ticket.applicant_id
         return {
             "queue": queue_items(db, visit.agent, now),
             "ticket": ticket_state(db, ticket, visit.agent, now),
@@ -580,9 +576,7 @@ async def reveal_field(request: Request, visit: Visit) -> Response:
             raise Refusal(403, "claim_first", "Ambil tiket dulu untuk melihat data.")
         if ticket.erased_at is not None:
             raise Refusal(410, "erased", "Data dihapus.")
-        applicant_id = ticket_applicant_id(
-            db, ticket.conversation_id, ticket.applicant_id
-        )
+        applicant_id = ticket.applicant_id  # fixed when the ticket was opened
         if applicant_id is None:
             raise Refusal(404, "no_applicant", "Belum terhubung ke pendaftaran.")
         value = reveal_value(db, applicant_id, name)

@@ -4,7 +4,9 @@ Each step with its state, failure reason and last change, the batches joined,
 the linked channels and the single next action the bot would give. NIK, KK
 number, phone, e-mail and birth date are masked (`bot.policy.validation`
 helpers); the clear value comes only from `reveal_value`, which the console
-calls behind an audited POST. Functions take a Session and never commit.
+calls behind an audited POST. A ticket's panel is the applicant fixed when the
+ticket was opened (`Ticket.applicant_id`), never whoever owns the number now:
+a number can pass to another person. Functions take a Session and never commit.
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.console import labels
-from bot.gateway.models import Conversation
 from bot.policy.validation import mask_email, mask_nik, mask_phone
 from bot.registration.desk import DATA_REFUSALS, Standing
 from bot.registration.status import next_action
@@ -28,7 +28,6 @@ from bot.registry import (
     jobs_of,
     memberships_of,
     open_batches,
-    owner_of,
     upcoming_batch,
 )
 from bot.registry.models import JOB_NIK
@@ -104,27 +103,6 @@ def _clear(applicant: ApplicantInfo, name: str) -> str | None:
         return applicant.birth_date.strftime("%d/%m/%Y")
     value = getattr(applicant, name)
     return None if value is None else str(value)
-
-
-def ticket_applicant_id(
-    session: Session, conversation_id: int, linked_at_creation: int | None
-) -> int | None:
-    """The applicant of a ticket: the one linked when it was opened, else the
-    current owner of the conversation's channel identity (if any)."""
-    if linked_at_creation is not None:
-        return linked_at_creation
-    row = session.execute(
-        select(Conversation.channel, Conversation.address).where(
-            Conversation.id == conversation_id
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    try:
-        owner = owner_of(session, row.channel, row.address)
-    except ValueError:  # a channel without registry identities
-        return None
-    return None if owner is None else owner.id
 
 
 def registration_panel(

@@ -87,6 +87,7 @@ from bot.handoff.models import TICKET_CANCELLED, TICKET_OPEN
 from bot.handoff.records import TicketInfo
 from bot.handoff.texts import CANCELLED_TEXT
 from bot.handoff.tickets import active_ticket, cancel, get_ticket
+from bot.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ class ConversationWorker(ClaimLoop[int]):
         self._owner = owner
         self._options = options
         self._on_outbox = on_outbox
+        self._vault = Vault(sessions)
         self._rasa_failures = 0
         self._waits: dict[int, int] = {}
         """Conversation id -> Rasa-unavailable waits in a row (for the backoff)."""
@@ -543,6 +545,15 @@ class ConversationWorker(ClaimLoop[int]):
         outcome; False when the conversation must wait. `apologise`: tell the
         person when the turn is given up (they wrote something)."""
         ids = (pending.conversation_id, pending.inbox_id)
+        try:  # Rasa's tracker store gets tokens, never personal data
+            text, metadata = await in_thread(
+                self._vault.tokenize_turn, pending.conversation_id, text, metadata
+            )
+        except Exception as exc:
+            log.error(
+                "conversation %s inbox %s not tokenized: %s", *ids, describe_error(exc)
+            )
+            return await self._after_store_error(pending, exc)
         try:
             replies = await self._ask_rasa(pending, text, metadata)
         except RasaUnavailableError as exc:

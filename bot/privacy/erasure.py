@@ -64,6 +64,7 @@ from bot.privacy.models import (
     REASON_REQUEST,
     ErasureRecord,
     LifetimeParticipant,
+    PersonalToken,
     PrivacyPurge,
 )
 from bot.privacy.tracker import delete_tracker_events
@@ -358,6 +359,16 @@ def _erase_transcripts(
     )
     _count(
         removed,
+        "personal_token",
+        write_rows(
+            session,
+            delete(PersonalToken).where(
+                PersonalToken.conversation_id.in_(conversation_ids)
+            ),
+        ).rowcount,
+    )
+    _count(
+        removed,
         "inbox_message",
         write_rows(
             session,
@@ -423,6 +434,10 @@ def _purge_conversation(session: Session, conversation_id: int) -> None:
         write_rows(
             session, delete(ChannelIdentity).where(ChannelIdentity.id.in_(again))
         )
+    write_rows(
+        session,
+        delete(PersonalToken).where(PersonalToken.conversation_id == conversation_id),
+    )
     write_rows(
         session,
         delete(InboxMessage).where(InboxMessage.conversation_id == conversation_id),

@@ -11,12 +11,27 @@
 - `lifetime_participant`: a keyed hash of the NIK of an erased participant, so
   the once-per-lifetime rule still holds (see `bot.privacy.erasure`).
 
+- `personal_token`: the token vault: one value a person typed (or an action
+  validated) in one conversation, under an opaque token that stands for it in
+  the text, slots and entities Rasa keeps. Rows expire (`expires_at`) and go
+  with their conversation.
+
 Timestamps are naive UTC (`bot.db.utcnow`), as everywhere else.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Integer, String
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 
 from bot.db import Base, utcnow
 from bot.gateway.models import JsonType
@@ -76,3 +91,23 @@ class LifetimeParticipant(Base):
 
     nik_hash = Column(String(HASH_LENGTH), primary_key=True)
     recorded_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class PersonalToken(Base):
+    """One personal value of one conversation behind its token."""
+
+    __tablename__ = "personal_token"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "token", name="uq_personal_token"),
+        Index("ix_personal_token_expires", "expires_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(
+        Integer, ForeignKey("conversation.id", ondelete="CASCADE"), nullable=False
+    )
+    token = Column(String(64), nullable=False)
+    kind = Column(String(16), nullable=False)
+    value = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    expires_at = Column(DateTime, nullable=False)

@@ -28,6 +28,7 @@ from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.policy.programme import ENV_VAR, load_policy
+from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
 from tests.fakes.mailer import FakeMailer
 
@@ -261,6 +262,7 @@ def default_services(action_sessions: Any) -> Iterator[Services]:
         RegistrationDesk(action_sessions, b"k" * 32, load_policy),
         FakeMailer(),
         HandoffDesk(action_sessions, AgentHours()),
+        Vault(action_sessions),
     )
     use_services(installed)
     yield installed

@@ -16,7 +16,10 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.eligibility import ValidateEligibilityForm
+from actions.services import services
+from bot.gateway.models import Conversation
 from bot.policy.eligibility import age_on
+from bot.privacy.vault import TOKEN_PATTERN
 
 AGE, BIRTH = "elig_age", "elig_birth_date"
 CITIZEN, EDUCATION = "elig_citizen", "elig_in_education"
@@ -91,9 +94,30 @@ async def test_birth_date_formats_give_age_and_iso_date(
 
     assert slots[AGE] == age_on(date(1990, 8, 15), fixed_today)
     assert isinstance(slots[AGE], int)
-    assert slots[BIRTH] == "1990-08-15"
+    assert slots[BIRTH] is None  # outside the gateway no date is kept
     assert slots[REQUESTED] == CITIZEN
     assert messages == []
+
+
+async def test_the_birth_date_is_kept_as_a_token(
+    form_tracker, domain, fixed_today, action_sessions
+) -> None:
+    """In a gateway conversation the date is kept, as a token only."""
+    tracker = form_tracker(AGE, "lahir 15-08-1990")
+    with action_sessions() as session, session.begin():
+        session.add(
+            Conversation(
+                channel="sms", address="+6281200000001", pseudonym=tracker.sender_id
+            )
+        )
+    events = await ValidateEligibilityForm().run(
+        CollectingDispatcher(), tracker, domain
+    )
+    slots = slot_events(events)
+
+    assert slots[AGE] == age_on(date(1990, 8, 15), fixed_today)
+    assert TOKEN_PATTERN.fullmatch(slots[BIRTH])
+    assert services().vault.reveal(tracker.sender_id, slots[BIRTH]) == "1990-08-15"
 
 
 async def test_age_from_birth_date_counts_the_birthday(

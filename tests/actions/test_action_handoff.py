@@ -37,6 +37,7 @@ def desk_at(action_sessions, default_services: Services):
                 default_services.desk,
                 default_services.mailer,
                 HandoffDesk(action_sessions, AgentHours(), clock=lambda: moment),
+                default_services.vault,
             )
         )
 

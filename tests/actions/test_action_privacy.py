@@ -30,6 +30,7 @@ from bot.policy.programme import load_policy
 from bot.policy.validation import mask_email
 from bot.privacy import texts as privacy_texts
 from bot.privacy.desk import HeldData, PrivacyDesk, mask_name
+from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
 from bot.registry.models import Applicant, ChannelIdentity, ConsentRecord
 from tests.actions.registration_fixtures import (
@@ -77,7 +78,7 @@ def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
     desk = RegistrationDesk(sessions, CODE_SECRET, load_policy, clock=clock)
     handoff = HandoffDesk(sessions, AgentHours(), clock=clock)
     privacy = PrivacyDesk(sessions, CODE_SECRET, DAYS, tmp_path, clock=clock)
-    use_services(Services(desk, mailer, handoff, privacy))
+    use_services(Services(desk, mailer, handoff, Vault(sessions), privacy))
     yield Registry(sessions, desk, mailer, clock)
     use_services(None)
 

@@ -11,6 +11,7 @@ from bot.console.access import (
     can_claim,
     can_reply,
     can_resolve,
+    can_reveal,
     can_view,
 )
 from bot.console.agents import AgentInfo
@@ -28,26 +29,30 @@ class Ticket:
     agent_id: int | None
 
 
-# (ticket, view, claim, reply, resolve) for the agent ME
+# (ticket, view, claim, reply, resolve, reveal) for the agent ME
 CASES = [
-    (Ticket("open", None), True, True, False, False),
-    (Ticket("assigned", ME.id), True, False, True, True),
-    (Ticket("assigned", OTHER), False, False, False, False),
-    (Ticket("resolved", ME.id), True, False, False, False),
-    (Ticket("resolved", OTHER), False, False, False, False),
-    (Ticket("cancelled", None), False, False, False, False),
-    (Ticket("cancelled", OTHER), False, False, False, False),
+    (Ticket("open", None), True, True, False, False, False),
+    (Ticket("assigned", ME.id), True, False, True, True, True),
+    (Ticket("assigned", OTHER), False, False, False, False, False),
+    (Ticket("resolved", ME.id), True, False, False, False, False),
+    (Ticket("resolved", OTHER), False, False, False, False, False),
+    (Ticket("cancelled", None), False, False, False, False, False),
+    (Ticket("cancelled", ME.id), True, False, False, False, False),
+    (Ticket("cancelled", OTHER), False, False, False, False, False),
 ]
 
 
-@pytest.mark.parametrize(("ticket", "view", "claim", "reply", "resolve"), CASES)
+@pytest.mark.parametrize(
+    ("ticket", "view", "claim", "reply", "resolve", "reveal"), CASES
+)
 def test_an_agent(
-    ticket: Ticket, view: bool, claim: bool, reply: bool, resolve: bool
+    ticket: Ticket, view: bool, claim: bool, reply: bool, resolve: bool, reveal: bool
 ) -> None:
     assert can_view(ME, ticket) is view
     assert can_claim(ME, ticket) is claim
     assert can_reply(ME, ticket) is reply
     assert can_resolve(ME, ticket) is resolve
+    assert can_reveal(ME, ticket) is reveal
     assert can_assign(ME, ticket) is False
 
 
@@ -55,6 +60,7 @@ def test_an_agent(
 def test_a_supervisor_sees_all_and_assigns_active_tickets(ticket: Ticket) -> None:
     active = ticket.status in ("open", "assigned")
     assert can_view(BOSS, ticket) is True
+    assert can_reveal(BOSS, ticket) is True  # any ticket, audited by the route
     assert can_assign(BOSS, ticket) is active
     assert can_resolve(BOSS, ticket) is active
     assert can_reply(BOSS, ticket) is False  # not theirs: assign it to yourself

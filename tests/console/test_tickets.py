@@ -6,6 +6,7 @@ hostile text shown inert.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -14,6 +15,9 @@ from sqlalchemy import select
 from bot.console.models import AuditEvent
 from bot.gateway.models import InboxMessage, OutboxMessage
 from bot.handoff import tickets
+from bot.registry import link_identity, owner_of, register_applicant
+from bot.registry.identities import get_or_create_identity, unlink_identity
+from bot.registry.models import LINK_PHONE
 from tests.console.conftest import (
     HOSTILE,
     KK,
@@ -26,6 +30,9 @@ from tests.console.conftest import (
 )
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import wait_until
+
+OTHER_NIK = "3273054302950002"
+OTHER_KK = "3273051203180003"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -273,6 +280,78 @@ def test_an_agent_reveals_only_on_a_ticket_they_took(console: Console) -> None:
     assert allowed.status_code == 200 and allowed.json()["value"] == NIK
 
 
+def register_someone_else(console: Console, phone: str = SMS_PHONE) -> int:
+    """Another person registers from `phone` (its SMS identity now theirs: the
+    number was recycled, the former owner's link dropped)."""
+
+    def work(session: Any) -> int:
+        former = owner_of(session, "sms", phone)
+        if former is not None:
+            unlink_identity(session, get_or_create_identity(session, "sms", phone).id)
+        applicant = register_applicant(
+            session,
+            nik=OTHER_NIK,
+            kk_number=OTHER_KK,
+            full_name="Siti Rahayu",
+            birth_date=date(1995, 2, 3),
+            email="siti.rahayu@example.com",
+            phone=phone,
+            policy_version="2020",
+        )
+        identity = get_or_create_identity(session, "sms", phone)
+        link_identity(session, identity.id, applicant.id, LINK_PHONE)
+        return int(applicant.id)
+
+    return int(console.run(work))
+
+
+def test_reveal_and_panel_do_not_follow_the_number_to_a_new_owner(
+    console: Console,
+) -> None:
+    """The review's attack: an agent handled a ticket; once it is resolved,
+    someone else registers from that number; the old ticket shows nothing of
+    them and reveals nothing."""
+    a = console.login(console.agent("andi"))
+    ticket = console.ticket(texts=("saya belum daftar, mau tanya",))
+    claim(console, a, ticket.id)
+    assert console.post(a, f"/console/tickets/{ticket.id}/resolve").status_code == 303
+    register_someone_else(console)
+
+    page = console.get(a, f"/console/tickets/{ticket.id}")
+    assert page.status_code == 200
+    assert "Siti Rahayu" not in page.text and "3273********0002" not in page.text
+    for field in ("nik", "kk_number", "birth_date", "email", "phone"):
+        response = console.post_json(
+            a, f"/console/tickets/{ticket.id}/reveal", {"field": field}
+        )
+        assert response.status_code in (403, 404), field
+        assert OTHER_NIK not in response.text and "siti" not in response.text
+    assert audit_events(console, "reveal") == []
+
+
+def test_an_agent_reveals_only_while_the_ticket_is_active(console: Console) -> None:
+    a = console.login(console.agent("andi"))
+    applicant = console.applicant()
+    ticket = console.ticket(applicant_id=applicant)
+    claim(console, a, ticket.id)
+    url = f"/console/tickets/{ticket.id}/reveal"
+    assert console.post_json(a, url, {"field": "nik"}).json()["value"] == NIK
+    assert console.post(a, f"/console/tickets/{ticket.id}/resolve").status_code == 303
+    refused = console.post_json(a, url, {"field": "nik"})
+    assert refused.status_code == 403 and NIK not in refused.text
+    register_someone_else(console)
+    page = console.get(a, f"/console/tickets/{ticket.id}")
+    assert "Budi Santoso" in page.text and "Siti Rahayu" not in page.text
+    supervisor = console.login(console.agent("sari", role="supervisor"))
+    allowed = console.post_json(supervisor, url, {"field": "nik"})
+    assert allowed.status_code == 200 and allowed.json()["value"] == NIK
+    events = audit_events(console, "reveal")
+    assert [(e.agent_id, e.target) for e in events] == [
+        (a.agent.id, f"applicant:{applicant} field:nik"),
+        (supervisor.agent.id, f"applicant:{applicant} field:nik"),
+    ]
+
+
 def test_hostile_text_is_inert_in_the_page_and_the_json(console: Console) -> None:
     andi = console.agent("andi")
     a = console.login(andi)
@@ -340,6 +419,43 @@ def test_personal_data_typed_in_the_chat_is_masked_in_the_transcript(
         "hp +62812*****890 ya, gelombang 3",
     ]
     assert "3174********0001" in page.text
+
+
+REVIEW_TEXTS = (
+    "nik 3174  0115  0890  0001",
+    "kk 3271 - 0512 - 0395 - 0002",
+    "NIK saya 3174011508\n900001",
+    "hp (0812) 3456-7890",
+    "3174\t011508900001",
+    "lahir 15-08-1990",
+    "tgl lahir 15 agustus 1990",
+    "Apakah 16-08-1990 sudah benar?",
+)
+
+
+def test_personal_data_in_any_spacing_is_masked_for_an_agent_who_has_not_claimed(
+    console: Console,
+) -> None:
+    """The review's examples: spacing, line breaks, tabs, brackets and dates."""
+    a = console.login(console.agent("andi"))
+    ticket = console.ticket(texts=REVIEW_TEXTS)
+    page = console.get(a, f"/console/tickets/{ticket.id}")
+    api = console.get(a, f"/console/api/tickets/{ticket.id}")
+    texts = [turn["text"] for turn in api.json()["turns"]]
+    assert texts == [
+        "nik 3174********0001",
+        "kk 3271********0002",
+        "NIK saya 3174********0001",
+        "hp +62812*****890",
+        "3174********0001",
+        "lahir **-**-****",
+        "tgl lahir **-**-****",
+        "Apakah **-**-**** sudah benar?",
+    ]
+    for body in (page.text, api.text):
+        assert "0890" not in body and "0395" not in body and "3456" not in body
+        assert "1990" not in body and "agustus" not in body
+        assert "011508" not in body.replace("\\t", "").replace("\\n", "")
 
 
 def test_a_closed_ticket_shows_only_the_conversation_up_to_its_end(

@@ -21,6 +21,7 @@ from bot.gateway.inbox import store_inbound
 from bot.gateway.models import Conversation
 from bot.gateway.store import upgrade
 from bot.gateway.worker import APOLOGY, ConversationWorker
+from bot.privacy.vault import TOKEN_PATTERN, Vault
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -401,3 +402,50 @@ def test_a_button_press_is_answered_at_once_even_while_rasa_is_down(
         ("message", "Anda menulis: /affirm"),
         ("answer_callback", "Pilihan ini sudah tidak berlaku."),
     ]
+
+
+PERSONAL = (
+    "nik saya 3174  0115  0890  0001, kk 3174-0101-0115-0001,\n"
+    "lahir 15 agustus 1990, email Budi.Santoso@gmail.com, hp (0812) 3456-7890"
+)
+CLEAR = (
+    "3174011508900001",
+    "3174010101150001",
+    "1990",
+    "agustus",
+    "budi",
+    "santoso",
+    "34567890",
+)
+
+
+def test_rasa_gets_tokens_for_personal_data_and_the_vault_the_values(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    """Rasa's tracker store keeps what Rasa is handed: tokens only; revealing
+    them in the conversation gives back exactly what the person typed."""
+    telegram = FakeSender(TELEGRAM)
+    contact = telegram_update(401, 4242, "x")
+    contact["message"].pop("text")
+    contact["message"]["contact"] = {
+        "phone_number": "6281234567890",
+        "first_name": "Andi",
+        "user_id": 4242,
+    }
+    with running(settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(400, 4242, PERSONAL))
+        post_telegram(client, contact)
+        wait_until(lambda: len(telegram.sent) == 2, what="two replies")
+    [pseudonym] = rasa.senders()
+    typed, shared = rasa.received
+    for seen in (typed, shared):
+        handed = (seen.message + repr(seen.metadata)).lower()
+        flat = "".join(ch for ch in handed if ch.isalnum())
+        for clear in (*CLEAR, "81234567890"):
+            assert clear not in flat, (clear, handed)
+    assert len(TOKEN_PATTERN.findall(typed.message)) == 5
+    assert "contact_phone" in shared.message and TOKEN_PATTERN.search(shared.message)
+    vault = Vault(db.sessions)
+    assert vault.reveal(pseudonym, typed.message) == PERSONAL
+    assert vault.reveal(pseudonym, shared.message).endswith('"+6281234567890"}')
+    assert vault.reveal("someone-else", typed.message) == typed.message

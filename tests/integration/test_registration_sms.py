@@ -26,7 +26,7 @@ from typing import cast
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from twilio.request_validator import RequestValidator
 
 from bot.channels.sms.gsm7 import GSM7, is_gsm7, segment_info
@@ -51,11 +51,13 @@ from tests.integration.conftest import running_rasa_stack, start_gateway, stop
 PHONE = "+6281234500002"
 STRANGER = "+6281299900077"
 TWILIO_NUMBER = "+15005550006"
-EMAIL = "budi.santoso@gmail.com"
-NAME = "Budi Santoso"
-NIK = "3174011508900001"
-KK = "3174010101150001"
-BIRTH_DATE = "15-08-1990"
+# A test person whose birth date is not the example the bot's questions show
+# (15-08-1990), so the tracker store check below means something.
+EMAIL = "siti.rahayu@gmail.com"
+NAME = "Siti Rahayu"
+NIK = "3273054302950002"
+KK = "3273051203180003"
+BIRTH_DATE = "03-02-1995"
 MAX_SEGMENTS = 2
 WAIT = 90.0  # seconds for one expected SMS (the first Rasa turn is the slowest)
 POLL = 0.3
@@ -74,6 +76,7 @@ class RegistrationSite:
     outbox: Path
     open_batch: int
     work: Path
+    tracker_db: Path | None = None  # Rasa's SQL tracker store (None: in memory)
 
 
 def seed_database(env: dict[str, str]) -> None:
@@ -121,7 +124,11 @@ def registration_site(tmp_path: Path) -> Iterator[RegistrationSite]:
     }
     seed_database({**os.environ, **shared})
     batch = open_batch_number(database_url)
-    with FakeTwilioApi() as api, running_rasa_stack(tmp_path, shared) as stack:
+    tracker_db = tmp_path / "rasa_tracker.db"
+    with (
+        FakeTwilioApi() as api,
+        running_rasa_stack(tmp_path, shared, tracker_db) as stack,
+    ):
         proc, base = start_gateway(
             tmp_path,
             {
@@ -135,7 +142,9 @@ def registration_site(tmp_path: Path) -> Iterator[RegistrationSite]:
             },
         )
         try:
-            yield RegistrationSite(base, api, database_url, outbox, batch, tmp_path)
+            yield RegistrationSite(
+                base, api, database_url, outbox, batch, tmp_path, tracker_db
+            )
         finally:
             stop(proc)
 
@@ -298,6 +307,37 @@ def check_registry(site: RegistrationSite) -> None:
         engine.dispose()
 
 
+def check_tracker_store(site: RegistrationSite) -> None:
+    """Rasa's tracker store holds the whole conversation, and none of the
+    person's NIK, KK, e-mail, birth date or phone in any form (also with the
+    separators and spaces taken out)."""
+    assert site.tracker_db is not None, "Rasa keeps its trackers in memory"
+    engine = make_engine(f"sqlite:///{site.tracker_db}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT type_name, intent_name, action_name, data FROM events")
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(rows) > 50, f"only {len(rows)} events in the tracker store"
+    assert any(row.action_name == "action_submit_registration" for row in rows)
+    stored = "\n".join(" ".join(str(part) for part in row) for row in rows).lower()
+    squeezed = re.sub(r"[^0-9a-z@]", "", stored)
+    day, month, year = BIRTH_DATE.split("-")
+    forms = {
+        "NIK": [NIK],
+        "KK": [KK],
+        "e-mail": [EMAIL, EMAIL.split("@")[0], EMAIL.replace(".", "")],
+        "birth date": [day + month + year, year + month + day, f"{year}-{month}-"],
+        "phone": [PHONE[1:], PHONE[3:]],
+    }
+    for what, values in forms.items():
+        for value in values:
+            found = value.lower() in stored or value.lower() in squeezed
+            assert not found, f"the {what} is in Rasa's tracker store as {value!r}"
+
+
 def check_bodies(
     transcript: SmsTranscript, forbidden: Callable[[str], str | None]
 ) -> None:
@@ -357,7 +397,7 @@ def test_register_over_sms_and_join_a_batch(
 
         transcript.say(STRANGER, "status", "belum terdaftar", "the stranger's status")
         to_stranger = "\n".join(transcript.bodies_to(STRANGER))
-        for secret in (NIK, KK, "BUDI", "SANTOSO", EMAIL, f"Gelombang {batch}"):
+        for secret in (NIK, KK, "SITI", "RAHAYU", EMAIL, f"Gelombang {batch}"):
             assert secret.lower() not in to_stranger.lower(), f"{secret} leaked"
 
         check_bodies(
@@ -365,4 +405,5 @@ def test_register_over_sms_and_join_a_batch(
             lambda body: "the e-mail code in an SMS" if code in body else None,
         )
         check_registry(site)
+        check_tracker_store(site)
     print(transcript.render(logs=False))  # shown by `pytest -rP`

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.privacy.detect import DATE, EMAIL, find_personal_data
+from bot.privacy.detect import NIK as NIK_KIND
+from bot.privacy.vault import new_token
 from tests.conftest import MODEL, ROOT, SHARED, require
 from tests.nlu.test_training_data import training_data
 
@@ -124,3 +127,35 @@ def test_unrelated_indonesian_text_is_not_answered_as_prakerja(
         if related and intent["confidence"] >= threshold:
             fired.append((sentence, intent["name"]))
     assert len(fired) / len(sentences) <= 0.06, fired[:20]
+
+
+@pytest.mark.parametrize(
+    ("typed", "kind"),
+    [
+        ("3174011508900001", NIK_KIND),
+        ("nik saya 3174011508900001", NIK_KIND),
+        ("3174010101150001", NIK_KIND),
+        ("15-08-1990", DATE),
+        ("lahir 15 agustus 1990", DATE),
+        ("budi.santoso@gmail.com", EMAIL),
+        ("email saya budi.santoso@gmail.com", EMAIL),
+        ("cek syarat saya lahir 15-08-1990", DATE),
+    ],
+)
+def test_tokens_read_like_the_values_they_stand_for(
+    parse: Callable[[str], dict[str, Any]], typed: str, kind: str
+) -> None:
+    """The gateway hands Rasa tokens (bot.privacy.vault): the intent is the
+    one of the real value, and birth dates and e-mails are still entities."""
+    spans = find_personal_data(typed)
+    tokenized = typed
+    for span in reversed(spans):
+        token = new_token(span.kind)
+        tokenized = tokenized[: span.start] + token + tokenized[span.end :]
+    real, handed = parse(typed), parse(tokenized)
+    assert handed["intent"]["name"] == real["intent"]["name"], tokenized
+    entities = {e["entity"] for e in handed["entities"]}
+    if kind == DATE:
+        assert "birth_date" in entities, handed["entities"]
+    if kind == EMAIL:
+        assert "email" in entities, handed["entities"]

@@ -1,0 +1,212 @@
+"""Tokens for personal data, so that Rasa's tracker store never holds it.
+
+The gateway replaces every span the detector finds (`bot.privacy.detect`) in a
+person's text and message metadata with an opaque token before Rasa sees it,
+and keeps the typed text under that token, tied to the conversation, for
+`TOKEN_TTL`. The actions reveal tokens back to the typed text before they
+validate it (so validation is exactly as before), and keep what they validated
+(NIK, KK, birth date, e-mail) in slots as new tokens, revealed again only when
+they are used.
+
+Tokens keep the shape the NLU was trained on, so intents come out as with the
+real values (measured on the trained model), and no validator accepts one: 16
+digits for a number (`0000` then 12 random digits: province 00, never a NIK, KK
+or phone), a date `DD-MM-YYYY` with a month from 13 to 99 (never a date), and
+`t_` plus 10 random characters `@gmail.com` for an e-mail (the underscore is
+allowed neither by Gmail nor by `validate_email`). An unknown or expired token
+is left as it is, so it fails validation and the person is asked again.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.gateway.models import Conversation
+from bot.privacy.detect import (
+    DATE,
+    EMAIL,
+    find_personal_data,
+    replace_personal_data,
+)
+from bot.privacy.models import PersonalToken
+
+# As long as a registration in the chat may reasonably take (the e-mail code,
+# a pause overnight); afterwards the person types the value again.
+TOKEN_TTL = timedelta(days=7)
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_DIGITS = "0123456789"
+TOKEN_PATTERN = re.compile(
+    r"(?<!\d)0000\d{12}(?!\d)"
+    r"|(?<![\d-])\d\d-(?:1[3-9]|[2-9]\d)-(?:19|20)\d\d(?![\d-])"
+    r"|(?<![\w.+-])t_[a-z0-9]{10}@gmail\.com(?![\w-])"
+)
+
+
+def _random(alphabet: str, length: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def new_token(kind: str) -> str:
+    """A fresh token for a value of `kind`, shaped like such a value."""
+    if kind == DATE:
+        day, month = 1 + secrets.randbelow(28), 13 + secrets.randbelow(87)
+        return f"{day:02d}-{month:02d}-{1950 + secrets.randbelow(56)}"
+    if kind == EMAIL:
+        return "t_" + _random(_ALPHABET, 10) + "@gmail.com"
+    return "0000" + _random(_DIGITS, 12)
+
+
+def conversation_of(session: Session, pseudonym: str) -> int | None:
+    """The conversation Rasa knows under `pseudonym`."""
+    found = session.execute(
+        select(Conversation.id).where(Conversation.pseudonym == pseudonym)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    """Delete the expired tokens; how many there were."""
+    result = session.execute(
+        delete(PersonalToken).where(PersonalToken.expires_at <= now)
+    )
+    return int(result.rowcount or 0)
+
+
+class _Keeper:
+    """Mints tokens for one conversation inside one transaction."""
+
+    def __init__(self, session: Session, conversation_id: int, now: datetime):
+        self._session = session
+        self._conversation = conversation_id
+        self._now = now
+        self._taken: set[str] | None = None
+
+    def keep(self, kind: str, value: str) -> str:
+        """Store `value` under a new token of the conversation; the token."""
+        if self._taken is None:
+            purge_expired(self._session, self._now)
+            self._taken = set(
+                self._session.execute(
+                    select(PersonalToken.token).where(
+                        PersonalToken.conversation_id == self._conversation
+                    )
+                ).scalars()
+            )
+        token = new_token(kind)
+        while token in self._taken:
+            token = new_token(kind)
+        self._taken.add(token)
+        self._session.execute(
+            insert(PersonalToken).values(
+                conversation_id=self._conversation,
+                token=token,
+                kind=kind,
+                value=value,
+                created_at=self._now,
+                expires_at=self._now + TOKEN_TTL,
+            )
+        )
+        return token
+
+    def tokenize(self, text: str) -> str:
+        """`text` with each span of personal data replaced by a new token."""
+        return replace_personal_data(
+            text, lambda span, typed: self.keep(span.kind, typed)
+        )
+
+    def tokenize_data(self, data: Any) -> Any:
+        """`data` (JSON-like) with every string in it tokenized."""
+        if isinstance(data, str):
+            return self.tokenize(data)
+        if isinstance(data, Mapping):
+            return {key: self.tokenize_data(value) for key, value in data.items()}
+        if isinstance(data, (list, tuple)):
+            return [self.tokenize_data(item) for item in data]
+        return data
+
+
+def _has_personal_data(data: Any) -> bool:
+    if isinstance(data, str):
+        return bool(find_personal_data(data))
+    if isinstance(data, Mapping):
+        return any(_has_personal_data(value) for value in data.values())
+    if isinstance(data, (list, tuple)):
+        return any(_has_personal_data(item) for item in data)
+    return False
+
+
+def reveal_text(
+    session: Session, conversation_id: int, text: str, now: datetime
+) -> str:
+    """`text` with the conversation's tokens replaced by their values (unknown
+    or expired ones stay as they are)."""
+    tokens = set(TOKEN_PATTERN.findall(text))
+    if not tokens:
+        return text
+    values = dict(
+        session.execute(
+            select(PersonalToken.token, PersonalToken.value).where(
+                PersonalToken.conversation_id == conversation_id,
+                PersonalToken.token.in_(sorted(tokens)),
+                PersonalToken.expires_at > now,
+            )
+        ).all()
+    )
+    return TOKEN_PATTERN.sub(
+        lambda match: str(values.get(match.group(), match.group())), text
+    )
+
+
+class Vault:
+    """The token vault over a session factory (the gateway's and the actions')."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def tokenize_turn(
+        self, conversation_id: int, text: str, metadata: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """A person's text and its metadata as Rasa may see them (one
+        transaction; nothing is written when they hold no personal data)."""
+        if not _has_personal_data(text) and not _has_personal_data(metadata):
+            return text, dict(metadata)
+        with self._sessions() as session, session.begin():
+            keeper = _Keeper(session, conversation_id, self._clock())
+            return keeper.tokenize(text), dict(keeper.tokenize_data(metadata))
+
+    def keep(self, pseudonym: str, kind: str, value: str) -> str | None:
+        """A token for a validated `value` of the conversation `pseudonym`
+        (None outside the gateway: no such conversation)."""
+        with self._sessions() as session, session.begin():
+            conversation = conversation_of(session, pseudonym)
+            if conversation is None:
+                return None
+            return _Keeper(session, conversation, self._clock()).keep(kind, value)
+
+    def reveal(self, pseudonym: str, text: str) -> str:
+        """`text` with the tokens of the conversation `pseudonym` revealed."""
+        if not TOKEN_PATTERN.search(text):
+            return text
+        with self._sessions() as session:
+            conversation = conversation_of(session, pseudonym)
+            if conversation is None:
+                return text
+            return reveal_text(session, conversation, text, self._clock())
+
+    def purge(self) -> int:
+        """Delete every expired token; how many."""
+        with self._sessions() as session, session.begin():
+            return purge_expired(session, self._clock())
