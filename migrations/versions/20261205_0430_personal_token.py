@@ -1,6 +1,6 @@
 """Privacy: the token vault that keeps personal data out of Rasa's tracker store.
 
-Revision ID: 0400
+Revision ID: 0430
 Revises: 0420
 Create Date: 2026-12-05
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0400"
+revision = "0430"
 down_revision = "0420"
 branch_labels = None
 depends_on = None
