@@ -24,6 +24,7 @@ from bot.channels.base import SMS, TELEGRAM
 from bot.channels.sms import TwilioSender
 from bot.channels.telegram import TelegramSender
 from bot.gateway import outbox as outbox_module
+from bot.gateway.models import EarlyDeliveryStatus
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -211,17 +212,37 @@ def test_a_telegram_send_whose_connection_was_refused_is_repeated(
     assert counters["unknown"] == 0
 
 
-def test_a_status_before_the_sid_is_applied_by_another_process(
-    settings: Settings, rasa: FakeRasa, db: Db
-) -> None:
+def status_applied_by_another_process(settings: Settings, db: Db) -> None:
+    """A callback reaches a second process before the first stores the sid."""
     sms = SlowSender(SMS, delay=3.0)  # sid "sms-1" stored 3 s after the send
     with running(settings, senders={SMS: sms}) as first:
         post_twilio(first, "/sms/inbound", sms_params("SM" + "4" * 32, PERSON, "halo"))
         wait_until(lambda: sms.sent, what="the send to start")
         with running(settings, senders={}) as second:  # another gateway process
-            status = {"MessageSid": "sms-1", "MessageStatus": "delivered"}
-            assert post_twilio(second, "/sms/status", status).status_code == 200
+            for status in ("sent", "delivered"):
+                callback = {"MessageSid": "sms-1", "MessageStatus": status}
+                assert post_twilio(second, "/sms/status", callback).status_code == 200
             assert db.outbox()[0].status == "pending", "the send was still going on"
         wait_until(lambda: db.outbox()[0].status == "delivered", what="the status")
     [row] = db.outbox()
     assert (row.provider_message_id, row.delivery_status) == ("sms-1", "delivered")
+    assert db.all(EarlyDeliveryStatus) == []
+
+
+def test_a_status_before_the_sid_is_applied_by_another_process(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    status_applied_by_another_process(settings, db)
+
+
+def test_a_status_before_the_sid_is_applied_by_another_process_on_postgres(
+    tmp_path: Path, rasa: FakeRasa, actions: FakeActionServer, postgres_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path, rasa.url, database_url=postgres_url, actions_url=actions.url
+    )
+    database = Db(postgres_url)
+    try:
+        status_applied_by_another_process(settings, database)
+    finally:
+        database.close()
