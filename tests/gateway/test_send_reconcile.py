@@ -113,6 +113,34 @@ def final(db: Db) -> bool:
 def test_a_twilio_send_that_timed_out_after_acceptance_is_adopted(
     provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
 ) -> None:
+    adopted_after_timeout(provider_settings, provider_db, twilio_api)
+
+
+def test_a_twilio_send_that_timed_out_is_adopted_on_postgres(
+    tmp_path: Path,
+    rasa: FakeRasa,
+    actions: FakeActionServer,
+    twilio_api: FakeTwilioApi,
+    postgres_url: str,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        rasa.url,
+        database_url=postgres_url,
+        actions_url=actions.url,
+        TWILIO_API_URL=twilio_api.url,
+    )
+    database = Db(postgres_url)
+    try:
+        adopted_after_timeout(settings, database, twilio_api)
+    finally:
+        database.close()
+
+
+def adopted_after_timeout(
+    provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
+) -> None:
+    """Twilio accepts the SMS but answers after the client gave up."""
     twilio_api.stall_next(1, seconds=2.0)
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "1" * 32, PERSON, "halo"))
