@@ -27,9 +27,9 @@ from bot.console import app as console
 from bot.console.presence import agents_online
 from bot.gateway import simulator
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outbox import apply_early_statuses, keep_early_status, record_status
 from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
+from bot.gateway.statuses import apply_early_statuses, keep_early_status, record_status
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,8 @@ it again: the row ends as "unknown". Every case is counted (`unknown_counts`, on
 /healthz) with how it ended: found, resent or given up, and logged without
 personal data.
 
-A delivery status that arrives before its message's provider id is stored is kept
-in the database (`keep_early_status`) and applied by whichever process stores the
-id (`apply_early_statuses`): both sides commit their own write before reading the
-other's, so at least one of them sees both.
+After storing a Twilio id, the sender applies the delivery statuses that came
+before it (`bot.gateway.statuses`).
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
@@ -49,25 +47,21 @@ from bot.gateway.models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENT,
-    OUTBOX_UNDELIVERED,
     OUTBOX_UNKNOWN,
     RECONCILED_FOUND,
     RECONCILED_GIVEN_UP,
     RECONCILED_RESENT,
     Conversation,
-    EarlyDeliveryStatus,
     OutboxMessage,
 )
 from bot.gateway.options import GatewayOptions, backoff
 from bot.gateway.pool import ClaimLoop, in_thread
+from bot.gateway.statuses import apply_early_statuses
 
 log = logging.getLogger(__name__)
 
 OPTED_OUT = "opted out"
 MAX_ERROR_LENGTH = 500
-DELIVERED_STATUSES = {"delivered", "read"}
-UNDELIVERED_STATUSES = {"undelivered", "failed", "canceled"}
-FINAL_STATUSES = DELIVERED_STATUSES | UNDELIVERED_STATUSES
 SIMULATOR_LANE = "simulator"
 LANES = (TELEGRAM, SMS, SIMULATOR_LANE)
 RECONCILING = "pending"
@@ -75,8 +69,6 @@ RECONCILING = "pending"
 LOOKUP_SKEW = timedelta(seconds=60)
 """Looked up from this long before the attempt started (the clocks of the
 gateway and the provider differ)."""
-EARLY_STATUS_TTL = timedelta(days=7)
-"""Early delivery statuses whose message never shows up are forgotten then."""
 UNKNOWN, FOUND, RESENT, GIVEN_UP = "unknown", "found", "resent", "given_up"
 COUNTERS = (UNKNOWN, FOUND, RESENT, GIVEN_UP)
 
@@ -501,83 +493,3 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
 def _error(result: SendResult) -> str:
     text = result.error or ("permanent" if result.permanent else "failed")
     return text[:MAX_ERROR_LENGTH]
-
-
-def record_status(
-    session: Session,
-    provider_message_id: str,
-    status: str,
-    error_code: str | None = None,
-) -> bool:
-    """Record a provider's delivery status for a sent row (idempotent); the caller
-    commits. A late intermediate status never overwrites a final one. False when no
-    row has this provider message id."""
-    row = session.execute(
-        select(OutboxMessage)
-        .where(OutboxMessage.provider_message_id == provider_message_id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    if row is None:
-        return False
-    status = status.strip().lower()
-    if row.delivery_status in FINAL_STATUSES and status not in FINAL_STATUSES:
-        return True
-    row.delivery_status = status
-    row.error_code = error_code or None
-    if status in DELIVERED_STATUSES:
-        row.status = OUTBOX_DELIVERED
-    elif status in UNDELIVERED_STATUSES:
-        row.status = OUTBOX_UNDELIVERED
-    session.flush()
-    return True
-
-
-def keep_early_status(
-    session: Session,
-    provider_message_id: str,
-    status: str,
-    error_code: str | None = None,
-) -> None:
-    """Keep a delivery status whose message is not stored yet (the caller commits,
-    then looks for the message again); forget kept ones past their time."""
-    now = utcnow()
-    session.execute(
-        delete(EarlyDeliveryStatus)
-        .where(EarlyDeliveryStatus.received_at < now - EARLY_STATUS_TTL)
-        .execution_options(synchronize_session=False)
-    )
-    session.add(
-        EarlyDeliveryStatus(
-            provider_message_id=provider_message_id,
-            status=status[:32],
-            error_code=(error_code or None) and str(error_code)[:32],
-            received_at=now,
-        )
-    )
-    session.flush()
-
-
-def apply_early_statuses(session: Session, provider_message_id: str) -> int:
-    """Apply the kept statuses of this id, in arrival order, to its stored row and
-    forget them (idempotent); the caller commits. How many were applied."""
-    kept = (
-        session.execute(
-            select(EarlyDeliveryStatus)
-            .where(EarlyDeliveryStatus.provider_message_id == provider_message_id)
-            .order_by(EarlyDeliveryStatus.id)
-        )
-        .scalars()
-        .all()
-    )
-    applied = [
-        early.id
-        for early in kept
-        if record_status(session, provider_message_id, early.status, early.error_code)
-    ]
-    if applied:
-        session.execute(
-            delete(EarlyDeliveryStatus)
-            .where(EarlyDeliveryStatus.id.in_(applied))
-            .execution_options(synchronize_session=False)
-        )
-    return len(applied)

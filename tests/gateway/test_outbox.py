@@ -12,7 +12,7 @@ from bot.channels.base import SMS, TELEGRAM, SendResult
 from bot.db import utcnow
 from bot.gateway.inbox import conversation_id
 from bot.gateway.models import EarlyDeliveryStatus, OutboxMessage
-from bot.gateway.outbox import record_status
+from bot.gateway.statuses import record_status
 from bot.gateway.store import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
