@@ -4,13 +4,17 @@ Inbound: a provider webhook is authenticated and parsed into an `InboundMessage`
 which the gateway stores (deduplicated on `(channel, provider_id)`) before it
 acknowledges the provider. Outbound: the assistant's replies (`Reply`) are rendered
 by the channel into JSON-serialisable bodies, stored in the outbox, and later sent
-by the channel's `Sender`, which reports a `SendResult`.
+by the channel's `Sender`, which reports a `SendResult`. A send whose outcome is
+unknown (`SendResult.unknown`: the request may have reached the provider) is
+looked up with the sender's `lookup` before it is repeated, when the provider has
+a way to list what it sent (`Lookup`); otherwise it is not repeated.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 _LEADING_COMMAND = re.compile(r"^[\s/]+")
@@ -66,12 +70,31 @@ class SendResult:
     ok: accepted by the provider. retry_after: seconds the provider asked us to
     wait (rate limit), or None. permanent: retrying cannot help (blocked bot,
     invalid number). provider_message_id: the provider's id, for status callbacks.
+    unknown: the request may have reached the provider but no answer came (a
+    timeout while waiting for the response, a connection dropped mid-response):
+    sending again could deliver it twice. A failure that is not `unknown` means
+    the provider provably did not take the message (connection refused, an error
+    answer).
     """
 
     ok: bool
     provider_message_id: str | None = None
     retry_after: float | None = None
     permanent: bool = False
+    error: str | None = None
+    unknown: bool = False
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What a provider holds of a send whose outcome was unknown.
+
+    `ids`: provider ids of messages to this address with this body, sent since
+    the attempt started (oldest first; empty: the provider provably has none).
+    `error`: the lookup itself failed (try again later), else None.
+    """
+
+    ids: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -82,6 +105,17 @@ class Sender(Protocol):
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
         """Send one rendered body to an address."""
+        ...
+
+
+class Lookup(Protocol):
+    """A sender that can ask its provider what it sent (Twilio's message list)."""
+
+    async def lookup(
+        self, address: str, body: dict[str, Any], since: datetime
+    ) -> LookupResult:
+        """Messages the provider holds to `address` with `body`, sent at or after
+        `since` (UTC, naive), oldest first."""
         ...
 
 

@@ -10,9 +10,17 @@ way each channel's screen would show them.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from bot.channels.base import CHANNELS, SMS, TELEGRAM, InboundMessage, SendResult
+from bot.channels.base import (
+    CHANNELS,
+    SMS,
+    TELEGRAM,
+    InboundMessage,
+    LookupResult,
+    SendResult,
+)
 from bot.channels.sms.gsm7 import segment_info
 
 SIMULATOR = "simulator"
@@ -33,6 +41,13 @@ class SimulatorSender:
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
         """Accept the body; the simulator page shows it from the outbox."""
         return SendResult(ok=True, provider_message_id=f"sim-{uuid.uuid4().hex}")
+
+    async def lookup(
+        self, address: str, body: dict[str, Any], since: datetime
+    ) -> LookupResult:
+        """Nothing: the page shows only rows stored as delivered, so a send whose
+        result was not stored never reached it (send it again)."""
+        return LookupResult()
 
 
 def address_of(user: str) -> str:

@@ -12,7 +12,12 @@ the next question; payloads longer than Telegram's 64 bytes are replaced by a
 short key kept in the state. `TelegramSender` sends stored bodies with
 `telegram.Bot`, paced by an in-process limiter (a long wait is handed back to the
 outbox as retry_after instead of holding a send slot), and maps Telegram's errors
-to `SendResult`.
+to `SendResult`. Telegram cannot be asked what it delivered, so a send is repeated
+only when the request provably never left (`never_arrived`: connection refused,
+connect or pool timeout, which python-telegram-bot raises as `NetworkError` or
+`TimedOut` caused by httpx's `ConnectError`, `ConnectTimeout`, `PoolTimeout`) or
+Telegram answered with an error; a timeout while waiting for the answer, or a
+connection lost mid-response, is reported as an unknown outcome.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -42,6 +48,7 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
     TelegramError,
 )
@@ -597,6 +604,27 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return float(value)
 
 
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""httpx errors raised before any byte of a request was written."""
+
+
+def never_arrived(error: NetworkError) -> bool:
+    """Whether Telegram provably never got the request, or answered it with an
+    error (a 5xx): repeating it cannot deliver the message twice.
+
+    python-telegram-bot raises `TimedOut`/`NetworkError` *from* httpx's error when
+    no answer came; an error answer carries no httpx cause."""
+    cause = error.__cause__
+    if cause is None or isinstance(cause, TelegramError):
+        return True  # Telegram answered (e.g. 502), it did not take the message
+    return isinstance(cause, NOT_SENT)
+
+
+def _cause_name(error: BaseException) -> str:
+    cause = error.__cause__
+    return type(cause if cause is not None else error).__name__
+
+
 def _chat_id(address: str) -> int | str:
     return int(address) if address.lstrip("-").isdigit() else address
 
@@ -683,6 +711,14 @@ class TelegramSender:
         except InvalidToken:
             log.error("telegram rejected the bot token")
             return SendResult(ok=False, error="Telegram rejected TELEGRAM_TOKEN")
+        except NetworkError as exc:  # TimedOut too
+            if never_arrived(exc):
+                log.warning("telegram unreachable (%s), will retry", _cause_name(exc))
+                return SendResult(ok=False, error=f"unreachable: {_cause_name(exc)}")
+            log.warning("telegram %s outcome unknown (%s)", kind, _cause_name(exc))
+            return SendResult(
+                ok=False, unknown=True, error=f"no answer: {_cause_name(exc)}"
+            )
         except TelegramError as exc:
             log.warning("telegram send failed (%s), will retry", type(exc).__name__)
             return SendResult(ok=False, error=exc.message)

@@ -38,6 +38,7 @@ DELIVERY = {
     "delivered": "diterima",
     "failed": "gagal dikirim",
     "undelivered": "tidak sampai",
+    "unknown": "mungkin terkirim",
 }
 STEPS = {
     "email": "Email",

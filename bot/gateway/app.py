@@ -8,7 +8,6 @@ too; the simulator only in development (PRAKERJA_ENV development or test).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,9 +27,9 @@ from bot.console import app as console
 from bot.console.presence import agents_online
 from bot.gateway import simulator
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outbox import record_status
 from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
+from bot.gateway.statuses import apply_early_statuses, keep_early_status, record_status
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,9 +38,6 @@ SMS_INBOUND_PATH = "/sms/inbound"
 SMS_STATUS_PATH = "/sms/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWILIO_SIGNATURE = "X-Twilio-Signature"
-STATUS_LOOKUP_DELAYS = (0.25, 0.5, 1.0)
-"""Pauses before looking again for the message of a status callback that came
-before the sender stored its provider id."""
 
 
 def _forbidden() -> Response:
@@ -119,29 +115,32 @@ async def sms_status(request: Request) -> Response:
             session, update.message_sid, update.status, update.error_code
         )
 
+    def keep(session: Session) -> None:
+        keep_early_status(session, update.message_sid, update.status, update.error_code)
+
+    def apply(session: Session) -> int:
+        return apply_early_statuses(session, update.message_sid)
+
     if await run_in_session(request, record):
         return Response(EMPTY_TWIML, media_type="text/xml")
-    for delay in STATUS_LOOKUP_DELAYS:  # the sender may be storing the id right now
-        await asyncio.sleep(delay)
-        if await run_in_session(request, record):
-            return Response(EMPTY_TWIML, media_type="text/xml")
-    # Keep it: the sender applies it when it records this id (in this process).
-    pending = gateway.outbox.pending_statuses
-    pending.add(update.message_sid, update.status, update.error_code)
-    if await run_in_session(request, record):  # recorded meanwhile after all
-        pending.take(update.message_sid)
-    else:
+    # Before the sender stored this id: keep it in the database (committed), then
+    # look again; the sender looks for kept statuses after its own commit, so one
+    # of the two applies it, whichever process stores the id.
+    await run_in_session(request, keep)
+    if not await run_in_session(request, apply):
         log.info("sms status for message %s not stored yet: kept", update.message_sid)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
 async def healthz(request: Request) -> Response:
-    """The gateway is up, its database answers and its loops run."""
+    """The gateway is up, its database answers and its loops run; with this
+    process's count of sends whose outcome was unknown and how they ended."""
 
     def ping(session: Session) -> None:
         session.execute(text("SELECT 1"))
 
-    loops = "stopped" if any(t.done() for t in runtime(request).tasks) else "running"
+    gateway = runtime(request)
+    loops = "stopped" if any(t.done() for t in gateway.tasks) else "running"
     try:
         await run_in_session(request, ping)
     except SQLAlchemyError as exc:
@@ -151,7 +150,12 @@ async def healthz(request: Request) -> Response:
         database = "ok"
     healthy = database == "ok" and loops == "running"
     return JSONResponse(
-        {"status": "ok" if healthy else "error", "database": database, "loops": loops},
+        {
+            "status": "ok" if healthy else "error",
+            "database": database,
+            "loops": loops,
+            "unknown_sends": gateway.outbox.unknown_counts(),
+        },
         status_code=200 if healthy else 503,
     )
 

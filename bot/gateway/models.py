@@ -1,4 +1,5 @@
-"""Tables of the gateway: conversations, the inbox and the outbox.
+"""Tables of the gateway: conversations, the inbox, the outbox and early delivery
+statuses.
 
 `Conversation.address` (Telegram chat id, phone number) is personal data, kept only
 because replies must reach it; everything that leaves the gateway (Rasa, logs) uses
@@ -34,6 +35,16 @@ OUTBOX_SENT = "sent"
 OUTBOX_FAILED = "failed"
 OUTBOX_DELIVERED = "delivered"
 OUTBOX_UNDELIVERED = "undelivered"
+OUTBOX_UNKNOWN = "unknown"
+"""The send may or may not have reached the person, and cannot be looked up
+(Telegram): not repeated, counted, visible to operators."""
+
+RECONCILED_FOUND = "found"
+RECONCILED_RESENT = "resent"
+RECONCILED_GIVEN_UP = "given_up"
+RECONCILIATIONS = (RECONCILED_FOUND, RECONCILED_RESENT, RECONCILED_GIVEN_UP)
+"""How a send with an unknown outcome ended: the provider had it (its id was
+adopted), the provider provably had not (sent again), or nobody can tell."""
 
 AUTHOR_BOT = "bot"
 AUTHOR_AGENT = "agent"
@@ -97,7 +108,10 @@ class OutboxMessage(Base):
     """A rendered reply, stored before it is sent; sent in order per conversation.
 
     `author` says who wrote it (`AUTHORS`), so the console shows bot, agent and
-    system turns apart."""
+    system turns apart. `send_started_at` is committed before the provider is
+    called and cleared when the outcome is known: a row claimed with it set had a
+    send whose outcome is unknown, reconciled before it is repeated; `reconciled`
+    is how that ended (`RECONCILIATIONS`)."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -129,6 +143,27 @@ class OutboxMessage(Base):
     provider_message_id = Column(String(128))
     delivery_status = Column(String(32))
     error_code = Column(String(32))
+    send_started_at = Column(DateTime)
+    reconciled = Column(String(16))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     sent_at = Column(DateTime)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class EarlyDeliveryStatus(Base):
+    """A provider's delivery status that came before its message's id was stored.
+
+    Kept in the database (not one process's memory) and applied, in arrival order,
+    by whichever gateway process stores that provider id; old ones expire."""
+
+    __tablename__ = "early_delivery_status"
+    __table_args__ = (
+        Index("ix_early_delivery_status_message", "provider_message_id"),
+        Index("ix_early_delivery_status_received", "received_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    provider_message_id = Column(String(128), nullable=False)
+    status = Column(String(32), nullable=False)
+    error_code = Column(String(32))
+    received_at = Column(DateTime, nullable=False, default=utcnow)

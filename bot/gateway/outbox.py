@@ -10,18 +10,28 @@ retry_after (rate limit, pacing) is not a failed attempt. Rows of an opted-out
 conversation are not sent, except the opt-out confirmation itself.
 
 Each lane (Telegram, SMS, simulated chats) has its own sends in flight, so a
-Telegram backlog paced at its rate limit never delays SMS replies. A delivery
-status that arrives before its message's provider id is stored is kept
-(`PendingStatuses`) and applied when the id is recorded.
+Telegram backlog paced at its rate limit never delays SMS replies.
+
+No duplicates, no losses: the claim commits `send_started_at` on each row before
+its provider is called, so a crash leaves evidence. A row claimed with that
+evidence, or whose send got no answer (`SendResult.unknown`), had a send whose
+outcome is unknown: it is reconciled before it is repeated. A sender that can ask
+its provider (`Lookup`: Twilio lists its messages) is asked; an id found there,
+not yet stored on another row, is adopted, and only when the provider provably
+has nothing is the row sent again. A sender that cannot (Telegram) does not send
+it again: the row ends as "unknown". Every case is counted (`unknown_counts`, on
+/healthz) with how it ended: found, resent or given up, and logged without
+personal data.
+
+After storing a Twilio id, the sender applies the delivery statuses that came
+before it (`bot.gateway.statuses`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,78 +40,42 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.channels.base import SMS, TELEGRAM, Sender, SendResult
+from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
 from bot.db import utcnow
 from bot.gateway.models import (
     OUTBOX_DELIVERED,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENT,
-    OUTBOX_UNDELIVERED,
+    OUTBOX_UNKNOWN,
+    RECONCILED_FOUND,
+    RECONCILED_GIVEN_UP,
+    RECONCILED_RESENT,
     Conversation,
     OutboxMessage,
 )
 from bot.gateway.options import GatewayOptions, backoff
 from bot.gateway.pool import ClaimLoop, in_thread
+from bot.gateway.statuses import apply_early_statuses
 
 log = logging.getLogger(__name__)
 
 OPTED_OUT = "opted out"
 MAX_ERROR_LENGTH = 500
-DELIVERED_STATUSES = {"delivered", "read"}
-UNDELIVERED_STATUSES = {"undelivered", "failed", "canceled"}
-FINAL_STATUSES = DELIVERED_STATUSES | UNDELIVERED_STATUSES
 SIMULATOR_LANE = "simulator"
 LANES = (TELEGRAM, SMS, SIMULATOR_LANE)
+RECONCILING = "pending"
+"""`reconciled` of a row whose send's outcome is unknown and not yet settled."""
+LOOKUP_SKEW = timedelta(seconds=60)
+"""Looked up from this long before the attempt started (the clocks of the
+gateway and the provider differ)."""
+UNKNOWN, FOUND, RESENT, GIVEN_UP = "unknown", "found", "resent", "given_up"
+COUNTERS = (UNKNOWN, FOUND, RESENT, GIVEN_UP)
 
 
 def lane_of(channel: str, simulated: bool) -> str:
     """The lane a row is sent in: its channel, or the simulator's."""
     return SIMULATOR_LANE if simulated else channel
-
-
-class PendingStatuses:
-    """Delivery statuses for provider ids not stored yet, kept in memory for a while
-    (bounded) until the sender records the id. Thread-safe."""
-
-    def __init__(
-        self,
-        limit: int = 10_000,
-        ttl: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._limit = limit
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[float, list[tuple[str, str | None]]]]
-        self._items = OrderedDict()
-
-    def add(
-        self, provider_message_id: str, status: str, error_code: str | None
-    ) -> None:
-        """Keep a status for later (the oldest are forgotten first)."""
-        with self._lock:
-            now = self._clock()
-            if provider_message_id in self._items:
-                self._items[provider_message_id][1].append((status, error_code))
-                return
-            while self._items:
-                oldest, (added, _) = next(iter(self._items.items()))
-                if len(self._items) < self._limit and added > now - self._ttl:
-                    break
-                del self._items[oldest]
-            self._items[provider_message_id] = (now, [(status, error_code)])
-
-    def take(self, provider_message_id: str) -> list[tuple[str, str | None]]:
-        """The statuses kept for this id, in arrival order, forgetting them."""
-        with self._lock:
-            _, statuses = self._items.pop(provider_message_id, (0.0, []))
-            return statuses
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -115,6 +89,12 @@ class OutgoingMessage:
     simulated: bool
     body: dict[str, Any]
     attempts: int
+    send_started_at: datetime
+    """When the first attempt whose outcome is not known yet started."""
+    in_doubt: bool = False
+    """A previous attempt's outcome is unknown (no result stored): reconcile."""
+    reconciling: bool = False
+    """That case is already counted (its send got no answer earlier)."""
 
     @property
     def lane(self) -> str:
@@ -148,7 +128,12 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         self._options = options
         self._lanes = lanes
         self._busy: Counter[str] = Counter()
-        self.pending_statuses = PendingStatuses()
+        self._unknown: Counter[str] = Counter({name: 0 for name in COUNTERS})
+
+    def unknown_counts(self) -> dict[str, int]:
+        """Sends with an unknown outcome seen by this process, and how they ended
+        (found, resent, given_up); some may still be open."""
+        return {name: self._unknown[name] for name in COUNTERS}
 
     async def claim(self, limit: int) -> list[OutgoingMessage]:
         """Take the lease of due rows, each the oldest of its chat, up to the free
@@ -167,7 +152,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
 
     def _claim(self, free: dict[str, int]) -> list[OutgoingMessage]:
         now = utcnow()
-        claimed: list[int] = []
+        claimed: list[tuple[int, bool]] = []
         dropped = 0
         with self._sessions() as session:
             for lane, limit in free.items():
@@ -180,10 +165,11 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 self.notify()
             if not claimed:
                 return []
+            in_doubt = {outbox_id for outbox_id, doubt in claimed if doubt}
             rows = session.execute(
                 select(OutboxMessage, Conversation)
                 .join(Conversation, Conversation.id == OutboxMessage.conversation_id)
-                .where(OutboxMessage.id.in_(claimed))
+                .where(OutboxMessage.id.in_([outbox_id for outbox_id, _ in claimed]))
                 .order_by(OutboxMessage.id)
             ).all()
             return [
@@ -195,14 +181,19 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     simulated=conversation.simulated,
                     body=dict(row.body),
                     attempts=row.attempts,
+                    send_started_at=row.send_started_at or now,
+                    in_doubt=row.id in in_doubt,
+                    reconciling=row.reconciled == RECONCILING,
                 )
                 for row, conversation in rows
             ]
 
     def _claim_lane(
         self, session: Session, lane: str, limit: int, now: datetime
-    ) -> tuple[list[int], int]:
-        """Lease up to `limit` due rows of one lane; (their ids, rows dropped)."""
+    ) -> tuple[list[tuple[int, bool]], int]:
+        """Lease up to `limit` due rows of one lane and mark their sends as started
+        (unless an earlier attempt's mark is there: then the row is in doubt);
+        ((id, in doubt) of each, rows dropped)."""
         until = now + timedelta(seconds=self._options.lease_seconds)
         lease_free = or_(
             OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now
@@ -222,6 +213,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             select(
                 OutboxMessage.id,
                 and_(Conversation.opted_out, ~OutboxMessage.ignore_opt_out),
+                OutboxMessage.send_started_at,
             )
             .join(Conversation, Conversation.id == OutboxMessage.conversation_id)
             .where(
@@ -236,13 +228,20 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         )
         if session.get_bind().dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True, of=OutboxMessage)
-        claimed: list[int] = []
+        claimed: list[tuple[int, bool]] = []
         dropped = 0
-        for outbox_id, suppressed in session.execute(due).all():
+        for outbox_id, suppressed, started in session.execute(due).all():
             values: dict[str, Any] = (
                 {"status": OUTBOX_FAILED, "last_error": OPTED_OUT}
                 if suppressed
                 else {"lease_owner": self._owner, "lease_until": until}
+            )
+            if not suppressed and started is None:
+                values["send_started_at"] = now
+            unchanged = (
+                OutboxMessage.send_started_at.is_(None)
+                if started is None
+                else OutboxMessage.send_started_at == started
             )
             result = session.execute(
                 update(OutboxMessage)
@@ -250,6 +249,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     OutboxMessage.id == outbox_id,
                     OutboxMessage.status == OUTBOX_PENDING,
                     lease_free,
+                    unchanged,
                 )
                 .values(**values)
                 .execution_options(synchronize_session=False)
@@ -257,19 +257,25 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             if result.rowcount == 1 and suppressed:
                 dropped += 1
             elif result.rowcount == 1:
-                claimed.append(int(outbox_id))
+                claimed.append((int(outbox_id), started is not None))
         return claimed, dropped
 
     async def handle(self, item: OutgoingMessage) -> None:
-        """Send one claimed row and record what happened."""
+        """Send one claimed row (reconciling an unknown earlier outcome first) and
+        record what happened."""
         try:
+            if item.in_doubt and await self._reconcile(item):
+                return
             result = await self._send(item)
             await in_thread(self._finish, item, result)
         finally:
             self._busy[item.lane] -= 1
 
+    def _sender(self, item: OutgoingMessage) -> Sender | None:
+        return self._simulator if item.simulated else self._senders.get(item.channel)
+
     async def _send(self, item: OutgoingMessage) -> SendResult:
-        sender = self._simulator if item.simulated else self._senders.get(item.channel)
+        sender = self._sender(item)
         if sender is None:
             return SendResult(ok=False, error=f"no sender for {item.channel}")
         try:
@@ -277,9 +283,87 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 sender.send(item.address, item.body), timeout=self._options.send_timeout
             )
         except asyncio.TimeoutError:
-            return SendResult(ok=False, error="timeout")
-        except Exception as exc:
-            return SendResult(ok=False, error=type(exc).__name__)
+            return SendResult(ok=False, unknown=True, error="timeout")
+        except Exception as exc:  # the request may have gone out
+            return SendResult(ok=False, unknown=True, error=type(exc).__name__)
+
+    async def _reconcile(self, item: OutgoingMessage) -> bool:
+        """Settle a row whose earlier send has an unknown outcome; False when the
+        provider provably has no such message (send it again)."""
+        if not item.reconciling:
+            self._count(item, UNKNOWN, "no result stored (process stopped?)")
+        lookup = getattr(self._sender(item), "lookup", None)
+        if lookup is None:
+            await in_thread(self._give_up, item, "outcome unknown, no lookup")
+            return True
+        try:
+            found: LookupResult = await asyncio.wait_for(
+                lookup(item.address, item.body, item.send_started_at - LOOKUP_SKEW),
+                timeout=self._options.send_timeout,
+            )
+        except Exception as exc:  # timeout included: look again later
+            found = LookupResult(error=type(exc).__name__)
+        if found.error is not None:
+            error = f"lookup failed: {found.error}"
+            await in_thread(
+                self._finish, item, SendResult(ok=False, unknown=True, error=error)
+            )
+            return True
+        fresh = await in_thread(self._unrecorded, found.ids)
+        if fresh:
+            result = SendResult(ok=True, provider_message_id=fresh[0])
+            await in_thread(self._finish, item, result, RECONCILED_FOUND)
+            return True
+        self._count(item, RESENT, "the provider has no such message")
+        return False
+
+    def _unrecorded(self, ids: tuple[str, ...]) -> list[str]:
+        """The provider ids not stored on any outbox row, in the given order."""
+        if not ids:
+            return []
+        with self._sessions() as session:
+            known = set(
+                session.execute(
+                    select(OutboxMessage.provider_message_id).where(
+                        OutboxMessage.provider_message_id.in_(ids)
+                    )
+                ).scalars()
+            )
+        return [provider_id for provider_id in ids if provider_id not in known]
+
+    def _count(self, item: OutgoingMessage, counter: str, why: str) -> None:
+        self._unknown[counter] += 1
+        log.log(
+            logging.INFO if counter in (FOUND, RESENT) else logging.WARNING,
+            "outbox %s (conversation %s, %s): send outcome %s: %s",
+            item.outbox_id,
+            item.conversation_id,
+            item.lane,
+            "unknown" if counter == UNKNOWN else counter.replace("_", " "),
+            why,
+        )
+
+    def _give_up(self, item: OutgoingMessage, error: str) -> None:
+        """Store the row as "unknown": it may or may not have arrived."""
+        with self._sessions() as session:
+            updated = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == item.outbox_id,
+                    OutboxMessage.lease_owner == self._owner,
+                )
+                .values(
+                    status=OUTBOX_UNKNOWN,
+                    reconciled=RECONCILED_GIVEN_UP,
+                    last_error=error[:MAX_ERROR_LENGTH],
+                    lease_owner=None,
+                    lease_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        if updated.rowcount == 1:
+            self._count(item, GIVEN_UP, error)
 
     def retry_delay(self, attempts: int, result: SendResult) -> float:
         """Seconds to wait before the next attempt after a transient failure."""
@@ -290,15 +374,28 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             delay = max(float(result.retry_after), 0.0) + min(delay, 1.0) * 0.1
         return delay
 
-    def _finish(self, item: OutgoingMessage, result: SendResult) -> None:
+    def _finish(
+        self,
+        item: OutgoingMessage,
+        result: SendResult,
+        reconciled: str | None = None,
+    ) -> None:
+        """Store the result of a send (or of a lookup, `reconciled` "found")."""
+        if result.unknown and not result.ok:
+            self._finish_unknown(item, result)
+            return
         now = utcnow()
         paced = not result.ok and result.retry_after is not None
-        attempts = item.attempts if paced else item.attempts + 1
+        looked_up = reconciled is not None
+        attempts = item.attempts if paced or looked_up else item.attempts + 1
         values: dict[str, Any] = {
             "attempts": attempts,
             "lease_owner": None,
             "lease_until": None,
+            "send_started_at": None,
         }
+        if item.in_doubt:
+            values["reconciled"] = reconciled or RECONCILED_RESENT
         if result.ok:
             values.update(
                 status=OUTBOX_DELIVERED if item.simulated else OUTBOX_SENT,
@@ -318,24 +415,13 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 next_attempt_at=now + timedelta(seconds=delay),
                 last_error=_error(result),
             )
-        with self._sessions() as session:
-            updated = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == item.outbox_id,
-                    OutboxMessage.lease_owner == self._owner,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if updated.rowcount == 1 and result.ok and result.provider_message_id:
-                for status, code in self.pending_statuses.take(
-                    result.provider_message_id
-                ):
-                    record_status(session, result.provider_message_id, status, code)
-            session.commit()
+        updated = self._store_result(item, values)
+        if updated and looked_up:
+            self._count(item, FOUND, "the provider had it: its id is adopted")
+        if updated and result.ok and result.provider_message_id:
+            self._apply_early(item, result.provider_message_id)
         outcome = values.get("status", "retry")
-        if updated.rowcount != 1:
+        if not updated:
             log.warning(
                 "outbox %s: lease lost before the result was stored", item.outbox_id
             )
@@ -354,36 +440,56 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 outcome,
             )
 
+    def _finish_unknown(self, item: OutgoingMessage, result: SendResult) -> None:
+        """The send (or the lookup) got no answer: keep the evidence and look the
+        message up before any new attempt, or give up when no lookup exists or
+        after the last attempt."""
+        if not (item.in_doubt or item.reconciling):
+            self._count(item, UNKNOWN, _error(result))
+        attempts = item.attempts + 1
+        can_look = getattr(self._sender(item), "lookup", None) is not None
+        if not can_look or attempts >= self._options.max_send_attempts:
+            self._give_up(item, _error(result))
+            return
+        delay = self.retry_delay(attempts, result)
+        self._store_result(
+            item,
+            {
+                "attempts": attempts,
+                "lease_owner": None,
+                "lease_until": None,
+                "send_started_at": item.send_started_at,
+                "reconciled": RECONCILING,
+                "next_attempt_at": utcnow() + timedelta(seconds=delay),
+                "last_error": _error(result),
+            },
+        )
+
+    def _store_result(self, item: OutgoingMessage, values: dict[str, Any]) -> bool:
+        """Update the row while the lease is still ours; False when it was lost."""
+        with self._sessions() as session:
+            updated = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == item.outbox_id,
+                    OutboxMessage.lease_owner == self._owner,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        return bool(updated.rowcount == 1)
+
+    def _apply_early(self, item: OutgoingMessage, provider_message_id: str) -> None:
+        """Apply delivery statuses that came before this id was stored (SMS only:
+        the other lanes get no status callbacks). Runs after the id's commit."""
+        if item.simulated or item.channel != SMS:
+            return
+        with self._sessions() as session:
+            if apply_early_statuses(session, provider_message_id):
+                session.commit()
+
 
 def _error(result: SendResult) -> str:
     text = result.error or ("permanent" if result.permanent else "failed")
     return text[:MAX_ERROR_LENGTH]
-
-
-def record_status(
-    session: Session,
-    provider_message_id: str,
-    status: str,
-    error_code: str | None = None,
-) -> bool:
-    """Record a provider's delivery status for a sent row (idempotent); the caller
-    commits. A late intermediate status never overwrites a final one. False when no
-    row has this provider message id."""
-    row = session.execute(
-        select(OutboxMessage)
-        .where(OutboxMessage.provider_message_id == provider_message_id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    if row is None:
-        return False
-    status = status.strip().lower()
-    if row.delivery_status in FINAL_STATUSES and status not in FINAL_STATUSES:
-        return True
-    row.delivery_status = status
-    row.error_code = error_code or None
-    if status in DELIVERED_STATUSES:
-        row.status = OUTBOX_DELIVERED
-    elif status in UNDELIVERED_STATUSES:
-        row.status = OUTBOX_UNDELIVERED
-    session.flush()
-    return True

@@ -90,7 +90,7 @@ class Turn:
     author: "user" (the person), "bot", "agent" or "system" (queue updates, the
     cancel confirmation). `agent_id` is set for agent turns. `delivery` is the
     outbox status of a sent turn ("pending", "sent", "delivered", "failed",
-    "undelivered"); None for the person's own messages.
+    "undelivered", "unknown"); None for the person's own messages.
     """
 
     at: datetime

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -341,6 +342,7 @@ async def test_slow_api_times_out() -> None:
         result = await sender.send(USER, {"kind": "sms", "text": "Halo"})
         assert time.monotonic() - started < 1.5
         assert not result.ok and not result.permanent
+        assert result.unknown, "no answer: Twilio may have the message"
 
 
 async def test_unreachable_api_is_retryable() -> None:
@@ -349,6 +351,7 @@ async def test_unreachable_api_is_retryable() -> None:
     sender = TwilioSender(make_settings(url), timeout=2)
     result = await sender.send(USER, {"kind": "sms", "text": "Halo"})
     assert not result.ok and not result.permanent
+    assert not result.unknown, "the connection was refused: nothing left"
 
 
 async def test_concurrent_sends(fake: FakeTwilioApi, sender: TwilioSender) -> None:
@@ -364,6 +367,36 @@ async def test_concurrent_sends(fake: FakeTwilioApi, sender: TwilioSender) -> No
 async def test_non_sms_body_is_refused(sender: TwilioSender) -> None:
     result = await sender.send(USER, {"kind": "telegram", "text": "Halo"})
     assert not result.ok and result.permanent
+
+
+async def test_lookup_finds_only_this_body_to_this_number_since_then(
+    fake: FakeTwilioApi, sender: TwilioSender
+) -> None:
+    before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=5)
+    body = {"kind": "sms", "text": "Kode kamu sudah dikirim."}
+    sent = await sender.send(USER, body)
+    await sender.send(USER, {"kind": "sms", "text": "Pesan lain"})
+    await sender.send("+6289999999999", body)
+    try:
+        found = await sender.lookup(USER, body, before)
+        later = await sender.lookup(USER, body, before + timedelta(minutes=10))
+    finally:
+        await sender.close()
+    assert found.error is None and found.ids == (sent.provider_message_id,)
+    assert later.error is None and later.ids == ()
+    query = fake.lookups[0]
+    assert (query["To"], query["From"]) == (USER, FROM_NUMBER)
+    assert query["DateSent>"] == before.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_lookup_reports_an_unreachable_api() -> None:
+    with FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN) as api:
+        url = api.url
+    sender = TwilioSender(make_settings(url), timeout=2)
+    since = datetime.now(timezone.utc).replace(tzinfo=None)
+    result = await sender.lookup(USER, {"kind": "sms", "text": "Halo"}, since)
+    assert result.ids == () and result.error is not None
+    assert "628" not in result.error
 
 
 def test_sender_needs_credentials() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from telegram import (
     CallbackQuery,
@@ -20,7 +21,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.error import RetryAfter
+from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from bot.channels.base import Button, InboundMessage, Reply, Unauthorized
 from bot.channels.telegram import (
@@ -29,6 +30,7 @@ from bot.channels.telegram import (
     RateLimiter,
     TelegramChannel,
     TelegramSender,
+    never_arrived,
     parse_webhook,
     retry_after_seconds,
     split_text,
@@ -597,7 +599,47 @@ async def test_server_error_and_timeout_are_retryable(
         await sender.close()
     for result in (server_error, timed_out):
         assert not result.ok and not result.permanent and result.retry_after is None
+    assert not server_error.unknown, "Telegram answered: it did not take it"
+    assert timed_out.unknown, "no answer: Telegram may have the message"
     assert fine.ok
+
+
+async def test_a_refused_connection_provably_never_arrived(tmp_path: Path) -> None:
+    with FakeTelegramApi() as api:
+        url = api.url  # nothing listens there any more
+    sender = TelegramSender(make_settings(tmp_path, TELEGRAM_API_URL=url), timeout=2)
+    try:
+        result = await sender.send("424242", {"kind": "message", "text": "Halo"})
+    finally:
+        await sender.close()
+    assert not result.ok and not result.permanent and not result.unknown
+    assert result.error is not None and "ConnectError" in result.error
+
+
+@pytest.mark.parametrize(
+    ("cause", "arrived"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("slow connect"), False),
+        (httpx.PoolTimeout("pool full"), False),
+        (httpx.ReadTimeout("no answer"), True),
+        (httpx.WriteTimeout("half written"), True),
+        (httpx.RemoteProtocolError("closed mid-response"), True),
+        (httpx.ReadError("reset"), True),
+    ],
+)
+def test_only_errors_before_the_request_left_are_safe_to_repeat(
+    cause: Exception, arrived: bool
+) -> None:
+    """python-telegram-bot raises TimedOut/NetworkError *from* httpx's error."""
+    wrapper = TimedOut if isinstance(cause, httpx.TimeoutException) else NetworkError
+    try:
+        try:
+            raise cause
+        except httpx.HTTPError as exc:
+            raise wrapper("wrapped") from exc
+    except NetworkError as error:
+        assert never_arrived(error) is not arrived
 
 
 async def test_wrong_token_is_retryable_not_permanent(

@@ -108,7 +108,9 @@ def _decode(raw: dict[str, Any]) -> dict[str, Any]:
 class FakeTelegramApi(BackgroundServer):
     """The fake Bot API server; `url` is what TELEGRAM_API_URL should be."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+    def __init__(self, token: str = DEFAULT_TOKEN, same_port: bool = False) -> None:
+        """same_port: a restart listens where the first start did (a Bot API that
+        was unreachable for a while)."""
         self.token = token
         self._lock = threading.Lock()
         self._state = _State()
@@ -117,7 +119,9 @@ class FakeTelegramApi(BackgroundServer):
                 Route("/bot{token}/{method}", self._handle, methods=["POST", "GET"])
             ]
         )
-        super().__init__(app, name="FakeTelegramApi", lifespan="auto")
+        super().__init__(
+            app, name="FakeTelegramApi", lifespan="auto", same_port=same_port
+        )
 
     # --- control -----------------------------------------------------------
 

@@ -3,7 +3,13 @@
 Runs Starlette under uvicorn in a background thread on a free 127.0.0.1 port.
 Point the real client at it with ``TWILIO_API_URL=<fake.url>``. It checks HTTP
 basic auth, answers like Twilio (201 with the Message JSON, or Twilio's error
-JSON), records every call, and can be told to fail the next calls.
+JSON), records every call, and can be told to fail the next calls, to accept a
+message and then answer too late (the client times out although the message
+exists), or to swallow a request (no message, no answer in time). Accepted
+messages can be listed as Twilio's ``GET .../Messages.json`` does: filtered by
+``To``, ``From`` and ``DateSent`` (``DateSent<``/``DateSent>`` are "on or
+before"/"on or after"; a date or a date-time), newest first, paged with
+``PageSize`` and ``Page``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import base64
 import secrets
 import threading
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,6 +52,14 @@ class Failure:
     status: int
     code: int
     retry_after: float | None = None
+
+
+@dataclass
+class Stall:
+    """A call answered late: after `seconds`, with or without creating it."""
+
+    seconds: float
+    create: bool
 
 
 @dataclass
@@ -81,14 +96,17 @@ class FakeTwilioApi(BackgroundServer):
         self.calls: list[Call] = []
         self._failures: list[Failure] = []
         self._delays: list[float] = []
+        self._stalls: list[Stall] = []
+        self.messages: list[dict[str, Any]] = []
+        """Every message accepted, as Twilio's Message JSON, oldest first."""
+        self.lookups: list[dict[str, str]] = []
+        """The query parameters of every listing."""
         self._lock = threading.Lock()
+        path = "/2010-04-01/Accounts/{account_sid}/Messages.json"
         app = Starlette(
             routes=[
-                Route(
-                    "/2010-04-01/Accounts/{account_sid}/Messages.json",
-                    self._create_message,
-                    methods=["POST"],
-                )
+                Route(path, self._create_message, methods=["POST"]),
+                Route(path, self._list_messages, methods=["GET"]),
             ]
         )
         super().__init__(
@@ -128,11 +146,26 @@ class FakeTwilioApi(BackgroundServer):
             self.calls.clear()
             self._failures.clear()
             self._delays.clear()
+            self._stalls.clear()
+            self.messages.clear()
+            self.lookups.clear()
 
     def slow_next(self, count: int = 1, seconds: float = 1.0) -> None:
         """Delay the answer to the next ``count`` calls (to test timeouts)."""
         with self._lock:
             self._delays.extend([seconds] * count)
+
+    def stall_next(self, count: int = 1, seconds: float = 2.0) -> None:
+        """Accept the next ``count`` messages, then answer only after ``seconds``
+        (the client times out although Twilio has the message)."""
+        with self._lock:
+            self._stalls.extend([Stall(seconds, create=True)] * count)
+
+    def lose_next(self, count: int = 1, seconds: float = 2.0) -> None:
+        """Swallow the next ``count`` requests: no message, an error answer only
+        after ``seconds`` (the client times out; Twilio has nothing)."""
+        with self._lock:
+            self._stalls.extend([Stall(seconds, create=False)] * count)
 
     def _authorised(self, request: Request, account_sid: str) -> bool:
         header = request.headers.get("authorization", "")
@@ -159,8 +192,13 @@ class FakeTwilioApi(BackgroundServer):
         headers = {key.lower(): value for key, value in request.headers.items()}
         with self._lock:
             delay = self._delays.pop(0) if self._delays else 0.0
+            stall = self._stalls.pop(0) if self._stalls else None
         if delay:
             await asyncio.sleep(delay)
+        if stall is not None and not stall.create:
+            await asyncio.sleep(stall.seconds)
+            self._record(Call(account_sid, params, 500, headers=headers))
+            return _error(500, 20500)
         if not self._authorised(request, account_sid):
             self._record(Call(account_sid, params, 401, headers=headers))
             return _error(401, 20003)
@@ -183,14 +221,49 @@ class FakeTwilioApi(BackgroundServer):
             self._record(Call(account_sid, params, 400, headers=headers))
             return _error(400, missing[0][1])
         sid = "SM" + secrets.token_hex(16)
+        message = self._message_json(account_sid, sid, params)
+        with self._lock:
+            # Listed as Twilio lists it once handed on to the carrier (at once here).
+            self.messages.append({**message, "status": "sent", "date_sent": _now()})
         self._record(Call(account_sid, params, 201, sid=sid, headers=headers))
-        return JSONResponse(self._message_json(account_sid, sid, params), 201)
+        if stall is not None:
+            await asyncio.sleep(stall.seconds)
+        return JSONResponse(message, 201)
+
+    async def _list_messages(self, request: Request) -> JSONResponse:
+        account_sid = request.path_params["account_sid"]
+        if not self._authorised(request, account_sid):
+            return _error(401, 20003)
+        query = dict(request.query_params)
+        with self._lock:
+            self.lookups.append(query)
+            found = [m for m in reversed(self.messages) if _matches(m, query)]
+        size = int(query.get("PageSize", "50"))
+        page = int(query.get("Page", "0"))
+        chosen = found[page * size : (page + 1) * size]
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+        more = (page + 1) * size < len(found)
+        return JSONResponse(
+            {
+                "messages": chosen,
+                "start": page * size,
+                "end": page * size + max(len(chosen) - 1, 0),
+                "page": page,
+                "page_size": size,
+                "uri": f"{uri}?PageSize={size}&Page={page}",
+                "first_page_uri": f"{uri}?PageSize={size}&Page=0",
+                "previous_page_uri": None,
+                "next_page_uri": (
+                    f"{uri}?PageSize={size}&Page={page + 1}" if more else None
+                ),
+            }
+        )
 
     @staticmethod
     def _message_json(
         account_sid: str, sid: str, params: dict[str, str]
     ) -> dict[str, Any]:
-        now = formatdate(usegmt=True).replace("GMT", "+0000")
+        now = _now()
         uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
         return {
             "account_sid": account_sid,
@@ -214,3 +287,39 @@ class FakeTwilioApi(BackgroundServer):
             "to": params["To"],
             "uri": f"{uri}.json",
         }
+
+
+def _now() -> str:
+    """Now in Twilio's RFC 2822 form."""
+    return format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+def _moment(value: str) -> datetime:
+    """A DateSent filter value: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)."""
+    if len(value) == len("YYYY-MM-DD"):
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def _matches(message: dict[str, Any], query: dict[str, str]) -> bool:
+    """Whether a stored message passes Twilio's list filters."""
+    if "To" in query and message["to"] != query["To"]:
+        return False
+    if "From" in query and message["from"] != query["From"]:
+        return False
+    sent_text = message.get("date_sent")
+    filters = [key for key in ("DateSent", "DateSent<", "DateSent>") if key in query]
+    if not filters:
+        return True
+    if not sent_text:
+        return False
+    sent = datetime.strptime(sent_text, "%a, %d %b %Y %H:%M:%S %z")
+    for key in filters:
+        bound = _moment(query[key])
+        if key == "DateSent" and sent.date() != bound.date():
+            return False
+        if key == "DateSent<" and sent > bound:
+            return False
+        if key == "DateSent>" and sent < bound:
+            return False
+    return True

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from bot.channels.base import SMS, TELEGRAM, SendResult
 from bot.db import utcnow
 from bot.gateway.inbox import conversation_id
-from bot.gateway.models import OutboxMessage
-from bot.gateway.outbox import PendingStatuses, record_status
+from bot.gateway.models import EarlyDeliveryStatus, OutboxMessage
+from bot.gateway.statuses import record_status
 from bot.gateway.store import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
@@ -171,31 +172,37 @@ def test_a_status_that_comes_before_the_sid_is_stored_is_applied_later(
     assert (row.provider_message_id, row.delivery_status) == ("sms-1", "delivered")
 
 
-def test_a_status_racing_the_sender_is_found_by_looking_again(
+def test_a_status_racing_the_sender_is_applied_once_the_sid_is_stored(
     settings: Settings, rasa: FakeRasa, db: Db
 ) -> None:
-    sms = SlowSender(SMS, delay=0.5)  # stored while the route looks again
+    sms = SlowSender(SMS, delay=0.5)
     with running(settings, senders={SMS: sms}) as client:
         post_twilio(
             client, "/sms/inbound", sms_params("SM" + "9" * 32, "+628123", "halo")
         )
         wait_until(lambda: sms.sent, what="the send to start")
-        status = {"MessageSid": "sms-1", "MessageStatus": "delivered"}
-        assert post_twilio(client, "/sms/status", status).status_code == 200
-        assert db.outbox()[0].status == "delivered"
+        for status in ("sent", "delivered", "sent"):  # a late "sent" changes nothing
+            callback = {"MessageSid": "sms-1", "MessageStatus": status}
+            assert post_twilio(client, "/sms/status", callback).status_code == 200
+        wait_until(lambda: db.outbox()[0].status == "delivered", what="the status")
+    assert db.all(EarlyDeliveryStatus) == [], "kept statuses are forgotten once applied"
 
 
-def test_pending_statuses_are_bounded_and_expire() -> None:
-    now = [0.0]
-    pending = PendingStatuses(limit=3, ttl=10.0, clock=lambda: now[0])
-    for sid in ("a", "b", "c", "d"):
-        pending.add(sid, "sent", None)
-    assert len(pending) == 3 and pending.take("a") == []
-    pending.add("b", "delivered", None)
-    assert pending.take("b") == [("sent", None), ("delivered", None)]
-    now[0] = 11.0
-    pending.add("e", "failed", "30003")
-    assert len(pending) == 1 and pending.take("e") == [("failed", "30003")]
+def test_kept_statuses_of_unknown_messages_expire(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    with running(settings, senders={}) as client:
+        old = {"MessageSid": "SM-never-ours", "MessageStatus": "delivered"}
+        assert post_twilio(client, "/sms/status", old).status_code == 200
+        with db.sessions() as session:
+            [kept] = session.query(EarlyDeliveryStatus).all()
+            kept.received_at = utcnow() - timedelta(days=8)
+            session.commit()
+        new = {"MessageSid": "SM-later", "MessageStatus": "sent"}
+        assert post_twilio(client, "/sms/status", new).status_code == 200
+    assert [row.provider_message_id for row in db.all(EarlyDeliveryStatus)] == [
+        "SM-later"
+    ]
 
 
 def test_rate_limit_waits_are_no_failed_attempts(

@@ -7,6 +7,15 @@ every send in flight, so a send never waits for a thread. ``TWILIO_API_URL`` poi
 it elsewhere (a local fake in tests and benchmarks): requests for Twilio's API host
 are rewritten to that base URL. Error messages from Twilio can quote the phone
 number, so only the HTTP status and Twilio's error code are kept.
+
+A send that got no answer although the request may have gone out (read timeout,
+connection dropped mid-response) is reported as `unknown`; one whose connection
+never opened (refused, connect timeout) as a plain failure. `lookup` lists the
+messages sent to a number from our number since a moment (Twilio's
+``GET /Messages.json`` with ``To``, ``From`` and ``DateSent>``) and keeps those
+with the same body, so the outbox adopts a message Twilio already has instead of
+sending it twice. Twilio sets DateSent when it hands a message on; the outbox
+looks up only after the attempt's own timeout has passed.
 """
 
 from __future__ import annotations
@@ -14,26 +23,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from requests import RequestException
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import ConnectTimeoutError
 
-from bot.channels.base import SMS, SendResult
+from bot.channels.base import SMS, LookupResult, SendResult
 from bot.channels.sms.gsm7 import to_gsm7
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+R = TypeVar("R")
+
 DEFAULT_API_URL = "https://api.twilio.com"
 REQUEST_TIMEOUT = 10.0
 DEFAULT_WORKERS = 16
 STATUS_PATH = "/sms/status"
+LOOKUP_LIMIT = 50
+"""Messages listed at most per lookup (one page): to one person in minutes."""
 
 # Twilio error codes that no retry can fix (the outbox gives up on them).
 UNSUBSCRIBED = 21610
@@ -132,6 +150,17 @@ def result_for_error(error: TwilioRestException, headers: dict[str, str]) -> Sen
     return SendResult(ok=False, permanent=True, error=label)
 
 
+def never_sent(error: Exception) -> bool:
+    """Whether a transport error happened before any byte of the request left
+    (refused connection, connect timeout, unknown host): sending again is safe."""
+    if isinstance(error, ConnectTimeout):
+        return True
+    if isinstance(error, RequestsConnectionError) and error.args:
+        reason = getattr(error.args[0], "reason", None)
+        return isinstance(reason, ConnectTimeoutError)  # NewConnectionError too
+    return False
+
+
 class TwilioSender:
     """`bot.channels.base.Sender` for SMS through Twilio's Messages API."""
 
@@ -175,24 +204,62 @@ class TwilioSender:
             logger.warning("Twilio refused a message: %s", result.error)
             return result
         except (RequestException, TwilioException) as error:
-            logger.warning("Twilio unreachable: %s", type(error).__name__)
+            name = type(error).__name__
+            if never_sent(error):
+                logger.warning("Twilio unreachable: %s", name)
+                return SendResult(ok=False, error=f"twilio unreachable: {name}")
+            logger.warning("Twilio send outcome unknown: %s", name)
             return SendResult(
-                ok=False, error=f"twilio unreachable: {type(error).__name__}"
+                ok=False, unknown=True, error=f"twilio no answer: {name}"
             )
         logger.info("Twilio accepted message %s", message.sid)
         return SendResult(ok=True, provider_message_id=message.sid)
+
+    def _lookup(self, address: str, text: str, since: datetime) -> LookupResult:
+        """Blocking lookup; runs in a worker thread."""
+        since = since.replace(tzinfo=timezone.utc)
+        try:
+            messages = self._client.messages.list(
+                to=address,
+                from_=self._from,
+                date_sent_after=since,
+                limit=LOOKUP_LIMIT,
+            )
+        except TwilioRestException as error:
+            return LookupResult(error=f"twilio {error.status} code {error.code}")
+        except (RequestException, TwilioException) as error:
+            return LookupResult(error=f"twilio unreachable: {type(error).__name__}")
+        found = sorted(
+            (message.date_created or since, message.sid)
+            for message in messages
+            if message.body == text
+            and message.sid
+            and (message.date_created is None or message.date_created >= since)
+        )
+        return LookupResult(ids=tuple(str(sid) for _, sid in found))
+
+    async def _in_pool(self, function: Callable[..., R], *args: Any) -> R:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._workers, thread_name_prefix="twilio-send"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, *args)
+
+    async def lookup(
+        self, address: str, body: dict[str, Any], since: datetime
+    ) -> LookupResult:
+        """Messages Twilio holds to `address` from our number with this body, sent
+        at or after `since` (naive UTC), oldest first."""
+        text = to_gsm7(str(body.get("text") or ""))
+        return await self._in_pool(self._lookup, address, text, since)
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
         """Send one rendered body ({"kind": "sms", "text": ...}) to a number."""
         text = to_gsm7(str(body.get("text") or ""))
         if body.get("kind") != "sms" or not text:
             return SendResult(ok=False, permanent=True, error="not an SMS body")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self._workers, thread_name_prefix="twilio-send"
-            )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._send, address, text)
+        return await self._in_pool(self._send, address, text)
 
     async def close(self) -> None:
         """Let sends in flight finish, then close the HTTP connection pool (a later

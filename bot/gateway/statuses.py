@@ -1,0 +1,112 @@
+"""Delivery statuses of sent replies (Twilio's status callbacks).
+
+`record_status` stores a provider's status on the reply with that provider id.
+A status that arrives before the sender stored the id is kept in the database
+(`keep_early_status`, not one process's memory) and applied by whichever gateway
+process stores the id (`apply_early_statuses`). Each side commits its own write
+before it reads the other's (the callback: kept status, then look for the reply;
+the sender: the id, then look for kept statuses), so at least one of them sees
+both, on SQLite and on PostgreSQL (READ COMMITTED) alike; applying twice is
+harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.gateway.models import (
+    OUTBOX_DELIVERED,
+    OUTBOX_UNDELIVERED,
+    EarlyDeliveryStatus,
+    OutboxMessage,
+)
+
+DELIVERED_STATUSES = {"delivered", "read"}
+UNDELIVERED_STATUSES = {"undelivered", "failed", "canceled"}
+FINAL_STATUSES = DELIVERED_STATUSES | UNDELIVERED_STATUSES
+EARLY_STATUS_TTL = timedelta(days=7)
+"""Early delivery statuses whose message never shows up are forgotten then."""
+
+
+def record_status(
+    session: Session,
+    provider_message_id: str,
+    status: str,
+    error_code: str | None = None,
+) -> bool:
+    """Record a provider's delivery status for a sent row (idempotent); the caller
+    commits. A late intermediate status never overwrites a final one. False when no
+    row has this provider message id."""
+    row = session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.provider_message_id == provider_message_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    status = status.strip().lower()
+    if row.delivery_status in FINAL_STATUSES and status not in FINAL_STATUSES:
+        return True
+    row.delivery_status = status
+    row.error_code = error_code or None
+    if status in DELIVERED_STATUSES:
+        row.status = OUTBOX_DELIVERED
+    elif status in UNDELIVERED_STATUSES:
+        row.status = OUTBOX_UNDELIVERED
+    session.flush()
+    return True
+
+
+def keep_early_status(
+    session: Session,
+    provider_message_id: str,
+    status: str,
+    error_code: str | None = None,
+) -> None:
+    """Keep a delivery status whose message is not stored yet (the caller commits,
+    then looks for the message again); forget kept ones past their time."""
+    now = utcnow()
+    session.execute(
+        delete(EarlyDeliveryStatus)
+        .where(EarlyDeliveryStatus.received_at < now - EARLY_STATUS_TTL)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        EarlyDeliveryStatus(
+            provider_message_id=provider_message_id,
+            status=status[:32],
+            error_code=(error_code or None) and str(error_code)[:32],
+            received_at=now,
+        )
+    )
+    session.flush()
+
+
+def apply_early_statuses(session: Session, provider_message_id: str) -> int:
+    """Apply the kept statuses of this id, in arrival order, to its stored row and
+    forget them (idempotent); the caller commits. How many were applied."""
+    kept = (
+        session.execute(
+            select(EarlyDeliveryStatus)
+            .where(EarlyDeliveryStatus.provider_message_id == provider_message_id)
+            .order_by(EarlyDeliveryStatus.id)
+        )
+        .scalars()
+        .all()
+    )
+    applied = [
+        early.id
+        for early in kept
+        if record_status(session, provider_message_id, early.status, early.error_code)
+    ]
+    if applied:
+        session.execute(
+            delete(EarlyDeliveryStatus)
+            .where(EarlyDeliveryStatus.id.in_(applied))
+            .execution_options(synchronize_session=False)
+        )
+    return len(applied)

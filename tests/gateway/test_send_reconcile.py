@@ -1,0 +1,276 @@
+"""Sends with an unknown outcome are reconciled before they are repeated.
+
+The real twilio and python-telegram-bot clients talk to local fakes of their
+APIs: a Twilio send that timed out after Twilio accepted it is adopted (looked up
+through the REST API), one Twilio never got is sent again, one whose result was
+never recorded (a crash) is not sent twice; a Telegram send that timed out
+while waiting for the answer is not repeated (Telegram has no lookup) but counted,
+one whose connection was refused is. Delivery statuses that arrive before the
+sid is stored are kept in the database and applied by whichever process stores
+the sid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.channels.base import SMS, TELEGRAM
+from bot.channels.sms import TwilioSender
+from bot.channels.telegram import TelegramSender
+from bot.gateway import outbox as outbox_module
+from bot.gateway.models import EarlyDeliveryStatus
+from bot.settings import Settings
+from tests.fakes.rasa import FakeRasa
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.fakes.twilio_api import FakeTwilioApi
+from tests.gateway.conftest import (
+    FAST,
+    TWILIO_TOKEN,
+    Db,
+    make_settings,
+    post_telegram,
+    post_twilio,
+    running,
+    sms_params,
+    telegram_update,
+    wait_until,
+)
+from tests.gateway.fake_actions import FakeActionServer
+from tests.gateway.test_outbox import SlowSender
+
+PERSON = "+6281234567890"
+SHORT_TIMEOUT = 0.5
+"""The senders' HTTP timeout here: the fakes answer stalled calls after 2 s."""
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[FakeTwilioApi]:
+    api = FakeTwilioApi(auth_token=TWILIO_TOKEN).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegramApi]:
+    api = FakeTelegramApi(same_port=True).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def provider_settings(
+    tmp_path: Path,
+    rasa: FakeRasa,
+    actions: FakeActionServer,
+    telegram_api: FakeTelegramApi,
+    twilio_api: FakeTwilioApi,
+) -> Settings:
+    return make_settings(
+        tmp_path,
+        rasa.url,
+        actions_url=actions.url,
+        TELEGRAM_TOKEN=telegram_api.token,
+        TELEGRAM_API_URL=telegram_api.url,
+        TWILIO_API_URL=twilio_api.url,
+    )
+
+
+@pytest.fixture
+def provider_db(provider_settings: Settings) -> Iterator[Db]:
+    database = Db(provider_settings.database_url)
+    yield database
+    database.close()
+
+
+def sms_sender(settings: Settings) -> dict[str, Any]:
+    """The real Twilio sender, with a short HTTP timeout."""
+    return {SMS: TwilioSender(settings, timeout=SHORT_TIMEOUT)}
+
+
+def telegram_sender(settings: Settings) -> dict[str, Any]:
+    """The real Telegram sender, with a short HTTP timeout."""
+    return {TELEGRAM: TelegramSender(settings, timeout=SHORT_TIMEOUT)}
+
+
+def sends(client: Any) -> dict[str, int]:
+    """The unknown-outcome counters on /healthz."""
+    counters: dict[str, int] = client.get("/healthz").json()["unknown_sends"]
+    return counters
+
+
+def final(db: Db) -> bool:
+    """Every outbox row has left "pending"."""
+    rows = db.outbox()
+    return bool(rows) and all(row.status != "pending" for row in rows)
+
+
+def test_a_twilio_send_that_timed_out_after_acceptance_is_adopted(
+    provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
+) -> None:
+    adopted_after_timeout(provider_settings, provider_db, twilio_api)
+
+
+def test_a_twilio_send_that_timed_out_is_adopted_on_postgres(
+    tmp_path: Path,
+    rasa: FakeRasa,
+    actions: FakeActionServer,
+    twilio_api: FakeTwilioApi,
+    postgres_url: str,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        rasa.url,
+        database_url=postgres_url,
+        actions_url=actions.url,
+        TWILIO_API_URL=twilio_api.url,
+    )
+    database = Db(postgres_url)
+    try:
+        adopted_after_timeout(settings, database, twilio_api)
+    finally:
+        database.close()
+
+
+def adopted_after_timeout(
+    provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
+) -> None:
+    """Twilio accepts the SMS but answers after the client gave up."""
+    twilio_api.stall_next(1, seconds=2.0)
+    with running(provider_settings, senders=sms_sender(provider_settings)) as client:
+        post_twilio(client, "/sms/inbound", sms_params("SM" + "1" * 32, PERSON, "halo"))
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    [message] = twilio_api.messages
+    assert len(twilio_api.sent) == 1, "the SMS went out twice"
+    [row] = provider_db.outbox()
+    assert (row.status, row.provider_message_id) == ("sent", message["sid"])
+    assert row.reconciled == "found"
+    lookup = twilio_api.lookups[0]
+    assert (lookup["To"], lookup["From"]) == (PERSON, "+15550001111")
+    assert "DateSent>" in lookup
+    assert counters["unknown"] == 1 and counters["found"] == 1
+
+
+def test_a_twilio_send_that_never_arrived_is_sent_again(
+    provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
+) -> None:
+    twilio_api.lose_next(1, seconds=2.0)
+    with running(provider_settings, senders=sms_sender(provider_settings)) as client:
+        post_twilio(client, "/sms/inbound", sms_params("SM" + "2" * 32, PERSON, "halo"))
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    wait_until(lambda: len(twilio_api.calls) == 2, what="the lost call's record")
+    assert len(twilio_api.sent) == 1
+    [row] = provider_db.outbox()
+    assert (row.status, row.provider_message_id) == ("sent", twilio_api.sent[0].sid)
+    assert row.reconciled == "resent"
+    assert twilio_api.lookups, "sent again without looking first"
+    assert counters["unknown"] == 1 and counters["resent"] == 1
+
+
+def test_a_crash_between_the_send_and_its_record_sends_one_sms(
+    provider_settings: Settings,
+    provider_db: Db,
+    twilio_api: FakeTwilioApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = outbox_module.OutboxSender._finish
+    crashes = [1]
+
+    def crash_once(self: Any, *args: Any) -> None:
+        if crashes:
+            crashes.pop()
+            raise RuntimeError("the process died before the commit")
+        original(self, *args)
+
+    monkeypatch.setattr(outbox_module.OutboxSender, "_finish", crash_once)
+    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
+    senders = sms_sender(provider_settings)
+    with running(provider_settings, options, senders=senders) as client:
+        post_twilio(client, "/sms/inbound", sms_params("SM" + "3" * 32, PERSON, "halo"))
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    assert not crashes, "the crash was not simulated"
+    assert len(twilio_api.sent) == 1, "the SMS went out twice"
+    [row] = provider_db.outbox()
+    assert (row.status, row.provider_message_id) == ("sent", twilio_api.sent[0].sid)
+    assert counters["found"] == 1
+
+
+def test_a_telegram_read_timeout_is_not_repeated_but_counted(
+    provider_settings: Settings, provider_db: Db, telegram_api: FakeTelegramApi
+) -> None:
+    telegram_api.fail_next(1, error="slow", delay=2.0)
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, senders=senders) as client:
+        post_telegram(client, telegram_update(1, 4242, "halo"))
+        started = time.monotonic()
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+        time.sleep(max(0.0, started + 2.5 - time.monotonic()))  # the slow one lands
+    assert len(telegram_api.calls_to("sendMessage")) == 1, "sent twice"
+    [row] = provider_db.outbox()
+    assert (row.status, row.reconciled) == ("unknown", "given_up")
+    assert counters["unknown"] == 1 and counters["given_up"] == 1
+
+
+def test_a_telegram_send_whose_connection_was_refused_is_repeated(
+    provider_settings: Settings, provider_db: Db, telegram_api: FakeTelegramApi
+) -> None:
+    telegram_api.stop()  # nothing listens: the connection is refused
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, senders=senders) as client:
+        post_telegram(client, telegram_update(1, 4242, "halo"))
+        wait_until(
+            lambda: provider_db.outbox() and provider_db.outbox()[0].attempts >= 1,
+            what="a refused attempt",
+        )
+        telegram_api.start()
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    [row] = provider_db.outbox()
+    assert row.status == "sent" and row.reconciled is None
+    assert len(telegram_api.calls_to("sendMessage")) == 1
+    assert counters["unknown"] == 0
+
+
+def status_applied_by_another_process(settings: Settings, db: Db) -> None:
+    """A callback reaches a second process before the first stores the sid."""
+    sms = SlowSender(SMS, delay=3.0)  # sid "sms-1" stored 3 s after the send
+    with running(settings, senders={SMS: sms}) as first:
+        post_twilio(first, "/sms/inbound", sms_params("SM" + "4" * 32, PERSON, "halo"))
+        wait_until(lambda: sms.sent, what="the send to start")
+        with running(settings, senders={}) as second:  # another gateway process
+            for status in ("sent", "delivered"):
+                callback = {"MessageSid": "sms-1", "MessageStatus": status}
+                assert post_twilio(second, "/sms/status", callback).status_code == 200
+            assert db.outbox()[0].status == "pending", "the send was still going on"
+        wait_until(lambda: db.outbox()[0].status == "delivered", what="the status")
+    [row] = db.outbox()
+    assert (row.provider_message_id, row.delivery_status) == ("sms-1", "delivered")
+    assert db.all(EarlyDeliveryStatus) == []
+
+
+def test_a_status_before_the_sid_is_applied_by_another_process(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    status_applied_by_another_process(settings, db)
+
+
+def test_a_status_before_the_sid_is_applied_by_another_process_on_postgres(
+    tmp_path: Path, rasa: FakeRasa, actions: FakeActionServer, postgres_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path, rasa.url, database_url=postgres_url, actions_url=actions.url
+    )
+    database = Db(postgres_url)
+    try:
+        status_applied_by_another_process(settings, database)
+    finally:
+        database.close()
