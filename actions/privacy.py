@@ -127,12 +127,17 @@ class ValidateErasureForm(AnswersOnlyForm):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        """Nothing without a caller; the code only for a registration."""
+        """Nothing without a caller; the code only for a registration (or when
+        this very turn, repeated, erased it: its code is validated again)."""
         caller = await caller_of(tracker)
         if caller is None or tracker.get_slot("erasure_confirm") is False:
             return []
         if caller.applicant_id is None:
-            return ["erasure_confirm"]
+            replayed = await asyncio.to_thread(
+                privacy().erasure_replayed, turn_key(tracker)
+            )
+            if replayed is None:
+                return ["erasure_confirm"]
         return ["erasure_confirm", "erasure_code"]
 
     async def validate_erasure_confirm(

@@ -838,10 +838,17 @@ class ValidateLinkForm(AnswersOnlyForm):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        """Nothing to ask on SMS (the phone itself decides) or when linked."""
+        """Nothing to ask on SMS (the phone itself decides) or when linked
+        (unless by this very turn, repeated: its code is validated again)."""
         caller = await caller_of(tracker)
-        if caller is None or caller.applicant_id is not None or caller.channel == "sms":
+        if caller is None or caller.channel == "sms":
             return []
+        if caller.applicant_id is not None:
+            replayed = await asyncio.to_thread(
+                services().desk.link_confirmed, turn_key(tracker)
+            )
+            if replayed is None:
+                return []
         return ["link_nik", "link_code"]
 
     async def validate_link_nik(

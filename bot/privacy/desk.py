@@ -174,9 +174,9 @@ class PrivacyDesk:
         transcripts and mail (see `bot.privacy.erasure`), in the same
         transaction. A repeated turn `key` gets the first one's outcome (the
         caller is no longer registered then)."""
-        found, outcome = replay(self._sessions, key, "erasure", ErasureResult)
-        if found:
-            return outcome
+        done = self.erasure_replayed(key)
+        if done is not None:
+            return done
         if caller.applicant_id is None:
             return ErasureResult("not_registered")
         applicant_id = caller.applicant_id
@@ -211,6 +211,11 @@ class PrivacyDesk:
         if self._outbox_dir is not None and emails:
             remove_mail_files(self._outbox_dir, emails[0])
         return result
+
+    def erasure_replayed(self, key: str | None) -> ErasureResult | None:
+        """What the erasure code check of turn `key` gave, when it ran already."""
+        found, outcome = replay(self._sessions, key, "erasure", ErasureResult)
+        return outcome if found else None
 
     def erase_unregistered(self, caller: Caller, key: str | None = None) -> None:
         """Erase what an unregistered caller left (identity, consent, codes,

@@ -668,6 +668,11 @@ class RegistrationDesk:
             clock=self._clock,
         )
 
+    def link_confirmed(self, key: str | None) -> CodeCheck | None:
+        """What the link code check of turn `key` gave, when it ran already."""
+        found, outcome = replay(self._sessions, key, "link_confirm", CodeCheck)
+        return outcome if found else None
+
     def _confirm_link(self, session: Session, caller: Caller, code: str) -> CodeCheck:
         now = self._clock()
         applicant_id = session.execute(
