@@ -7,6 +7,11 @@ phone number to Rasa. Status is disclosed only to an identity linked to the
 applicant: the SMS number used to register, or a Telegram account linked at
 registration or with a code sent to the registered e-mail. Knowing a NIK never
 discloses anything.
+
+Operations with a side effect (codes, submitting, joining, linking) take the
+turn's idempotency key: a repeated turn gets the recorded outcome instead of
+acting again (`bot.effects`); code mails are queued in the code's transaction
+(`bot.notify.queue`).
 """
 
 from __future__ import annotations
