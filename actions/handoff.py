@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.services import services
+from actions.turn import turn_key
 from bot.clock import now_wib
 from bot.handoff.models import (
     REASON_COMPLAINT,
@@ -51,7 +52,7 @@ async def hand_off(
     """Open the ticket and tell the person (a rule then leaves any form; its
     answers stay for later)."""
     handoff = await asyncio.to_thread(
-        services().handoff.hand_off, tracker.sender_id, reason
+        services().handoff.hand_off, tracker.sender_id, reason, turn_key(tracker)
     )
     if handoff is None:
         parts = (NO_TICKET_OPENINGS[reason], call_center_text(load_policy(), now_wib()))

@@ -22,7 +22,8 @@ from rasa_sdk.types import DomainDict
 from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
 from actions.registration import _CODE, _mail_code, caller_of
 from actions.services import services
-from bot.policy.validation import mask_email, parse_yes_no
+from actions.turn import turn_key
+from bot.policy.validation import parse_yes_no
 from bot.privacy import texts
 from bot.privacy.desk import PrivacyDesk
 
@@ -126,12 +127,17 @@ class ValidateErasureForm(AnswersOnlyForm):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        """Nothing without a caller; the code only for a registration."""
+        """Nothing without a caller; the code only for a registration (or when
+        this very turn, repeated, erased it: its code is validated again)."""
         caller = await caller_of(tracker)
         if caller is None or tracker.get_slot("erasure_confirm") is False:
             return []
         if caller.applicant_id is None:
-            return ["erasure_confirm"]
+            replayed = await asyncio.to_thread(
+                privacy().erasure_replayed, turn_key(tracker)
+            )
+            if replayed is None:
+                return ["erasure_confirm"]
         return ["erasure_confirm", "erasure_code"]
 
     async def validate_erasure_confirm(
@@ -156,17 +162,19 @@ class ValidateErasureForm(AnswersOnlyForm):
         caller = await caller_of(tracker)
         if caller is None or caller.applicant_id is None:
             return accept_answer(tracker, {"erasure_confirm": True}, "erasure_unclear")
-        request = await asyncio.to_thread(privacy().request_erasure_code, caller)
-        if request.code is None or request.email is None:
+        request = await asyncio.to_thread(
+            privacy().request_erasure_code, caller, turn_key(tracker)
+        )
+        if not request.issued or request.masked_email is None:
             dispatcher.utter_message(
                 text=texts.wait_text(request.wait_minutes)
                 if request.wait_minutes
                 else texts.NO_EMAIL
             )
             return {"erasure_confirm": True, "erasure_code": FAILED}
-        if not await _mail_code(dispatcher, request.email, request.code, "erase"):
+        if not await _mail_code(dispatcher, request.mail_id):
             return {"erasure_confirm": True, "erasure_code": FAILED}
-        dispatcher.utter_message(text=texts.code_sent_text(mask_email(request.email)))
+        dispatcher.utter_message(text=texts.code_sent_text(request.masked_email))
         return accept_answer(tracker, {"erasure_confirm": True}, "erasure_unclear")
 
     async def validate_erasure_code(
@@ -188,7 +196,10 @@ class ValidateErasureForm(AnswersOnlyForm):
         if caller is None:
             return {"erasure_code": FAILED}
         result = await asyncio.to_thread(
-            privacy().confirm_erasure, caller, typed.group().replace(" ", "")
+            privacy().confirm_erasure,
+            caller,
+            typed.group().replace(" ", ""),
+            turn_key(tracker),
         )
         if result.outcome == ERASED:
             return {"erasure_code": ERASED}
@@ -222,7 +233,9 @@ class ActionErasureDone(Action):
         elif code == FAILED:
             dispatcher.utter_message(text=texts.ERASURE_STOPPED)
         elif caller.applicant_id is None:
-            await asyncio.to_thread(privacy().erase_unregistered, caller)
+            await asyncio.to_thread(
+                privacy().erase_unregistered, caller, turn_key(tracker)
+            )
             dispatcher.utter_message(text=texts.ERASED_UNREGISTERED)
         else:
             dispatcher.utter_message(text=texts.ERASURE_STOPPED)
@@ -246,7 +259,9 @@ class ActionWithdrawConsent(Action):
         if caller is None:
             dispatcher.utter_message(text=texts.NO_CALLER)
             return []
-        withdrawn = await asyncio.to_thread(privacy().withdraw, caller)
+        withdrawn = await asyncio.to_thread(
+            privacy().withdraw, caller, turn_key(tracker)
+        )
         dispatcher.utter_message(
             text=texts.WITHDRAWN if withdrawn else texts.WITHDRAWN_NOTHING
         )

@@ -23,11 +23,11 @@ from rasa_sdk.types import DomainDict
 from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
 from actions.handoff import hand_off
 from actions.personal import keep, reveal, revealed_slot
-from actions.services import services
+from actions.services import mail_queue, services
+from actions.turn import turn_key
 from bot.clock import today_wib
 from bot.handoff.events import HANDOFF_RESOLVED
 from bot.handoff.models import REASON_UNFIXABLE
-from bot.notify.email import EmailDeliveryError
 from bot.policy.answers import FAQ_INTENTS, render_answer
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
@@ -42,7 +42,6 @@ from bot.policy.validation import (
 )
 from bot.privacy.detect import DATE, EMAIL, KK, NIK
 from bot.registration.desk import Caller, Details, Standing
-from bot.registration.mail import code_mail
 from bot.registration.status import (
     join_text,
     next_action,
@@ -153,21 +152,19 @@ def _accept(tracker: Tracker, values: Dict[str, Any]) -> Dict[str, Any]:
     return accept_answer(tracker, values, "reg_unclear")
 
 
-async def _mail_code(
-    dispatcher: CollectingDispatcher, email: str, code: str, purpose: str
-) -> bool:
-    """Send a code mail; tell the user when it could not be sent."""
-    subject, body = code_mail(code, purpose)
-    try:
-        await services().mailer.send(email, subject, body)
-    except EmailDeliveryError:
-        log.warning("code mail to %s not sent", mask_email(email))
-        dispatcher.utter_message(
-            text="Maaf, email belum bisa dikirim saat ini. Coba lagi beberapa "
-            "menit lagi, atau ketik email lain."
-        )
+async def _mail_code(dispatcher: CollectingDispatcher, mail_id: int | None) -> bool:
+    """Send the queued code mail now (a repeated turn finds it sent, and sends
+    nothing); tell the user when it could not be sent."""
+    if mail_id is None:
         return False
-    return True
+    if await mail_queue().deliver(mail_id):
+        return True
+    log.warning("code mail %s not sent", mail_id)
+    dispatcher.utter_message(
+        text="Maaf, email belum bisa dikirim saat ini. Coba lagi beberapa "
+        "menit lagi, atau ketik email lain."
+    )
+    return False
 
 
 class CallerAction(Action, ABC):
@@ -347,9 +344,12 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if caller is None:
             return {"reg_email": None}
         request = await asyncio.to_thread(
-            services().desk.request_email_code, caller, check.normalized
+            services().desk.request_email_code,
+            caller,
+            check.normalized,
+            turn_key(tracker),
         )
-        if request.code is None:
+        if not request.issued:
             later = (
                 f"{request.wait_minutes} menit lagi"
                 if request.wait_minutes <= 60
@@ -359,7 +359,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
                 text=f"Sudah terlalu banyak kode dikirim. Coba lagi {later}."
             )
             return {"reg_email": None, "reg_email_code": None}
-        if not await _mail_code(dispatcher, check.normalized, request.code, "register"):
+        if not await _mail_code(dispatcher, request.mail_id):
             return {"reg_email": None, "reg_email_code": None}
         kept = await keep(tracker, EMAIL, check.normalized)
         return _accept(tracker, {"reg_email": kept, "reg_email_code": None})
@@ -391,7 +391,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if caller is None:
             return {"reg_email_code": None}
         check = await asyncio.to_thread(
-            services().desk.check_email_code, caller, typed.group()
+            services().desk.check_email_code, caller, typed.group(), turn_key(tracker)
         )
         if check.ok:
             dispatcher.utter_message(text="Email kamu terverifikasi.")
@@ -581,16 +581,22 @@ class ActionSubmitRegistration(CallerAction):
                 "disimpan. Ketik DAFTAR kalau berubah pikiran."
             )
             return _clear(REG_SLOTS)
-        if standing is not None and not standing.correctable:
-            dispatcher.utter_message(text=status_text(standing))
-            return _clear(REG_SLOTS)
-        details = await self._details(tracker, caller)
-        if details is None:
-            dispatcher.utter_message(
-                text="Ada data yang belum lengkap. Ketik DAFTAR untuk melanjutkan."
+        key = turn_key(tracker)
+        # A repeated turn: the first run's answer, not the status it led to.
+        submission = await asyncio.to_thread(services().desk.submitted, key)
+        if submission is None:
+            if standing is not None and not standing.correctable:
+                dispatcher.utter_message(text=status_text(standing))
+                return _clear(REG_SLOTS)
+            details = await self._details(tracker, caller)
+            if details is None:
+                dispatcher.utter_message(
+                    text="Ada data yang belum lengkap. Ketik DAFTAR untuk melanjutkan."
+                )
+                return []
+            submission = await asyncio.to_thread(
+                services().desk.submit, caller, details, key
             )
-            return []
-        submission = await asyncio.to_thread(services().desk.submit, caller, details)
         dispatcher.utter_message(text=submission_text(submission))
         if submission.outcome in ("nik_taken", "kk_full"):
             return _clear([*DATA_SLOTS, "reg_unclear"])
@@ -796,7 +802,9 @@ class ActionJoinBatch(CallerAction):
             dispatcher.utter_message(**unlinked_reply(caller, tracker))
             return []
         number = self._number(tracker)
-        result = await asyncio.to_thread(services().desk.join, caller, number)
+        result = await asyncio.to_thread(
+            services().desk.join, caller, number, turn_key(tracker)
+        )
         buttons = [
             {
                 "title": f"Gabung gelombang {choice.number}",
@@ -830,10 +838,17 @@ class ValidateLinkForm(AnswersOnlyForm):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        """Nothing to ask on SMS (the phone itself decides) or when linked."""
+        """Nothing to ask on SMS (the phone itself decides) or when linked
+        (unless by this very turn, repeated: its code is validated again)."""
         caller = await caller_of(tracker)
-        if caller is None or caller.applicant_id is not None or caller.channel == "sms":
+        if caller is None or caller.channel == "sms":
             return []
+        if caller.applicant_id is not None:
+            replayed = await asyncio.to_thread(
+                services().desk.link_confirmed, turn_key(tracker)
+            )
+            if replayed is None:
+                return []
         return ["link_nik", "link_code"]
 
     async def validate_link_nik(
@@ -852,13 +867,14 @@ class ValidateLinkForm(AnswersOnlyForm):
         if caller is None:
             return {"link_nik": None}
         request = await asyncio.to_thread(
-            services().desk.request_link_code, caller, check.normalized
+            services().desk.request_link_code,
+            caller,
+            check.normalized,
+            turn_key(tracker),
         )
-        if request.code and request.email:
+        if request.issued:
             # A failed mail is not told: it would reveal that the NIK exists.
-            await _mail_code(
-                CollectingDispatcher(), request.email, request.code, "link"
-            )
+            await _mail_code(CollectingDispatcher(), request.mail_id)
         return {"link_nik": "sent"}
 
     async def validate_link_code(
@@ -873,7 +889,7 @@ class ValidateLinkForm(AnswersOnlyForm):
         if caller is None:
             return {"link_code": "failed"}
         check = await asyncio.to_thread(
-            services().desk.confirm_link_code, caller, _text(value)
+            services().desk.confirm_link_code, caller, _text(value), turn_key(tracker)
         )
         if check.ok:
             return {"link_code": "linked"}

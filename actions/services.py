@@ -1,5 +1,5 @@
 """What the actions share: the registry, handoff and privacy desks, the mailer
-and the token vault.
+and its queue, and the token vault.
 
 Built once per action-server process from the environment (`bot.settings`), on
 first use, so importing the actions needs no database. Tests install their own
@@ -15,6 +15,7 @@ from bot.db import make_engine, make_sessionmaker
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.notify.email import EmailSender, make_email_sender
+from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.vault import Vault
@@ -24,14 +25,16 @@ from bot.settings import load_settings
 
 @dataclass(frozen=True)
 class Services:
-    """The registry desk, the e-mail sender, the handoff desk, the token vault
-    and the privacy desk (None in tests that do not need it)."""
+    """The registry desk, the e-mail sender, the handoff desk, the token vault,
+    the privacy desk (None in tests that do not need it) and the mail queue
+    the desks' code mails wait in (sent with `mailer`)."""
 
     desk: RegistrationDesk
     mailer: EmailSender
     handoff: HandoffDesk
     vault: Vault
     privacy: PrivacyDesk | None = None
+    mail: MailQueue | None = None
 
 
 _current: list[Services] = []
@@ -55,12 +58,26 @@ def services() -> Services:
             settings.retention_days,
             None if settings.smtp_url else settings.email_outbox_dir,
         )
+        mailer = make_email_sender(settings)
         _current.append(
             Services(
-                desk, make_email_sender(settings), handoff, Vault(sessions), privacy
+                desk,
+                mailer,
+                handoff,
+                Vault(sessions),
+                privacy,
+                MailQueue(sessions, mailer),
             )
         )
     return _current[0]
+
+
+def mail_queue() -> MailQueue:
+    """The process's mail queue."""
+    queue = services().mail
+    if queue is None:
+        raise RuntimeError("the services have no mail queue")
+    return queue
 
 
 def use_services(replacement: Services | None) -> None:

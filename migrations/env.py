@@ -13,8 +13,10 @@ from alembic import context
 from sqlalchemy import text
 
 import bot.console.models  # noqa: F401  (registers the console tables)
+import bot.effects.models  # noqa: F401  (registers the effect ledger)
 import bot.gateway.models  # noqa: F401  (registers the gateway tables)
 import bot.handoff.models  # noqa: F401  (registers the ticket tables)
+import bot.notify.models  # noqa: F401  (registers the mail queue)
 import bot.privacy.models  # noqa: F401  (registers the privacy tables and the token vault)
 import bot.registry.models  # noqa: F401  (registers the registry tables)
 import bot.verification.models  # noqa: F401  (registers the population table)

@@ -1,5 +1,5 @@
-"""The gateway's running parts: engine, sessions, worker, outbox, NIK check and
-handoff monitor loops.
+"""The gateway's running parts: engine, sessions, worker, outbox, NIK check,
+handoff monitor, privacy and mail queue loops.
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
 reach it through `runtime(request)` and open one session per request with
@@ -39,6 +39,8 @@ from bot.gateway.worker import ConversationWorker
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
+from bot.notify.email import make_email_sender
+from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
 from bot.privacy.janitor import PrivacyJanitor
 from bot.registration.desk import CODE_SECRET_PURPOSE
@@ -118,6 +120,7 @@ class Gateway:
     handoff_monitor: HandoffMonitor
     privacy: PrivacyJanitor
     tracker: Engine
+    mail: MailQueue
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -188,6 +191,7 @@ class Gateway:
             tracker=tracker,
             outbox_dir=None if settings.smtp_url else settings.email_outbox_dir,
         )
+        mail = MailQueue(sessions, make_email_sender(settings))
         gateway = cls(
             settings=settings,
             options=options,
@@ -203,6 +207,7 @@ class Gateway:
             handoff_monitor=handoff_monitor,
             privacy=privacy,
             tracker=tracker,
+            mail=mail,
         )
         gateway.tasks = [
             asyncio.create_task(worker.run(), name="gateway-worker"),
@@ -210,6 +215,7 @@ class Gateway:
             asyncio.create_task(nik_checks.run(), name="gateway-nik-checks"),
             asyncio.create_task(handoff_monitor.run(), name="gateway-handoff-monitor"),
             asyncio.create_task(privacy.run(), name="gateway-privacy"),
+            asyncio.create_task(mail.run(), name="gateway-mail"),
         ]
         log.info("gateway started as %s", owner)
         return gateway
@@ -221,6 +227,7 @@ class Gateway:
         self.nik_checks.stop()
         self.handoff_monitor.stop()
         self.privacy.stop()
+        self.mail.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.rasa.aclose()
         await self.actions.aclose()

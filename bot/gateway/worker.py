@@ -666,6 +666,7 @@ class ConversationWorker(ClaimLoop[int]):
             **extra,
             "channel": pending.message.channel,
             "simulated": pending.simulated,
+            "idempotency_key": str(pending.inbox_id),
         }
 
     async def _wait_for_rasa(self, pending: PendingMessage, error: str) -> None:

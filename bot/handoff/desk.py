@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.effects import once
 from bot.gateway.models import Conversation
 from bot.handoff.hours import AgentHours
 from bot.handoff.records import TicketInfo
@@ -62,26 +63,40 @@ class HandoffDesk:
         self._clock = clock
         self._agents_online = agents_online
 
-    def hand_off(self, pseudonym: str, reason: str) -> Handoff | None:
-        """Open (or find) the conversation's ticket; None outside the gateway."""
+    def hand_off(
+        self, pseudonym: str, reason: str, key: str | None = None
+    ) -> Handoff | None:
+        """Open (or find) the conversation's ticket; None outside the gateway.
+        Once per turn `key`: a repeated turn gets the first one's text."""
+        return once(
+            self._sessions,
+            key,
+            "handoff",
+            lambda session: self._hand_off(session, pseudonym, reason),
+            Handoff | None,
+            clock=self._clock,
+        )
+
+    def _hand_off(
+        self, session: Session, pseudonym: str, reason: str
+    ) -> Handoff | None:
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            row = session.execute(
-                select(
-                    Conversation.id, Conversation.channel, Conversation.address
-                ).where(Conversation.pseudonym == pseudonym)
-            ).first()
-            if row is None:
-                return None
-            owner = owner_of(session, row.channel, row.address)
-            ticket, created = open_ticket(
-                session,
-                row.id,
-                reason,
-                applicant_id=owner.id if owner else None,
-                now=now,
-            )
-            return Handoff(ticket, created, self._tell(session, ticket, now))
+        row = session.execute(
+            select(
+                Conversation.id, Conversation.channel, Conversation.address
+            ).where(Conversation.pseudonym == pseudonym)
+        ).first()
+        if row is None:
+            return None
+        owner = owner_of(session, row.channel, row.address)
+        ticket, created = open_ticket(
+            session,
+            row.id,
+            reason,
+            applicant_id=owner.id if owner else None,
+            now=now,
+        )
+        return Handoff(ticket, created, self._tell(session, ticket, now))
 
     def _tell(self, session: Session, ticket: TicketInfo, now: datetime) -> str:
         aware = now.replace(tzinfo=timezone.utc)

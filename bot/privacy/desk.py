@@ -22,13 +22,19 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.effects import once, replay
 from bot.policy.validation import mask_email, mask_nik, mask_phone
 from bot.privacy.erasure import erase_person, remove_mail_files
-from bot.registration.desk import CODE_LIMITS, CONSENT_PURPOSE, Caller, CodeRequest
+from bot.registration.desk import (
+    CODE_LIMITS,
+    CONSENT_PURPOSE,
+    Caller,
+    CodeRequest,
+    issue_code,
+)
 from bot.registry import (
     CodeCheck,
     codes_sent_since,
-    create_email_code,
     get_applicant,
     identities_of,
     verify_email_code,
@@ -118,68 +124,106 @@ class PrivacyDesk:
         channels = tuple(sorted({identity.channel for identity in identities}))
         return HeldData(tuple(fields), channels, self._days)
 
-    def request_erasure_code(self, caller: Caller) -> CodeRequest:
-        """A code for the registered e-mail to confirm erasure; an empty request
-        when not linked, no e-mail is recorded, or too many codes were sent."""
+    def request_erasure_code(
+        self, caller: Caller, key: str | None = None
+    ) -> CodeRequest:
+        """A code for the registered e-mail to confirm erasure, its mail queued;
+        an empty request when not linked, no e-mail is recorded, or too many
+        codes were sent. Once per turn `key`."""
         if caller.applicant_id is None:
             return CodeRequest()
+        applicant_id = caller.applicant_id
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            applicant = get_applicant(session, caller.applicant_id)
+
+        def work(session: Session) -> CodeRequest:
+            applicant = get_applicant(session, applicant_id)
             if applicant.email is None:
                 return CodeRequest()
             for window, limit in CODE_LIMITS:
                 sent = codes_sent_since(
-                    session, now - window, applicant_id=caller.applicant_id
+                    session, now - window, applicant_id=applicant_id
                 )
                 if sent >= limit:
                     return CodeRequest(
                         wait_minutes=max(int(window.total_seconds() // 60), 1)
                     )
-            issued = create_email_code(
+            return issue_code(
                 session,
                 self._secret,
                 applicant.email,
+                "erase",
+                now,
                 identity_id=caller.identity_id,
-                applicant_id=caller.applicant_id,
-                now=now,
+                applicant_id=applicant_id,
             )
-        return CodeRequest(code=issued.code, email=applicant.email)
 
-    def confirm_erasure(self, caller: Caller, code: str) -> ErasureResult:
+        return once(
+            self._sessions,
+            key,
+            "erasure_code",
+            work,
+            CodeRequest,
+            stored=CodeRequest.recorded,
+            clock=self._clock,
+        )
+
+    def confirm_erasure(
+        self, caller: Caller, code: str, key: str | None = None
+    ) -> ErasureResult:
         """Check the typed code; when right, erase the caller's registration,
-        transcripts and mail (see `bot.privacy.erasure`)."""
+        transcripts and mail (see `bot.privacy.erasure`), in the same
+        transaction. A repeated turn `key` gets the first one's outcome (the
+        caller is no longer registered then)."""
+        done = self.erasure_replayed(key)
+        if done is not None:
+            return done
         if caller.applicant_id is None:
             return ErasureResult("not_registered")
+        applicant_id = caller.applicant_id
         now = self._clock()
-        with self._sessions() as session, session.begin():
+        emails: list[frozenset[str]] = []
+
+        def work(session: Session) -> ErasureResult:
             check: CodeCheck = verify_email_code(
                 session,
                 self._secret,
                 code,
                 identity_id=caller.identity_id,
-                applicant_id=caller.applicant_id,
+                applicant_id=applicant_id,
                 now=now,
             )
-        if not check.ok:
-            return ErasureResult(check.outcome, check.attempts_left)
-        with self._sessions() as session, session.begin():
+            if not check.ok:
+                return ErasureResult(check.outcome, check.attempts_left)
             erased = erase_person(
                 session,
                 self._secret,
-                applicant_id=caller.applicant_id,
+                applicant_id=applicant_id,
                 identity_ids=[caller.identity_id],
                 channel=caller.channel,
                 now=now,
             )
-        if self._outbox_dir is not None:
-            remove_mail_files(self._outbox_dir, erased.emails)
-        return ErasureResult("erased")
+            emails.append(erased.emails)
+            return ErasureResult("erased")
 
-    def erase_unregistered(self, caller: Caller) -> None:
+        result = once(
+            self._sessions, key, "erasure", work, ErasureResult, clock=self._clock
+        )
+        if self._outbox_dir is not None and emails:
+            remove_mail_files(self._outbox_dir, emails[0])
+        return result
+
+    def erasure_replayed(self, key: str | None) -> ErasureResult | None:
+        """What the erasure code check of turn `key` gave, when it ran already."""
+        found, outcome = replay(self._sessions, key, "erasure", ErasureResult)
+        return outcome if found else None
+
+    def erase_unregistered(self, caller: Caller, key: str | None = None) -> None:
         """Erase what an unregistered caller left (identity, consent, codes,
-        transcript); confirmed in the chat only, as no e-mail is registered."""
-        with self._sessions() as session, session.begin():
+        transcript); confirmed in the chat only, as no e-mail is registered.
+        Once per turn `key`."""
+        emails: list[frozenset[str]] = []
+
+        def work(session: Session) -> bool:
             erased = erase_person(
                 session,
                 self._secret,
@@ -187,39 +231,53 @@ class PrivacyDesk:
                 channel=caller.channel,
                 now=self._clock(),
             )
-        if self._outbox_dir is not None:
-            remove_mail_files(self._outbox_dir, erased.emails)
+            emails.append(erased.emails)
+            return True
 
-    def withdraw(self, caller: Caller) -> bool:
+        once(self._sessions, key, "erasure_chat", work, bool, clock=self._clock)
+        if self._outbox_dir is not None and emails:
+            remove_mail_files(self._outbox_dir, emails[0])
+
+    def withdraw(self, caller: Caller, key: str | None = None) -> bool:
         """Withdraw the caller's consent; a registration is revoked and its
-        queued checks cancelled. False when there was no consent to withdraw."""
+        queued checks cancelled. False when there was no consent to withdraw.
+        Once per turn `key`."""
+        return once(
+            self._sessions,
+            key,
+            "withdraw",
+            lambda session: self._withdraw(session, caller),
+            bool,
+            clock=self._clock,
+        )
+
+    def _withdraw(self, session: Session, caller: Caller) -> bool:
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            count = withdraw_consent(
-                session,
-                CONSENT_PURPOSE,
-                identity_id=caller.identity_id,
-                applicant_id=caller.applicant_id,
-                now=now,
+        count = withdraw_consent(
+            session,
+            CONSENT_PURPOSE,
+            identity_id=caller.identity_id,
+            applicant_id=caller.applicant_id,
+            now=now,
+        )
+        if caller.applicant_id is not None:
+            session.execute(
+                update(Applicant)
+                .where(Applicant.id == caller.applicant_id)
+                .values(status=APPLICANT_REVOKED, updated_at=now)
             )
-            if caller.applicant_id is not None:
-                session.execute(
-                    update(Applicant)
-                    .where(Applicant.id == caller.applicant_id)
-                    .values(status=APPLICANT_REVOKED, updated_at=now)
+            session.execute(
+                update(VerificationJob)
+                .where(
+                    VerificationJob.applicant_id == caller.applicant_id,
+                    VerificationJob.status == JOB_QUEUED,
                 )
-                session.execute(
-                    update(VerificationJob)
-                    .where(
-                        VerificationJob.applicant_id == caller.applicant_id,
-                        VerificationJob.status == JOB_QUEUED,
-                    )
-                    .values(
-                        status=JOB_FAILED,
-                        result_code="consent_withdrawn",
-                        finished_at=now,
-                    )
+                .values(
+                    status=JOB_FAILED,
+                    result_code="consent_withdrawn",
+                    finished_at=now,
                 )
+            )
         log.info(
             "consent withdrawn (%s)", "applicant" if caller.applicant_id else "chat"
         )

@@ -28,8 +28,11 @@ What is kept, and why:
   people who were never participants keep nothing, since nothing stops them
   from registering again.
 
+Mail still queued to the erased addresses (`mail_queue`) goes with them.
 `remove_mail_files` deletes the local e-mail outbox files sent to the erased
-addresses (after the transaction committed). Nothing here logs personal data.
+addresses (after the transaction committed). The effect ledger (`effect`)
+stays: it holds no personal data, and a repeated turn must still find that the
+erasure was done. Nothing here logs personal data.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -60,6 +63,7 @@ from bot.gateway.models import (
 )
 from bot.handoff.models import Ticket, TicketNote
 from bot.notify.mailbox import outbox_files
+from bot.notify.models import QueuedMail
 from bot.privacy.models import (
     REASON_REQUEST,
     ErasureRecord,
@@ -216,6 +220,18 @@ def erase_person(
     )
     conversation_ids = [row.id for row in conversations]
     _erase_transcripts(session, conversation_ids, removed, now)
+    if emails:
+        lowered = sorted({email.lower() for email in emails})
+        _count(
+            removed,
+            "mail_queue",
+            write_rows(
+                session,
+                delete(QueuedMail).where(
+                    func.lower(QueuedMail.to_address).in_(lowered)
+                ),
+            ).rowcount,
+        )
     result = session.execute(
         insert(ErasureRecord).values(
             reason=reason,

@@ -11,6 +11,10 @@ hour (`bot.privacy.janitor`). Older than the period means:
   unlinked channel identities, consents and e-mail codes created before it;
 - Rasa tracker events before the cutoff, and local e-mail outbox files.
 
+It also removes effect-ledger records older than a week (`bot.effects`: no
+turn is retried that late) and queued mails past their expiry; neither holds
+personal data, so neither is counted in the erasure record.
+
 Each sweep writes one `erasure_record` (reason "retention", counts only).
 """
 
@@ -29,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.effects.ledger import purge as purge_effects
 from bot.gateway.models import (
     INBOX_PENDING,
     OUTBOX_PENDING,
@@ -39,6 +44,7 @@ from bot.gateway.models import (
 from bot.gateway.store import upgrade
 from bot.handoff.models import ACTIVE_STATUSES, Ticket, TicketNote
 from bot.notify.mailbox import outbox_files
+from bot.notify.models import QueuedMail
 from bot.privacy.erasure import (
     PURGE_DELAY,
     erase_person,
@@ -251,6 +257,12 @@ def run_retention(
                 )
             )
     removed.update(swept)
+    with sessions() as session, session.begin():
+        # Housekeeping, no personal data: not part of the erasure record.
+        removed["effect"] += purge_effects(session, now)
+        removed["mail_queue"] += write_rows(
+            session, delete(QueuedMail).where(QueuedMail.expires_at < now)
+        ).rowcount
     result = dict(sorted((+removed).items()))
     log.info("retention (%s days): %s", days, result)
     return result

@@ -7,6 +7,11 @@ phone number to Rasa. Status is disclosed only to an identity linked to the
 applicant: the SMS number used to register, or a Telegram account linked at
 registration or with a code sent to the registered e-mail. Knowing a NIK never
 discloses anything.
+
+Operations with a side effect (codes, submitting, joining, linking) take the
+turn's idempotency key: a repeated turn gets the recorded outcome instead of
+acting again (`bot.effects`); code mails are queued in the code's transaction
+(`bot.notify.queue`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -22,10 +27,14 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
 from bot.db import utcnow
+from bot.effects import once, replay
 from bot.gateway.models import Conversation
+from bot.notify.queue import queue_mail
 from bot.policy.eligibility import EligibilityAnswers, assess
 from bot.policy.programme import Policy
+from bot.policy.validation import mask_email
 from bot.privacy.erasure import was_participant
+from bot.registration.mail import code_mail
 from bot.registry import (
     AlreadyInBatch,
     AlreadyRegistered,
@@ -121,11 +130,56 @@ class Details:
 
 @dataclass(frozen=True)
 class CodeRequest:
-    """A code to mail (`code` set) or why none was issued (`wait_minutes`)."""
+    """A code issued and its mail queued (`mail_id`), or why none was issued
+    (`wait_minutes`). `code` and `email` are known only to the run that issued
+    it (a replayed turn gets the record: `mail_id` and `masked_email`)."""
 
     code: str | None = field(default=None, repr=False)
     email: str | None = field(default=None, repr=False)
     wait_minutes: int = 0
+    mail_id: int | None = None
+    masked_email: str | None = None
+
+    @property
+    def issued(self) -> bool:
+        """Whether a code was issued (and its mail queued)."""
+        return self.mail_id is not None
+
+    def recorded(self) -> CodeRequest:
+        """What the effect ledger keeps: no code, no address in clear."""
+        return replace(self, code=None, email=None)
+
+
+def issue_code(
+    session: Session,
+    secret: bytes,
+    email: str,
+    purpose: str,
+    now: datetime,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+) -> CodeRequest:
+    """A new code for `email` with its mail queued in the same transaction (a
+    crash before the mail is sent loses nothing: the gateway sends it)."""
+    issued = create_email_code(
+        session,
+        secret,
+        email,
+        identity_id=identity_id,
+        applicant_id=applicant_id,
+        now=now,
+    )
+    subject, body = code_mail(issued.code, purpose)
+    mail_id = queue_mail(
+        session, email, subject, body, now=now, expires_at=issued.expires_at
+    )
+    return CodeRequest(issued.code, email, 0, mail_id, mask_email(email))
+
+
+def _check_recorded(check: CodeCheck) -> CodeCheck:
+    """A code check as the effect ledger keeps it: without the address."""
+    return replace(check, email=None)
 
 
 @dataclass(frozen=True)
@@ -275,25 +329,47 @@ class RegistrationDesk:
                 return max(int(window.total_seconds() // 60), 1)
         return 0
 
-    def request_email_code(self, caller: Caller, email: str) -> CodeRequest:
-        """A new code for `email`, unless too many were sent lately."""
+    def request_email_code(
+        self, caller: Caller, email: str, key: str | None = None
+    ) -> CodeRequest:
+        """A new code for `email` with its mail queued, unless too many were
+        sent lately; once per turn `key`."""
         now = self._clock()
-        with self._sessions() as session, session.begin():
+
+        def work(session: Session) -> CodeRequest:
             wait = self._wait(session, now, identity_id=caller.identity_id)
             if wait:
                 return CodeRequest(wait_minutes=wait)
-            issued = create_email_code(
-                session, self._secret, email, identity_id=caller.identity_id, now=now
+            return issue_code(
+                session,
+                self._secret,
+                email,
+                "register",
+                now,
+                identity_id=caller.identity_id,
             )
-        return CodeRequest(code=issued.code, email=email)
 
-    def check_email_code(self, caller: Caller, code: str) -> CodeCheck:
-        """Check a typed registration code (the attempt is committed either way).
+        return once(
+            self._sessions,
+            key,
+            "email_code",
+            work,
+            CodeRequest,
+            stored=CodeRequest.recorded,
+            clock=self._clock,
+        )
+
+    def check_email_code(
+        self, caller: Caller, code: str, key: str | None = None
+    ) -> CodeCheck:
+        """Check a typed registration code (the attempt is committed either way);
+        once per turn `key`.
 
         A newer link code (sent to an existing applicant's e-mail) is not a
         registration code: "no_code", so a new one is sent.
         """
-        with self._sessions() as session, session.begin():
+
+        def work(session: Session) -> CodeCheck:
             if self._newest_code_links(session, caller):
                 return CodeCheck("no_code")
             return verify_email_code(
@@ -303,6 +379,16 @@ class RegistrationDesk:
                 identity_id=caller.identity_id,
                 now=self._clock(),
             )
+
+        return once(
+            self._sessions,
+            key,
+            "email_code_check",
+            work,
+            CodeCheck,
+            stored=_check_recorded,
+            clock=self._clock,
+        )
 
     @staticmethod
     def _newest_code_links(session: Session, caller: Caller) -> bool:
@@ -329,57 +415,79 @@ class RegistrationDesk:
         )
         return verdict.reasons if verdict.eligible is False else ()
 
-    def submit(self, caller: Caller, details: Details) -> Submission:
-        """Create the applicant (or correct a failed one) and queue the NIK check."""
-        policy = self._policy()
+    def submit(
+        self, caller: Caller, details: Details, key: str | None = None
+    ) -> Submission:
+        """Create the applicant (or correct a failed one) and queue the NIK check;
+        once per turn `key` (a repeated turn gets the first one's outcome)."""
+        done = self.submitted(key)
+        if done is not None:
+            return done
         reasons = self.ineligibility(details.birth_date)
         if reasons:
             return Submission("not_eligible", caller.applicant_id, reasons)
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            if caller.applicant_id is not None:
-                return self._correct(session, caller.applicant_id, details, now)
-            if (
-                active_consent(session, CONSENT_PURPOSE, identity_id=caller.identity_id)
-                is None
-            ):
-                return Submission("no_consent")
-            proven_at = (
-                proven_email(session, caller.identity_id, details.email)
-                if details.email
-                else None
+        return once(
+            self._sessions,
+            key,
+            "submit",
+            lambda session: self._submit(session, caller, details, now),
+            Submission,
+            clock=self._clock,
+        )
+
+    def submitted(self, key: str | None) -> Submission | None:
+        """What the submit of turn `key` gave, when it ran already."""
+        found, outcome = replay(self._sessions, key, "submit", Submission)
+        return outcome if found else None
+
+    def _submit(
+        self, session: Session, caller: Caller, details: Details, now: datetime
+    ) -> Submission:
+        policy = self._policy()
+        if caller.applicant_id is not None:
+            return self._correct(session, caller.applicant_id, details, now)
+        if (
+            active_consent(session, CONSENT_PURPOSE, identity_id=caller.identity_id)
+            is None
+        ):
+            return Submission("no_consent")
+        proven_at = (
+            proven_email(session, caller.identity_id, details.email)
+            if details.email
+            else None
+        )
+        if proven_at is None:
+            return Submission("email_unproven")
+        if was_participant(session, self._secret, details.nik):
+            return Submission("nik_taken")  # erased, but once per lifetime
+        try:
+            applicant = register_applicant(
+                session,
+                nik=details.nik,
+                kk_number=details.kk_number,
+                full_name=details.full_name,
+                birth_date=details.birth_date,
+                policy_version=policy.version,
+                email=details.email,
+                email_verified_at=proven_at,
+                phone=_phone_of(caller),
+                kk_cap=policy.eligibility.kk_cap,
+                now=now,
             )
-            if proven_at is None:
-                return Submission("email_unproven")
-            if was_participant(session, self._secret, details.nik):
-                return Submission("nik_taken")  # erased, but once per lifetime
-            try:
-                applicant = register_applicant(
-                    session,
-                    nik=details.nik,
-                    kk_number=details.kk_number,
-                    full_name=details.full_name,
-                    birth_date=details.birth_date,
-                    policy_version=policy.version,
-                    email=details.email,
-                    email_verified_at=proven_at,
-                    phone=_phone_of(caller),
-                    kk_cap=policy.eligibility.kk_cap,
-                    now=now,
-                )
-            except AlreadyRegistered:
-                return Submission("nik_taken")
-            except KkCapReached:
-                return Submission("kk_full")
-            link_identity(
-                session, caller.identity_id, applicant.id, LINK_REGISTRATION, now=now
-            )
-            attach_consents(session, caller.identity_id, applicant.id)
-            set_step(session, applicant.id, STEP_EMAIL, STEP_DONE, now=proven_at)
-            set_step(session, applicant.id, STEP_NIK, STEP_PENDING, now=now)
-            enqueue_job(session, applicant.id, JOB_NIK, now=now)
-            log.info("applicant %s registered, NIK check queued", applicant.id)
-            return Submission("queued", applicant.id)
+        except AlreadyRegistered:
+            return Submission("nik_taken")
+        except KkCapReached:
+            return Submission("kk_full")
+        link_identity(
+            session, caller.identity_id, applicant.id, LINK_REGISTRATION, now=now
+        )
+        attach_consents(session, caller.identity_id, applicant.id)
+        set_step(session, applicant.id, STEP_EMAIL, STEP_DONE, now=proven_at)
+        set_step(session, applicant.id, STEP_NIK, STEP_PENDING, now=now)
+        enqueue_job(session, applicant.id, JOB_NIK, now=now)
+        log.info("applicant %s registered, NIK check queued", applicant.id)
+        return Submission("queued", applicant.id)
 
     def _correct(
         self, session: Session, applicant_id: int, details: Details, now: datetime
@@ -435,8 +543,14 @@ class RegistrationDesk:
 
     # --- joining a batch ---------------------------------------------------------
 
-    def join(self, caller: Caller, number: int | None = None) -> JoinResult:
-        """Join batch `number`, or the only open one; idempotent."""
+    def join(
+        self, caller: Caller, number: int | None = None, key: str | None = None
+    ) -> JoinResult:
+        """Join batch `number`, or the only open one; idempotent, and a repeated
+        turn `key` gets the first one's outcome ("joined", not "already")."""
+        found, outcome = replay(self._sessions, key, "join_batch", JoinResult)
+        if found:
+            return outcome
         if caller.applicant_id is None:
             return JoinResult("not_registered")
         standing = self.standing_of(caller.applicant_id)
@@ -463,93 +577,131 @@ class RegistrationDesk:
             if len(opened) > 1:
                 return JoinResult("choose", choices=tuple(opened))
             number = opened[0].number
-        return self._join_number(caller.applicant_id, number, standing)
+        applicant_id = caller.applicant_id
+        return once(
+            self._sessions,
+            key,
+            "join_batch",
+            lambda session: self._join_number(session, applicant_id, number, standing),
+            JoinResult,
+            clock=self._clock,
+        )
 
     def _batch(self, number: int) -> BatchInfo | None:
         with self._sessions() as session:
             return batch_by_number(session, number)
 
     def _join_number(
-        self, applicant_id: int, number: int, standing: Standing
+        self, session: Session, applicant_id: int, number: int, standing: Standing
     ) -> JoinResult:
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            batch = batch_by_number(session, number)
-            if batch is None:
-                return _refused("no_batch", None, standing)
-            try:
-                joined = join_batch(session, applicant_id, batch.id, now=now)
-            except BatchFull:
-                return _refused("full", batch, standing)
-            except BatchClosed as closed:
-                outcome = "not_open" if closed.not_yet_open else "closed"
-                return _refused(outcome, batch, standing)
-            except AlreadyInBatch as waiting:
-                found = batch_by_number(session, waiting.batch_number)
-                return JoinResult("waiting", found)
-            except (NotEligible, BatchNotFound):
-                return JoinResult("not_eligible")
-            if joined.result != RESULT_PENDING:  # not selected there: a past batch
-                return _refused("closed", batch, standing)
-            set_step(session, applicant_id, STEP_BATCH, STEP_DONE, now=now)
-            set_step(session, applicant_id, STEP_SELECTION, STEP_PENDING, now=now)
-            fresh = joined.joined_at == now
-            log.info("applicant %s in batch %s", applicant_id, number)
-            batch = batch_by_number(session, number)
+        batch = batch_by_number(session, number)
+        if batch is None:
+            return _refused("no_batch", None, standing)
+        try:
+            joined = join_batch(session, applicant_id, batch.id, now=now)
+        except BatchFull:
+            return _refused("full", batch, standing)
+        except BatchClosed as closed:
+            outcome = "not_open" if closed.not_yet_open else "closed"
+            return _refused(outcome, batch, standing)
+        except AlreadyInBatch as waiting:
+            found = batch_by_number(session, waiting.batch_number)
+            return JoinResult("waiting", found)
+        except (NotEligible, BatchNotFound):
+            return JoinResult("not_eligible")
+        if joined.result != RESULT_PENDING:  # not selected there: a past batch
+            return _refused("closed", batch, standing)
+        set_step(session, applicant_id, STEP_BATCH, STEP_DONE, now=now)
+        set_step(session, applicant_id, STEP_SELECTION, STEP_PENDING, now=now)
+        fresh = joined.joined_at == now
+        log.info("applicant %s in batch %s", applicant_id, number)
+        batch = batch_by_number(session, number)
         return JoinResult("joined" if fresh else "already_joined", batch)
 
     # --- linking a Telegram account ----------------------------------------------
 
-    def request_link_code(self, caller: Caller, nik: str) -> CodeRequest:
-        """A code for the registered e-mail of `nik`'s applicant, to link this
-        identity; an empty request when there is nothing to link (the caller
-        says the same either way, so a NIK reveals nothing)."""
-        now = self._clock()
-        with self._sessions() as session, session.begin():
-            applicant = find_applicant(session, nik)
-            if applicant is None or applicant.email_verified_at is None:
-                return CodeRequest()
-            window, limit = LINK_CODE_LIMIT
-            sent = codes_sent_since(session, now - window, applicant_id=applicant.id)
-            if sent >= limit:
-                return CodeRequest()
-            assert applicant.email is not None
-            issued = create_email_code(
-                session,
-                self._secret,
-                applicant.email,
-                identity_id=caller.identity_id,
-                applicant_id=applicant.id,
-                now=now,
-            )
-            return CodeRequest(code=issued.code, email=applicant.email)
+    def request_link_code(
+        self, caller: Caller, nik: str, key: str | None = None
+    ) -> CodeRequest:
+        """A code for the registered e-mail of `nik`'s applicant (its mail
+        queued), to link this identity; an empty request when there is nothing
+        to link (the caller says the same either way, so a NIK reveals
+        nothing). Once per turn `key`."""
+        return once(
+            self._sessions,
+            key,
+            "link_code",
+            lambda session: self._link_code(session, caller, nik),
+            CodeRequest,
+            stored=CodeRequest.recorded,
+            clock=self._clock,
+        )
 
-    def confirm_link_code(self, caller: Caller, code: str) -> CodeCheck:
-        """Check a link code; on success the identity is linked to the applicant."""
+    def _link_code(self, session: Session, caller: Caller, nik: str) -> CodeRequest:
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            applicant_id = session.execute(
-                select(email_codes.c.applicant_id)
-                .where(
-                    email_codes.c.identity_id == caller.identity_id,
-                    email_codes.c.applicant_id.is_not(None),
-                )
-                .order_by(email_codes.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if applicant_id is None:
-                return CodeCheck("no_code")
-            check = verify_email_code(
-                session,
-                self._secret,
-                code,
-                identity_id=caller.identity_id,
-                applicant_id=int(applicant_id),
-                now=now,
+        applicant = find_applicant(session, nik)
+        if applicant is None or applicant.email_verified_at is None:
+            return CodeRequest()
+        window, limit = LINK_CODE_LIMIT
+        sent = codes_sent_since(session, now - window, applicant_id=applicant.id)
+        if sent >= limit:
+            return CodeRequest()
+        assert applicant.email is not None
+        return issue_code(
+            session,
+            self._secret,
+            applicant.email,
+            "link",
+            now,
+            identity_id=caller.identity_id,
+            applicant_id=applicant.id,
+        )
+
+    def confirm_link_code(
+        self, caller: Caller, code: str, key: str | None = None
+    ) -> CodeCheck:
+        """Check a link code; on success the identity is linked to the applicant.
+        Once per turn `key`."""
+        return once(
+            self._sessions,
+            key,
+            "link_confirm",
+            lambda session: self._confirm_link(session, caller, code),
+            CodeCheck,
+            stored=_check_recorded,
+            clock=self._clock,
+        )
+
+    def link_confirmed(self, key: str | None) -> CodeCheck | None:
+        """What the link code check of turn `key` gave, when it ran already."""
+        found, outcome = replay(self._sessions, key, "link_confirm", CodeCheck)
+        return outcome if found else None
+
+    def _confirm_link(self, session: Session, caller: Caller, code: str) -> CodeCheck:
+        now = self._clock()
+        applicant_id = session.execute(
+            select(email_codes.c.applicant_id)
+            .where(
+                email_codes.c.identity_id == caller.identity_id,
+                email_codes.c.applicant_id.is_not(None),
             )
-            if check.ok:
-                self._link_replacing(session, caller, int(applicant_id), now)
-            return check
+            .order_by(email_codes.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if applicant_id is None:
+            return CodeCheck("no_code")
+        check = verify_email_code(
+            session,
+            self._secret,
+            code,
+            identity_id=caller.identity_id,
+            applicant_id=int(applicant_id),
+            now=now,
+        )
+        if check.ok:
+            self._link_replacing(session, caller, int(applicant_id), now)
+        return check
 
     @staticmethod
     def _link_replacing(

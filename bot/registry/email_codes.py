@@ -1,9 +1,11 @@
 """One-time codes that prove an e-mail address (sent by mail, typed in the chat).
 
 Only an HMAC-SHA256 of the code (keyed with a secret the caller passes, bound to
-the address) is stored; the code itself exists only in the mail. Only the newest
-code of an owner counts; it expires, and allows `max_attempts` tries, counted by
-an atomic conditional `UPDATE`, so parallel guesses cannot exceed the limit.
+the address) is stored here; the code itself exists only in the mail (and in
+the mail queue's row until that mail is handed over, `bot.notify.queue`). Only
+the newest code of an owner counts; it expires, and allows `max_attempts` tries,
+counted by an atomic conditional `UPDATE`, so parallel guesses cannot exceed the
+limit.
 Comparison is constant-time. Nothing here commits: commit after a wrong attempt
 too, or it is not counted.
 """

@@ -27,6 +27,7 @@ from bot.db import make_engine, make_sessionmaker
 from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
+from bot.notify.queue import MailQueue
 from bot.policy.programme import ENV_VAR, load_policy
 from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
@@ -258,11 +259,13 @@ def action_sessions(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def default_services(action_sessions: Any) -> Iterator[Services]:
     """Services over the test database (a tracker whose sender id is no gateway
     conversation is a caller outside the gateway); tests may install others."""
+    mailer = FakeMailer()
     installed = Services(
         RegistrationDesk(action_sessions, b"k" * 32, load_policy),
-        FakeMailer(),
+        mailer,
         HandoffDesk(action_sessions, AgentHours()),
         Vault(action_sessions),
+        mail=MailQueue(action_sessions, mailer),
     )
     use_services(installed)
     yield installed

@@ -151,10 +151,15 @@ def form_tracker(
     intent: str = "inform",
     form: str = FORM,
     earlier: Iterable[EventDict] = (),
+    metadata: dict[str, Any] | None = None,
 ) -> Tracker:
     """The tracker the form validator sees after `text` answered `requested_slot`
     (mapped from the text, as the `from_text` mappings do); `earlier` events come
-    after the `answered` slots."""
+    after the `answered` slots; `metadata` is the message's (the gateway's)."""
+    message = user_event(text, intent)
+    if metadata is not None:
+        message["metadata"] = metadata
+        message["parse_data"]["metadata"] = metadata
     history: list[EventDict] = [
         action_event("action_listen"),
         user_event("daftar", "start_registration"),
@@ -164,7 +169,7 @@ def form_tracker(
         *earlier,
         SlotSet("requested_slot", requested_slot),
         action_event("action_listen"),
-        user_event(text, intent),
+        message,
         action_event("action_extract_slots"),
         SlotSet(requested_slot, text),
     ]

@@ -38,6 +38,7 @@ def desk_at(action_sessions, default_services: Services):
                 default_services.mailer,
                 HandoffDesk(action_sessions, AgentHours(), clock=lambda: moment),
                 default_services.vault,
+                mail=default_services.mail,
             )
         )
 

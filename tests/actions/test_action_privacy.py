@@ -26,6 +26,7 @@ from bot.db import Base, make_engine, make_sessionmaker
 from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
+from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
 from bot.policy.validation import mask_email
 from bot.privacy import texts as privacy_texts
@@ -78,7 +79,8 @@ def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
     desk = RegistrationDesk(sessions, CODE_SECRET, load_policy, clock=clock)
     handoff = HandoffDesk(sessions, AgentHours(), clock=clock)
     privacy = PrivacyDesk(sessions, CODE_SECRET, DAYS, tmp_path, clock=clock)
-    use_services(Services(desk, mailer, handoff, Vault(sessions), privacy))
+    mail = MailQueue(sessions, mailer, clock=clock)
+    use_services(Services(desk, mailer, handoff, Vault(sessions), privacy, mail))
     yield Registry(sessions, desk, mailer, clock)
     use_services(None)
 

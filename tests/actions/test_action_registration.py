@@ -40,6 +40,7 @@ from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
+from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
 from bot.privacy.vault import TOKEN_PATTERN, Vault, conversation_of
 from bot.registration.desk import RegistrationDesk
@@ -128,7 +129,9 @@ def registry(engine: Engine) -> Iterator[Registry]:
     mailer = FakeMailer()
     desk = RegistrationDesk(sessions, CODE_SECRET, load_policy, clock=clock)
     handoff = HandoffDesk(sessions, AgentHours(), clock=clock)
-    use_services(Services(desk, mailer, handoff, Vault(sessions, clock=clock)))
+    vault = Vault(sessions, clock=clock)
+    mail = MailQueue(sessions, mailer, clock=clock)
+    use_services(Services(desk, mailer, handoff, vault, mail=mail))
     yield Registry(sessions, desk, mailer, clock)
     use_services(None)
 

@@ -105,6 +105,18 @@ def test_rasa_sees_the_pseudonym_never_the_address(
     assert received.metadata["channel"] == TELEGRAM
 
 
+def test_every_turn_carries_its_inbox_id_as_the_idempotency_key(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    with running(settings, senders={TELEGRAM: FakeSender(TELEGRAM)}) as client:
+        post_telegram(client, telegram_update(6101, 5150, "halo"))
+        post_telegram(client, telegram_update(6102, 5150, "lagi"))
+        wait_until(lambda: len(rasa.received) == 2, what="Rasa to get both")
+    rows = sorted(db.inbox(), key=lambda row: row.id)
+    keys = [received.metadata["idempotency_key"] for received in rasa.received]
+    assert keys == [str(row.id) for row in rows]
+
+
 def test_a_known_conversation_is_only_read(settings: Settings, db: Db) -> None:
     upgrade(settings.database_url)
     statements: list[str] = []

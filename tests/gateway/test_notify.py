@@ -126,10 +126,12 @@ def test_the_worker_sends_the_event_to_rasa_as_an_intent_and_stores_replies(
         wait_until(lambda: len(telegram.sent) == 3, what="all replies")
     assert rasa.messages() == ["halo", INTERNAL_TEXT, "lagi"]
     internal = rasa.received[1]
+    [row] = internal_rows(db)
     assert internal.metadata == {
         "internal": NIK_CHECKED,
         "channel": TELEGRAM,
         "simulated": False,
+        "idempotency_key": str(row.id),
     }
     assert "internal" not in rasa.received[0].metadata
     assert telegram.texts() == [
@@ -137,7 +139,6 @@ def test_the_worker_sends_the_event_to_rasa_as_an_intent_and_stores_replies(
         RESULT_TEXT,
         "Anda menulis: lagi",
     ]
-    [row] = internal_rows(db)
     assert row.status == "done"
     assert [reply.inbox_id for reply in db.outbox()][1] == row.id
 

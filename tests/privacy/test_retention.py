@@ -13,7 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from bot.effects.ledger import claim, record
+from bot.effects.models import Effect
 from bot.gateway.models import Conversation, InboxMessage
+from bot.notify.models import QueuedMail
+from bot.notify.queue import queue_mail
 from bot.privacy import retention
 from bot.privacy.models import ErasureRecord
 from bot.privacy.retention import run_retention
@@ -65,8 +69,12 @@ def test_nothing_within_the_period_is_removed(
 ) -> None:
     before = leftovers(engine)
     _age_files(mail_dir)
-    assert _retain(sessions, tracker, mail_dir, DAYS - 1) == {}
-    assert leftovers(engine) == before
+    removed = _retain(sessions, tracker, mail_dir, DAYS - 1)
+    # Only the expired code mail the desk queued (no gateway sent it) goes.
+    assert removed == {"mail_queue": 1}
+    assert leftovers(engine) == [
+        found for found in before if not found.startswith("mail_queue:")
+    ]
     assert len(list(mail_dir.iterdir())) == 2
     with sessions() as session:
         assert session.execute(select(ErasureRecord)).first() is None
@@ -177,3 +185,27 @@ def test_an_idle_applicant_behind_a_full_batch_of_active_ones_is_erased(
     with sessions() as session:
         left = session.execute(select(Applicant.id)).scalars().all()
     assert left == [person.applicant_id]
+
+
+def test_old_effect_records_and_expired_queued_mail_are_removed(
+    sessions: sessionmaker, tracker: Engine, mail_dir: Path
+) -> None:
+    with sessions() as session, session.begin():
+        claim(session, "1", "email_code", START)
+        record(session, "1", "email_code", {"mail_id": 1})
+        queue_mail(
+            session,
+            "siti@example.com",
+            "Kode",
+            "Kode kamu: 123456",
+            now=START,
+            expires_at=START + timedelta(minutes=15),
+        )
+
+    removed = _retain(sessions, tracker, mail_dir, 8)
+
+    assert (removed["effect"], removed["mail_queue"]) == (1, 1)
+    with sessions() as session:
+        assert session.execute(select(Effect)).first() is None
+        assert session.execute(select(QueuedMail)).first() is None
+        assert session.execute(select(ErasureRecord)).first() is None

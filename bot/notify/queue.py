@@ -1,0 +1,232 @@
+"""Hand queued e-mails to the mail server: at once from the action, or later
+from the gateway's loop when the action's process died before it could.
+
+`queue_mail` writes the row in the caller's transaction (the one that issued
+the code). `MailQueue.deliver(id)` claims the row for `LEASE` (a conditional
+`UPDATE`, so only one process sends it), sends, and deletes the row; a failure
+there is final (the person is told and asks again). `MailQueue.sweep()` sends
+the rows still queued `GRACE` after they were written and not claimed (or whose
+claim lapsed: the sender died mid-send), retrying with backoff until the mail
+expires. A process killed after the server accepted the mail and before the
+row is deleted sends it once more when the claim lapses: that is the one
+duplicate left (SMTP has no idempotent submission), and it is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.notify.email import EmailDeliveryError, EmailSender
+from bot.notify.models import MAIL_FAILED, MAIL_QUEUED, QueuedMail
+from bot.policy.validation import mask_email
+
+log = logging.getLogger(__name__)
+
+mails = QueuedMail.__table__
+LEASE = timedelta(seconds=60)
+GRACE = timedelta(seconds=20)
+SWEEP_INTERVAL = 5.0
+SWEEP_BATCH = 20
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    to: str
+    subject: str
+    body: str
+    attempts: int
+
+
+def queue_mail(
+    session: Session,
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    now: datetime,
+    expires_at: datetime,
+) -> int:
+    """Queue one mail in the caller's transaction; its id (for `deliver`)."""
+    result = session.execute(
+        insert(mails).values(
+            to_address=to,
+            subject=subject,
+            body=body,
+            status=MAIL_QUEUED,
+            attempts=0,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+class MailQueue:
+    """Sends queued mails with `sender`, over a session factory."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        sender: EmailSender,
+        *,
+        interval: float = SWEEP_INTERVAL,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`clock` is naive UTC; `interval` the sweeping loop's period."""
+        self._sessions = sessions
+        self._sender = sender
+        self._interval = interval
+        self._clock = clock
+        self._stopped = asyncio.Event()
+
+    # --- from the action -------------------------------------------------------
+
+    async def deliver(self, mail_id: int) -> bool:
+        """Send one mail now. True when it is handed over (now or earlier, or
+        in flight elsewhere); False when it failed (now or earlier)."""
+        claimed, state = await asyncio.to_thread(self._claim_one, mail_id)
+        if claimed is None:
+            return state
+        try:
+            await self._sender.send(claimed.to, claimed.subject, claimed.body)
+        except EmailDeliveryError:
+            await asyncio.to_thread(self._settle, claimed.id, False)
+            return False
+        await asyncio.to_thread(self._settle, claimed.id, True)
+        return True
+
+    def _claim_one(self, mail_id: int) -> tuple[_Claimed | None, bool]:
+        now = self._clock()
+        with self._sessions() as session, session.begin():
+            expired = session.execute(
+                update(mails)
+                .where(
+                    mails.c.id == mail_id,
+                    mails.c.status == MAIL_QUEUED,
+                    mails.c.expires_at <= now,
+                )
+                .values(status=MAIL_FAILED, to_address=None, body=None)
+            )
+            if expired.rowcount:
+                return None, False
+            claimed = _claim(session, [mail_id], now)
+            if claimed:
+                return claimed[0], True
+            status = session.execute(
+                select(mails.c.status).where(mails.c.id == mail_id)
+            ).scalar_one_or_none()
+        # Gone: handed over (or erased); queued: another process is sending it.
+        return None, status != MAIL_FAILED
+
+    def _settle(self, mail_id: int, sent: bool, retry: bool = False) -> None:
+        """Delete a handed-over mail; a failed one is retried later (`retry`)
+        or kept as failed without address or body."""
+        with self._sessions() as session, session.begin():
+            if sent:
+                session.execute(delete(mails).where(mails.c.id == mail_id))
+            elif retry:
+                session.execute(
+                    update(mails)
+                    .where(mails.c.id == mail_id)
+                    .values(claimed_until=self._clock() + timedelta(seconds=30))
+                )
+            else:
+                session.execute(
+                    update(mails)
+                    .where(mails.c.id == mail_id)
+                    .values(status=MAIL_FAILED, to_address=None, body=None)
+                )
+
+    # --- the gateway's loop ----------------------------------------------------
+
+    def _claim_due(self) -> list[_Claimed]:
+        now = self._clock()
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(mails)
+                .where(mails.c.status == MAIL_QUEUED, mails.c.expires_at <= now)
+                .values(status=MAIL_FAILED, to_address=None, body=None)
+            )
+            query = (
+                select(mails.c.id)
+                .where(
+                    mails.c.status == MAIL_QUEUED,
+                    mails.c.created_at <= now - GRACE,
+                    or_(mails.c.claimed_until.is_(None), mails.c.claimed_until < now),
+                )
+                .order_by(mails.c.id)
+                .limit(SWEEP_BATCH)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.execute(query).scalars())
+            return _claim(session, ids, now) if ids else []
+
+    async def sweep(self) -> int:
+        """Send the mails whose sender never got to them; how many were sent."""
+        sent = 0
+        for mail in await asyncio.to_thread(self._claim_due):
+            if mail.attempts > 1:
+                log.warning("mail %s sent again after a lapsed claim", mail.id)
+            try:
+                await self._sender.send(mail.to, mail.subject, mail.body)
+            except EmailDeliveryError as exc:
+                final = exc.permanent or mail.attempts >= MAX_ATTEMPTS
+                log.warning(
+                    "queued mail %s to %s not sent (%s)",
+                    mail.id,
+                    mask_email(mail.to),
+                    "final" if final else "retried",
+                )
+                await asyncio.to_thread(self._settle, mail.id, False, not final)
+                continue
+            await asyncio.to_thread(self._settle, mail.id, True)
+            sent += 1
+        return sent
+
+    async def run(self) -> None:
+        """Sweep every interval until `stop`; errors are logged, not raised."""
+        while not self._stopped.is_set():
+            try:
+                await self.sweep()
+            except Exception as exc:  # noqa: BLE001 (the loop must go on)
+                log.error("mail queue sweep failed: %s", type(exc).__name__)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._interval)
+
+    def stop(self) -> None:
+        """End `run` after the current sweep."""
+        self._stopped.set()
+
+
+def _claim(session: Session, ids: list[int], now: datetime) -> list[_Claimed]:
+    """Claim the queued, unclaimed (or lapsed) rows among `ids`."""
+    claimed: list[_Claimed] = []
+    for mail_id in ids:
+        taken = session.execute(
+            update(mails)
+            .where(
+                mails.c.id == mail_id,
+                mails.c.status == MAIL_QUEUED,
+                or_(mails.c.claimed_until.is_(None), mails.c.claimed_until < now),
+            )
+            .values(claimed_until=now + LEASE, attempts=mails.c.attempts + 1)
+        )
+        if taken.rowcount != 1:
+            continue
+        row = session.execute(select(mails).where(mails.c.id == mail_id)).one()
+        claimed.append(
+            _Claimed(row.id, row.to_address, row.subject, row.body, row.attempts)
+        )
+    return claimed
