@@ -1,7 +1,7 @@
 """Exactly-once effects: the effect ledger and the durable mail queue.
 
-Revision ID: 0500
-Revises: 0430
+Revision ID: 0520
+Revises: 0510
 Create Date: 2026-12-05
 
 `effect` records what each side effect of a turn gave, keyed by the turn's
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0500"
-down_revision = "0430"
+revision = "0520"
+down_revision = "0510"
 branch_labels = None
 depends_on = None
 
