@@ -15,6 +15,7 @@ from sqlalchemy import text
 import bot.console.models  # noqa: F401  (registers the console tables)
 import bot.gateway.models  # noqa: F401  (registers the gateway tables)
 import bot.handoff.models  # noqa: F401  (registers the ticket tables)
+import bot.leases  # noqa: F401  (registers the gateway processes' heartbeats)
 import bot.privacy.models  # noqa: F401  (registers the privacy tables and the token vault)
 import bot.registry.models  # noqa: F401  (registers the registry tables)
 import bot.verification.models  # noqa: F401  (registers the population table)

@@ -6,6 +6,9 @@ conditional UPDATE (and, on PostgreSQL, picks them with `FOR UPDATE SKIP LOCKED`
 sends them with the channel's Sender, and records the result: sent (with the
 provider's message id), rescheduled (exponential backoff with jitter, or the
 provider's retry_after), or failed (permanent error or too many attempts). A
+row held by a process whose heartbeat is stale is free (`bot.leases`); each claim
+writes a fencing token that the result's write must name, so a paused process's
+late result never overwrites the row after a takeover. A
 retry_after (rate limit, pacing) is not a failed attempt. Rows of an opted-out
 conversation are not sent, except the opt-out confirmation itself.
 
@@ -27,9 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
+from bot import leases
 from bot.channels.base import SMS, TELEGRAM, Sender, SendResult
 from bot.db import utcnow
 from bot.gateway.models import (
@@ -115,6 +119,8 @@ class OutgoingMessage:
     simulated: bool
     body: dict[str, Any]
     attempts: int
+    lease_token: int | None = None
+    """The fencing token of the claim."""
 
     @property
     def lane(self) -> str:
@@ -148,6 +154,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         self._options = options
         self._lanes = lanes
         self._busy: Counter[str] = Counter()
+        self._tokens = leases.Tokens()
         self.pending_statuses = PendingStatuses()
 
     async def claim(self, limit: int) -> list[OutgoingMessage]:
@@ -169,9 +176,12 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         now = utcnow()
         claimed: list[int] = []
         dropped = 0
+        token = self._tokens.new()
         with self._sessions() as session:
             for lane, limit in free.items():
-                lane_claimed, lane_dropped = self._claim_lane(session, lane, limit, now)
+                lane_claimed, lane_dropped = self._claim_lane(
+                    session, lane, limit, now, token
+                )
                 claimed.extend(lane_claimed)
                 dropped += lane_dropped
             session.commit()
@@ -195,17 +205,22 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     simulated=conversation.simulated,
                     body=dict(row.body),
                     attempts=row.attempts,
+                    lease_token=token,
                 )
                 for row, conversation in rows
             ]
 
     def _claim_lane(
-        self, session: Session, lane: str, limit: int, now: datetime
+        self, session: Session, lane: str, limit: int, now: datetime, token: int
     ) -> tuple[list[int], int]:
-        """Lease up to `limit` due rows of one lane; (their ids, rows dropped)."""
+        """Lease up to `limit` due rows of one lane with the claim's `token`;
+        (their ids, rows dropped)."""
         until = now + timedelta(seconds=self._options.lease_seconds)
-        lease_free = or_(
-            OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now
+        lease_free = leases.lease_free(
+            OutboxMessage.lease_owner,
+            OutboxMessage.lease_until,
+            now,
+            leases.stale_before(now, self._options.heartbeat_timeout),
         )
         earlier = aliased(OutboxMessage)
         blocked = exists().where(
@@ -242,7 +257,11 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             values: dict[str, Any] = (
                 {"status": OUTBOX_FAILED, "last_error": OPTED_OUT}
                 if suppressed
-                else {"lease_owner": self._owner, "lease_until": until}
+                else {
+                    "lease_owner": self._owner,
+                    "lease_until": until,
+                    "lease_token": token,
+                }
             )
             result = session.execute(
                 update(OutboxMessage)
@@ -298,6 +317,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             "attempts": attempts,
             "lease_owner": None,
             "lease_until": None,
+            "lease_token": None,
         }
         if result.ok:
             values.update(
@@ -324,6 +344,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 .where(
                     OutboxMessage.id == item.outbox_id,
                     OutboxMessage.lease_owner == self._owner,
+                    OutboxMessage.lease_token == item.lease_token,
                 )
                 .values(**values)
                 .execution_options(synchronize_session=False)

@@ -1,0 +1,286 @@
+"""Lease rules on SQLite and PostgreSQL: heartbeats, takeover and fencing.
+
+Process A holds work; process B looks for work. While A's heartbeat is fresh B
+gets nothing; once it is stale (A was killed, or paused) B takes the work over at
+once, without waiting for `lease_until`; and A, waking up, cannot write with the
+lease it lost (fencing), even after it claimed the same row again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import leases
+from bot.channels import simulator
+from bot.channels.base import TELEGRAM, SendResult
+from bot.channels.simulator import SimulatorSender
+from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.gateway.inbox import store_inbound
+from bot.gateway.models import (
+    INBOX_PENDING,
+    OUTBOX_DELIVERED,
+    OUTBOX_PENDING,
+    Conversation,
+    InboxMessage,
+    OutboxMessage,
+)
+from bot.gateway.options import GatewayOptions
+from bot.gateway.outbox import SIMULATOR_LANE, OutboxSender
+from bot.gateway.rasa_client import RasaClient
+from bot.gateway.store import upgrade
+from bot.gateway.worker import ConversationWorker, Outcome
+from bot.registry import claim_jobs, complete_job, enqueue_job, get_job, retry_job
+from bot.registry.models import JOB_DONE, JOB_RUNNING
+from tests.gateway.conftest import PSEUDONYM_KEY
+from tests.postgres import BACKENDS, fresh_database
+from tests.registry.conftest import register as register_applicant
+
+OPTIONS = GatewayOptions(heartbeat_interval=1.0, heartbeat_timeout=3.0)
+A, B = "host:1:aaaaaaaa", "host:2:bbbbbbbb"
+
+
+@pytest.fixture(params=BACKENDS)
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker]:
+    """A migrated database of each backend, with processes A and B alive."""
+    with fresh_database(request.param, tmp_path, "leases") as url:
+        upgrade(url)
+        engine = make_engine(url)
+        factory = make_sessionmaker(engine)
+        with factory() as session:
+            leases.register(session, A, utcnow())
+            leases.register(session, B, utcnow())
+            session.commit()
+        yield factory
+        engine.dispose()
+
+
+def silence(sessions: sessionmaker, owner: str, seconds: float) -> None:
+    """As if `owner` stopped beating `seconds` ago (killed, or paused)."""
+    with sessions() as session:
+        leases.beat(session, owner, utcnow() - timedelta(seconds=seconds))
+        session.commit()
+
+
+def worker(sessions: sessionmaker, owner: str) -> ConversationWorker:
+    """A conversation worker of process `owner` (Rasa is never called here)."""
+    return ConversationWorker(
+        sessions, {}, RasaClient("http://127.0.0.1:9"), owner, OPTIONS
+    )
+
+
+def sender(sessions: sessionmaker, owner: str) -> OutboxSender:
+    """An outbox sender of process `owner`."""
+    return OutboxSender(sessions, {}, SimulatorSender(), owner, OPTIONS)
+
+
+def store_message(sessions: sessionmaker, user: str = "andi") -> int:
+    """A pending message of a simulated Telegram chat; its conversation id."""
+    with sessions() as session:
+        store_inbound(
+            session, simulator.inbound(TELEGRAM, user, text="halo"), PSEUDONYM_KEY
+        )
+        session.commit()
+        return int(session.execute(select(Conversation.id)).scalar_one())
+
+
+def conversation(sessions: sessionmaker, conversation_id: int) -> Conversation:
+    """The conversation row as stored."""
+    with sessions() as session:
+        row = session.get(Conversation, conversation_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+# --- conversations ------------------------------------------------------------
+
+
+def test_a_conversation_of_a_live_process_is_not_taken(sessions: sessionmaker) -> None:
+    store_message(sessions)
+    assert len(worker(sessions, A)._claim(8)) == 1
+    silence(sessions, A, 2.0)  # late, but within the timeout
+    assert worker(sessions, B)._claim(8) == []
+
+
+def test_a_dead_process_conversation_is_taken_over_at_once(
+    sessions: sessionmaker,
+) -> None:
+    conversation_id = store_message(sessions)
+    [held] = worker(sessions, A)._claim(8)
+    assert conversation(sessions, conversation_id).lease_until > utcnow() + timedelta(
+        seconds=60
+    ), "the backstop lease is still long"
+    silence(sessions, A, 3.5)
+    [taken] = worker(sessions, B)._claim(8)
+    assert taken.conversation_id == conversation_id
+    assert conversation(sessions, conversation_id).lease_owner == B
+
+
+def test_a_paused_holder_cannot_commit_after_a_takeover(
+    sessions: sessionmaker,
+) -> None:
+    conversation_id = store_message(sessions)
+    first = worker(sessions, A)
+    [held] = first._claim(8)
+    stale = first._next_pending(held)
+    assert stale is not None
+    silence(sessions, A, 5.0)  # A is paused mid-turn; B takes over
+    second = worker(sessions, B)
+    [taken] = second._claim(8)
+    outcome = Outcome(state={"by": "A"}, opted_out=False, bodies=[{"text": "A"}])
+    assert not first._complete(stale, outcome)
+    second._release(taken)  # B gives the conversation back (e.g. Rasa down)
+    with sessions() as session:  # A wakes up and claims it again
+        leases.beat(session, A, utcnow())
+        session.commit()
+    [again] = first._claim(8)
+    assert again.token != held.token
+    assert not first._complete(stale, outcome), "the old claim's write is fenced"
+    with sessions() as session:
+        assert session.execute(select(InboxMessage.status)).scalar_one() == (
+            INBOX_PENDING
+        )
+        assert session.execute(select(OutboxMessage)).first() is None
+    fresh = first._next_pending(again)
+    assert fresh is not None
+    assert first._complete(fresh, outcome)
+    assert conversation(sessions, conversation_id).state == {"by": "A"}
+
+
+def test_a_clean_stop_frees_the_conversation_at_once(sessions: sessionmaker) -> None:
+    store_message(sessions)
+    worker(sessions, A)._claim(8)
+    with sessions() as session:
+        leases.retire(session, A)
+        session.commit()
+    assert len(worker(sessions, B)._claim(8)) == 1
+
+
+def test_an_owner_without_heartbeat_keeps_the_backstop_rule(
+    sessions: sessionmaker,
+) -> None:
+    conversation_id = store_message(sessions)
+    with sessions() as session:
+        session.execute(
+            update(Conversation).values(
+                lease_owner="old-tool", lease_until=utcnow() + timedelta(seconds=60)
+            )
+        )
+        session.commit()
+    assert worker(sessions, B)._claim(8) == []
+    with sessions() as session:
+        session.execute(
+            update(Conversation).values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    [taken] = worker(sessions, B)._claim(8)
+    assert taken.conversation_id == conversation_id
+
+
+# --- outbox rows ----------------------------------------------------------------
+
+
+def store_reply(sessions: sessionmaker) -> int:
+    """A pending reply in a simulated chat; its outbox id."""
+    conversation_id = store_message(sessions)
+    now = utcnow()
+    with sessions() as session:
+        row = OutboxMessage(
+            conversation_id=conversation_id,
+            seq=0,
+            body={"text": "halo"},
+            status=OUTBOX_PENDING,
+            next_attempt_at=now,
+        )
+        session.add(row)
+        session.commit()
+        return int(row.id)
+
+
+def outbox_row(sessions: sessionmaker, outbox_id: int) -> OutboxMessage:
+    """The outbox row as stored."""
+    with sessions() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_a_dead_process_reply_is_taken_over_and_the_old_result_fenced(
+    sessions: sessionmaker,
+) -> None:
+    outbox_id = store_reply(sessions)
+    first, second = sender(sessions, A), sender(sessions, B)
+    [held] = first._claim({SIMULATOR_LANE: 8})
+    silence(sessions, A, 2.0)
+    assert second._claim({SIMULATOR_LANE: 8}) == []
+    silence(sessions, A, 3.5)
+    [taken] = second._claim({SIMULATOR_LANE: 8})
+    assert taken.outbox_id == outbox_id
+    assert outbox_row(sessions, outbox_id).lease_owner == B
+    # B's send failed and was rescheduled; A wakes and claims the row again
+    second._finish(taken, SendResult(ok=False, error="timeout", retry_after=0))
+    with sessions() as session:
+        session.execute(
+            update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(1))
+        )
+        leases.beat(session, A, utcnow())
+        session.commit()
+    [again] = first._claim({SIMULATOR_LANE: 8})
+    first._finish(held, SendResult(ok=True, provider_message_id="old"))
+    row = outbox_row(sessions, outbox_id)
+    assert (row.status, row.provider_message_id) == (OUTBOX_PENDING, None)
+    assert row.lease_owner == A, "the old claim's result did not end the new one"
+    first._finish(again, SendResult(ok=True, provider_message_id="new"))
+    row = outbox_row(sessions, outbox_id)
+    assert (row.status, row.provider_message_id) == (OUTBOX_DELIVERED, "new")
+
+
+# --- NIK jobs --------------------------------------------------------------------
+
+
+def queue_job(session: Session) -> int:
+    """A queued NIK job; its id."""
+    applicant = register_applicant(session, 1)
+    job = enqueue_job(session, applicant.id, "nik")
+    session.commit()
+    return job.id
+
+
+def test_a_dead_process_job_is_taken_over_and_the_old_result_fenced(
+    sessions: sessionmaker,
+) -> None:
+    with sessions() as session:
+        job_id = queue_job(session)
+        cutoff = leases.stale_before(utcnow(), OPTIONS.heartbeat_timeout)
+        [held] = claim_jobs(session, A, lease_seconds=60, stale_before=cutoff)
+        session.commit()
+        silence(sessions, A, 2.0)
+        cutoff = leases.stale_before(utcnow(), OPTIONS.heartbeat_timeout)
+        assert claim_jobs(session, B, lease_seconds=60, stale_before=cutoff) == []
+        session.commit()
+        silence(sessions, A, 3.5)
+        cutoff = leases.stale_before(utcnow(), OPTIONS.heartbeat_timeout)
+        [taken] = claim_jobs(session, B, lease_seconds=60, stale_before=cutoff)
+        session.commit()
+        assert (taken.id, taken.lease_owner, taken.attempts) == (job_id, B, 2)
+        # B puts it back; A wakes and claims it again; its first claim is fenced
+        assert retry_job(session, job_id, B, "stopped", utcnow(), attempt=2)
+        session.commit()
+        [again] = claim_jobs(session, A, lease_seconds=60)
+        session.commit()
+        assert again.attempts == 3
+        assert not complete_job(session, job_id, A, "verified", attempt=held.attempts)
+        session.commit()
+        job = get_job(session, job_id)
+        assert job is not None and (job.status, job.lease_owner) == (JOB_RUNNING, A)
+        assert complete_job(session, job_id, A, "verified", attempt=again.attempts)
+        session.commit()
+        job = get_job(session, job_id)
+        assert job is not None and job.status == JOB_DONE
