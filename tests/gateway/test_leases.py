@@ -37,7 +37,8 @@ from bot.gateway.store import upgrade
 from bot.gateway.worker import ConversationWorker, Outcome
 from bot.registry import claim_jobs, complete_job, enqueue_job, get_job, retry_job
 from bot.registry.models import JOB_DONE, JOB_RUNNING
-from tests.gateway.conftest import PSEUDONYM_KEY
+from bot.settings import Settings
+from tests.gateway.conftest import PSEUDONYM_KEY, Db, running, wait_until
 from tests.postgres import BACKENDS, fresh_database
 from tests.registry.conftest import register as register_applicant
 
@@ -284,3 +285,30 @@ def test_a_dead_process_job_is_taken_over_and_the_old_result_fenced(
         session.commit()
         job = get_job(session, job_id)
         assert job is not None and job.status == JOB_DONE
+
+
+# --- the gateway's own heartbeat ---------------------------------------------------
+
+
+def gateway_processes(db: Db) -> list[leases.GatewayProcess]:
+    """The heartbeat rows."""
+    with db.sessions() as session:
+        return list(session.execute(select(leases.GatewayProcess)).scalars().all())
+
+
+def test_a_running_gateway_beats_and_a_clean_stop_frees_its_work(
+    settings: Settings, db: Db
+) -> None:
+    with running(settings):
+        [first] = gateway_processes(db)
+        owner, beat_at = first.owner, first.heartbeat_at
+        wait_until(
+            lambda: gateway_processes(db)[0].heartbeat_at > beat_at,
+            timeout=5,
+            what="a second heartbeat",
+        )
+        with db.sessions() as session:
+            live = leases.live_processes(session, utcnow(), OPTIONS.heartbeat_timeout)
+        assert live == [owner]
+    [row] = gateway_processes(db)
+    assert row.heartbeat_at == leases.RETIRED, "stopped: its leases are free at once"
