@@ -863,9 +863,23 @@ class ConversationWorker(ClaimLoop[Held]):
         bodies: list[dict[str, Any]],
         first_seq: int,
     ) -> None:
-        """Mark the row failed and store `bodies` (an apology) after `first_seq`."""
+        """Mark the row failed and store `bodies` (an apology) after `first_seq`;
+        nothing when the lease was lost (the fence is checked first)."""
         now = utcnow()
         with self._sessions() as session, session.begin():
+            kept = session.execute(
+                update(Conversation)
+                .where(self._holds(pending.conversation_id, pending.lease_token))
+                .values(not_before=None)
+                .execution_options(synchronize_session=False)
+            )
+            if kept.rowcount != 1:
+                log.warning(
+                    "conversation %s inbox %s: lease lost, not failed",
+                    pending.conversation_id,
+                    pending.inbox_id,
+                )
+                return
             failed = session.execute(
                 update(InboxMessage)
                 .where(
@@ -882,12 +896,6 @@ class ConversationWorker(ClaimLoop[Held]):
             )
             if failed.rowcount != 1:
                 return
-            session.execute(
-                update(Conversation)
-                .where(self._holds(pending.conversation_id, pending.lease_token))
-                .values(not_before=None)
-                .execution_options(synchronize_session=False)
-            )
             session.add_all(
                 OutboxMessage(
                     **_outbox_values(pending, first_seq + index, body, False, now)
@@ -898,21 +906,14 @@ class ConversationWorker(ClaimLoop[Held]):
     def _postpone_row(
         self, pending: PendingMessage, error: str, delay: float, count: bool
     ) -> None:
+        """Release the conversation until `delay` from now and note the error on
+        the row; nothing when the lease was lost (the fence is checked first)."""
         now = utcnow()
         values: dict[str, Any] = {"last_error": error[:MAX_ERROR_LENGTH]}
         if count:
             values["attempts"] = InboxMessage.attempts + 1
         with self._sessions() as session, session.begin():
-            session.execute(
-                update(InboxMessage)
-                .where(
-                    InboxMessage.id == pending.inbox_id,
-                    InboxMessage.status == INBOX_PENDING,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            session.execute(
+            kept = session.execute(
                 update(Conversation)
                 .where(self._holds(pending.conversation_id, pending.lease_token))
                 .values(
@@ -921,6 +922,17 @@ class ConversationWorker(ClaimLoop[Held]):
                     lease_until=None,
                     lease_token=None,
                 )
+                .execution_options(synchronize_session=False)
+            )
+            if kept.rowcount != 1:
+                return
+            session.execute(
+                update(InboxMessage)
+                .where(
+                    InboxMessage.id == pending.inbox_id,
+                    InboxMessage.status == INBOX_PENDING,
+                )
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
 

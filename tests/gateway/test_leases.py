@@ -154,6 +154,27 @@ def test_a_paused_holder_cannot_commit_after_a_takeover(
     assert conversation(sessions, conversation_id).state == {"by": "A"}
 
 
+def test_a_paused_holder_can_neither_fail_nor_postpone_after_a_takeover(
+    sessions: sessionmaker,
+) -> None:
+    conversation_id = store_message(sessions)
+    first = worker(sessions, A)
+    [held] = first._claim(8)
+    stale = first._next_pending(held)
+    assert stale is not None
+    silence(sessions, A, 5.0)
+    [taken] = worker(sessions, B)._claim(8)
+    first._fail(stale, "given up", [{"text": "maaf"}], 0)
+    first._postpone_row(stale, "Rasa down", 1.0, True)
+    with sessions() as session:
+        row = session.execute(select(InboxMessage)).scalar_one()
+        assert (row.status, row.attempts, row.last_error) == (INBOX_PENDING, 0, None)
+        assert session.execute(select(OutboxMessage)).first() is None
+    after = conversation(sessions, conversation_id)
+    assert (after.lease_owner, after.lease_token) == (B, taken.token)
+    assert after.not_before is None
+
+
 def test_a_clean_stop_frees_the_conversation_at_once(sessions: sessionmaker) -> None:
     store_message(sessions)
     worker(sessions, A)._claim(8)
