@@ -30,7 +30,7 @@ from bot.gateway.models import (
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.options import GatewayOptions
+from bot.gateway.options import GatewayOptions, NikCheckOptions
 from bot.gateway.outbox import SIMULATOR_LANE, OutboxSender
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
@@ -38,6 +38,8 @@ from bot.gateway.worker import ConversationWorker, Outcome
 from bot.registry import claim_jobs, complete_job, enqueue_job, get_job, retry_job
 from bot.registry.models import JOB_DONE, JOB_RUNNING
 from bot.settings import Settings
+from bot.verification.nik import NikCheckResult, NikRequest
+from bot.verification.queue import NikCheckRunner
 from tests.gateway.conftest import PSEUDONYM_KEY, Db, running, wait_until
 from tests.postgres import BACKENDS, fresh_database
 from tests.registry.conftest import register as register_applicant
@@ -306,6 +308,44 @@ def test_a_dead_process_job_is_taken_over_and_the_old_result_fenced(
         session.commit()
         job = get_job(session, job_id)
         assert job is not None and job.status == JOB_DONE
+
+
+class NeverAsked:
+    """A NIK verifier the claims below never call."""
+
+    async def verify(self, request: NikRequest) -> NikCheckResult:
+        """Not called: these tests only claim and store."""
+        raise AssertionError("not called")
+
+
+def runner(sessions: sessionmaker, owner: str) -> NikCheckRunner:
+    """The gateway's NIK check runner of process `owner`."""
+    return NikCheckRunner(
+        sessions,
+        NeverAsked(),
+        owner,
+        NikCheckOptions(),
+        grace=0.1,
+        heartbeat_timeout=OPTIONS.heartbeat_timeout,
+    )
+
+
+def test_the_nik_runner_takes_over_a_dead_process_check(
+    sessions: sessionmaker,
+) -> None:
+    with sessions() as session:
+        job_id = queue_job(session)
+    first, second = runner(sessions, A), runner(sessions, B)
+    [held] = first._claim(8)
+    assert second._claim(8) == []
+    silence(sessions, A, 3.5)
+    [taken] = second._claim(8)
+    assert (taken.job.id, taken.job.lease_owner) == (job_id, B)
+    assert not first._finish(held.job, "verified", "done", None), "fenced"
+    assert second._finish(taken.job, "verified", "done", None)
+    with sessions() as session:
+        job = get_job(session, job_id)
+        assert job is not None and (job.status, job.attempts) == (JOB_DONE, 2)
 
 
 # --- the gateway's own heartbeat ---------------------------------------------------
