@@ -8,8 +8,9 @@ lease it lost (fencing), even after it claimed the same row again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from bot.channels import simulator
 from bot.channels.base import TELEGRAM, SendResult
 from bot.channels.simulator import SimulatorSender
 from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.gateway.heartbeat import Heartbeat
 from bot.gateway.inbox import store_inbound
 from bot.gateway.models import (
     INBOX_PENDING,
@@ -373,3 +375,35 @@ def test_a_running_gateway_beats_and_a_clean_stop_frees_its_work(
         assert live == [owner]
     [row] = gateway_processes(db)
     assert row.heartbeat_at == leases.RETIRED, "stopped: its leases are free at once"
+
+
+class StepClock:
+    """A clock moved by hand (naive UTC)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_late_heartbeat_is_logged_and_a_purged_row_written_again(
+    sessions: sessionmaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = StepClock()
+    heartbeat = Heartbeat(sessions, "host:3:cccccccc", 1.0, 3.0, clock=clock)
+    heartbeat.register()
+    clock.now += timedelta(seconds=1)
+    with caplog.at_level(logging.WARNING, logger="bot.gateway.heartbeat"):
+        heartbeat.beat()
+        assert not caplog.records
+        clock.now += timedelta(seconds=5)  # e.g. the process was paused
+        heartbeat.beat()
+    assert "late" in caplog.text
+    with sessions() as session:
+        assert leases.purge(session, clock.now + timedelta(seconds=1)) == 3
+        session.commit()
+    heartbeat.beat()
+    with sessions() as session:
+        live = leases.live_processes(session, clock.now, 3.0)
+    assert live == ["host:3:cccccccc"]
