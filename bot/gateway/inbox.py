@@ -1,8 +1,13 @@
 """Store inbound messages: get or create the conversation, insert once per provider id.
 
-A known conversation is only read. Inserts use `INSERT ... ON CONFLICT DO NOTHING`
-(SQLite and PostgreSQL), so a redelivered message or two first messages racing
-never abort the caller's transaction. The caller commits.
+A known conversation is only read, with its row locked until the caller commits
+(`FOR UPDATE` on PostgreSQL; SQLite has one writer anyway): two messages of one
+person stored at once by two processes then commit in the order of their ids,
+so the worker, which answers pending rows in id order, never answers the later
+one first because the earlier was not committed yet. Inserts use
+`INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL), so a redelivered
+message or two first messages racing never abort the caller's transaction. The
+caller commits.
 """
 
 from __future__ import annotations
@@ -43,9 +48,9 @@ def insert_ignoring_conflict(
 
 def _find_conversation(session: Session, channel: str, address: str) -> int | None:
     found = session.execute(
-        select(Conversation.id).where(
-            Conversation.channel == channel, Conversation.address == address
-        )
+        select(Conversation.id)
+        .where(Conversation.channel == channel, Conversation.address == address)
+        .with_for_update()
     ).scalar_one_or_none()
     return None if found is None else int(found)
 
@@ -55,7 +60,8 @@ def conversation_id(
 ) -> int:
     """The id of the conversation with this address, created if it is new.
 
-    A known address costs one read; only a new one is inserted (ignoring the
+    A known address costs one read (locking the row until the commit); only a
+    new one is inserted (ignoring the
     conflict when another request created it meanwhile) and read again.
     """
     found = _find_conversation(session, channel, address)

@@ -72,6 +72,8 @@ class Conversation(Base):
     state = Column(JsonType, nullable=False, default=dict)
     lease_owner = Column(String(64))
     lease_until = Column(DateTime)
+    lease_token = Column(Integer)
+    """The fencing token of the current claim (`bot.leases`)."""
     not_before = Column(DateTime)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
@@ -139,6 +141,8 @@ class OutboxMessage(Base):
     next_attempt_at = Column(DateTime, nullable=False, default=utcnow)
     lease_owner = Column(String(64))
     lease_until = Column(DateTime)
+    lease_token = Column(Integer)
+    """The fencing token of the current claim (`bot.leases`)."""
     last_error = Column(Text)
     provider_message_id = Column(String(128))
     delivery_status = Column(String(32))

@@ -42,6 +42,13 @@ class GatewayOptions:
 
     poll_interval: float = 0.5
     lease_seconds: float = 120.0
+    """The backstop of every lease: a live process whose task is stuck loses it
+    after this long. A dead process loses its leases sooner: see below."""
+    heartbeat_interval: float = 1.0
+    """Seconds between this process's heartbeats (`bot.leases`)."""
+    heartbeat_timeout: float = 3.0
+    """Seconds of silence after which another process takes over what this one
+    holds (conversations, replies, NIK checks)."""
     worker_concurrency: int = 16
     """Conversations handed to Rasa at the same time."""
     rasa_timeout: float = 30.0
@@ -80,6 +87,13 @@ class GatewayOptions:
             raise ValueError("worker and outbox concurrency must be at least 1")
         if self.max_turn_attempts < 1:
             raise ValueError("max_turn_attempts must be at least 1")
+        if self.heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval must be positive")
+        if self.heartbeat_timeout < 2 * self.heartbeat_interval:
+            raise ValueError(
+                "heartbeat_timeout must be at least twice heartbeat_interval, so one "
+                "late heartbeat does not hand a live process's work to another"
+            )
         if self.handoff_interval <= 0:
             raise ValueError("handoff_interval must be positive")
 

@@ -6,6 +6,9 @@ conditional UPDATE (and, on PostgreSQL, picks them with `FOR UPDATE SKIP LOCKED`
 sends them with the channel's Sender, and records the result: sent (with the
 provider's message id), rescheduled (exponential backoff with jitter, or the
 provider's retry_after), or failed (permanent error or too many attempts). A
+row held by a process whose heartbeat is stale is free (`bot.leases`); each claim
+writes a fencing token that the result's write must name, so a paused process's
+late result never overwrites the row after a takeover. A
 retry_after (rate limit, pacing) is not a failed attempt. Rows of an opted-out
 conversation are not sent, except the opt-out confirmation itself.
 
@@ -37,9 +40,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
+from bot import leases
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
 from bot.db import utcnow
 from bot.gateway.models import (
@@ -95,6 +99,8 @@ class OutgoingMessage:
     """A previous attempt's outcome is unknown (no result stored): reconcile."""
     reconciling: bool = False
     """That case is already counted (its send got no answer earlier)."""
+    lease_token: int | None = None
+    """The fencing token of the claim."""
 
     @property
     def lane(self) -> str:
@@ -129,6 +135,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         self._lanes = lanes
         self._busy: Counter[str] = Counter()
         self._unknown: Counter[str] = Counter({name: 0 for name in COUNTERS})
+        self._tokens = leases.Tokens()
 
     def unknown_counts(self) -> dict[str, int]:
         """Sends with an unknown outcome seen by this process, and how they ended
@@ -154,9 +161,12 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         now = utcnow()
         claimed: list[tuple[int, bool]] = []
         dropped = 0
+        token = self._tokens.new()
         with self._sessions() as session:
             for lane, limit in free.items():
-                lane_claimed, lane_dropped = self._claim_lane(session, lane, limit, now)
+                lane_claimed, lane_dropped = self._claim_lane(
+                    session, lane, limit, now, token
+                )
                 claimed.extend(lane_claimed)
                 dropped += lane_dropped
             session.commit()
@@ -184,19 +194,28 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     send_started_at=row.send_started_at or now,
                     in_doubt=row.id in in_doubt,
                     reconciling=row.reconciled == RECONCILING,
+                    lease_token=token,
                 )
                 for row, conversation in rows
             ]
 
     def _claim_lane(
-        self, session: Session, lane: str, limit: int, now: datetime
+        self,
+        session: Session,
+        lane: str,
+        limit: int,
+        now: datetime,
+        token: int,
     ) -> tuple[list[tuple[int, bool]], int]:
-        """Lease up to `limit` due rows of one lane and mark their sends as started
-        (unless an earlier attempt's mark is there: then the row is in doubt);
-        ((id, in doubt) of each, rows dropped)."""
+        """Lease up to `limit` due rows of one lane with the claim's `token` and
+        mark their sends as started (unless an earlier attempt's mark is there:
+        then the row is in doubt); ((id, in doubt) of each, rows dropped)."""
         until = now + timedelta(seconds=self._options.lease_seconds)
-        lease_free = or_(
-            OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now
+        lease_free = leases.lease_free(
+            OutboxMessage.lease_owner,
+            OutboxMessage.lease_until,
+            now,
+            leases.stale_before(now, self._options.heartbeat_timeout),
         )
         earlier = aliased(OutboxMessage)
         blocked = exists().where(
@@ -234,7 +253,11 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             values: dict[str, Any] = (
                 {"status": OUTBOX_FAILED, "last_error": OPTED_OUT}
                 if suppressed
-                else {"lease_owner": self._owner, "lease_until": until}
+                else {
+                    "lease_owner": self._owner,
+                    "lease_until": until,
+                    "lease_token": token,
+                }
             )
             if not suppressed and started is None:
                 values["send_started_at"] = now
@@ -351,6 +374,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 .where(
                     OutboxMessage.id == item.outbox_id,
                     OutboxMessage.lease_owner == self._owner,
+                    OutboxMessage.lease_token == item.lease_token,
                 )
                 .values(
                     status=OUTBOX_UNKNOWN,
@@ -393,6 +417,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             "lease_owner": None,
             "lease_until": None,
             "send_started_at": None,
+            "lease_token": None,
         }
         if item.in_doubt:
             values["reconciled"] = reconciled or RECONCILED_RESENT
@@ -473,6 +498,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 .where(
                     OutboxMessage.id == item.outbox_id,
                     OutboxMessage.lease_owner == self._owner,
+                    OutboxMessage.lease_token == item.lease_token,
                 )
                 .values(**values)
                 .execution_options(synchronize_session=False)

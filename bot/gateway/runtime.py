@@ -30,9 +30,11 @@ from bot.channels.sms import SmsChannel, TwilioSender
 from bot.channels.telegram import TelegramChannel, TelegramSender
 from bot.db import make_engine, make_sessionmaker
 from bot.gateway.health import ActionServerHealth
+from bot.gateway.heartbeat import Heartbeat
 from bot.gateway.inbox import store_inbound
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import LANES, OutboxSender
+from bot.gateway.pool import describe_error
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
 from bot.gateway.worker import ConversationWorker
@@ -90,6 +92,7 @@ def database_threads(options: GatewayOptions) -> int:
         + checks
         + MONITOR_CONCURRENCY
         + REQUEST_THREADS
+        + 1  # the heartbeat
     )
 
 
@@ -121,7 +124,10 @@ class Gateway:
     privacy: PrivacyJanitor
     tracker: Engine
     mail: MailQueue
+    heartbeat: Heartbeat
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    beating: asyncio.Task[None] | None = None
+    """The heartbeat's task: stopped last, after the loops drained."""
 
     @classmethod
     async def start(
@@ -147,6 +153,10 @@ class Gateway:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         owner = owner_id()
+        heartbeat = Heartbeat(
+            sessions, owner, options.heartbeat_interval, options.heartbeat_timeout
+        )
+        await asyncio.to_thread(heartbeat.register)  # before anything is claimed
         rasa = RasaClient(settings.rasa_url, timeout=options.rasa_timeout)
         actions = ActionServerHealth(
             settings.actions_url,
@@ -174,6 +184,7 @@ class Gateway:
             options.nik_checks,
             grace=options.shutdown_grace,
             on_notification=worker.notify,
+            heartbeat_timeout=options.heartbeat_timeout,
         )
         handoff_monitor = HandoffMonitor(
             sessions,
@@ -208,7 +219,9 @@ class Gateway:
             privacy=privacy,
             tracker=tracker,
             mail=mail,
+            heartbeat=heartbeat,
         )
+        gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
             asyncio.create_task(worker.run(), name="gateway-worker"),
             asyncio.create_task(outbox.run(), name="gateway-outbox"),
@@ -221,7 +234,8 @@ class Gateway:
         return gateway
 
     async def stop(self) -> None:
-        """Stop claiming, let work in flight finish, release leases, close."""
+        """Stop claiming, let work in flight finish, release leases, retire the
+        heartbeat (what is left is free at once), close."""
         self.worker.stop()
         self.outbox.stop()
         self.nik_checks.stop()
@@ -229,6 +243,13 @@ class Gateway:
         self.privacy.stop()
         self.mail.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.heartbeat.stop()
+        if self.beating is not None:
+            await asyncio.gather(self.beating, return_exceptions=True)
+        try:
+            await asyncio.to_thread(self.heartbeat.retire)
+        except Exception as exc:  # the leases left run out with the heartbeat
+            log.error("heartbeat not retired: %s", describe_error(exc))
         await self.rasa.aclose()
         await self.actions.aclose()
         await _close(self.verifier, "aclose")

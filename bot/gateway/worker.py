@@ -1,9 +1,12 @@
 """Hand stored inbound messages to Rasa, one at a time per conversation, in order.
 
 A worker claims a conversation with pending inbox rows by taking its lease with a
-conditional UPDATE (only if the lease is free or expired; the row count says who
-won). On PostgreSQL the candidates are picked with `FOR UPDATE SKIP LOCKED`, so
-workers in several processes do not even wait for each other. The lease holder then
+conditional UPDATE (only if the lease is free, expired, or held by a process whose
+heartbeat is stale: `bot.leases`; the row count says who won). Each claim writes
+a new fencing token, and every write guarded by the lease names it, so a process
+that was paused past its heartbeat timeout cannot commit after a takeover. On
+PostgreSQL the candidates are picked with `FOR UPDATE SKIP LOCKED`, so workers in
+several processes do not even wait for each other. The lease holder then
 processes the conversation's pending rows in id order; the replies, the new
 conversation state and the row's "done" are committed in one transaction, which
 only succeeds while the lease is still ours and the row still pending.
@@ -50,9 +53,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import leases
 from bot.channels.base import Channel, InboundMessage, Interpretation, Reply
 from bot.db import utcnow
 from bot.gateway.health import ActionServerHealth
@@ -111,6 +115,14 @@ TICKET_CANCELLED_ERROR = "ticket cancelled"
 
 
 @dataclass(frozen=True)
+class Held:
+    """A conversation this process claimed, with the claim's fencing token."""
+
+    conversation_id: int
+    token: int
+
+
+@dataclass(frozen=True)
 class PendingMessage:
     """The oldest pending inbox row of a claimed conversation, with its context."""
 
@@ -124,6 +136,8 @@ class PendingMessage:
     message: InboundMessage
     ticket: TicketInfo | None = None
     """The conversation's active ticket (open or assigned), if any."""
+    lease_token: int | None = None
+    """The fencing token of the claim this row was read under."""
 
 
 @dataclass
@@ -191,7 +205,7 @@ def _agent_id(data: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class ConversationWorker(ClaimLoop[int]):
+class ConversationWorker(ClaimLoop[Held]):
     """Claims conversations with pending inbox rows and processes them."""
 
     name = "worker"
@@ -217,22 +231,35 @@ class ConversationWorker(ClaimLoop[int]):
         self._options = options
         self._on_outbox = on_outbox
         self._vault = Vault(sessions)
+        self._tokens = leases.Tokens()
         self._rasa_failures = 0
         self._waits: dict[int, int] = {}
         """Conversation id -> Rasa-unavailable waits in a row (for the backoff)."""
 
     # --- claiming -------------------------------------------------------------
 
-    async def claim(self, limit: int) -> list[int]:
+    async def claim(self, limit: int) -> list[Held]:
         """Take the lease of up to `limit` conversations that have pending rows."""
         return await in_thread(self._claim, limit)
 
-    def _claim(self, limit: int) -> list[int]:
+    def _holds(self, conversation_id: int, token: int | None) -> Any:
+        """SQL: this conversation is still leased by this claim (the fence)."""
+        return and_(
+            Conversation.id == conversation_id,
+            Conversation.lease_owner == self._owner,
+            Conversation.lease_token == token,
+        )
+
+    def _claim(self, limit: int) -> list[Held]:
         now = utcnow()
         until = now + timedelta(seconds=self._options.lease_seconds)
-        lease_free = or_(
-            Conversation.lease_until.is_(None), Conversation.lease_until < now
+        lease_free = leases.lease_free(
+            Conversation.lease_owner,
+            Conversation.lease_until,
+            now,
+            leases.stale_before(now, self._options.heartbeat_timeout),
         )
+        token = self._tokens.new()
         with self._sessions() as session, session.begin():
             oldest_pending = (
                 select(func.min(InboxMessage.id))
@@ -268,30 +295,36 @@ class ConversationWorker(ClaimLoop[int]):
                 result = session.execute(
                     update(Conversation)
                     .where(Conversation.id == conversation_id, lease_free)
-                    .values(lease_owner=self._owner, lease_until=until)
+                    .values(
+                        lease_owner=self._owner, lease_until=until, lease_token=token
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 1:
-                    claimed.append(int(conversation_id))
+                    claimed.append(Held(int(conversation_id), token))
         return claimed
 
     # --- processing -----------------------------------------------------------
 
-    async def handle(self, item: int) -> None:
+    async def handle(self, item: Held) -> None:
         """Process the claimed conversation's pending rows in order, then release."""
-        conversation_id = item
         try:
             while not self.stopping:
-                pending = await in_thread(self._next_pending, conversation_id)
+                pending = await in_thread(self._next_pending, item)
                 if pending is None or not await self._process(pending):
                     break
         finally:
-            await in_thread(self._release, conversation_id)
+            await in_thread(self._release, item)
 
-    def _next_pending(self, conversation_id: int) -> PendingMessage | None:
+    def _next_pending(self, held: Held) -> PendingMessage | None:
+        conversation_id = held.conversation_id
         with self._sessions() as session:
             conversation = session.get(Conversation, conversation_id)
-            if conversation is None or conversation.lease_owner != self._owner:
+            if (
+                conversation is None
+                or conversation.lease_owner != self._owner
+                or conversation.lease_token != held.token
+            ):
                 return None
             row = session.execute(
                 select(InboxMessage)
@@ -324,6 +357,7 @@ class ConversationWorker(ClaimLoop[int]):
                     user_name=row.user_name,
                 ),
                 ticket=ticket,
+                lease_token=held.token,
             )
 
     async def _process(self, pending: PendingMessage) -> bool:
@@ -761,10 +795,7 @@ class ConversationWorker(ClaimLoop[int]):
             )
             kept = session.execute(
                 update(Conversation)
-                .where(
-                    Conversation.id == pending.conversation_id,
-                    Conversation.lease_owner == self._owner,
-                )
+                .where(self._holds(pending.conversation_id, pending.lease_token))
                 .values(
                     state=outcome.state,
                     opted_out=outcome.opted_out,
@@ -833,9 +864,23 @@ class ConversationWorker(ClaimLoop[int]):
         bodies: list[dict[str, Any]],
         first_seq: int,
     ) -> None:
-        """Mark the row failed and store `bodies` (an apology) after `first_seq`."""
+        """Mark the row failed and store `bodies` (an apology) after `first_seq`;
+        nothing when the lease was lost (the fence is checked first)."""
         now = utcnow()
         with self._sessions() as session, session.begin():
+            kept = session.execute(
+                update(Conversation)
+                .where(self._holds(pending.conversation_id, pending.lease_token))
+                .values(not_before=None)
+                .execution_options(synchronize_session=False)
+            )
+            if kept.rowcount != 1:
+                log.warning(
+                    "conversation %s inbox %s: lease lost, not failed",
+                    pending.conversation_id,
+                    pending.inbox_id,
+                )
+                return
             failed = session.execute(
                 update(InboxMessage)
                 .where(
@@ -852,15 +897,6 @@ class ConversationWorker(ClaimLoop[int]):
             )
             if failed.rowcount != 1:
                 return
-            session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == pending.conversation_id,
-                    Conversation.lease_owner == self._owner,
-                )
-                .values(not_before=None)
-                .execution_options(synchronize_session=False)
-            )
             session.add_all(
                 OutboxMessage(
                     **_outbox_values(pending, first_seq + index, body, False, now)
@@ -871,11 +907,26 @@ class ConversationWorker(ClaimLoop[int]):
     def _postpone_row(
         self, pending: PendingMessage, error: str, delay: float, count: bool
     ) -> None:
+        """Release the conversation until `delay` from now and note the error on
+        the row; nothing when the lease was lost (the fence is checked first)."""
         now = utcnow()
         values: dict[str, Any] = {"last_error": error[:MAX_ERROR_LENGTH]}
         if count:
             values["attempts"] = InboxMessage.attempts + 1
         with self._sessions() as session, session.begin():
+            kept = session.execute(
+                update(Conversation)
+                .where(self._holds(pending.conversation_id, pending.lease_token))
+                .values(
+                    not_before=now + timedelta(seconds=delay),
+                    lease_owner=None,
+                    lease_until=None,
+                    lease_token=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if kept.rowcount != 1:
+                return
             session.execute(
                 update(InboxMessage)
                 .where(
@@ -885,28 +936,12 @@ class ConversationWorker(ClaimLoop[int]):
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == pending.conversation_id,
-                    Conversation.lease_owner == self._owner,
-                )
-                .values(
-                    not_before=now + timedelta(seconds=delay),
-                    lease_owner=None,
-                    lease_until=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
 
-    def _release(self, conversation_id: int) -> None:
+    def _release(self, held: Held) -> None:
         with self._sessions() as session, session.begin():
             session.execute(
                 update(Conversation)
-                .where(
-                    Conversation.id == conversation_id,
-                    Conversation.lease_owner == self._owner,
-                )
-                .values(lease_owner=None, lease_until=None)
+                .where(self._holds(held.conversation_id, held.token))
+                .values(lease_owner=None, lease_until=None, lease_token=None)
                 .execution_options(synchronize_session=False)
             )

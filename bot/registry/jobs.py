@@ -4,7 +4,11 @@ A worker claims due jobs by taking their lease with a conditional `UPDATE` (as t
 gateway's outbox does); PostgreSQL also skips rows other workers hold
 (`FOR UPDATE SKIP LOCKED`). Two workers never hold the same job: the second
 `UPDATE` finds the job already running under a live lease. A worker that dies
-loses its jobs when the lease runs out, and another claims them again.
+loses its jobs when the lease runs out, or (given `stale_before`) as soon as
+its process's heartbeat is stale (`bot.leases`), and another claims them again.
+Each claim counts an attempt, so the attempt number is the claim's fencing
+token: `complete_job`, `fail_job` and `retry_job` given `attempt` change nothing
+once a later claim took the job.
 
 Transactions: `enqueue_job` joins the caller's transaction (enqueue with the data
 it checks). `claim_jobs` must be committed at once, the check run outside any
@@ -21,6 +25,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import leases
 from bot.registry._sql import dialect_of, insert_ignoring_conflict, now_or
 from bot.registry.models import (
     JOB_DONE,
@@ -90,10 +95,13 @@ def jobs_of(
     return [JobInfo.from_row(row) for row in rows]
 
 
-def _claimable(moment: datetime) -> Any:
+def _claimable(moment: datetime, stale_before: datetime | None = None) -> Any:
+    lost = leases.lease_free(
+        jobs.c.lease_owner, jobs.c.lease_until, moment, stale_before
+    )
     return or_(
         and_(jobs.c.status == JOB_QUEUED, jobs.c.next_attempt_at <= moment),
-        and_(jobs.c.status == JOB_RUNNING, jobs.c.lease_until < moment),
+        and_(jobs.c.status == JOB_RUNNING, lost),
     )
 
 
@@ -105,9 +113,11 @@ def claim_jobs(
     lease_seconds: float = 60.0,
     kinds: Collection[str] | None = None,
     now: datetime | None = None,
+    stale_before: datetime | None = None,
 ) -> list[JobInfo]:
     """Take the lease of up to `limit` due jobs (queued and due, or whose lease
-    ran out), oldest due first; each claim counts one attempt.
+    ran out, or whose owner's heartbeat is older than `stale_before`), oldest due
+    first; each claim counts one attempt (the claim's fencing token).
 
     Commit right after: the lease is what keeps other workers away.
     """
@@ -117,7 +127,7 @@ def claim_jobs(
     until = moment + timedelta(seconds=lease_seconds)
     due = (
         select(jobs.c.id)
-        .where(_claimable(moment))
+        .where(_claimable(moment, stale_before))
         .order_by(jobs.c.next_attempt_at, jobs.c.id)
         .limit(limit)
     )
@@ -129,7 +139,7 @@ def claim_jobs(
     for job_id in session.execute(due).scalars().all():
         result = session.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, _claimable(moment))
+            .where(jobs.c.id == job_id, _claimable(moment, stale_before))
             .values(
                 status=JOB_RUNNING,
                 lease_owner=owner,
@@ -148,15 +158,22 @@ def claim_jobs(
     return [JobInfo.from_row(row) for row in rows]
 
 
-def _finish(session: Session, job_id: int, owner: str, values: dict[str, Any]) -> bool:
+def _finish(
+    session: Session,
+    job_id: int,
+    owner: str,
+    values: dict[str, Any],
+    attempt: int | None,
+) -> bool:
+    guard = [
+        jobs.c.id == job_id,
+        jobs.c.status == JOB_RUNNING,
+        jobs.c.lease_owner == owner,
+    ]
+    if attempt is not None:
+        guard.append(jobs.c.attempts == attempt)
     result = session.execute(
-        update(jobs)
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.status == JOB_RUNNING,
-            jobs.c.lease_owner == owner,
-        )
-        .values(lease_owner=None, lease_until=None, **values)
+        update(jobs).where(*guard).values(lease_owner=None, lease_until=None, **values)
     )
     return bool(result.rowcount == 1)
 
@@ -167,9 +184,11 @@ def complete_job(
     owner: str,
     result_code: str,
     now: datetime | None = None,
+    attempt: int | None = None,
 ) -> bool:
     """Store a job's answer (e.g. `nik_valid`, `nik_not_found`); False when the
-    lease was lost (another worker has the job now: drop this result)."""
+    lease was lost (another worker has the job now: drop this result). `attempt`:
+    the claim's attempt number, the fence against a later claim of this owner."""
     moment = now_or(now)
     return _finish(
         session,
@@ -182,6 +201,7 @@ def complete_job(
             "finished_at": moment,
             "updated_at": moment,
         },
+        attempt,
     )
 
 
@@ -192,6 +212,7 @@ def fail_job(
     error: str,
     result_code: str | None = None,
     now: datetime | None = None,
+    attempt: int | None = None,
 ) -> bool:
     """Give a job up for good (attempts exhausted, permanent error); False when
     the lease was lost."""
@@ -207,6 +228,7 @@ def fail_job(
             "finished_at": moment,
             "updated_at": moment,
         },
+        attempt,
     )
 
 
@@ -217,6 +239,7 @@ def retry_job(
     error: str,
     retry_at: datetime,
     now: datetime | None = None,
+    attempt: int | None = None,
 ) -> bool:
     """Put a job back in the queue until `retry_at` (backoff is the caller's);
     False when the lease was lost."""
@@ -230,4 +253,5 @@ def retry_job(
             "last_error": error[:ERROR_MAX],
             "updated_at": now_or(now),
         },
+        attempt,
     )

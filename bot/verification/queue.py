@@ -4,7 +4,8 @@
 are): it claims due NIK jobs with `claim_jobs` (a lease per job, committed at
 once), checks each applicant with the `NikVerifier` under an overall timeout,
 and stores the outcome in one transaction that succeeds only while the lease is
-still ours:
+still ours (the claim's attempt number is its fencing token: a result stored
+after another process took the job over changes nothing):
 
 - verified: job done, step `nik` done;
 - a definitive refusal (unknown NIK, data mismatch, student, civil servant,
@@ -18,7 +19,9 @@ With every final outcome, each channel identity linked to the applicant gets the
 internal event `nik_checked` in its conversation (once per job and
 channel: key `nik:<job id>`), and the conversation worker is woken after the
 commit. A lost lease rolls everything back and drops the result: another worker
-has the job. Logs carry job and applicant ids and masked NIKs only.
+has the job. Given `heartbeat_timeout`, jobs held by a process whose heartbeat is
+older than that are claimed at once (`bot.leases`), not after their lease. Logs
+carry job and applicant ids and masked NIKs only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from bot import leases
 from bot.db import utcnow
 from bot.gateway.notify import enqueue_notification
 from bot.gateway.options import NikCheckOptions, backoff
@@ -94,16 +98,19 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
         options: NikCheckOptions,
         grace: float,
         on_notification: Callable[[], None] = lambda: None,
+        heartbeat_timeout: float | None = None,
     ) -> None:
         """`owner` names this process's leases; `grace` is how long checks in
         flight may finish at stop; `on_notification` wakes the conversation
-        worker once internal events are committed."""
+        worker once internal events are committed; `heartbeat_timeout`: take over
+        the jobs of processes silent for that long (None: wait for their lease)."""
         super().__init__(options.concurrency, options.poll_interval, grace)
         self._sessions = sessions
         self._verifier = verifier
         self._owner = owner
         self._options = options
         self._on_notification = on_notification
+        self._heartbeat_timeout = heartbeat_timeout
 
     # --- claiming -------------------------------------------------------------
 
@@ -112,6 +119,9 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
         return await in_thread(self._claim, limit)
 
     def _claim(self, limit: int) -> list[ClaimedCheck]:
+        now = utcnow()
+        timeout = self._heartbeat_timeout
+        stale = None if timeout is None else leases.stale_before(now, timeout)
         with self._sessions() as session:
             jobs = claim_jobs(
                 session,
@@ -119,6 +129,8 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
                 limit=limit,
                 lease_seconds=self._options.lease_seconds,
                 kinds=(JOB_NIK,),
+                now=now,
+                stale_before=stale,
             )
             session.commit()
             return [self._load(session, job) for job in jobs]
@@ -226,7 +238,9 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
     ) -> bool:
         """Job done, step set, linked conversations notified: all or nothing."""
         with self._sessions() as session:
-            if not complete_job(session, job.id, self._owner, result_code):
+            if not complete_job(
+                session, job.id, self._owner, result_code, attempt=job.attempts
+            ):
                 session.rollback()
                 return False
             set_step(session, job.applicant_id, STEP_NIK, status, reason=reason)
@@ -237,7 +251,9 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
     def _exhausted(self, job: JobInfo, error: str) -> bool:
         """The verifier stayed unavailable: fail the job and the step, notify."""
         with self._sessions() as session:
-            if not fail_job(session, job.id, self._owner, error, UNAVAILABLE):
+            if not fail_job(
+                session, job.id, self._owner, error, UNAVAILABLE, attempt=job.attempts
+            ):
                 session.rollback()
                 return False
             set_step(
@@ -251,7 +267,9 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
         """Queue the job again after `delay` seconds; the step stays pending."""
         retry_at = utcnow() + timedelta(seconds=delay)
         with self._sessions() as session:
-            if not retry_job(session, job.id, self._owner, error, retry_at):
+            if not retry_job(
+                session, job.id, self._owner, error, retry_at, attempt=job.attempts
+            ):
                 session.rollback()
                 return False
             set_step(session, job.applicant_id, STEP_NIK, STEP_PENDING)
@@ -260,12 +278,14 @@ class NikCheckRunner(ClaimLoop[ClaimedCheck]):
 
     def _release(self, job: JobInfo) -> None:
         with self._sessions() as session:
-            retry_job(session, job.id, self._owner, "stopped", utcnow())
+            retry_job(
+                session, job.id, self._owner, "stopped", utcnow(), attempt=job.attempts
+            )
             session.commit()
 
     def _give_up_orphan(self, job: JobInfo) -> None:
         with self._sessions() as session:
-            fail_job(session, job.id, self._owner, NO_APPLICANT)
+            fail_job(session, job.id, self._owner, NO_APPLICANT, attempt=job.attempts)
             session.commit()
 
     @staticmethod
