@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
@@ -26,7 +25,9 @@ from bot.channels.sms import parse_inbound, parse_status
 from bot.channels.telegram import parse_webhook
 from bot.console import app as console
 from bot.console.presence import agents_online
+from bot.db import utcnow
 from bot.gateway import simulator
+from bot.gateway.failures import failed_count
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import record_status
 from bot.gateway.pool import describe_error
@@ -136,14 +137,19 @@ async def sms_status(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """The gateway is up, its database answers and its loops run."""
+    """The gateway is up, its database answers and its loops run; also the
+    messages given up in the last 24 hours (all processes: `failed_messages`)
+    and this process's turns in which an action failed (`incomplete_turns`).
+    Failures are reported, not unhealthy: restarting would not help them."""
+    gateway = runtime(request)
 
-    def ping(session: Session) -> None:
-        session.execute(text("SELECT 1"))
+    def failed(session: Session) -> int:
+        return failed_count(session, utcnow())
 
-    loops = "stopped" if any(t.done() for t in runtime(request).tasks) else "running"
+    loops = "stopped" if any(t.done() for t in gateway.tasks) else "running"
+    failed_messages: int | None = None
     try:
-        await run_in_session(request, ping)
+        failed_messages = await run_in_session(request, failed)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable: %s", type(exc).__name__)
         database = "unreachable"
@@ -151,7 +157,13 @@ async def healthz(request: Request) -> Response:
         database = "ok"
     healthy = database == "ok" and loops == "running"
     return JSONResponse(
-        {"status": "ok" if healthy else "error", "database": database, "loops": loops},
+        {
+            "status": "ok" if healthy else "error",
+            "database": database,
+            "loops": loops,
+            "failed_messages": failed_messages,
+            "incomplete_turns": gateway.worker.incomplete_turns,
+        },
         status_code=200 if healthy else 503,
     )
 

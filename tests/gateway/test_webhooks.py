@@ -152,7 +152,13 @@ def test_healthz_reports_the_database(settings: Settings) -> None:
     with running(settings, senders={}) as client:
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "loops": "running"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "loops": "running",
+        "failed_messages": 0,
+        "incomplete_turns": 0,
+    }
 
 
 def test_a_database_error_is_a_503_logged_without_its_message(
