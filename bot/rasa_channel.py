@@ -19,14 +19,15 @@ failed call in a context variable that belongs to the turn's task. A refusal by 
 form validator (HTTP 400, `ActionExecutionRejection`) is Rasa's normal flow, not
 a failure.
 
-Why here, by the numbers: the note costs a context-variable set and reset per
-turn (about a microsecond, measured with timeit), nothing on the wire. The
-alternatives cost a round trip per turn: the gateway reading the tracker after
-each turn (`GET /conversations/{id}/tracker`: all events loaded from the tracker
-store and serialised, several milliseconds and growing with the conversation,
-and it still cannot tell a failed action from one that returned no events), or
-the action server reporting each action to a shared store (a write per action,
-and the gateway still would not know which actions Rasa meant to run).
+Why here, by the numbers (measured on the 2-core development machine, shared):
+the note costs a context-variable set and reset per turn, 0.4 microseconds
+(timeit), and nothing on the wire; a whole FAQ turn through Rasa takes about
+250 ms either way. The alternatives cost a round trip per turn: the gateway
+reading the tracker after each turn (`GET /conversations/{id}/tracker` took
+70-80 ms and 147 kB for a 60-turn conversation, growing with it, and a failed
+action looks there exactly like one that returned no events), or the action
+server reporting each action to a shared store (a write per action, and the
+gateway still would not know which actions Rasa meant to run).
 """
 
 from __future__ import annotations
