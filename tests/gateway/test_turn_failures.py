@@ -27,6 +27,7 @@ from tests.gateway.conftest import (
     post_twilio,
     running,
     sms_params,
+    telegram_callback,
     telegram_update,
     wait_until,
 )
@@ -93,3 +94,42 @@ def test_a_database_error_after_the_turn_ends_with_the_apology(
     assert sms.texts() == [APOLOGY]
     assert health["failed_messages"] == 1
 
+
+
+def test_the_apology_follows_a_button_answer_stored_before_the_turn(
+    settings: Settings,
+    rasa: FakeRasa,
+    db: Db,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A button press's answer is stored before the turn (seq 0); when the
+    turn's result then cannot be stored, the apology goes after it."""
+    rasa.replies["halo"] = [
+        {"text": "Lanjut?", "buttons": [{"title": "Ya", "payload": "/affirm"}]}
+    ]
+    telegram = FakeSender(TELEGRAM)
+    real_complete = ConversationWorker._complete
+
+    def complete_failing_for_buttons(self: Any, pending: Any, outcome: Any) -> bool:
+        if pending.message.payload is not None:
+            raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
+        return bool(real_complete(self, pending, outcome))
+
+    monkeypatch.setattr(ConversationWorker, "_complete", complete_failing_for_buttons)
+    with running(settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(620, 4242, "halo"))
+        wait_until(lambda: telegram.sent, what="the question")
+        data = telegram.sent[0].body["buttons"][0][0]["callback_data"]
+        post_telegram(client, telegram_callback(621, 4242, data))
+        wait_until(lambda: db.inbox()[-1].status == "failed", what="giving up")
+        wait_until(lambda: len(telegram.sent) == 3, what="the apology")
+    kinds = [(s.body["kind"], s.body.get("text")) for s in telegram.sent]
+    assert kinds == [
+        ("message", "Lanjut?"),
+        ("answer_callback", None),
+        ("message", APOLOGY),
+    ]
+    assert [row.seq for row in db.outbox() if row.inbox_id == db.inbox()[-1].id] == [
+        0,
+        1,
+    ]
