@@ -17,7 +17,10 @@ endpoint (`EndpointConfig.request`, used by custom actions, form validation and
 custom slot mappings) is replaced once by `ReportingEndpoint`, which notes each
 failed call in a context variable that belongs to the turn's task. A refusal by a
 form validator (HTTP 400, `ActionExecutionRejection`) is Rasa's normal flow, not
-a failure.
+a failure. The failed turn stays in the tracker as Rasa recorded it (the action
+without its events); the gateway retries the whole turn. Undoing it with Rasa's
+`UserUtteranceReverted` was tried and rejected: Rasa 3.6 then answers the
+repeated message with `action_listen` at once, without predicting.
 
 Why here, by the numbers (measured on the 2-core development machine, shared):
 the note costs a context-variable set and reset per turn, 0.4 microseconds
