@@ -74,6 +74,7 @@ from bot.console.web import (
     set_session_cookie,
 )
 from bot.db import utcnow
+from bot.gateway.failures import recent_failed
 from bot.gateway.runtime import run_in_session, runtime
 from bot.handoff import tickets
 from bot.handoff.errors import TicketClosed, TicketNotFound, TicketTaken
@@ -303,8 +304,9 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
 
 async def supervisor_page(request: Request, visit: Visit) -> Response:
-    """Queue figures, agent activity, the registration funnel, accounts under
-    password guessing, and the audit log (filtered and paged by the query)."""
+    """Queue figures, messages the gateway gave up on, agent activity, the
+    registration funnel, accounts under password guessing, and the audit log
+    (filtered and paged by the query)."""
     now = utcnow()
     params = dict(request.query_params)
 
@@ -320,6 +322,7 @@ async def supervisor_page(request: Request, visit: Visit) -> Response:
             "refused": refused_logins(db, now),
             "all_agents": list_agents(db),
             "queue": queue_items(db, visit.agent, now),
+            "failed": recent_failed(db, now),
         }
 
     context = await _db(request, build)

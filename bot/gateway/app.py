@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
@@ -25,7 +24,9 @@ from bot.channels.sms import parse_inbound, parse_status
 from bot.channels.telegram import parse_webhook
 from bot.console import app as console
 from bot.console.presence import agents_online
+from bot.db import utcnow
 from bot.gateway import simulator
+from bot.gateway.failures import failed_count
 from bot.gateway.options import GatewayOptions
 from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
@@ -133,16 +134,20 @@ async def sms_status(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """The gateway is up, its database answers and its loops run; with this
-    process's count of sends whose outcome was unknown and how they ended."""
-
-    def ping(session: Session) -> None:
-        session.execute(text("SELECT 1"))
-
+    """The gateway is up, its database answers and its loops run; also the
+    messages given up in the last 24 hours (all processes: `failed_messages`),
+    this process's turns in which an action failed (`incomplete_turns`) and
+    its sends whose outcome was unknown and how they ended (`unknown_sends`).
+    Failures are reported, not unhealthy: restarting would not help them."""
     gateway = runtime(request)
+
+    def failed(session: Session) -> int:
+        return failed_count(session, utcnow())
+
     loops = "stopped" if any(t.done() for t in gateway.tasks) else "running"
+    failed_messages: int | None = None
     try:
-        await run_in_session(request, ping)
+        failed_messages = await run_in_session(request, failed)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable: %s", type(exc).__name__)
         database = "unreachable"
@@ -155,6 +160,8 @@ async def healthz(request: Request) -> Response:
             "database": database,
             "loops": loops,
             "unknown_sends": gateway.outbox.unknown_counts(),
+            "failed_messages": failed_messages,
+            "incomplete_turns": gateway.worker.incomplete_turns,
         },
         status_code=200 if healthy else 503,
     )

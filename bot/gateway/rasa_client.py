@@ -1,10 +1,14 @@
-"""Talk to Rasa's REST channel: one turn per call, replies as `Reply` objects.
+"""Talk to Rasa's gateway channel: one turn per call, replies as `Reply` objects.
 
-Failures come in three kinds, because the worker treats them differently:
-`RasaUnavailableError` (nobody answers: Rasa or the action server is down or
-overloaded; waited out without limit), `RasaTurnError` (Rasa took the message but
-the turn failed or took too long: retried a few times, since the message itself may
-be the cause) and `RasaRejectedError` (retrying cannot help).
+The channel (`bot.rasa_channel`, configured in credentials.yml) answers like
+Rasa's REST channel plus whether every action of the turn ran. Failures come in
+three kinds, because the worker treats them differently: `RasaUnavailableError`
+(nobody answers: Rasa or the action server is down or overloaded; waited out
+without limit), `RasaTurnError` (Rasa took the message but the turn failed, took
+too long, or an action of it failed: `IncompleteTurnError`; retried a few times,
+since the message itself may be the cause) and `RasaRejectedError` (retrying
+cannot help). The replies of an incomplete turn are dropped: the whole turn is
+retried, so the person never gets half of it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import httpx
 
 from bot.channels.base import Button, Reply
 
-WEBHOOK_PATH = "/webhooks/rest/webhook"
+WEBHOOK_PATH = "/webhooks/gateway/webhook"
 # Nobody took the message: overloaded (429) or a proxy found no Rasa (502, 503).
 UNAVAILABLE_STATUS = {429, 502, 503}
 # The turn was tried and failed or timed out (5xx, 408, 504...): retried a few times.
@@ -32,8 +36,28 @@ class RasaTurnError(Exception):
     """The turn failed or timed out inside Rasa: retry a few times, then give up."""
 
 
+class IncompleteTurnError(RasaTurnError):
+    """Rasa answered, but an action of the turn failed (its replies are lost)."""
+
+    def __init__(self, failed_actions: list[str]) -> None:
+        self.failed_actions = failed_actions
+        super().__init__("actions failed: " + ", ".join(failed_actions)[:200])
+
+
 class RasaRejectedError(Exception):
     """Rasa refused the message itself (4xx, unreadable answer): retrying won't help."""
+
+
+def parse_turn(data: Any) -> list[Reply]:
+    """The replies of the gateway channel's answer (a plain REST list is read as
+    a complete turn); IncompleteTurnError when an action of the turn failed."""
+    if isinstance(data, dict):
+        if data.get("complete") is not True:
+            failed = data.get("failed_actions")
+            names = [str(n) for n in failed] if isinstance(failed, list) else []
+            raise IncompleteTurnError(names or ["unknown"])
+        data = data.get("replies")
+    return parse_replies(data)
 
 
 def parse_replies(data: Any) -> list[Reply]:
@@ -72,7 +96,8 @@ class RasaClient:
     ) -> list[Reply]:
         """Hand one message to Rasa under the pseudonym `sender`; return its replies.
 
-        Raises RasaUnavailableError, RasaTurnError or RasaRejectedError.
+        Raises RasaUnavailableError, RasaTurnError (IncompleteTurnError when an
+        action failed) or RasaRejectedError.
         """
         body = {"sender": sender, "message": text, "metadata": metadata or {}}
         try:
@@ -92,7 +117,7 @@ class RasaClient:
             data = response.json()
         except ValueError as exc:
             raise RasaTurnError("the answer is not JSON") from exc
-        return parse_replies(data)
+        return parse_turn(data)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

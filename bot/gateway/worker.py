@@ -21,6 +21,17 @@ counts an attempt; after `max_turn_attempts` the message is marked failed and th
 person gets an apology, so the conversation moves on. `attempts` counts only such
 message-specific failures (and database errors), never waits for Rasa.
 
+A turn in which an action failed (the action server died, timed out or raised:
+Rasa still answers 200, and `bot.rasa_channel` says the turn is incomplete) is
+such a failure: its partial replies are dropped, the action server's health is
+checked again, and the whole turn is retried (the actions replay by the turn's
+idempotency key), so the person gets one whole answer or, at the limit, the
+apology. A database error that keeps the result from being stored ends the same
+way after `MAX_ERROR_ATTEMPTS`. Every message given up is a failed inbox row,
+counted on /healthz and listed on the console's supervisor page
+(`bot.gateway.failures`); `incomplete_turns` counts this process's incomplete
+turns.
+
 An internal event (`bot.gateway.notify`: a row whose `event` has an "internal"
 key, e.g. a NIK check finished) is not the person's text: the channel does not
 interpret it, and Rasa gets the message `INTERNAL_EVENTS[name]` (an intent in
@@ -79,6 +90,7 @@ from bot.gateway.options import GatewayOptions, backoff
 from bot.gateway.outbox import OPTED_OUT
 from bot.gateway.pool import ClaimLoop, describe_error, in_thread
 from bot.gateway.rasa_client import (
+    IncompleteTurnError,
     RasaClient,
     RasaRejectedError,
     RasaTurnError,
@@ -233,6 +245,8 @@ class ConversationWorker(ClaimLoop[Held]):
         self._vault = Vault(sessions)
         self._tokens = leases.Tokens()
         self._rasa_failures = 0
+        self.incomplete_turns = 0
+        """Turns of this process in which an action failed (retried or given up)."""
         self._waits: dict[int, int] = {}
         """Conversation id -> Rasa-unavailable waits in a row (for the backoff)."""
 
@@ -594,6 +608,8 @@ class ConversationWorker(ClaimLoop[Held]):
             await self._wait_for_rasa(pending, str(exc))
             return False
         except RasaTurnError as exc:
+            if isinstance(exc, IncompleteTurnError):
+                self._turn_incomplete(pending, exc)
             if pending.attempts + 1 < self._options.max_turn_attempts:
                 await self._retry_later(pending, _error_text(exc), "Rasa turn failed")
                 return False
@@ -625,6 +641,21 @@ class ConversationWorker(ClaimLoop[Held]):
         self._waits.pop(pending.conversation_id, None)
         self.resume()
         return replies
+
+    def _turn_incomplete(
+        self, pending: PendingMessage, exc: IncompleteTurnError
+    ) -> None:
+        """An action of the turn failed: its replies are dropped (the turn is
+        retried whole) and the action server is checked before the next turn."""
+        self.incomplete_turns += 1
+        if self._actions is not None:
+            self._actions.forget()
+        log.warning(
+            "conversation %s inbox %s: turn incomplete, replies dropped (%s)",
+            pending.conversation_id,
+            pending.inbox_id,
+            exc,
+        )
 
     async def _enqueue_local(self, pending: PendingMessage, outcome: Outcome) -> bool:
         """Store the local bodies (a callback answer) before the Rasa turn, so they
@@ -670,9 +701,16 @@ class ConversationWorker(ClaimLoop[Held]):
         return True
 
     async def _after_store_error(self, pending: PendingMessage, exc: Exception) -> bool:
-        """A database error: retry the message later, or give it up at the limit."""
+        """A database error: retry the message later, or give it up at the limit
+        (with the apology when the person wrote it)."""
         if pending.attempts + 1 >= MAX_ERROR_ATTEMPTS:
-            await in_thread(self._fail, pending, _error_text(exc), [], 0)
+            channel = self._channels.get(pending.message.channel)
+            person = internal_event_name(pending.message.event) is None
+            if channel is None:
+                await in_thread(self._fail, pending, _error_text(exc), [], 0)
+                return True
+            outcome = Outcome(state=dict(pending.state), opted_out=pending.opted_out)
+            await self._give_up(pending, channel, outcome, exc, person)
             return True
         await self._retry_later(pending, _error_text(exc), "not stored")
         return False
@@ -864,8 +902,9 @@ class ConversationWorker(ClaimLoop[Held]):
         bodies: list[dict[str, Any]],
         first_seq: int,
     ) -> None:
-        """Mark the row failed and store `bodies` (an apology) after `first_seq`;
-        nothing when the lease was lost (the fence is checked first)."""
+        """Mark the row failed and store `bodies` (an apology) after `first_seq`
+        and after any reply of the row stored by an earlier attempt; nothing
+        when the lease was lost (the fence is checked first)."""
         now = utcnow()
         with self._sessions() as session, session.begin():
             kept = session.execute(
@@ -881,6 +920,14 @@ class ConversationWorker(ClaimLoop[Held]):
                     pending.inbox_id,
                 )
                 return
+            if bodies:
+                last = session.execute(
+                    select(func.max(OutboxMessage.seq)).where(
+                        OutboxMessage.inbox_id == pending.inbox_id
+                    )
+                ).scalar_one_or_none()
+                if last is not None:
+                    first_seq = max(first_seq, int(last) + 1)
             failed = session.execute(
                 update(InboxMessage)
                 .where(

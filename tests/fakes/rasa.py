@@ -1,4 +1,6 @@
-"""A local fake of Rasa's REST channel (POST /webhooks/rest/webhook).
+"""A local fake of Rasa's REST channel (POST /webhooks/rest/webhook) and of our
+gateway channel (POST /webhooks/gateway/webhook, `bot.rasa_channel`: the same
+replies with `complete` and `failed_actions`).
 
 Runs under uvicorn in a background thread on a free 127.0.0.1 port and records
 every message it answered. `down()` stops listening (connections are refused, as
@@ -6,7 +8,9 @@ when Rasa restarts) and `up()` listens again on the same port; `fail_with(503)`
 answers with an error status instead. Replies come from `replies` (message ->
 list of Rasa reply dicts), else `reply` (a function, by default an echo);
 `delays` (message -> seconds, else `default_delay`) plus up to `jitter` random
-seconds make turns slow.
+seconds make turns slow. `incomplete` (message -> count) makes that many turns of
+the message lose an action, as when the action server dies mid-turn: Rasa still
+answers 200 with the replies said before (`partial`, by default none).
 
     rasa = FakeRasa().start()
     settings = load_settings({..., "RASA_URL": rasa.url})
@@ -58,13 +62,17 @@ class FakeRasa(BackgroundServer):
         self.delays: dict[str, float] = {}
         self.default_delay = 0.0
         self.jitter = 0.0
+        self.incomplete: dict[str, int] = {}
+        self.partial: list[dict[str, Any]] = []
+        self.failed_action = "action_answer_faq"
         self._status: int | None = None
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._refused = 0
         app = Starlette(
             routes=[
-                Route("/webhooks/rest/webhook", self._webhook, methods=["POST"]),
+                Route("/webhooks/rest/webhook", self._rest, methods=["POST"]),
+                Route("/webhooks/gateway/webhook", self._gateway, methods=["POST"]),
                 Route("/status", self._health, methods=["GET"]),
             ]
         )
@@ -107,7 +115,22 @@ class FakeRasa(BackgroundServer):
     async def _health(self, request: Request) -> JSONResponse:
         return JSONResponse({"version": "fake"})
 
-    async def _webhook(self, request: Request) -> JSONResponse:
+    async def _rest(self, request: Request) -> JSONResponse:
+        answer, _ = await self._turn(request)
+        return answer if isinstance(answer, JSONResponse) else JSONResponse(answer)
+
+    async def _gateway(self, request: Request) -> JSONResponse:
+        answer, failed = await self._turn(request)
+        if isinstance(answer, JSONResponse):
+            return answer
+        return JSONResponse(
+            {"replies": answer, "complete": not failed, "failed_actions": failed}
+        )
+
+    async def _turn(
+        self, request: Request
+    ) -> tuple[JSONResponse | list[dict[str, Any]], list[str]]:
+        """One turn: an error response, or the replies and the failed actions."""
         data = await request.json()
         sender = str(data.get("sender"))
         message = str(data.get("message"))
@@ -115,15 +138,20 @@ class FakeRasa(BackgroundServer):
         if self._status is not None:
             with self._lock:
                 self._refused += 1
-            return JSONResponse({"error": "unavailable"}, status_code=self._status)
+            error = JSONResponse({"error": "unavailable"}, status_code=self._status)
+            return error, []
         delay = self.delays.get(message, self.default_delay)
         delay += random.uniform(0.0, self.jitter)  # noqa: S311
         if delay:
             await asyncio.sleep(delay)
+        with self._lock:
+            self._received.append(Received(sender, message, metadata))
+            if self.incomplete.get(message, 0) > 0:
+                self.incomplete[message] -= 1
+                partial = [{"recipient_id": sender, **r} for r in self.partial]
+                return partial, [self.failed_action]
         if message in self.replies:
             answer = [{"recipient_id": sender, **r} for r in self.replies[message]]
         else:
             answer = self.reply(sender, message, metadata)
-        with self._lock:
-            self._received.append(Received(sender, message, metadata))
-        return JSONResponse(answer)
+        return answer, []

@@ -157,6 +157,8 @@ def test_healthz_reports_the_database(settings: Settings) -> None:
         "database": "ok",
         "loops": "running",
         "unknown_sends": {"unknown": 0, "found": 0, "resent": 0, "given_up": 0},
+        "failed_messages": 0,
+        "incomplete_turns": 0,
     }
 
 

@@ -62,6 +62,29 @@ class RasaStack:
 
     rasa_url: str
     actions_url: str
+    actions: subprocess.Popen[bytes] | None = None
+    """The action server's process (a test may kill it)."""
+
+
+def start_actions(
+    work: Path, port: int, env: Mapping[str, str], package: str = "actions"
+) -> subprocess.Popen[bytes]:
+    """Start the action server with `package` on `port`; return once it is ready."""
+    log = work / "actions.log"
+    actions = subprocess.Popen(
+        [str(BIN / "rasa"), "run", "actions", "--port", str(port)]
+        + ["--actions", package],
+        cwd=ROOT,
+        env=dict(env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/health", actions, log)
+    except BaseException:
+        stop(actions)
+        raise
+    return actions
 
 
 @contextmanager
@@ -69,13 +92,15 @@ def running_rasa_stack(
     work: Path,
     env_overrides: Mapping[str, str] | None = None,
     tracker_db: Path | None = None,
+    actions_package: str = "actions",
 ) -> Iterator[RasaStack]:
     """Run the trained model's Rasa server and the action server until exit.
 
     ``env_overrides`` go into both processes' environment (e.g. the gateway's
     DATABASE_URL, so the actions see the same registry); logs go to ``work``.
     ``tracker_db``: keep Rasa's tracker in that SQLite file (SQLTrackerStore, as
-    endpoints.yml does) instead of in memory.
+    endpoints.yml does) instead of in memory. ``actions_package``: the package the
+    action server loads.
     """
     model = require(MODEL, "run `make train` first")
     actions_port, rasa_port = free_port(), free_port()
@@ -98,24 +123,8 @@ def running_rasa_stack(
     }
     procs = []
     try:
-        log = work / "actions.log"
-        actions = subprocess.Popen(
-            [
-                str(BIN / "rasa"),
-                "run",
-                "actions",
-                "--port",
-                str(actions_port),
-                "--actions",
-                "actions",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        actions = start_actions(work, actions_port, env, actions_package)
         procs.append(actions)
-        wait_until_ready(f"http://127.0.0.1:{actions_port}/health", actions, log)
         log = work / "rasa.log"
         rasa = subprocess.Popen(
             [
@@ -139,6 +148,7 @@ def running_rasa_stack(
         yield RasaStack(
             rasa_url=f"http://127.0.0.1:{rasa_port}",
             actions_url=f"http://127.0.0.1:{actions_port}",
+            actions=actions,
         )
     finally:
         for proc in reversed(procs):

@@ -1,0 +1,41 @@
+"""Reading Rasa's answer: the gateway channel's completeness, REST's plain list."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.gateway.rasa_client import (
+    IncompleteTurnError,
+    RasaRejectedError,
+    RasaTurnError,
+    parse_turn,
+)
+
+
+def test_a_complete_turn_gives_its_replies() -> None:
+    answer = {"replies": [{"text": "halo"}], "complete": True, "failed_actions": []}
+    assert [r.text for r in parse_turn(answer)] == ["halo"]
+
+
+def test_an_incomplete_turn_is_a_turn_error_naming_the_actions() -> None:
+    answer = {
+        "replies": [{"text": "sebagian"}],
+        "complete": False,
+        "failed_actions": ["action_submit_registration"],
+    }
+    with pytest.raises(IncompleteTurnError) as caught:
+        parse_turn(answer)
+    assert isinstance(caught.value, RasaTurnError)
+    assert caught.value.failed_actions == ["action_submit_registration"]
+    assert str(caught.value) == "actions failed: action_submit_registration"
+
+
+def test_an_answer_without_completeness_is_not_trusted() -> None:
+    with pytest.raises(IncompleteTurnError):
+        parse_turn({"replies": []})
+
+
+def test_rasas_rest_list_is_read_as_before() -> None:
+    assert [r.text for r in parse_turn([{"text": "a"}, {"text": "b"}])] == ["a", "b"]
+    with pytest.raises(RasaRejectedError):
+        parse_turn("nonsense")

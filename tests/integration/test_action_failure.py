@@ -1,0 +1,106 @@
+"""The action server killed (SIGKILL) while Rasa waits for an action of a turn.
+
+Rasa answers such a turn normally, with none of the failed action's replies. The
+gateway must not mark the message done: it retries the turn once the action
+server is back, and the person gets the one answer, not silence.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramApi
+from tests.integration.blocking_actions import GATE_ENV
+from tests.integration.conftest import (
+    RasaStack,
+    running_rasa_stack,
+    start_actions,
+    start_gateway,
+    stop,
+)
+from tests.integration.test_e2e_channels import (
+    CHAT_ID,
+    SECRET,
+    post_update,
+    text_update,
+    wait_for,
+)
+
+FAQ_QUESTION = "kak sebenernya kartu prakerja ini program buat apaan sih"
+QUIET = 4.0
+"""Seconds the person must hear nothing while the action server is down."""
+RECOVERY_WAIT = 100.0
+"""The gateway waits for the action server with a backoff capped at 60 s."""
+
+
+@pytest.fixture()
+def gated_stack(tmp_path: Path) -> Iterator[tuple[RasaStack, Path]]:
+    """Rasa and an action server whose FAQ action waits at a gate."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    with running_rasa_stack(
+        tmp_path,
+        {GATE_ENV: str(gate)},
+        actions_package="tests.integration.blocking_actions",
+    ) as stack:
+        yield stack, gate
+
+
+def test_killing_the_action_server_mid_turn_retries_the_turn(
+    gated_stack: tuple[RasaStack, Path], tmp_path: Path
+) -> None:
+    stack, gate = gated_stack
+    assert stack.actions is not None
+    with FakeTelegramApi() as api:
+        proc, base = start_gateway(
+            tmp_path,
+            {
+                "RASA_URL": stack.rasa_url,
+                "ACTIONS_URL": stack.actions_url,
+                "TELEGRAM_TOKEN": DEFAULT_TOKEN,
+                "TELEGRAM_SECRET_TOKEN": SECRET,
+                "TELEGRAM_API_URL": api.url,
+            },
+        )
+        revived = None
+        try:
+            assert post_update(base, text_update(1, FAQ_QUESTION)).status_code == 200
+            wait_for(lambda: (gate / "entered").exists(), "the action to start")
+            os.kill(stack.actions.pid, signal.SIGKILL)
+            stack.actions.wait(timeout=10)
+
+            time.sleep(QUIET)  # Rasa has answered the turn by now, without the FAQ
+            assert api.calls_to("sendMessage") == [], "half a turn was sent"
+
+            (gate / "release").touch()
+            port = urllib.parse.urlsplit(stack.actions_url).port
+            assert port is not None
+            revived = start_actions(
+                tmp_path,
+                port,
+                {**os.environ, GATE_ENV: str(gate)},
+                "tests.integration.blocking_actions",
+            )
+            deadline = time.monotonic() + RECOVERY_WAIT
+            while not api.calls_to("sendMessage") and time.monotonic() < deadline:
+                time.sleep(0.3)
+            time.sleep(1.5)  # nothing else follows
+            answers = api.calls_to("sendMessage")
+            health = httpx.get(f"{base}/healthz", timeout=10).json()
+        finally:
+            if revived is not None:
+                stop(revived)
+            stop(proc)
+    assert len(answers) == 1, [a["text"] for a in answers]
+    assert str(answers[0]["chat_id"]) == str(CHAT_ID)
+    assert "Prakerja" in answers[0]["text"]
+    assert health["incomplete_turns"] >= 1, health
+    assert health["failed_messages"] == 0, health
