@@ -33,8 +33,10 @@ before an earlier one). It prints the worst recovery time after each kind of kil
 the throughput. Results go to results/soak/soak.json. Every wait is bounded;
 traffic stays on 127.0.0.1.
 
-`--plant duplicate|lost|order` plants a defect in the observations (a delivery
-repeated, one dropped, two swapped) to show that the checks catch it.
+`--plant duplicate|lost|order|email|ticket` plants one defect after the traffic
+(a reply sent again to a fake provider, the replies to one person dropped, two
+replies swapped, a code e-mail written twice, a second handoff ticket stored) to
+show that the checks catch it.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -843,16 +845,76 @@ def _outbox_text(channel: str, body: Any) -> str | None:
     return to_gsm7(text) if channel == SMS else text
 
 
-def plant(deliveries: list[Delivery], kind: str, rng: random.Random) -> str:
-    """Plant a defect in the observed deliveries; what was done."""
-    if not deliveries:
-        return "nothing to plant into"
+PLANTS = ("duplicate", "lost", "order", "email", "ticket")
+
+
+def plant_live(
+    kind: str,
+    deliveries: Deliveries,
+    twilio: Any,
+    telegram: Any,
+    mail: Path,
+    db_url: str,
+    rng: random.Random,
+) -> str:
+    """Plant a defect through the real parts, before the checks read them:
+    "duplicate" sends a delivered reply again to its fake provider over HTTP,
+    "email" writes a second copy of a code e-mail into the mail folder, "ticket"
+    stores a second (cancelled) handoff ticket for a conversation that had one.
+    What was done."""
     if kind == "duplicate":
-        victim = rng.choice(deliveries)
-        deliveries.append(replace(victim, at=time.monotonic()))
-        return f"delivery to one {victim.channel} address repeated"
+        victim = rng.choice(deliveries.all)
+        if victim.channel == SMS:
+            httpx.post(
+                f"{twilio.url}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+                data={"To": victim.address, "From": TWILIO_FROM, "Body": victim.text},
+                auth=(TWILIO_SID, TWILIO_TOKEN),
+            ).raise_for_status()
+        else:
+            httpx.post(
+                f"{telegram.url}/bot{telegram.token}/sendMessage",
+                data={"chat_id": victim.address, "text": victim.text},
+            ).raise_for_status()
+        return f"a {victim.channel} reply sent again to the fake provider"
+    if kind == "email":
+        from bot.notify.mailbox import outbox_files
+
+        first = outbox_files(mail)[0]
+        shutil.copy(first, first.with_name("zz-copy-" + first.name))
+        return "a code e-mail written twice"
+    if kind == "ticket":
+        from sqlalchemy import insert, select
+
+        from bot.db import make_engine, utcnow
+        from bot.handoff.models import TICKET_CANCELLED, Ticket
+
+        engine = make_engine(db_url)
+        try:
+            with engine.begin() as c:
+                old = c.execute(select(Ticket).limit(1)).one()
+                now = utcnow()
+                c.execute(
+                    insert(Ticket).values(
+                        conversation_id=old.conversation_id, channel=old.channel,
+                        reason=old.reason, status=TICKET_CANCELLED,
+                        created_at=now, cancelled_at=now,
+                    )
+                )  # fmt: skip
+        finally:
+            engine.dispose()
+        return "a second handoff ticket stored for one conversation"
+    return ""
+
+
+def plant_observed(
+    deliveries: list[Delivery], kind: str, rng: random.Random, touched: set[str]
+) -> str:
+    """Plant a defect in the observed deliveries: "lost" drops every reply to one
+    address, "order" swaps the first and last reply of one conversation; each in
+    a conversation no other planted defect `touched` (which it then joins)."""
     if kind == "lost":
-        victim = rng.choice(deliveries)
+        victim = rng.choice([d for d in deliveries if d.address not in touched])
+        touched.add(victim.address)
         for other in [d for d in deliveries if d.address == victim.address]:
             deliveries.remove(other)
         return f"every delivery to one {victim.channel} address dropped"
@@ -860,13 +922,14 @@ def plant(deliveries: list[Delivery], kind: str, rng: random.Random) -> str:
         by_address: dict[str, list[int]] = defaultdict(list)
         for i, d in enumerate(deliveries):
             by_address[d.address].append(i)
-        for positions in by_address.values():
+        for address, positions in by_address.items():
             texts = {deliveries[i].text for i in positions}
-            if len(positions) >= 2 and len(texts) >= 2:
+            if len(texts) >= 2 and address not in touched:
+                touched.add(address)
                 a, b = positions[0], positions[-1]
                 deliveries[a], deliveries[b] = deliveries[b], deliveries[a]
                 return "first and last delivery of one conversation swapped"
-    raise SystemExit(f"cannot plant {kind!r}")
+    return ""
 
 
 def analyse(
@@ -1107,15 +1170,23 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         traffic, latency = asyncio.run(
             soak(args, work, db_url, deliveries, twilio, telegram, people)
         )
+        before_plants = len(deliveries.all)
+        planted = [
+            plant_live(kind, deliveries, twilio, telegram, work / "email-outbox",
+                       db_url, rng)
+            for kind in args.plant or ()
+        ]  # fmt: skip
         rows = database_rows(db_url)
     observed = list(deliveries.all)
     if args.keep:
         write_transcripts(work / "transcripts.txt", people, traffic, observed)
-    planted = plant(observed, args.plant, rng) if args.plant else None
+    touched = {d.address for d in observed[before_plants:]}
+    for kind in args.plant or ():
+        planted.append(plant_observed(observed, kind, rng, touched))
     result = analyse(traffic, observed, rows, mail_counts(work / "email-outbox"))
     result["throughput"]["post_to_first_reply_p50_ms"] = latency["p50_ms"]
     result["throughput"]["post_to_first_reply_p95_ms"] = latency["p95_ms"]
-    result["planted"] = planted
+    result["planted"] = [what for what in planted if what]
     result["logs"] = {
         name: log_summary(work / f"{name}.log")
         for name in ("gateway1", "gateway2", "rasa", "actions")
@@ -1159,8 +1230,8 @@ def report(result: dict[str, Any]) -> str:
         f"{m['load_average_at_start'][0]} -> {m['load_average_at_end'][0]}; "
         f"{p['date']}",
     ]
-    if result["planted"]:
-        lines.append(f"PLANTED DEFECT: {result['planted']}")
+    for what in result["planted"]:
+        lines.append(f"PLANTED DEFECT: {what}")
     lines += ["", "| Check | Count |", "| --- | ---: |"]
     lines += [f"| {name.replace('_', ' ')} | {'' if n == 0 else '**'}{n}"
               f"{'' if n == 0 else '**'} |" for name, n in c.items()]  # fmt: skip
@@ -1212,7 +1283,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
-    parser.add_argument("--plant", choices=("duplicate", "lost", "order"))
+    parser.add_argument(
+        "--plant", choices=PLANTS, action="append", help="plant a defect (repeatable)"
+    )
     args = parser.parse_args()  # fmt: skip
     args.people = args.people or (50 if args.short else 1000)
     args.messages = args.messages or (500 if args.short else 10_000)
