@@ -3,6 +3,7 @@ times, and the planted defects that prove the checks."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections import Counter, defaultdict
@@ -72,9 +73,11 @@ def database_rows(db_url: str) -> dict[str, Any]:
                     Ticket.conversation_id
                 )
             ).all()
+        turns = rasa_turns(engine)
     finally:
         engine.dispose()
     return {
+        "rasa_turns": turns,
         "conversations": conversations,
         "inbox": inbox,
         "outbox": outbox,
@@ -84,6 +87,27 @@ def database_rows(db_url: str) -> dict[str, Any]:
         "email_codes": {email: int(n) for email, n in codes},
         "tickets": {conversation: int(n) for conversation, n in tickets},
     }
+
+
+def rasa_turns(engine: Any) -> Counter[str]:
+    """Rasa's user turns per idempotency key (the inbox id the gateway puts in
+    the message metadata), from the tracker store; empty while the gateway does
+    not send one."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    keys: Counter[str] = Counter()
+    try:
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT data FROM events WHERE type_name = 'user'"))
+            for (data,) in rows:
+                metadata = (json.loads(data) if data else {}).get("metadata") or {}
+                key = metadata.get("idempotency_key")
+                if key is not None:
+                    keys[str(key)] += 1
+    except SQLAlchemyError:
+        return keys
+    return keys
 
 
 def mail_counts(folder: Path) -> Counter[str]:
@@ -313,6 +337,8 @@ def analyse(
             "handoff_requests": sum(traffic.handoff_requests.values()),
             "tickets": sum(rows["tickets"].values()),
             "people_timed_out": traffic.timeouts,
+            "rasa_turns_with_a_key": sum(rows["rasa_turns"].values()),
+            "rasa_turns_repeated": sum(n - 1 for n in rows["rasa_turns"].values()),
         },
         "recovery": dict(recovery),
         "throughput": {
