@@ -126,6 +126,7 @@ def _outbox_text(channel: str, body: Any) -> str | None:
     return to_gsm7(text) if channel == SMS else text
 
 
+MAX_LISTED = 30  # lost messages listed in the details
 PLANTS = ("duplicate", "lost", "order", "email", "ticket")
 
 
@@ -323,6 +324,15 @@ def analyse(
             "not_acknowledged": len(not_acked),
             "by_channel": by_channel,
             "lost_by_kind": dict(Counter(s.kind or "text" for s in lost)),
+            "lost_first": [
+                {
+                    "person": s.person,
+                    "seq": s.seq,
+                    "channel": s.channel,
+                    "posted_at_s": round(s.posted_at - traffic.started, 1),
+                }
+                for s in lost[:MAX_LISTED]
+            ],  # fmt: skip
             "replies_delivered": len(deliveries),
             "replies_unmatched": unmatched,
             "outbox_rows": len(rows["outbox"]),
