@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
-	bench-registration bench-sms telegram-webhook supervisor agent screenshots clean
+	bench-registration bench-sms soak telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench-registration: $(BIN)/.installed ## Registry throughput: registrations, dup
 
 bench-sms: $(BIN)/.installed ## SMS segments of every answer, per policy version
 	$(BIN)/python -m bench.sms_segments
+
+soak: $(MODEL) ## Kill gateway, Rasa, actions under traffic; fail on lost/duplicate/out-of-order (ARGS=--short)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 telegram-webhook: $(BIN)/.installed ## Register the Telegram webhook (needs TELEGRAM_* and PUBLIC_BASE_URL)
 	$(BIN)/python -m bot.channels.telegram_cli set-webhook

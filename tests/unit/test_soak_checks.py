@@ -1,0 +1,132 @@
+"""The soak's checks (bench/soak/checks.py) on small made-up observations: each
+counts its defect, and a clean run counts nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+from bench.soak.checks import analyse
+from bench.soak.stack import Delivery
+from bench.soak.traffic import Kill, Sent, Traffic
+
+PHONE, CHAT = "+6281300000001", "710000001"
+
+
+def _rows() -> dict[str, Any]:
+    """Two conversations; inbox 1-2 (SMS), 3 (Telegram); one outbox row each,
+    plus a second reply to inbox 2."""
+    inbox = [
+        SimpleNamespace(id=1, channel="sms", provider_id="SMa", status="done"),
+        SimpleNamespace(id=2, channel="sms", provider_id="SMb", status="done"),
+        SimpleNamespace(id=3, channel="telegram", provider_id="9:70", status="done"),
+    ]
+    outbox = [
+        SimpleNamespace(id=10, conversation_id=1, inbox_id=1, status="sent",
+                        body={"kind": "sms", "text": "satu"}),
+        SimpleNamespace(id=11, conversation_id=2, inbox_id=3, status="sent",
+                        body={"kind": "message", "text": "halo"}),
+        SimpleNamespace(id=12, conversation_id=1, inbox_id=2, status="sent",
+                        body={"kind": "sms", "text": "dua"}),
+        SimpleNamespace(id=13, conversation_id=1, inbox_id=2, status="sent",
+                        body={"kind": "sms", "text": "tiga"}),
+    ]  # fmt: skip
+    return {
+        "conversations": {1: ("sms", PHONE), 2: ("telegram", CHAT)},
+        "inbox": inbox,
+        "outbox": outbox,
+        "applicants": {"3174011508900001": 1},
+        "memberships": {1: 1},
+        "joined_count": 1,
+        "email_codes": {"a@gmail.com": 1},
+        "tickets": {2: 1},
+        "rasa_turns": Counter({"1": 1, "2": 1, "3": 1}),
+    }
+
+
+def _traffic() -> Traffic:
+    traffic = Traffic(started=0.0, ended=10.0)
+    traffic.sent = [
+        Sent(0, 0, "sms", PHONE, "x", "SMa", "email", status=200),
+        Sent(0, 1, "sms", PHONE, "y", "SMb", "", status=200),
+        Sent(1, 0, "telegram", CHAT, "z", "70", "handoff", status=200),
+    ]
+    traffic.email_requests["a@gmail.com"] = 1
+    traffic.handoff_requests[CHAT] = 1
+    return traffic
+
+
+def _deliveries() -> list[Delivery]:
+    return [
+        Delivery(1.0, "sms", PHONE, "satu"),
+        Delivery(1.5, "telegram", CHAT, "halo"),
+        Delivery(2.0, "sms", PHONE, "dua"),
+        Delivery(2.1, "sms", PHONE, "tiga"),
+    ]
+
+
+def _checks(**changes: Any) -> dict[str, int]:
+    rows = {**_rows(), **changes.pop("rows", {})}
+    deliveries = changes.pop("deliveries", _deliveries())
+    mail = changes.pop("mail", Counter({"a@gmail.com": 1}))
+    result = analyse(changes.pop("traffic", _traffic()), deliveries, rows, mail)
+    checks: dict[str, int] = result["checks"]
+    return checks
+
+
+def test_a_clean_run_counts_nothing() -> None:
+    assert not any(_checks().values())
+
+
+def test_a_reply_delivered_twice_is_a_duplicate() -> None:
+    again = [*_deliveries(), Delivery(3.0, "sms", PHONE, "dua")]
+    assert _checks(deliveries=again)["replies_duplicated"] == 1
+
+
+def test_a_message_without_a_delivered_reply_is_lost() -> None:
+    without = [d for d in _deliveries() if d.address != CHAT]
+    assert _checks(deliveries=without)["messages_lost"] == 1
+
+
+def test_a_message_never_acknowledged_is_lost() -> None:
+    traffic = _traffic()
+    traffic.sent.append(Sent(1, 1, "telegram", CHAT, "w", "71", "", status=0))
+    assert _checks(traffic=traffic)["messages_lost"] == 1
+
+
+def test_replies_in_another_order_than_stored_are_violations() -> None:
+    swapped = _deliveries()
+    swapped[0], swapped[2] = swapped[2], swapped[0]  # "dua" before "satu"
+    assert _checks(deliveries=swapped)["order_violations"] == 1
+
+
+def test_a_later_message_answered_first_is_a_violation() -> None:
+    rows = _rows()  # replies stored in order, but "satu" answers the later message
+    rows["outbox"][0].inbox_id = 2
+    rows["outbox"][2].inbox_id = rows["outbox"][3].inbox_id = 1
+    assert _checks(rows=rows)["order_violations"] == 2  # "dua" and "tiga"
+
+
+def test_side_effects_beyond_the_requests_are_duplicates() -> None:
+    checks = _checks(
+        mail=Counter({"a@gmail.com": 2}),
+        rows={
+            "email_codes": {"a@gmail.com": 2},
+            "tickets": {2: 2},
+            "memberships": {1: 1},
+            "joined_count": 2,
+        },
+    )
+    assert checks["emails_duplicated"] == 1
+    assert checks["email_codes_duplicated"] == 1
+    assert checks["tickets_duplicated"] == 1
+    assert checks["memberships_duplicated"] == 1
+
+
+def test_recovery_is_measured_from_the_kill_to_each_waiting_person() -> None:
+    traffic = _traffic()
+    traffic.kills.append(Kill("gateway", "gateway1", 0.5, {PHONE: 0.4, CHAT: 0.4}))
+    recovery = analyse(traffic, _deliveries(), _rows(), Counter({"a@gmail.com": 1}))
+    (kill,) = recovery["recovery"]["gateway"]
+    assert (kill["first_s"], kill["worst_s"], kill["never_answered"]) == (0.5, 1.0, 0)
