@@ -308,6 +308,7 @@ def analyse(
     window = traffic.ended - traffic.started
     checks = {
         "messages_lost": len(lost),
+        "messages_not_sent_in_time": traffic.unsent,
         "replies_duplicated": duplicates,
         "emails_duplicated": email_dupes,
         "email_codes_duplicated": code_dupes,

@@ -87,6 +87,8 @@ class Traffic:
     email_requests: Counter[str] = field(default_factory=Counter)
     handoff_requests: Counter[str] = field(default_factory=Counter)
     timeouts: int = 0
+    unsent: int = 0
+    """Messages of the scripts never sent because the run's deadline passed."""
     missing_codes: int = 0
     started: float = 0.0
     ended: float = 0.0
@@ -216,6 +218,7 @@ class Driver:
         """One person's script, each message after the answer to the last."""
         for seq, step in enumerate(person.steps):
             if time.monotonic() > self.deadline:
+                self.traffic.unsent += len(person.steps) - seq
                 return
             text = step.text
             if step.kind == "code":
