@@ -123,13 +123,21 @@ def check_secret(settings: Settings, headers: Mapping[str, str]) -> None:
 def _decode(body: bytes) -> Update:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep
         raise ValueError("Telegram update is not JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise ValueError("Telegram update has no update_id")
     try:
         return Update.de_json(data, bot=None)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (  # e.g. a date no clock can show, or nesting too deep
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        OSError,
+        RecursionError,
+    ) as exc:
         raise ValueError("Telegram update has an unexpected shape") from exc
 
 
@@ -190,15 +198,16 @@ def parse_webhook(
     """Authenticate and parse one webhook request.
 
     Returns None for updates the assistant ignores (edited messages, channel
-    posts, group chats, other update types). Raises Unauthorized for a missing
-    or wrong secret token and ValueError for a body that is not an update.
+    posts, group chats, messages without a chat, other update types). Raises
+    Unauthorized for a missing or wrong secret token and ValueError for a body
+    that is not an update.
     """
     check_secret(settings, headers)
     update = _decode(body)
     provider_id = update_key(settings, update.update_id)
     if update.message is not None:
         message = update.message
-        if message.chat.type != "private":
+        if message.chat is None or message.chat.type != "private":
             return None
         user = message.from_user
         return InboundMessage(
@@ -220,7 +229,7 @@ def parse_webhook(
             address=str(chat.id),
             payload=query.data,
             event={"type": "callback", "callback_query_id": query.id},
-            user_name=query.from_user.first_name,
+            user_name=query.from_user.first_name if query.from_user else None,
         )
     return None
 

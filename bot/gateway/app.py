@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.base import Channel, Sender, Unauthorized
+from bot.channels.base import Channel, InboundMessage, Sender, Unauthorized
 from bot.channels.sms import parse_inbound, parse_status
 from bot.channels.telegram import parse_webhook
 from bot.console import app as console
@@ -32,6 +32,7 @@ from bot.gateway.outbox import record_status
 from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
 from bot.settings import Settings
+from bot.storable import storable_key, storable_message
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ SMS_INBOUND_PATH = "/sms/inbound"
 SMS_STATUS_PATH = "/sms/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWILIO_SIGNATURE = "X-Twilio-Signature"
+STATUS_FIELD_LENGTH = 32
+"""Longest delivery status or error code the outbox stores."""
 STATUS_LOOKUP_DELAYS = (0.25, 0.5, 1.0)
 """Pauses before looking again for the message of a status callback that came
 before the sender stored its provider id."""
@@ -65,6 +68,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+def _storable(message: InboundMessage) -> bool:
+    """Whether an authenticated message can be stored as it is; if not (NUL, a
+    lone surrogate, an over-long id: nothing a real provider sends) it is logged
+    by channel only and acknowledged, so the provider does not deliver it again."""
+    if storable_message(message):
+        return True
+    log.warning("%s message ignored: text the store cannot hold", message.channel)
+    return False
+
+
 async def telegram_webhook(request: Request) -> Response:
     """Store a Telegram update (once per update_id) and acknowledge it."""
     gateway = runtime(request)
@@ -76,7 +89,7 @@ async def telegram_webhook(request: Request) -> Response:
         return _forbidden()
     except ValueError:
         return _bad_request()
-    if message is not None:
+    if message is not None and _storable(message):
         await gateway.store(message)
     return JSONResponse({"ok": True})
 
@@ -95,7 +108,8 @@ async def sms_inbound(request: Request) -> Response:
         return _forbidden()
     except ValueError:
         return _bad_request()
-    await gateway.store(message)
+    if _storable(message):
+        await gateway.store(message)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -113,6 +127,13 @@ async def sms_status(request: Request) -> Response:
         return _forbidden()
     except ValueError:
         return _bad_request()
+    if not (
+        storable_key(update.message_sid)
+        and storable_key(update.status, STATUS_FIELD_LENGTH)
+        and storable_key(update.error_code, STATUS_FIELD_LENGTH)
+    ):
+        log.warning("sms status ignored: a field the store cannot hold")
+        return Response(EMPTY_TWIML, media_type="text/xml")
 
     def record(session: Session) -> bool:
         return record_status(

@@ -200,7 +200,7 @@ async def send(request: Request) -> Response:
         return _error("Content-Type harus application/json", 415)
     try:
         data = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
         return _error("body harus JSON")
     if not isinstance(data, dict):
         return _error("body harus objek JSON")
