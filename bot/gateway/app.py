@@ -1,7 +1,8 @@
 """The gateway's ASGI app: provider webhooks, health check, agents' console, simulator.
 
-Every webhook is authenticated first (Telegram secret token, Twilio signature),
-then stored, then acknowledged at once; Rasa is never called inside a request. The
+Request bodies are capped before any work (`bot.gateway.limits`). Every webhook
+is authenticated first (Telegram secret token, Twilio signature), then stored,
+then acknowledged at once; Rasa is never called inside a request. The
 agents' console (`/console`, `bot.console.app`) is always served, in production
 too; the simulator only in development (PRAKERJA_ENV development or test).
 """
@@ -17,16 +18,18 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.base import Channel, InboundMessage, Sender, Unauthorized
 from bot.channels.sms import parse_inbound, parse_status
-from bot.channels.telegram import parse_webhook
+from bot.channels.telegram import check_secret, parse_webhook
 from bot.console import app as console
 from bot.console.presence import agents_online
 from bot.gateway import simulator
+from bot.gateway.limits import BodyLimit
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import record_status
 from bot.gateway.pool import describe_error
@@ -81,9 +84,9 @@ def _storable(message: InboundMessage) -> bool:
 async def telegram_webhook(request: Request) -> Response:
     """Store a Telegram update (once per update_id) and acknowledge it."""
     gateway = runtime(request)
-    body = await request.body()
     try:
-        message = parse_webhook(gateway.settings, request.headers, body)
+        check_secret(gateway.settings, request.headers)  # before reading the body
+        message = parse_webhook(gateway.settings, request.headers, await request.body())
     except Unauthorized:
         log.warning("telegram webhook refused: bad secret token")
         return _forbidden()
@@ -214,7 +217,7 @@ def create_app(
         routes.extend(simulator.routes)
     return Starlette(
         routes=routes,
-        middleware=console.middleware(),
+        middleware=[*console.middleware(), Middleware(BodyLimit)],
         lifespan=lifespan,
         exception_handlers={SQLAlchemyError: database_error},
     )
