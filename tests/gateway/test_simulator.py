@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,8 @@ def test_the_simulator_is_never_served_in_production(
         tmp_path,
         rasa.url,
         PRAKERJA_ENV="production",
+        PSEUDONYM_KEY=secrets.token_urlsafe(32),
+        TELEGRAM_SECRET_TOKEN=secrets.token_hex(32),
         SMTP_URL="smtp://127.0.0.1:9",
         NIK_VERIFIER_URL="http://127.0.0.1:9",
     )
