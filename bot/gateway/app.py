@@ -34,6 +34,7 @@ from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import record_status
 from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
+from bot.gateway.transport import StrictTransportSecurity
 from bot.settings import Settings
 from bot.storable import storable_key, storable_message
 
@@ -215,9 +216,14 @@ def create_app(
     ]
     if with_simulator:
         routes.extend(simulator.routes)
+    https = settings.public_base_url.startswith("https://")
     return Starlette(
         routes=routes,
-        middleware=[*console.middleware(), Middleware(BodyLimit)],
+        middleware=[
+            Middleware(StrictTransportSecurity, enabled=https),
+            *console.middleware(),
+            Middleware(BodyLimit),
+        ],
         lifespan=lifespan,
         exception_handlers={SQLAlchemyError: database_error},
     )
