@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from python_multipart.exceptions import FormParserError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -65,6 +66,12 @@ async def database_error(request: Request, exc: Exception) -> Response:
     path = request.url.path
     log.error("%s %s: database error: %s", request.method, path, describe_error(exc))
     return JSONResponse({"error": "unavailable"}, status_code=503)
+
+
+async def broken_form(request: Request, exc: Exception) -> Response:
+    """A form python-multipart cannot parse: 400 (Starlette lets its parse errors
+    through as they are, which would be a 500)."""
+    return _bad_request()
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -225,5 +232,8 @@ def create_app(
             Middleware(BodyLimit),
         ],
         lifespan=lifespan,
-        exception_handlers={SQLAlchemyError: database_error},
+        exception_handlers={
+            SQLAlchemyError: database_error,
+            FormParserError: broken_form,
+        },
     )
