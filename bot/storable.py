@@ -18,8 +18,8 @@ MAX_KEY_LENGTH = 128
 
 
 def storable_text(text: str) -> bool:
-    """No NUL and valid UTF-8 (no lone surrogate)."""
-    if "\x00" in text:
+    """A string with no NUL that is valid UTF-8 (no lone surrogate)."""
+    if not isinstance(text, str) or "\x00" in text:
         return False
     try:
         text.encode("utf-8")
@@ -43,7 +43,7 @@ def storable_value(value: Any) -> bool:
 
 def storable_key(value: str | None, limit: int = MAX_KEY_LENGTH) -> bool:
     """A short storable string (or None): an id, an address, a name."""
-    return value is None or (len(value) <= limit and storable_text(value))
+    return value is None or (storable_text(value) and len(value) <= limit)
 
 
 def storable_message(message: InboundMessage) -> bool:

@@ -160,3 +160,29 @@ def test_a_broken_multipart_form_is_a_400(client: TestClient, path: str) -> None
         },
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("callback_query", "data", False),
+        ("callback_query", "from", {"id": ["x", None], "is_bot": 0, "first_name": 7}),
+        ("message", "text", {"a": 1}),
+        ("message", "chat", {"id": ["x"], "type": "private"}),
+        ("message", "from", {"id": 1, "is_bot": False, "first_name": ["A"]}),
+        ("message", "photo", [{"file_id": "f", "width": "w", "height": [1]}]),
+    ],
+    ids=["data", "callback-from", "text", "chat-id", "first-name", "photo"],
+)
+def test_a_telegram_update_with_fields_of_the_wrong_type_is_a_400(
+    client: TestClient, db: Db, change: tuple[str, str, Any]
+) -> None:
+    """python-telegram-bot does not check types (found by the fuzz test)."""
+    kind, key, value = change
+    if kind == "callback_query":
+        update = telegram_callback(7, 4242, "1:/affirm")
+    else:
+        update = telegram_update(7, 4242, "halo")
+    update[kind][key] = value
+    assert post_raw_telegram(client, json.dumps(update)).status_code == 400
+    assert db.inbox() == []
