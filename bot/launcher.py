@@ -17,13 +17,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 STOP_GRACE_SECONDS = 45.0  # the gateway drains in-flight Rasa turns (35 s)
 READY_TIMEOUT_SECONDS = 300.0
 DEFAULT_MODEL = "models/prakerja.tar.gz"
+LOOPBACK = "127.0.0.1"
+"""Where Rasa and the action server listen: neither authenticates its callers
+(the action server trusts the sender id it is given), so only this machine's
+gateway may reach them."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Service:
     name: str
     command: list[str]
     ready_url: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables added to the launcher's environment for this process."""
 
 
 def services(model: Path, bin_dir: Path) -> list[Service]:
@@ -43,11 +50,13 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
             "actions",
             [rasa, "run", "actions", "--port", "5055", "--actions", "actions"],
             "http://127.0.0.1:5055/health",
+            # rasa-sdk 3.6 has no --host option: its server binds to SANIC_HOST
+            {"SANIC_HOST": LOOPBACK},
         ),
         Service(
             "rasa",
             [
-                rasa, "run", "--interface", "127.0.0.1", "--port", "5005",
+                rasa, "run", "--interface", LOOPBACK, "--port", "5005",
                 "--model", str(model), "--endpoints", "endpoints.yml",
                 "--credentials", "credentials.yml",
             ],
@@ -79,7 +88,10 @@ class Supervisor:
     def start(self, service: Service) -> None:
         """Start one service in its own process group."""
         self.children[service.name] = subprocess.Popen(
-            service.command, stdin=subprocess.DEVNULL, start_new_session=True
+            service.command,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **service.env},
         )
 
     def dead(self) -> list[str]:

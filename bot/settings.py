@@ -3,8 +3,9 @@
 With nothing else set, everything runs on the embedded default: a SQLite file
 under var/, the simulator channel, no provider accounts. `PRAKERJA_ENV` defaults
 to "production" (fail closed: no simulator, real secrets required); `make run`
-and the tests set "development"/"test". Outside development, placeholder or
-missing secrets for a configured channel stop the process at start.
+and the tests set "development"/"test". Outside development the process stops
+at start unless PSEUDONYM_KEY (and TELEGRAM_SECRET_TOKEN, when Telegram is
+configured) are 32 or more random bytes and PUBLIC_BASE_URL is https.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
+from bot.secret_strength import secret_problem
+
 DEV_ENVIRONMENTS = {"development", "test"}
 DEFAULT_EMAIL_FROM = "Kartu Prakerja <noreply@prakerja.localhost>"
-PLACEHOLDERS = {"", "changeme", "change-me", "secret", "xxx", "placeholder"}
 DEFAULT_AGENT_HOURS = (time(8, 0), time(20, 0))
 """Agents work 08:00-20:00 WIB unless AGENT_HOURS says otherwise."""
 DEFAULT_RETENTION_DAYS = 365
@@ -227,24 +229,28 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 
 
 def check(settings: Settings) -> None:
-    """Refuse unsafe settings outside development."""
+    """Refuse unsafe settings outside development: weak secrets, an http public
+    URL, a channel or service configured by half."""
     if settings.is_development:
         return
-    problems = []
-    if settings.pseudonym_key.lower() in PLACEHOLDERS:
-        problems.append("PSEUDONYM_KEY must be set to a random secret")
-    if settings.telegram_enabled and (
-        (settings.telegram_secret_token or "").lower() in PLACEHOLDERS
-    ):
-        problems.append("TELEGRAM_SECRET_TOKEN must be set when TELEGRAM_TOKEN is")
+    problems = [
+        problem
+        for problem in (
+            secret_problem("PSEUDONYM_KEY", settings.pseudonym_key),
+            secret_problem(
+                "TELEGRAM_SECRET_TOKEN", settings.telegram_secret_token, telegram=True
+            )
+            if settings.telegram_enabled or settings.telegram_secret_token
+            else None,
+        )
+        if problem
+    ]
     if settings.twilio_enabled and not settings.twilio_from_number:
         problems.append("TWILIO_FROM_NUMBER must be set when Twilio is configured")
-    if (settings.twilio_enabled or settings.telegram_enabled) and not (
-        settings.public_base_url.startswith("https://")
-    ):
+    if not settings.public_base_url.startswith("https://"):
         problems.append(
-            "PUBLIC_BASE_URL must be the gateway's public https URL when a real "
-            "channel is configured (Twilio signs it; Telegram needs https)"
+            "PUBLIC_BASE_URL must be the gateway's public https URL (the console's "
+            "cookies are Secure only then; Twilio signs it; Telegram needs https)"
         )
     if not settings.smtp_url:
         problems.append(

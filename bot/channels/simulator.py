@@ -22,6 +22,7 @@ from bot.channels.base import (
     SendResult,
 )
 from bot.channels.sms.gsm7 import segment_info
+from bot.storable import storable_text
 
 SIMULATOR = "simulator"
 ADDRESS_PREFIX = "sim:"
@@ -60,7 +61,11 @@ def check_user(user: object) -> str:
     if not isinstance(user, str) or not user.strip():
         raise SimulatorError("nama atau nomor belum diisi")
     user = user.strip()
-    if len(user) > MAX_USER_LENGTH or any(ord(char) < 32 for char in user):
+    if (
+        len(user) > MAX_USER_LENGTH
+        or any(ord(char) < 32 for char in user)
+        or not storable_text(user)
+    ):
         raise SimulatorError("nama atau nomor terlalu panjang atau tidak valid")
     return user
 
@@ -93,7 +98,12 @@ def inbound(
     if payload is not None:
         if channel != TELEGRAM:
             raise SimulatorError("SMS tidak punya tombol: ketik angka pilihannya")
-        if not isinstance(payload, str) or not payload or len(payload) > 256:
+        if (
+            not isinstance(payload, str)
+            or not payload
+            or len(payload) > 256
+            or not storable_text(payload)
+        ):
             raise SimulatorError("payload tombol tidak valid")
         event = {"type": "callback", "callback_query_id": f"sim-{uuid.uuid4().hex}"}
         return InboundMessage(payload=payload, event=event, **common)
@@ -101,6 +111,8 @@ def inbound(
         raise SimulatorError("pesan masih kosong")
     if len(text) > MAX_TEXT_LENGTH:
         raise SimulatorError("pesan terlalu panjang")
+    if not storable_text(text):
+        raise SimulatorError("pesan berisi karakter yang tidak bisa dibaca")
     return InboundMessage(text=text, **common)
 
 

@@ -130,13 +130,21 @@ def check_secret(settings: Settings, headers: Mapping[str, str]) -> None:
 def _decode(body: bytes) -> Update:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep
         raise ValueError("Telegram update is not JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise ValueError("Telegram update has no update_id")
     try:
         return Update.de_json(data, bot=None)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (  # e.g. a date no clock can show, or nesting too deep
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        OSError,
+        RecursionError,
+    ) as exc:
         raise ValueError("Telegram update has an unexpected shape") from exc
 
 
@@ -197,21 +205,43 @@ def parse_webhook(
     """Authenticate and parse one webhook request.
 
     Returns None for updates the assistant ignores (edited messages, channel
-    posts, group chats, other update types). Raises Unauthorized for a missing
-    or wrong secret token and ValueError for a body that is not an update.
+    posts, group chats, messages without a chat, other update types). Raises
+    Unauthorized for a missing or wrong secret token and ValueError for a body
+    that is not an update (python-telegram-bot does not check the fields'
+    types, so a field of the wrong type is caught here).
     """
     check_secret(settings, headers)
     update = _decode(body)
+    try:
+        message = _inbound(settings, update)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise ValueError("Telegram update has fields of the wrong type") from exc
+    if message is not None and not _well_typed(message):
+        raise ValueError("Telegram update has fields of the wrong type")
+    return message
+
+
+def _well_typed(message: InboundMessage) -> bool:
+    """Every field of the message has the type a real update gives it."""
+    return (
+        message.address.lstrip("-").isdigit()
+        and isinstance(message.text, str)
+        and isinstance(message.payload, str | None)
+        and isinstance(message.user_name, str | None)
+    )
+
+
+def _inbound(settings: Settings, update: Update) -> InboundMessage | None:
     provider_id = update_key(settings, update.update_id)
     if update.message is not None:
         message = update.message
-        if message.chat.type != "private":
+        if message.chat is None or message.chat.type != "private":
             return None
         user = message.from_user
         return InboundMessage(
             channel=TELEGRAM,
             provider_id=provider_id,
-            address=str(message.chat.id),
+            address=_chat_address(message.chat.id),
             text=message.text or message.caption or "",
             event=_message_event(message),
             user_name=user.first_name if user else None,
@@ -224,12 +254,19 @@ def parse_webhook(
         return InboundMessage(
             channel=TELEGRAM,
             provider_id=provider_id,
-            address=str(chat.id),
+            address=_chat_address(chat.id),
             payload=query.data,
             event={"type": "callback", "callback_query_id": query.id},
-            user_name=query.from_user.first_name,
+            user_name=query.from_user.first_name if query.from_user else None,
         )
     return None
+
+
+def _chat_address(value: object) -> str:
+    """A chat id as stored: an integer's digits (TypeError for anything else)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("chat id is not an integer")
+    return str(value)
 
 
 # --- Interpret and render -----------------------------------------------------

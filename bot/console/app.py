@@ -87,6 +87,7 @@ from bot.handoff.events import (
 from bot.handoff.models import MAX_NOTE_LENGTH, TICKET_OPEN
 from bot.handoff.records import TicketInfo
 from bot.policy.programme import load_policy
+from bot.storable import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,8 @@ async def login(request: Request) -> Response:
     password = form.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return _login_page(request, str(expected), GENERIC_LOGIN_ERROR, 401)
+    if not (storable_text(username) and storable_text(password)):  # NUL, surrogate
+        return _login_page(request, str(expected), GENERIC_LOGIN_ERROR, 400)
     address = request.client.host if request.client else "unknown"
     client = client_target(settings.secret_for("console-login-client"), address)
 

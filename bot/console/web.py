@@ -50,6 +50,9 @@ SECURITY_HEADERS = {
 PAGE = "page"
 API = "api"
 ACTION = "action"
+MAX_ROW_ID = 2**31 - 1
+"""The largest id an Integer column holds (PostgreSQL's int4); a larger id in a
+path is a 404 before any query (SQLite cannot even bind one past 2**63)."""
 
 
 class SecurityHeaders:
@@ -154,10 +157,20 @@ def error_response(
     )
 
 
+def ids_in_range(request: Request) -> bool:
+    """Every integer in the path is an id a row can have."""
+    return all(
+        0 <= value <= MAX_ROW_ID
+        for value in request.path_params.values()
+        if isinstance(value, int)
+    )
+
+
 def guard(handler: Handler, kind: str, supervisor: bool = False) -> Endpoint:
     """Wrap a handler: a live session is required (pages redirect to the login,
-    the rest get 401); a POST must come from this site and carry the CSRF
-    token (403); `supervisor` routes refuse agents (403)."""
+    the rest get 401); an id in the path that no row can have is a 404; a POST
+    must come from this site and carry the CSRF token (403); `supervisor`
+    routes refuse agents (403)."""
 
     async def endpoint(request: Request) -> Response:
         settings = runtime(request).settings
@@ -177,6 +190,8 @@ def guard(handler: Handler, kind: str, supervisor: bool = False) -> Endpoint:
                 request, 401, "login", "Sesi berakhir. Silakan masuk lagi."
             )
         visit = Visit(session.agent, session.csrf_token)
+        if not ids_in_range(request):
+            return error_response(request, 404, "not_found", "Tidak ditemukan.", visit)
         if kind == ACTION:
             given = await csrf.submitted_token(request)
             if not csrf.tokens_match(session.csrf_token, given):

@@ -1,7 +1,8 @@
 """The gateway's ASGI app: provider webhooks, health check, agents' console, simulator.
 
-Every webhook is authenticated first (Telegram secret token, Twilio signature),
-then stored, then acknowledged at once; Rasa is never called inside a request. The
+Request bodies are capped before any work (`bot.gateway.limits`). Every webhook
+is authenticated first (Telegram secret token, Twilio signature), then stored,
+then acknowledged at once; Rasa is never called inside a request. The
 agents' console (`/console`, `bot.console.app`) is always served, in production
 too; the simulator only in development (PRAKERJA_ENV development or test).
 """
@@ -12,26 +13,31 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from python_multipart.exceptions import FormParserError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels.base import Channel, Sender, Unauthorized
+from bot.channels.base import Channel, InboundMessage, Sender, Unauthorized
 from bot.channels.sms import parse_inbound, parse_status
-from bot.channels.telegram import parse_webhook
+from bot.channels.telegram import check_secret, parse_webhook
 from bot.console import app as console
 from bot.console.presence import agents_online
 from bot.db import utcnow
 from bot.gateway import simulator
 from bot.gateway.failures import failed_count
+from bot.gateway.limits import BodyLimit
 from bot.gateway.options import GatewayOptions
 from bot.gateway.pool import describe_error
 from bot.gateway.runtime import Gateway, run_in_session, runtime
 from bot.gateway.statuses import apply_early_statuses, keep_early_status, record_status
+from bot.gateway.transport import StrictTransportSecurity
 from bot.settings import Settings
+from bot.storable import storable_key, storable_message
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,8 @@ SMS_INBOUND_PATH = "/sms/inbound"
 SMS_STATUS_PATH = "/sms/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWILIO_SIGNATURE = "X-Twilio-Signature"
+STATUS_FIELD_LENGTH = 32
+"""Longest delivery status or error code the outbox stores."""
 
 
 def _forbidden() -> Response:
@@ -57,23 +65,39 @@ async def database_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "unavailable"}, status_code=503)
 
 
+async def broken_form(request: Request, exc: Exception) -> Response:
+    """A form python-multipart cannot parse: 400 (Starlette lets its parse errors
+    through as they are, which would be a 500)."""
+    return _bad_request()
+
+
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+def _storable(message: InboundMessage) -> bool:
+    """Whether an authenticated message can be stored as it is; if not (NUL, a
+    lone surrogate, an over-long id: nothing a real provider sends) it is logged
+    by channel only and acknowledged, so the provider does not deliver it again."""
+    if storable_message(message):
+        return True
+    log.warning("%s message ignored: text the store cannot hold", message.channel)
+    return False
+
+
 async def telegram_webhook(request: Request) -> Response:
     """Store a Telegram update (once per update_id) and acknowledge it."""
     gateway = runtime(request)
-    body = await request.body()
     try:
-        message = parse_webhook(gateway.settings, request.headers, body)
+        check_secret(gateway.settings, request.headers)  # before reading the body
+        message = parse_webhook(gateway.settings, request.headers, await request.body())
     except Unauthorized:
         log.warning("telegram webhook refused: bad secret token")
         return _forbidden()
     except ValueError:
         return _bad_request()
-    if message is not None:
+    if message is not None and _storable(message):
         await gateway.store(message)
     return JSONResponse({"ok": True})
 
@@ -92,7 +116,8 @@ async def sms_inbound(request: Request) -> Response:
         return _forbidden()
     except ValueError:
         return _bad_request()
-    await gateway.store(message)
+    if _storable(message):
+        await gateway.store(message)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -110,6 +135,13 @@ async def sms_status(request: Request) -> Response:
         return _forbidden()
     except ValueError:
         return _bad_request()
+    if not (
+        storable_key(update.message_sid)
+        and storable_key(update.status, STATUS_FIELD_LENGTH)
+        and storable_key(update.error_code, STATUS_FIELD_LENGTH)
+    ):
+        log.warning("sms status ignored: a field the store cannot hold")
+        return Response(EMPTY_TWIML, media_type="text/xml")
 
     def record(session: Session) -> bool:
         return record_status(
@@ -202,9 +234,17 @@ def create_app(
     ]
     if with_simulator:
         routes.extend(simulator.routes)
+    https = settings.public_base_url.startswith("https://")
     return Starlette(
         routes=routes,
-        middleware=console.middleware(),
+        middleware=[
+            Middleware(StrictTransportSecurity, enabled=https),
+            *console.middleware(),
+            Middleware(BodyLimit),
+        ],
         lifespan=lifespan,
-        exception_handlers={SQLAlchemyError: database_error},
+        exception_handlers={
+            SQLAlchemyError: database_error,
+            FormParserError: broken_form,
+        },
     )

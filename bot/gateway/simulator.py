@@ -6,9 +6,11 @@ SimulatorSender; the page then reads the user's and the assistant's messages of
 that conversation from the inbox and the outbox.
 
 Sending needs a JSON body with `Content-Type: application/json` and, when the
-browser says where the request comes from (`Origin`), this gateway's own origin:
-another site cannot post to it (a cross-site form or `text/plain` fetch would be a
-"simple" request that skips CORS).
+browser says where the request comes from (`Origin`), the origin of
+PUBLIC_BASE_URL or http://localhost on the gateway's own port (never the Host
+header's, so a DNS-rebinding page cannot drive it): another site cannot post to
+it (a cross-site form or `text/plain` fetch would be a "simple" request that
+skips CORS).
 """
 
 from __future__ import annotations
@@ -147,22 +149,53 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+"""Names of this machine a browser may use for a loopback PUBLIC_BASE_URL."""
+
+
+def _origin_parts(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, lower case, the default port filled in."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        return scheme, "", None
+    host = (parts.hostname or "").lower()
+    return scheme, f"[{host}]" if ":" in host else host, port
+
+
+def origin_allowed(
+    origin: str, public_base_url: str, local_port: int | None = None
+) -> bool:
+    """The Origin is the configured public URL's origin, or plain http on a
+    loopback name (localhost, 127.0.0.1, [::1]) and `local_port` (the port the
+    gateway listens on). Loopback names stand for each other when the public URL
+    is one. A DNS-rebinding page's origin is its own host name, never these."""
+    given = _origin_parts(origin)
+    wanted = _origin_parts(public_base_url)
+    if not given[1] or given[2] is None:
+        return False
+    if given == wanted:
+        return True
+    if given[1] not in LOOPBACK_NAMES:
+        return False
+    if given[0] == "http" and given[2] == local_port:
+        return True
+    same_scheme_and_port = (given[0], given[2]) == (wanted[0], wanted[2])
+    return wanted[1] in LOOPBACK_NAMES and same_scheme_and_port
 
 
 def same_origin(request: Request) -> bool:
     """True unless the request names another site as its Origin (a missing Origin
-    is allowed: browsers always send one on cross-site POSTs)."""
+    is allowed: browsers always send one on cross-site POSTs). Compared with
+    PUBLIC_BASE_URL, never with the Host header, which a DNS-rebinding page
+    controls."""
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    allowed = {
-        _origin(str(request.base_url)),
-        _origin(runtime(request).settings.public_base_url),
-    }
-    return origin.strip().lower() in allowed
+    settings = runtime(request).settings
+    return origin_allowed(origin, settings.public_base_url, settings.gateway_port)
 
 
 def is_json(request: Request) -> bool:
@@ -200,7 +233,7 @@ async def send(request: Request) -> Response:
         return _error("Content-Type harus application/json", 415)
     try:
         data = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
         return _error("body harus JSON")
     if not isinstance(data, dict):
         return _error("body harus objek JSON")

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from bot.channels.base import SMS, TELEGRAM
+from bot.gateway.simulator import origin_allowed
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
-from tests.gateway.conftest import FAST, Db, make_settings, running, wait_until
+from tests.gateway.conftest import (
+    FAST,
+    PUBLIC_BASE_URL,
+    Db,
+    make_settings,
+    running,
+    wait_until,
+)
 
 QUESTION = [
     {
@@ -142,6 +152,8 @@ def test_the_simulator_is_never_served_in_production(
         tmp_path,
         rasa.url,
         PRAKERJA_ENV="production",
+        PSEUDONYM_KEY=secrets.token_urlsafe(32),
+        TELEGRAM_SECRET_TOKEN=secrets.token_hex(32),
         SMTP_URL="smtp://127.0.0.1:9",
         NIK_VERIFIER_URL="http://127.0.0.1:9",
     )
@@ -179,7 +191,7 @@ def test_sending_needs_json_from_the_same_origin(settings: Settings, db: Db) -> 
             content=body,
             headers={
                 "Content-Type": "application/json; charset=utf-8",
-                "Origin": "http://testserver",
+                "Origin": PUBLIC_BASE_URL,
             },
         )
         no_origin = client.post(
@@ -191,3 +203,53 @@ def test_sending_needs_json_from_the_same_origin(settings: Settings, db: Db) -> 
     assert null_origin.status_code == 403
     assert (same_site.status_code, no_origin.status_code) == (200, 200)
     assert len(db.inbox()) == 2
+
+
+def test_the_origin_is_compared_with_the_public_url_not_the_host(
+    settings: Settings, db: Db
+) -> None:
+    """A DNS-rebinding page names its own host in both Host and Origin."""
+    body = json.dumps({"channel": SMS, "user": "andi", "text": "halo"})
+    with running(settings, senders={}) as client:
+        rebound = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Host": "evil.example",
+                "Origin": "http://evil.example",
+            },
+        )
+        own_host = client.post(
+            "/simulator/api/send",
+            content=body,
+            headers={"Content-Type": "application/json", "Origin": "http://testserver"},
+        )
+    assert (rebound.status_code, own_host.status_code) == (403, 403)
+    assert db.inbox() == []
+
+
+@pytest.mark.parametrize(
+    ("public", "origin", "allowed"),
+    [
+        ("http://localhost:8000", "http://localhost:8000", True),
+        ("http://localhost:8000", "http://127.0.0.1:8000", True),
+        ("http://localhost:8000", "http://[::1]:8000", True),
+        ("http://localhost:8000", "http://127.0.0.1:8001", False),
+        ("http://localhost:8000", "https://localhost:8000", False),
+        ("http://localhost:8000", "http://evil.example:8000", False),
+        ("https://bot.example.id", "https://bot.example.id", True),
+        ("https://bot.example.id", "https://localhost", False),
+        ("https://bot.example.id", "http://bot.example.id", False),
+        ("https://bot.example.id", "http://localhost:8000", True),
+        ("https://bot.example.id", "http://127.0.0.1:8000", True),
+        ("https://bot.example.id", "http://localhost:9000", False),
+        ("https://bot.example.id", "http://evil.example:8000", False),
+        ("https://bot.example.id", "null", False),
+        ("https://bot.example.id", "http://localhost:x", False),
+    ],
+)
+def test_the_public_origin_and_the_local_gateway_port_are_allowed(
+    public: str, origin: str, allowed: bool
+) -> None:
+    assert origin_allowed(origin, public, local_port=8000) is allowed

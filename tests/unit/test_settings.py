@@ -29,9 +29,13 @@ def test_development_runs_with_nothing_configured(tmp_path: Path) -> None:
     assert again.pseudonym_key == settings.pseudonym_key
 
 
+STRONG_KEY = "N8ZxQv3kR2mW7pLb0TsYc5Hd9EuJf4Ag6KiOq1VnXr8"  # token_urlsafe(32)
+STRONG_TELEGRAM_SECRET = (  # token_hex(32)
+    "f3a91c07d2b84e56a0c9e1d7b36f5a28c4e09b71d6a3f8e25b0c7d94e1a6f3b8"
+)
 PRODUCTION = {
     "PRAKERJA_ENV": "production",
-    "PSEUDONYM_KEY": "0123456789abcdef0123456789abcdef",
+    "PSEUDONYM_KEY": STRONG_KEY,
     "PUBLIC_BASE_URL": "https://prakerja-bot.example.id/",
     "SMTP_URL": "smtp://mail.internal:25",
     "NIK_VERIFIER_URL": "https://dukcapil.example.id",
@@ -41,7 +45,7 @@ PRODUCTION = {
 def test_production_with_real_secrets_starts() -> None:
     settings = load_settings(
         PRODUCTION
-        | {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": "s3cr3t-token"}
+        | {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": STRONG_TELEGRAM_SECRET}
     )
     assert settings.public_base_url == "https://prakerja-bot.example.id"
     assert settings.telegram_enabled
@@ -69,6 +73,27 @@ def test_production_with_real_secrets_starts() -> None:
             "https",
         ),
         ({"PSEUDONYM_KEY": "changeme"}, "PSEUDONYM_KEY"),
+        ({"PSEUDONYM_KEY": "x"}, "PSEUDONYM_KEY"),
+        ({"PSEUDONYM_KEY": "0123456789abcdef0123456789abcdef"}, "PSEUDONYM_KEY"),
+        ({"PSEUDONYM_KEY": "a" * 64}, "PSEUDONYM_KEY"),
+        ({"PSEUDONYM_KEY": "0123456789abcdef" * 4}, "PSEUDONYM_KEY"),
+        ({"PSEUDONYM_KEY": "kunci-rahasia-kita-bersama-yang-panjang-sekali"}, "KEY"),
+        ({"PSEUDONYM_KEY": "Matahari terbit di ufuk timur tujuh kali!"}, "KEY"),
+        (
+            {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": "x"},
+            "TELEGRAM_SECRET_TOKEN",
+        ),
+        (
+            {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": "s3cr3t-token"},
+            "TELEGRAM_SECRET_TOKEN",
+        ),
+        (  # Telegram only takes A-Z, a-z, 0-9, _ and -
+            {"TELEGRAM_SECRET_TOKEN": "N8ZxQv3kR2mW7pLb0TsYc5Hd9EuJf4Ag6KiOq1VnXr8+/="},
+            "TELEGRAM_SECRET_TOKEN",
+        ),
+        ({"TELEGRAM_SECRET_TOKEN": "x"}, "TELEGRAM_SECRET_TOKEN"),
+        ({"PUBLIC_BASE_URL": "http://prakerja-bot.example.id"}, "https"),
+        ({"PUBLIC_BASE_URL": "prakerja-bot.example.id"}, "https"),
         ({"SMTP_URL": ""}, "SMTP_URL"),
         ({"NIK_VERIFIER_URL": ""}, "NIK_VERIFIER_URL"),
     ],
@@ -78,6 +103,37 @@ def test_production_refuses_unsafe_settings(
 ) -> None:
     with pytest.raises(SettingsError, match=problem):
         load_settings(PRODUCTION | extra)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        STRONG_KEY,
+        STRONG_TELEGRAM_SECRET,
+        "q0Ue1w+2R/3tY4u5I6o7P8a9S0d1F2g3H4j5K6l7Z8x=",  # base64 of 32 bytes
+        STRONG_TELEGRAM_SECRET.upper(),
+    ],
+)
+def test_production_takes_a_key_of_32_random_bytes(key: str) -> None:
+    settings = load_settings(PRODUCTION | {"PSEUDONYM_KEY": key})
+    assert settings.pseudonym_key == key
+
+
+def test_the_refusal_says_how_to_make_a_key() -> None:
+    with pytest.raises(SettingsError, match="secrets.token_urlsafe"):
+        load_settings(PRODUCTION | {"PSEUDONYM_KEY": "x"})
+
+
+def test_development_takes_any_key(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "PRAKERJA_ENV": "development",
+            "PRAKERJA_VAR_DIR": str(tmp_path),
+            "PSEUDONYM_KEY": "x",
+            "TELEGRAM_SECRET_TOKEN": "y",
+        }
+    )
+    assert settings.pseudonym_key == "x"
 
 
 def test_email_and_verifier_settings(tmp_path: Path) -> None:
