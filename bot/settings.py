@@ -222,7 +222,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         trusted_proxies=parse_trusted_proxies(_get(env, "TRUSTED_PROXIES") or ""),
         retention_days=parse_retention_days(_get(env, "RETENTION_DAYS")),
         tracker_store_url=_get(env, "TRACKER_STORE_URL")
-        or f"sqlite:///{var_dir}/rasa_tracker.db",
+        or (
+            f"sqlite:///{var_dir}/rasa_tracker.db"
+            if environment in DEV_ENVIRONMENTS
+            else ""
+        ),
     )
     check(settings)
     return settings
@@ -256,6 +260,11 @@ def check(settings: Settings) -> None:
         problems.append(
             "SMTP_URL must be set outside development (codes would only be "
             "written to a local folder)"
+        )
+    if not settings.tracker_store_url:
+        problems.append(
+            "TRACKER_STORE_URL must name Rasa's tracker store outside development "
+            "(erasure and retention remove tracker events there)"
         )
     if not settings.nik_verifier_url:
         problems.append(

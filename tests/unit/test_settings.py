@@ -39,6 +39,7 @@ PRODUCTION = {
     "PUBLIC_BASE_URL": "https://prakerja-bot.example.id/",
     "SMTP_URL": "smtp://mail.internal:25",
     "NIK_VERIFIER_URL": "https://dukcapil.example.id",
+    "TRACKER_STORE_URL": "postgresql://rasa@db.internal/rasa_tracker",
 }
 
 
@@ -158,3 +159,9 @@ def test_derived_secrets_differ_by_purpose(tmp_path: Path) -> None:
     )
     assert settings.secret_for("email-code") != settings.secret_for("link-code")
     assert settings.secret_for("email-code") == settings.secret_for("email-code")
+
+
+def test_production_needs_the_tracker_store_for_erasure() -> None:
+    without = {k: v for k, v in PRODUCTION.items() if k != "TRACKER_STORE_URL"}
+    with pytest.raises(SettingsError, match="TRACKER_STORE_URL"):
+        load_settings(without)
