@@ -1,4 +1,5 @@
-"""Rasa's input channel for the gateway: the replies and whether the turn completed.
+"""Rasa's input channel for the gateway: the replies, whether the turn completed,
+and a repeated turn replayed instead of run again.
 
 Rasa 3.6 hides a failed custom action from its REST channel. `RemoteAction.run`
 turns every failure of the action server (connection refused, the connection
@@ -11,7 +12,8 @@ done and the person would get half an answer or nothing.
 
 This channel (`POST /webhooks/gateway/webhook`, configured in credentials.yml)
 takes the same request as Rasa's REST channel and answers
-`{"replies": [...], "complete": bool, "failed_actions": [...]}`. It learns of the
+`{"replies": [...], "complete": bool, "failed_actions": [...], "replayed": bool}`.
+It learns of the
 failures where every call to the action server passes: the processor's action
 endpoint (`EndpointConfig.request`, used by custom actions, form validation and
 custom slot mappings) is replaced once by `ReportingEndpoint`, which notes each
@@ -31,6 +33,11 @@ reading the tracker after each turn (`GET /conversations/{id}/tracker` took
 action looks there exactly like one that returned no events), or the action
 server reporting each action to a shared store (a write per action, and the
 gateway still would not know which actions Rasa meant to run).
+
+A message whose `idempotency_key` already had a complete turn (the gateway sends
+it again after a crash) is answered with that turn's replies and not run again
+(`"replayed": true`); a turn that did not complete runs again whole. How, and
+why there: `bot.rasa_replay`.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from rasa.core.channels.channel import (
@@ -49,6 +57,14 @@ from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.rasa_replay import (
+    KeyedTurn,
+    TurnAlreadyCompleted,
+    idempotency_key,
+    install_replay,
+    keyed_turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +124,70 @@ def install_reporting(agent: Any) -> None:
         processor.action_endpoint = ReportingEndpoint.wrapping(endpoint)
 
 
+@dataclass
+class TurnOutcome:
+    """How a turn went: the actions that failed, and whether it was replayed."""
+
+    failed: list[str]
+    replayed: bool = False
+
+
 async def run_turn(
     on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
-) -> list[str]:
-    """Handle one message; return the actions whose calls failed during it."""
+) -> TurnOutcome:
+    """Handle one message: the actions whose calls failed during it, or, for a
+    key whose turn completed already, its replies sent again (`bot.rasa_replay`)."""
     failures: list[str] = []
+    key = idempotency_key(message.metadata)
     token = _failures.set(failures)
     try:
-        await on_new_message(message)
+        if key is None:
+            await on_new_message(message)
+        else:
+            with keyed_turn(KeyedTurn(message.sender_id, key, failures)):
+                await on_new_message(message)
+    except TurnAlreadyCompleted as done:
+        for reply in done.replies:
+            await message.output_channel.send_response(message.sender_id, reply)
+        log.info("turn %s replayed: it completed before", done.key)
+        return TurnOutcome([], replayed=True)
     finally:
         _failures.reset(token)
-    return failures
+    return TurnOutcome(failures)
 
 
-def turn_answer(replies: list[dict[str, Any]], failed: list[str]) -> dict[str, Any]:
-    """The webhook's answer: the replies and whether every action ran."""
-    return {"replies": replies, "complete": not failed, "failed_actions": failed}
+def turn_answer(
+    replies: list[dict[str, Any]], failed: list[str], replayed: bool = False
+) -> dict[str, Any]:
+    """The webhook's answer: the replies, whether every action ran, and whether
+    they are a complete turn's replies sent again (`bot.rasa_replay`)."""
+    return {
+        "replies": replies,
+        "complete": not failed,
+        "failed_actions": failed,
+        "replayed": replayed,
+    }
+
+
+async def answer_turn(
+    on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    message: UserMessage,
+    agent: Any = None,
+) -> dict[str, Any]:
+    """Handle one message for the gateway; the webhook's answer.
+
+    `message.output_channel` must be a `CollectingOutputChannel`; `agent` is
+    Rasa's agent (`app.ctx.agent`), whose processor is made to report failed
+    action calls and to replay complete turns."""
+    install_reporting(agent)
+    install_replay(agent)
+    collector = message.output_channel
+    if not isinstance(collector, CollectingOutputChannel):
+        raise TypeError("the gateway's turns are collected")
+    outcome = await run_turn(on_new_message, message)
+    if outcome.failed:
+        log.warning("turn incomplete: failed actions %s", ", ".join(outcome.failed))
+    return turn_answer(collector.messages, outcome.failed, outcome.replayed)
 
 
 class GatewayInput(InputChannel):
@@ -147,18 +211,14 @@ class GatewayInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             body = request.json if isinstance(request.json, dict) else {}
-            install_reporting(getattr(request.app.ctx, "agent", None))
-            collector = CollectingOutputChannel()
             message = UserMessage(
                 body.get("message"),
-                collector,
+                CollectingOutputChannel(),
                 body.get("sender"),
                 input_channel=self.name(),
                 metadata=body.get("metadata"),
             )
-            failed = await run_turn(on_new_message, message)
-            if failed:
-                log.warning("turn incomplete: failed actions %s", ", ".join(failed))
-            return response.json(turn_answer(collector.messages, failed))
+            agent = getattr(request.app.ctx, "agent", None)
+            return response.json(await answer_turn(on_new_message, message, agent))
 
         return hook

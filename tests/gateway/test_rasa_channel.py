@@ -91,8 +91,8 @@ async def _turn(url: str, actions: list[str]) -> dict[str, Any]:
     assert (endpoint.url, endpoint.token) == (url, "t")
     collector = CollectingOutputChannel()
     message = UserMessage("halo", collector, "someone")
-    failed = await run_turn(agent.processor.handle_message, message)
-    return turn_answer(collector.messages, failed)
+    outcome = await run_turn(agent.processor.handle_message, message)
+    return turn_answer(collector.messages, outcome.failed)
 
 
 async def test_a_turn_whose_actions_ran_is_complete(action_url: str) -> None:
@@ -122,7 +122,7 @@ async def test_failures_outside_a_turn_are_not_kept() -> None:
         await endpoint.request(json={"next_action": "a"}, method="post", timeout=5)
     agent = FakeAgent(FakeProcessor(endpoint, []))
     collector = CollectingOutputChannel()
-    failed = await run_turn(
+    outcome = await run_turn(
         agent.processor.handle_message, UserMessage("x", collector, "s")
     )
-    assert failed == []
+    assert outcome.failed == []

@@ -1,0 +1,209 @@
+"""A message Rasa gets twice with one idempotency key: replayed, not run again.
+
+Rasa (the trained model, SQL tracker store), the action server and the gateway run
+for real on one seeded SQLite database. The gateway walks a person through the
+registration up to the e-mail code, as a person would by SMS; then the code turn
+is posted straight to Rasa's gateway channel twice with one key, as a gateway
+process does when another one died after Rasa finished the turn. Run again, that
+turn would read the code as the NIK the form now asks for.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.db import make_engine, make_sessionmaker
+from bot.gateway.models import Conversation
+from tests.fakes.twilio_api import FakeTwilioApi
+from tests.integration.conftest import (
+    RasaStack,
+    running_rasa_stack,
+    start_actions,
+    start_gateway,
+    stop,
+)
+from tests.integration.test_registration_sms import (
+    EMAIL,
+    NAME,
+    PHONE,
+    TWILIO_NUMBER,
+    RegistrationSite,
+    SmsTranscript,
+    emailed_code,
+    open_batch_number,
+    seed_database,
+    transcript_on_failure,
+)
+
+WEBHOOK = "/webhooks/gateway/webhook"
+FAQ_QUESTION = "kak sebenernya kartu prakerja ini program buat apaan sih"
+TURN_TIMEOUT = 60.0
+
+
+@dataclass
+class ReplaySite:
+    """The running processes; `actions` is replaced when a test revives it."""
+
+    stack: RasaStack
+    registration: RegistrationSite
+    actions_env: dict[str, str]
+
+
+@pytest.fixture()
+def site(tmp_path: Path) -> Iterator[ReplaySite]:
+    """Seeded database, Rasa + action server and gateway sharing its settings."""
+    database_url = f"sqlite:///{tmp_path}/gateway.db"
+    outbox = tmp_path / "email-outbox"
+    shared = {
+        "PRAKERJA_ENV": "test",
+        "PRAKERJA_POLICY": "2020",
+        "PRAKERJA_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": database_url,
+        "EMAIL_OUTBOX_DIR": str(outbox),
+        "PSEUDONYM_KEY": "turn-replay-test-key",
+        "SMTP_URL": "",
+        "NIK_VERIFIER_URL": "",
+    }
+    seed_database({**os.environ, **shared})
+    batch = open_batch_number(database_url)
+    tracker_db = tmp_path / "rasa_tracker.db"
+    with (
+        FakeTwilioApi() as api,
+        running_rasa_stack(tmp_path, shared, tracker_db) as stack,
+    ):
+        proc, base = start_gateway(
+            tmp_path,
+            {
+                **shared,
+                "RASA_URL": stack.rasa_url,
+                "ACTIONS_URL": stack.actions_url,
+                "TWILIO_ACCOUNT_SID": api.account_sid,
+                "TWILIO_AUTH_TOKEN": api.auth_token,
+                "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
+                "TWILIO_API_URL": api.url,
+            },
+        )
+        registration = RegistrationSite(
+            base, api, database_url, outbox, batch, tmp_path, tracker_db
+        )
+        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", **shared}
+        replay = ReplaySite(stack, registration, env)
+        try:
+            yield replay
+        finally:
+            stop(proc)
+            if replay.stack.actions is not None:
+                stop(replay.stack.actions)
+
+
+def post_turn(site: ReplaySite, sender: str, text: str, key: str) -> dict[str, Any]:
+    """One message to Rasa's gateway channel, as the gateway sends it."""
+    body = {
+        "sender": sender,
+        "message": text,
+        "metadata": {"channel": "sms", "simulated": False, "idempotency_key": key},
+    }
+    response = httpx.post(
+        site.stack.rasa_url + WEBHOOK, json=body, timeout=TURN_TIMEOUT
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert isinstance(answer, dict), answer
+    return answer
+
+
+def keyed_turns(site: ReplaySite, sender: str, key: str) -> list[dict[str, Any]]:
+    """The `user` events of the sender's tracker that carry `key`."""
+    response = httpx.get(
+        f"{site.stack.rasa_url}/conversations/{sender}/tracker", timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return [
+        event
+        for event in response.json()["events"]
+        if event.get("event") == "user"
+        and (event.get("metadata") or {}).get("idempotency_key") == key
+    ]
+
+
+def texts(answer: dict[str, Any]) -> str:
+    """The replies' texts, one block."""
+    return "\n".join(str(reply.get("text", "")) for reply in answer["replies"])
+
+
+def pseudonym_of(site: ReplaySite, address: str) -> str:
+    """The sender id Rasa knows the SMS conversation with `address` by."""
+    engine = make_engine(site.registration.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return str(
+                session.execute(
+                    select(Conversation.pseudonym).where(
+                        Conversation.channel == "sms", Conversation.address == address
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_the_code_turn_sent_twice_is_answered_once(site: ReplaySite) -> None:
+    transcript = SmsTranscript(site.registration)
+    with transcript_on_failure(transcript):
+        transcript.say(PHONE, "halo", "Prakerja", "the greeting")
+        transcript.say(PHONE, "daftar", "setuju", "the consent question")
+        transcript.say(PHONE, "setuju", "nama lengkap", "the name question")
+        transcript.say(PHONE, NAME, "email", "the e-mail question")
+        transcript.say(PHONE, EMAIL, "Kode 6 angka", "the code question")
+    code = emailed_code(site.registration.outbox, EMAIL)
+    sender = pseudonym_of(site, PHONE)
+
+    first = post_turn(site, sender, code, "replay-code-1")
+    again = post_turn(site, sender, code, "replay-code-1")
+
+    assert first["complete"] is True, first
+    assert "terverifikasi" in texts(first) and "NIK" in texts(first), first
+    assert again["replies"] == first["replies"], (texts(first), texts(again))
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    turns = keyed_turns(site, sender, "replay-code-1")
+    assert len(turns) == 1, turns
+    assert turns[0]["metadata"].get("turn_complete") is True
+
+
+def test_a_failed_turn_runs_whole_when_repeated_after_the_actions_return(
+    site: ReplaySite,
+) -> None:
+    stack = site.stack
+    assert stack.actions is not None
+    sender = "replay-" + uuid.uuid4().hex
+    os.kill(stack.actions.pid, signal.SIGKILL)
+    stack.actions.wait(timeout=10)
+
+    failed = post_turn(site, sender, FAQ_QUESTION, "replay-faq-1")
+    assert failed["complete"] is False, failed
+    assert "action_answer_faq" in failed["failed_actions"], failed
+
+    port = urllib.parse.urlsplit(stack.actions_url).port
+    assert port is not None
+    stack.actions = start_actions(
+        site.registration.work, port, site.actions_env, "actions"
+    )
+    retried = post_turn(site, sender, FAQ_QUESTION, "replay-faq-1")
+    again = post_turn(site, sender, FAQ_QUESTION, "replay-faq-1")
+
+    assert (retried["complete"], retried["replayed"]) == (True, False), retried
+    assert "Prakerja" in texts(retried), retried
+    assert (again["replies"], again["replayed"]) == (retried["replies"], True)
+    turns = keyed_turns(site, sender, "replay-faq-1")
+    assert [turn["metadata"].get("turn_complete") for turn in turns] == [None, True]
