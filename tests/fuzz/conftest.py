@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 import bot.console.passwords as passwords
-import bot.gateway.app as gateway_app
 from bot.channels.base import CHANNELS
 from bot.console.agents import create_agent
 from bot.db import make_engine, make_sessionmaker
@@ -107,8 +106,6 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     patches = pytest.MonkeyPatch()
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     patches.setattr(passwords, "HASHER", cheap)
-    # a status for an unknown message waits 1.75 s for the sender; not here
-    patches.setattr(gateway_app, "STATUS_LOOKUP_DELAYS", ())
     rasa, actions = FakeRasa().start(), FakeActionServer().start()
     settings = make_settings(tmp_path, rasa.url, actions_url=actions.url)
     logs = LogCapture()
