@@ -1,11 +1,15 @@
-"""The fuzz test's running gateway and its log capture.
+"""The fuzz test's gateway, driven in-process, and its log capture.
 
-One gateway app per module (lifespan running: workers, outbox and the other
-loops handle what the fuzz stores, through a fake Rasa and senders that accept
-everything), on a SQLite file, with the console's cheap argon2id parameters.
-While bodies are sent the fake action server is down, so the workers hold the
-stored messages (as in an outage) instead of competing with the requests for
-the two CPU cores; `drain` brings it up and lets them work for a while.
+One gateway app per module, on a SQLite file, with the console's cheap argon2id
+parameters and its lifespan running (workers, outbox and the other loops, with
+a fake Rasa, a fake action server and senders that accept everything). The app
+is called through ASGI (`httpx.ASGITransport`) on one event loop owned by this
+thread: no server, no second thread per request, and the loops run only while
+a request or `drain` awaits. While bodies are sent the worker and the outbox
+are paused (`ClaimLoop.pause`: a store still wakes them, but they claim
+nothing), so the requests do not compete with them for the two CPU cores;
+`drain` resumes them until they have handled everything stored, then pauses
+them again.
 
 Every log record of every logger at INFO and above is kept, formatted as a
 handler would write it (tracebacks included), so the test can look for
@@ -14,33 +18,43 @@ tracebacks and personal data in it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
-from starlette.testclient import TestClient
+from starlette.applications import Starlette
 
 import bot.console.passwords as passwords
-import bot.gateway.app as gateway_app
 from bot.channels.base import CHANNELS
 from bot.console.agents import create_agent
 from bot.db import make_engine, make_sessionmaker
 from bot.gateway.app import create_app
-from bot.gateway.models import INBOX_PENDING, InboxMessage
+from bot.gateway.models import (
+    INBOX_PENDING,
+    OUTBOX_PENDING,
+    InboxMessage,
+    OutboxMessage,
+)
+from bot.gateway.runtime import Gateway
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import FAST, FakeSender, make_settings
 from tests.gateway.fake_actions import FakeActionServer
 
-OPTIONS = replace(FAST, worker_concurrency=1, outbox_concurrency=2)
-"""One conversation at a time: while the action server is down, the conversation
-in hand is retried every 0.2 s; thousands in hand would crowd out the requests."""
+OPTIONS = replace(FAST, worker_concurrency=4, outbox_concurrency=4)
 AGENT = "petugas"
 AGENT_PASSWORD = "kata-sandi-uji-yang-panjang"
+BASE_URL = "https://testserver"
+PAUSE_SECONDS = 24 * 3600.0
+"""Longer than any run: the loops claim nothing until `drain` resumes them."""
 
 
 class LogCapture(logging.Handler):
@@ -64,40 +78,75 @@ class LogCapture(logging.Handler):
 
 
 class Fuzz:
-    """The running app, its database and the captured logs."""
+    """The app on its event loop, its database and the captured logs."""
 
     def __init__(
         self,
-        client: TestClient,
+        app: Starlette,
+        loop: asyncio.AbstractEventLoop,
         database_url: str,
         logs: LogCapture,
-        actions: FakeActionServer,
     ):
-        self.client = client
-        self.actions = actions
+        self.app = app
+        self.loop = loop
         self.logs = logs
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app, raise_app_exceptions=False),
+            base_url=BASE_URL,
+        )
         self.engine = make_engine(database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.personal: set[str] = set()
         self.sent = 0
 
+    @property
+    def gateway(self) -> Gateway:
+        """The running gateway (its lifespan has started)."""
+        gateway: Gateway = self.app.state.gateway
+        return gateway
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the app with one request and return its answer (a 500 if the app
+        raised)."""
+        return self.loop.run_until_complete(self.client.request(method, path, **kwargs))
+
+    def pause(self) -> None:
+        """Keep the worker and the outbox from claiming anything."""
+        self.gateway.worker.pause(PAUSE_SECONDS)
+        self.gateway.outbox.pause(PAUSE_SECONDS)
+
     def pending(self) -> int:
-        """Stored messages the workers have not handled yet."""
+        """Stored messages and replies the loops have not handled yet."""
         with self.sessions() as session:
-            query = select(func.count(InboxMessage.id)).where(
+            inbox = select(func.count(InboxMessage.id)).where(
                 InboxMessage.status == INBOX_PENDING
             )
-            return int(session.execute(query).scalar_one())
+            outbox = select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.status == OUTBOX_PENDING
+            )
+            return int(session.execute(inbox).scalar_one()) + int(
+                session.execute(outbox).scalar_one()
+            )
 
-    def drain(self, timeout: float) -> None:
-        """Let the workers handle what was stored, for up to `timeout` seconds."""
-        self.actions.up()
+    def drain(self, timeout: float) -> int:
+        """Let the worker and the outbox handle what was stored (up to `timeout`
+        seconds), then pause them again; the rows still pending."""
+        gateway = self.gateway
+        for loop in (gateway.worker, gateway.outbox):
+            loop.resume()
+            loop.notify()
         try:
-            deadline = time.monotonic() + timeout
-            while self.pending() and time.monotonic() < deadline:
-                time.sleep(0.2)
+            left = self.loop.run_until_complete(self._wait(time.monotonic() + timeout))
         finally:
-            self.actions.down()
+            self.pause()
+        return left
+
+    async def _wait(self, deadline: float) -> int:
+        while True:
+            left = await asyncio.to_thread(self.pending)
+            if not left or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +156,6 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     patches = pytest.MonkeyPatch()
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     patches.setattr(passwords, "HASHER", cheap)
-    # a status for an unknown message waits 1.75 s for the sender; not here
-    patches.setattr(gateway_app, "STATUS_LOOKUP_DELAYS", ())
     rasa, actions = FakeRasa().start(), FakeActionServer().start()
     settings = make_settings(tmp_path, rasa.url, actions_url=actions.url)
     logs = LogCapture()
@@ -116,22 +163,30 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     level = root.level
     root.addHandler(logs)
     root.setLevel(logging.INFO)
-    actions.down()
     senders = {channel: FakeSender(channel) for channel in CHANNELS}
     app = create_app(settings, options=OPTIONS, senders=senders)
+    loop = asyncio.new_event_loop()
+    lifespan = AsyncExitStack()
     try:
-        with TestClient(
-            app, base_url="https://testserver", raise_server_exceptions=False
-        ) as client:
-            helper = Fuzz(client, settings.database_url, logs, actions)
-            with helper.sessions() as session:
-                create_agent(session, AGENT, AGENT_PASSWORD, "agent", "Petugas")
-                session.commit()
-            yield helper
-            helper.engine.dispose()
+        loop.run_until_complete(
+            lifespan.enter_async_context(app.router.lifespan_context(app))
+        )
+        helper = Fuzz(app, loop, settings.database_url, logs)
+        helper.pause()
+        with helper.sessions() as session:
+            create_agent(session, AGENT, AGENT_PASSWORD, "agent", "Petugas")
+            session.commit()
+        yield helper
+        loop.run_until_complete(helper.client.aclose())
+        helper.engine.dispose()
     finally:
-        root.removeHandler(logs)
-        root.setLevel(level)
-        rasa.stop()
-        actions.stop()  # a no-op when it is down already
-        patches.undo()
+        try:
+            loop.run_until_complete(lifespan.aclose())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+            root.removeHandler(logs)
+            root.setLevel(level)
+            rasa.stop()
+            actions.stop()
+            patches.undo()
