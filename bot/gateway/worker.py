@@ -1105,7 +1105,8 @@ class ConversationWorker(ClaimLoop[Held]):
                 .execution_options(synchronize_session=False)
             )
             if failed.rowcount != 1:
-                session.rollback()
+                if flush is not None:  # keep them held: this row is not ours to end
+                    session.rollback()
                 return
             if flush is not None:
                 self._store_flush(session, pending, flush, now)

@@ -4,10 +4,17 @@ their own Rasa turns (forms and buttons as if answered in time) but one answer."
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.gateway.burst import HELD_KEY
+from bot.gateway.worker import APOLOGY
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -26,6 +33,26 @@ STALE = replace(
     FAST, backlog_interval=0.05, stale_after=0.3, notice_wait=600.0, rate_window=5.0
 )
 NUMBER = "+6281234567890"
+REJECTED = "tolak"
+"""A message Rasa refuses (HTTP 400): the worker gives it up at once."""
+
+
+class RejectingRasa(FakeRasa):
+    """The fake Rasa, refusing the message `REJECTED`."""
+
+    async def _turn(self, request: Request) -> tuple[Any, list[str]]:
+        data = await request.json()
+        if data.get("message") == REJECTED:
+            return JSONResponse({"error": "bad request"}, status_code=400), []
+        return await super()._turn(request)
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    """A running fake Rasa that refuses `REJECTED`."""
+    fake = RejectingRasa().start()
+    yield fake
+    fake.stop()
 
 
 def _sms(client: object, sid: str, text: str) -> None:
@@ -157,6 +184,22 @@ def test_held_answers_go_out_when_the_last_turn_must_be_retried(
         wait_until(lambda: len(telegram.sent) == 2, what="both answers")
     assert telegram.texts() == ["Anda menulis: satu", "Anda menulis: dua"]
     assert rasa.messages() == ["satu", "dua", "dua"]
+
+
+def test_held_answers_go_out_with_the_apology_when_the_last_is_given_up(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    telegram = FakeSender(TELEGRAM)
+    rasa.down()
+    with running(settings, STALE, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(750, 4242, "satu"))
+        post_telegram(client, telegram_update(751, 4242, REJECTED))
+        time.sleep(0.5)
+        rasa.up()
+        wait_until(lambda: len(telegram.sent) == 2, what="the answer and apology")
+    assert telegram.texts() == ["Anda menulis: satu", APOLOGY]
+    assert [row.status for row in db.inbox()] == ["done", "failed"]
+    assert HELD_KEY not in db.conversations()[0].state
 
 
 def test_messages_answered_in_time_keep_their_own_answers(
