@@ -5,6 +5,12 @@ optional, tune this process:
 
 - GATEWAY_WORKERS: conversations handed to Rasa at the same time (default 16).
 - GATEWAY_SENDERS: replies sent at the same time, per channel (default 16).
+- GATEWAY_MAX_PENDING: messages waiting in all processes beyond which Telegram
+  updates are refused with 503 (default 100000).
+- GATEWAY_MAX_PENDING_PER_CONVERSATION: messages of one person waiting at once;
+  more are stored unread and the person is told (default 10).
+- GATEWAY_NOTICE_WAIT: seconds of expected wait from which a person is told the
+  wait once, and after which a waiting message is stale (default 30).
 
 A stop (SIGINT/SIGTERM) lets work in flight finish: allow the process at least
 `GatewayOptions.shutdown_grace` seconds (35 by default) before killing it.
@@ -42,11 +48,20 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def gateway_options(env: Mapping[str, str]) -> GatewayOptions:
-    """The gateway's tuning: GATEWAY_WORKERS and GATEWAY_SENDERS, else defaults."""
+    """The gateway's tuning from GATEWAY_* variables (see above), else defaults."""
     defaults = GatewayOptions()
+    notice_wait = _count(env, "GATEWAY_NOTICE_WAIT", int(defaults.notice_wait))
     return GatewayOptions(
         worker_concurrency=_count(env, "GATEWAY_WORKERS", defaults.worker_concurrency),
         outbox_concurrency=_count(env, "GATEWAY_SENDERS", defaults.outbox_concurrency),
+        max_pending=_count(env, "GATEWAY_MAX_PENDING", defaults.max_pending),
+        max_pending_per_conversation=_count(
+            env,
+            "GATEWAY_MAX_PENDING_PER_CONVERSATION",
+            defaults.max_pending_per_conversation,
+        ),
+        notice_wait=float(notice_wait),
+        stale_after=float(notice_wait),
     )
 
 

@@ -48,7 +48,7 @@ from bot.console.panel import (
 from bot.console.password_policy import MAX_PASSWORD_LENGTH
 from bot.console.sessions import COOKIE_NAME, close_session, load_session, open_session
 from bot.console.sms import MAX_REPLY_LENGTH, estimate
-from bot.console.stats import agent_activity, registration_funnel
+from bot.console.stats import agent_activity, backlog_view, registration_funnel
 from bot.console.views import (
     FORBIDDEN,
     Refusal,
@@ -307,10 +307,14 @@ async def ticket_page(request: Request, visit: Visit) -> Response:
 
 
 async def supervisor_page(request: Request, visit: Visit) -> Response:
-    """Queue figures, messages the gateway gave up on, agent activity, the
-    registration funnel, accounts under password guessing, and the audit log
-    (filtered and paged by the query)."""
+    """Queue figures, the message backlog, messages the gateway gave up on, agent
+    activity, the registration funnel, accounts under password guessing, and the
+    audit log (filtered and paged by the query)."""
     now = utcnow()
+    monitor = runtime(request).backlog
+    backlog = backlog_view(
+        monitor.figures, monitor.counts(), monitor.over_capacity()
+    )
     params = dict(request.query_params)
 
     def build(db: Session) -> dict[str, Any]:
@@ -337,6 +341,7 @@ async def supervisor_page(request: Request, visit: Visit) -> Response:
         percent=percent,
         current_id=None,
         notice="",
+        backlog=backlog,
     )
 
 

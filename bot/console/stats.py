@@ -1,15 +1,17 @@
-"""Figures for the supervisor: agent activity today and the registration funnel.
+"""Figures for the supervisor: agent activity today, the registration funnel and
+the gateway's message backlog.
 
 The funnel follows the figures published in April 2020 (registered, e-mail
 verified, NIK verified, joined a batch, selected): each stage counts the
 applicants who got at least that far, with its share of all registered and of
-the stage before. The queue figures come from `bot.handoff.tickets.queue_stats`.
+the stage before. The queue figures come from `bot.handoff.tickets.queue_stats`;
+the backlog from the gateway's `BacklogMonitor` (its latest look, all processes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import distinct, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.console import audit
 from bot.console.agents import AgentInfo, list_agents
 from bot.console.labels import start_of_day_wib
+from bot.gateway.backlog import Figures
 from bot.registry.models import (
     RESULT_SELECTED,
     STEP_DONE,
@@ -46,6 +49,44 @@ class FunnelStage:
     count: int
     share_of_registered: float
     share_of_previous: float
+
+
+@dataclass(frozen=True)
+class BacklogView:
+    """The message backlog as the supervisor page shows it."""
+
+    pending: int
+    conversations: int
+    oldest_wait: timedelta | None
+    expected_wait: timedelta | None
+    stalled: bool
+    """Messages wait and none is answered (Rasa or the action server down)."""
+    per_minute: int | None
+    """Messages answered per minute while busy (None: no backlog lately)."""
+    measured_at: datetime | None
+    over_capacity: bool
+    counts: dict[str, int]
+
+
+def backlog_view(
+    figures: Figures, counts: dict[str, int], over_capacity: bool
+) -> BacklogView:
+    """The backlog figures in the page's units."""
+
+    def span(seconds: float | None) -> timedelta | None:
+        return None if seconds is None else timedelta(seconds=seconds)
+
+    return BacklogView(
+        pending=figures.pending,
+        conversations=figures.conversations,
+        oldest_wait=span(figures.oldest_age),
+        expected_wait=span(figures.expected_wait),
+        stalled=figures.pending > 0 and figures.expected_wait is None,
+        per_minute=None if figures.rate is None else round(figures.rate * 60),
+        measured_at=figures.measured_at,
+        over_capacity=over_capacity,
+        counts=dict(counts),
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,12 @@
 
 Request bodies are capped before any work (`bot.gateway.limits`). Every webhook
 is authenticated first (Telegram secret token, Twilio signature), then stored,
-then acknowledged at once; Rasa is never called inside a request. The
+then acknowledged at once; Rasa is never called inside a request.
+When as many messages wait as the gateway takes (`max_pending`), Telegram
+updates are refused with 503 and Retry-After: Telegram keeps undelivered updates
+(up to 24 hours) and delivers them again, so the backlog waits there instead.
+An inbound SMS is always stored: Twilio never delivers a refused one again
+(it only calls a fallback URL), so refusing would lose it. The
 agents' console (`/console`, `bot.console.app`) is always served, in production
 too; the simulator only in development (PRAKERJA_ENV development or test).
 """
@@ -38,6 +43,10 @@ from bot.gateway.statuses import apply_early_statuses, keep_early_status, record
 from bot.gateway.transport import StrictTransportSecurity
 from bot.settings import Settings
 from bot.storable import storable_key, storable_message
+
+RETRY_AFTER_SECONDS = 30
+"""What a refused Telegram update's Retry-After asks for (Telegram's own retry
+schedule decides; the header documents the intent)."""
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +106,13 @@ async def telegram_webhook(request: Request) -> Response:
         return _forbidden()
     except ValueError:
         return _bad_request()
+    if message is not None and gateway.backlog.over_capacity():
+        gateway.backlog.refused()
+        return JSONResponse(
+            {"error": "busy"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if message is not None and _storable(message):
         await gateway.store(message)
     return JSONResponse({"ok": True})
@@ -168,9 +184,12 @@ async def sms_status(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     """The gateway is up, its database answers and its loops run; also the
     messages given up in the last 24 hours (all processes: `failed_messages`),
-    this process's turns in which an action failed (`incomplete_turns`) and
-    its sends whose outcome was unknown and how they ended (`unknown_sends`).
-    Failures are reported, not unhealthy: restarting would not help them."""
+    this process's turns in which an action failed (`incomplete_turns`), its
+    sends whose outcome was unknown and how they ended (`unknown_sends`), and the
+    backlog (`backlog`: messages waiting in all processes, conversations waiting,
+    the oldest one's age, the measured rate and the expected wait, this
+    process's notices and refused updates). Failures and backlogs are
+    reported, not unhealthy: restarting would not help them."""
     gateway = runtime(request)
 
     def failed(session: Session) -> int:
@@ -194,6 +213,7 @@ async def healthz(request: Request) -> Response:
             "unknown_sends": gateway.outbox.unknown_counts(),
             "failed_messages": failed_messages,
             "incomplete_turns": gateway.worker.incomplete_turns,
+            "backlog": gateway.backlog.as_json(),
         },
         status_code=200 if healthy else 503,
     )

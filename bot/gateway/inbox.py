@@ -8,20 +8,31 @@ one first because the earlier was not committed yet. Inserts use
 `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL), so a redelivered
 message or two first messages racing never abort the caller's transaction. The
 caller commits.
+
+Intake is bounded per person (`max_pending`): once the conversation is locked
+its waiting messages are counted, and a message beyond the cap is still
+stored (never lost, visible to agents) but as "skipped": it is not handed to
+Rasa, and the person is told once (`bot.gateway.wait_notice`). Under the lock,
+two messages of one person arriving at once are counted one after the other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
-from bot.gateway.models import INBOX_PENDING, Conversation, InboxMessage
+from bot.gateway.models import (
+    INBOX_PENDING,
+    INBOX_SKIPPED,
+    Conversation,
+    InboxMessage,
+)
 from bot.gateway.pseudonym import pseudonym
 
 
@@ -53,6 +64,26 @@ def _find_conversation(session: Session, channel: str, address: str) -> int | No
         .with_for_update()
     ).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+def _lock_counting_waiting(
+    session: Session, channel: str, address: str
+) -> tuple[int, int] | None:
+    """The conversation's id and how many of its messages wait, its row locked
+    until the commit (None when there is no such conversation). The count is a
+    statement of its own, after the lock: on PostgreSQL a statement that waited
+    for a lock still reads what was committed when it began, so counting in the
+    locking statement would miss the message whose commit it waited for."""
+    found = _find_conversation(session, channel, address)
+    if found is None:
+        return None
+    waiting = session.execute(
+        select(func.count(InboxMessage.id)).where(
+            InboxMessage.conversation_id == found,
+            InboxMessage.status == INBOX_PENDING,
+        )
+    ).scalar_one()
+    return found, int(waiting)
 
 
 def conversation_id(
@@ -89,14 +120,30 @@ def conversation_id(
     return found
 
 
-def store_inbound(session: Session, message: InboundMessage, key: str) -> bool:
+def store_inbound(
+    session: Session,
+    message: InboundMessage,
+    key: str,
+    max_pending: int | None = None,
+) -> bool:
     """Store `message` as pending; False (and nothing stored) when it is a duplicate.
 
-    `key` is the pseudonym key (settings.pseudonym_key).
+    `key` is the pseudonym key (settings.pseudonym_key). With `max_pending`, a
+    message whose conversation already has that many waiting is stored as
+    skipped instead.
     """
-    conversation = conversation_id(
-        session, message.channel, message.address, key, message.simulated
-    )
+    waiting = 0
+    found = None
+    if max_pending is not None:
+        found = _lock_counting_waiting(session, message.channel, message.address)
+    if found is None:
+        conversation = conversation_id(
+            session, message.channel, message.address, key, message.simulated
+        )
+    else:
+        conversation, waiting = found
+    skipped = max_pending is not None and waiting >= max_pending
+    now = utcnow()
     return insert_ignoring_conflict(
         session,
         InboxMessage.__table__,
@@ -108,9 +155,13 @@ def store_inbound(session: Session, message: InboundMessage, key: str) -> bool:
             "payload": message.payload,
             "event": message.event,
             "user_name": message.user_name,
-            "status": INBOX_PENDING,
+            "status": INBOX_SKIPPED if skipped else INBOX_PENDING,
             "attempts": 0,
-            "received_at": utcnow(),
+            "received_at": now,
+            "processed_at": now if skipped else None,
+            "last_error": f"skipped: {waiting} messages were waiting"
+            if skipped
+            else None,
         },
         ["channel", "provider_id"],
     )

@@ -29,6 +29,9 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 INBOX_PENDING = "pending"
 INBOX_DONE = "done"
 INBOX_FAILED = "failed"
+INBOX_SKIPPED = "skipped"
+"""Stored but never handed to Rasa: the person already had the most messages
+waiting that one conversation may have (`bot.gateway.inbox`)."""
 
 OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
@@ -75,6 +78,11 @@ class Conversation(Base):
     lease_token = Column(Integer)
     """The fencing token of the current claim (`bot.leases`)."""
     not_before = Column(DateTime)
+    wait_notice_upto = Column(Integer)
+    """The last inbox id covered by the latest wait notice (`bot.gateway.
+    wait_notice`): a new notice only once every message it covered is answered."""
+    overflow_notice_upto = Column(Integer)
+    """The same for the notice that messages beyond the cap are not read."""
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

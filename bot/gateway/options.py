@@ -76,6 +76,20 @@ class GatewayOptions:
     handoff_interval: float = 30.0
     """Seconds between looks at the agents' queue for expected waits that grew
     (`bot.handoff.monitor.HandoffMonitor`)."""
+    backlog_interval: float = 1.0
+    """Seconds between measurements of the backlog (`bot.gateway.backlog`)."""
+    rate_window: float = 60.0
+    """Seconds of busy time over which the processing rate is measured."""
+    notice_wait: float = 30.0
+    """A person whose messages are expected to wait at least this long gets one
+    notice with the expected wait (`bot.gateway.wait_notice`)."""
+    stale_after: float = 30.0
+    """A message that waited this long before its turn is stale: with more of the
+    person's messages behind it, their answers go out as one (`bot.gateway.burst`)."""
+    max_pending_per_conversation: int = 10
+    """Messages of one person waiting at once; more are stored but not answered."""
+    max_pending: int = 100_000
+    """Messages waiting in all; above it Telegram is asked to deliver again later."""
 
     def __post_init__(self) -> None:
         if self.shutdown_grace < self.rasa_timeout + SHUTDOWN_MARGIN:
@@ -96,6 +110,12 @@ class GatewayOptions:
             )
         if self.handoff_interval <= 0:
             raise ValueError("handoff_interval must be positive")
+        if min(self.backlog_interval, self.rate_window, self.notice_wait) <= 0:
+            raise ValueError("backlog_interval, rate_window, notice_wait: positive")
+        if self.stale_after < 0:
+            raise ValueError("stale_after must not be negative")
+        if self.max_pending_per_conversation < 1 or self.max_pending < 1:
+            raise ValueError("max_pending_per_conversation, max_pending: at least 1")
 
 
 def backoff(attempt: int, base: float, cap: float, jitter: float = 0.25) -> float:

@@ -1,5 +1,5 @@
 """The gateway's running parts: engine, sessions, worker, outbox, NIK check,
-handoff monitor, privacy and mail queue loops.
+handoff monitor, backlog monitor, privacy and mail queue loops.
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
 reach it through `runtime(request)` and open one session per request with
@@ -29,6 +29,7 @@ from bot.channels.simulator import SimulatorSender
 from bot.channels.sms import SmsChannel, TwilioSender
 from bot.channels.telegram import TelegramChannel, TelegramSender
 from bot.db import make_engine, make_sessionmaker
+from bot.gateway.backlog import BacklogMonitor
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.heartbeat import Heartbeat
 from bot.gateway.inbox import store_inbound
@@ -92,7 +93,7 @@ def database_threads(options: GatewayOptions) -> int:
         + checks
         + MONITOR_CONCURRENCY
         + REQUEST_THREADS
-        + 1  # the heartbeat
+        + 2  # the heartbeat and the backlog monitor
     )
 
 
@@ -125,6 +126,7 @@ class Gateway:
     tracker: Engine
     mail: MailQueue
     heartbeat: Heartbeat
+    backlog: BacklogMonitor
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     beating: asyncio.Task[None] | None = None
     """The heartbeat's task: stopped last, after the loops drained."""
@@ -166,9 +168,11 @@ class Gateway:
         if senders is None:
             senders = default_senders(settings, options)
         outbox = OutboxSender(sessions, senders, SimulatorSender(), owner, options)
+        if channels is None:
+            channels = default_channels()
         worker = ConversationWorker(
             sessions,
-            default_channels() if channels is None else channels,
+            channels,
             rasa,
             owner,
             options,
@@ -203,6 +207,7 @@ class Gateway:
             outbox_dir=None if settings.smtp_url else settings.email_outbox_dir,
         )
         mail = MailQueue(sessions, make_email_sender(settings))
+        backlog = BacklogMonitor(sessions, channels, options, on_outbox=outbox.notify)
         gateway = cls(
             settings=settings,
             options=options,
@@ -220,6 +225,7 @@ class Gateway:
             tracker=tracker,
             mail=mail,
             heartbeat=heartbeat,
+            backlog=backlog,
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
@@ -229,6 +235,7 @@ class Gateway:
             asyncio.create_task(handoff_monitor.run(), name="gateway-handoff-monitor"),
             asyncio.create_task(privacy.run(), name="gateway-privacy"),
             asyncio.create_task(mail.run(), name="gateway-mail"),
+            asyncio.create_task(backlog.run(), name="gateway-backlog"),
         ]
         log.info("gateway started as %s", owner)
         return gateway
@@ -242,6 +249,7 @@ class Gateway:
         self.handoff_monitor.stop()
         self.privacy.stop()
         self.mail.stop()
+        self.backlog.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.heartbeat.stop()
         if self.beating is not None:
@@ -261,7 +269,12 @@ class Gateway:
 
     def _store(self, message: InboundMessage) -> bool:
         with self.sessions() as session:
-            stored = store_inbound(session, message, self.settings.pseudonym_key)
+            stored = store_inbound(
+                session,
+                message,
+                self.settings.pseudonym_key,
+                max_pending=self.options.max_pending_per_conversation,
+            )
             session.commit()
         return stored
 

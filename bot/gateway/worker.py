@@ -32,6 +32,13 @@ counted on /healthz and listed on the console's supervisor page
 (`bot.gateway.failures`); `incomplete_turns` counts this process's incomplete
 turns.
 
+Messages that waited in a backlog (`bot.gateway.burst`): when a stale message
+has more of the person's messages behind it, each still gets its own Rasa turn,
+but their answers are held with the conversation's state and go out as one
+answer with the last one's; a message repeated by the next one is superseded
+(done without a turn). Held answers go out before anything else is sent to the
+conversation, and when the last turn waits, is retried or given up.
+
 An internal event (`bot.gateway.notify`: a row whose `event` has an "internal"
 key, e.g. a NIK check finished) is not the person's text: the channel does not
 interpret it, and Rasa gets the message `INTERNAL_EVENTS[name]` (an intent in
@@ -70,6 +77,7 @@ from sqlalchemy.orm import Session
 from bot import leases
 from bot.channels.base import Channel, InboundMessage, Interpretation, Reply
 from bot.db import utcnow
+from bot.gateway import burst
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.inbox import insert_ignoring_conflict
 from bot.gateway.models import (
@@ -150,6 +158,25 @@ class PendingMessage:
     """The conversation's active ticket (open or assigned), if any."""
     lease_token: int | None = None
     """The fencing token of the claim this row was read under."""
+    stale: bool = False
+    """It waited at least `stale_after` before it was taken (`bot.gateway.burst`)."""
+    following: InboundMessage | None = None
+    """The person's next pending message, if that is the next row."""
+
+    @property
+    def in_burst(self) -> bool:
+        """Stale, or answers of earlier turns are held: a burst goes on."""
+        return self.stale or burst.HELD_KEY in self.state
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Held answers going out now: bodies stored under the last held turn's
+    inbox id, and the conversation state after them."""
+
+    inbox_id: int
+    bodies: list[dict[str, Any]]
+    state: dict[str, Any]
 
 
 @dataclass
@@ -172,6 +199,12 @@ class Outcome:
     be sent."""
     cancel_ticket: int | None = None
     """The ticket this message cancels, in the same transaction."""
+    note: str | None = None
+    """Stored as the row's `last_error` (e.g. `burst.SUPERSEDED`)."""
+    holding: bool = False
+    """The state holds answers on purpose (a burst goes on): no flush."""
+    flush: Flush | None = None
+    """Held answers stored before the bodies, in the same transaction."""
 
 
 def _error_text(exc: BaseException) -> str:
@@ -340,17 +373,34 @@ class ConversationWorker(ClaimLoop[Held]):
                 or conversation.lease_token != held.token
             ):
                 return None
-            row = session.execute(
-                select(InboxMessage)
-                .where(
-                    InboxMessage.conversation_id == conversation_id,
-                    InboxMessage.status == INBOX_PENDING,
+            rows = (
+                session.execute(
+                    select(InboxMessage)
+                    .where(
+                        InboxMessage.conversation_id == conversation_id,
+                        InboxMessage.status == INBOX_PENDING,
+                    )
+                    .order_by(InboxMessage.id)
+                    .limit(2)  # the next one tells whether a burst goes on
                 )
-                .order_by(InboxMessage.id)
-                .limit(1)
-            ).scalar_one_or_none()
-            if row is None:
+                .scalars()
+                .all()
+            )
+            if not rows:
                 return None
+            row = rows[0]
+            following = None
+            if len(rows) > 1 and internal_event_name(rows[1].event) is None:
+                following = InboundMessage(
+                    channel=rows[1].channel,
+                    provider_id=rows[1].provider_id,
+                    address=conversation.address,
+                    text=rows[1].text,
+                    payload=rows[1].payload,
+                    event=rows[1].event,
+                    simulated=conversation.simulated,
+                    user_name=rows[1].user_name,
+                )
             ticket = active_ticket(session, conversation_id)
             return PendingMessage(
                 conversation_id=conversation_id,
@@ -372,6 +422,10 @@ class ConversationWorker(ClaimLoop[Held]):
                 ),
                 ticket=ticket,
                 lease_token=held.token,
+                stale=burst.is_stale(
+                    row.received_at, utcnow(), self._options.stale_after
+                ),
+                following=following,
             )
 
     async def _process(self, pending: PendingMessage) -> bool:
@@ -399,6 +453,11 @@ class ConversationWorker(ClaimLoop[Held]):
             return await self._while_handed_off(
                 pending, channel, outcome, text, pending.ticket
             )
+        if self._superseded(pending, channel, interpretation):
+            log.debug("conversation %s inbox %s: superseded by a repeat", *ids)
+            kept = Outcome(state=dict(pending.state), opted_out=pending.opted_out)
+            kept.note, kept.holding = burst.SUPERSEDED, True
+            return await self._store(pending, kept)
         if outcome.bodies and not await self._enqueue_local(pending, outcome):
             return False
         return await self._turn(
@@ -618,8 +677,13 @@ class ConversationWorker(ClaimLoop[Held]):
         except RasaRejectedError as exc:
             await self._give_up(pending, channel, outcome, exc, apologise)
             return True
+        if apologise and await self._hold(pending, channel, outcome, replies):
+            return await self._store(pending, outcome)
         try:
-            rendered = channel.render(replies, outcome.state)
+            turns = [*burst.held_turns(outcome.state), replies]
+            rendered = channel.render(
+                burst.combine(turns), burst.without_held(outcome.state)
+            )
         except Exception as exc:  # a channel bug: skip the message
             log.error("conversation %s inbox %s failed: %s", *ids, describe_error(exc))
             await in_thread(self._fail, pending, _error_text(exc), [], 0)
@@ -627,6 +691,93 @@ class ConversationWorker(ClaimLoop[Held]):
         outcome.bodies.extend(rendered.bodies)
         outcome.state = dict(rendered.state)
         return await self._store(pending, outcome)
+
+    # --- stale bursts (bot.gateway.burst) ---------------------------------------
+
+    def _superseded(
+        self, pending: PendingMessage, channel: Channel, interpretation: Interpretation
+    ) -> bool:
+        """In a burst, a plain message that the next one repeats: no turn."""
+        following = pending.following
+        if not pending.in_burst or following is None:
+            return False
+        if interpretation.local_bodies or interpretation.opted_out is not None:
+            return False
+        mine = burst.plain_turn(channel, pending.message, pending.state, False)
+        if pending.opted_out or mine is None:
+            return False
+        theirs = burst.plain_turn(channel, following, pending.state, False)
+        return theirs is not None and burst.same_words(mine, theirs)
+
+    async def _hold(
+        self,
+        pending: PendingMessage,
+        channel: Channel,
+        outcome: Outcome,
+        replies: list[Reply],
+    ) -> bool:
+        """Hold this turn's answers in the outcome's state when a burst goes on
+        (the next message is a plain turn too); False to answer now (also when
+        that cannot be decided: a channel or database error)."""
+        following = pending.following
+        if not pending.in_burst or following is None or outcome.opted_out:
+            return False
+        turns = [*burst.held_turns(outcome.state), replies]
+        if len(turns) >= burst.MAX_BURST or outcome.cancel_ticket is not None:
+            return False
+        try:
+            rendered = channel.render(
+                burst.combine(turns), burst.without_held(outcome.state)
+            )
+            state = burst.with_held(rendered.state, turns, pending.inbox_id)
+            if burst.plain_turn(channel, following, state, False) is None:
+                return False
+            if await in_thread(self._has_ticket, pending.conversation_id):
+                return False  # this turn handed the person over: answer now
+        except Exception as exc:
+            log.warning(
+                "conversation %s inbox %s: answered now, not held: %s",
+                pending.conversation_id,
+                pending.inbox_id,
+                describe_error(exc),
+            )
+            return False
+        outcome.state, outcome.holding = state, True
+        return True
+
+    def _has_ticket(self, conversation_id: int) -> bool:
+        with self._sessions() as session:
+            return active_ticket(session, conversation_id) is not None
+
+    def _flush(self, pending: PendingMessage, buttons: bool = True) -> Flush | None:
+        """The held answers of the conversation as bodies to send now, or None.
+        A channel that cannot render them drops them (logged)."""
+        turns = burst.held_turns(pending.state)
+        inbox_id = burst.held_inbox_id(pending.state)
+        channel = self._channels.get(pending.message.channel)
+        if not turns or inbox_id is None or channel is None:
+            return None
+        state = burst.without_held(pending.state)
+        try:
+            rendered = channel.render(burst.combine(turns, buttons), state)
+        except Exception as exc:
+            log.error(
+                "conversation %s: held answers not rendered: %s",
+                pending.conversation_id,
+                describe_error(exc),
+            )
+            return Flush(inbox_id, [], state)
+        return Flush(inbox_id, list(rendered.bodies), dict(rendered.state))
+
+    @staticmethod
+    def _store_flush(
+        session: Session, pending: PendingMessage, flush: Flush, now: datetime
+    ) -> None:
+        """Store held answers (before anything else of this transaction)."""
+        for seq, body in enumerate(flush.bodies):
+            values = _outbox_values(pending, seq, body, False, now)
+            values["inbox_id"] = flush.inbox_id
+            session.add(OutboxMessage(**values))
 
     async def _ask_rasa(
         self, pending: PendingMessage, text: str, metadata: Mapping[str, Any]
@@ -677,8 +828,12 @@ class ConversationWorker(ClaimLoop[Held]):
         return True
 
     async def _store(self, pending: PendingMessage, outcome: Outcome) -> bool:
-        """Commit the outcome; False when the conversation must wait."""
+        """Commit the outcome; False when the conversation must wait. Answers
+        still held (a burst ended without a turn) go out first."""
         ids = (pending.conversation_id, pending.inbox_id)
+        if not outcome.holding and burst.HELD_KEY in outcome.state:
+            outcome.flush = self._flush(pending, buttons=False)
+            outcome.state = burst.without_held(outcome.state)
         try:
             stored = await in_thread(self._complete, pending, outcome)
         except Exception as exc:  # e.g. the database: try again later, then give up
@@ -696,7 +851,7 @@ class ConversationWorker(ClaimLoop[Held]):
             pending.inbox_id,
             len(outcome.bodies),
         )
-        if len(outcome.bodies) > outcome.stored:
+        if len(outcome.bodies) > outcome.stored or outcome.flush is not None:
             self._on_outbox()
         return True
 
@@ -827,7 +982,7 @@ class ConversationWorker(ClaimLoop[Held]):
                     status=INBOX_DONE,
                     attempts=InboxMessage.attempts + 1,
                     processed_at=now,
-                    last_error=None,
+                    last_error=outcome.note,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -847,6 +1002,8 @@ class ConversationWorker(ClaimLoop[Held]):
                 return False
             if outcome.cancel_ticket is not None:
                 self._cancel_ticket(session, pending, outcome.cancel_ticket, now)
+            if outcome.flush is not None:
+                self._store_flush(session, pending, outcome.flush, now)
             session.add_all(
                 OutboxMessage(
                     **_outbox_values(
@@ -903,14 +1060,19 @@ class ConversationWorker(ClaimLoop[Held]):
         first_seq: int,
     ) -> None:
         """Mark the row failed and store `bodies` (an apology) after `first_seq`
-        and after any reply of the row stored by an earlier attempt; nothing
-        when the lease was lost (the fence is checked first)."""
+        and after any reply of the row stored by an earlier attempt, held answers
+        before them; nothing when the lease was lost (the fence is checked
+        first)."""
         now = utcnow()
+        flush = self._flush(pending)
+        values: dict[str, Any] = {"not_before": None}
+        if flush is not None:
+            values["state"] = flush.state
         with self._sessions() as session, session.begin():
             kept = session.execute(
                 update(Conversation)
                 .where(self._holds(pending.conversation_id, pending.lease_token))
-                .values(not_before=None)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
             if kept.rowcount != 1:
@@ -943,7 +1105,11 @@ class ConversationWorker(ClaimLoop[Held]):
                 .execution_options(synchronize_session=False)
             )
             if failed.rowcount != 1:
+                if flush is not None:  # keep them held: this row is not ours to end
+                    session.rollback()
                 return
+            if flush is not None:
+                self._store_flush(session, pending, flush, now)
             session.add_all(
                 OutboxMessage(
                     **_outbox_values(pending, first_seq + index, body, False, now)
@@ -955,25 +1121,32 @@ class ConversationWorker(ClaimLoop[Held]):
         self, pending: PendingMessage, error: str, delay: float, count: bool
     ) -> None:
         """Release the conversation until `delay` from now and note the error on
-        the row; nothing when the lease was lost (the fence is checked first)."""
+        the row; held answers go out now (they must not wait for this row).
+        Nothing when the lease was lost (the fence is checked first)."""
         now = utcnow()
         values: dict[str, Any] = {"last_error": error[:MAX_ERROR_LENGTH]}
         if count:
             values["attempts"] = InboxMessage.attempts + 1
+        flush = self._flush(pending)
+        released: dict[str, Any] = {
+            "not_before": now + timedelta(seconds=delay),
+            "lease_owner": None,
+            "lease_until": None,
+            "lease_token": None,
+        }
+        if flush is not None:
+            released["state"] = flush.state
         with self._sessions() as session, session.begin():
             kept = session.execute(
                 update(Conversation)
                 .where(self._holds(pending.conversation_id, pending.lease_token))
-                .values(
-                    not_before=now + timedelta(seconds=delay),
-                    lease_owner=None,
-                    lease_until=None,
-                    lease_token=None,
-                )
+                .values(**released)
                 .execution_options(synchronize_session=False)
             )
             if kept.rowcount != 1:
                 return
+            if flush is not None:
+                self._store_flush(session, pending, flush, now)
             session.execute(
                 update(InboxMessage)
                 .where(

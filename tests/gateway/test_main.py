@@ -29,6 +29,23 @@ def test_bad_concurrency_is_refused(value: str) -> None:
         gateway_options({"GATEWAY_SENDERS": value})
 
 
+def test_backlog_bounds_come_from_the_environment() -> None:
+    options = gateway_options(
+        {
+            "GATEWAY_MAX_PENDING": "5000",
+            "GATEWAY_MAX_PENDING_PER_CONVERSATION": "4",
+            "GATEWAY_NOTICE_WAIT": "45",
+        }
+    )
+    assert (options.max_pending, options.max_pending_per_conversation) == (5000, 4)
+    assert (options.notice_wait, options.stale_after) == (45.0, 45.0)
+    defaults = gateway_options({})
+    assert defaults.max_pending == GatewayOptions().max_pending
+    assert defaults.notice_wait == GatewayOptions().notice_wait
+    with pytest.raises(SettingsError, match="GATEWAY_NOTICE_WAIT"):
+        gateway_options({"GATEWAY_NOTICE_WAIT": "0"})
+
+
 def test_shutdown_grace_outlasts_a_rasa_turn() -> None:
     defaults = GatewayOptions()
     assert defaults.shutdown_grace >= defaults.rasa_timeout + 5

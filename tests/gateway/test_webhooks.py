@@ -159,6 +159,18 @@ def test_healthz_reports_the_database(settings: Settings) -> None:
         "unknown_sends": {"unknown": 0, "found": 0, "resent": 0, "given_up": 0},
         "failed_messages": 0,
         "incomplete_turns": 0,
+        "backlog": {
+            "pending": 0,
+            "conversations": 0,
+            "oldest_age_seconds": None,
+            "rate_per_second": None,
+            "expected_wait_seconds": 0.0,
+            "over_capacity": False,
+            "notices": 0,
+            "overflow_notices": 0,
+            "skipped": 0,
+            "refused": 0,
+        },
     }
 
 
