@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -55,10 +56,41 @@ class ClaimLoop(Generic[T]):
         self._stopping = False
         self._pause_until = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._due: float | None = None
+        self._due_lock = threading.Lock()
 
     def notify(self) -> None:
         """New work may be waiting: look now instead of at the next poll."""
         self._kick.set()
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks for work when nothing wakes the loop."""
+        return self._poll_interval
+
+    def poll_every(self, seconds: float) -> None:
+        """Look for work at least every `seconds` (when nothing wakes the loop)."""
+        self._poll_interval = seconds
+        self._kick.set()
+
+    def wake_in(self, seconds: float) -> None:
+        """Look again `seconds` from now, when work this process put off falls
+        due (a retry, a paced send), whatever the poll interval; thread-safe."""
+        due = time.monotonic() + max(0.0, seconds)
+        with self._due_lock:
+            if self._due is None or due < self._due:
+                self._due = due
+
+    def _until_due(self) -> float | None:
+        """Seconds until the earliest `wake_in`, None when none is set; one that
+        has come is forgotten (this look serves it)."""
+        with self._due_lock:
+            if self._due is None:
+                return None
+            left = self._due - time.monotonic()
+            if left <= 0:
+                self._due = None
+            return left
 
     def stop(self) -> None:
         """Stop claiming; `run` returns once the tasks in flight are done."""
@@ -98,6 +130,7 @@ class ClaimLoop(Generic[T]):
         try:
             while not self._stopping:
                 self._kick.clear()
+                self._until_due()
                 free = self._concurrency - len(self._tasks)
                 paused = self._pause_until - time.monotonic()
                 if free > 0 and paused <= 0:
@@ -113,6 +146,9 @@ class ClaimLoop(Generic[T]):
                         self._tasks.add(task)
                         task.add_done_callback(self._done)
                 wait = self._poll_interval if paused <= 0 else min(paused, 5.0)
+                due = self._until_due()
+                if due is not None:
+                    wait = min(wait, max(due, 0.0))
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), timeout=wait)
         finally:

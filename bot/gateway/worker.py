@@ -762,6 +762,7 @@ class ConversationWorker(ClaimLoop[Held]):
             delay,
         )
         await in_thread(self._postpone_row, pending, error, delay, False)
+        self.wake_in(delay)
 
     async def _retry_later(
         self, pending: PendingMessage, error: str, what: str
@@ -781,6 +782,7 @@ class ConversationWorker(ClaimLoop[Held]):
             delay,
         )
         await in_thread(self._postpone_row, pending, error, delay, True)
+        self.wake_in(delay)
 
     async def _give_up(
         self,
