@@ -37,6 +37,7 @@ from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.pool import describe_error
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
+from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX, Wakeups
 from bot.gateway.worker import ConversationWorker
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
@@ -125,6 +126,7 @@ class Gateway:
     tracker: Engine
     mail: MailQueue
     heartbeat: Heartbeat
+    wakeups: Wakeups
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     beating: asyncio.Task[None] | None = None
     """The heartbeat's task: stopped last, after the loops drained."""
@@ -153,8 +155,13 @@ class Gateway:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         owner = owner_id()
+        wakeups = Wakeups(engine, options.listen_poll_interval)
         heartbeat = Heartbeat(
-            sessions, owner, options.heartbeat_interval, options.heartbeat_timeout
+            sessions,
+            owner,
+            options.heartbeat_interval,
+            options.heartbeat_timeout,
+            on_peer_lost=wakeups.wake_all,
         )
         await asyncio.to_thread(heartbeat.register)  # before anything is claimed
         rasa = RasaClient(settings.rasa_url, timeout=options.rasa_timeout)
@@ -194,6 +201,9 @@ class Gateway:
             on_notification=worker.notify,
             agents_online=agents_online or recent_agents,
         )
+        wakeups.attach(worker, INBOX)
+        wakeups.attach(outbox, OUTBOX)
+        wakeups.attach(nik_checks, NIK_CHECKS, relax=False)  # retries fall due
         tracker = make_engine(settings.tracker_store_url)
         privacy = PrivacyJanitor(
             sessions,
@@ -220,6 +230,7 @@ class Gateway:
             tracker=tracker,
             mail=mail,
             heartbeat=heartbeat,
+            wakeups=wakeups,
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
@@ -230,6 +241,10 @@ class Gateway:
             asyncio.create_task(privacy.run(), name="gateway-privacy"),
             asyncio.create_task(mail.run(), name="gateway-mail"),
         ]
+        if wakeups.enabled:
+            gateway.tasks.append(
+                asyncio.create_task(wakeups.run(), name="gateway-wakeups")
+            )
         log.info("gateway started as %s", owner)
         return gateway
 
@@ -242,6 +257,7 @@ class Gateway:
         self.handoff_monitor.stop()
         self.privacy.stop()
         self.mail.stop()
+        self.wakeups.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.heartbeat.stop()
         if self.beating is not None:
