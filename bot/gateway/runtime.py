@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
 from bot.channels.base import SMS, TELEGRAM, Channel, InboundMessage, Sender
+from bot.channels.pacing import PacingStore, bot_id, make_pacer
 from bot.channels.simulator import SimulatorSender
 from bot.channels.sms import SmsChannel, TwilioSender
 from bot.channels.telegram import TelegramChannel, TelegramSender
@@ -70,15 +71,36 @@ def default_channels() -> dict[str, Channel]:
     return {TELEGRAM: TelegramChannel(), SMS: SmsChannel()}
 
 
-def default_senders(settings: Settings, options: GatewayOptions) -> dict[str, Sender]:
-    """A sender for each channel whose provider account is configured."""
+TELEGRAM_BURST = 5
+"""Sends the bot's overall limit lets through at once."""
+
+
+def default_senders(
+    settings: Settings, options: GatewayOptions, pacing: PacingStore | None = None
+) -> dict[str, Sender]:
+    """A sender for each channel whose provider account is configured, paced
+    through `pacing` (Redis, shared by every process) or within this process."""
     senders: dict[str, Sender] = {}
-    if settings.telegram_enabled:
+    if settings.telegram_enabled and settings.telegram_token:
+        limiter = make_pacer(
+            pacing,
+            f"telegram:{bot_id(settings.telegram_token)}",
+            settings.telegram_per_second,
+            TELEGRAM_BURST,
+        )
         senders[TELEGRAM] = TelegramSender(
-            settings, pool_size=options.outbox_concurrency
+            settings, pool_size=options.outbox_concurrency, limiter=limiter
         )
     if settings.twilio_enabled and settings.twilio_from_number:
-        senders[SMS] = TwilioSender(settings, workers=options.outbox_concurrency)
+        limiter = make_pacer(
+            pacing,
+            f"twilio:{settings.twilio_from_number}",
+            settings.twilio_per_second,
+            settings.twilio_per_second,
+        )
+        senders[SMS] = TwilioSender(
+            settings, workers=options.outbox_concurrency, limiter=limiter
+        )
     return senders
 
 
@@ -127,6 +149,8 @@ class Gateway:
     mail: MailQueue
     heartbeat: Heartbeat
     wakeups: Wakeups
+    pacing: PacingStore | None = None
+    """The Redis the providers' pacing shares (REDIS_URL), None without it."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     beating: asyncio.Task[None] | None = None
     """The heartbeat's task: stopped last, after the loops drained."""
@@ -170,8 +194,9 @@ class Gateway:
             ttl=options.actions_health_ttl,
             timeout=options.actions_health_timeout,
         )
+        pacing = PacingStore(settings.redis_url) if settings.redis_url else None
         if senders is None:
-            senders = default_senders(settings, options)
+            senders = default_senders(settings, options, pacing)
         outbox = OutboxSender(sessions, senders, SimulatorSender(), owner, options)
         worker = ConversationWorker(
             sessions,
@@ -231,6 +256,7 @@ class Gateway:
             mail=mail,
             heartbeat=heartbeat,
             wakeups=wakeups,
+            pacing=pacing,
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
@@ -271,6 +297,8 @@ class Gateway:
         await _close(self.verifier, "aclose")
         for sender in self.senders.values():
             await _close(sender)
+        if self.pacing is not None:
+            await _close(self.pacing, "aclose")
         self.engine.dispose()
         self.tracker.dispose()
         log.info("gateway stopped")

@@ -41,7 +41,11 @@ PRODUCTION = {
 def test_production_with_real_secrets_starts() -> None:
     settings = load_settings(
         PRODUCTION
-        | {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": "s3cr3t-token"}
+        | {
+            "TELEGRAM_TOKEN": "123:abc",
+            "TELEGRAM_SECRET_TOKEN": "s3cr3t-token",
+            "REDIS_URL": "redis://redis.internal:6379/0",
+        }
     )
     assert settings.public_base_url == "https://prakerja-bot.example.id"
     assert settings.telegram_enabled
@@ -67,6 +71,18 @@ def test_production_with_real_secrets_starts() -> None:
                 "PUBLIC_BASE_URL": "http://localhost:8000",
             },
             "https",
+        ),
+        (
+            {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": "s3cr3t-token"},
+            "REDIS_URL",
+        ),
+        (
+            {
+                "TWILIO_ACCOUNT_SID": "AC1",
+                "TWILIO_AUTH_TOKEN": "tok",
+                "TWILIO_FROM_NUMBER": "+15005550006",
+            },
+            "REDIS_URL",
         ),
         ({"PSEUDONYM_KEY": "changeme"}, "PSEUDONYM_KEY"),
         ({"SMTP_URL": ""}, "SMTP_URL"),
@@ -102,3 +118,27 @@ def test_derived_secrets_differ_by_purpose(tmp_path: Path) -> None:
     )
     assert settings.secret_for("email-code") != settings.secret_for("link-code")
     assert settings.secret_for("email-code") == settings.secret_for("email-code")
+
+
+def test_provider_rates(tmp_path: Path) -> None:
+    dev = {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    settings = load_settings(dev)
+    assert (settings.telegram_per_second, settings.twilio_per_second) == (30, 10)
+    assert settings.redis_url is None, "unset: each process paces on its own"
+    configured = load_settings(
+        dev
+        | {
+            "TELEGRAM_MESSAGES_PER_SECOND": "25",
+            "TWILIO_MESSAGES_PER_SECOND": "1",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert (configured.telegram_per_second, configured.twilio_per_second) == (25, 1)
+    assert configured.redis_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "lots"])
+def test_provider_rates_are_whole_positive_numbers(tmp_path: Path, value: str) -> None:
+    dev = {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    with pytest.raises(SettingsError, match="TWILIO_MESSAGES_PER_SECOND"):
+        load_settings(dev | {"TWILIO_MESSAGES_PER_SECOND": value})
