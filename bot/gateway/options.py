@@ -45,10 +45,9 @@ class GatewayOptions:
     PostgreSQL while this process's listener is not connected."""
     listen_poll_interval: float = 2.0
     """The same while the listener is connected (`bot.gateway.wakeups`): other
-    processes' work wakes the loops at once, and work put off by this process
-    (retries, paced sends) wakes them when it falls due; this look is the
-    fallback, e.g. for a message stored by a process killed before it was
-    claimed."""
+    processes' work wakes the loops at once, work put off by this process
+    (retries, paced sends) wakes them when it falls due, and a peer's stale
+    heartbeat wakes them when it goes stale; this look is only the fallback."""
     lease_seconds: float = 120.0
     """The backstop of every lease: a live process whose task is stuck loses it
     after this long. A dead process loses its leases sooner: see below."""

@@ -1,6 +1,9 @@
 """A loop that claims work from the database and handles each item in its own task.
 
-Used by the conversation worker and the outbox sender. Database calls are blocking
+Used by the conversation worker, the outbox sender and the NIK check runner. A
+loop looks for work when woken (`notify`: work stored in this process, or by
+another one through `bot.gateway.wakeups`), when work it put off falls due
+(`wake_in`), and otherwise every poll interval. Database calls are blocking
 (SQLAlchemy with sync drivers) and run in threads; a call in flight when the task
 is cancelled is allowed to finish, so a commit never races the cleanup after it.
 """
