@@ -104,3 +104,41 @@ def test_sqlite_has_no_listener_and_still_answers(
         stored = _send(client, "orang", "halo")
         answered = wait_until(lambda: _answered_at(rasa, "halo"), what="an answer")
         assert answered - stored < WAKE_BOUND, "in-process wakeups as before"
+
+
+def test_the_listener_reconnects_and_polls_fast_meanwhile(
+    tmp_path: Path, rasa: FakeRasa, actions: FakeActionServer, postgres_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path, rasa.url, database_url=postgres_url, actions_url=actions.url
+    )
+    options = dataclasses.replace(FAST, poll_interval=0.05, listen_poll_interval=2.0)
+    with running(settings, options) as client:
+        gateway = _gateway(client)
+        wait_until(lambda: gateway.wakeups.listening, timeout=10, what="listening")
+        assert gateway.worker.poll_interval == 2.0, "relaxed while listening"
+        polled: list[float] = []
+        engine = create_engine(postgres_url, future=True)
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() "
+                        "AND query = 'LISTEN prakerja_work'"
+                    )
+                )
+
+            def fast_then_listening() -> bool:
+                if not gateway.wakeups.listening:
+                    polled.append(gateway.worker.poll_interval)
+                return bool(polled) and gateway.wakeups.listening
+
+            wait_until(fast_then_listening, timeout=15, what="a reconnect")
+        finally:
+            engine.dispose()
+        assert 0.05 in polled, "polled at poll_interval while not listening"
+        assert gateway.worker.poll_interval == 2.0
+        stored = _send(client, "orang", "lagi")
+        answered = wait_until(lambda: _answered_at(rasa, "lagi"), what="an answer")
+        assert answered - stored < WAKE_BOUND
