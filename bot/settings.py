@@ -31,8 +31,6 @@ their data again, and batches opened through the year; a year of silence means
 the registration is no longer pursued."""
 DEFAULT_TELEGRAM_PER_SECOND = 30
 """Telegram's limit for one bot (more needs Telegram's paid broadcasts)."""
-DEFAULT_TWILIO_PER_SECOND = 10
-"""A common Twilio MPS for one sender number outside the US; set your own."""
 DEFAULT_AGENT_DAYS = frozenset(range(1, 8))
 """Agents work every day (ISO weekdays 1-7) unless AGENT_DAYS says otherwise."""
 _CLOCK = r"([01]?\d|2[0-3])[:.]([0-5]\d)"
@@ -83,9 +81,9 @@ class Settings:
     each process paces on its own (one process, e.g. `make run`)."""
     telegram_per_second: int = DEFAULT_TELEGRAM_PER_SECOND
     """Messages a second the Telegram bot may send, all processes together."""
-    twilio_per_second: int = DEFAULT_TWILIO_PER_SECOND
+    twilio_per_second: int | None = None
     """Messages a second the Twilio sender number may send, all processes
-    together (the account's MPS for that number)."""
+    together (that number's MPS); None: not paced (Twilio queues the excess)."""
 
     def secret_for(self, purpose: str) -> bytes:
         """A key derived from the pseudonym key for one purpose (e.g. e-mail
@@ -181,11 +179,11 @@ def parse_retention_days(value: str | None) -> int:
     return int(value)
 
 
-def parse_per_second(name: str, value: str | None, default: int) -> int:
-    """A rate in messages a second, a whole number of at least 1 (unset: the
-    default); SettingsError otherwise."""
+def parse_per_second(name: str, value: str | None) -> int | None:
+    """A rate in messages a second, a whole number of at least 1 (unset: None);
+    SettingsError otherwise."""
     if value is None:
-        return default
+        return None
     if not value.isdigit() or int(value) < 1:
         raise SettingsError(
             f"{name} must be a whole number of messages a second, at least 1: "
@@ -248,14 +246,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         or f"sqlite:///{var_dir}/rasa_tracker.db",
         redis_url=_get(env, "REDIS_URL"),
         telegram_per_second=parse_per_second(
-            "TELEGRAM_MESSAGES_PER_SECOND",
-            _get(env, "TELEGRAM_MESSAGES_PER_SECOND"),
-            DEFAULT_TELEGRAM_PER_SECOND,
-        ),
+            "TELEGRAM_MESSAGES_PER_SECOND", _get(env, "TELEGRAM_MESSAGES_PER_SECOND")
+        )
+        or DEFAULT_TELEGRAM_PER_SECOND,
         twilio_per_second=parse_per_second(
-            "TWILIO_MESSAGES_PER_SECOND",
-            _get(env, "TWILIO_MESSAGES_PER_SECOND"),
-            DEFAULT_TWILIO_PER_SECOND,
+            "TWILIO_MESSAGES_PER_SECOND", _get(env, "TWILIO_MESSAGES_PER_SECOND")
         ),
     )
     check(settings)

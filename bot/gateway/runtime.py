@@ -92,14 +92,14 @@ def default_senders(
             settings, pool_size=options.outbox_concurrency, limiter=limiter
         )
     if settings.twilio_enabled and settings.twilio_from_number:
-        limiter = make_pacer(
-            pacing,
-            f"twilio:{settings.twilio_from_number}",
-            settings.twilio_per_second,
-            settings.twilio_per_second,
+        rate = settings.twilio_per_second
+        sms_limiter = (
+            make_pacer(pacing, f"twilio:{settings.twilio_from_number}", rate, rate)
+            if rate
+            else None
         )
         senders[SMS] = TwilioSender(
-            settings, workers=options.outbox_concurrency, limiter=limiter
+            settings, workers=options.outbox_concurrency, limiter=sms_limiter
         )
     return senders
 

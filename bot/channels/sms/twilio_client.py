@@ -17,9 +17,11 @@ with the same body, so the outbox adopts a message Twilio already has instead of
 sending it twice. Twilio sets DateSent when it hands a message on; the outbox
 looks up only after the attempt's own timeout has passed.
 
-Sends are paced per sender number (`bot.channels.pacing`: shared by every
-process through Redis when configured): a wait longer than `max_wait` is handed
-back as retry_after, and the outbox reschedules the row.
+With TWILIO_MESSAGES_PER_SECOND set, sends are paced per sender number
+(`bot.channels.pacing`: shared by every process through Redis when configured):
+a wait longer than `max_wait` is handed back as retry_after, and the outbox
+reschedules the row. Unset, nothing is paced here (Twilio queues what exceeds
+the number's rate, and delivers it late).
 """
 
 from __future__ import annotations
@@ -184,8 +186,9 @@ class TwilioSender:
         """`workers`: threads for sends, at least the sends the outbox runs at once.
 
         `limiter` paces the sender number (default: within this process, at
-        TWILIO_MESSAGES_PER_SECOND); a wait longer than `max_wait` seconds is
-        returned as retry_after instead of holding a send slot."""
+        TWILIO_MESSAGES_PER_SECOND, or not at all when it is unset); a wait
+        longer than `max_wait` seconds is returned as retry_after instead of
+        holding a send slot."""
         if not settings.twilio_enabled or not settings.twilio_from_number:
             raise ValueError(
                 "TwilioSender needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
@@ -195,9 +198,9 @@ class TwilioSender:
         self._workers = max(1, workers)
         self._executor: ThreadPoolExecutor | None = None
         self._from = settings.twilio_from_number
-        self._limiter: Pacer = limiter or RateLimiter(
-            overall_per_second=settings.twilio_per_second,
-            overall_burst=settings.twilio_per_second,
+        rate = settings.twilio_per_second
+        self._limiter: Pacer | None = limiter or (
+            RateLimiter(overall_per_second=rate, overall_burst=rate) if rate else None
         )
         self._max_wait = max_wait
         self._status_callback = settings.public_base_url + STATUS_PATH
@@ -277,9 +280,10 @@ class TwilioSender:
         text = to_gsm7(str(body.get("text") or ""))
         if body.get("kind") != "sms" or not text:
             return SendResult(ok=False, permanent=True, error="not an SMS body")
-        wait = await self._limiter.wait(None, self._max_wait)
-        if wait > 0:
-            return SendResult(ok=False, retry_after=wait, error=PACED)
+        if self._limiter is not None:
+            wait = await self._limiter.wait(None, self._max_wait)
+            if wait > 0:
+                return SendResult(ok=False, retry_after=wait, error=PACED)
         return await self._in_pool(self._send, address, text)
 
     async def close(self) -> None:
