@@ -16,10 +16,19 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from bot.channels.base import TELEGRAM
+from bot.channels.base import TELEGRAM, InboundMessage
+from bot.gateway.inbox import store_inbound
 from bot.gateway.runtime import Gateway
+from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX
 from tests.fakes.rasa import FakeRasa
-from tests.gateway.conftest import FAST, make_settings, running, wait_until
+from tests.gateway.conftest import (
+    FAST,
+    PSEUDONYM_KEY,
+    Db,
+    make_settings,
+    running,
+    wait_until,
+)
 from tests.gateway.fake_actions import FakeActionServer
 
 SLOW_POLL = dataclasses.replace(FAST, poll_interval=30.0, listen_poll_interval=30.0)
@@ -71,28 +80,44 @@ def test_a_message_stored_by_one_process_wakes_the_other(
             assert answered - stored < WAKE_BOUND, "taken at a poll, not woken"
 
 
-def test_a_job_inserted_elsewhere_wakes_the_nik_check_runner(
+def test_a_row_inserted_by_another_program_wakes_the_loops(
     tmp_path: Path, rasa: FakeRasa, actions: FakeActionServer, postgres_url: str
 ) -> None:
-    """An INSERT by another program (the action server queues NIK checks) wakes
-    the gateway's loops through the trigger's NOTIFY."""
+    """An INSERT by another program (as the action server queues NIK checks and
+    internal events) wakes the gateway through the trigger's NOTIFY: nothing in
+    this process was told."""
     settings = make_settings(
         tmp_path, rasa.url, database_url=postgres_url, actions_url=actions.url
     )
     with running(settings, SLOW_POLL) as client:
         gateway = _gateway(client)
         wait_until(lambda: gateway.wakeups.listening, timeout=10, what="listening")
-        woken: list[float] = []
-        gateway.wakeups.subscribe("verification_job", lambda: woken.append(1.0))
-        engine = create_engine(postgres_url, future=True)
+        db = Db(postgres_url)
         try:
-            with engine.begin() as connection:
-                connection.execute(
-                    text("SELECT pg_notify('prakerja_work', 'verification_job')")
+            with db.sessions() as session:
+                triggers = session.execute(
+                    text("SELECT tgrelid::regclass::text FROM pg_trigger")
+                ).scalars()
+                assert {INBOX, OUTBOX, NIK_CHECKS} <= set(triggers)
+                message = InboundMessage(
+                    channel=TELEGRAM,
+                    provider_id="elsewhere-1",
+                    address="777",
+                    text="dari luar",
+                    simulated=True,
                 )
-            wait_until(lambda: woken, timeout=WAKE_BOUND, what="the listener woken")
+                assert store_inbound(session, message, PSEUDONYM_KEY)
+                session.commit()
+            stored = time.monotonic()
         finally:
-            engine.dispose()
+            db.close()
+        answered = wait_until(
+            lambda: _answered_at(rasa, "dari luar"),
+            timeout=WAKE_BOUND + 2,
+            what="the gateway answering",
+        )
+        assert answered - stored < WAKE_BOUND, "taken at a poll, not woken"
+        assert gateway.wakeups.notifications >= 1
 
 
 def test_sqlite_has_no_listener_and_still_answers(
