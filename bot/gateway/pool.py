@@ -79,7 +79,7 @@ class ClaimLoop(Generic[T]):
     def wake_in(self, seconds: float) -> None:
         """Look again `seconds` from now, when work this process put off falls
         due (a retry, a paced send), whatever the poll interval; thread-safe.
-        Counted from the loop's next look (the end of every task is one)."""
+        The loop notices it at its next look (the end of every task is one)."""
         due = time.monotonic() + max(0.0, seconds)
         with self._due_lock:
             if self._due is None or due < self._due:
