@@ -113,3 +113,13 @@ def live_processes(session: Session, now: datetime, timeout: float) -> list[str]
         processes.c.heartbeat_at >= stale_before(now, timeout)
     )
     return [str(owner) for owner in session.execute(query).scalars()]
+
+
+def live_heartbeats(
+    session: Session, now: datetime, timeout: float
+) -> dict[str, datetime]:
+    """The owners whose heartbeat is fresh, with their last heartbeat."""
+    query = select(processes.c.owner, processes.c.heartbeat_at).where(
+        processes.c.heartbeat_at >= stale_before(now, timeout)
+    )
+    return {str(owner): beat for owner, beat in session.execute(query).all()}

@@ -31,6 +31,8 @@ DEFAULT_RETENTION_DAYS = 365
 activity. A person who is not selected joins the next batches without typing
 their data again, and batches opened through the year; a year of silence means
 the registration is no longer pursued."""
+DEFAULT_TELEGRAM_PER_SECOND = 30
+"""Telegram's limit for one bot (more needs Telegram's paid broadcasts)."""
 DEFAULT_AGENT_DAYS = frozenset(range(1, 8))
 """Agents work every day (ISO weekdays 1-7) unless AGENT_DAYS says otherwise."""
 _CLOCK = r"([01]?\d|2[0-3])[:.]([0-5]\d)"
@@ -76,6 +78,14 @@ class Settings:
     """Days after the last activity that conversations and personal data are kept."""
     tracker_store_url: str = "sqlite:///var/rasa_tracker.db"
     """Rasa's SQL tracker store (as in endpoints.yml), for erasure and retention."""
+    redis_url: str | None = None
+    """Redis shared by the gateway processes for the providers' pacing; None:
+    each process paces on its own (one process, e.g. `make run`)."""
+    telegram_per_second: int = DEFAULT_TELEGRAM_PER_SECOND
+    """Messages a second the Telegram bot may send, all processes together."""
+    twilio_per_second: int | None = None
+    """Messages a second the Twilio sender number may send, all processes
+    together (that number's MPS); None: not paced (Twilio queues the excess)."""
 
     def secret_for(self, purpose: str) -> bytes:
         """A key derived from the pseudonym key for one purpose (e.g. e-mail
@@ -171,6 +181,19 @@ def parse_retention_days(value: str | None) -> int:
     return int(value)
 
 
+def parse_per_second(name: str, value: str | None) -> int | None:
+    """A rate in messages a second, a whole number of at least 1 (unset: None);
+    SettingsError otherwise."""
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(
+            f"{name} must be a whole number of messages a second, at least 1: "
+            f"{value!r}"
+        )
+    return int(value)
+
+
 def _dev_key(var_dir: Path) -> str:
     """A per-checkout random key, kept in var/ so pseudonyms stay stable."""
     path = var_dir / "pseudonym.key"
@@ -227,6 +250,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             if environment in DEV_ENVIRONMENTS
             else ""
         ),
+        redis_url=_get(env, "REDIS_URL"),
+        telegram_per_second=parse_per_second(
+            "TELEGRAM_MESSAGES_PER_SECOND", _get(env, "TELEGRAM_MESSAGES_PER_SECOND")
+        )
+        or DEFAULT_TELEGRAM_PER_SECOND,
+        twilio_per_second=parse_per_second(
+            "TWILIO_MESSAGES_PER_SECOND", _get(env, "TWILIO_MESSAGES_PER_SECOND")
+        ),
     )
     check(settings)
     return settings
@@ -255,6 +286,13 @@ def check(settings: Settings) -> None:
         problems.append(
             "PUBLIC_BASE_URL must be the gateway's public https URL (the console's "
             "cookies are Secure only then; Twilio signs it; Telegram needs https)"
+        )
+    if (settings.twilio_enabled or settings.telegram_enabled) and (
+        not settings.redis_url
+    ):
+        problems.append(
+            "REDIS_URL must be set when a real channel is configured: the "
+            "providers' rate limits are shared by every gateway process"
         )
     if not settings.smtp_url:
         problems.append(

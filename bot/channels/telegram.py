@@ -10,8 +10,9 @@ kept in the conversation state, so a tap on an older keyboard, or a second tap o
 the same one, only gets "Pilihan ini sudah tidak berlaku." instead of answering
 the next question; payloads longer than Telegram's 64 bytes are replaced by a
 short key kept in the state. `TelegramSender` sends stored bodies with
-`telegram.Bot`, paced by an in-process limiter (a long wait is handed back to the
-outbox as retry_after instead of holding a send slot), and maps Telegram's errors
+`telegram.Bot`, paced by `bot.channels.pacing` (shared by all processes through
+Redis when configured; a long wait is handed back to the outbox as retry_after
+instead of holding a send slot), and maps Telegram's errors
 to `SendResult`. Telegram cannot be asked what it delivered, so a send is repeated
 only when the request provably never left (`never_arrived`: connection refused,
 connect or pool timeout, which python-telegram-bot raises as `NetworkError` or
@@ -22,16 +23,14 @@ connection lost mid-response, is reported as an unknown outcome.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import math
 import re
-import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -65,6 +64,7 @@ from bot.channels.base import (
     Unauthorized,
     neutralise_command,
 )
+from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.policy.validation import normalize_phone
 from bot.settings import Settings
 
@@ -81,7 +81,6 @@ MAX_STORED_KEYS = 50
 GENERATIONS = 1000  # reply numbers wrap around: at most "999:" before the payload
 _TAGGED = re.compile(r"(\d{1,3}):(.*)", re.DOTALL)
 MAX_PACING_WAIT = 1.0  # seconds a send may wait for the rate limiter in its slot
-PACED = "paced by the rate limiter"
 SHORT_TITLE = 12  # titles up to this length share a keyboard row
 BUTTONS_PER_ROW = 3
 
@@ -515,101 +514,6 @@ class TelegramChannel:
 # --- Outbound -----------------------------------------------------------------
 
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
-
-class RateLimiter:
-    """Paces sends under Telegram's limits, within one process.
-
-    About 30 messages a second overall, and in one chat one message a second
-    after a short burst (groups: 20 a minute). Each wait is reserved before
-    sleeping (GCRA), so concurrent senders queue fairly without a lock; a wait
-    longer than the caller accepts is reserved not at all, but handed back.
-    """
-
-    def __init__(
-        self,
-        overall_per_second: float = 30.0,
-        chat_interval: float = 1.0,
-        chat_burst: int = 3,
-        group_interval: float = 3.0,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        self._overall_interval = 1.0 / overall_per_second
-        self._overall_burst = 5
-        self._chat_interval = chat_interval
-        self._group_interval = group_interval
-        self._chat_burst = chat_burst
-        self._clock = clock
-        self._sleep = sleep
-        self._overall_tat = 0.0
-        self._chat_tat: dict[str, float] = {}
-        self._paused: dict[str, float] = {}
-
-    @staticmethod
-    def _reserve(
-        tat: float, interval: float, burst: int, earliest: float
-    ) -> tuple[float, float]:
-        """(when the send may go, not before `earliest`; the new tat)."""
-        tat = max(tat, earliest)
-        return max(earliest, tat - interval * (burst - 1)), tat + interval
-
-    @property
-    def overall_interval(self) -> float:
-        """Seconds between two sends at the overall rate."""
-        return self._overall_interval
-
-    def paused_for(self, chat: str) -> float:
-        """Seconds Telegram asked us to leave this chat alone, 0 when none."""
-        remaining = self._paused.get(chat, 0.0) - self._clock()
-        if remaining <= 0:
-            self._paused.pop(chat, None)
-            return 0.0
-        return remaining
-
-    def pause(self, chat: str, seconds: float) -> None:
-        """Remember a retry_after for this chat."""
-        self._paused[chat] = self._clock() + seconds
-
-    async def wait(self, chat: str | None, max_wait: float = math.inf) -> float:
-        """Sleep until a message to this chat (None: no chat) may be sent; 0.0.
-
-        When that would take longer than `max_wait` seconds, reserve nothing, do
-        not sleep, and return the wait instead (the caller retries later).
-        """
-        now = self._clock()
-        start = now
-        chat_tat = 0.0
-        if chat is not None:
-            self._forget_idle_chats()
-            group = chat.startswith("-")
-            interval = self._group_interval if group else self._chat_interval
-            start, chat_tat = self._reserve(
-                self._chat_tat.get(chat, 0.0), interval, self._chat_burst, now
-            )
-        start, overall_tat = self._reserve(
-            self._overall_tat, self._overall_interval, self._overall_burst, start
-        )
-        delay = start - now
-        if delay > max_wait:
-            return delay
-        if chat is not None:
-            self._chat_tat[chat] = chat_tat
-        self._overall_tat = overall_tat
-        if delay > 0:
-            await self._sleep(delay)
-        return 0.0
-
-    def _forget_idle_chats(self) -> None:
-        if len(self._chat_tat) < 10_000:
-            return
-        now = self._clock()
-        self._chat_tat = {c: t for c, t in self._chat_tat.items() if t > now}
-        self._paused = {c: t for c, t in self._paused.items() if t > now}
-
-
 def make_bot(settings: Settings, timeout: float = 10.0, pool_size: int = 8) -> Bot:
     """A python-telegram-bot client for the configured API (real or fake)."""
     if not settings.telegram_token:
@@ -689,7 +593,7 @@ class TelegramSender:
         self,
         settings: Settings,
         timeout: float = 10.0,
-        limiter: RateLimiter | None = None,
+        limiter: Pacer | None = None,
         max_wait: float | None = None,
         pool_size: int = 16,
     ) -> None:
@@ -707,7 +611,9 @@ class TelegramSender:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self._settings = settings
         self._timeout = timeout
-        self._limiter = limiter or RateLimiter()
+        self._limiter: Pacer = limiter or RateLimiter(
+            overall_per_second=settings.telegram_per_second
+        )
         self._pool_size = max(1, pool_size)
         self._max_wait = (
             max(MAX_PACING_WAIT, self._pool_size * self._limiter.overall_interval)

@@ -210,6 +210,7 @@ async def healthz(request: Request) -> Response:
             "status": "ok" if healthy else "error",
             "database": database,
             "loops": loops,
+            "wakeups": gateway.wakeups.state,
             "unknown_sends": gateway.outbox.unknown_counts(),
             "failed_messages": failed_messages,
             "incomplete_turns": gateway.worker.incomplete_turns,

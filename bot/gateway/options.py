@@ -41,6 +41,13 @@ class GatewayOptions:
     """Intervals, leases, timeouts, retries and concurrency of the gateway."""
 
     poll_interval: float = 0.5
+    """Seconds between looks for work when nothing wakes the loops: SQLite, or
+    PostgreSQL while this process's listener is not connected."""
+    listen_poll_interval: float = 2.0
+    """The same while the listener is connected (`bot.gateway.wakeups`): other
+    processes' work wakes the loops at once, work put off by this process
+    (retries, paced sends) wakes them when it falls due, and a peer's stale
+    heartbeat wakes them when it goes stale; this look is only the fallback."""
     lease_seconds: float = 120.0
     """The backstop of every lease: a live process whose task is stuck loses it
     after this long. A dead process loses its leases sooner: see below."""
@@ -101,6 +108,8 @@ class GatewayOptions:
             raise ValueError("worker and outbox concurrency must be at least 1")
         if self.max_turn_attempts < 1:
             raise ValueError("max_turn_attempts must be at least 1")
+        if self.poll_interval <= 0 or self.listen_poll_interval <= 0:
+            raise ValueError("poll intervals must be positive")
         if self.heartbeat_interval <= 0:
             raise ValueError("heartbeat_interval must be positive")
         if self.heartbeat_timeout < 2 * self.heartbeat_interval:

@@ -441,6 +441,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 last_error=_error(result),
             )
         updated = self._store_result(item, values)
+        if updated and "next_attempt_at" in values:
+            self.wake_in(delay)
         if updated and looked_up:
             self._count(item, FOUND, "the provider had it: its id is adopted")
         if updated and result.ok and result.provider_message_id:
@@ -477,6 +479,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             self._give_up(item, _error(result))
             return
         delay = self.retry_delay(attempts, result)
+        self.wake_in(delay)
         self._store_result(
             item,
             {

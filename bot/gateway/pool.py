@@ -1,6 +1,9 @@
 """A loop that claims work from the database and handles each item in its own task.
 
-Used by the conversation worker and the outbox sender. Database calls are blocking
+Used by the conversation worker, the outbox sender and the NIK check runner. A
+loop looks for work when woken (`notify`: work stored in this process, or by
+another one through `bot.gateway.wakeups`), when work it put off falls due
+(`wake_in`), and otherwise every poll interval. Database calls are blocking
 (SQLAlchemy with sync drivers) and run in threads; a call in flight when the task
 is cancelled is allowed to finish, so a commit never races the cleanup after it.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -55,10 +59,42 @@ class ClaimLoop(Generic[T]):
         self._stopping = False
         self._pause_until = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._due: float | None = None
+        self._due_lock = threading.Lock()
 
     def notify(self) -> None:
         """New work may be waiting: look now instead of at the next poll."""
         self._kick.set()
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks for work when nothing wakes the loop."""
+        return self._poll_interval
+
+    def poll_every(self, seconds: float) -> None:
+        """Look for work at least every `seconds` (when nothing wakes the loop)."""
+        self._poll_interval = seconds
+        self._kick.set()
+
+    def wake_in(self, seconds: float) -> None:
+        """Look again `seconds` from now, when work this process put off falls
+        due (a retry, a paced send), whatever the poll interval; thread-safe.
+        The loop notices it at its next look (the end of every task is one)."""
+        due = time.monotonic() + max(0.0, seconds)
+        with self._due_lock:
+            if self._due is None or due < self._due:
+                self._due = due
+
+    def _until_due(self) -> float | None:
+        """Seconds until the earliest `wake_in`, None when none is set; one that
+        has come is forgotten (this look serves it)."""
+        with self._due_lock:
+            if self._due is None:
+                return None
+            left = self._due - time.monotonic()
+            if left <= 0:
+                self._due = None
+            return left
 
     def stop(self) -> None:
         """Stop claiming; `run` returns once the tasks in flight are done."""
@@ -98,6 +134,7 @@ class ClaimLoop(Generic[T]):
         try:
             while not self._stopping:
                 self._kick.clear()
+                self._until_due()
                 free = self._concurrency - len(self._tasks)
                 paused = self._pause_until - time.monotonic()
                 if free > 0 and paused <= 0:
@@ -113,6 +150,9 @@ class ClaimLoop(Generic[T]):
                         self._tasks.add(task)
                         task.add_done_callback(self._done)
                 wait = self._poll_interval if paused <= 0 else min(paused, 5.0)
+                due = self._until_due()
+                if due is not None:
+                    wait = min(wait, max(due, 0.0))
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), timeout=wait)
         finally:

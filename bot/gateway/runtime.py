@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
 from bot.channels.base import SMS, TELEGRAM, Channel, InboundMessage, Sender
+from bot.channels.pacing import PacingStore, bot_id, make_pacer
 from bot.channels.simulator import SimulatorSender
 from bot.channels.sms import SmsChannel, TwilioSender
 from bot.channels.telegram import TelegramChannel, TelegramSender
@@ -38,6 +39,7 @@ from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.pool import describe_error
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.store import upgrade
+from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX, Wakeups
 from bot.gateway.worker import ConversationWorker
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
@@ -70,15 +72,36 @@ def default_channels() -> dict[str, Channel]:
     return {TELEGRAM: TelegramChannel(), SMS: SmsChannel()}
 
 
-def default_senders(settings: Settings, options: GatewayOptions) -> dict[str, Sender]:
-    """A sender for each channel whose provider account is configured."""
+TELEGRAM_BURST = 5
+"""Sends the bot's overall limit lets through at once."""
+
+
+def default_senders(
+    settings: Settings, options: GatewayOptions, pacing: PacingStore | None = None
+) -> dict[str, Sender]:
+    """A sender for each channel whose provider account is configured, paced
+    through `pacing` (Redis, shared by every process) or within this process."""
     senders: dict[str, Sender] = {}
-    if settings.telegram_enabled:
+    if settings.telegram_enabled and settings.telegram_token:
+        limiter = make_pacer(
+            pacing,
+            f"telegram:{bot_id(settings.telegram_token)}",
+            settings.telegram_per_second,
+            TELEGRAM_BURST,
+        )
         senders[TELEGRAM] = TelegramSender(
-            settings, pool_size=options.outbox_concurrency
+            settings, pool_size=options.outbox_concurrency, limiter=limiter
         )
     if settings.twilio_enabled and settings.twilio_from_number:
-        senders[SMS] = TwilioSender(settings, workers=options.outbox_concurrency)
+        rate = settings.twilio_per_second
+        sms_limiter = (
+            make_pacer(pacing, f"twilio:{settings.twilio_from_number}", rate, rate)
+            if rate
+            else None
+        )
+        senders[SMS] = TwilioSender(
+            settings, workers=options.outbox_concurrency, limiter=sms_limiter
+        )
     return senders
 
 
@@ -127,6 +150,9 @@ class Gateway:
     mail: MailQueue
     heartbeat: Heartbeat
     backlog: BacklogMonitor
+    wakeups: Wakeups
+    pacing: PacingStore | None = None
+    """The Redis the providers' pacing shares (REDIS_URL), None without it."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     beating: asyncio.Task[None] | None = None
     """The heartbeat's task: stopped last, after the loops drained."""
@@ -155,8 +181,13 @@ class Gateway:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         owner = owner_id()
+        wakeups = Wakeups(engine, options.listen_poll_interval)
         heartbeat = Heartbeat(
-            sessions, owner, options.heartbeat_interval, options.heartbeat_timeout
+            sessions,
+            owner,
+            options.heartbeat_interval,
+            options.heartbeat_timeout,
+            on_peer_lost=wakeups.wake_all,
         )
         await asyncio.to_thread(heartbeat.register)  # before anything is claimed
         rasa = RasaClient(settings.rasa_url, timeout=options.rasa_timeout)
@@ -165,8 +196,9 @@ class Gateway:
             ttl=options.actions_health_ttl,
             timeout=options.actions_health_timeout,
         )
+        pacing = PacingStore(settings.redis_url) if settings.redis_url else None
         if senders is None:
-            senders = default_senders(settings, options)
+            senders = default_senders(settings, options, pacing)
         outbox = OutboxSender(sessions, senders, SimulatorSender(), owner, options)
         if channels is None:
             channels = default_channels()
@@ -198,6 +230,9 @@ class Gateway:
             on_notification=worker.notify,
             agents_online=agents_online or recent_agents,
         )
+        wakeups.attach(worker, INBOX)
+        wakeups.attach(outbox, OUTBOX)
+        wakeups.attach(nik_checks, NIK_CHECKS, relax=False)  # retries fall due
         tracker = make_engine(settings.tracker_store_url)
         privacy = PrivacyJanitor(
             sessions,
@@ -226,6 +261,8 @@ class Gateway:
             mail=mail,
             heartbeat=heartbeat,
             backlog=backlog,
+            wakeups=wakeups,
+            pacing=pacing,
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
@@ -237,6 +274,10 @@ class Gateway:
             asyncio.create_task(mail.run(), name="gateway-mail"),
             asyncio.create_task(backlog.run(), name="gateway-backlog"),
         ]
+        if wakeups.enabled:
+            gateway.tasks.append(
+                asyncio.create_task(wakeups.run(), name="gateway-wakeups")
+            )
         log.info("gateway started as %s", owner)
         return gateway
 
@@ -250,6 +291,7 @@ class Gateway:
         self.privacy.stop()
         self.mail.stop()
         self.backlog.stop()
+        self.wakeups.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.heartbeat.stop()
         if self.beating is not None:
@@ -263,6 +305,8 @@ class Gateway:
         await _close(self.verifier, "aclose")
         for sender in self.senders.values():
             await _close(sender)
+        if self.pacing is not None:
+            await _close(self.pacing, "aclose")
         self.engine.dispose()
         self.tracker.dispose()
         log.info("gateway stopped")

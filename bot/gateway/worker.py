@@ -917,6 +917,7 @@ class ConversationWorker(ClaimLoop[Held]):
             delay,
         )
         await in_thread(self._postpone_row, pending, error, delay, False)
+        self.wake_in(delay)
 
     async def _retry_later(
         self, pending: PendingMessage, error: str, what: str
@@ -936,6 +937,7 @@ class ConversationWorker(ClaimLoop[Held]):
             delay,
         )
         await in_thread(self._postpone_row, pending, error, delay, True)
+        self.wake_in(delay)
 
     async def _give_up(
         self,

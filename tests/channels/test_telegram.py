@@ -24,10 +24,10 @@ from telegram import (
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from bot.channels.base import Button, InboundMessage, Reply, Unauthorized
+from bot.channels.pacing import RateLimiter
 from bot.channels.telegram import (
     KEY_PREFIX,
     SECRET_HEADER,
-    RateLimiter,
     TelegramChannel,
     TelegramSender,
     never_arrived,

@@ -56,6 +56,8 @@ class ApiCall:
     method: str
     params: dict[str, Any]
     status: int = 200
+    at: float = field(default_factory=time.monotonic)
+    """When the request arrived (time.monotonic)."""
 
 
 @dataclass

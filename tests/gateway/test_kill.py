@@ -55,7 +55,7 @@ class GatedRasa(FakeRasa):
         """Let the held turn end (its process is gone by then)."""
         self._released.set()
 
-    async def _webhook(self, request: Request) -> JSONResponse:
+    async def _gateway(self, request: Request) -> JSONResponse:
         data = await request.json()
         if data.get("message") == HELD:
             with self._gate:
@@ -66,7 +66,7 @@ class GatedRasa(FakeRasa):
                 deadline = time.monotonic() + HOLD_LIMIT
                 while not self._released.is_set() and time.monotonic() < deadline:
                     await asyncio.sleep(0.02)
-        return await super()._webhook(request)
+        return await super()._gateway(request)
 
 
 @pytest.fixture

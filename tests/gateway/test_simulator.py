@@ -157,6 +157,7 @@ def test_the_simulator_is_never_served_in_production(
         SMTP_URL="smtp://127.0.0.1:9",
         NIK_VERIFIER_URL="http://127.0.0.1:9",
         TRACKER_STORE_URL=f"sqlite:///{tmp_path}/tracker.db",
+        REDIS_URL="redis://127.0.0.1:9",  # required with a channel, never used
     )
     assert not settings.is_development
     with running(settings, options=replace(FAST, simulator=True), senders={}) as c:

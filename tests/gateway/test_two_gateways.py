@@ -44,10 +44,10 @@ class TimedRasa(FakeRasa):
         self.turns: list[Turn] = []
         self._turns_lock = threading.Lock()
 
-    async def _webhook(self, request: Request) -> JSONResponse:
+    async def _gateway(self, request: Request) -> JSONResponse:
         data = await request.json()
         start = time.monotonic()
-        response = await super()._webhook(request)
+        response = await super()._gateway(request)
         with self._turns_lock:
             self.turns.append(
                 Turn(str(data["sender"]), str(data["message"]), start, time.monotonic())

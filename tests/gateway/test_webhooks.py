@@ -156,6 +156,7 @@ def test_healthz_reports_the_database(settings: Settings) -> None:
         "status": "ok",
         "database": "ok",
         "loops": "running",
+        "wakeups": "in-process",
         "unknown_sends": {"unknown": 0, "found": 0, "resent": 0, "given_up": 0},
         "failed_messages": 0,
         "incomplete_turns": 0,

@@ -46,7 +46,11 @@ PRODUCTION = {
 def test_production_with_real_secrets_starts() -> None:
     settings = load_settings(
         PRODUCTION
-        | {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": STRONG_TELEGRAM_SECRET}
+        | {
+            "TELEGRAM_TOKEN": "123:abc",
+            "TELEGRAM_SECRET_TOKEN": STRONG_TELEGRAM_SECRET,
+            "REDIS_URL": "redis://redis.internal:6379/0",
+        }
     )
     assert settings.public_base_url == "https://prakerja-bot.example.id"
     assert settings.telegram_enabled
@@ -72,6 +76,18 @@ def test_production_with_real_secrets_starts() -> None:
                 "PUBLIC_BASE_URL": "http://localhost:8000",
             },
             "https",
+        ),
+        (
+            {"TELEGRAM_TOKEN": "123:abc", "TELEGRAM_SECRET_TOKEN": "s3cr3t-token"},
+            "REDIS_URL",
+        ),
+        (
+            {
+                "TWILIO_ACCOUNT_SID": "AC1",
+                "TWILIO_AUTH_TOKEN": "tok",
+                "TWILIO_FROM_NUMBER": "+15005550006",
+            },
+            "REDIS_URL",
         ),
         ({"PSEUDONYM_KEY": "changeme"}, "PSEUDONYM_KEY"),
         ({"PSEUDONYM_KEY": "x"}, "PSEUDONYM_KEY"),
@@ -165,3 +181,28 @@ def test_production_needs_the_tracker_store_for_erasure() -> None:
     without = {k: v for k, v in PRODUCTION.items() if k != "TRACKER_STORE_URL"}
     with pytest.raises(SettingsError, match="TRACKER_STORE_URL"):
         load_settings(without)
+
+
+def test_provider_rates(tmp_path: Path) -> None:
+    dev = {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    settings = load_settings(dev)
+    assert settings.telegram_per_second == 30
+    assert settings.twilio_per_second is None, "unset: SMS not paced"
+    assert settings.redis_url is None, "unset: each process paces on its own"
+    configured = load_settings(
+        dev
+        | {
+            "TELEGRAM_MESSAGES_PER_SECOND": "25",
+            "TWILIO_MESSAGES_PER_SECOND": "1",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert (configured.telegram_per_second, configured.twilio_per_second) == (25, 1)
+    assert configured.redis_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "lots"])
+def test_provider_rates_are_whole_positive_numbers(tmp_path: Path, value: str) -> None:
+    dev = {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    with pytest.raises(SettingsError, match="TWILIO_MESSAGES_PER_SECOND"):
+        load_settings(dev | {"TWILIO_MESSAGES_PER_SECOND": value})

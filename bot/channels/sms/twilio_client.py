@@ -16,6 +16,12 @@ messages sent to a number from our number since a moment (Twilio's
 with the same body, so the outbox adopts a message Twilio already has instead of
 sending it twice. Twilio sets DateSent when it hands a message on; the outbox
 looks up only after the attempt's own timeout has passed.
+
+With TWILIO_MESSAGES_PER_SECOND set, sends are paced per sender number
+(`bot.channels.pacing`: shared by every process through Redis when configured):
+a wait longer than `max_wait` is handed back as retry_after, and the outbox
+reschedules the row. Unset, nothing is paced here (Twilio queues what exceeds
+the number's rate, and delivers it late).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError
 
 from bot.channels.base import SMS, LookupResult, SendResult
+from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.sms.gsm7 import to_gsm7
 from bot.settings import Settings
 
@@ -50,6 +57,8 @@ DEFAULT_API_URL = "https://api.twilio.com"
 REQUEST_TIMEOUT = 10.0
 DEFAULT_WORKERS = 16
 STATUS_PATH = "/sms/status"
+MAX_PACING_WAIT = 1.0
+"""Seconds a send may wait for its turn in its slot; longer: rescheduled."""
 LOOKUP_LIMIT = 50
 """Messages listed at most per lookup (one page): to one person in minutes."""
 
@@ -171,8 +180,15 @@ class TwilioSender:
         settings: Settings,
         timeout: float = REQUEST_TIMEOUT,
         workers: int = DEFAULT_WORKERS,
+        limiter: Pacer | None = None,
+        max_wait: float = MAX_PACING_WAIT,
     ) -> None:
-        """`workers`: threads for sends, at least the sends the outbox runs at once."""
+        """`workers`: threads for sends, at least the sends the outbox runs at once.
+
+        `limiter` paces the sender number (default: within this process, at
+        TWILIO_MESSAGES_PER_SECOND, or not at all when it is unset); a wait
+        longer than `max_wait` seconds is returned as retry_after instead of
+        holding a send slot."""
         if not settings.twilio_enabled or not settings.twilio_from_number:
             raise ValueError(
                 "TwilioSender needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
@@ -182,6 +198,11 @@ class TwilioSender:
         self._workers = max(1, workers)
         self._executor: ThreadPoolExecutor | None = None
         self._from = settings.twilio_from_number
+        rate = settings.twilio_per_second
+        self._limiter: Pacer | None = limiter or (
+            RateLimiter(overall_per_second=rate, overall_burst=rate) if rate else None
+        )
+        self._max_wait = max_wait
         self._status_callback = settings.public_base_url + STATUS_PATH
         self._http = RedirectingHttpClient(settings.twilio_api_url, timeout)
         self._client = Client(
@@ -259,6 +280,10 @@ class TwilioSender:
         text = to_gsm7(str(body.get("text") or ""))
         if body.get("kind") != "sms" or not text:
             return SendResult(ok=False, permanent=True, error="not an SMS body")
+        if self._limiter is not None:
+            wait = await self._limiter.wait(None, self._max_wait)
+            if wait > 0:
+                return SendResult(ok=False, retry_after=wait, error=PACED)
         return await self._in_pool(self._send, address, text)
 
     async def close(self) -> None:
