@@ -20,6 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+DUE_SLACK = 0.01
+"""Seconds early a `wake_in` counts as come (the event loop's timers may fire a
+little early: without this, the loop would look again and again until then);
+`wake_in` adds as much, so the look is never before the work is due."""
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -80,7 +85,7 @@ class ClaimLoop(Generic[T]):
         """Look again `seconds` from now, when work this process put off falls
         due (a retry, a paced send), whatever the poll interval; thread-safe.
         The loop notices it at its next look (the end of every task is one)."""
-        due = time.monotonic() + max(0.0, seconds)
+        due = time.monotonic() + max(0.0, seconds) + DUE_SLACK
         with self._due_lock:
             if self._due is None or due < self._due:
                 self._due = due
@@ -92,7 +97,7 @@ class ClaimLoop(Generic[T]):
             if self._due is None:
                 return None
             left = self._due - time.monotonic()
-            if left <= 0:
+            if left <= DUE_SLACK:
                 self._due = None
             return left
 
