@@ -234,6 +234,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
     parser.add_argument(
+        "--out", type=Path, help=f"the results' JSON (default {RESULTS}/soak.json)"
+    )
+    parser.add_argument(
         "--plant", choices=PLANTS, action="append", help="plant a defect (repeatable)"
     )
     args = parser.parse_args()  # fmt: skip
@@ -252,8 +255,9 @@ def main() -> None:
             print(f"Logs and files kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    out = args.out or RESULTS / "soak.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(report(result))
     if not result["passed"]:
         sys.exit(1)

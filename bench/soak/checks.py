@@ -27,6 +27,7 @@ from bench.soak.stack import (
 from bench.soak.traffic import (
     Traffic,
 )
+from bot.gateway.wait_notice import is_notice
 
 
 def database_rows(db_url: str) -> dict[str, Any]:
@@ -49,7 +50,8 @@ def database_rows(db_url: str) -> dict[str, Any]:
             }  # fmt: skip
             inbox = c.execute(
                 select(InboxMessage.id, InboxMessage.channel, InboxMessage.provider_id,
-                       InboxMessage.conversation_id, InboxMessage.status)
+                       InboxMessage.conversation_id, InboxMessage.status,
+                       InboxMessage.last_error)
             ).all()  # fmt: skip
             outbox = c.execute(
                 select(OutboxMessage.id, OutboxMessage.conversation_id,
@@ -241,7 +243,8 @@ def analyse(
     last_outbox: dict[str, int] = {}
     last_inbox: dict[str, int] = {}
     for d in deliveries:
-        first_reply[d.address].append(d.at)
+        if not is_notice(d.text):
+            first_reply[d.address].append(d.at)
         candidates = texts.get(by_address.get(d.address, -1), {}).get(d.text, [])
         row = next((r for r in candidates if r.id not in delivered), None)
         if row is None:
@@ -259,6 +262,7 @@ def analyse(
             last_inbox[d.address] = max(row.inbox_id, last_inbox.get(d.address, 0))
         violations += violated
 
+    answered |= answered_in_bursts(rows["inbox"], rows["outbox"], answered)
     sent = traffic.sent
     not_acked = [s for s in sent if s.status != 200]
     lost = [s for s in sent
@@ -361,11 +365,38 @@ def analyse(
     }
 
 
+def answered_in_bursts(
+    inbox: list[Any], outbox: list[Any], answered: set[int]
+) -> set[int]:
+    """Inbox rows answered together with a later one (`bot.gateway.burst`): a
+    row noted held or superseded counts as answered when a reply delivered to
+    its conversation answers it or a later row."""
+    from bot.gateway.burst import HELD, SUPERSEDED
+
+    latest: dict[int, int] = {}  # conversation -> newest inbox id answered
+    for row in outbox:
+        if row.inbox_id is not None and row.inbox_id in answered:
+            latest[row.conversation_id] = max(
+                row.inbox_id, latest.get(row.conversation_id, 0)
+            )
+    return {
+        row.id
+        for row in inbox
+        if row.last_error in (HELD, SUPERSEDED)
+        and latest.get(row.conversation_id, 0) >= row.id
+    }
+
+
 def latencies(traffic: Traffic, deliveries: Deliveries) -> dict[str, float]:
-    """Post to first reply (after it), per message, p50/p95 in ms."""
+    """Post to first answer (after it; wait notices are not answers), per
+    message, p50/p95 in ms."""
     values = []
     for s in traffic.sent:
-        after = [d.at for d in deliveries.to(s.address) if d.at >= s.posted_at]
+        after = [
+            d.at
+            for d in deliveries.to(s.address)
+            if d.at >= s.posted_at and not is_notice(d.text)
+        ]
         if after and s.status == 200:
             values.append(after[0] - s.posted_at)
     return {

@@ -75,6 +75,14 @@ class Deliveries:
         with self._lock:
             return len(self._by_address.get(address, ()))
 
+    def answers(self, address: str) -> list[Delivery]:
+        """The replies to one address so far that answer a message: without
+        the gateway's wait notices (`bot.gateway.wait_notice`), after which a
+        person keeps waiting."""
+        from bot.gateway.wait_notice import is_notice
+
+        return [d for d in self.to(address) if not is_notice(d.text)]
+
 
 def make_fakes(deliveries: Deliveries) -> tuple[Any, Any]:
     """The fake Twilio and Telegram APIs, recording into `deliveries`."""

@@ -39,6 +39,7 @@ POST_TIMEOUT = 10.0  # one webhook request
 POST_DEADLINE = 90.0  # a webhook retried (on the other gateway) for this long
 REPLY_TIMEOUT = 180.0  # a person waits this long for an answer (lease is 120 s)
 MARKER_TIMEOUT = 45.0  # extra wait for an expected later message (NIK result)
+PAIR_EXTRA = 20.0  # a pair answered as one (a burst): wait this long for more
 SETTLE = 0.5  # quiet time after a reply before the person types again
 SETTLE_MAX = 3.0
 THINK = (0.1, 0.8)  # seconds a person takes to type the next message
@@ -188,12 +189,19 @@ class Driver:
         return "000000"
 
     async def _wait(self, address: str, before: int, replies: int, expect: str) -> None:
-        """Until `replies` new replies arrived (and one containing `expect`), then
-        a moment of quiet; bounded."""
+        """Until `replies` new answers arrived (wait notices are not answers; a
+        pair answered as one gets `PAIR_EXTRA` s for a second answer), and one
+        containing `expect`, then a moment of quiet; bounded."""
         start = time.monotonic()
+        first: float | None = None
         while time.monotonic() - start < REPLY_TIMEOUT:
-            if self.deliveries.count(address) >= before + replies:
+            got = len(self.deliveries.answers(address)) - before
+            if got >= replies:
                 break
+            if got > 0:
+                first = first or time.monotonic()
+                if time.monotonic() - first >= PAIR_EXTRA:
+                    break
             await asyncio.sleep(POLL)
         else:
             self.traffic.timeouts += 1
@@ -202,9 +210,10 @@ class Driver:
             stop = time.monotonic() + MARKER_TIMEOUT
             while time.monotonic() < stop and not any(
                 expect.lower() in d.text.lower()
-                for d in self.deliveries.to(address)[before:]
+                for d in self.deliveries.answers(address)[before:]
             ):
                 await asyncio.sleep(POLL * 4)
+        self.traffic.waiting.pop(address, None)  # answered: no longer waiting
         quiet_until = time.monotonic() + SETTLE
         stop = time.monotonic() + SETTLE_MAX
         seen = self.deliveries.count(address)
@@ -228,7 +237,7 @@ class Driver:
                 self.traffic.email_requests[text] += 1
             elif step.kind == "handoff":
                 self.traffic.handoff_requests[person.address] += 1
-            before = self.deliveries.count(person.address)
+            before = len(self.deliveries.answers(person.address))
             first = self.rng.randrange(len(self.urls))
             sent = [self._new(person, seq, text, step.kind)]
             if step.pair:

@@ -44,6 +44,9 @@ HELD_KEY = "held"
 they do not know)."""
 SUPERSEDED = "superseded: repeated by the next message"
 """The note (`last_error`) of a message superseded by its repeat."""
+HELD = "held: answered with a later message"
+"""The note (`last_error`) of a message whose answer is held (its burst's
+answer goes out with a later message's)."""
 MAX_BURST = 10
 """Turns held at most before the answers go out anyway."""
 

@@ -26,6 +26,8 @@ UNAVAILABLE_STATUS = {429, 502, 503}
 TURN_ERROR_STATUS = {408, 409, 425}
 # The request never reached Rasa: nothing was processed.
 NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+PROBE_TIMEOUT = 2.0
+"""Seconds `RasaClient.reachable` waits for any answer."""
 
 
 class RasaUnavailableError(Exception):
@@ -86,6 +88,7 @@ class RasaClient:
     """An HTTP client for one Rasa server; create it inside the running loop."""
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self._root = base_url.rstrip("/") + "/"
         self._url = base_url.rstrip("/") + WEBHOOK_PATH
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))
@@ -118,6 +121,17 @@ class RasaClient:
         except ValueError as exc:
             raise RasaTurnError("the answer is not JSON") from exc
         return parse_turn(data)
+
+    async def reachable(self, timeout: float = PROBE_TIMEOUT) -> bool:
+        """Whether Rasa's server answers now (any status but "unavailable" or a
+        server error): after a failed turn, tells a Rasa that died or is swamped
+        from a turn that failed on its own."""
+        try:
+            response = await self._client.get(self._root, timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        status = response.status_code
+        return status < 500 and status not in UNAVAILABLE_STATUS
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +62,19 @@ OVERFLOW_TEXT = (
     "Pesanmu yang menunggu sudah banyak, jadi pesan terbarumu belum kami baca. "
     "Tunggu balasan kami dulu, lalu kirim lagi, ya."
 )
+_WAIT_PATTERN = re.compile(
+    re.escape(WAIT_TEXT).replace(re.escape("{wait}"), r"\d+ (?:menit|jam)")
+)
+
+
+def is_notice(text: str) -> bool:
+    """Whether `text` is one of these notices (not an answer to a message)."""
+    text = text.strip()
+    return text in (WAIT_UNKNOWN_TEXT, OVERFLOW_TEXT) or bool(
+        _WAIT_PATTERN.fullmatch(text)
+    )
+
+
 MAX_MINUTES = 90
 """Waits up to this many minutes are said in minutes, longer ones in hours."""
 MAX_HOURS = 24

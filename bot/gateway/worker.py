@@ -16,7 +16,9 @@ before the Rasa turn. Before each turn the action server's health is checked (Ra
 answers 200 with no replies when an action fails). When Rasa or the action server
 is unreachable the row stays pending and the conversation waits (`not_before`,
 exponential backoff), without limit and without counting an attempt, so no later
-message of it overtakes the earlier one. A turn that fails or times out inside Rasa
+message of it overtakes the earlier one. The same holds for a turn cut off by an
+outage: when a turn fails and Rasa or the action server then does not answer a
+probe, it waits the same way. A turn that fails or times out while both answer
 counts an attempt; after `max_turn_attempts` the message is marked failed and the
 person gets an apology, so the conversation moves on. `attempts` counts only such
 message-specific failures (and database errors), never waits for Rasa.
@@ -65,6 +67,7 @@ unless its ticket is still open). Every outbox row records its author.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -118,6 +121,8 @@ log = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 500
 MAX_ERROR_ATTEMPTS = 5
 MAX_REMEMBERED_WAITS = 100_000
+OUTAGE_PROBE_INTERVAL = 0.5
+"""Seconds between probes of Rasa and the action server while they are down."""
 SAFE_ERRORS = (RasaUnavailableError, RasaTurnError, RasaRejectedError)
 APOLOGY = "Maaf, pesanmu belum bisa kami proses. Coba kirim lagi sebentar lagi."
 INTERNAL_EVENTS: Mapping[str, str] = {
@@ -282,6 +287,7 @@ class ConversationWorker(ClaimLoop[Held]):
         """Turns of this process in which an action failed (retried or given up)."""
         self._waits: dict[int, int] = {}
         """Conversation id -> Rasa-unavailable waits in a row (for the backoff)."""
+        self._watcher: asyncio.Task[None] | None = None
 
     # --- claiming -------------------------------------------------------------
 
@@ -669,6 +675,10 @@ class ConversationWorker(ClaimLoop[Held]):
         except RasaTurnError as exc:
             if isinstance(exc, IncompleteTurnError):
                 self._turn_incomplete(pending, exc)
+            outage = await self._outage()
+            if outage is not None:  # not this message's fault: no attempt counted
+                await self._wait_for_rasa(pending, f"{_error_text(exc)}; {outage}")
+                return False
             if pending.attempts + 1 < self._options.max_turn_attempts:
                 await self._retry_later(pending, _error_text(exc), "Rasa turn failed")
                 return False
@@ -742,7 +752,7 @@ class ConversationWorker(ClaimLoop[Held]):
                 describe_error(exc),
             )
             return False
-        outcome.state, outcome.holding = state, True
+        outcome.state, outcome.holding, outcome.note = state, True, burst.HELD
         return True
 
     def _has_ticket(self, conversation_id: int) -> bool:
@@ -792,6 +802,20 @@ class ConversationWorker(ClaimLoop[Held]):
         self._waits.pop(pending.conversation_id, None)
         self.resume()
         return replies
+
+    async def _outage(self) -> str | None:
+        """After a failed turn: what is down (Rasa or the action server died or
+        does not answer), or None when both answer, so the turn failed on its
+        own. A turn cut off by an outage is retried without counting an attempt
+        (safe: the repeated turn replays by its idempotency key)."""
+        if not await self._rasa.reachable():
+            return "Rasa does not answer"
+        if self._actions is not None:
+            try:
+                await self._actions.check()
+            except RasaUnavailableError as exc:
+                return str(exc)
+        return None
 
     def _turn_incomplete(
         self, pending: PendingMessage, exc: IncompleteTurnError
@@ -908,6 +932,7 @@ class ConversationWorker(ClaimLoop[Held]):
         delay = backoff(waits, base, cap)
         self._rasa_failures += 1
         self.pause(backoff(self._rasa_failures, base, cap))
+        self._watch_outage()
         log.warning(
             "conversation %s inbox %s: Rasa unavailable (%s), wait %d, retry in %.1fs",
             pending.conversation_id,
@@ -918,6 +943,49 @@ class ConversationWorker(ClaimLoop[Held]):
         )
         await in_thread(self._postpone_row, pending, error, delay, False)
         self.wake_in(delay)
+
+    def _watch_outage(self) -> None:
+        """Probe Rasa and the action server every `OUTAGE_PROBE_INTERVAL` while
+        the worker waits for them (one probe task per process)."""
+        if self._watcher is not None and not self._watcher.done():
+            return
+        self._watcher = asyncio.create_task(self._outage_watch())
+        self._tasks.add(self._watcher)
+        self._watcher.add_done_callback(self._done)
+
+    async def _outage_watch(self) -> None:
+        """Once both answer: end the pause and make the conversations that
+        waited for them due now, instead of at the end of their backoff."""
+        while not self._stopping:
+            await asyncio.sleep(OUTAGE_PROBE_INTERVAL)
+            if self._actions is not None:
+                self._actions.forget()
+            if await self._outage() is None:
+                break
+        else:
+            return
+        waited = list(self._waits)
+        self._waits.clear()
+        self._rasa_failures = 0
+        if waited:
+            await in_thread(self._due_now, waited)
+        log.info("Rasa and the action server answer again: %d waiting", len(waited))
+        self.resume()
+        self.notify()
+
+    def _due_now(self, conversation_ids: list[int]) -> None:
+        """The conversations that waited for Rasa are due again (not leased)."""
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id.in_(conversation_ids),
+                    Conversation.lease_owner.is_(None),
+                    Conversation.not_before.is_not(None),
+                )
+                .values(not_before=None)
+                .execution_options(synchronize_session=False)
+            )
 
     async def _retry_later(
         self, pending: PendingMessage, error: str, what: str

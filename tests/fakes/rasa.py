@@ -65,6 +65,9 @@ class FakeRasa(BackgroundServer):
         self.incomplete: dict[str, int] = {}
         self.partial: list[dict[str, Any]] = []
         self.failed_action = "action_answer_faq"
+        self.on_incomplete: Callable[[], None] | None = None
+        """Called as an incomplete turn is answered (e.g. to take the action
+        server down with it)."""
         self._status: int | None = None
         self._lock = threading.Lock()
         self._received: list[Received] = []
@@ -149,6 +152,8 @@ class FakeRasa(BackgroundServer):
             if self.incomplete.get(message, 0) > 0:
                 self.incomplete[message] -= 1
                 partial = [{"recipient_id": sender, **r} for r in self.partial]
+                if self.on_incomplete is not None:
+                    self.on_incomplete()
                 return partial, [self.failed_action]
         if message in self.replies:
             answer = [{"recipient_id": sender, **r} for r in self.replies[message]]

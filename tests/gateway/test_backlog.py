@@ -33,6 +33,7 @@ from bot.gateway.store import upgrade
 from bot.gateway.wait_notice import (
     OVERFLOW_TEXT,
     WAIT_UNKNOWN_TEXT,
+    is_notice,
     wait_text,
 )
 from bot.handoff.models import TICKET_OPEN, Ticket
@@ -114,6 +115,13 @@ def test_the_wait_is_said_in_whole_minutes_then_hours() -> None:
     assert "sekitar 2 jam lagi" in wait_text(91 * 60)
     assert wait_text(None) == WAIT_UNKNOWN_TEXT
     assert wait_text(3 * 24 * 3600) == WAIT_UNKNOWN_TEXT, "days: no figure"
+
+
+@pytest.mark.parametrize("seconds", [None, 30, 5400, 7201, 10**6])
+def test_every_notice_is_told_apart_from_an_answer(seconds: float | None) -> None:
+    assert is_notice(wait_text(seconds)) and is_notice(OVERFLOW_TEXT)
+    assert not is_notice("Pesanmu sudah kami terima. Kamu memenuhi syarat.")
+    assert not is_notice(wait_text(seconds) + " Kamu memenuhi syarat.")
 
 
 # --- notices, measured on a database -----------------------------------------

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bot.channels.base import SMS, TELEGRAM
-from bot.gateway.burst import HELD_KEY
+from bot.gateway.burst import HELD, HELD_KEY
 from bot.gateway.worker import APOLOGY
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
@@ -84,6 +84,7 @@ def test_a_stale_burst_gets_a_turn_per_message_and_one_answer(
         "Anda menulis: satu\n\nAnda menulis: dua\n\nAnda menulis: tiga"
     ]
     assert HELD_KEY not in db.conversations()[0].state
+    assert [row.last_error for row in db.inbox()] == [HELD, HELD, None]
 
 
 def test_held_answers_are_stored_with_the_conversation_until_they_go_out(
@@ -124,7 +125,7 @@ def test_repeats_in_a_stale_burst_are_answered_once(
     assert telegram.texts() == ["Anda menulis: HALO !\n\nAnda menulis: daftar"]
     notes = [row.last_error for row in db.inbox()]
     assert notes[:2] == ["superseded: repeated by the next message"] * 2
-    assert notes[2:] == [None, None]
+    assert notes[2:] == [HELD, None], "held, then answered with the last"
 
 
 def test_menu_answers_and_typed_answers_in_a_burst_stay_correct(

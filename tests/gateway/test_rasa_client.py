@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.gateway.rasa_client import (
     IncompleteTurnError,
+    RasaClient,
     RasaRejectedError,
     RasaTurnError,
     parse_turn,
 )
+from tests.fakes.rasa import FakeRasa
 
 
 def test_a_complete_turn_gives_its_replies() -> None:
@@ -39,3 +43,16 @@ def test_rasas_rest_list_is_read_as_before() -> None:
     assert [r.text for r in parse_turn([{"text": "a"}, {"text": "b"}])] == ["a", "b"]
     with pytest.raises(RasaRejectedError):
         parse_turn("nonsense")
+
+
+def test_reachable_tells_a_running_rasa_from_a_dead_one(rasa: FakeRasa) -> None:
+    async def probe(url: str) -> bool:
+        client = RasaClient(url)
+        try:
+            return await client.reachable(timeout=1.0)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(probe(rasa.url)), "any HTTP answer: the server is up"
+    rasa.down()
+    assert not asyncio.run(probe(rasa.url)), "connection refused: it is down"

@@ -31,6 +31,7 @@ from tests.gateway.conftest import (
     telegram_update,
     wait_until,
 )
+from tests.gateway.fake_actions import FakeActionServer
 
 QUESTION = "apa itu prakerja"
 NUMBER = "+6281234567890"
@@ -73,6 +74,27 @@ def test_a_turn_whose_actions_keep_failing_is_apologised_and_counted(
     assert sms.texts() == [APOLOGY] and is_gsm7(APOLOGY)
     assert health["incomplete_turns"] == FAST.max_turn_attempts
     assert health["failed_messages"] == 1
+
+
+def test_a_turn_cut_off_by_an_outage_waits_without_counting_an_attempt(
+    settings: Settings, rasa: FakeRasa, actions: FakeActionServer, db: Db
+) -> None:
+    rasa.incomplete[QUESTION] = 1  # the action server goes down during the turn
+    rasa.on_incomplete = lambda: actions.fail_with(503)
+    telegram = FakeSender(TELEGRAM)
+    with running(settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(610, 4242, QUESTION))
+        wait_until(
+            lambda: "action server" in (db.inbox()[0].last_error or ""),
+            what="the turn waiting for the action server",
+        )
+        assert db.inbox()[0].attempts == 0, "an outage is not the message's fault"
+        actions.fail_with(None)
+        wait_until(lambda: telegram.sent, what="the answer once it is back")
+        wait_until(lambda: db.inbox()[0].status == "done")
+    assert telegram.texts() == [f"Anda menulis: {QUESTION}"]
+    [row] = db.inbox()
+    assert (row.status, row.attempts) == ("done", 1)
 
 
 def test_a_database_error_after_the_turn_ends_with_the_apology(

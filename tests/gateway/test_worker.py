@@ -93,6 +93,22 @@ def test_rasa_down_then_up_answers_once_when_it_is_back(
     assert len(db.outbox()) == 2
 
 
+def test_conversations_go_on_as_soon_as_rasa_is_back_not_after_their_backoff(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    telegram = FakeSender(TELEGRAM)
+    patient = replace(FAST, rasa_backoff_base=60.0, rasa_backoff_cap=60.0)
+    rasa.down()
+    with running(settings, patient, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(310, 4242, "halo"))
+        wait_until(lambda: db.inbox()[0].last_error, what="a failed Rasa call")
+        assert db.conversations()[0].not_before is not None, "it waits 60 s"
+        rasa.up()
+        # the probe sees Rasa back within a second: far before the 60 s backoff
+        wait_until(lambda: telegram.sent, timeout=15.0, what="the answer")
+    assert telegram.texts() == ["Anda menulis: halo"]
+
+
 def test_rasa_answering_503_is_retried_until_it_recovers(
     settings: Settings, rasa: FakeRasa, db: Db
 ) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 from bench.soak.checks import analyse
 from bench.soak.stack import Delivery
 from bench.soak.traffic import Kill, Sent, Traffic
+from bot.gateway.burst import HELD
+from bot.gateway.wait_notice import wait_text
 
 PHONE, CHAT = "+6281300000001", "710000001"
 
@@ -18,10 +20,13 @@ def _rows() -> dict[str, Any]:
     """Two conversations; inbox 1-2 (SMS), 3 (Telegram); one outbox row each,
     plus a second reply to inbox 2."""
     inbox = [
-        SimpleNamespace(id=1, channel="sms", provider_id="SMa", status="done"),
-        SimpleNamespace(id=2, channel="sms", provider_id="SMb", status="done"),
-        SimpleNamespace(id=3, channel="telegram", provider_id="9:70", status="done"),
-    ]
+        SimpleNamespace(id=1, channel="sms", provider_id="SMa", status="done",
+                        conversation_id=1, last_error=None),
+        SimpleNamespace(id=2, channel="sms", provider_id="SMb", status="done",
+                        conversation_id=1, last_error=None),
+        SimpleNamespace(id=3, channel="telegram", provider_id="9:70", status="done",
+                        conversation_id=2, last_error=None),
+    ]  # fmt: skip
     outbox = [
         SimpleNamespace(id=10, conversation_id=1, inbox_id=1, status="sent",
                         body={"kind": "sms", "text": "satu"}),
@@ -130,3 +135,34 @@ def test_recovery_is_measured_from_the_kill_to_each_waiting_person() -> None:
     recovery = analyse(traffic, _deliveries(), _rows(), Counter({"a@gmail.com": 1}))
     (kill,) = recovery["recovery"]["gateway"]
     assert (kill["first_s"], kill["worst_s"], kill["never_answered"]) == (0.5, 1.0, 0)
+
+
+def test_a_message_answered_with_a_later_one_of_its_burst_is_not_lost() -> None:
+    rows = _rows()  # inbox 1's answer was held and went out with inbox 2's
+    rows["inbox"][0].last_error = HELD
+    rows["outbox"][0].inbox_id = 2
+    assert _checks(rows=rows)["messages_lost"] == 0
+
+
+def test_a_held_message_whose_burst_answer_never_arrived_is_lost() -> None:
+    rows = _rows()
+    rows["inbox"][0].last_error = HELD
+    rows["outbox"][0].inbox_id = 2
+    without = [d for d in _deliveries() if d.text not in ("satu", "dua", "tiga")]
+    assert _checks(rows=rows, deliveries=without)["messages_lost"] == 2
+
+
+def test_a_message_done_without_a_note_or_a_reply_is_lost() -> None:
+    rows = _rows()  # inbox 1 has no reply of its own and no burst note
+    rows["outbox"][0].inbox_id = 2
+    assert _checks(rows=rows)["messages_lost"] == 1
+
+
+def test_wait_notices_do_not_count_as_answers_for_recovery() -> None:
+    traffic = _traffic()
+    traffic.kills.append(Kill("gateway", "gateway1", 0.5, {PHONE: 0.4}))
+    notice = Delivery(0.6, "sms", PHONE, wait_text(60))
+    deliveries = sorted([*_deliveries(), notice], key=lambda d: d.at)
+    result = analyse(traffic, deliveries, _rows(), Counter({"a@gmail.com": 1}))
+    (kill,) = result["recovery"]["gateway"]
+    assert kill["first_s"] == 0.5  # "satu" at 1.0, not the notice at 0.6
