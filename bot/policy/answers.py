@@ -112,6 +112,8 @@ def render_answer(
 
 def next_opening(call_center: CallCenter, now: datetime) -> datetime | None:
     """When the call center next opens after ``now`` (WIB; naive means WIB)."""
+    if call_center.opens is None or not call_center.has_hours:
+        return None
     local = now.astimezone(WIB) if now.tzinfo else now.replace(tzinfo=WIB)
     hour, minute = (int(part) for part in call_center.opens.split("."))
     for offset in range(8):
@@ -150,7 +152,7 @@ def call_center_text(
     texts = section("call_center", path)
     answer = render_text(texts["text"], policy, path=path)
     call_center = policy.contacts.call_center
-    if now is None or call_center.is_open(now):
+    if now is None or not call_center.has_hours or call_center.is_open(now):
         return answer
     opening = next_opening(call_center, now)
     if opening is None:
@@ -158,7 +160,7 @@ def call_center_text(
     local_now = now.astimezone(WIB) if now.tzinfo else now
     when = str(texts["next_open"]).format(
         day=_day_label(opening.date(), local_now.date(), texts),
-        time=call_center.opens,
+        time=call_center.opens or "",
         timezone=call_center.timezone,
     )
     closed = render_text(texts["closed"], policy, {"next_open": when}, path=path)
