@@ -142,6 +142,27 @@ def media_text(kind: str, policy: Policy, path: Path = TEXTS_PATH) -> str:
     return render_text(section("media", path)[kind], policy, path=path)
 
 
+@lru_cache(maxsize=4)
+def _contact_patterns(path: Path) -> tuple[re.Pattern[str], ...]:
+    keywords = load_texts(path)["call_center"]["contact_keywords"]
+    return tuple(_keyword_pattern(str(k)) for k in keywords)
+
+
+def asks_for_contact(text: str, path: Path = TEXTS_PATH) -> bool:
+    """Whether a request for a person asks for the call center's contact itself
+    (its number, e-mail or hours) rather than to talk to someone here."""
+    clean = normalize_text(text)
+    return any(pattern.search(clean) for pattern in _contact_patterns(path))
+
+
+def contact_answer(
+    policy: Policy, now: datetime | None = None, path: Path = TEXTS_PATH
+) -> str:
+    """The call center's contact and hours, then the offer of an agent here."""
+    offer = str(section("call_center", path)["offer_agent"])
+    return f"{call_center_text(policy, now, path)} {offer}"
+
+
 def call_center_text(
     policy: Policy, now: datetime | None = None, path: Path = TEXTS_PATH
 ) -> str:

@@ -74,6 +74,8 @@ def selectors(policy: Policy) -> dict[str, str]:
         "test_format": test_format,
         "waves": "known" if policy.waves else "none",
         "call_center": "phone" if cc.phone and cc.has_hours else "form",
+        "toll_free": "yes" if cc.toll_free else "no",
+        "cc_channels": "some" if cc.channels else "none",
         "otp_limit": "known" if policy.otp.max_resends is not None else "unknown",
         "review": "dashboard" if policy.training.review_on_dashboard else "any",
         "change_phone": policy.account.change_phone,
