@@ -233,7 +233,10 @@ JOIN_TEXTS = {
     "not_open": "Gelombang {number} belum dibuka.{instead}",
     "no_batch": "Gelombang itu tidak ada.{instead}",
     "none_open": "Belum ada gelombang yang dibuka.{instead}",
-    "selected": "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!\nBerikutnya: {deadline}",
+    "selected": (
+        "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!\n"
+        "Berikutnya: {deadline}"
+    ),
     "not_ready": (
         "Belum bisa ikut gelombang: email dan NIK kamu harus terverifikasi dulu. "
         "Ketik STATUS untuk melihat posisimu."
