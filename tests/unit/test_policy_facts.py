@@ -368,3 +368,11 @@ def _has(raw: dict[str, Any], parts: list[str]) -> bool:
 def test_sources_name_only_fields_that_exist(version: str) -> None:
     raw = _resolve(_read_file(DEFAULT_PATH)["versions"], version, ())
     assert [k for k in raw.get("sources") or {} if not _has(raw, k.split("."))] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_answer_speaks_plainly_to_kamu(version: str) -> None:
+    for where, text in answers_of(load_policy(version)):
+        words = re.findall(r"[\w=]+", text)
+        assert "KYC" not in words and "=" not in words, (where, text)
+        assert "Anda" not in words and "anda" not in words, (where, text)
