@@ -55,42 +55,27 @@ def test_each_gap_gets_an_answer_with_the_next_step(
     assert "?" in answer or "." in answer
 
 
-@pytest.mark.parametrize(
-    ("version", "over_64"),
-    [("2020", "tanpa batas usia maksimal"), ("2021", "sejak gelombang 18"),
-     ("2023", "Sudah lewat 64 tahun? Sayangnya tidak bisa ikut")],
-)  # fmt: skip
-def test_age_65_is_answered_for_the_version(version: str, over_64: str) -> None:
-    answer = render_answer("ask_eligibility", load_policy(version), "umur 65 tahun")
-    assert over_64 in answer
+# (intent, message, version, what that version's answer says)
+PER_VERSION = [
+    ("ask_eligibility", "umur 65 tahun", "2020", "tanpa batas usia maksimal"),
+    ("ask_eligibility", "umur 65 tahun", "2021", "sejak gelombang 18"),
+    ("ask_eligibility", "umur 65 tahun", "2023",
+     "Sudah lewat 64 tahun? Sayangnya tidak bisa ikut"),
+    ("account_problem", "ganti nomor hp", "2020", "call center 021-25541246"),
+    ("account_problem", "ganti nomor hp", "2021", "call center 0800-150-3001"),
+    ("account_problem", "ganti nomor hp", "2023", "Profil > Ubah Nomor Handphone"),
+    ("photo_problem", "verifikasi wajah", "2020", "tidak ada verifikasi wajah"),
+    ("photo_problem", "verifikasi wajah", "2023", "kedipkan mata"),
+    ("ask_training", "ulasan", "2020", "sesuai petunjuk di akunmu"),
+    ("ask_training", "ulasan", "2021", "diberikan di dashboard"),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("version", "how"),
-    [("2020", "call center 021-25541246"), ("2021", "call center 0800-150-3001"),
-     ("2023", "Profil > Ubah Nomor Handphone")],
-)  # fmt: skip
-def test_changing_the_phone_number(version: str, how: str) -> None:
-    answer = render_answer("account_problem", load_policy(version), "ganti nomor hp")
-    assert how in answer
-
-
-@pytest.mark.parametrize(
-    ("version", "face"),
-    [("2020", "tidak ada verifikasi wajah"), ("2023", "kedipkan mata")],
-)
-def test_face_verification_follows_the_version(version: str, face: str) -> None:
-    answer = render_answer("photo_problem", load_policy(version), "verifikasi wajah")
-    assert face in answer
-
-
-@pytest.mark.parametrize(
-    ("version", "where"),
-    [("2020", "sesuai petunjuk di akunmu"), ("2021", "diberikan di dashboard")],
-)
-def test_rating_place_follows_the_version(version: str, where: str) -> None:
-    answer = render_answer("ask_training", load_policy(version), "ulasan")
-    assert where in answer
+@pytest.mark.parametrize(("intent", "text", "version", "said"), PER_VERSION)
+def test_the_answer_follows_the_version(
+    intent: str, text: str, version: str, said: str
+) -> None:
+    assert said in render_answer(intent, load_policy(version), text)
 
 
 def test_failing_three_times_names_the_address_only_from_2021() -> None:
