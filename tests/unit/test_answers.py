@@ -450,3 +450,19 @@ def test_eligibility_texts_sms_safe(version: str) -> None:
 def test_validation_messages_sms_safe(message: str | None) -> None:
     assert message is not None
     assert_sms_safe(message)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_answer_fits_the_first_sms_page(version: str) -> None:
+    """No answer is paged on a feature phone, so a closing question ("Mau saya
+    cek syaratmu?") is always on the page the person sees."""
+    from bot.channels.base import Reply
+    from bot.channels.sms import SmsChannel
+
+    channel = SmsChannel()
+    policy = load_policy(version)
+    for intent, topic, sample in ALL_TEXTS:
+        answer = render_answer(intent, policy, sample)
+        rendered = channel.render([Reply(text=answer)], {})
+        assert not rendered.state.get("pages"), (intent, topic, answer)
+        assert len(rendered.bodies) == 1
