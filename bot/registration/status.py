@@ -41,6 +41,7 @@ SHORT_REASONS = {
 FINAL_REASONS = frozenset(
     {"student", "civil_servant", "already_participant", "kk_full"}
 )
+VERIFIED_SHORT = "cocok dengan Dukcapil."
 REGISTER_AGAIN = "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
 
 
@@ -175,7 +176,15 @@ def nik_result_text(standing: Standing) -> str:
     step = standing.steps[STEP_NIK]
     then = f"\nBerikutnya: {next_action(standing)}"
     if step.status == STEP_DONE:
-        return f"Cek NIK selesai: {REASONS['verified']}{then}"
+        membership = standing.current_membership
+        if standing.open_batches and membership is None:
+            # One SMS with the numbered menu of the batch to join.
+            batch = standing.open_batches[0]
+            return (
+                f"Cek NIK selesai: {VERIFIED_SHORT} Gelombang {batch.number} buka "
+                f"sampai {when(batch.closes_at)}."
+            )
+        return f"Cek NIK selesai: {VERIFIED_SHORT}{then}"
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
         return f"Cek NIK belum berhasil. {reason}{then}"

@@ -197,6 +197,18 @@ async def test_the_consent_question_says_the_retention_period(
     assert segment_info(text).segments <= 2
 
 
+@pytest.mark.parametrize("days", [30, 365, 3650])
+def test_the_consent_keeps_its_meaning_in_one_sms(days: int) -> None:
+    text = privacy_texts.consent_text(days)
+    assert is_gsm7(text) and segment_info(text).segments == 1
+    for what in ("nama", "email", "NIK", "KK", "tgl lahir", "no HP"):
+        assert what in text  # what is kept
+    assert "hanya untuk daftar Prakerja" in text  # why
+    assert f"dihapus {days} hari" in text  # for how long
+    assert "HAPUS DATA" in text  # how to withdraw
+    assert text.endswith("Setuju?")  # the question, on the only page
+
+
 @pytest.mark.parametrize(
     "text",
     [

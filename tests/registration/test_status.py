@@ -387,9 +387,11 @@ def test_the_status_shows_no_personal_data() -> None:
 def test_a_verified_nik_is_told_with_the_next_step() -> None:
     text = nik_result_text(standing(STEP_DONE, opened=(OPEN,)))
 
-    assert text.startswith("Cek NIK selesai: " + REASONS["verified"])
-    assert text.endswith(
-        "Berikutnya: " + next_action(standing(STEP_DONE, opened=(OPEN,)))
+    assert text.startswith("Cek NIK selesai: cocok dengan Dukcapil.")
+    assert "Gelombang 123 buka sampai " in text  # the menu offers to join it
+    later = nik_result_text(standing(STEP_DONE, upcoming=UPCOMING))
+    assert later.endswith(
+        "Berikutnya: " + next_action(standing(STEP_DONE, upcoming=UPCOMING))
     )
 
 
