@@ -1,6 +1,7 @@
 """What a whole registration costs over SMS, both ways, from a scripted run.
 
-Usage: python -m bench.sms_registration   (run by `make bench-sms`)
+Usage: python -m bench.sms_registration [--show]   (run by `make bench-sms`;
+--show prints every SMS the person got)
 
 Starts the real processes (Rasa with models/prakerja.tar.gz, the action server
 and the gateway, on a seeded SQLite database, with the fake Twilio API), then
@@ -20,11 +21,13 @@ import itertools
 import os
 import re
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.channels.sms.gsm7 import segment_info
 
@@ -77,9 +80,9 @@ def stack(work: Path, ports: Iterator[int]) -> Iterator[object]:
     yield from fixture(work)
 
 
-def wait_idle(site: object, transcript: object, phone: str) -> None:
+def wait_idle(site: object) -> None:
     """Until every inbound message is handled, no reply is waiting in the
-    outbox, and the fake Twilio API has every reply that was sent."""
+    outbox, and the fake Twilio API has every reply that was stored."""
     import time
 
     from sqlalchemy import func, select
@@ -105,7 +108,7 @@ def wait_idle(site: object, transcript: object, phone: str) -> None:
                     .where(OutboxMessage.status == OUTBOX_PENDING)
                 )  # fmt: skip
                 stored = session.scalar(select(func.count()).select_from(OutboxMessage))
-            sent = len(transcript.bodies_to(phone))  # type: ignore[attr-defined]
+            sent = len(site.api.sent)  # type: ignore[attr-defined]
             if not busy and sent >= (stored or 0):
                 return
             time.sleep(0.2)
@@ -114,36 +117,60 @@ def wait_idle(site: object, transcript: object, phone: str) -> None:
     raise RuntimeError("the gateway did not finish sending within 120 s")
 
 
-def register(site: object) -> list[Turn]:
-    """Script one registration; the turns in order."""
-    from tests.integration.test_registration_sms import (
-        BIRTH_DATE,
-        EMAIL,
-        KK,
-        NAME,
-        NIK,
-        PHONE,
-        SmsTranscript,
-        emailed_code,
-    )
+@dataclass(frozen=True)
+class Applicant:
+    """A test person of the local population, and how they answer."""
 
-    transcript = SmsTranscript(site)  # type: ignore[arg-type]
+    phone: str
+    name: str
+    email: str
+    nik: str
+    kk: str
+    born: str
+
+
+# Two verified test people (README "Test people"): one answers the NIK question
+# with all three values in one SMS, the other one value at a time, as before.
+TOGETHER = Applicant(
+    "+6281234500002", "Siti Rahayu", "siti.rahayu@gmail.com",
+    "3273054302950002", "3273051203180003", "03-02-1995",
+)  # fmt: skip
+ONE_BY_ONE = Applicant(
+    "+6281234500003", "Made Wirawan", "made.wirawan@gmail.com",
+    "5171022111870003", "5171020505100004", "21-11-1987",
+)  # fmt: skip
+
+
+def register(
+    site: object, transcript: Any, person: Applicant, together: bool
+) -> list[Turn]:
+    """Script one registration through ``transcript`` (one for the run: it
+    numbers the provider's message ids); the turns in order."""
+    from tests.integration.test_registration_sms import emailed_code
+
     sent: list[tuple[str, int]] = []  # what the person sent, replies before it
+    phone = person.phone
 
     def say(text: str, marker: str, what: str) -> str:
-        before = transcript.send(PHONE, text)
+        before = transcript.send(phone, text)
         sent.append((text, before))
-        return transcript.wait_for(PHONE, marker, before, what)
+        return transcript.wait_for(phone, marker, before, what)
 
     say("daftar", "setuju", "the consent question")
     say("setuju", "nama lengkap", "the name question")
-    say(NAME, "email", "the e-mail question")
-    say(EMAIL, "Kode 6 angka", "the code question")
-    say(emailed_code(site.outbox, EMAIL), "NIK", "the NIK question")  # type: ignore[attr-defined]
-    say(f"{NIK} {KK} {BIRTH_DATE}", "Cek NIK selesai", "the NIK check result")
+    say(person.name, "email", "the e-mail question")
+    say(person.email, "Kode 6 angka", "the code question")
+    outbox = site.outbox  # type: ignore[attr-defined]
+    say(emailed_code(outbox, person.email), "NIK", "the NIK question")
+    if together:
+        say(f"{person.nik} {person.kk} {person.born}", "Cek NIK", "the NIK result")
+    else:
+        say(person.nik, "Kartu Keluarga", "the KK question")
+        say(person.kk, "tanggal lahir", "the birth date question")
+        say(person.born, "Cek NIK", "the NIK check result")
     say("1", "Berhasil", "the joined batch")
-    wait_idle(site, transcript, PHONE)
-    bodies = transcript.bodies_to(PHONE)
+    wait_idle(site)
+    bodies = transcript.bodies_to(phone)
     ends = [before for _, before in sent[1:]] + [len(bodies)]
     # Every reply counts for the message it answered, late ones included.
     return [
@@ -188,8 +215,25 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-sms-") as tmp,
         stack(Path(tmp), ports) as site,
     ):
-        turns = register(site)
-    print(report(turns))
+        from tests.integration.test_registration_sms import SmsTranscript
+
+        transcript = SmsTranscript(site)  # type: ignore[arg-type]
+        runs = {
+            "NIK, KK and birth date in one SMS": register(
+                site, transcript, TOGETHER, True
+            ),
+            "NIK, KK and birth date one by one": register(
+                site, transcript, ONE_BY_ONE, False
+            ),
+        }
+    for title, turns in runs.items():
+        print(f"\n### {title}\n\n{report(turns)}")
+    if "--show" in sys.argv:
+        for turn in runs["NIK, KK and birth date in one SMS"]:
+            print(f"\n> {DIGITS.sub('(digits)', turn.said)}")
+            for body in turn.replies:
+                info = segment_info(body)
+                print(f"< [{info.segments} seg, {len(body)} chars] {body!r}")
 
 
 if __name__ == "__main__":
