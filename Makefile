@@ -77,8 +77,9 @@ bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under loa
 bench-registration: $(BIN)/.installed ## Registry throughput: registrations, duplicate storm, NIK queue, quota race
 	$(BIN)/python -m bench.registration
 
-bench-sms: $(BIN)/.installed ## SMS segments of every answer, per policy version
+bench-sms: $(MODEL) ## SMS segments of every answer per policy version, and of a whole scripted registration over SMS (BENCH_PORTS=18200-18299)
 	$(BIN)/python -m bench.sms_segments
+	$(BIN)/python -m bench.sms_registration
 
 soak: $(MODEL) ## Kill gateway, Rasa, actions under traffic; fail on lost/duplicate/out-of-order (ARGS=--short)
 	$(BIN)/python -m bench.soak $(ARGS)

@@ -4,7 +4,8 @@ A ticket with the reason code is opened in the conversation's name (the gateway
 then keeps the person's messages for the agent instead of the bot) and the
 person is told their place in the queue and the expected wait, or when agents
 are back. Without a gateway conversation (REST shell) the call-center channels
-are given instead.
+are given instead. A request for the call center's number, e-mail or hours is
+answered with them (and the offer of an agent) instead of a place in the queue.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bot.handoff.models import (
     REASON_REQUEST_HUMAN,
     REASON_UNFIXABLE,
 )
-from bot.policy.answers import call_center_text
+from bot.policy.answers import asks_for_contact, call_center_text, contact_answer
 from bot.policy.programme import load_policy
 
 OPENINGS = {
@@ -75,5 +76,10 @@ class ActionHandoff(Action):
         domain: Dict[str, Any],
     ) -> List[EventType]:
         intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
+        text = tracker.latest_message.get("text") or ""
+        if intent == "request_human" and asks_for_contact(text):
+            # "nomor call center?" wants the number and hours, not the queue.
+            dispatcher.utter_message(text=contact_answer(load_policy(), now_wib()))
+            return []
         reason = REASON_FOR_INTENT.get(intent or "", REASON_REQUEST_HUMAN)
         return await hand_off(dispatcher, tracker, reason)

@@ -23,6 +23,7 @@ from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
 from actions.registration import _CODE, _mail_code, caller_of
 from actions.services import services
 from actions.turn import turn_key
+from bot.channels.base import SMS
 from bot.policy.validation import parse_yes_no
 from bot.privacy import texts
 from bot.privacy.desk import PrivacyDesk
@@ -48,7 +49,9 @@ def _text(value: Any) -> str:
 
 
 class ActionAskRegConsent(Action):
-    """The consent question, with the retention period from the settings."""
+    """The consent question, with the retention period from the settings; on
+    SMS without the numbered menu, so the question stays one segment (the
+    person types SETUJU or TIDAK)."""
 
     def name(self) -> str:
         return "action_ask_reg_consent"
@@ -56,12 +59,14 @@ class ActionAskRegConsent(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        caller = await caller_of(tracker)
+        buttons = [
+            {"title": "Setuju", "payload": "Setuju"},
+            {"title": "Tidak", "payload": "Tidak"},
+        ]
         dispatcher.utter_message(
             text=texts.consent_text(privacy().retention_days),
-            buttons=[
-                {"title": "Setuju", "payload": "Setuju"},
-                {"title": "Tidak", "payload": "Tidak"},
-            ],
+            buttons=[] if caller is not None and caller.channel == SMS else buttons,
         )
         return []
 

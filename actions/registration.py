@@ -36,6 +36,7 @@ from bot.policy.validation import (
     nik_birth_date_matches,
     parse_date,
     parse_yes_no,
+    split_identity,
     validate_email,
     validate_kk,
     validate_nik,
@@ -416,12 +417,28 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[str, Any]:
-        """A structurally valid NIK (area, birth date part, serial)."""
-        check = validate_nik(await reveal(tracker, value))
+        """A structurally valid NIK (area, birth date part, serial); a message
+        with the NIK, the KK number and the birth date together fills all three
+        (one SMS instead of three), each checked as if typed alone."""
+        text = await reveal(tracker, value)
+        together = split_identity(text)
+        nik_text = together[0] if together else text
+        check = validate_nik(nik_text)
         if not check.valid or check.normalized is None:
             return _unclear("reg_nik", check.error or "", dispatcher, tracker)
         kept = await keep(tracker, NIK, check.normalized)
-        return _accept(tracker, {"reg_nik": kept, "reg_birth_confirm": None})
+        slots: Dict[str, Any] = {"reg_nik": kept, "reg_birth_confirm": None}
+        if together is None:
+            return _accept(tracker, slots)
+        _, kk_text, born_text = together
+        kk = await self._kk(kk_text, check.normalized, dispatcher, tracker)
+        slots.update(kk)
+        if born_text:
+            born = await self.validate_reg_birth_date(
+                born_text, dispatcher, tracker, domain
+            )
+            slots["reg_birth_date"] = born.get("reg_birth_date")
+        return _accept(tracker, slots) if slots.get("reg_kk") else slots
 
     async def validate_reg_kk(
         self,
@@ -431,10 +448,17 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """A KK number of the right shape, not the NIK typed again."""
-        check = validate_kk(await reveal(tracker, value))
+        nik = await revealed_slot(tracker, "reg_nik")
+        return await self._kk(await reveal(tracker, value), nik, dispatcher, tracker)
+
+    @staticmethod
+    async def _kk(
+        text: str, nik: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Dict[str, Any]:
+        check = validate_kk(text)
         if not check.valid or check.normalized is None:
             return _unclear("reg_kk", check.error or "", dispatcher, tracker)
-        if check.normalized == await revealed_slot(tracker, "reg_nik"):
+        if check.normalized == nik:
             return _unclear(
                 "reg_kk",
                 "Itu NIK kamu. Nomor KK berbeda: lihat 16 angka di bagian atas "

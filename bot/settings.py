@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
+from bot.policy.programme import load_policy
 from bot.secret_strength import secret_problem
 
 DEV_ENVIRONMENTS = {"development", "test"}
@@ -113,6 +114,17 @@ class Settings:
 def _get(env: dict[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def policy_agent_hours(version: str | None) -> tuple[str, str]:
+    """AGENT_HOURS and AGENT_DAYS defaults: the call center's hours in the
+    policy version (so the bot never promises other hours than the call center
+    it names), or 08:00-20:00 every day when the version gives no hours."""
+    call_center = load_policy(version).contacts.call_center
+    if not call_center.has_hours or not call_center.opens or not call_center.closes:
+        return "08:00-20:00", "1-7"
+    days = ",".join(str(day + 1) for day in sorted(call_center.weekdays))
+    return f"{call_center.opens}-{call_center.closes}", days
 
 
 def parse_agent_hours(value: str) -> tuple[time, time]:
@@ -211,6 +223,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     environment = _get(env, "PRAKERJA_ENV") or "production"
     var_dir = Path(_get(env, "PRAKERJA_VAR_DIR") or "var")
+    policy_name = _get(env, "PRAKERJA_POLICY")
     settings = Settings(
         environment=environment,
         database_url=_get(env, "DATABASE_URL") or f"sqlite:///{var_dir}/prakerja.db",
@@ -240,8 +253,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             _get(env, "EMAIL_OUTBOX_DIR") or str(var_dir / "email-outbox")
         ),
         nik_verifier_url=_get(env, "NIK_VERIFIER_URL"),
-        agent_hours=parse_agent_hours(_get(env, "AGENT_HOURS") or "08:00-20:00"),
-        agent_days=parse_agent_days(_get(env, "AGENT_DAYS") or "1-7"),
+        agent_hours=parse_agent_hours(
+            _get(env, "AGENT_HOURS") or policy_agent_hours(policy_name)[0]
+        ),
+        agent_days=parse_agent_days(
+            _get(env, "AGENT_DAYS") or policy_agent_hours(policy_name)[1]
+        ),
         trusted_proxies=parse_trusted_proxies(_get(env, "TRUSTED_PROXIES") or ""),
         retention_days=parse_retention_days(_get(env, "RETENTION_DAYS")),
         tracker_store_url=_get(env, "TRACKER_STORE_URL")

@@ -112,6 +112,8 @@ def render_answer(
 
 def next_opening(call_center: CallCenter, now: datetime) -> datetime | None:
     """When the call center next opens after ``now`` (WIB; naive means WIB)."""
+    if call_center.opens is None or not call_center.has_hours:
+        return None
     local = now.astimezone(WIB) if now.tzinfo else now.replace(tzinfo=WIB)
     hour, minute = (int(part) for part in call_center.opens.split("."))
     for offset in range(8):
@@ -140,6 +142,27 @@ def media_text(kind: str, policy: Policy, path: Path = TEXTS_PATH) -> str:
     return render_text(section("media", path)[kind], policy, path=path)
 
 
+@lru_cache(maxsize=4)
+def _contact_patterns(path: Path) -> tuple[re.Pattern[str], ...]:
+    keywords = load_texts(path)["call_center"]["contact_keywords"]
+    return tuple(_keyword_pattern(str(k)) for k in keywords)
+
+
+def asks_for_contact(text: str, path: Path = TEXTS_PATH) -> bool:
+    """Whether a request for a person asks for the call center's contact itself
+    (its number, e-mail or hours) rather than to talk to someone here."""
+    clean = normalize_text(text)
+    return any(pattern.search(clean) for pattern in _contact_patterns(path))
+
+
+def contact_answer(
+    policy: Policy, now: datetime | None = None, path: Path = TEXTS_PATH
+) -> str:
+    """The call center's contact and hours, then the offer of an agent here."""
+    offer = str(section("call_center", path)["offer_agent"])
+    return f"{call_center_text(policy, now, path)} {offer}"
+
+
 def call_center_text(
     policy: Policy, now: datetime | None = None, path: Path = TEXTS_PATH
 ) -> str:
@@ -150,7 +173,7 @@ def call_center_text(
     texts = section("call_center", path)
     answer = render_text(texts["text"], policy, path=path)
     call_center = policy.contacts.call_center
-    if now is None or call_center.is_open(now):
+    if now is None or not call_center.has_hours or call_center.is_open(now):
         return answer
     opening = next_opening(call_center, now)
     if opening is None:
@@ -158,7 +181,7 @@ def call_center_text(
     local_now = now.astimezone(WIB) if now.tzinfo else now
     when = str(texts["next_open"]).format(
         day=_day_label(opening.date(), local_now.date(), texts),
-        time=call_center.opens,
+        time=call_center.opens or "",
         timezone=call_center.timezone,
     )
     closed = render_text(texts["closed"], policy, {"next_open": when}, path=path)

@@ -106,7 +106,10 @@ def _outcomes(
     if age is not None and age < elig.min_age:
         failed.append("too_young")
     if age is not None and elig.max_age is not None and age > elig.max_age:
-        failed.append("too_old")
+        # A cap that starts at a later wave refuses only those waves.
+        (warned if elig.max_age_from_wave else failed).append(
+            "too_old_from_wave" if elig.max_age_from_wave else "too_old"
+        )
     if answers.citizen is False:
         failed.append("not_citizen")
     if answers.in_education:
@@ -173,6 +176,22 @@ def _next_step_for_failure(
     return render_text(steps[code], policy)
 
 
+def wave_age_refusal(
+    policy: Policy, birth_date: date, today: date, wave: int | None
+) -> str | None:
+    """Why a person is too old for wave ``wave`` when the policy's age cap
+    starts at a later wave (None: not refused, or no wave known)."""
+    elig = policy.eligibility
+    if wave is None or elig.max_age is None or elig.max_age_from_wave is None:
+        return None
+    age = age_on(birth_date, today)
+    if wave < elig.max_age_from_wave or age <= elig.max_age:
+        return None
+    return render_text(
+        section("eligibility")["reasons"]["too_old"], policy, {"age": age}
+    )
+
+
 def assess(policy: Policy, answers: EligibilityAnswers, today: date) -> Verdict:
     """Decide eligibility under ``policy`` from what is known on ``today``."""
     texts = section("eligibility")
@@ -195,5 +214,9 @@ def assess(policy: Policy, answers: EligibilityAnswers, today: date) -> Verdict:
             {"question": question_text(needed[0], policy)},
         )
         return Verdict(None, reasons, ask)
-    key = "eligible_warning" if warned else "eligible"
+    key = "eligible"
+    if "too_old_from_wave" in warned:
+        key = "eligible_before_wave"
+    elif warned:
+        key = "eligible_warning"
     return Verdict(True, reasons, render_text(texts["next_steps"][key], policy))

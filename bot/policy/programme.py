@@ -45,6 +45,7 @@ class Eligibility:
 
     min_age: int
     max_age: int | None
+    max_age_from_wave: int | None  # the cap applies from this wave on
     max_age_note: str | None
     kk_cap: int | None
     kk_cap_note: str | None
@@ -88,6 +89,7 @@ class Training:
     """Training purchase rules."""
 
     first_purchase_days: int
+    review_on_dashboard: bool  # rating and review given on the Prakerja dashboard
 
 
 @dataclass(frozen=True)
@@ -96,33 +98,52 @@ class IncentivePayout:
 
     banks: tuple[str, ...]
     ewallets: tuple[str, ...]
+    payout_workdays_min: int | None
+    payout_workdays_max: int | None
+    partner_cs: tuple[tuple[str, str], ...]  # (bank or e-wallet, CS number)
 
 
 @dataclass(frozen=True)
 class CallCenter:
-    """Human support channels and opening hours (``weekdays``: Monday is 0)."""
+    """Human support channels and opening hours (``weekdays``: Monday is 0).
 
+    ``phone`` and the hours are None where the sources give none (then only
+    the channels are told).
+    """
+
+    phone: str | None
+    toll_free: bool
     channels: tuple[str, ...]
     weekdays: tuple[int, ...]
-    opens: str
-    closes: str
+    opens: str | None
+    closes: str | None
     timezone: str
+
+    @property
+    def has_hours(self) -> bool:
+        """True when the sources give the opening hours."""
+        return bool(self.weekdays) and self.opens is not None and bool(self.closes)
 
     @property
     def daily(self) -> bool:
         """True when open every day of the week."""
         return set(self.weekdays) == set(range(7))
 
-    def _at(self, hhmm: str) -> time:
+    @staticmethod
+    def at(hhmm: str) -> time:
+        """``"08.00"`` as a time."""
         hour, minute = hhmm.split(".")
         return time(int(hour), int(minute))
 
     def is_open(self, now: datetime) -> bool:
-        """Whether the call center is open at ``now`` (naive means WIB)."""
+        """Whether the call center is open at ``now`` (naive means WIB); always
+        False without known hours."""
+        if not self.has_hours or self.opens is None or self.closes is None:
+            return False
         local = now.astimezone(WIB) if now.tzinfo else now
-        return local.weekday() in self.weekdays and self._at(
+        return local.weekday() in self.weekdays and self.at(
             self.opens
-        ) <= local.time() < self._at(self.closes)
+        ) <= local.time() < self.at(self.closes)
 
 
 @dataclass(frozen=True)
@@ -133,8 +154,19 @@ class Contacts:
     site_url: str
     faq_url: str
     email_domain: str
+    info_email: str
+    survey_email: str
+    participation_email: str | None
     halo_dukcapil: str
     call_center: CallCenter
+
+
+@dataclass(frozen=True)
+class Account:
+    """How account data is changed: ``change_phone`` is "profile" (self-service)
+    or "call_center"."""
+
+    change_phone: str
 
 
 @dataclass(frozen=True)
@@ -145,14 +177,15 @@ class Registration:
     kk_digits: int
     card_digits: int
     email_chars: str
+    face_check: bool  # face (liveness) verification is part of the flow
 
 
 @dataclass(frozen=True)
 class Otp:
-    """SMS OTP resend limit."""
+    """OTP resend limit (None where the sources give none)."""
 
-    max_resends: int
-    wait_hours: int
+    max_resends: int | None
+    wait_hours: int | None
 
 
 @dataclass(frozen=True)
@@ -205,12 +238,14 @@ class Policy:
     training: Training
     incentive: IncentivePayout
     contacts: Contacts
+    account: Account
     registration: Registration
     otp: Otp
     photo: Photo
     test: OnlineTest
     selection: Selection
     waves: tuple[Wave, ...]
+    sources: tuple[tuple[str, str], ...]  # (dotted field path, source)
 
     def wave_at(self, moment: datetime) -> Wave | None:
         """The wave open at ``moment`` (naive means WIB), if any."""
@@ -370,6 +405,7 @@ def _policy_from_raw(name: str, raw: dict[str, Any]) -> Policy:
         eligibility=Eligibility(
             min_age=int(elig["min_age"]),
             max_age=_opt_int(elig.get("max_age")),
+            max_age_from_wave=_opt_int(elig.get("max_age_from_wave")),
             max_age_note=_opt_str(elig.get("max_age_note")),
             kk_cap=_opt_int(elig.get("kk_cap")),
             kk_cap_note=_opt_str(elig.get("kk_cap_note")),
@@ -389,35 +425,49 @@ def _policy_from_raw(name: str, raw: dict[str, Any]) -> Policy:
             total=int(ben["total"]),
         ),
         training=Training(
-            first_purchase_days=int(raw["training"]["first_purchase_days"])
+            first_purchase_days=int(raw["training"]["first_purchase_days"]),
+            review_on_dashboard=bool(raw["training"]["review_on_dashboard"]),
         ),
         incentive=IncentivePayout(
             banks=_strs(raw["incentive"]["banks"]),
             ewallets=_strs(raw["incentive"]["ewallets"]),
+            payout_workdays_min=_opt_int(raw["incentive"].get("payout_workdays_min")),
+            payout_workdays_max=_opt_int(raw["incentive"].get("payout_workdays_max")),
+            partner_cs=tuple(
+                (str(k), str(v))
+                for k, v in (raw["incentive"].get("partner_cs") or {}).items()
+            ),
         ),
         contacts=Contacts(
             site=str(con["site"]),
             site_url=str(con["site_url"]),
             faq_url=str(con["faq_url"]),
             email_domain=str(con["email_domain"]),
+            info_email=str(con["info_email"]),
+            survey_email=str(con["survey_email"]),
+            participation_email=_opt_str(con.get("participation_email")),
             halo_dukcapil=str(con["halo_dukcapil"]),
             call_center=CallCenter(
+                phone=_opt_str(cc.get("phone")),
+                toll_free=bool(cc.get("toll_free")),
                 channels=_strs(cc["channels"]),
-                weekdays=tuple(int(d) for d in cc["weekdays"]),
-                opens=str(cc["opens"]),
-                closes=str(cc["closes"]),
+                weekdays=tuple(int(d) for d in cc.get("weekdays") or ()),
+                opens=_opt_str(cc.get("opens")),
+                closes=_opt_str(cc.get("closes")),
                 timezone=str(cc["timezone"]),
             ),
         ),
+        account=Account(change_phone=str(raw["account"]["change_phone"])),
         registration=Registration(
             nik_digits=int(raw["registration"]["nik_digits"]),
             kk_digits=int(raw["registration"]["kk_digits"]),
             card_digits=int(raw["registration"]["card_digits"]),
             email_chars=str(raw["registration"]["email_chars"]),
+            face_check=bool(raw["registration"]["face_check"]),
         ),
         otp=Otp(
-            max_resends=int(raw["otp"]["max_resends"]),
-            wait_hours=int(raw["otp"]["wait_hours"]),
+            max_resends=_opt_int(raw["otp"].get("max_resends")),
+            wait_hours=_opt_int(raw["otp"].get("wait_hours")),
         ),
         photo=Photo(
             formats=_strs(raw["photo"]["formats"]), max_mb=int(raw["photo"]["max_mb"])
@@ -442,6 +492,7 @@ def _policy_from_raw(name: str, raw: dict[str, Any]) -> Policy:
             )
             for w in raw.get("waves") or ()
         ),
+        sources=tuple((str(k), str(v)) for k, v in (raw.get("sources") or {}).items()),
     )
 
 
@@ -457,6 +508,8 @@ def _check(policy: Policy) -> None:
     elig = policy.eligibility
     if elig.max_age is not None and elig.max_age < elig.min_age:
         raise ValueError(f"version {policy.version!r}: max_age below min_age")
+    if policy.account.change_phone not in ("profile", "call_center"):
+        raise ValueError(f"version {policy.version!r}: change_phone unknown")
     if not all(0 <= d <= 6 for d in policy.contacts.call_center.weekdays):
         raise ValueError(f"version {policy.version!r}: weekdays must be 0-6")
     for wave in policy.waves:

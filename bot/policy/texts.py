@@ -58,13 +58,37 @@ def selectors(policy: Policy) -> dict[str, str]:
         return "cap_noted" if note else "cap"
 
     known_test = None not in (test.questions, test.minutes, test.result_minutes)
+    test_format = "known" if known_test else "unknown"
+    if not known_test and test.minutes is not None:
+        test_format = "minutes"
+    age_cap = cap(elig.max_age, elig.max_age_note)
+    if elig.max_age is not None and elig.max_age_from_wave is not None:
+        age_cap = "from_wave"
+    cc = policy.contacts.call_center
+    payout = policy.incentive
     return {
         "social_aid": elig.social_aid,
-        "age_cap": cap(elig.max_age, elig.max_age_note),
+        "age_cap": age_cap,
         "kk_cap": cap(elig.kk_cap, elig.kk_cap_note),
         "incentive": "monthly" if policy.benefits.incentive_monthly else "once",
-        "test_format": "known" if known_test else "unknown",
+        "test_format": test_format,
         "waves": "known" if policy.waves else "none",
+        "call_center": "phone" if cc.phone and cc.has_hours else "form",
+        "toll_free": "yes" if cc.toll_free else "no",
+        "cc_channels": "some" if cc.channels else "none",
+        "otp_limit": "known" if policy.otp.max_resends is not None else "unknown",
+        "review": "dashboard" if policy.training.review_on_dashboard else "any",
+        "change_phone": policy.account.change_phone,
+        "face_check": "yes" if policy.registration.face_check else "no",
+        "partner_cs": "known" if payout.partner_cs else "none",
+        "statement_email": "known" if policy.contacts.participation_email else "none",
+        "payout": (
+            "none"
+            if payout.payout_workdays_max is None
+            else "max"
+            if payout.payout_workdays_min is None
+            else "range"
+        ),
     }
 
 
@@ -86,16 +110,21 @@ def _base_values(policy: Policy, texts: Mapping[str, Any]) -> dict[str, str]:
     elig, ben, con = policy.eligibility, policy.benefits, policy.contacts
     cc, test, sel = con.call_center, policy.test, policy.selection
     wave = policy.waves[-1] if policy.waves else None
+    days = weekdays_label(cc.weekdays, str(texts["call_center"]["daily"]))
     return {
         "label": policy.label,
         "site": con.site,
         "site_url": con.site_url,
         "faq_url": con.faq_url,
         "email_domain": con.email_domain,
+        "info_email": con.info_email,
+        "survey_email": con.survey_email,
+        "participation_email": _opt(con.participation_email),
         "halo_dukcapil": con.halo_dukcapil,
         "min_age": str(elig.min_age),
         "max_age": _opt(elig.max_age),
         "max_age_note": _opt(elig.max_age_note),
+        "max_age_from_wave": _opt(elig.max_age_from_wave),
         "kk_cap": _opt(elig.kk_cap),
         "kk_cap_note": _opt(elig.kk_cap_note),
         "aid_programmes": join_list(elig.social_aid_programmes),
@@ -114,16 +143,23 @@ def _base_values(policy: Policy, texts: Mapping[str, Any]) -> dict[str, str]:
         "banks": join_list(policy.incentive.banks),
         "ewallets": join_list(policy.incentive.ewallets),
         "call_center_channels": join_list(cc.channels),
-        "call_center_days": weekdays_label(
-            cc.weekdays, str(texts["call_center"]["daily"])
+        "call_center_phone": _opt(cc.phone),
+        "call_center_days": days if cc.has_hours else "",
+        "call_center_hours": (
+            f"{cc.opens}-{cc.closes} {cc.timezone}" if cc.has_hours else ""
         ),
-        "call_center_hours": f"{cc.opens}-{cc.closes} {cc.timezone}",
+        "partner_cs": join_list(
+            tuple(f"{name} {number}" for name, number in policy.incentive.partner_cs),
+            "dan",
+        ),
+        "payout_workdays_min": _opt(policy.incentive.payout_workdays_min),
+        "payout_workdays_max": _opt(policy.incentive.payout_workdays_max),
         "nik_digits": str(policy.registration.nik_digits),
         "kk_digits": str(policy.registration.kk_digits),
         "card_digits": str(policy.registration.card_digits),
         "email_chars": policy.registration.email_chars,
-        "otp_max_resends": str(policy.otp.max_resends),
-        "otp_wait_hours": str(policy.otp.wait_hours),
+        "otp_max_resends": _opt(policy.otp.max_resends),
+        "otp_wait_hours": _opt(policy.otp.wait_hours),
         "photo_formats": "/".join(policy.photo.formats),
         "photo_max_mb": str(policy.photo.max_mb),
         "test_name": test.name,

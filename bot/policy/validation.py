@@ -344,6 +344,20 @@ def validate_nik(nik: str) -> NikCheck:
     return NikCheck(True, digits, None, day, month, yy, female)
 
 
+_SIXTEEN = re.compile(r"(?<!\d)\d{16}(?!\d)")
+
+
+def split_identity(text: str) -> tuple[str, str, str] | None:
+    """NIK, KK number and the rest (the birth date) from one message that holds
+    all three ("3174... 3174... 15-08-1990"), or None when it holds fewer than
+    two 16-digit numbers (then it is one answer)."""
+    numbers = _SIXTEEN.findall(text)
+    if len(numbers) != 2:
+        return None
+    rest = _SIXTEEN.sub(" ", text)
+    return numbers[0], numbers[1], " ".join(rest.replace(",", " ").split())
+
+
 def nik_birth_date_matches(nik: str, birth_date: date) -> bool:
     """Whether the NIK's date part (day, month, 2-digit year) matches.
 

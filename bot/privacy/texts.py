@@ -10,11 +10,12 @@ PURPOSE = "hanya untuk pendaftaran dan seleksi Kartu Prakerja"
 
 
 def consent_text(days: int) -> str:
-    """The consent question of the registration (at most 2 SMS segments)."""
+    """The consent question of the registration, in one SMS segment: what is
+    kept, why, for how long, how to withdraw, and the question."""
     return (
-        "Saya bantu daftar di sini, gratis. Kami simpan nama, email, NIK, nomor "
-        f"KK, tanggal lahir dan nomor HP/akun chatmu {PURPOSE}, lalu dihapus "
-        f"{days} hari setelah kamu terakhir aktif. Kamu setuju?"
+        "Kami simpan nama, email, NIK, KK, tgl lahir dan no HP-mu hanya untuk "
+        f"daftar Prakerja, dihapus {days} hari setelah kamu tak aktif. Tarik: "
+        "ketik HAPUS DATA. Setuju?"
     )
 
 

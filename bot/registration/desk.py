@@ -30,7 +30,7 @@ from bot.db import utcnow
 from bot.effects import once, replay
 from bot.gateway.models import Conversation
 from bot.notify.queue import queue_mail
-from bot.policy.eligibility import EligibilityAnswers, assess
+from bot.policy.eligibility import EligibilityAnswers, assess, wave_age_refusal
 from bot.policy.programme import Policy
 from bot.policy.validation import mask_email
 from bot.privacy.erasure import was_participant
@@ -408,12 +408,18 @@ class RegistrationDesk:
 
     # --- submitting --------------------------------------------------------------
 
-    def ineligibility(self, birth_date: date) -> tuple[str, ...]:
-        """Reasons the birth date alone rules the person out (empty: none)."""
-        verdict = assess(
-            self._policy(), EligibilityAnswers(birth_date=birth_date), self._today()
-        )
-        return verdict.reasons if verdict.eligible is False else ()
+    def ineligibility(
+        self, birth_date: date, wave: int | None = None
+    ) -> tuple[str, ...]:
+        """Reasons the birth date alone rules the person out (empty: none); with
+        `wave`, an age cap that starts at a later wave counts from that wave."""
+        policy = self._policy()
+        today = self._today()
+        verdict = assess(policy, EligibilityAnswers(birth_date=birth_date), today)
+        if verdict.eligible is False:
+            return verdict.reasons
+        refusal = wave_age_refusal(policy, birth_date, today, wave)
+        return (refusal,) if refusal else ()
 
     def submit(
         self, caller: Caller, details: Details, key: str | None = None
@@ -567,10 +573,11 @@ class RegistrationDesk:
             or standing.step_status(STEP_NIK) != STEP_DONE
         ):
             return JoinResult("not_ready")
-        reasons = self.ineligibility(standing.applicant.birth_date)
+        opened = standing.open_batches
+        wave = number if number is not None or len(opened) != 1 else opened[0].number
+        reasons = self.ineligibility(standing.applicant.birth_date, wave)
         if reasons:
             return JoinResult("not_eligible", reasons=reasons)
-        opened = standing.open_batches
         if number is None:
             if not opened:
                 return JoinResult("none_open", alternative=standing.upcoming)

@@ -6,9 +6,14 @@ to type (DAFTAR, GABUNG, STATUS, PETUGAS) are understood by the NLU model.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from bot.policy.programme import format_datetime, format_number
+from bot.policy.programme import (
+    format_date,
+    format_datetime,
+    format_number,
+    load_policy,
+)
 from bot.registration.desk import JoinResult, Standing, Submission
 from bot.registry import BatchInfo
 from bot.registry.models import (
@@ -36,6 +41,7 @@ SHORT_REASONS = {
 FINAL_REASONS = frozenset(
     {"student", "civil_servant", "already_participant", "kk_full"}
 )
+VERIFIED_SHORT = "cocok dengan Dukcapil."
 REGISTER_AGAIN = "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
 
 
@@ -76,6 +82,21 @@ def _batch_state(standing: Standing) -> tuple[str, str]:
     return f"Gelombang {number}", result
 
 
+def first_training_deadline(decided_at: datetime | None) -> str:
+    """When the first training must be bought (the active policy's days after
+    selection), and what happens otherwise."""
+    days = load_policy().training.first_purchase_days
+    if decided_at is None:
+        by = f"dalam {days} hari setelah lolos"
+    else:
+        local = decided_at.replace(tzinfo=timezone.utc) + timedelta(hours=7)
+        by = f"paling lambat {format_date((local + timedelta(days=days)).date())}"
+    return (
+        f"beli pelatihan pertamamu di dashboard Prakerja {by}. Lewat dari itu, "
+        "kepesertaan dicabut dan saldo hangus."
+    )
+
+
 def next_action(standing: Standing) -> str:
     """The single next thing to do, as one sentence."""
     if standing.applicant.status == APPLICANT_REVOKED:
@@ -99,7 +120,7 @@ def next_action(standing: Standing) -> str:
     if membership is not None and membership.result == RESULT_PENDING:
         return f"tunggu pengumuman seleksi Gelombang {membership.batch_number}."
     if membership is not None and membership.result == RESULT_SELECTED:
-        return "pilih dan beli pelatihan pertamamu di dashboard Prakerja."
+        return first_training_deadline(membership.decided_at)
     if standing.open_batches:
         batch = standing.open_batches[0]
         return (
@@ -155,7 +176,15 @@ def nik_result_text(standing: Standing) -> str:
     step = standing.steps[STEP_NIK]
     then = f"\nBerikutnya: {next_action(standing)}"
     if step.status == STEP_DONE:
-        return f"Cek NIK selesai: {REASONS['verified']}{then}"
+        membership = standing.current_membership
+        if standing.open_batches and membership is None:
+            # One SMS with the numbered menu of the batch to join.
+            batch = standing.open_batches[0]
+            return (
+                f"Cek NIK selesai: {VERIFIED_SHORT} Gelombang {batch.number} buka "
+                f"sampai {when(batch.closes_at)}."
+            )
+        return f"Cek NIK selesai: {VERIFIED_SHORT}{then}"
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
         return f"Cek NIK belum berhasil. {reason}{then}"
@@ -182,9 +211,8 @@ def submission_text(submission: Submission) -> str:
         )
     if outcome == "nik_taken":
         return (
-            "NIK ini sudah terdaftar. Kartu Prakerja hanya bisa didaftarkan sekali "
-            "seumur hidup. Cek lagi NIK-mu; jika benar dan bukan kamu yang "
-            "mendaftar, ketik PETUGAS."
+            "NIK ini sudah terdaftar: satu NIK hanya untuk satu pendaftaran. Cek "
+            "lagi NIK-mu; jika benar dan bukan kamu yang mendaftar, ketik PETUGAS."
         )
     if outcome == "kk_full":
         return REASONS["kk_full"] + " Ketik PETUGAS jika menurutmu ini salah."
@@ -214,7 +242,10 @@ JOIN_TEXTS = {
     "not_open": "Gelombang {number} belum dibuka.{instead}",
     "no_batch": "Gelombang itu tidak ada.{instead}",
     "none_open": "Belum ada gelombang yang dibuka.{instead}",
-    "selected": "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!",
+    "selected": (
+        "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!\n"
+        "Berikutnya: {deadline}"
+    ),
     "not_ready": (
         "Belum bisa ikut gelombang: email dan NIK kamu harus terverifikasi dulu. "
         "Ketik STATUS untuk melihat posisimu."
@@ -247,4 +278,5 @@ def join_text(result: JoinResult) -> str:
         number=result.batch.number if result.batch else "",
         instead=instead,
         reasons="".join(f" {reason}" for reason in result.reasons),
+        deadline=first_training_deadline(None) if result.outcome == "selected" else "",
     )

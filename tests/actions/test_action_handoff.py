@@ -157,3 +157,42 @@ async def test_two_fallbacks_in_a_row_open_a_fallback_ticket(
 
     assert dispatcher.messages[0]["text"].startswith("Maaf, saya masih belum paham.")
     assert [t.reason for t in tickets(action_sessions)] == ["fallback"]
+
+
+@pytest.mark.parametrize(
+    ("version", "facts"),
+    [
+        ("2020", ("021-25541246", "Senin-Jumat", "08.00-19.00 WIB")),
+        ("2021", ("0800-150-3001", "setiap hari", "08.00-20.00 WIB")),
+        ("2023", ("Formulir Pengaduan",)),
+    ],
+)
+@pytest.mark.parametrize(
+    "text", ["nomor call center prakerja berapa", "minta no telp cs", "jam buka cs?"]
+)
+async def test_asking_for_the_call_center_number_gives_it_without_a_ticket(
+    action_sessions,
+    desk_at,
+    chat_tracker,
+    domain,
+    sms_safe,
+    monkeypatch: pytest.MonkeyPatch,
+    version: str,
+    facts: tuple[str, ...],
+    text: str,
+) -> None:
+    monkeypatch.setenv("PRAKERJA_POLICY", version)
+    tracker = chat_tracker(text, "request_human")
+    conversation_for(action_sessions, tracker)
+    dispatcher = CollectingDispatcher()
+
+    events = await ActionHandoff().run(dispatcher, tracker, domain)
+
+    assert events == []
+    (message,) = dispatcher.messages
+    for fact in facts:
+        assert fact in message["text"]
+    assert "info@prakerja.go.id" in message["text"]
+    assert "Ketik PETUGAS" in message["text"] and "Posisimu" not in message["text"]
+    assert tickets(action_sessions) == []
+    sms_safe(message["text"])

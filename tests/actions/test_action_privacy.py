@@ -20,7 +20,7 @@ from actions.privacy import (
     ValidateErasureForm,
 )
 from actions.services import Services, use_services
-from bot.channels.base import SMS
+from bot.channels.base import SMS, TELEGRAM
 from bot.channels.sms.gsm7 import is_gsm7, segment_info
 from bot.db import Base, make_engine, make_sessionmaker
 from bot.gateway.store import upgrade
@@ -195,6 +195,33 @@ async def test_the_consent_question_says_the_retention_period(
     assert f"{DAYS} hari" in text
     assert is_gsm7(text)
     assert segment_info(text).segments <= 2
+
+
+async def test_the_consent_question_has_buttons_except_on_sms(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    telegram = registry.conversation(TELEGRAM, "424242")
+    buttons = {}
+    for sender in (sms, telegram):
+        dispatcher = CollectingDispatcher()
+        await ActionAskRegConsent().run(
+            dispatcher, chat_tracker(sender, "daftar", "start_registration"), domain
+        )
+        buttons[sender] = dispatcher.messages[0]["buttons"]
+    assert buttons[sms] == []  # one SMS segment: the person types SETUJU
+    assert [b["title"] for b in buttons[telegram]] == ["Setuju", "Tidak"]
+
+
+@pytest.mark.parametrize("days", [30, 365, 3650])
+def test_the_consent_keeps_its_meaning_in_one_sms(days: int) -> None:
+    text = privacy_texts.consent_text(days)
+    assert is_gsm7(text) and segment_info(text).segments == 1
+    for what in ("nama", "email", "NIK", "KK", "tgl lahir", "no HP"):
+        assert what in text  # what is kept
+    assert "hanya untuk daftar Prakerja" in text  # why
+    assert f"dihapus {days} hari" in text  # for how long
+    assert "HAPUS DATA" in text  # how to withdraw
+    assert text.endswith("Setuju?")  # the question, on the only page
 
 
 @pytest.mark.parametrize(

@@ -515,6 +515,33 @@ async def test_answers_the_gateway_tokenized_are_validated_as_typed(
     assert said == [] and kept(sms, slots["reg_birth_date"]) == BORN
 
 
+async def test_nik_kk_and_birth_date_in_one_message_fill_all_three(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    """One SMS instead of three: the gateway tokenizes each value, and each is
+    checked as if typed alone."""
+    typed = gateway_tokens(registry, sms, f"{NIK} {KK} 15-08-1990")
+    assert NIK not in typed and KK not in typed
+
+    slots, said = await validate(sms, "reg_nik", typed, domain)
+
+    assert said == []
+    assert kept(sms, slots["reg_nik"]) == NIK
+    assert kept(sms, slots["reg_kk"]) == KK
+    assert kept(sms, slots["reg_birth_date"]) == BORN
+
+
+async def test_a_wrong_kk_in_one_message_keeps_the_nik_and_asks_again(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    typed = gateway_tokens(registry, sms, f"{NIK}, {NIK} 15-08-1990")
+
+    slots, said = await validate(sms, "reg_nik", typed, domain)
+
+    assert kept(sms, slots["reg_nik"]) == NIK
+    assert slots["reg_kk"] is None and said[0].startswith("Itu NIK kamu.")
+
+
 async def test_an_expired_token_is_asked_for_again(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:

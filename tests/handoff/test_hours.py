@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.handoff import WIB, AgentHours
+from bot.policy.programme import load_policy
 from bot.settings import (
     SettingsError,
     load_settings,
@@ -92,10 +93,31 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def test_settings_default_to_eight_to_eight_every_day(tmp_path: Path) -> None:
-    settings = load_settings(_env(tmp_path))
-    assert settings.agent_hours == (time(8), time(20))
-    assert settings.agent_days == frozenset(range(1, 8))
+@pytest.mark.parametrize(
+    ("version", "hours", "days"),
+    [
+        ("2020", (time(8), time(19)), frozenset(range(1, 6))),  # Senin-Jumat
+        ("2020-10", (time(8), time(20)), frozenset(range(1, 8))),
+        ("2021", (time(8), time(20)), frozenset(range(1, 8))),
+        ("2023", (time(8), time(20)), frozenset(range(1, 8))),  # no hours known
+    ],
+)
+def test_agent_hours_default_to_the_policys_call_center(
+    tmp_path: Path, version: str, hours: tuple[time, time], days: frozenset[int]
+) -> None:
+    settings = load_settings(_env(tmp_path, PRAKERJA_POLICY=version))
+    assert settings.agent_hours == hours
+    assert settings.agent_days == days
+    call_center = load_policy(version).contacts.call_center
+    if call_center.has_hours:  # the agents' hours are the call center's hours
+        agents = AgentHours.from_settings(settings)
+        for hour in range(24):
+            moment = datetime(2021, 5, 3 + hour % 7, hour, 30, tzinfo=WIB)
+            assert agents.is_open(moment) == call_center.is_open(moment)
+
+
+def test_without_a_policy_hours_the_default_is_eight_to_eight(tmp_path: Path) -> None:
+    settings = load_settings(_env(tmp_path, PRAKERJA_POLICY="2023"))
     assert AgentHours.from_settings(settings) == DEFAULT
 
 

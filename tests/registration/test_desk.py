@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
@@ -757,25 +758,40 @@ def test_an_unregistered_caller_cannot_join(
     assert joined_count(sessions, 5) == 0
 
 
+@pytest.mark.parametrize(
+    ("version", "batch", "refused"),
+    [
+        ("2023", 5, True),  # maximum age 64
+        ("2021", 18, True),  # maximum age 64 from wave 18
+        ("2021", 17, False),  # no maximum age before wave 18
+    ],
+)
 def test_someone_too_old_now_cannot_join(
     desk: RegistrationDesk,
     converse: Converse,
     sessions: sessionmaker,
     clock: FakeClock,
     policy: PolicyChoice,
+    version: str,
+    batch: int,
+    refused: bool,
 ) -> None:
-    open_batch(sessions)
+    open_batch(sessions, batch)
     old = START.date().replace(year=START.year - 65)
     alias = converse(SMS, PHONE)
     submission = register(desk, caller_of(desk, alias), 1, birth_date=old)
     assert submission.applicant_id is not None  # "2020" has no maximum age
     finish_nik_check(sessions, submission.applicant_id, clock())
-    policy.version = "2021"  # maximum age 64
+    policy.version = version
 
     result = desk.join(caller_of(desk, alias))
 
-    assert result.outcome == "not_eligible" and result.reasons
-    assert joined_count(sessions, 5) == 0
+    if refused:
+        assert result.outcome == "not_eligible" and "64" in result.reasons[0]
+        assert joined_count(sessions, batch) == 0
+    else:
+        assert result.outcome == "joined"
+        assert joined_count(sessions, batch) == 1
 
 
 # --- linking a Telegram account ----------------------------------------------------

@@ -8,14 +8,14 @@ numbers, six-digit places left) so the size checks hold for real data too.
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from bot.channels.sms.gsm7 import GSM7_BASIC, GSM7_EXTENSION, segment_info
 from bot.channels.sms.render import MAX_SEGMENTS
 from bot.policy.eligibility import EligibilityAnswers, assess
-from bot.policy.programme import load_policy
+from bot.policy.programme import format_date, load_policy
 from bot.registration.desk import JoinResult, Standing, Submission
 from bot.registration.status import (
     FINAL_REASONS,
@@ -23,6 +23,7 @@ from bot.registration.status import (
     REGISTER_AGAIN,
     batch_line,
     failure_reason_text,
+    first_training_deadline,
     join_text,
     next_action,
     nik_problem_text,
@@ -278,10 +279,25 @@ def test_in_a_batch_the_selection_is_waited_for() -> None:
 def test_once_selected_the_first_training_is_bought() -> None:
     state = standing(STEP_DONE, membership=RESULT_SELECTED, opened=(OPEN,))
 
-    assert (
-        next_action(state)
-        == "pilih dan beli pelatihan pertamamu di dashboard Prakerja."
-    )
+    action = next_action(state)
+    assert "beli pelatihan pertamamu" in action
+    assert "dicabut" in action and "hangus" in action
+
+
+@pytest.mark.parametrize(
+    ("version", "days"), [("2020", 30), ("2021", 30), ("2023", 15)]
+)
+def test_the_selected_are_told_the_purchase_deadline(
+    monkeypatch: pytest.MonkeyPatch, version: str, days: int
+) -> None:
+    monkeypatch.setenv("PRAKERJA_POLICY", version)
+    decided = datetime(2023, 3, 1, 3, 0)  # 10.00 WIB
+    action = first_training_deadline(decided)
+    assert format_date(date(2023, 3, 1) + timedelta(days=days)) in action
+    assert "kepesertaan dicabut dan saldo hangus" in action
+    assert f"dalam {days} hari setelah lolos" in first_training_deadline(None)
+    joined = join_text(JoinResult("selected"))
+    assert f"{days} hari" in joined and "dicabut" in joined
 
 
 def test_not_selected_the_next_open_batch_is_joined() -> None:
@@ -371,9 +387,11 @@ def test_the_status_shows_no_personal_data() -> None:
 def test_a_verified_nik_is_told_with_the_next_step() -> None:
     text = nik_result_text(standing(STEP_DONE, opened=(OPEN,)))
 
-    assert text.startswith("Cek NIK selesai: " + REASONS["verified"])
-    assert text.endswith(
-        "Berikutnya: " + next_action(standing(STEP_DONE, opened=(OPEN,)))
+    assert text.startswith("Cek NIK selesai: cocok dengan Dukcapil.")
+    assert "Gelombang 123 buka sampai " in text  # the menu offers to join it
+    later = nik_result_text(standing(STEP_DONE, upcoming=UPCOMING))
+    assert later.endswith(
+        "Berikutnya: " + next_action(standing(STEP_DONE, upcoming=UPCOMING))
     )
 
 

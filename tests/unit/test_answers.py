@@ -347,8 +347,11 @@ def test_scam_answer_has_the_four_safety_points(version: str) -> None:
 def test_otp_photo_nik_answers_use_policy(version: str) -> None:
     policy = load_policy(version)
     otp = render_answer("otp_problem", policy)
-    assert f"{policy.otp.max_resends} kali" in otp
-    assert f"{policy.otp.wait_hours} jam" in otp
+    if policy.otp.max_resends is None:
+        assert "kali" not in otp and "jam" not in otp.replace("(", " ").split("WIB")[-1]
+    else:
+        assert f"{policy.otp.max_resends} kali" in otp
+        assert f"{policy.otp.wait_hours} jam" in otp
     photo = render_answer("photo_problem", policy)
     assert "JPG/PNG" in photo and f"{policy.photo.max_mb} MB" in photo
     assert policy.contacts.halo_dukcapil in render_answer("nik_problem", policy)
@@ -359,16 +362,25 @@ def test_otp_photo_nik_answers_use_policy(version: str) -> None:
 
 def test_call_center_2020_phone_weekdays() -> None:
     text = call_center_text(load_policy("2020"))
+    assert "021-25541246" in text and "info@prakerja.go.id" in text
     assert "Senin-Jumat" in text and "08.00-19.00 WIB" in text
     assert "telepon" in text
     assert_sms_safe(text)
 
 
-@pytest.mark.parametrize("version", ["2020-10", "2021", "2023"])
+@pytest.mark.parametrize("version", ["2020-10", "2021"])
 def test_call_center_daily(version: str) -> None:
     text = call_center_text(load_policy(version))
+    assert "0800-150-3001" in text
     assert "setiap hari" in text and "08.00-20.00 WIB" in text
     assert "live chat" in text
+    assert_sms_safe(text)
+
+
+def test_call_center_2023_is_the_complaint_form_without_hours() -> None:
+    # The sources give no call-center hours after 2021 (facts.md 7).
+    text = call_center_text(load_policy("2023"), now=datetime(2023, 5, 7, 23, 0))
+    assert "Formulir Pengaduan" in text and "WIB" not in text and "tutup" not in text
     assert_sms_safe(text)
 
 
@@ -438,3 +450,19 @@ def test_eligibility_texts_sms_safe(version: str) -> None:
 def test_validation_messages_sms_safe(message: str | None) -> None:
     assert message is not None
     assert_sms_safe(message)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_answer_fits_the_first_sms_page(version: str) -> None:
+    """No answer is paged on a feature phone, so a closing question ("Mau saya
+    cek syaratmu?") is always on the page the person sees."""
+    from bot.channels.base import Reply
+    from bot.channels.sms import SmsChannel
+
+    channel = SmsChannel()
+    policy = load_policy(version)
+    for intent, topic, sample in ALL_TEXTS:
+        answer = render_answer(intent, policy, sample)
+        rendered = channel.render([Reply(text=answer)], {})
+        assert not rendered.state.get("pages"), (intent, topic, answer)
+        assert len(rendered.bodies) == 1

@@ -133,7 +133,7 @@ def test_young_age_only_next_step_without_date() -> None:
         ("2023", 64, True),
         ("2023", 65, False),
         ("2021", 64, True),
-        ("2021", 65, False),
+        ("2021", 65, True),  # the cap starts at wave 18: a warning, not a refusal
         ("2020", 65, True),
         ("2020", 90, True),
         ("2020-10", 80, True),
@@ -145,6 +145,13 @@ def test_age_cap(version: str, age: int, eligible: bool) -> None:
     assert verdict.eligible is eligible
     if not eligible:
         assert "64" in verdict.reasons[0]
+
+
+def test_2021_age_cap_counts_from_wave_18() -> None:
+    verdict = assess(policy("2021"), ok_answers(birth_date=None, age=65), TODAY)
+    assert verdict.eligible is True
+    assert "gelombang 18" in verdict.reasons[0] and "64" in verdict.reasons[0]
+    assert "sebelum gelombang 18" in verdict.next_step
 
 
 def test_age_cap_by_birth_date() -> None:

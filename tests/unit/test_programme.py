@@ -163,11 +163,27 @@ def test_common_facts(version: str) -> None:
     assert policy.contacts.site_url == "https://www.prakerja.go.id"
     assert policy.contacts.email_domain == "prakerja.go.id"
     assert policy.contacts.halo_dukcapil == "1500537"
-    assert (policy.otp.max_resends, policy.otp.wait_hours) == (5, 2)
     assert policy.photo.formats == ("JPG", "PNG") and policy.photo.max_mb == 2
     sel = policy.selection
     assert (sel.result_days_min, sel.result_days_max) == (3, 7)
     assert policy.registration.nik_digits == 16
+
+
+def test_otp_limit_only_from_2023() -> None:
+    # The resend limit is from the official FAQ of November 2023 (facts.md 2.3).
+    for version in ("2020", "2020-10", "2021"):
+        assert load_policy(version).otp.max_resends is None
+    otp = load_policy("2023").otp
+    assert (otp.max_resends, otp.wait_hours) == (5, 2)
+
+
+def test_call_center_per_version() -> None:
+    assert load_policy("2020").contacts.call_center.phone == "021-25541246"
+    for version in ("2020-10", "2021"):
+        assert load_policy(version).contacts.call_center.phone == "0800-150-3001"
+    cc_2023 = load_policy("2023").contacts.call_center
+    assert cc_2023.phone is None and not cc_2023.has_hours
+    assert not cc_2023.is_open(datetime(2023, 5, 2, 10, 0))
 
 
 def test_test_format_known_until_2021_unknown_in_2023() -> None:
@@ -177,7 +193,9 @@ def test_test_format_known_until_2021_unknown_in_2023() -> None:
         25,
         5,
     )
-    assert load_policy("2023").test.questions is None
+    test_2023 = load_policy("2023").test
+    assert test_2023.questions is None and test_2023.minutes == 40
+    assert "TKD" in test_2023.name
 
 
 def test_wave_one() -> None:
@@ -213,7 +231,8 @@ def test_call_center_hours(version: str, moment: datetime, is_open: bool) -> Non
     [
         (date(2020, 4, 11), "2020"),
         (date(2020, 9, 30), "2020"),
-        (date(2020, 10, 1), "2020-10"),
+        (date(2020, 10, 4), "2020"),
+        (date(2020, 10, 5), "2020-10"),
         (date(2021, 1, 1), "2021"),
         (date(2022, 12, 31), "2021"),
         (date(2023, 1, 1), "2023"),
