@@ -364,7 +364,7 @@ def table_counts(url: str) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from bot.db import make_engine
-    from bot.gateway.models import Conversation, InboxMessage, OutboxMessage
+    from bot.messages.models import Conversation, InboxMessage, OutboxMessage
 
     engine = make_engine(url)
     try:

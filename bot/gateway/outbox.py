@@ -46,7 +46,11 @@ from sqlalchemy.orm import Session, aliased
 from bot import leases
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
 from bot.db import utcnow
-from bot.gateway.models import (
+from bot.gateway.options import GatewayOptions
+from bot.gateway.statuses import apply_early_statuses
+from bot.loops import ClaimLoop, backoff, in_thread
+from bot.messages.models import (
+    OPTED_OUT,
     OUTBOX_DELIVERED,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -58,13 +62,9 @@ from bot.gateway.models import (
     Conversation,
     OutboxMessage,
 )
-from bot.gateway.options import GatewayOptions, backoff
-from bot.gateway.pool import ClaimLoop, in_thread
-from bot.gateway.statuses import apply_early_statuses
 
 log = logging.getLogger(__name__)
 
-OPTED_OUT = "opted out"
 MAX_ERROR_LENGTH = 500
 SIMULATOR_LANE = "simulator"
 LANES = (TELEGRAM, SMS, SIMULATOR_LANE)

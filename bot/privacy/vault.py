@@ -29,7 +29,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.gateway.models import Conversation
+from bot.messages.models import Conversation
 from bot.privacy.detect import (
     DATE,
     EMAIL,

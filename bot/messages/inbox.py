@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
-from bot.gateway.models import (
+from bot.messages.models import (
     INBOX_PENDING,
     INBOX_SKIPPED,
     Conversation,
     InboxMessage,
 )
-from bot.gateway.pseudonym import pseudonym
+from bot.messages.pseudonym import pseudonym
 
 
 def insert_ignoring_conflict(
