@@ -106,55 +106,48 @@ class ConversationClaims:
         return claimed
 
     def next_pending(self, held: Held) -> PendingMessage | None:
-        """The claimed conversation's oldest pending row; None when there is
-        none or the claim was lost."""
+        """The claimed conversation's oldest pending row; None when the claim
+        was lost, or when no row is pending: then the conversation is released
+        in the same transaction."""
         conversation_id = held.conversation_id
+        conversations, inbox = Conversation.__table__, InboxMessage.__table__
         with self._sessions() as session:
-            conversation = session.get(Conversation, conversation_id)
-            if (
-                conversation is None
-                or conversation.lease_owner != self._owner
-                or conversation.lease_token != held.token
-            ):
+            conversation = session.execute(
+                select(
+                    conversations.c.address,
+                    conversations.c.pseudonym,
+                    conversations.c.simulated,
+                    conversations.c.opted_out,
+                    conversations.c.state,
+                ).where(self.holds(conversation_id, held.token))
+            ).first()
+            if conversation is None:
                 return None
-            rows = (
-                session.execute(
-                    select(InboxMessage)
-                    .where(
-                        InboxMessage.conversation_id == conversation_id,
-                        InboxMessage.status == INBOX_PENDING,
-                    )
-                    .order_by(InboxMessage.id)
-                    .limit(2)  # the next one tells whether a burst goes on
+            rows = session.execute(
+                select(
+                    inbox.c.id,
+                    inbox.c.attempts,
+                    inbox.c.channel,
+                    inbox.c.provider_id,
+                    inbox.c.text,
+                    inbox.c.payload,
+                    inbox.c.event,
+                    inbox.c.user_name,
+                    inbox.c.received_at,
                 )
-                .scalars()
-                .all()
-            )
+                .where(
+                    inbox.c.conversation_id == conversation_id,
+                    inbox.c.status == INBOX_PENDING,
+                )
+                .order_by(inbox.c.id)
+                .limit(2)  # the next one tells whether a burst goes on
+            ).all()
             if not rows:
+                self._release(session, held)
+                session.commit()
                 return None
-            row = rows[0]
-            following = None
-            if len(rows) > 1 and internal_event_name(rows[1].event) is None:
-                following = InboundMessage(
-                    channel=rows[1].channel,
-                    provider_id=rows[1].provider_id,
-                    address=conversation.address,
-                    text=rows[1].text,
-                    payload=rows[1].payload,
-                    event=rows[1].event,
-                    simulated=conversation.simulated,
-                    user_name=rows[1].user_name,
-                )
-            ticket = active_ticket(session, conversation_id)
-            return PendingMessage(
-                conversation_id=conversation_id,
-                inbox_id=row.id,
-                attempts=row.attempts,
-                pseudonym=conversation.pseudonym,
-                simulated=conversation.simulated,
-                opted_out=conversation.opted_out,
-                state=dict(conversation.state or {}),
-                message=InboundMessage(
+            messages = [
+                InboundMessage(
                     channel=row.channel,
                     provider_id=row.provider_id,
                     address=conversation.address,
@@ -163,8 +156,23 @@ class ConversationClaims:
                     event=row.event,
                     simulated=conversation.simulated,
                     user_name=row.user_name,
-                ),
-                ticket=ticket,
+                )
+                for row in rows
+            ]
+            following = None
+            if len(rows) > 1 and internal_event_name(rows[1].event) is None:
+                following = messages[1]
+            row = rows[0]
+            return PendingMessage(
+                conversation_id=conversation_id,
+                inbox_id=row.id,
+                attempts=row.attempts,
+                pseudonym=conversation.pseudonym,
+                simulated=conversation.simulated,
+                opted_out=conversation.opted_out,
+                state=dict(conversation.state or {}),
+                message=messages[0],
+                ticket=active_ticket(session, conversation_id),
                 lease_token=held.token,
                 stale=burst.is_stale(
                     row.received_at, utcnow(), self._options.stale_after
@@ -175,9 +183,12 @@ class ConversationClaims:
     def release(self, held: Held) -> None:
         """Give the conversation back (only while this claim holds it)."""
         with self._sessions() as session, session.begin():
-            session.execute(
-                update(Conversation)
-                .where(self.holds(held.conversation_id, held.token))
-                .values(lease_owner=None, lease_until=None, lease_token=None)
-                .execution_options(synchronize_session=False)
-            )
+            self._release(session, held)
+
+    def _release(self, session: Session, held: Held) -> None:
+        session.execute(
+            update(Conversation)
+            .where(self.holds(held.conversation_id, held.token))
+            .values(lease_owner=None, lease_until=None, lease_token=None)
+            .execution_options(synchronize_session=False)
+        )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel
@@ -75,10 +75,18 @@ def store_flush(
     session: Session, pending: PendingMessage, flush: Flush, now: datetime
 ) -> None:
     """Store held answers (before anything else of this transaction)."""
+    rows = []
     for seq, body in enumerate(flush.bodies):
         values = _outbox_values(pending, seq, body, False, now)
         values["inbox_id"] = flush.inbox_id
-        session.add(OutboxMessage(**values))
+        rows.append(values)
+    insert_rows(session, rows)
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows with one Core statement (no ORM objects)."""
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), rows)
 
 
 class Results:
@@ -136,14 +144,15 @@ class Results:
                 )
             if outcome.flush is not None:
                 store_flush(session, pending, outcome.flush, now)
-            session.add_all(
-                OutboxMessage(
-                    **_outbox_values(
+            insert_rows(
+                session,
+                [
+                    _outbox_values(
                         pending, seq, body, seq < outcome.exempt, now, outcome
                     )
-                )
-                for seq, body in enumerate(outcome.bodies)
-                if seq >= outcome.stored
+                    for seq, body in enumerate(outcome.bodies)
+                    if seq >= outcome.stored
+                ],
             )
             session.commit()
         return True
@@ -221,11 +230,12 @@ class Results:
                 return
             if flush is not None:
                 store_flush(session, pending, flush, now)
-            session.add_all(
-                OutboxMessage(
-                    **_outbox_values(pending, first_seq + index, body, False, now)
-                )
-                for index, body in enumerate(bodies)
+            insert_rows(
+                session,
+                [
+                    _outbox_values(pending, first_seq + index, body, False, now)
+                    for index, body in enumerate(bodies)
+                ],
             )
 
     def postpone(

@@ -282,9 +282,10 @@ class TurnPipeline:
         wrote something)."""
         ids = (pending.conversation_id, pending.inbox_id)
         try:  # Rasa's tracker store gets tokens, never personal data
-            text, metadata = await in_thread(
-                self._vault.tokenize_turn, pending.conversation_id, text, metadata
-            )
+            if self._vault.needs_tokens(text, metadata):
+                text, metadata = await in_thread(
+                    self._vault.tokenize_turn, pending.conversation_id, text, metadata
+                )
         except Exception as exc:
             log.error(
                 "conversation %s inbox %s not tokenized: %s", *ids, describe_error(exc)

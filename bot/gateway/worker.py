@@ -62,14 +62,18 @@ class ConversationWorker(ClaimLoop[Held]):
         return await in_thread(self.claims.claim, limit)
 
     async def handle(self, item: Held) -> None:
-        """Process the claimed conversation's pending rows in order, then release."""
+        """Process the claimed conversation's pending rows in order, then release
+        (when no row is left, reading that released it)."""
+        released = False
         try:
             while not self.stopping:
                 pending = await in_thread(self.claims.next_pending, item)
                 if pending is None:
+                    released = True
                     break
                 outcome = await self.pipeline.process(pending)
                 if not outcome.goes_on:
                     break
         finally:
-            await in_thread(self.claims.release, item)
+            if not released:
+                await in_thread(self.claims.release, item)

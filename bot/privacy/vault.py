@@ -176,6 +176,12 @@ class Vault:
         self._sessions = sessions
         self._clock = clock
 
+    @staticmethod
+    def needs_tokens(text: str, metadata: Mapping[str, Any]) -> bool:
+        """Whether `tokenize_turn` would change anything (no database: call it
+        first and skip the transaction and the thread when it is False)."""
+        return _has_personal_data(text) or _has_personal_data(metadata)
+
     def tokenize_turn(
         self, conversation_id: int, text: str, metadata: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
