@@ -26,7 +26,7 @@ from bot.db import utcnow
 from bot.gateway import burst
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outcome import Held, PendingMessage
-from bot.handoff.tickets import active_ticket
+from bot.handoff.tickets import active_ticket, active_ticket_id
 from bot.messages.events import internal_event_name
 from bot.messages.models import INBOX_PENDING, Conversation, InboxMessage
 
@@ -119,6 +119,7 @@ class ConversationClaims:
                     conversations.c.simulated,
                     conversations.c.opted_out,
                     conversations.c.state,
+                    active_ticket_id(conversations.c.id).label("ticket_id"),
                 ).where(self.holds(conversation_id, held.token))
             ).first()
             if conversation is None:
@@ -172,7 +173,9 @@ class ConversationClaims:
                 opted_out=conversation.opted_out,
                 state=dict(conversation.state or {}),
                 message=messages[0],
-                ticket=active_ticket(session, conversation_id),
+                ticket=None  # one statement less for the common case: no ticket
+                if conversation.ticket_id is None
+                else active_ticket(session, conversation_id),
                 lease_token=held.token,
                 stale=burst.is_stale(
                     row.received_at, utcnow(), self._options.stale_after

@@ -24,11 +24,28 @@ class TurnOutcome(enum.Enum):
     """Rasa or the action server is unreachable: the conversation waits."""
     LOST = "lost"
     """The lease was lost (another process took over): stop."""
+    IDLE = "idle"
+    """The row is finished and no other row of the conversation waits: its
+    lease was released with it (`Stored.RELEASED`)."""
 
     @property
     def goes_on(self) -> bool:
         """Whether the worker goes on with the conversation's next row."""
         return self is TurnOutcome.DONE
+
+
+class Stored(enum.Enum):
+    """What storing a row's outcome did (`bot.gateway.results.Results.complete`)."""
+
+    LOST = "lost"
+    """Nothing: the lease was lost or the row is no longer pending."""
+    KEPT = "kept"
+    """Stored; more rows of the conversation wait, the lease is kept."""
+    RELEASED = "released"
+    """Stored; no other row waits, so the lease was released with it."""
+
+    def __bool__(self) -> bool:
+        return self is not Stored.LOST
 
 
 @dataclass(frozen=True)

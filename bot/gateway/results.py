@@ -22,7 +22,7 @@ from bot.db import utcnow
 from bot.gateway import burst
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outcome import Flush, Outcome, PendingMessage
+from bot.gateway.outcome import Flush, Outcome, PendingMessage, Stored
 from bot.handoff.routing import cancel_ticket
 from bot.loops import describe_error
 from bot.messages.inbox import insert_ignoring_conflict
@@ -104,40 +104,49 @@ class Results:
         self._claims = claims
         self._options = options
 
-    def complete(self, pending: PendingMessage, outcome: Outcome) -> bool:
+    def complete(self, pending: PendingMessage, outcome: Outcome) -> Stored:
         """Mark the row done with the new state and the outcome's replies (held
-        answers first); False, and nothing written, when the lease was lost or
-        the row is no longer pending."""
+        answers first). When no other row of the conversation is pending, its
+        lease is released in the same transaction (`Stored.RELEASED`: no read
+        and no transaction more to find that out). `Stored.LOST`, and nothing
+        written, when the lease was lost or the row is no longer pending."""
         now = utcnow()
+        inbox = InboxMessage.__table__
         with self._sessions() as session:
             done = session.execute(
-                update(InboxMessage)
-                .where(
-                    InboxMessage.id == pending.inbox_id,
-                    InboxMessage.status == INBOX_PENDING,
-                )
+                update(inbox)
+                .where(inbox.c.id == pending.inbox_id, inbox.c.status == INBOX_PENDING)
                 .values(
                     status=INBOX_DONE,
-                    attempts=InboxMessage.attempts + 1,
+                    attempts=inbox.c.attempts + 1,
                     processed_at=now,
                     last_error=outcome.note,
                 )
-                .execution_options(synchronize_session=False)
             )
-            kept = session.execute(
-                update(Conversation)
-                .where(self._claims.holds(pending.conversation_id, pending.lease_token))
-                .values(
-                    state=outcome.state,
-                    opted_out=outcome.opted_out,
-                    not_before=None,
-                    lease_until=now + timedelta(seconds=self._options.lease_seconds),
+            more = session.execute(
+                select(inbox.c.id)
+                .where(
+                    inbox.c.conversation_id == pending.conversation_id,
+                    inbox.c.status == INBOX_PENDING,
                 )
-                .execution_options(synchronize_session=False)
+                .limit(1)
+            ).first()
+            values: dict[str, Any] = {
+                "state": outcome.state,
+                "opted_out": outcome.opted_out,
+                "not_before": None,
+                "lease_until": now + timedelta(seconds=self._options.lease_seconds),
+            }
+            if more is None:
+                values.update(lease_owner=None, lease_until=None, lease_token=None)
+            kept = session.execute(
+                update(Conversation.__table__)
+                .where(self._claims.holds(pending.conversation_id, pending.lease_token))
+                .values(**values)
             )
             if done.rowcount != 1 or kept.rowcount != 1:
                 session.rollback()
-                return False
+                return Stored.LOST
             if outcome.cancel_ticket is not None:
                 cancel_ticket(
                     session, pending.conversation_id, outcome.cancel_ticket, now
@@ -155,7 +164,7 @@ class Results:
                 ],
             )
             session.commit()
-        return True
+        return Stored.KEPT if more is not None else Stored.RELEASED
 
     def store_local(self, pending: PendingMessage, outcome: Outcome) -> None:
         """Store the local bodies before the Rasa turn (idempotent: a retry of

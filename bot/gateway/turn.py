@@ -47,7 +47,7 @@ from bot.channels.base import Channel, Interpretation, Reply
 from bot.gateway import burst, internal
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outcome import Outcome, PendingMessage, TurnOutcome
+from bot.gateway.outcome import Outcome, PendingMessage, Stored, TurnOutcome
 from bot.gateway.rasa_client import (
     IncompleteTurnError,
     RasaClient,
@@ -425,7 +425,7 @@ class TurnPipeline:
         )
         if len(outcome.bodies) > outcome.stored or outcome.flush is not None:
             self._on_outbox()
-        return TurnOutcome.DONE
+        return TurnOutcome.IDLE if stored is Stored.RELEASED else TurnOutcome.DONE
 
     async def _after_store_error(
         self, pending: PendingMessage, exc: Exception

@@ -6,9 +6,10 @@ A claim loop (`bot.loops.ClaimLoop`) that takes conversations with pending rows
 in id order through the turn pipeline (`bot.gateway.turn`), whose outcome, the
 replies, the new conversation state and the row's "done" are committed in one
 transaction that only succeeds while the lease is still ours and the row still
-pending (`bot.gateway.results`), then releases them. A row whose `TurnOutcome`
-is not `DONE` (a retry later, a wait for Rasa, a lost lease) ends the
-conversation's turn: it is released and claimed again when due.
+pending (`bot.gateway.results`; when it was the last pending row, that
+transaction also releases the conversation: `TurnOutcome.IDLE`). Any other
+`TurnOutcome` than `DONE` (a retry later, a wait for Rasa, a lost lease) ends
+the conversation's turn: it is released and claimed again when due.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bot.channels.base import Channel
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outcome import Held
+from bot.gateway.outcome import Held, TurnOutcome
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.results import Results
 from bot.gateway.turn import TurnPipeline
@@ -63,7 +64,8 @@ class ConversationWorker(ClaimLoop[Held]):
 
     async def handle(self, item: Held) -> None:
         """Process the claimed conversation's pending rows in order, then release
-        (when no row is left, reading that released it)."""
+        (when no row is left, storing the last one's result or reading that
+        none is left released it)."""
         released = False
         try:
             while not self.stopping:
@@ -72,6 +74,8 @@ class ConversationWorker(ClaimLoop[Held]):
                     released = True
                     break
                 outcome = await self.pipeline.process(pending)
+                if outcome is TurnOutcome.IDLE:
+                    released = True  # with the row's result, in one transaction
                 if not outcome.goes_on:
                     break
         finally:

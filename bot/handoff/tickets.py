@@ -150,6 +150,21 @@ def active_ticket(session: Session, conversation_id: int) -> TicketInfo | None:
     return None if row is None else TicketInfo.from_row(row)
 
 
+def active_ticket_id(conversation_id: Any) -> Any:
+    """SQL: the id of the conversation's open or assigned ticket (NULL when it
+    has none), to read with other columns in one statement; `conversation_id`
+    is a column or a value."""
+    return (
+        select(_TICKET_TABLE.c.id)
+        .where(
+            _TICKET_TABLE.c.conversation_id == conversation_id,
+            _TICKET_TABLE.c.status.in_(ACTIVE_STATUSES),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def conversation_for_pseudonym(session: Session, pseudonym: str) -> int | None:
     """The id of the conversation Rasa knows by `pseudonym` (its sender id)."""
     found = session.execute(
