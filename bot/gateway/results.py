@@ -139,12 +139,8 @@ class Results:
             }
             if more is None:
                 values.update(lease_owner=None, lease_until=None, lease_token=None)
-            kept = session.execute(
-                update(Conversation.__table__)
-                .where(self._claims.holds(pending.conversation_id, pending.lease_token))
-                .values(**values)
-            )
-            if done.rowcount != 1 or kept.rowcount != 1:
+            kept = self._update_held(session, pending, values)
+            if done.rowcount != 1 or not kept:
                 session.rollback()
                 return Stored.LOST
             if outcome.cancel_ticket is not None:
@@ -198,13 +194,7 @@ class Results:
         if flush is not None:
             values["state"] = flush.state
         with self._sessions() as session, session.begin():
-            kept = session.execute(
-                update(Conversation)
-                .where(self._claims.holds(pending.conversation_id, pending.lease_token))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if kept.rowcount != 1:
+            if not self._update_held(session, pending, values):
                 log.warning(
                     "conversation %s inbox %s: lease lost, not failed",
                     pending.conversation_id,
@@ -267,13 +257,7 @@ class Results:
         if flush is not None:
             released["state"] = flush.state
         with self._sessions() as session, session.begin():
-            kept = session.execute(
-                update(Conversation)
-                .where(self._claims.holds(pending.conversation_id, pending.lease_token))
-                .values(**released)
-                .execution_options(synchronize_session=False)
-            )
-            if kept.rowcount != 1:
+            if not self._update_held(session, pending, released):
                 return
             if flush is not None:
                 store_flush(session, pending, flush, now)
@@ -306,3 +290,15 @@ class Results:
             )
             return Flush(inbox_id, [], state)
         return Flush(inbox_id, list(rendered.bodies), dict(rendered.state))
+
+    def _update_held(
+        self, session: Session, pending: PendingMessage, values: dict[str, Any]
+    ) -> bool:
+        """Update the conversation while this claim still holds it (the fence);
+        False when it does not."""
+        kept = session.execute(
+            update(Conversation.__table__)
+            .where(self._claims.holds(pending.conversation_id, pending.lease_token))
+            .values(**values)
+        )
+        return bool(kept.rowcount == 1)
