@@ -26,8 +26,8 @@ from actions.personal import keep, reveal, revealed_slot
 from actions.services import mail_queue, services
 from actions.turn import turn_key
 from bot.clock import today_wib
-from bot.handoff.events import HANDOFF_RESOLVED
 from bot.handoff.models import REASON_UNFIXABLE
+from bot.messages.events import HANDOFF_RESOLVED
 from bot.policy.answers import FAQ_INTENTS, render_answer
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
@@ -82,7 +82,6 @@ _AGREE = re.compile(r"\b(setuju|sepakat|bersedia|boleh|mau)\b", re.IGNORECASE)
 AGENT_DONE = (
     "Percakapan dengan petugas selesai. Kamu kembali dilayani asisten otomatis."
 )
-NIK_CHECKED = "nik_checked"
 NO_CALLER = (
     "Pendaftaran dan status hanya bisa lewat Telegram atau SMS ke nomor resmi "
     "kami, supaya datamu aman."

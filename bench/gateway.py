@@ -93,11 +93,25 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nobody listens on right now: within
+    `BENCH_PORTS` ("18100-18199") when set, else any the system gives."""
+    low, _, high = os.environ.get("BENCH_PORTS", "").partition("-")
+    candidates = range(int(low), int(high or low) + 1) if low else range(0, 1)
+    for port in candidates:
+        if port and port in _GIVEN_PORTS:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _GIVEN_PORTS.add(port)
+            return int(sock.getsockname()[1])
+    raise SystemExit(f"no free port in BENCH_PORTS={low}-{high}")
 
 
 def _cpu_of_stat(path: Path) -> float:
@@ -342,7 +356,8 @@ def database(url: str | None, work: Path) -> Iterator[tuple[str, str]]:
         isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": 5},
     )
-    name = f"bench_gateway_{uuid.uuid4().hex[:12]}"
+    prefix = os.environ.get("BENCH_DB_PREFIX", "bench_")
+    name = f"{prefix}gateway_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as connection:
             version = connection.execute(text("SHOW server_version")).scalar_one()
@@ -364,7 +379,7 @@ def table_counts(url: str) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from bot.db import make_engine
-    from bot.gateway.models import Conversation, InboxMessage, OutboxMessage
+    from bot.messages.models import Conversation, InboxMessage, OutboxMessage
 
     engine = make_engine(url)
     try:

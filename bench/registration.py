@@ -7,7 +7,7 @@ April 2020: 1.4 million registrations in 21 hours (about 18.5 per second on
 average), 80,000 in one minute at the peak (about 1,333 per second). On a fresh
 database (a SQLite file in a temporary folder, or a new database created on the
 PostgreSQL server of --database-url and dropped afterwards), migrated with
-`bot.gateway.store.upgrade`, under the default policy:
+`bot.schema.upgrade`, under the default policy:
 
 1. registrations: N synthetic people (structurally valid, distinct NIKs and KK
    numbers; half SMS, half Telegram), their gateway conversations created first
@@ -186,8 +186,8 @@ def open_conversations(
 ) -> list[Person]:
     """Create each person's gateway conversation as the gateway does for a first
     message (`conversation_id`); the people with their pseudonyms."""
-    from bot.gateway.inbox import conversation_id
-    from bot.gateway.models import Conversation
+    from bot.messages.inbox import conversation_id
+    from bot.messages.models import Conversation
 
     with sessions() as session, session.begin():
         ids = [
@@ -677,15 +677,15 @@ async def drain(
 
 def phase_checks(ctx: Context, expected: int) -> dict[str, Any]:
     """Drain the NIK jobs with the instant verifier; every job and step done."""
-    from bot.gateway.models import InboxMessage
-    from bot.gateway.notify import PROVIDER_PREFIX
-    from bot.gateway.options import NikCheckOptions
+    from bot.messages.events import PROVIDER_PREFIX
+    from bot.messages.models import InboxMessage
     from bot.registry.models import (
         JOB_NIK,
         STEP_NIK,
         RegistrationStep,
         VerificationJob,
     )
+    from bot.verification.options import NikCheckOptions
     from bot.verification.queue import NikCheckRunner
 
     options = replace(NikCheckOptions(), concurrency=ctx.threads)
@@ -825,8 +825,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from sqlalchemy.engine import make_url
 
     from bot.db import make_engine, make_sessionmaker
-    from bot.gateway.store import upgrade
     from bot.policy.programme import load_policy
+    from bot.schema import upgrade
 
     deadline = time.monotonic() + args.timeout
     logs = LogCounter()

@@ -88,7 +88,7 @@ def wait_idle(site: object) -> None:
     from sqlalchemy import func, select
 
     from bot.db import make_engine, make_sessionmaker
-    from bot.gateway.models import (
+    from bot.messages.models import (
         INBOX_PENDING,
         OUTBOX_PENDING,
         InboxMessage,

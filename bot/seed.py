@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 
 from bot.clock import WIB
 from bot.db import make_engine, make_sessionmaker, utcnow
-from bot.gateway.store import upgrade
 from bot.policy.programme import Policy, load_policy
 from bot.registry import BatchInfo, ensure_batch, ensure_policy_batches, next_batch
 from bot.registry import open_batches as open_batches_at
 from bot.registry.models import Batch
+from bot.schema import upgrade
 from bot.settings import Settings, SettingsError, load_settings
 from bot.verification.population import seed_population
 

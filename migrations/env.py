@@ -1,6 +1,6 @@
 """Alembic environment: the database from DATABASE_URL (or the caller), our metadata.
 
-Called programmatically by bot/gateway/store.py (which passes the URL and keeps the
+Called programmatically by bot/schema.py (which passes the URL and keeps the
 application's logging) or by the `alembic` command. On PostgreSQL an advisory lock
 serialises gateways that start at the same time.
 """
@@ -14,12 +14,13 @@ from sqlalchemy import text
 
 import bot.console.models  # noqa: F401  (registers the console tables)
 import bot.effects.models  # noqa: F401  (registers the effect ledger)
-import bot.gateway.models  # noqa: F401  (registers the gateway tables)
 import bot.handoff.models  # noqa: F401  (registers the ticket tables)
 import bot.leases  # noqa: F401  (registers the gateway processes' heartbeats)
+import bot.messages.models  # noqa: F401  (registers the message store tables)
 import bot.notify.models  # noqa: F401  (registers the mail queue)
 import bot.privacy.models  # noqa: F401  (registers the privacy tables and the token vault)
 import bot.registry.models  # noqa: F401  (registers the registry tables)
+import bot.registry.participants  # noqa: F401  (lifetime participants)
 import bot.verification.models  # noqa: F401  (registers the population table)
 from bot.db import Base, make_engine
 from bot.settings import load_settings

@@ -36,8 +36,8 @@ def database_rows(db_url: str) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from bot.db import make_engine
-    from bot.gateway.models import Conversation, InboxMessage, OutboxMessage
     from bot.handoff.models import Ticket
+    from bot.messages.models import Conversation, InboxMessage, OutboxMessage
     from bot.registry.models import Applicant, Batch, BatchMembership, EmailCode
 
     engine = make_engine(db_url)

@@ -315,7 +315,7 @@ async def drain(db_url: str, timeout: float) -> None:
     from sqlalchemy import func, select
 
     from bot.db import make_engine
-    from bot.gateway.models import (
+    from bot.messages.models import (
         INBOX_PENDING,
         OUTBOX_PENDING,
         InboxMessage,

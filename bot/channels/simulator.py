@@ -22,7 +22,7 @@ from bot.channels.base import (
     SendResult,
 )
 from bot.channels.sms.gsm7 import segment_info
-from bot.storable import storable_text
+from bot.channels.storable import storable_text
 
 SIMULATOR = "simulator"
 ADDRESS_PREFIX = "sim:"

@@ -36,7 +36,7 @@ from bot.console.labels import ROLES, wib
 from bot.console.models import ROLE_AGENT, ROLE_SUPERVISOR
 from bot.console.password_policy import check_password_rules
 from bot.db import make_engine, make_sessionmaker
-from bot.gateway.store import upgrade
+from bot.schema import upgrade
 from bot.settings import load_settings
 
 PASSWORD_ENV = "CONSOLE_PASSWORD"  # noqa: S105 (a variable name)

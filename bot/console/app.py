@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.channels.storable import storable_text
 from bot.console import audit, csrf, labels
 from bot.console.access import can_assign, can_reply, can_resolve, can_reveal
 from bot.console.agents import get_agent, list_agents
@@ -74,20 +75,15 @@ from bot.console.web import (
     set_session_cookie,
 )
 from bot.db import utcnow
-from bot.gateway.failures import recent_failed
-from bot.gateway.runtime import run_in_session, runtime
 from bot.handoff import tickets
 from bot.handoff.errors import TicketClosed, TicketNotFound, TicketTaken
-from bot.handoff.events import (
-    AGENT_REPLY,
-    HANDOFF_RESOLVED,
-    agent_reply_key,
-    resolved_key,
-)
+from bot.handoff.events import agent_reply_key, resolved_key
 from bot.handoff.models import MAX_NOTE_LENGTH, TICKET_OPEN
 from bot.handoff.records import TicketInfo
+from bot.hosting import host, run_in_session
+from bot.messages.events import AGENT_REPLY, HANDOFF_RESOLVED
+from bot.messages.failures import recent_failed
 from bot.policy.programme import load_policy
-from bot.storable import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +189,7 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     """Check the password; on success start a session and set its cookie."""
-    settings = runtime(request).settings
+    settings = host(request).settings
     if not csrf.same_origin(request, settings.public_base_url):
         return error_response(request, 403, "cross_origin", "Permintaan ditolak.")
     form = await request.form()
@@ -311,7 +307,7 @@ async def supervisor_page(request: Request, visit: Visit) -> Response:
     activity, the registration funnel, accounts under password guessing, and the
     audit log (filtered and paged by the query)."""
     now = utcnow()
-    monitor = runtime(request).backlog
+    monitor = host(request).backlog
     backlog = backlog_view(
         monitor.figures, monitor.counts(), monitor.over_capacity()
     )
@@ -526,7 +522,7 @@ async def reply_ticket(request: Request, visit: Visit) -> Response:
     result = await _act(request, visit, work)
     if isinstance(result, Response):
         return result
-    runtime(request).worker.notify()
+    host(request).worker.notify()
     return _redirect(_ticket_path(ticket_id), "sent", "#reply")
 
 
@@ -568,7 +564,7 @@ async def resolve_ticket(request: Request, visit: Visit) -> Response:
     result = await _act(request, visit, work)
     if isinstance(result, Response):
         return result
-    runtime(request).worker.notify()
+    host(request).worker.notify()
     return _redirect(HOME_PATH, "resolved")
 
 

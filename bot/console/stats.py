@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.console import audit
 from bot.console.agents import AgentInfo, list_agents
 from bot.console.labels import start_of_day_wib
-from bot.gateway.backlog import Figures
+from bot.messages.backlog import Figures
 from bot.registry.models import (
     RESULT_SELECTED,
     STEP_DONE,

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from bot.console import access, labels
 from bot.console.agents import AgentInfo, list_agents
-from bot.gateway.models import Conversation
-from bot.gateway.notify import masked_address
 from bot.handoff import tickets
 from bot.handoff.errors import TicketNotFound
 from bot.handoff.records import TicketInfo
+from bot.messages.events import masked_address
+from bot.messages.models import Conversation
 from bot.privacy.detect import mask_personal_data
 
 TRANSCRIPT_LIMIT = 200

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.console import csrf, labels
 from bot.console.agents import AgentInfo
 from bot.console.sessions import COOKIE_NAME, COOKIE_PATH, load_session
-from bot.gateway.runtime import run_in_session, runtime
+from bot.hosting import host, run_in_session
 
 PACKAGE = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE / "templates"
@@ -125,7 +125,7 @@ def wants_json(request: Request) -> bool:
 
 def secure_cookies(request: Request) -> bool:
     """Cookies are Secure when the gateway's public URL is https."""
-    return runtime(request).settings.public_base_url.startswith("https://")
+    return host(request).settings.public_base_url.startswith("https://")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def guard(handler: Handler, kind: str, supervisor: bool = False) -> Endpoint:
     routes refuse agents (403)."""
 
     async def endpoint(request: Request) -> Response:
-        settings = runtime(request).settings
+        settings = host(request).settings
         if kind == ACTION and not csrf.same_origin(request, settings.public_base_url):
             return error_response(
                 request, 403, "cross_origin", "Permintaan dari situs lain ditolak."

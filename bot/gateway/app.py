@@ -29,20 +29,21 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels.base import Channel, InboundMessage, Sender, Unauthorized
 from bot.channels.sms import parse_inbound, parse_status
+from bot.channels.storable import storable_key, storable_message
 from bot.channels.telegram import check_secret, parse_webhook
 from bot.console import app as console
 from bot.console.presence import agents_online
 from bot.db import utcnow
 from bot.gateway import simulator
-from bot.gateway.failures import failed_count
 from bot.gateway.limits import BodyLimit
 from bot.gateway.options import GatewayOptions
-from bot.gateway.pool import describe_error
-from bot.gateway.runtime import Gateway, run_in_session, runtime
+from bot.gateway.runtime import Gateway, runtime
 from bot.gateway.statuses import apply_early_statuses, keep_early_status, record_status
 from bot.gateway.transport import StrictTransportSecurity
+from bot.hosting import run_in_session
+from bot.loops import describe_error
+from bot.messages.failures import failed_count
 from bot.settings import Settings
-from bot.storable import storable_key, storable_message
 
 RETRY_AFTER_SECONDS = 30
 """What a refused Telegram update's Retry-After asks for (Telegram's own retry

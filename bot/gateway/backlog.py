@@ -41,10 +41,11 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel
 from bot.db import utcnow
-from bot.gateway.models import INBOX_PENDING, INBOX_SKIPPED, InboxMessage
 from bot.gateway.options import GatewayOptions
-from bot.gateway.pool import describe_error, in_thread
 from bot.gateway.wait_notice import tell_overflowing, tell_waiting
+from bot.loops import describe_error, in_thread
+from bot.messages.backlog import Figures
+from bot.messages.models import INBOX_PENDING, INBOX_SKIPPED, InboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -108,37 +109,6 @@ def expected_wait(rows: int, rate: float | None) -> float | None:
     if rate <= 0:
         return None
     return rows / rate
-
-
-@dataclass(frozen=True)
-class Figures:
-    """The backlog at one look, for operators."""
-
-    measured_at: datetime | None = None
-    pending: int = 0
-    """Messages waiting for their turn (internal events included)."""
-    conversations: int = 0
-    """Conversations with messages waiting."""
-    oldest_age: float | None = None
-    """Seconds the oldest waiting message has waited."""
-    rate: float | None = None
-    """Rows answered per second while busy; None: no backlog lately."""
-    expected_wait: float | None = 0.0
-    """Seconds a message arriving now would wait; None: unknown (a stall)."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The figures for /healthz."""
-
-        def rounded(value: float | None) -> float | None:
-            return None if value is None else round(value, 3)
-
-        return {
-            "pending": self.pending,
-            "conversations": self.conversations,
-            "oldest_age_seconds": rounded(self.oldest_age),
-            "rate_per_second": rounded(self.rate),
-            "expected_wait_seconds": rounded(self.expected_wait),
-        }
 
 
 @dataclass(frozen=True)

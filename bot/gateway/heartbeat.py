@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from bot import leases
 from bot.db import utcnow
-from bot.gateway.pool import describe_error, in_thread
 from bot.gateway.wakeups import PROCESSES, announce
+from bot.loops import describe_error, in_thread
 
 log = logging.getLogger(__name__)
 

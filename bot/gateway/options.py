@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
-SHUTDOWN_MARGIN = 5.0
-"""Seconds the shutdown grace must exceed the Rasa timeout by."""
-
-
-@dataclass(frozen=True)
-class NikCheckOptions:
-    """Tuning of the NIK check queue the gateway runs (`NikCheckRunner`)."""
-
-    concurrency: int = 8
-    """NIK checks in flight at once in this process."""
-    poll_interval: float = 1.0
-    """Seconds between looks for due jobs (retries fall due with time)."""
-    timeout: float = 20.0
-    """Limit on one check, the verifier's own retries included."""
-    lease_seconds: float = 60.0
-    """How long a claimed job stays ours; must outlast a check."""
-    backoff_base: float = 5.0
-    backoff_cap: float = 600.0
-    max_attempts: int = 12
-    """Claims of one job before an unavailable verifier fails it for good."""
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.max_attempts < 1:
-            raise ValueError("NIK check concurrency and max_attempts must be >= 1")
-        if self.lease_seconds < self.timeout + SHUTDOWN_MARGIN:
-            raise ValueError(
-                "NIK check lease_seconds must be at least timeout + "
-                f"{SHUTDOWN_MARGIN:g} s, so no other worker takes a running check"
-            )
+from bot.loops import SHUTDOWN_MARGIN
+from bot.verification.options import NikCheckOptions
 
 
 @dataclass(frozen=True)
@@ -125,13 +97,3 @@ class GatewayOptions:
             raise ValueError("stale_after must not be negative")
         if self.max_pending_per_conversation < 1 or self.max_pending < 1:
             raise ValueError("max_pending_per_conversation, max_pending: at least 1")
-
-
-def backoff(attempt: int, base: float, cap: float, jitter: float = 0.25) -> float:
-    """Exponential delay for the `attempt`-th failure (1, 2, ...), capped, jittered.
-
-    The jitter takes off up to `jitter` of the delay, so retries of many messages
-    that failed together spread out instead of arriving together.
-    """
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
-    return delay * (1 - jitter * random.random())  # noqa: S311

@@ -46,7 +46,11 @@ from sqlalchemy.orm import Session, aliased
 from bot import leases
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
 from bot.db import utcnow
-from bot.gateway.models import (
+from bot.gateway.options import GatewayOptions
+from bot.gateway.statuses import apply_early_statuses
+from bot.loops import ClaimLoop, backoff, in_thread
+from bot.messages.models import (
+    OPTED_OUT,
     OUTBOX_DELIVERED,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
@@ -58,13 +62,9 @@ from bot.gateway.models import (
     Conversation,
     OutboxMessage,
 )
-from bot.gateway.options import GatewayOptions, backoff
-from bot.gateway.pool import ClaimLoop, in_thread
-from bot.gateway.statuses import apply_early_statuses
 
 log = logging.getLogger(__name__)
 
-OPTED_OUT = "opted out"
 MAX_ERROR_LENGTH = 500
 SIMULATOR_LANE = "simulator"
 LANES = (TELEGRAM, SMS, SIMULATOR_LANE)
@@ -176,19 +176,30 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             if not claimed:
                 return []
             in_doubt = {outbox_id for outbox_id, doubt in claimed if doubt}
-            rows = session.execute(
-                select(OutboxMessage, Conversation)
-                .join(Conversation, Conversation.id == OutboxMessage.conversation_id)
-                .where(OutboxMessage.id.in_([outbox_id for outbox_id, _ in claimed]))
-                .order_by(OutboxMessage.id)
+            outbox, conversations = OutboxMessage.__table__, Conversation.__table__
+            rows = session.execute(  # Core columns: no ORM objects on the hot path
+                select(
+                    outbox.c.id,
+                    outbox.c.conversation_id,
+                    conversations.c.channel,
+                    conversations.c.address,
+                    conversations.c.simulated,
+                    outbox.c.body,
+                    outbox.c.attempts,
+                    outbox.c.send_started_at,
+                    outbox.c.reconciled,
+                )
+                .join(conversations, conversations.c.id == outbox.c.conversation_id)
+                .where(outbox.c.id.in_([outbox_id for outbox_id, _ in claimed]))
+                .order_by(outbox.c.id)
             ).all()
             return [
                 OutgoingMessage(
                     outbox_id=row.id,
-                    conversation_id=conversation.id,
-                    channel=conversation.channel,
-                    address=conversation.address,
-                    simulated=conversation.simulated,
+                    conversation_id=row.conversation_id,
+                    channel=row.channel,
+                    address=row.address,
+                    simulated=row.simulated,
                     body=dict(row.body),
                     attempts=row.attempts,
                     send_started_at=row.send_started_at or now,
@@ -196,7 +207,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     reconciling=row.reconciled == RECONCILING,
                     lease_token=token,
                 )
-                for row, conversation in rows
+                for row in rows
             ]
 
     def _claim_lane(

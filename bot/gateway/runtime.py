@@ -2,9 +2,10 @@
 handoff monitor, backlog monitor, privacy and mail queue loops.
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
-reach it through `runtime(request)` and open one session per request with
-`run_in_session`. Database calls run in the loop's default executor, sized at start
-for every worker and send in flight; Twilio's blocking sends have their own.
+reach it through `runtime(request)` (the console through `bot.hosting.host`) and
+open one session per request with `bot.hosting.run_in_session`. Database calls
+run in the loop's default executor, sized at start for every worker and send in
+flight; Twilio's blocking sends have their own.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from starlette.requests import Request
 
 from bot.channels.base import SMS, TELEGRAM, Channel, InboundMessage, Sender
@@ -33,28 +33,26 @@ from bot.db import make_engine, make_sessionmaker
 from bot.gateway.backlog import BacklogMonitor
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.heartbeat import Heartbeat
-from bot.gateway.inbox import store_inbound
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import LANES, OutboxSender
-from bot.gateway.pool import describe_error
 from bot.gateway.rasa_client import RasaClient
-from bot.gateway.store import upgrade
 from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX, Wakeups
 from bot.gateway.worker import ConversationWorker
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
+from bot.loops import describe_error
+from bot.messages.inbox import store_inbound
 from bot.notify.email import make_email_sender
 from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
 from bot.privacy.janitor import PrivacyJanitor
 from bot.registration.desk import CODE_SECRET_PURPOSE
+from bot.schema import upgrade
 from bot.settings import Settings
 from bot.verification.factory import make_nik_verifier
 from bot.verification.nik import NikVerifier
 from bot.verification.queue import NikCheckRunner
-
-R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -340,16 +338,3 @@ def runtime(request: Request) -> Gateway:
     """The running gateway of the app serving this request."""
     gateway: Gateway = request.app.state.gateway
     return gateway
-
-
-async def run_in_session(request: Request, work: Callable[[Session], R]) -> R:
-    """Run `work` with this request's own session in a thread, then commit."""
-    gateway = runtime(request)
-
-    def run() -> R:
-        with gateway.sessions() as session:
-            result = work(session)
-            session.commit()
-            return result
-
-    return await asyncio.to_thread(run)

@@ -28,7 +28,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels import simulator
-from bot.gateway.models import (
+from bot.gateway.runtime import runtime
+from bot.hosting import run_in_session
+from bot.messages.models import (
     INBOX_PENDING,
     OUTBOX_DELIVERED,
     OUTBOX_SENT,
@@ -36,7 +38,6 @@ from bot.gateway.models import (
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.runtime import run_in_session, runtime
 
 PAGE = Path(__file__).resolve().parent / "simulator.html"
 NONCE_MARK = "__CSP_NONCE__"

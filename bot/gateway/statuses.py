@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.gateway.models import (
+from bot.messages.models import (
     OUTBOX_DELIVERED,
     OUTBOX_UNDELIVERED,
     EarlyDeliveryStatus,

@@ -38,7 +38,9 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel, Reply
 from bot.db import utcnow
-from bot.gateway.models import (
+from bot.handoff.models import ACTIVE_STATUSES, Ticket
+from bot.messages.events import PROVIDER_PREFIX
+from bot.messages.models import (
     AUTHOR_SYSTEM,
     INBOX_PENDING,
     INBOX_SKIPPED,
@@ -47,8 +49,6 @@ from bot.gateway.models import (
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.notify import PROVIDER_PREFIX
-from bot.handoff.models import ACTIVE_STATUSES, Ticket
 
 log = logging.getLogger(__name__)
 

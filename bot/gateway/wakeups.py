@@ -28,8 +28,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bot.gateway.options import backoff
-from bot.gateway.pool import ClaimLoop, describe_error, in_thread
+from bot.loops import ClaimLoop, backoff, describe_error, in_thread
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,7 @@ from bot.handoff.errors import (
     TicketNotFound,
     TicketTaken,
 )
-from bot.handoff.events import (
-    AGENT_REPLY,
-    HANDOFF_RESOLVED,
-    QUEUE_UPDATE,
-    agent_reply_key,
-    queue_update_key,
-    resolved_key,
-)
+from bot.handoff.events import agent_reply_key, queue_update_key, resolved_key
 from bot.handoff.hours import WIB, AgentHours, in_wib
 from bot.handoff.models import (
     ACTIVE_STATUSES,
@@ -71,6 +64,7 @@ from bot.handoff.tickets import (
     transcript,
     update_wait_told,
 )
+from bot.messages.events import AGENT_REPLY, HANDOFF_RESOLVED, QUEUE_UPDATE
 
 __all__ = [
     "ACTIVE_STATUSES",

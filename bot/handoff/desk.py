@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.effects import once
-from bot.gateway.models import Conversation
 from bot.handoff.hours import AgentHours
 from bot.handoff.records import TicketInfo
 from bot.handoff.texts import (
@@ -34,6 +33,7 @@ from bot.handoff.tickets import (
     recent_agents,
     record_wait_told,
 )
+from bot.messages.models import Conversation
 from bot.registry import owner_of
 
 

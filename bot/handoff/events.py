@@ -1,24 +1,12 @@
-"""Names of the internal events the handoff sends through the gateway inbox.
+"""Once-only keys of the internal events the handoff sends through the inbox.
 
-Each is stored with `bot.gateway.notify.enqueue_notification` (or
-`bot.handoff.tickets.notify_ticket`) and processed by the conversation worker in
-order with the person's own messages:
-
-- `agent_reply`: the row's text is the agent's reply; `data={"agent_id": n,
-  "ticket_id": t}`. Rendered by the channel, stored with author "agent"
-  (withheld when ticket `t` was cancelled meanwhile); Rasa is not called.
-- `queue_update`: the row's text is for the person (the wait grew);
-  `data={"ticket_id": n}`. Author "system"; dropped once the ticket is no
-  longer open. Rasa is not called.
-- `handoff_resolved`: Rasa gets `/check_status` with `{"internal":
-  "handoff_resolved"}` in the metadata and says what is next.
+Their names (`AGENT_REPLY`, `QUEUE_UPDATE`, `HANDOFF_RESOLVED`) are in the one
+registry, `bot.messages.events`; each is stored with
+`bot.messages.events.enqueue_notification` (or `bot.handoff.tickets.notify_ticket`)
+and handled in order with the person's own messages (`bot.handoff.routing`).
 """
 
 from __future__ import annotations
-
-AGENT_REPLY = "agent_reply"
-QUEUE_UPDATE = "queue_update"
-HANDOFF_RESOLVED = "handoff_resolved"
 
 
 def resolved_key(ticket_id: int) -> str:

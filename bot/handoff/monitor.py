@@ -26,8 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.gateway.pool import ClaimLoop, describe_error, in_thread
-from bot.handoff.events import QUEUE_UPDATE, queue_update_key
+from bot.handoff.events import queue_update_key
 from bot.handoff.hours import AgentHours
 from bot.handoff.texts import agents_back_text, wait_grew_text, wait_minutes
 from bot.handoff.tickets import (
@@ -37,6 +36,8 @@ from bot.handoff.tickets import (
     recent_agents,
     update_wait_told,
 )
+from bot.loops import ClaimLoop, describe_error, in_thread
+from bot.messages.events import QUEUE_UPDATE
 
 log = logging.getLogger(__name__)
 

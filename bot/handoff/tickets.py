@@ -27,14 +27,6 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import TELEGRAM
 from bot.db import utcnow
-from bot.gateway.models import (
-    AUTHOR_AGENT,
-    AUTHOR_BOT,
-    Conversation,
-    InboxMessage,
-    OutboxMessage,
-)
-from bot.gateway.notify import enqueue_notification, internal_event_name
 from bot.handoff.errors import (
     ConversationNotFound,
     TicketClosed,
@@ -60,6 +52,14 @@ from bot.handoff.records import (
     QueueStats,
     TicketInfo,
     Turn,
+)
+from bot.messages.events import enqueue_notification, internal_event_name
+from bot.messages.models import (
+    AUTHOR_AGENT,
+    AUTHOR_BOT,
+    Conversation,
+    InboxMessage,
+    OutboxMessage,
 )
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,21 @@ def active_ticket(session: Session, conversation_id: int) -> TicketInfo | None:
         )
     ).first()
     return None if row is None else TicketInfo.from_row(row)
+
+
+def active_ticket_id(conversation_id: Any) -> Any:
+    """SQL: the id of the conversation's open or assigned ticket (NULL when it
+    has none), to read with other columns in one statement; `conversation_id`
+    is a column or a value."""
+    return (
+        select(_TICKET_TABLE.c.id)
+        .where(
+            _TICKET_TABLE.c.conversation_id == conversation_id,
+            _TICKET_TABLE.c.status.in_(ACTIVE_STATUSES),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def conversation_for_pseudonym(session: Session, pseudonym: str) -> int | None:
@@ -370,7 +385,7 @@ def notify_ticket(
     data: dict[str, Any] | None = None,
 ) -> bool:
     """Store the internal event `name` in the ticket's conversation (once per
-    `key`; see `bot.gateway.notify.enqueue_notification`). The caller commits,
+    `key`; see `bot.messages.events.enqueue_notification`). The caller commits,
     then wakes the conversation worker."""
     row = session.execute(
         select(Conversation.channel, Conversation.address)

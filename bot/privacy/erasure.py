@@ -37,8 +37,6 @@ erasure was done. Nothing here logs personal data.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -54,20 +52,19 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.gateway.models import (
+from bot.handoff.models import Ticket, TicketNote
+from bot.messages.models import (
     INBOX_PENDING,
     OUTBOX_PENDING,
     Conversation,
     InboxMessage,
     OutboxMessage,
 )
-from bot.handoff.models import Ticket, TicketNote
 from bot.notify.mailbox import outbox_files
 from bot.notify.models import QueuedMail
 from bot.privacy.models import (
     REASON_REQUEST,
     ErasureRecord,
-    LifetimeParticipant,
     PersonalToken,
     PrivacyPurge,
 )
@@ -85,13 +82,17 @@ from bot.registry.models import (
     RegistrationStep,
     VerificationJob,
 )
+from bot.registry.participants import (
+    LifetimeParticipant,
+    nik_hash,
+    was_participant,
+)
 
 log = logging.getLogger(__name__)
 
 PURGE_DELAY = timedelta(seconds=30)
 """How long after an erasure its transcripts and tracker events are purged:
 longer than a Rasa turn, so the turn that erased has been saved."""
-PARTICIPANT_PURPOSE = b"lifetime-participant"
 ERASED = "erased"
 
 
@@ -99,22 +100,6 @@ def write_rows(session: Session, statement: Any) -> Any:
     """Run an UPDATE or DELETE without syncing the session's objects (the
     statements use subqueries; nothing here holds ORM objects of those rows)."""
     return session.execute(statement, execution_options={"synchronize_session": False})
-
-
-def nik_hash(secret: bytes, nik: str) -> str:
-    """The keyed hash kept for an erased participant's NIK (64 hex digits)."""
-    key = hmac.new(secret, PARTICIPANT_PURPOSE, hashlib.sha256).digest()
-    return hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()
-
-
-def was_participant(session: Session, secret: bytes, nik: str) -> bool:
-    """Whether an erased participant had this NIK (once per lifetime)."""
-    found = session.execute(
-        select(LifetimeParticipant.nik_hash).where(
-            LifetimeParticipant.nik_hash == nik_hash(secret, nik)
-        )
-    ).first()
-    return found is not None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.gateway.pool import describe_error
+from bot.loops import describe_error
 from bot.privacy.erasure import purge_due
 from bot.privacy.retention import run_retention
 

@@ -1,4 +1,4 @@
-"""Tables of privacy: the audit of erasures, the purge queue, lifetime participants.
+"""Tables of privacy: the audit of erasures, the purge queue, the token vault.
 
 - `erasure_record`: one erasure (asked for in the chat, or by the retention job)
   and what it removed, by table. It is the audit the law asks for and holds no
@@ -8,8 +8,8 @@
   still to be purged. Rasa saves a turn's events after the action that erased
   them, so the gateway purges them a little later (`not_before`); the row (a
   pseudonym) is deleted once done.
-- `lifetime_participant`: a keyed hash of the NIK of an erased participant, so
-  the once-per-lifetime rule still holds (see `bot.privacy.erasure`).
+- `lifetime_participant` (`bot.registry.participants`): a keyed hash of the NIK
+  of an erased participant, so the once-per-lifetime rule still holds.
 
 - `personal_token`: the token vault: one value a person typed (or an action
   validated) in one conversation, under an opaque token that stands for it in
@@ -34,12 +34,12 @@ from sqlalchemy import (
 )
 
 from bot.db import Base, utcnow
-from bot.gateway.models import JsonType
+from bot.messages.models import JsonType
+from bot.registry import participants  # noqa: F401  (lifetime_participant)
 
 REASON_REQUEST = "request"
 REASON_RETENTION = "retention"
 ERASURE_REASONS = (REASON_REQUEST, REASON_RETENTION)
-HASH_LENGTH = 64  # hex HMAC-SHA256
 
 
 class ErasureRecord(Base):
@@ -77,20 +77,6 @@ class PrivacyPurge(Base):
     pseudonym = Column(String(64), nullable=False)
     conversation_id = Column(Integer)
     not_before = Column(DateTime, nullable=False)
-
-
-class LifetimeParticipant(Base):
-    """The keyed hash of an erased participant's NIK (once per lifetime)."""
-
-    __tablename__ = "lifetime_participant"
-    __table_args__ = (
-        CheckConstraint(
-            f"length(nik_hash) = {HASH_LENGTH}", name="ck_lifetime_participant_hash"
-        ),
-    )
-
-    nik_hash = Column(String(HASH_LENGTH), primary_key=True)
-    recorded_at = Column(DateTime, nullable=False, default=utcnow)
 
 
 class PersonalToken(Base):

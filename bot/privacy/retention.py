@@ -34,15 +34,14 @@ from sqlalchemy.orm import Session
 
 from bot.db import make_engine, make_sessionmaker, utcnow
 from bot.effects.ledger import purge as purge_effects
-from bot.gateway.models import (
+from bot.handoff.models import ACTIVE_STATUSES, Ticket, TicketNote
+from bot.messages.models import (
     INBOX_PENDING,
     OUTBOX_PENDING,
     Conversation,
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.store import upgrade
-from bot.handoff.models import ACTIVE_STATUSES, Ticket, TicketNote
 from bot.notify.mailbox import outbox_files
 from bot.notify.models import QueuedMail
 from bot.privacy.erasure import (
@@ -63,6 +62,7 @@ from bot.registry.models import (
     EmailCode,
     RegistrationStep,
 )
+from bot.schema import upgrade
 from bot.settings import load_settings
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.gateway.models import Conversation
+from bot.messages.models import Conversation
 from bot.privacy.detect import (
     DATE,
     EMAIL,
@@ -175,6 +175,12 @@ class Vault:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+
+    @staticmethod
+    def needs_tokens(text: str, metadata: Mapping[str, Any]) -> bool:
+        """Whether `tokenize_turn` would change anything (no database: call it
+        first and skip the transaction and the thread when it is False)."""
+        return _has_personal_data(text) or _has_personal_data(metadata)
 
     def tokenize_turn(
         self, conversation_id: int, text: str, metadata: Mapping[str, Any]

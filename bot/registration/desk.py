@@ -28,12 +28,11 @@ from sqlalchemy.orm import Session
 from bot.channels.base import SMS
 from bot.db import utcnow
 from bot.effects import once, replay
-from bot.gateway.models import Conversation
+from bot.messages.models import Conversation
 from bot.notify.queue import queue_mail
 from bot.policy.eligibility import EligibilityAnswers, assess, wave_age_refusal
 from bot.policy.programme import Policy
 from bot.policy.validation import mask_email
-from bot.privacy.erasure import was_participant
 from bot.registration.mail import code_mail
 from bot.registry import (
     AlreadyInBatch,
@@ -88,6 +87,7 @@ from bot.registry.models import (
     STEP_PENDING,
     STEP_SELECTION,
 )
+from bot.registry.participants import was_participant
 from bot.registry.records import JobInfo
 
 log = logging.getLogger(__name__)

@@ -36,9 +36,8 @@ from sqlalchemy.orm import Session
 
 from bot import leases
 from bot.db import utcnow
-from bot.gateway.notify import enqueue_notification
-from bot.gateway.options import NikCheckOptions, backoff
-from bot.gateway.pool import ClaimLoop, describe_error, in_thread
+from bot.loops import ClaimLoop, backoff, describe_error, in_thread
+from bot.messages.events import NIK_CHECKED, enqueue_notification
 from bot.policy.validation import mask_nik
 from bot.registry import (
     ApplicantNotFound,
@@ -59,11 +58,10 @@ from bot.registry.models import (
     STEP_PENDING,
 )
 from bot.verification.nik import OUTCOMES, NikRequest, NikVerifier
+from bot.verification.options import NikCheckOptions
 
 log = logging.getLogger(__name__)
 
-NIK_CHECKED = "nik_checked"
-"""The internal event each linked conversation gets when a check is final."""
 VERIFIED = "verified"
 UNAVAILABLE = "unavailable"
 REFUSALS = frozenset(OUTCOMES) - {VERIFIED, UNAVAILABLE}

@@ -9,7 +9,7 @@ crash leaves evidence that the outcome is unknown; `reconciled` says how such a
 case ended (found, resent, given_up). `early_delivery_status` keeps delivery
 status callbacks that arrive before their message's provider id is stored, for
 whichever gateway process stores it. The SQL below is frozen here on purpose (not
-imported from bot.gateway.models).
+imported from bot.messages.models).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ A lease whose owner's heartbeat is stale is free (takeover in seconds after a
 kill); `lease_token` is written by every claim and checked by every guarded
 write (a paused process cannot commit after a takeover). NIK jobs use their
 attempt number as token. The SQL below is frozen here on purpose (not imported
-from bot.leases or bot.gateway.models).
+from bot.leases or bot.messages.models).
 """
 
 from __future__ import annotations

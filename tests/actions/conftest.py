@@ -24,13 +24,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.services import Services, use_services
 from bot.db import make_engine, make_sessionmaker
-from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.notify.queue import MailQueue
 from bot.policy.programme import ENV_VAR, load_policy
 from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
+from bot.schema import upgrade
 from tests.fakes.mailer import FakeMailer
 
 DOMAIN_PATH = Path(__file__).resolve().parents[2] / "domain.yml"

@@ -19,8 +19,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from bot.gateway.models import Conversation
-from bot.gateway.pseudonym import pseudonym
+from bot.messages.models import Conversation
+from bot.messages.pseudonym import pseudonym
 from bot.registration.desk import Caller, Details, RegistrationDesk
 from bot.registry import ensure_batch, set_step
 from bot.registry.models import STEP_DONE, STEP_FAILED, STEP_NIK

@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.eligibility import ValidateEligibilityForm
 from actions.services import services
-from bot.gateway.models import Conversation
+from bot.messages.models import Conversation
 from bot.policy.eligibility import age_on
 from bot.privacy.vault import TOKEN_PATTERN
 

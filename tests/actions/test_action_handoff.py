@@ -14,10 +14,10 @@ from actions.fallback import ActionHandleFallback
 from actions.handoff import ActionHandoff
 from actions.services import Services, use_services
 from bot.db import Base
-from bot.gateway.models import Conversation
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
+from bot.messages.models import Conversation
 from tests.actions.conftest import build_tracker
 
 DAYTIME = datetime(2026, 11, 25, 3, 0)  # naive UTC: Wednesday 10.00 WIB

@@ -23,7 +23,6 @@ from actions.services import Services, use_services
 from bot.channels.base import SMS, TELEGRAM
 from bot.channels.sms.gsm7 import is_gsm7, segment_info
 from bot.db import Base, make_engine, make_sessionmaker
-from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.notify.queue import MailQueue
@@ -34,6 +33,7 @@ from bot.privacy.desk import HeldData, PrivacyDesk, mask_name
 from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
 from bot.registry.models import Applicant, ChannelIdentity, ConsentRecord
+from bot.schema import upgrade
 from tests.actions.registration_fixtures import (
     CODE_SECRET,
     EMAIL,

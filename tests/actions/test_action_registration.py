@@ -36,7 +36,6 @@ from actions.registration import (
 from actions.services import Services, services, use_services
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import Base, make_engine, make_sessionmaker
-from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
@@ -64,6 +63,7 @@ from bot.registry.models import (
     ConsentRecord,
     VerificationJob,
 )
+from bot.schema import upgrade
 from bot.verification.nik import REASONS
 from tests.actions.conftest import EventDict
 from tests.actions.registration_fixtures import (

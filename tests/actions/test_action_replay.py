@@ -32,7 +32,6 @@ from actions.registration import (
 from actions.services import Services, use_services
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import Base, make_engine, make_sessionmaker
-from bot.gateway.store import upgrade
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
@@ -51,6 +50,7 @@ from bot.registry.models import (
     EmailCode,
     VerificationJob,
 )
+from bot.schema import upgrade
 from tests.actions.registration_fixtures import (
     BORN,
     CHAT,

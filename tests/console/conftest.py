@@ -31,10 +31,10 @@ from bot.console.app import PUBLIC_PATHS
 from bot.console.sessions import COOKIE_NAME
 from bot.db import make_engine, make_sessionmaker, utcnow
 from bot.gateway.app import create_app
-from bot.gateway.inbox import conversation_id
-from bot.gateway.models import INBOX_DONE, InboxMessage
 from bot.handoff import tickets
 from bot.handoff.records import TicketInfo
+from bot.messages.inbox import conversation_id
+from bot.messages.models import INBOX_DONE, InboxMessage
 from bot.registry import link_identity, register_applicant
 from bot.registry.identities import get_or_create_identity
 from bot.registry.models import LINK_PHONE, STEP_FAILED, STEP_NIK

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.gateway.models import INBOX_PENDING, InboxMessage
+from bot.messages.models import INBOX_PENDING, InboxMessage
 from tests.console.conftest import Console
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import wait_until

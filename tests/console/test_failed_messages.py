@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.gateway.models import INBOX_FAILED, InboxMessage
+from bot.messages.models import INBOX_FAILED, InboxMessage
 from tests.console.conftest import Console
 
 SECRET_TEXT = "NIK saya 3174011508900001"

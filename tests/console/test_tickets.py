@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.console.models import AuditEvent
-from bot.gateway.models import InboxMessage, OutboxMessage
 from bot.handoff import tickets
+from bot.messages.models import InboxMessage, OutboxMessage
 from bot.registry import link_identity, owner_of, register_applicant
 from bot.registry.identities import get_or_create_identity, unlink_identity
 from bot.registry.models import LINK_PHONE

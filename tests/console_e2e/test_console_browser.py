@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from bot.channels.sms.gsm7 import GSM7, segment_info
 from bot.db import make_engine, make_sessionmaker
-from bot.gateway.models import INBOX_DONE, Conversation, InboxMessage, OutboxMessage
 from bot.handoff.models import TICKET_OPEN, TICKET_RESOLVED, Ticket
+from bot.messages.models import INBOX_DONE, Conversation, InboxMessage, OutboxMessage
 from tests.console_e2e.site import (
     AGENT,
     DEMO_REGISTRATIONS,

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import make_engine, make_sessionmaker
 from bot.effects import once, recorded
 from bot.effects.models import Effect
-from bot.gateway.store import upgrade
 from bot.notify.models import QueuedMail
+from bot.schema import upgrade
 from tests.postgres import BACKENDS, fresh_database
 
 

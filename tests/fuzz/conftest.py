@@ -38,13 +38,13 @@ from bot.channels.base import CHANNELS
 from bot.console.agents import create_agent
 from bot.db import make_engine, make_sessionmaker
 from bot.gateway.app import create_app
-from bot.gateway.models import (
+from bot.gateway.runtime import Gateway
+from bot.messages.models import (
     INBOX_PENDING,
     OUTBOX_PENDING,
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.runtime import Gateway
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import FAST, FakeSender, make_settings
 from tests.gateway.fake_actions import FakeActionServer

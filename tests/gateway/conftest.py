@@ -27,8 +27,8 @@ from twilio.request_validator import RequestValidator
 from bot.channels.base import SendResult
 from bot.db import make_engine, make_sessionmaker
 from bot.gateway.app import create_app
-from bot.gateway.models import Conversation, InboxMessage, OutboxMessage
 from bot.gateway.options import GatewayOptions
+from bot.messages.models import Conversation, InboxMessage, OutboxMessage
 from bot.settings import Settings, load_settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.fake_actions import FakeActionServer

@@ -20,16 +20,7 @@ from bot.channels.base import SMS, TELEGRAM, InboundMessage
 from bot.channels.sms import segment_info
 from bot.db import make_engine, make_sessionmaker, utcnow
 from bot.gateway.backlog import BacklogMonitor, Sample, ThroughputMeter
-from bot.gateway.inbox import store_inbound
-from bot.gateway.models import (
-    AUTHOR_SYSTEM,
-    INBOX_DONE,
-    Conversation,
-    InboxMessage,
-    OutboxMessage,
-)
 from bot.gateway.runtime import default_channels
-from bot.gateway.store import upgrade
 from bot.gateway.wait_notice import (
     OVERFLOW_TEXT,
     WAIT_UNKNOWN_TEXT,
@@ -37,6 +28,15 @@ from bot.gateway.wait_notice import (
     wait_text,
 )
 from bot.handoff.models import TICKET_OPEN, Ticket
+from bot.messages.inbox import store_inbound
+from bot.messages.models import (
+    AUTHOR_SYSTEM,
+    INBOX_DONE,
+    Conversation,
+    InboxMessage,
+    OutboxMessage,
+)
+from bot.schema import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (

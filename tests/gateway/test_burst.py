@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.gateway.burst import HELD, HELD_KEY
-from bot.gateway.worker import APOLOGY
+from bot.gateway.turn import APOLOGY
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (

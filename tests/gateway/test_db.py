@@ -9,8 +9,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.db import make_engine, postgres_connect_args, utcnow
-from bot.gateway.models import Conversation
-from bot.gateway.store import upgrade
+from bot.messages.models import Conversation
+from bot.schema import upgrade
 
 PHONE = "+6281234567890"
 

@@ -17,8 +17,6 @@ from sqlalchemy import update
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import utcnow
-from bot.gateway.inbox import conversation_id
-from bot.gateway.models import Conversation, InboxMessage
 from bot.gateway.runtime import Gateway
 from bot.handoff import (
     AGENT_REPLY,
@@ -38,6 +36,8 @@ from bot.handoff import (
     transcript,
     wait_grew_text,
 )
+from bot.messages.inbox import conversation_id
+from bot.messages.models import Conversation, InboxMessage
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -262,7 +262,7 @@ def test_an_agent_reply_to_an_opted_out_number_is_not_sent(
         post_twilio(client, "/sms/inbound", sms_params("SM" + "5" * 32, PHONE, "STOP"))
         wait_until(lambda: len(sms.sent) == 2, what="the opt-out confirmation")
         assert db.conversations()[0].opted_out  # the channel still comes first
-        with caplog.at_level(logging.WARNING, logger="bot.gateway.worker"):
+        with caplog.at_level(logging.WARNING, logger="bot.gateway"):
             tell(
                 db,
                 ticket.id,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from bot import leases
 from bot.db import make_engine, make_sessionmaker, utcnow
 from bot.gateway.heartbeat import Heartbeat
-from bot.gateway.store import upgrade
+from bot.schema import upgrade
 
 A, B = "host:1:aaaaaaaa", "host:2:bbbbbbbb"
 

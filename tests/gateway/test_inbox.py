@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import event
 
 from bot.channels.base import SMS, TELEGRAM, InboundMessage
-from bot.gateway.inbox import store_inbound
-from bot.gateway.pseudonym import pseudonym
-from bot.gateway.store import upgrade
+from bot.messages.inbox import store_inbound
+from bot.messages.pseudonym import pseudonym
+from bot.schema import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (

@@ -15,9 +15,9 @@ import threading
 from sqlalchemy import select
 
 from bot.channels.base import TELEGRAM, InboundMessage
-from bot.gateway.inbox import store_inbound
-from bot.gateway.models import InboxMessage
-from bot.gateway.store import upgrade
+from bot.messages.inbox import store_inbound
+from bot.messages.models import InboxMessage
+from bot.schema import upgrade
 from tests.gateway.conftest import PSEUDONYM_KEY, Db
 
 BLOCKED_FOR = 1.0

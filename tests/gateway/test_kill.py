@@ -25,7 +25,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.gateway.models import OUTBOX_DELIVERED, Conversation, InboxMessage
+from bot.messages.models import OUTBOX_DELIVERED, Conversation, InboxMessage
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import PSEUDONYM_KEY, Db
 from tests.gateway.fake_actions import FakeActionServer

@@ -23,8 +23,13 @@ from bot.channels.base import TELEGRAM, SendResult
 from bot.channels.simulator import SimulatorSender
 from bot.db import make_engine, make_sessionmaker, utcnow
 from bot.gateway.heartbeat import Heartbeat
-from bot.gateway.inbox import store_inbound
-from bot.gateway.models import (
+from bot.gateway.options import GatewayOptions
+from bot.gateway.outbox import SIMULATOR_LANE, OutboxSender
+from bot.gateway.outcome import Outcome
+from bot.gateway.rasa_client import RasaClient
+from bot.gateway.worker import ConversationWorker
+from bot.messages.inbox import store_inbound
+from bot.messages.models import (
     INBOX_PENDING,
     OUTBOX_DELIVERED,
     OUTBOX_PENDING,
@@ -32,15 +37,12 @@ from bot.gateway.models import (
     InboxMessage,
     OutboxMessage,
 )
-from bot.gateway.options import GatewayOptions, NikCheckOptions
-from bot.gateway.outbox import SIMULATOR_LANE, OutboxSender
-from bot.gateway.rasa_client import RasaClient
-from bot.gateway.store import upgrade
-from bot.gateway.worker import ConversationWorker, Outcome
 from bot.registry import claim_jobs, complete_job, enqueue_job, get_job, retry_job
 from bot.registry.models import JOB_DONE, JOB_RUNNING
+from bot.schema import upgrade
 from bot.settings import Settings
 from bot.verification.nik import NikCheckResult, NikRequest
+from bot.verification.options import NikCheckOptions
 from bot.verification.queue import NikCheckRunner
 from tests.gateway.conftest import PSEUDONYM_KEY, Db, running, wait_until
 from tests.postgres import BACKENDS, fresh_database
@@ -108,21 +110,21 @@ def conversation(sessions: sessionmaker, conversation_id: int) -> Conversation:
 
 def test_a_conversation_of_a_live_process_is_not_taken(sessions: sessionmaker) -> None:
     store_message(sessions)
-    assert len(worker(sessions, A)._claim(8)) == 1
+    assert len(worker(sessions, A).claims.claim(8)) == 1
     silence(sessions, A, 2.0)  # late, but within the timeout
-    assert worker(sessions, B)._claim(8) == []
+    assert worker(sessions, B).claims.claim(8) == []
 
 
 def test_a_dead_process_conversation_is_taken_over_at_once(
     sessions: sessionmaker,
 ) -> None:
     conversation_id = store_message(sessions)
-    [held] = worker(sessions, A)._claim(8)
+    [held] = worker(sessions, A).claims.claim(8)
     assert conversation(sessions, conversation_id).lease_until > utcnow() + timedelta(
         seconds=60
     ), "the backstop lease is still long"
     silence(sessions, A, 3.5)
-    [taken] = worker(sessions, B)._claim(8)
+    [taken] = worker(sessions, B).claims.claim(8)
     assert taken.conversation_id == conversation_id
     assert conversation(sessions, conversation_id).lease_owner == B
 
@@ -132,29 +134,29 @@ def test_a_paused_holder_cannot_commit_after_a_takeover(
 ) -> None:
     conversation_id = store_message(sessions)
     first = worker(sessions, A)
-    [held] = first._claim(8)
-    stale = first._next_pending(held)
+    [held] = first.claims.claim(8)
+    stale = first.claims.next_pending(held)
     assert stale is not None
     silence(sessions, A, 5.0)  # A is paused mid-turn; B takes over
     second = worker(sessions, B)
-    [taken] = second._claim(8)
+    [taken] = second.claims.claim(8)
     outcome = Outcome(state={"by": "A"}, opted_out=False, bodies=[{"text": "A"}])
-    assert not first._complete(stale, outcome)
-    second._release(taken)  # B gives the conversation back (e.g. Rasa down)
+    assert not first.results.complete(stale, outcome)
+    second.claims.release(taken)  # B gives the conversation back (e.g. Rasa down)
     with sessions() as session:  # A wakes up and claims it again
         leases.beat(session, A, utcnow())
         session.commit()
-    [again] = first._claim(8)
+    [again] = first.claims.claim(8)
     assert again.token != held.token
-    assert not first._complete(stale, outcome), "the old claim's write is fenced"
+    assert not first.results.complete(stale, outcome), "the old claim's write is fenced"
     with sessions() as session:
         assert session.execute(select(InboxMessage.status)).scalar_one() == (
             INBOX_PENDING
         )
         assert session.execute(select(OutboxMessage)).first() is None
-    fresh = first._next_pending(again)
+    fresh = first.claims.next_pending(again)
     assert fresh is not None
-    assert first._complete(fresh, outcome)
+    assert first.results.complete(fresh, outcome)
     assert conversation(sessions, conversation_id).state == {"by": "A"}
 
 
@@ -163,13 +165,13 @@ def test_a_paused_holder_can_neither_fail_nor_postpone_after_a_takeover(
 ) -> None:
     conversation_id = store_message(sessions)
     first = worker(sessions, A)
-    [held] = first._claim(8)
-    stale = first._next_pending(held)
+    [held] = first.claims.claim(8)
+    stale = first.claims.next_pending(held)
     assert stale is not None
     silence(sessions, A, 5.0)
-    [taken] = worker(sessions, B)._claim(8)
-    first._fail(stale, "given up", [{"text": "maaf"}], 0)
-    first._postpone_row(stale, "Rasa down", 1.0, True)
+    [taken] = worker(sessions, B).claims.claim(8)
+    first.results.fail(stale, "given up", [{"text": "maaf"}], 0)
+    first.results.postpone(stale, "Rasa down", 1.0, True)
     with sessions() as session:
         row = session.execute(select(InboxMessage)).scalar_one()
         assert (row.status, row.attempts, row.last_error) == (INBOX_PENDING, 0, None)
@@ -181,11 +183,11 @@ def test_a_paused_holder_can_neither_fail_nor_postpone_after_a_takeover(
 
 def test_a_clean_stop_frees_the_conversation_at_once(sessions: sessionmaker) -> None:
     store_message(sessions)
-    worker(sessions, A)._claim(8)
+    worker(sessions, A).claims.claim(8)
     with sessions() as session:
         leases.retire(session, A)
         session.commit()
-    assert len(worker(sessions, B)._claim(8)) == 1
+    assert len(worker(sessions, B).claims.claim(8)) == 1
 
 
 def test_an_owner_without_heartbeat_keeps_the_backstop_rule(
@@ -199,13 +201,13 @@ def test_an_owner_without_heartbeat_keeps_the_backstop_rule(
             )
         )
         session.commit()
-    assert worker(sessions, B)._claim(8) == []
+    assert worker(sessions, B).claims.claim(8) == []
     with sessions() as session:
         session.execute(
             update(Conversation).values(lease_until=utcnow() - timedelta(seconds=1))
         )
         session.commit()
-    [taken] = worker(sessions, B)._claim(8)
+    [taken] = worker(sessions, B).claims.claim(8)
     assert taken.conversation_id == conversation_id
 
 

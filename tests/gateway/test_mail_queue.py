@@ -8,10 +8,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.db import make_engine, make_sessionmaker, utcnow
-from bot.gateway.store import upgrade
 from bot.notify.mailbox import outbox_files, read_message
 from bot.notify.models import QueuedMail
 from bot.notify.queue import queue_mail
+from bot.schema import upgrade
 from bot.settings import Settings
 from tests.gateway.conftest import running, wait_until
 

@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.base import SMS, TELEGRAM
-from bot.gateway.inbox import conversation_id
-from bot.gateway.models import Conversation, InboxMessage
-from bot.gateway.notify import enqueue_notification
 from bot.gateway.runtime import Gateway
-from bot.gateway.store import upgrade
-from bot.gateway.worker import APOLOGY, INTERNAL_EVENTS
+from bot.gateway.turn import APOLOGY
+from bot.messages.events import NIK_CHECKED, TO_RASA, enqueue_notification
+from bot.messages.inbox import conversation_id
+from bot.messages.models import Conversation, InboxMessage
 from bot.registry import (
     applicant_steps,
     enqueue_job,
@@ -27,9 +26,9 @@ from bot.registry import (
     register_applicant,
 )
 from bot.registry.models import JOB_NIK, LINK_REGISTRATION, STEP_DONE, STEP_NIK
+from bot.schema import upgrade
 from bot.settings import Settings
 from bot.verification.nik import NikCheckResult, NikRequest, result_for
-from bot.verification.queue import NIK_CHECKED
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
     FAST,
@@ -46,7 +45,7 @@ from tests.gateway.conftest import (
 
 CHAT = 4242
 PHONE = "+6281234567890"
-INTERNAL_TEXT = INTERNAL_EVENTS[NIK_CHECKED]
+INTERNAL_TEXT = TO_RASA[NIK_CHECKED]
 RESULT_TEXT = "Pengecekan NIK kamu sudah selesai."
 
 
@@ -93,7 +92,7 @@ def test_without_a_conversation_nothing_is_stored_or_created(
     settings: Settings, db: Db, caplog: pytest.LogCaptureFixture
 ) -> None:
     upgrade(settings.database_url)
-    with caplog.at_level(logging.INFO, logger="bot.gateway.notify"):
+    with caplog.at_level(logging.INFO, logger="bot.messages.events"):
         assert not notify(db, SMS, PHONE, NIK_CHECKED, "nik:1")
     assert db.inbox() == [] and db.conversations() == []
     assert caplog.records, "the skipped event is logged"

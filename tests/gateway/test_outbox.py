@@ -10,10 +10,10 @@ from typing import Any
 
 from bot.channels.base import SMS, TELEGRAM, SendResult
 from bot.db import utcnow
-from bot.gateway.inbox import conversation_id
-from bot.gateway.models import EarlyDeliveryStatus, OutboxMessage
 from bot.gateway.statuses import record_status
-from bot.gateway.store import upgrade
+from bot.messages.inbox import conversation_id
+from bot.messages.models import EarlyDeliveryStatus, OutboxMessage
+from bot.schema import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.gateway.pool import ClaimLoop
+from bot.loops import ClaimLoop
 
 
 class Recorder(ClaimLoop[int]):

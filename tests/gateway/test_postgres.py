@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bot.channels import simulator
 from bot.channels.base import TELEGRAM
-from bot.gateway.inbox import store_inbound
-from bot.gateway.models import Conversation
-from bot.gateway.store import upgrade
+from bot.messages.inbox import store_inbound
+from bot.messages.models import Conversation
+from bot.schema import upgrade
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
     PSEUDONYM_KEY,

@@ -24,7 +24,7 @@ from bot.channels.base import SMS, TELEGRAM
 from bot.channels.sms import TwilioSender
 from bot.channels.telegram import TelegramSender
 from bot.gateway import outbox as outbox_module
-from bot.gateway.models import EarlyDeliveryStatus
+from bot.messages.models import EarlyDeliveryStatus
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.fakes.telegram_api import FakeTelegramApi

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from bot.db import Base, make_engine
-from bot.gateway.store import alembic_config, upgrade
+from bot.schema import alembic_config, upgrade
 
 
 def _check(url: str) -> None:

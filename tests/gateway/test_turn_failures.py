@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.channels.sms import is_gsm7
-from bot.gateway.worker import APOLOGY, ConversationWorker
+from bot.gateway.results import Results
+from bot.gateway.turn import APOLOGY
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -106,7 +107,7 @@ def test_a_database_error_after_the_turn_ends_with_the_apology(
     def complete_failing(self: Any, pending: Any, outcome: Any) -> bool:
         raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
 
-    monkeypatch.setattr(ConversationWorker, "_complete", complete_failing)
+    monkeypatch.setattr(Results, "complete", complete_failing)
     sms = FakeSender(SMS)
     with running(settings, senders={SMS: sms}) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "8" * 32, NUMBER, "halo"))
@@ -130,14 +131,14 @@ def test_the_apology_follows_a_button_answer_stored_before_the_turn(
         {"text": "Lanjut?", "buttons": [{"title": "Ya", "payload": "/affirm"}]}
     ]
     telegram = FakeSender(TELEGRAM)
-    real_complete = ConversationWorker._complete
+    real_complete = Results.complete
 
     def complete_failing_for_buttons(self: Any, pending: Any, outcome: Any) -> bool:
         if pending.message.payload is not None:
             raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
         return bool(real_complete(self, pending, outcome))
 
-    monkeypatch.setattr(ConversationWorker, "_complete", complete_failing_for_buttons)
+    monkeypatch.setattr(Results, "complete", complete_failing_for_buttons)
     with running(settings, senders={TELEGRAM: telegram}) as client:
         post_telegram(client, telegram_update(620, 4242, "halo"))
         wait_until(lambda: telegram.sent, what="the question")

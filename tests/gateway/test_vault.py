@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from bot.db import make_engine, make_sessionmaker
-from bot.gateway.models import Conversation
-from bot.gateway.store import upgrade
+from bot.messages.models import Conversation
 from bot.privacy.models import PersonalToken
 from bot.privacy.vault import TOKEN_PATTERN, TOKEN_TTL, Vault
+from bot.schema import upgrade
 from tests.postgres import BACKENDS, fresh_database
 
 START = datetime(2026, 12, 5, 8, 0)

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bot.channels.base import TELEGRAM, InboundMessage
-from bot.gateway.inbox import store_inbound
 from bot.gateway.runtime import Gateway
 from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX
+from bot.messages.inbox import store_inbound
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
     FAST,

@@ -17,11 +17,12 @@ from bot.channels.base import SMS, TELEGRAM, InboundMessage, Interpretation, Sen
 from bot.channels.sms import is_gsm7
 from bot.channels.telegram import TelegramChannel
 from bot.db import utcnow
-from bot.gateway.inbox import store_inbound
-from bot.gateway.models import Conversation
-from bot.gateway.store import upgrade
-from bot.gateway.worker import APOLOGY, ConversationWorker
+from bot.gateway.results import Results
+from bot.gateway.turn import APOLOGY
+from bot.messages.inbox import store_inbound
+from bot.messages.models import Conversation
 from bot.privacy.vault import TOKEN_PATTERN, Vault
+from bot.schema import upgrade
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -341,7 +342,7 @@ def test_waiting_for_rasa_does_not_use_up_the_attempts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     telegram = FakeSender(TELEGRAM)
-    real_complete = ConversationWorker._complete
+    real_complete = Results.complete
     failures: list[int] = []
 
     def complete_failing_once(self: Any, pending: Any, outcome: Any) -> bool:
@@ -350,7 +351,7 @@ def test_waiting_for_rasa_does_not_use_up_the_attempts(
             raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
         return real_complete(self, pending, outcome)
 
-    monkeypatch.setattr(ConversationWorker, "_complete", complete_failing_once)
+    monkeypatch.setattr(Results, "complete", complete_failing_once)
     rasa.down()
     with running(settings, senders={TELEGRAM: telegram}) as client:
         post_telegram(client, telegram_update(530, 4242, "halo"))
@@ -378,7 +379,7 @@ def test_database_errors_leave_no_text_or_parameters_in_last_error(
             f"UPDATE x SET text='{secret}'", {"text": secret}, Exception(secret)
         )
 
-    monkeypatch.setattr(ConversationWorker, "_complete", complete_failing)
+    monkeypatch.setattr(Results, "complete", complete_failing)
     with running(settings) as client:
         _simulate(client, TELEGRAM, "andi", text=secret)
         wait_until(lambda: db.inbox()[0].status == "failed", what="giving up")

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import Base, make_engine, make_sessionmaker
-from bot.gateway.inbox import conversation_id
+from bot.messages.inbox import conversation_id
 from tests.postgres import BACKENDS, fresh_database
 from tests.registry.conftest import concurrently, upgrade
 

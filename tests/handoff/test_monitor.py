@@ -10,7 +10,6 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.gateway.models import InboxMessage
 from bot.handoff import (
     AgentHours,
     TicketInfo,
@@ -22,6 +21,7 @@ from bot.handoff import (
     wait_grew_text,
 )
 from bot.handoff.monitor import HandoffMonitor
+from bot.messages.models import InboxMessage
 from tests.handoff.conftest import T0, conversation
 
 ALWAYS = AgentHours(opens=time(0), closes=time(23, 59))

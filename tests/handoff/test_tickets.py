@@ -11,7 +11,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.gateway.models import Conversation, InboxMessage
 from bot.handoff import (
     REASONS,
     TICKET_ASSIGNED,
@@ -40,6 +39,7 @@ from bot.handoff import (
     update_wait_told,
 )
 from bot.handoff.models import Ticket
+from bot.messages.models import Conversation, InboxMessage
 from bot.registry import register_applicant
 from tests.handoff.conftest import T0, concurrently, conversation
 

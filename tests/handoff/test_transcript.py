@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.gateway.models import InboxMessage, OutboxMessage
 from bot.handoff import body_text, transcript
+from bot.messages.models import InboxMessage, OutboxMessage
 from tests.handoff.conftest import T0, conversation
 
 

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import make_engine, make_sessionmaker
-from bot.gateway.models import Conversation
+from bot.messages.models import Conversation
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.integration.conftest import (
     RasaStack,

@@ -17,9 +17,9 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.channels.base import InboundMessage
 from bot.db import make_engine
-from bot.gateway.inbox import store_inbound
-from bot.gateway.models import INBOX_DONE, OUTBOX_SENT, InboxMessage, OutboxMessage
 from bot.handoff.tickets import add_note, open_ticket
+from bot.messages.inbox import store_inbound
+from bot.messages.models import INBOX_DONE, OUTBOX_SENT, InboxMessage, OutboxMessage
 from bot.notify.email import build_message
 from bot.registration.desk import RegistrationDesk
 from tests.registration.conftest import (
@@ -152,7 +152,7 @@ def person(
                 created_at=START,
             )
         )
-    from bot.gateway.pseudonym import pseudonym
+    from bot.messages.pseudonym import pseudonym
 
     alias = pseudonym(PSEUDONYM_KEY, "sms", PHONE)
     caller = caller_of(desk, alias)

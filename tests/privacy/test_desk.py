@@ -56,7 +56,7 @@ def test_a_stranger_is_told_nothing_and_cannot_erase(
     converse: object,
     person: Person,
 ) -> None:
-    from bot.gateway.pseudonym import pseudonym
+    from bot.messages.pseudonym import pseudonym
     from tests.registration.conftest import PSEUDONYM_KEY
 
     assert callable(converse)
@@ -109,7 +109,7 @@ def test_an_erased_participant_cannot_register_the_nik_again(
     converse: object,
     person: Person,
 ) -> None:
-    from bot.gateway.pseudonym import pseudonym
+    from bot.messages.pseudonym import pseudonym
     from tests.registration.conftest import PSEUDONYM_KEY
 
     with sessions() as session, session.begin():

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from bot.gateway.models import Conversation, InboxMessage, OutboxMessage
 from bot.handoff.models import Ticket
+from bot.messages.models import Conversation, InboxMessage, OutboxMessage
 from bot.privacy.erasure import (
     PURGE_DELAY,
     erase_person,
@@ -20,7 +20,7 @@ from bot.privacy.erasure import (
     remove_mail_files,
     was_participant,
 )
-from bot.privacy.models import ErasureRecord, LifetimeParticipant, PrivacyPurge
+from bot.privacy.models import ErasureRecord, PrivacyPurge
 from bot.registration.desk import RegistrationDesk
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
@@ -28,6 +28,7 @@ from bot.registry.models import (
     Batch,
     BatchMembership,
 )
+from bot.registry.participants import LifetimeParticipant
 from tests.privacy.conftest import PERSONAL, Person, leftovers
 from tests.registration.conftest import SECRET, START
 from tests.registry.conftest import concurrently

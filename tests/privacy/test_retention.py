@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.effects.ledger import claim, record
 from bot.effects.models import Effect
-from bot.gateway.models import Conversation, InboxMessage
+from bot.messages.models import Conversation, InboxMessage
 from bot.notify.models import QueuedMail
 from bot.notify.queue import queue_mail
 from bot.privacy import retention

@@ -1,7 +1,7 @@
 """Registration desk fixtures: one database per module on SQLite and PostgreSQL.
 
 The schema is built by the gateway's own migration step
-(`bot.gateway.store.upgrade`), so the gateway's `conversation` table and the
+(`bot.schema.upgrade`), so the gateway's `conversation` table and the
 registry live in one database, as in production. Every test starts with empty
 tables, a clock frozen at :data:`START` (naive UTC) and the policy "2020".
 Callers come from `conversation` rows (`converse`), as Rasa's sender id does.
@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import bot.registry.models  # noqa: F401  (registers the registry tables)
 from bot.db import Base, make_engine, make_sessionmaker
-from bot.gateway.models import Conversation
-from bot.gateway.pseudonym import pseudonym
-from bot.gateway.store import upgrade
+from bot.messages.models import Conversation
+from bot.messages.pseudonym import pseudonym
 from bot.policy.programme import Policy, load_policy
 from bot.registration.desk import Caller, Details, RegistrationDesk, Submission
 from bot.registry import BatchInfo, ensure_batch, set_step
@@ -35,6 +34,7 @@ from bot.registry.models import (
     STEP_NIK,
     VerificationJob,
 )
+from bot.schema import upgrade
 from tests.postgres import BACKENDS, fresh_database
 
 PSEUDONYM_KEY = "registration-test-pseudonym-key"

@@ -24,11 +24,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import Base, make_engine, make_sessionmaker
-from bot.gateway.options import NikCheckOptions
 from bot.policy.validation import nik_birth_date_matches, validate_kk, validate_nik
 from bot.registry import register_applicant
 from bot.verification.models import PopulationPerson
 from bot.verification.nik import OUTCOMES, REASONS, NikCheckResult, result_for
+from bot.verification.options import NikCheckOptions
 from bot.verification.population import (
     POPULATION,
     SLOW_CHECK_SECONDS,

@@ -17,12 +17,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import bot.gateway.models  # noqa: F401  (registers the gateway tables)
+import bot.messages.models  # noqa: F401  (registers the gateway tables)
 from bot.db import Base, make_engine, make_sessionmaker, utcnow
-from bot.gateway.inbox import conversation_id
-from bot.gateway.models import InboxMessage
-from bot.gateway.options import NikCheckOptions
-from bot.gateway.store import upgrade
+from bot.messages.events import NIK_CHECKED
+from bot.messages.inbox import conversation_id
+from bot.messages.models import InboxMessage
 from bot.registry import (
     applicant_steps,
     enqueue_job,
@@ -43,8 +42,10 @@ from bot.registry.models import (
     STEP_PENDING,
     VerificationJob,
 )
+from bot.schema import upgrade
 from bot.verification.nik import NikCheckResult, NikRequest, result_for
-from bot.verification.queue import NIK_CHECKED, REFUSALS, NikCheckRunner
+from bot.verification.options import NikCheckOptions
+from bot.verification.queue import REFUSALS, NikCheckRunner
 from tests.postgres import BACKENDS, fresh_database
 
 NIK = "3174011508900001"
@@ -268,8 +269,8 @@ async def test_every_linked_conversation_is_notified_and_missing_ones_skipped(
     applicant_id, _ = applicant_with_job(sessions, (("telegram", CHAT), ("sms", PHONE)))
     with sessions() as session:  # the person never wrote over SMS
         session.execute(
-            delete(bot.gateway.models.Conversation).where(
-                bot.gateway.models.Conversation.channel == "sms"
+            delete(bot.messages.models.Conversation).where(
+                bot.messages.models.Conversation.channel == "sms"
             )
         )
         session.commit()

@@ -18,22 +18,23 @@ two messages of one person arriving at once are counted one after the other.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
-from bot.gateway.models import (
+from bot.messages.models import (
     INBOX_PENDING,
     INBOX_SKIPPED,
     Conversation,
     InboxMessage,
 )
-from bot.gateway.pseudonym import pseudonym
+from bot.messages.pseudonym import pseudonym
 
 
 def insert_ignoring_conflict(
@@ -41,12 +42,9 @@ def insert_ignoring_conflict(
 ) -> bool:
     """Insert one row; False when a row with the same unique key already exists."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(table).values(**values)
-        statement = statement.on_conflict_do_nothing(index_elements=conflict)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table).values(**values)
-        statement = statement.on_conflict_do_nothing(index_elements=conflict)
+    if dialect in ("postgresql", "sqlite"):
+        statement = _insert_ignoring(dialect, table, tuple(conflict))
+        return bool(session.execute(statement, values).rowcount == 1)
     else:
         try:
             with session.begin_nested():
@@ -54,14 +52,30 @@ def insert_ignoring_conflict(
         except IntegrityError:
             return False
         return True
-    return bool(session.execute(statement).rowcount == 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignoring(dialect: str, table: Any, conflict: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the table, built once: the values
+    are passed as parameters when it is executed (no statement per row)."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+
+
+_FIND_CONVERSATION = (
+    select(Conversation.__table__.c.id)
+    .where(
+        Conversation.__table__.c.channel == bindparam("channel"),
+        Conversation.__table__.c.address == bindparam("address"),
+    )
+    .with_for_update()
+)
+"""The conversation of (channel, address), its row locked (built once)."""
 
 
 def _find_conversation(session: Session, channel: str, address: str) -> int | None:
     found = session.execute(
-        select(Conversation.id)
-        .where(Conversation.channel == channel, Conversation.address == address)
-        .with_for_update()
+        _FIND_CONVERSATION, {"channel": channel, "address": address}
     ).scalar_one_or_none()
     return None if found is None else int(found)
 

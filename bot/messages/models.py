@@ -31,7 +31,7 @@ INBOX_DONE = "done"
 INBOX_FAILED = "failed"
 INBOX_SKIPPED = "skipped"
 """Stored but never handed to Rasa: the person already had the most messages
-waiting that one conversation may have (`bot.gateway.inbox`)."""
+waiting that one conversation may have (`bot.messages.inbox`)."""
 
 OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
@@ -55,6 +55,8 @@ AUTHOR_SYSTEM = "system"
 AUTHORS = (AUTHOR_BOT, AUTHOR_AGENT, AUTHOR_SYSTEM)
 """Who wrote an outbox message: the assistant (Rasa, or the channel's own local
 replies), an agent in the console, or the gateway itself (queue updates)."""
+OPTED_OUT = "opted out"
+"""The outbox error of a reply never sent: the person opted out (SMS STOP)."""
 
 
 class Conversation(Base):

@@ -1,12 +1,16 @@
 """Internal events: tell a conversation that something happened outside it.
 
+This module is the one registry of their names (`NIK_CHECKED`, `AGENT_REPLY`,
+`QUEUE_UPDATE`, `HANDOFF_RESOLVED`) and of what Rasa gets for those it
+answers (`TO_RASA`); every producer and consumer imports them from here.
+
 A background job (a NIK check) that finishes stores an inbox row in the person's
 existing conversation, as if they had written: `event = {"internal": name}`,
 provider id `internal:<key>`. The conversation worker processes it in order with
-the person's own messages (`bot.gateway.worker`: most go to Rasa as an intent;
-an agent's reply or a queue update is sent as is) and sends the replies like any
-others. The key makes the row once-only: storing the same event twice (a
-retried transaction, a second worker) keeps one row.
+the person's own messages (`bot.gateway.internal`: most go to Rasa as an intent;
+an agent's reply or a queue update is sent as is, `bot.handoff.routing`) and
+sends the replies like any others. The key makes the row once-only: storing
+the same event twice (a retried transaction, a second worker) keeps one row.
 
 An event may carry a `text` (an agent's reply, a queue update: stored as the
 row's text, "" otherwise) and `data` (e.g. the agent's id: stored under
@@ -19,6 +23,7 @@ its commit (`ConversationWorker.notify`), since an uncommitted row is invisible.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -26,11 +31,32 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
 from bot.db import utcnow
-from bot.gateway.inbox import insert_ignoring_conflict
-from bot.gateway.models import INBOX_PENDING, Conversation, InboxMessage
+from bot.messages.inbox import insert_ignoring_conflict
+from bot.messages.models import INBOX_PENDING, Conversation, InboxMessage
 from bot.policy.validation import mask_phone
 
 log = logging.getLogger(__name__)
+
+NIK_CHECKED = "nik_checked"
+"""A NIK check finished (`bot.verification.queue`): Rasa tells its result."""
+AGENT_REPLY = "agent_reply"
+"""An agent's reply (the row's text; `data={"agent_id": n, "ticket_id": t}`):
+rendered and sent with author "agent", without Rasa."""
+QUEUE_UPDATE = "queue_update"
+"""The person's wait grew (the row's text; `data={"ticket_id": n}`): sent with
+author "system" while the ticket is open, without Rasa."""
+HANDOFF_RESOLVED = "handoff_resolved"
+"""An agent resolved the ticket: Rasa says what is next."""
+TO_RASA: Mapping[str, str] = {
+    NIK_CHECKED: "/check_status",
+    HANDOFF_RESOLVED: "/check_status",
+}
+"""Internal events handed to Rasa, and the message Rasa gets for each (the
+action tells a NIK check's result when the metadata says "nik_checked", and
+that the agent is done when it says "handoff_resolved")."""
+HANDOFF_EVENTS = frozenset({AGENT_REPLY, QUEUE_UPDATE})
+"""Internal events the handoff sends itself, without Rasa
+(`bot.handoff.routing`)."""
 
 INTERNAL_KEY = "internal"
 """The key of an inbox row's `event` that marks an internal event."""

@@ -13,17 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 DUE_SLACK = 0.01
 """Seconds early a `wake_in` counts as come (the event loop's timers may fire a
 little early: without this, the loop would look again and again until then);
 `wake_in` adds as much, so the look is never before the work is due."""
+
+SHUTDOWN_MARGIN = 5.0
+"""Seconds a shutdown grace must exceed the longest call it waits for by."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -111,6 +115,14 @@ class ClaimLoop(Generic[T]):
         """True once `stop` was called."""
         return self._stopping
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` as one of the loop's tasks (drained when it stops, like
+        the handled items; a failure is logged)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
     def pause(self, seconds: float) -> None:
         """Claim nothing for `seconds` (a dependency is down)."""
         self._pause_until = max(self._pause_until, time.monotonic() + seconds)
@@ -172,3 +184,13 @@ class ClaimLoop(Generic[T]):
             task.cancel()
         if late:
             await asyncio.wait(late)
+
+
+def backoff(attempt: int, base: float, cap: float, jitter: float = 0.25) -> float:
+    """Exponential delay for the `attempt`-th failure (1, 2, ...), capped, jittered.
+
+    The jitter takes off up to `jitter` of the delay, so retries of many messages
+    that failed together spread out instead of arriving together.
+    """
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return delay * (1 - jitter * random.random())  # noqa: S311

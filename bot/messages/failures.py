@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.gateway.models import INBOX_FAILED, Conversation, InboxMessage
+from bot.messages.models import INBOX_FAILED, Conversation, InboxMessage
 
 WINDOW = timedelta(hours=24)
 """How far back the count and the list look."""

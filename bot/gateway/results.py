@@ -1,0 +1,304 @@
+"""Commit what processing a message produced: the row done, failed or
+postponed, with its replies in the outbox, in one transaction each.
+
+Every write names the claim's fencing token (`ConversationClaims.holds`), so
+only the current lease holder's writes change anything; a late one is dropped.
+Answers held during a stale burst (`bot.gateway.burst`) go out before anything
+else of the transaction. The methods block (run them in a thread).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from bot.channels.base import Channel
+from bot.db import utcnow
+from bot.gateway import burst
+from bot.gateway.claims import ConversationClaims
+from bot.gateway.options import GatewayOptions
+from bot.gateway.outcome import Flush, Outcome, PendingMessage, Stored
+from bot.handoff.routing import cancel_ticket
+from bot.loops import describe_error
+from bot.messages.inbox import insert_ignoring_conflict
+from bot.messages.models import (
+    AUTHOR_BOT,
+    INBOX_DONE,
+    INBOX_FAILED,
+    INBOX_PENDING,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    Conversation,
+    InboxMessage,
+    OutboxMessage,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 500
+
+
+def _outbox_values(
+    pending: PendingMessage,
+    seq: int,
+    body: dict[str, Any],
+    ignore_opt_out: bool,
+    now: datetime,
+    outcome: Outcome | None = None,
+) -> dict[str, Any]:
+    """An outbox row's values; `outcome` gives its author (default: the bot)."""
+    values = {
+        "conversation_id": pending.conversation_id,
+        "inbox_id": pending.inbox_id,
+        "seq": seq,
+        "body": body,
+        "author": AUTHOR_BOT if outcome is None else outcome.author,
+        "agent_id": None if outcome is None else outcome.agent_id,
+        "ignore_opt_out": ignore_opt_out,
+        "status": OUTBOX_PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if outcome is not None and outcome.withheld:
+        values.update(status=OUTBOX_FAILED, last_error=outcome.withheld)
+    return values
+
+
+def store_flush(
+    session: Session, pending: PendingMessage, flush: Flush, now: datetime
+) -> None:
+    """Store held answers (before anything else of this transaction)."""
+    rows = []
+    for seq, body in enumerate(flush.bodies):
+        values = _outbox_values(pending, seq, body, False, now)
+        values["inbox_id"] = flush.inbox_id
+        rows.append(values)
+    insert_rows(session, rows)
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows with one Core statement (no ORM objects)."""
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), rows)
+
+
+class Results:
+    """The worker's transactions for one process."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        channels: Mapping[str, Channel],
+        claims: ConversationClaims,
+        options: GatewayOptions,
+    ) -> None:
+        self._sessions = sessions
+        self._channels = channels
+        self._claims = claims
+        self._options = options
+
+    def complete(self, pending: PendingMessage, outcome: Outcome) -> Stored:
+        """Mark the row done with the new state and the outcome's replies (held
+        answers first). When no other row of the conversation is pending, its
+        lease is released in the same transaction (`Stored.RELEASED`: no read
+        and no transaction more to find that out). `Stored.LOST`, and nothing
+        written, when the lease was lost or the row is no longer pending."""
+        now = utcnow()
+        inbox = InboxMessage.__table__
+        with self._sessions() as session:
+            done = session.execute(
+                update(inbox)
+                .where(inbox.c.id == pending.inbox_id, inbox.c.status == INBOX_PENDING)
+                .values(
+                    status=INBOX_DONE,
+                    attempts=inbox.c.attempts + 1,
+                    processed_at=now,
+                    last_error=outcome.note,
+                )
+            )
+            more = session.execute(
+                select(inbox.c.id)
+                .where(
+                    inbox.c.conversation_id == pending.conversation_id,
+                    inbox.c.status == INBOX_PENDING,
+                )
+                .limit(1)
+            ).first()
+            values: dict[str, Any] = {
+                "state": outcome.state,
+                "opted_out": outcome.opted_out,
+                "not_before": None,
+                "lease_until": now + timedelta(seconds=self._options.lease_seconds),
+            }
+            if more is None:
+                values.update(lease_owner=None, lease_until=None, lease_token=None)
+            kept = self._update_held(session, pending, values)
+            if done.rowcount != 1 or not kept:
+                session.rollback()
+                return Stored.LOST
+            if outcome.cancel_ticket is not None:
+                cancel_ticket(
+                    session, pending.conversation_id, outcome.cancel_ticket, now
+                )
+            if outcome.flush is not None:
+                store_flush(session, pending, outcome.flush, now)
+            insert_rows(
+                session,
+                [
+                    _outbox_values(
+                        pending, seq, body, seq < outcome.exempt, now, outcome
+                    )
+                    for seq, body in enumerate(outcome.bodies)
+                    if seq >= outcome.stored
+                ],
+            )
+            session.commit()
+        return Stored.KEPT if more is not None else Stored.RELEASED
+
+    def store_local(self, pending: PendingMessage, outcome: Outcome) -> None:
+        """Store the local bodies before the Rasa turn (idempotent: a retry of
+        the same message stores nothing twice)."""
+        now = utcnow()
+        with self._sessions() as session, session.begin():
+            for seq, body in enumerate(outcome.bodies):
+                insert_ignoring_conflict(
+                    session,
+                    OutboxMessage.__table__,
+                    _outbox_values(
+                        pending, seq, body, seq < outcome.exempt, now, outcome
+                    ),
+                    ["inbox_id", "seq"],
+                )
+
+    def fail(
+        self,
+        pending: PendingMessage,
+        error: str,
+        bodies: list[dict[str, Any]],
+        first_seq: int,
+    ) -> None:
+        """Mark the row failed and store `bodies` (an apology) after `first_seq`
+        and after any reply of the row stored by an earlier attempt, held answers
+        before them; nothing when the lease was lost (the fence is checked
+        first)."""
+        now = utcnow()
+        flush = self.flush(pending)
+        values: dict[str, Any] = {"not_before": None}
+        if flush is not None:
+            values["state"] = flush.state
+        with self._sessions() as session, session.begin():
+            if not self._update_held(session, pending, values):
+                log.warning(
+                    "conversation %s inbox %s: lease lost, not failed",
+                    pending.conversation_id,
+                    pending.inbox_id,
+                )
+                return
+            if bodies:
+                last = session.execute(
+                    select(func.max(OutboxMessage.seq)).where(
+                        OutboxMessage.inbox_id == pending.inbox_id
+                    )
+                ).scalar_one_or_none()
+                if last is not None:
+                    first_seq = max(first_seq, int(last) + 1)
+            failed = session.execute(
+                update(InboxMessage)
+                .where(
+                    InboxMessage.id == pending.inbox_id,
+                    InboxMessage.status == INBOX_PENDING,
+                )
+                .values(
+                    status=INBOX_FAILED,
+                    attempts=InboxMessage.attempts + 1,
+                    processed_at=now,
+                    last_error=error[:MAX_ERROR_LENGTH],
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if failed.rowcount != 1:
+                if flush is not None:  # keep them held: this row is not ours to end
+                    session.rollback()
+                return
+            if flush is not None:
+                store_flush(session, pending, flush, now)
+            insert_rows(
+                session,
+                [
+                    _outbox_values(pending, first_seq + index, body, False, now)
+                    for index, body in enumerate(bodies)
+                ],
+            )
+
+    def postpone(
+        self, pending: PendingMessage, error: str, delay: float, count: bool
+    ) -> None:
+        """Release the conversation until `delay` from now and note the error on
+        the row; held answers go out now (they must not wait for this row).
+        Nothing when the lease was lost (the fence is checked first)."""
+        now = utcnow()
+        values: dict[str, Any] = {"last_error": error[:MAX_ERROR_LENGTH]}
+        if count:
+            values["attempts"] = InboxMessage.attempts + 1
+        flush = self.flush(pending)
+        released: dict[str, Any] = {
+            "not_before": now + timedelta(seconds=delay),
+            "lease_owner": None,
+            "lease_until": None,
+            "lease_token": None,
+        }
+        if flush is not None:
+            released["state"] = flush.state
+        with self._sessions() as session, session.begin():
+            if not self._update_held(session, pending, released):
+                return
+            if flush is not None:
+                store_flush(session, pending, flush, now)
+            session.execute(
+                update(InboxMessage)
+                .where(
+                    InboxMessage.id == pending.inbox_id,
+                    InboxMessage.status == INBOX_PENDING,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def flush(self, pending: PendingMessage, buttons: bool = True) -> Flush | None:
+        """The held answers of the conversation as bodies to send now, or None.
+        A channel that cannot render them drops them (logged)."""
+        turns = burst.held_turns(pending.state)
+        inbox_id = burst.held_inbox_id(pending.state)
+        channel = self._channels.get(pending.message.channel)
+        if not turns or inbox_id is None or channel is None:
+            return None
+        state = burst.without_held(pending.state)
+        try:
+            rendered = channel.render(burst.combine(turns, buttons), state)
+        except Exception as exc:
+            log.error(
+                "conversation %s: held answers not rendered: %s",
+                pending.conversation_id,
+                describe_error(exc),
+            )
+            return Flush(inbox_id, [], state)
+        return Flush(inbox_id, list(rendered.bodies), dict(rendered.state))
+
+    def _update_held(
+        self, session: Session, pending: PendingMessage, values: dict[str, Any]
+    ) -> bool:
+        """Update the conversation while this claim still holds it (the fence);
+        False when it does not."""
+        kept = session.execute(
+            update(Conversation.__table__)
+            .where(self._claims.holds(pending.conversation_id, pending.lease_token))
+            .values(**values)
+        )
+        return bool(kept.rowcount == 1)
