@@ -25,7 +25,17 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, String, delete, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    String,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bot.db import Base
@@ -52,14 +62,19 @@ def stale_before(now: datetime, timeout: float) -> datetime:
     return now - timedelta(seconds=timeout)
 
 
-def lease_free(owner: Any, until: Any, now: datetime, stale: datetime | None) -> Any:
-    """SQL: the lease in columns `owner`/`until` may be taken now (`stale`: the
-    heartbeat cutoff, None for the `lease_until` rule alone)."""
+def lease_free(
+    owner: Any, until: Any, now: datetime, stale: datetime | None, me: str | None
+) -> Any:
+    """SQL: the lease in columns `owner`/`until` may be taken now by process
+    `me` (`stale`: the heartbeat cutoff, None for the `lease_until` rule alone).
+    A process never counts its own heartbeat stale: it is alive, however late a
+    starved event loop wrote it; taking its own work over would run it twice."""
     rules = [owner.is_(None), until.is_(None), until < now]
     if stale is not None:
-        rules.append(
-            owner.in_(select(processes.c.owner).where(processes.c.heartbeat_at < stale))
+        dead = owner.in_(
+            select(processes.c.owner).where(processes.c.heartbeat_at < stale)
         )
+        rules.append(dead if me is None else and_(owner != me, dead))
     return or_(*rules)
 
 

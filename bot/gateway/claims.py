@@ -59,6 +59,7 @@ class ConversationClaims:
             Conversation.lease_until,
             now,
             leases.stale_before(now, self._options.heartbeat_timeout),
+            self._owner,
         )
         token = self._tokens.new()
         with self._sessions() as session, session.begin():

@@ -227,6 +227,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             OutboxMessage.lease_until,
             now,
             leases.stale_before(now, self._options.heartbeat_timeout),
+            self._owner,
         )
         earlier = aliased(OutboxMessage)
         blocked = exists().where(

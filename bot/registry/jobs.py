@@ -95,9 +95,11 @@ def jobs_of(
     return [JobInfo.from_row(row) for row in rows]
 
 
-def _claimable(moment: datetime, stale_before: datetime | None = None) -> Any:
+def _claimable(
+    moment: datetime, stale_before: datetime | None = None, me: str | None = None
+) -> Any:
     lost = leases.lease_free(
-        jobs.c.lease_owner, jobs.c.lease_until, moment, stale_before
+        jobs.c.lease_owner, jobs.c.lease_until, moment, stale_before, me
     )
     return or_(
         and_(jobs.c.status == JOB_QUEUED, jobs.c.next_attempt_at <= moment),
@@ -127,7 +129,7 @@ def claim_jobs(
     until = moment + timedelta(seconds=lease_seconds)
     due = (
         select(jobs.c.id)
-        .where(_claimable(moment, stale_before))
+        .where(_claimable(moment, stale_before, owner))
         .order_by(jobs.c.next_attempt_at, jobs.c.id)
         .limit(limit)
     )
@@ -139,7 +141,7 @@ def claim_jobs(
     for job_id in session.execute(due).scalars().all():
         result = session.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, _claimable(moment, stale_before))
+            .where(jobs.c.id == job_id, _claimable(moment, stale_before, owner))
             .values(
                 status=JOB_RUNNING,
                 lease_owner=owner,

@@ -129,6 +129,29 @@ def test_a_dead_process_conversation_is_taken_over_at_once(
     assert conversation(sessions, conversation_id).lease_owner == B
 
 
+def test_a_starved_process_never_takes_its_own_work_over(
+    sessions: sessionmaker,
+) -> None:
+    store_message(sessions)
+    reply_id = store_reply(sessions)
+    with sessions() as session:
+        queue_job(session)
+        cutoff = leases.stale_before(utcnow(), OPTIONS.heartbeat_timeout)
+        assert len(claim_jobs(session, A, lease_seconds=60, stale_before=cutoff)) == 1
+        session.commit()
+    assert len(worker(sessions, A).claims.claim(8)) == 1
+    assert len(sender(sessions, A)._claim({SIMULATOR_LANE: 8})) == 1
+    silence(sessions, A, 3.5)  # its own heartbeat is late: its loop was starved
+    assert worker(sessions, A).claims.claim(8) == [], "the turn would run twice"
+    assert sender(sessions, A)._claim({SIMULATOR_LANE: 8}) == [], "sent twice"
+    with sessions() as session:
+        cutoff = leases.stale_before(utcnow(), OPTIONS.heartbeat_timeout)
+        assert claim_jobs(session, A, lease_seconds=60, stale_before=cutoff) == []
+    assert outbox_row(sessions, reply_id).lease_owner == A
+    [taken] = worker(sessions, B).claims.claim(8)  # for the others it is dead
+    assert taken is not None
+
+
 def test_a_paused_holder_cannot_commit_after_a_takeover(
     sessions: sessionmaker,
 ) -> None:
