@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
-	bench-registration bench-sms soak telegram-webhook supervisor agent screenshots clean
+	bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench-registration: $(BIN)/.installed ## Registry throughput: registrations, dup
 
 bench-sms: $(BIN)/.installed ## SMS segments of every answer, per policy version
 	$(BIN)/python -m bench.sms_segments
+
+bench-e2e: $(MODEL) ## Whole path under closed-loop load vs stock Rasa, SQLite+PostgreSQL (ARGS=--quick; trains stock once, cached)
+	$(BIN)/python -m bench.e2e $(ARGS)
 
 soak: $(MODEL) ## Kill gateway, Rasa, actions under traffic; fail on lost/duplicate/out-of-order (ARGS=--short)
 	$(BIN)/python -m bench.soak $(ARGS)
