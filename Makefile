@@ -19,7 +19,7 @@ export PRAKERJA_ENV ?= development
 	bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt
 	@scripts/check_python.sh $(PYTHON)
