@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -165,6 +165,12 @@ def main(argv: list[str]) -> int:
     if args and args[0] == "--shell":
         return shell(Path(args[1] if len(args) > 1 else DEFAULT_MODEL), bin_dir)
     model = Path(args[0] if args else DEFAULT_MODEL)
+    return supervise(services(model, bin_dir), _print_ready)
+
+
+def supervise(wanted: list[Service], on_ready: Callable[[], None]) -> int:
+    """Start the services in order, call `on_ready` once all answer, and stop
+    them all on SIGINT/SIGTERM or when one dies (exit 1)."""
     supervisor = Supervisor()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -172,7 +178,6 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    wanted = services(model, bin_dir)
     for service in wanted:
         supervisor.start(service)
     pending = {s.name: s.ready_url for s in wanted}
@@ -186,7 +191,7 @@ def main(argv: list[str]) -> int:
             if _answers(url):
                 del pending[name]
                 if not pending:
-                    _print_ready()
+                    on_ready()
         if pending and time.monotonic() - started > READY_TIMEOUT_SECONDS:
             print(f"launcher: {', '.join(pending)} not ready; stopping all")
             supervisor.stop()
