@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
+.PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
 	bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
@@ -47,6 +47,10 @@ train: $(MODEL) ## Train the model if data/, domain.yml or config.yml changed
 run: $(MODEL) ## Start the gateway+simulator (8000), Rasa (5005), actions (5055)
 	@mkdir -p var
 	exec $(BIN)/python -m bot.launcher $(MODEL)
+
+run-scaled: $(MODEL) ## Several gateways, Rasa and action servers on PostgreSQL+Redis (DATABASE_URL, REDIS_URL; ARGS=--rasa 2 ...)
+	@mkdir -p var
+	exec $(BIN)/python -m bot.scaled $(ARGS) $(MODEL)
 
 shell: $(MODEL) ## Chat with the assistant in this terminal
 	@mkdir -p var
