@@ -22,6 +22,7 @@ from typing import Any
 from bench.e2e import drive
 from bench.e2e.cpu import BackendCpu, group_cpu, own_cpu
 from bench.e2e.report import markdown
+from bench.e2e.scaled import run_scaled
 from bench.e2e.stock import ensure_model
 from bench.gateway import database, log_summary, machine
 from bench.soak.people import SEED, Person, build_people
@@ -50,15 +51,26 @@ class Ports:
 
     def __call__(self) -> int:
         """The next free port of the range."""
-        while self._next < self._end:
-            port, self._next = self._next, self._next + 1
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+        return self.block(1)
+
+    def block(self, count: int) -> int:
+        """The first of the next `count` consecutive free ports of the range."""
+        while self._next + count <= self._end:
+            first = self._next
+            if all(_free(first + i) for i in range(count)):
+                self._next = first + count
+                return first
+            self._next += 1
         raise SystemExit("no free port left in the range given by --port-base")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass
@@ -265,13 +277,20 @@ def parse() -> argparse.Namespace:
                         help="stock Rasa model (default: trained once and cached, "
                         "bench/e2e/stock.py)")  # fmt: skip
     parser.add_argument("--no-stock", action="store_true")
+    parser.add_argument("--scaled", type=int, nargs="*", default=[],
+                        help="also the whole path through `make run-scaled` with "
+                        "these numbers of Rasa servers (PostgreSQL, Redis; the "
+                        "first --people)")  # fmt: skip
+    parser.add_argument("--scaled-gateways", type=int, default=2)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--port-base", type=int, default=18500)
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds per phase")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
     args = parser.parse_args()
     if args.quick:
-        args.people, args.per_person, args.databases = [20], 3, ["sqlite"]
+        args.people, args.per_person = [20], 3
+        args.databases = [] if args.scaled else ["sqlite"]
     if args.no_stock:
         args.stock_model = None
     elif args.stock_model is None:
@@ -295,6 +314,17 @@ def main() -> None:
                     print(f"Logs and files kept in {work}", file=sys.stderr)
                 else:
                     shutil.rmtree(work, ignore_errors=True)
+    scaled = []
+    for servers in args.scaled:
+        work = Path(tempfile.mkdtemp(prefix=f"bench-e2e-scaled-{servers}-"))
+        try:
+            scaled.append(run_scaled(args, servers, ports, work))
+            print(f"  {_line(scaled[-1]['whole_path'])}", flush=True)
+        finally:
+            if args.keep:
+                print(f"Logs and files kept in {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
     where["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report = {
         "machine": where,
@@ -304,6 +334,7 @@ def main() -> None:
         "stock_model": str(args.stock_model) if args.stock_model else None,
         "rasa_bin": str(BIN / "rasa"),
         "runs": results,
+        "scaled": scaled,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")

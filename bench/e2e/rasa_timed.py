@@ -3,7 +3,10 @@
 Wraps Rasa's own methods before starting it (nothing in Rasa's code is changed):
 the NLU graph (`MessageProcessor._parse_message_with_graph`) and each of its
 nodes, the policy graph (`_predict_next_with_tracker`) and each of its nodes, the
-SQL tracker store's `retrieve` and `save`, every action run (`RemoteAction`, or
+SQL tracker store's `retrieve` and `save`, the tracker's `copy` (Rasa replays
+every event of the session into a new tracker before each action) and
+`current_state` (the tracker as JSON: the body of each action server call, the
+REST answer), every action run (`RemoteAction`, or
 in Rasa: responses, forms, listen), every request to the action server
 (`EndpointConfig.request`: custom actions and form validation), and the whole
 `handle_message`. Sync parts (NLU, policies, tracker store: SQLAlchemy is
@@ -127,11 +130,14 @@ def install() -> None:
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.engine.graph import GraphNode
+    from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.endpoints import EndpointConfig
 
     _sync(MessageProcessor, "_parse_message_with_graph", "nlu", region="nlu")
     _sync(MessageProcessor, "_predict_next_with_tracker", "policies", region="policy")
     _graph_node(GraphNode)
+    _sync(DialogueStateTracker, "copy", "tracker.copy")
+    _sync(DialogueStateTracker, "current_state", "tracker.current_state")
     _async(SQLTrackerStore, "retrieve", "tracker.retrieve")
     _async(SQLTrackerStore, "save", "tracker.save")
     _async(MessageProcessor, "handle_message", "turn")

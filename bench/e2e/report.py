@@ -15,6 +15,8 @@ RASA_PARTS = (
     ("policies", "policies (whole graph)"),
     ("tracker.retrieve", "tracker store: load"),
     ("tracker.save", "tracker store: save"),
+    ("tracker.copy", "tracker copy before each action (event replay)"),
+    ("tracker.current_state", "tracker as JSON (action server bodies)"),
     ("action_server.request", "action server round trips (wall)"),
     ("action.in_rasa", "actions run in Rasa: responses, forms, listen (wall)"),
     ("turn", "whole turn in the processor (wall)"),
@@ -52,7 +54,7 @@ def _breakdown(run: dict[str, Any]) -> list[str]:
             part = phase["rasa_ms_per_message"].get(key)
             if part is None:
                 cells.append("–")
-            elif key in ("nlu", "policies", "tracker.retrieve", "tracker.save"):
+            elif key in ("nlu", "policies") or key.startswith("tracker."):
                 cells.append(f"{part['cpu_ms']:g} cpu ({part['calls']:g}×)")
             else:
                 cells.append(f"{part['wall_ms']:g} ({part['calls']:g}×)")
@@ -126,4 +128,24 @@ def markdown(report: dict[str, Any]) -> str:
                           "", f"Slowest action server calls, {label} (wall ms per "
                           "message):", "", "| action | wall ms | calls |",
                           "| --- | ---: | ---: |", *_requests(run[key])]  # fmt: skip
+    if report.get("scaled"):
+        lines += [
+            "",
+            "#### make run-scaled (PostgreSQL, Redis), whole path",
+            "",
+            "| gateways | Rasa servers (+ as many action servers) | people | msg/s | "
+            "time to reply p50 / p95 / p99 (ms) | CPU ms/msg: gateways | Rasa | "
+            "actions | database | messages |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for run in report["scaled"]:
+            p, cpu = run["whole_path"], run["whole_path"]["cpu_ms_per_message"]
+            lines.append(
+                f"| {run['gateways']} | {run['rasa_servers']} | {run['people']} | "
+                f"{p['messages_per_s']:g} | {p['p50_ms']:g} / {p['p95_ms']:g} / "
+                f"{p['p99_ms']:g} | {_cell(cpu.get('gateway'))} | "
+                f"{_cell(cpu.get('rasa'))} | {_cell(cpu.get('actions'))} | "
+                f"{_cell(cpu.get('database'))} | {p['messages']} "
+                f"({p['timeouts']} t/o, {p['errors']} err) |"
+            )
     return "\n".join(lines)

@@ -77,8 +77,9 @@ class Deliveries:
             return len(self._by_address.get(address, ()))
 
 
-def make_fakes(deliveries: Deliveries) -> tuple[Any, Any]:
-    """The fake Twilio and Telegram APIs, recording into `deliveries`."""
+def make_fakes(deliveries: Deliveries, token: str = "") -> tuple[Any, Any]:
+    """The fake Twilio and Telegram APIs, recording into `deliveries` (token: the
+    fake bot's, else the fakes' default)."""
     from tests.fakes.telegram_api import FakeTelegramApi
     from tests.fakes.twilio_api import Call, FakeTwilioApi
 
@@ -100,7 +101,7 @@ def make_fakes(deliveries: Deliveries) -> tuple[Any, Any]:
 
     return (
         SoakTwilioApi(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN),
-        SoakTelegramApi(),
+        SoakTelegramApi(token) if token else SoakTelegramApi(),
     )
 
 
