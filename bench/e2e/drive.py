@@ -30,6 +30,7 @@ class Outcome:
     to_reply_s: list[float] = field(default_factory=list)
     timeouts: int = 0
     errors: int = 0
+    texts: list[str] = field(default_factory=list)  # of each time in to_reply_s
 
     def summary(self) -> dict[str, Any]:
         """Messages per second and time to reply p50/p95/p99 (ms)."""
@@ -45,6 +46,10 @@ class Outcome:
                 for q in (50, 95, 99)
             },
             "answered": len(replies),
+            "slowest": [
+                (round(t * 1000), text)
+                for t, text in sorted(zip(replies, self.texts, strict=True))[-5:][::-1]
+            ],
             "timeouts": self.timeouts,
             "errors": self.errors,
         }
@@ -176,6 +181,7 @@ async def through_gateway(
         after = [d.at for d in deliveries.to(sent.address) if d.at >= sent.posted_at]
         if after and sent.status == 200:
             outcome.to_reply_s.append(after[0] - sent.posted_at)
+            outcome.texts.append(f"{sent.kind or 'text'}: {sent.text[:30]}")
         elif sent.status != 200:
             outcome.errors += 1
     outcome.timeouts = traffic.timeouts
@@ -205,6 +211,7 @@ async def through_rest(
                 outcome.errors += 1
                 return
             outcome.to_reply_s.append(time.monotonic() - started)
+            outcome.texts.append(text[:30])
 
         async def person(p: Person) -> None:
             sender = f"{tag}-{p.channel}-{p.address}"
