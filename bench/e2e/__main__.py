@@ -8,6 +8,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from typing import Any
 
 from bench.e2e import drive
 from bench.e2e.cpu import BackendCpu, group_cpu, own_cpu
+from bench.e2e.profile import hot_spots
 from bench.e2e.report import markdown
 from bench.e2e.scaled import run_scaled
 from bench.e2e.stock import ensure_model
@@ -188,6 +190,9 @@ def run_combination(
             **services["rasa"].env,
             "RASA_TIMINGS_FILE": str(timings),
         }
+        profile = work / "rasa.prof"
+        if args.profile_rasa:
+            services["rasa"].env["RASA_PROFILE_FILE"] = str(profile)
         for service in services.values():
             stack.callback(service.stop)
         print(f"[{db_kind}, {count} people] starting the action server, Rasa and "
@@ -204,9 +209,15 @@ def run_combination(
         meters = Meters(services, backends, timings)
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
         print(f"  whole path: {total} messages from {count} people", flush=True)
+        rasa_pid = services["rasa"].proc.pid if services["rasa"].proc else 0
+        if args.profile_rasa:
+            os.kill(rasa_pid, signal.SIGUSR1)
         whole = meters.measure(lambda: asyncio.run(drive.through_gateway(
             gateway_urls(services), deliveries, work / "email-outbox", db_url,
             people, args.timeout)))  # fmt: skip
+        if args.profile_rasa:
+            os.kill(rasa_pid, signal.SIGUSR2)
+            whole["profile"] = hot_spots(profile, whole["messages"])
         print(f"  {_line(whole)}\n  our Rasa, REST channel", flush=True)
         rasa_url = services["rasa"].ready_url.rsplit("/", 1)[0]
         ours = meters.measure(lambda: asyncio.run(drive.through_rest(
@@ -287,6 +298,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds per phase")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
+    parser.add_argument("--profile-rasa", action="store_true",
+                        help="cProfile our Rasa during the whole-path phase "
+                        "(slows it: read the shares per part)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.people, args.per_person = [20], 3

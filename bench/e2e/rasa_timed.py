@@ -153,12 +153,34 @@ def _writer(path: Path) -> None:
         temporary.replace(path)
 
 
+def _profile(path: Path) -> None:
+    """cProfile (CPU time) of the event loop's thread: SIGUSR1 starts it,
+    SIGUSR2 stops it and saves the statistics to `path`."""
+    import cProfile
+    import signal
+
+    profiler = cProfile.Profile(time.thread_time)  # CPU, not waiting
+
+    def start(signum: int, frame: Any) -> None:
+        profiler.enable()
+
+    def save(signum: int, frame: Any) -> None:
+        profiler.disable()
+        profiler.dump_stats(str(path))
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, save)
+
+
 def main() -> None:
-    """Install the timers, start the writer, then run Rasa's command line."""
+    """Install the timers, start the writer (and the profiler when
+    $RASA_PROFILE_FILE is set), then run Rasa's command line."""
     install()
     target = os.environ.get("RASA_TIMINGS_FILE")
     if target:
         threading.Thread(target=_writer, args=(Path(target),), daemon=True).start()
+    if os.environ.get("RASA_PROFILE_FILE"):
+        _profile(Path(os.environ["RASA_PROFILE_FILE"]))
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", *sys.argv[1:]]
