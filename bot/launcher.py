@@ -29,6 +29,14 @@ LOOPBACK = "127.0.0.1"
 """Where Rasa and the action server listen: neither authenticates its callers
 (the action server trusts the sender id it is given), so only this machine's
 gateway may reach them."""
+ACTIONS_ENV = {"SANIC_HOST": LOOPBACK, "SANIC_KEEP_ALIVE_TIMEOUT": "30"}
+"""The action server's environment. rasa-sdk 3.6 has no --host option: its
+server binds to SANIC_HOST. Sanic closes a connection on which no request came
+within KEEP_ALIVE_TIMEOUT (5 s by default), a new one included; Rasa opens a new
+connection for each action call, so when Rasa's event loop is busy for more than
+5 s between connecting and writing the request, the call failed with "Cannot
+write to closing transport" and the whole turn was run again (measured with
+`make bench-e2e` on a loaded machine, docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,7 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
             "actions",
             [rasa, "run", "actions", "--port", "5055", "--actions", "actions"],
             "http://127.0.0.1:5055/health",
-            # rasa-sdk 3.6 has no --host option: its server binds to SANIC_HOST
-            {"SANIC_HOST": LOOPBACK},
+            ACTIONS_ENV,
         ),
         Service(
             "rasa",

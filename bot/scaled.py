@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from bot.launcher import LOOPBACK, Service, seed_database, supervise
+from bot.launcher import (
+    ACTIONS_ENV,
+    LOOPBACK,
+    Service,
+    seed_database,
+    supervise,
+)
 
 ENDPOINTS = "endpoints-scaled.yml"
 
@@ -94,7 +100,7 @@ def scaled_services(
             f"actions{i + 1}",
             [rasa_bin, "run", "actions", "--port", str(port), "--actions", "actions"],
             f"http://{LOOPBACK}:{port}/health",
-            {"SANIC_HOST": LOOPBACK, **stores},
+            {**ACTIONS_ENV, **stores},
         ))  # fmt: skip
     for j in range(layout.rasa):
         port = layout.rasa_port + j

@@ -82,11 +82,13 @@ class Meters:
     services: dict[str, Service]
     backends: Callable[[], BackendCpu] | None
     timings: Path
+    rasa_log: Path
 
     def measure(self, phase: Callable[[], drive.Outcome]) -> dict[str, Any]:
         """Run `phase`, return its summary with CPU and Rasa's timings per message."""
         before = {name: group_cpu(s.proc.pid) for name, s in self._live()}
         rasa_before = self._timings()
+        failed_before = _failed_actions(self.rasa_log)
         bench_before = own_cpu()
         watcher = self.backends() if self.backends else None
         if watcher:
@@ -100,6 +102,7 @@ class Meters:
         rasa = _with_total(_delta(self._timings(), rasa_before),
                            "action_server.request")  # fmt: skip
         result = outcome.summary()
+        result["failed_action_calls"] = _failed_actions(self.rasa_log) - failed_before
         n = max(outcome.messages, 1)
         result["cpu_ms_per_message"] = {
             k: round(v * 1000 / n, 2) for k, v in cpu.items()
@@ -123,6 +126,14 @@ class Meters:
             return found
         except (OSError, ValueError):
             return {}
+
+
+def _failed_actions(log: Path) -> int:
+    """Action server calls Rasa logged as failed so far."""
+    try:
+        return log.read_text(errors="replace").count("Failed to run custom action")
+    except OSError:
+        return 0
 
 
 def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +217,7 @@ def run_combination(
         if kind == "postgresql":
             name = db_url.rsplit("/", 1)[1]
             backends = lambda: BackendCpu(args.postgres_url, name)  # noqa: E731
-        meters = Meters(services, backends, timings)
+        meters = Meters(services, backends, timings, services["rasa"].log)
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
         print(f"  whole path: {total} messages from {count} people", flush=True)
         rasa_pid = services["rasa"].proc.pid if services["rasa"].proc else 0
@@ -240,7 +251,7 @@ def run_combination(
             asyncio.run(_ready(stock))
             result["stock_ready_s"] = round(time.monotonic() - started, 1)
             stock_meters = Meters({"actions": services["actions"], "rasa": stock},
-                                  backends, stock_timings)  # fmt: skip
+                                  backends, stock_timings, stock.log)  # fmt: skip
             stock_url = stock.ready_url.rsplit("/", 1)[0]
             result["stock_rest"] = stock_meters.measure(
                 lambda: asyncio.run(

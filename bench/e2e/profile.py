@@ -65,11 +65,14 @@ def hot_spots(path: Path, messages: int) -> dict[str, Any]:
     """CPU ms per message by package and by step of a turn, and the top
     functions by own time."""
     deadline = time.monotonic() + WAIT_FOR_FILE
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if not path.exists():
+    stats: Any = None
+    while stats is None and time.monotonic() < deadline:
+        try:  # written by Rasa's signal handler: maybe not yet, or not whole
+            stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+        except (OSError, EOFError, ValueError):
+            time.sleep(0.3)
+    if stats is None:
         return {"error": "no profile written"}
-    stats: Any = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
     n = max(messages, 1)
     by_package: dict[str, float] = defaultdict(float)
     steps: dict[str, float] = defaultdict(float)

@@ -35,12 +35,14 @@ def _throughput(run: dict[str, Any]) -> list[str]:
             continue
         cpu = phase["cpu_ms_per_message"]
         rasa = cpu.get("rasa", cpu.get("stock rasa"))
+        failed = phase.get("failed_action_calls", 0)
         cells = [label, _cell(phase["messages_per_s"]),
                  f"{phase['p50_ms']:g} / {phase['p95_ms']:g} / {phase['p99_ms']:g}",
                  _cell(cpu.get("gateway1")), _cell(rasa), _cell(cpu.get("actions")),
                  _cell(cpu.get("database")), _cell(cpu.get("bench (load and fakes)")),
                  f"{phase['messages']} ({phase['timeouts']} t/o, "
-                 f"{phase['errors']} err)"]  # fmt: skip
+                 f"{phase['errors']} err, "
+                 f"{failed} failed action calls)"]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -85,6 +87,25 @@ def _requests(phase: dict[str, Any], top: int = 6) -> list[str]:
     return [f"| `{name}` | {v['wall_ms']:g} | {v['calls']:g} |" for name, v in found]
 
 
+def _profile(profile: dict[str, Any]) -> list[str]:
+    if "error" in profile:
+        return ["", f"Profile: {profile['error']}."]
+    lines = [
+        "",
+        "cProfile of our Rasa during the whole path (CPU clock, profiler overhead "
+        f"included): {profile['profiled_cpu_ms_per_message']:g} ms per message.",
+        "",
+        "| own time by package | ms/msg |",
+        "| --- | ---: |",
+        *(f"| {k} | {v:g} |" for k, v in profile["by_package_ms"].items() if v >= 0.1),
+        "",
+        "| step of a turn (cumulative, nested) | ms/msg |",
+        "| --- | ---: |",
+        *(f"| {k} | {v:g} |" for k, v in profile["steps_ms"].items()),
+    ]
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Tables per database and number of people, then Rasa's time per message."""
     m = report["machine"]
@@ -120,6 +141,8 @@ def markdown(report: dict[str, Any]) -> str:
             "| --- |" + " ---: |" * len(phases),
             *_breakdown(run),
         ]
+        if run.get("whole_path", {}).get("profile"):
+            lines += _profile(run["whole_path"]["profile"])
         for key, label in PHASES:
             if run.get(key) and key != "ours_rest":
                 lines += ["", f"Costliest graph nodes, {label} (CPU ms per message):",

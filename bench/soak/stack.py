@@ -26,6 +26,7 @@ from bench.gateway import (
     free_port,
 )
 from bench.soak.people import Person
+from bot.launcher import ACTIONS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,7 +250,7 @@ def make_services(
             "actions",
             [str(BIN / "rasa"), "run", "actions", "--port", str(actions_port),
              "--actions", "actions"],
-            {**shared, "SANIC_HOST": "127.0.0.1"},
+            {**shared, **ACTIONS_ENV},
             f"http://127.0.0.1:{actions_port}/health", work / "actions.log",
         ),
         "rasa": Service(
