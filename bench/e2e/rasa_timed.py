@@ -8,7 +8,9 @@ every event of the session into a new tracker before each action) and
 `current_state` (the tracker as JSON: the body of each action server call, the
 REST answer), every action run (`RemoteAction`, or
 in Rasa: responses, forms, listen), every request to the action server
-(`EndpointConfig.request`: custom actions and form validation), and the whole
+(`EndpointConfig.request`: custom actions and form validation), the check of
+each answer against Rasa's JSON schema (`RemoteAction._validate_action_result`),
+and the whole
 `handle_message`. Sync parts (NLU, policies, tracker store: SQLAlchemy is
 synchronous in Rasa 3.6) are timed in CPU seconds of the event loop's thread and
 in wall seconds; awaited parts (action server round trips, the whole turn) in
@@ -127,6 +129,7 @@ def _request_key(endpoint: Any, *args: Any, **kwargs: Any) -> str:
 
 def install() -> None:
     """Wrap Rasa's methods (before Rasa loads anything)."""
+    from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.engine.graph import GraphNode
@@ -143,6 +146,7 @@ def install() -> None:
     _async(MessageProcessor, "handle_message", "turn")
     _async(MessageProcessor, "_run_action", _action_key)
     _async(EndpointConfig, "request", _request_key)
+    _sync(RemoteAction, "_validate_action_result", "action_response.validate")
 
 
 def _writer(path: Path) -> None:

@@ -17,6 +17,7 @@ RASA_PARTS = (
     ("tracker.save", "tracker store: save"),
     ("tracker.copy", "tracker copy before each action (event replay)"),
     ("tracker.current_state", "tracker as JSON (action server bodies)"),
+    ("action_response.validate", "action server answer checked by jsonschema"),
     ("action_server.request", "action server round trips (wall)"),
     ("action.in_rasa", "actions run in Rasa: responses, forms, listen (wall)"),
     ("turn", "whole turn in the processor (wall)"),
@@ -56,7 +57,9 @@ def _breakdown(run: dict[str, Any]) -> list[str]:
             part = phase["rasa_ms_per_message"].get(key)
             if part is None:
                 cells.append("–")
-            elif key in ("nlu", "policies") or key.startswith("tracker."):
+            elif key in ("nlu", "policies", "action_response.validate") or (
+                key.startswith("tracker.")
+            ):
                 cells.append(f"{part['cpu_ms']:g} cpu ({part['calls']:g}×)")
             else:
                 cells.append(f"{part['wall_ms']:g} ({part['calls']:g}×)")
