@@ -55,6 +55,8 @@ def parse(argv: list[str]) -> tuple[Layout, Path]:
     args = parser.parse_args(argv)
     if min(args.gateways, args.rasa, args.actions) < 1:
         parser.error("at least one of each process")
+    if not args.lock_prefix.isalnum():  # else Rasa silently uses its default
+        parser.error("--lock-prefix takes letters and digits only")
     layout = Layout(args.gateways, args.rasa, args.actions, args.gateway_port,
                     args.rasa_port, args.actions_port, args.lock_prefix)  # fmt: skip
     return layout, Path(args.model)

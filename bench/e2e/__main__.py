@@ -289,7 +289,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--per-person", type=int, default=6,
                         help="messages per person on average (registrations send "
                         "their whole script)")  # fmt: skip
-    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"],
+    parser.add_argument("--databases", nargs="*", default=["sqlite", "postgresql"],
                         choices=["sqlite", "postgresql"])  # fmt: skip
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--db-prefix", default="bench_e2e_",

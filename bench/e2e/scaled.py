@@ -31,6 +31,12 @@ from bench.soak.stack import (
 )
 
 
+def _lock_prefix(prefix: str) -> str:
+    """A RedisLockStore key prefix of our own (Rasa takes letters and digits only,
+    else it silently uses its default)."""
+    return "".join(ch for ch in prefix if ch.isalnum()) + uuid.uuid4().hex[:8]
+
+
 def children(pid: int) -> dict[int, str]:
     """The launcher's children (each leads its own process group) by kind."""
     found = {}
@@ -110,7 +116,7 @@ def run_scaled(
             "--rasa", str(servers), "--actions", str(servers),
             "--gateway-port", str(first), "--rasa-port", str(rasa_port),
             "--actions-port", str(actions_port),
-            "--lock-prefix", f"{args.db_prefix}{uuid.uuid4().hex[:8]}",
+            "--lock-prefix", _lock_prefix(args.db_prefix),
             str(args.model),
         ]  # fmt: skip
         launcher = Service("scaled", command, env, "", work / "scaled.log")

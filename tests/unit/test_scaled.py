@@ -24,6 +24,12 @@ def test_the_default_layout_is_two_of_each_from_the_usual_ports() -> None:
     assert model == Path("models/prakerja.tar.gz")
 
 
+def test_the_lock_prefix_is_one_rasa_accepts() -> None:
+    assert parse(["--lock-prefix", "h5run2"])[0].lock_prefix == "h5run2"
+    with pytest.raises(SystemExit):
+        parse(["--lock-prefix", "h5_run"])
+
+
 def test_scaled_mode_refuses_sqlite_and_a_missing_redis() -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         store_env({"DATABASE_URL": "sqlite:///var/prakerja.db", "REDIS_URL":
