@@ -24,5 +24,6 @@ server, PostgreSQL's backends for the run's database, this load generator);
 Rasa runs under bench.e2e.rasa_timed, so the report also says where Rasa's time
 goes per message (NLU and each component, policies, tracker store load and save,
 action server round trips). Results go to results/bench/e2e.json, a Markdown
-summary to stdout. --quick: SQLite, 20 people, 3 messages each.
+summary to stdout. --quick: SQLite, 20 people, 3 messages each (and stock Rasa
+only if its model is already cached).
 """

@@ -25,7 +25,7 @@ from bench.e2e.cpu import BackendCpu, group_cpu, own_cpu
 from bench.e2e.profile import hot_spots
 from bench.e2e.report import markdown
 from bench.e2e.scaled import run_scaled
-from bench.e2e.stock import ensure_model
+from bench.e2e.stock import ensure_model, model_path
 from bench.gateway import database, log_summary, machine
 from bench.soak.people import SEED, Person, build_people
 from bench.soak.stack import (
@@ -318,6 +318,12 @@ def parse() -> argparse.Namespace:
         args.databases = [] if args.scaled else ["sqlite"]
     if args.no_stock:
         args.stock_model = None
+    elif args.stock_model is None and args.quick and not model_path().exists():
+        print(
+            "--quick: no stock model cached (training takes ~18 min), so no "
+            "stock phase; `python -m bench.e2e.stock` trains it",
+            flush=True,
+        )
     elif args.stock_model is None:
         args.stock_model = ensure_model()
     return args
