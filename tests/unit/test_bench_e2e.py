@@ -4,10 +4,12 @@ over, Rasa's timings per part, and the Markdown report."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
 import bench.e2e.__main__ as e2e
+from bench.e2e import stock
 from bench.e2e.__main__ import Ports, _delta, _with_total
 from bench.e2e.drive import Outcome, TurnWatch
 from bench.e2e.report import markdown
@@ -81,3 +83,19 @@ def test_the_report_has_the_ratio_to_stock_and_the_breakdown() -> None:
     assert "**3.00×** msg/s" in text
     assert "| NLU (whole graph) | 8 cpu (1×) | 8 cpu (1×) |" in text
     assert "`run_X0`" in text
+
+
+def test_the_stock_model_is_keyed_by_the_configs_content_not_its_comments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training writes Rasa's defaults into the config as comments."""
+    config = tmp_path / "stock.yml"
+    monkeypatch.setattr(stock, "CONFIG", config)
+    config.write_text("recipe: default.v1\nlanguage: id\npipeline:\npolicies:\n")
+    before = stock.data_hash()
+    config.write_text("recipe: default.v1\nlanguage: id\npipeline:\n"
+                      "#   - name: DIETClassifier\npolicies:\n")  # fmt: skip
+    assert stock.data_hash() == before
+    config.write_text("recipe: default.v1\nlanguage: en\npipeline:\npolicies:\n")
+    assert stock.data_hash() != before
+    assert stock.model_path().name == f"stock-{stock.data_hash()}.tar.gz"
