@@ -4,6 +4,7 @@ again once the whole answer is delivered), or straight to a Rasa REST webhook.""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ class Outcome:
     timeouts: int = 0
     errors: int = 0
     texts: list[str] = field(default_factory=list)  # of each time in to_reply_s
+    to_answer_s: list[float] = field(default_factory=list)
+    """To the last reply before the person's next message: the whole answer (the
+    first reply may be the gateway's notice of a long wait)."""
 
     def summary(self) -> dict[str, Any]:
         """Messages per second and time to reply p50/p95/p99 (ms)."""
@@ -44,6 +48,11 @@ class Outcome:
             **{
                 f"p{q}_ms": round(percentile(replies, q) * 1000, 1)
                 for q in (50, 95, 99)
+            },
+            **{
+                f"answer_p{q}_ms": round(percentile(self.to_answer_s, q) * 1000, 1)
+                for q in (50, 95, 99)
+                if self.to_answer_s
             },
             "answered": len(replies),
             "slowest": [
@@ -177,15 +186,30 @@ async def through_gateway(
         stop.set()
         await watcher
     outcome = Outcome(len(traffic.sent), traffic.ended - traffic.started)
-    for sent in traffic.sent:
+    following = _next_posts(traffic.sent)
+    for index, sent in enumerate(traffic.sent):
         after = [d.at for d in deliveries.to(sent.address) if d.at >= sent.posted_at]
         if after and sent.status == 200:
             outcome.to_reply_s.append(after[0] - sent.posted_at)
+            turn = [at for at in after if at < following[index]]
+            outcome.to_answer_s.append((turn or after[:1])[-1] - sent.posted_at)
             outcome.texts.append(f"{sent.kind or 'text'}: {sent.text[:30]}")
         elif sent.status != 200:
             outcome.errors += 1
     outcome.timeouts = traffic.timeouts
     return outcome
+
+
+def _next_posts(sent: list[Sent]) -> list[float]:
+    """For each message, when its person posted the next step (infinity if none;
+    the two messages of a pair are one step)."""
+    steps: dict[str, list[tuple[int, float]]] = {}
+    for s in sent:
+        steps.setdefault(s.address, []).append((s.seq, s.posted_at))
+    return [
+        min((t for seq, t in steps[s.address] if seq > s.seq), default=math.inf)
+        for s in sent
+    ]
 
 
 async def through_rest(

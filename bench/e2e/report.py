@@ -38,7 +38,10 @@ def _throughput(run: dict[str, Any]) -> list[str]:
         rasa = cpu.get("rasa", cpu.get("stock rasa"))
         failed = phase.get("failed_action_calls", 0)
         cells = [label, _cell(phase["messages_per_s"]),
-                 f"{phase['p50_ms']:g} / {phase['p95_ms']:g} / {phase['p99_ms']:g}",
+                 f"{phase['p50_ms']:g} / {phase['p95_ms']:g} / {phase['p99_ms']:g}"
+                 + (f" (whole answer {phase['answer_p50_ms']:g} / "
+                    f"{phase['answer_p95_ms']:g} / {phase['answer_p99_ms']:g})"
+                    if "answer_p50_ms" in phase else ""),
                  _cell(cpu.get("gateway1")), _cell(rasa), _cell(cpu.get("actions")),
                  _cell(cpu.get("database")), _cell(cpu.get("bench (load and fakes)")),
                  f"{phase['messages']} ({phase['timeouts']} t/o, "

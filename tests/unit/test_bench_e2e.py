@@ -99,3 +99,15 @@ def test_the_stock_model_is_keyed_by_the_configs_content_not_its_comments(
     config.write_text("recipe: default.v1\nlanguage: en\npipeline:\npolicies:\n")
     assert stock.data_hash() != before
     assert stock.model_path().name == f"stock-{stock.data_hash()}.tar.gz"
+
+
+def test_the_whole_answer_ends_before_the_persons_next_message() -> None:
+    from bench.e2e.drive import _next_posts
+    from bench.soak.traffic import Sent
+
+    def sent(address: str, seq: int, at: float) -> Sent:
+        return Sent(0, seq, "sms", address, "halo", "SM1", "", posted_at=at)
+
+    found = _next_posts([sent("a", 0, 1.0), sent("a", 0, 1.01), sent("b", 0, 1.5),
+                         sent("a", 1, 5.0)])  # fmt: skip
+    assert found == [5.0, 5.0, float("inf"), float("inf")]
