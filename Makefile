@@ -15,11 +15,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
-	bench-registration bench-sms soak telegram-webhook supervisor agent screenshots clean
+.PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
+	bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt
 	@scripts/check_python.sh $(PYTHON)
@@ -47,6 +47,10 @@ train: $(MODEL) ## Train the model if data/, domain.yml or config.yml changed
 run: $(MODEL) ## Start the gateway+simulator (8000), Rasa (5005), actions (5055)
 	@mkdir -p var
 	exec $(BIN)/python -m bot.launcher $(MODEL)
+
+run-scaled: $(MODEL) ## Several gateways, Rasa and action servers on PostgreSQL+Redis (DATABASE_URL, REDIS_URL; ARGS=--rasa 2 ...)
+	@mkdir -p var
+	exec $(BIN)/python -m bot.scaled $(ARGS) $(MODEL)
 
 shell: $(MODEL) ## Chat with the assistant in this terminal
 	@mkdir -p var
@@ -80,6 +84,9 @@ bench-registration: $(BIN)/.installed ## Registry throughput: registrations, dup
 bench-sms: $(MODEL) ## SMS segments of every answer per policy version, and of a whole scripted registration over SMS (BENCH_PORTS=18200-18299)
 	$(BIN)/python -m bench.sms_segments
 	$(BIN)/python -m bench.sms_registration
+
+bench-e2e: $(MODEL) ## Whole path under closed-loop load vs stock Rasa, SQLite+PostgreSQL (ARGS=--quick; trains stock once, cached)
+	$(BIN)/python -m bench.e2e $(ARGS)
 
 soak: $(MODEL) ## Kill gateway, Rasa, actions under traffic; fail on lost/duplicate/out-of-order (ARGS=--short)
 	$(BIN)/python -m bench.soak $(ARGS)

@@ -329,11 +329,14 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def database(url: str | None, work: Path) -> Iterator[tuple[str, str]]:
+def database(
+    url: str | None, work: Path, prefix: str = "bench_gateway_"
+) -> Iterator[tuple[str, str]]:
     """A fresh database for the gateway: its URL and a description of its kind.
 
-    No URL: a SQLite file in `work`. A PostgreSQL URL: a new database on that server,
-    dropped afterwards. A SQLite URL: used as is, if the file does not exist yet.
+    No URL: a SQLite file in `work`. A PostgreSQL URL: a new database on that server
+    (named `prefix` + random hex), dropped afterwards. A SQLite URL: used as is, if
+    the file does not exist yet.
     """
     if not url:
         yield f"sqlite:///{work}/gateway.db", f"SQLite {sqlite3.sqlite_version}"
@@ -356,8 +359,7 @@ def database(url: str | None, work: Path) -> Iterator[tuple[str, str]]:
         isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": 5},
     )
-    prefix = os.environ.get("BENCH_DB_PREFIX", "bench_")
-    name = f"{prefix}gateway_{uuid.uuid4().hex[:12]}"
+    name = f"{os.environ.get('BENCH_DB_PREFIX', '')}{prefix}{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as connection:
             version = connection.execute(text("SHOW server_version")).scalar_one()

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -29,6 +29,14 @@ LOOPBACK = "127.0.0.1"
 """Where Rasa and the action server listen: neither authenticates its callers
 (the action server trusts the sender id it is given), so only this machine's
 gateway may reach them."""
+ACTIONS_ENV = {"SANIC_HOST": LOOPBACK, "SANIC_KEEP_ALIVE_TIMEOUT": "30"}
+"""The action server's environment. rasa-sdk 3.6 has no --host option: its
+server binds to SANIC_HOST. Sanic closes a connection on which no request came
+within KEEP_ALIVE_TIMEOUT (5 s by default), a new one included; Rasa opens a new
+connection for each action call, so when Rasa's event loop is busy for more than
+5 s between connecting and writing the request, the call failed with "Cannot
+write to closing transport" and the whole turn was run again (measured with
+`make bench-e2e` on a loaded machine, docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,7 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
             "actions",
             [rasa, "run", "actions", "--port", "5055", "--actions", "actions"],
             "http://127.0.0.1:5055/health",
-            # rasa-sdk 3.6 has no --host option: its server binds to SANIC_HOST
-            {"SANIC_HOST": LOOPBACK},
+            ACTIONS_ENV,
         ),
         Service(
             "rasa",
@@ -165,6 +172,12 @@ def main(argv: list[str]) -> int:
     if args and args[0] == "--shell":
         return shell(Path(args[1] if len(args) > 1 else DEFAULT_MODEL), bin_dir)
     model = Path(args[0] if args else DEFAULT_MODEL)
+    return supervise(services(model, bin_dir), _print_ready)
+
+
+def supervise(wanted: list[Service], on_ready: Callable[[], None]) -> int:
+    """Start the services in order, call `on_ready` once all answer, and stop
+    them all on SIGINT/SIGTERM or when one dies (exit 1)."""
     supervisor = Supervisor()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -172,7 +185,6 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    wanted = services(model, bin_dir)
     for service in wanted:
         supervisor.start(service)
     pending = {s.name: s.ready_url for s in wanted}
@@ -186,7 +198,7 @@ def main(argv: list[str]) -> int:
             if _answers(url):
                 del pending[name]
                 if not pending:
-                    _print_ready()
+                    on_ready()
         if pending and time.monotonic() - started > READY_TIMEOUT_SECONDS:
             print(f"launcher: {', '.join(pending)} not ready; stopping all")
             supervisor.stop()

@@ -90,7 +90,7 @@ def registration_steps(identity: Identity) -> list[Step]:
         Step("", kind="code"),  # the code read from the mail folder at send time
         Step(identity.nik),
         Step(identity.kk_number),
-        Step(born, expect="Cek NIK selesai"),
+        Step(born, expect="Cek NIK "),  # "selesai" or "belum berhasil"
         Step("gabung"),
         Step("status"),
     ]

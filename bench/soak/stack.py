@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from bench.gateway import (
     free_port,
 )
 from bench.soak.people import Person
+from bot.launcher import ACTIONS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,8 +86,9 @@ class Deliveries:
         return [d for d in self.to(address) if not is_notice(d.text)]
 
 
-def make_fakes(deliveries: Deliveries) -> tuple[Any, Any]:
-    """The fake Twilio and Telegram APIs, recording into `deliveries`."""
+def make_fakes(deliveries: Deliveries, token: str = "") -> tuple[Any, Any]:
+    """The fake Twilio and Telegram APIs, recording into `deliveries` (token: the
+    fake bot's, else the fakes' default)."""
     from tests.fakes.telegram_api import FakeTelegramApi
     from tests.fakes.twilio_api import Call, FakeTwilioApi
 
@@ -107,7 +110,7 @@ def make_fakes(deliveries: Deliveries) -> tuple[Any, Any]:
 
     return (
         SoakTwilioApi(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN),
-        SoakTelegramApi(),
+        SoakTelegramApi(token) if token else SoakTelegramApi(),
     )
 
 
@@ -177,53 +180,69 @@ def _tail(log: Path, chars: int = 3000) -> str:
         return ""
 
 
-def endpoints_yml(db_url: str, actions_port: int, redis_url: str, prefix: str) -> str:
-    """Rasa's endpoints for the run: actions, PostgreSQL tracker, Redis locks."""
+def endpoints_yml(
+    db_url: str, actions_port: int, redis_url: str, prefix: str
+) -> str:
+    """Rasa's endpoints for the run: actions, the SQL tracker store (PostgreSQL or a
+    SQLite file) and, when `redis_url` is given, Redis locks."""
     from sqlalchemy.engine import make_url
 
-    db, redis = make_url(db_url), httpx.URL(redis_url)
-    redis_db = redis.path.strip("/") or "0"
+    db = make_url(db_url)
     lines = [
         "action_endpoint:",
         f'  url: "http://127.0.0.1:{actions_port}/webhook"',
         "tracker_store:",
         "  type: SQL",
-        "  dialect: postgresql",
-        f'  url: "{db.host or "127.0.0.1"}"',
-        f"  port: {db.port or 5432}",
-        f'  db: "{db.database}"',
-        f'  username: "{db.username or "postgres"}"',
     ]
-    if db.password:
-        lines.append(f'  password: "{db.password}"')
-    lines += [
-        "lock_store:",
-        "  type: redis",
-        f'  url: "{redis.host}"',
-        f"  port: {redis.port or 6379}",
-        f"  db: {redis_db}",
-        f'  key_prefix: "{prefix}"',
-    ]
+    if db.get_backend_name() == "sqlite":
+        lines += ['  dialect: "sqlite"', f'  db: "{db.database}"']
+    else:
+        lines += [
+            "  dialect: postgresql",
+            f'  url: "{db.host or "127.0.0.1"}"',
+            f"  port: {db.port or 5432}",
+            f'  db: "{db.database}"',
+            f'  username: "{db.username or "postgres"}"',
+        ]
+        if db.password:
+            lines.append(f'  password: "{db.password}"')
+    if redis_url:
+        redis = httpx.URL(redis_url)
+        lines += [
+            "lock_store:",
+            "  type: redis",
+            f'  url: "{redis.host}"',
+            f"  port: {redis.port or 6379}",
+            f"  db: {redis.path.strip('/') or '0'}",
+            f'  key_prefix: "{prefix}"',
+        ]
     return "\n".join(lines) + "\n"
 
 
 def make_services(
-    work: Path, db_url: str, redis_url: str, twilio: Any, telegram: Any
+    work: Path, db_url: str, redis_url: str, twilio: Any, telegram: Any,
+    *, gateways: int = 2, port: Callable[[], int] = free_port,
+    tracker_url: str = "", rasa: list[str] | None = None, model: Path = MODEL,
 ) -> dict[str, Service]:
-    """The two gateways, Rasa and the action server, not started yet."""
-    actions_port, rasa_port = free_port(), free_port()
-    gateway_ports = [free_port(), free_port()]
-    public = f"http://127.0.0.1:{gateway_ports[0]}"  # both sign against one URL
+    """The gateways (two by default), Rasa and the action server, not started yet.
+
+    port: gives each process its port; tracker_url: Rasa's tracker store (default
+    `db_url`); rasa: the command that runs Rasa's CLI (default `rasa`); model: the
+    trained model Rasa serves."""
+    actions_port, rasa_port = port(), port()
+    gateway_ports = [port() for _ in range(gateways)]
+    public = f"http://127.0.0.1:{gateway_ports[0]}"  # all sign against one URL
     prefix = f"soak{uuid.uuid4().hex[:8]}"
+    tracker_url = tracker_url or db_url
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(endpoints_yml(db_url, actions_port, redis_url, prefix))
+    endpoints.write_text(endpoints_yml(tracker_url, actions_port, redis_url, prefix))
     shared = {
         **clean_env(),
         "PRAKERJA_ENV": "test",
         "PRAKERJA_POLICY": "2020",
         "PRAKERJA_VAR_DIR": str(work / "var"),
         "DATABASE_URL": db_url,
-        "TRACKER_STORE_URL": db_url,
+        "TRACKER_STORE_URL": tracker_url,
         "REDIS_URL": redis_url,
         "EMAIL_OUTBOX_DIR": str(work / "email-outbox"),
         "PSEUDONYM_KEY": "soak-pseudonym-key-for-this-run",
@@ -239,20 +258,22 @@ def make_services(
             "actions",
             [str(BIN / "rasa"), "run", "actions", "--port", str(actions_port),
              "--actions", "actions"],
-            shared, f"http://127.0.0.1:{actions_port}/health", work / "actions.log",
+            {**shared, **ACTIONS_ENV},
+            f"http://127.0.0.1:{actions_port}/health", work / "actions.log",
         ),
         "rasa": Service(
             "rasa",
-            [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port),
-             "--model", str(MODEL), "--endpoints", str(endpoints)],
+            [*(rasa or [str(BIN / "rasa")]), "run", "--enable-api", "--interface",
+             "127.0.0.1", "--port", str(rasa_port),
+             "--model", str(model), "--endpoints", str(endpoints)],
             shared, f"http://127.0.0.1:{rasa_port}/status", work / "rasa.log",
         ),
     }  # fmt: skip
-    for number, port in enumerate(gateway_ports, start=1):
+    for number, gateway_port in enumerate(gateway_ports, start=1):
         env = {
             **shared,
             "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(port),
+            "GATEWAY_PORT": str(gateway_port),
             "PUBLIC_BASE_URL": public,
             "RASA_URL": f"http://127.0.0.1:{rasa_port}",
             "ACTIONS_URL": f"http://127.0.0.1:{actions_port}",
@@ -266,7 +287,7 @@ def make_services(
         }
         services[f"gateway{number}"] = Service(
             f"gateway{number}", [sys.executable, "-m", "bot"], env,
-            f"http://127.0.0.1:{port}/healthz", work / f"gateway{number}.log",
+            f"http://127.0.0.1:{gateway_port}/healthz", work / f"gateway{number}.log",
         )  # fmt: skip
     return services
 

@@ -105,6 +105,7 @@ class Driver:
         mail: Path,
         rng: random.Random,
         deadline: float,
+        think: tuple[float, float] = THINK,
     ) -> None:
         from twilio.request_validator import RequestValidator
 
@@ -114,6 +115,7 @@ class Driver:
         self.mail = mail
         self.rng = rng
         self.deadline = deadline
+        self.think = think
         self.traffic = Traffic()
         self.validator = RequestValidator(TWILIO_TOKEN)
         self._ids = 0
@@ -251,7 +253,7 @@ class Driver:
             )
             await self._wait(person.address, before, len(sent), step.expect)
             self.traffic.waiting.pop(person.address, None)
-            await asyncio.sleep(self.rng.uniform(*THINK))
+            await asyncio.sleep(self.rng.uniform(*self.think))
 
     async def run(self, people: list[Person], concurrency: int) -> Traffic:
         """Everyone's script, at most `concurrency` people at once."""

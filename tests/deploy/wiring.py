@@ -120,3 +120,14 @@ def code_variables() -> set[str]:
         load_settings({"PRAKERJA_ENV": "test", "PSEUDONYM_KEY": "k" * 64})
         gateway_main.gateway_options({})
     return asked | {programme.ENV_VAR}
+
+
+def sanic_settings(names: set[str]) -> set[str]:
+    """Of `names`, those Sanic (the action server's HTTP server) reads: a
+    `SANIC_` prefix before one of its config keys (e.g. SANIC_KEEP_ALIVE_TIMEOUT
+    sets KEEP_ALIVE_TIMEOUT)."""
+    from sanic.config import Config
+
+    config = Config()
+    return {n for n in names if n.startswith("SANIC_") and n[6:] in config}
+

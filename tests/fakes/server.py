@@ -64,11 +64,12 @@ class BackgroundServer:
             raise RuntimeError(f"{self._name} is not started")
         return f"http://127.0.0.1:{self._port}"
 
-    def start(self: _Server) -> _Server:
-        """Serve in a background thread; returns self once it accepts connections."""
+    def start(self: _Server, port: int = 0) -> _Server:
+        """Serve in a background thread; returns self once it accepts connections.
+        port: listen there (else a free port, or the first start's: same_port)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port if self._same_port else 0))
+        sock.bind(("127.0.0.1", port or (self._port if self._same_port else 0)))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,

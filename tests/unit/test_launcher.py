@@ -21,7 +21,7 @@ def by_name() -> dict[str, Service]:
 
 def test_the_action_server_is_told_to_listen_on_loopback() -> None:
     actions = by_name()["actions"]
-    assert actions.env == {"SANIC_HOST": LOOPBACK}
+    assert actions.env["SANIC_HOST"] == LOOPBACK
     assert LOOPBACK == "127.0.0.1"
 
 
@@ -52,3 +52,9 @@ def test_a_service_is_started_with_its_environment() -> None:
     supervisor = Supervisor()
     supervisor.start(service)
     assert supervisor.children["probe"].wait(timeout=30) == 0
+
+
+def test_the_action_server_waits_longer_than_sanics_default_for_a_request() -> None:
+    """Rasa opens a connection per action call; a busy Rasa may write the request
+    more than 5 s (Sanic's default) after connecting."""
+    assert int(by_name()["actions"].env["SANIC_KEEP_ALIVE_TIMEOUT"]) >= 30

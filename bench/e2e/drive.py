@@ -1,0 +1,253 @@
+"""The closed-loop people: through the gateway's signed webhooks (a person types
+again once the whole answer is delivered), or straight to a Rasa REST webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.gateway import percentile
+from bench.soak.people import Person
+from bench.soak.stack import Deliveries
+from bench.soak.traffic import MARKER_TIMEOUT, REPLY_TIMEOUT, Driver, Sent
+
+WATCH_INTERVAL = 0.05  # how often the turn watcher looks at the database
+REST_CODE = "123456"  # the REST channel registers nobody: no mail is sent
+REST_TIMEOUT = 120.0
+
+
+@dataclass
+class Outcome:
+    """What one phase measured: the window and each message's time to reply."""
+
+    messages: int = 0
+    window_s: float = 0.0
+    to_reply_s: list[float] = field(default_factory=list)
+    timeouts: int = 0
+    errors: int = 0
+    texts: list[str] = field(default_factory=list)  # of each time in to_reply_s
+    to_answer_s: list[float] = field(default_factory=list)
+    """To the last reply before the person's next message: the whole answer (the
+    first reply may be the gateway's notice of a long wait)."""
+
+    def summary(self) -> dict[str, Any]:
+        """Messages per second and time to reply p50/p95/p99 (ms)."""
+        replies = self.to_reply_s
+        return {
+            "messages": self.messages,
+            "window_s": round(self.window_s, 2),
+            "messages_per_s": round(self.messages / self.window_s, 1)
+            if self.window_s
+            else 0.0,
+            **{
+                f"p{q}_ms": round(percentile(replies, q) * 1000, 1)
+                for q in (50, 95, 99)
+            },
+            **{
+                f"answer_p{q}_ms": round(percentile(self.to_answer_s, q) * 1000, 1)
+                for q in (50, 95, 99)
+                if self.to_answer_s
+            },
+            "answered": len(replies),
+            "slowest": [
+                (round(t * 1000), text)
+                for t, text in sorted(zip(replies, self.texts, strict=True))[-5:][::-1]
+            ],
+            "timeouts": self.timeouts,
+            "errors": self.errors,
+        }
+
+
+class TurnWatch:
+    """Per waiting address: the inbox messages still pending and the replies the
+    gateway stored, read from the database every WATCH_INTERVAL (one query)."""
+
+    def __init__(self, db_url: str) -> None:
+        from bot.db import make_engine
+
+        self.engine = make_engine(db_url)
+        self.waiting: set[str] = set()
+        self.read_at = 0.0  # when the last completed read started
+        self.state: dict[str, tuple[int, int]] = {}  # address -> (pending, replies)
+        self.reads = 0
+
+    def _read(self, addresses: list[str]) -> dict[str, tuple[int, int]]:
+        from sqlalchemy import and_, func, select
+
+        from bot.messages.models import (
+            INBOX_PENDING,
+            OUTBOX_FAILED,
+            Conversation,
+            InboxMessage,
+            OutboxMessage,
+        )
+
+        pending = (
+            select(func.count())
+            .where(and_(InboxMessage.conversation_id == Conversation.id,
+                        InboxMessage.status == INBOX_PENDING))
+            .scalar_subquery()
+        )  # fmt: skip
+        replies = (
+            select(func.count())
+            .where(and_(OutboxMessage.conversation_id == Conversation.id,
+                        OutboxMessage.status != OUTBOX_FAILED))
+            .scalar_subquery()
+        )  # fmt: skip
+        query = select(Conversation.address, pending, replies).where(
+            Conversation.address.in_(addresses)
+        )
+        with self.engine.connect() as connection:
+            return {
+                row[0]: (int(row[1]), int(row[2])) for row in connection.execute(query)
+            }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read while the traffic runs."""
+        while not stop.is_set():
+            if self.waiting:
+                started = time.monotonic()
+                self.state = await asyncio.to_thread(self._read, list(self.waiting))
+                self.read_at = started
+                self.reads += 1
+            await asyncio.sleep(WATCH_INTERVAL)
+        self.engine.dispose()
+
+    def settled(self, address: str, acked_at: float, delivered: int) -> bool:
+        """Every message of `address` handled and every stored reply delivered,
+        in a read that started after the last message was stored."""
+        if self.read_at <= acked_at or address not in self.state:
+            return False
+        pending, replies = self.state[address]
+        return pending == 0 and delivered >= replies
+
+
+class GatewayDriver(Driver):
+    """The soak's people without think time and without the soak's quiet wait: a
+    person types again as soon as the turn is handled and its replies delivered."""
+
+    def __init__(
+        self, urls: list[str], deliveries: Deliveries, mail: Path, watch: TurnWatch,
+        deadline: float,
+    ) -> None:  # fmt: skip
+        import random
+
+        rng = random.Random(2027)  # noqa: S311 (which gateway gets a post)
+        super().__init__(urls, deliveries, mail, rng, deadline, think=(0.0, 0.0))
+        self.watch = watch
+        self.acked: dict[str, float] = {}
+
+    async def post(self, sent: Sent, first: int) -> None:
+        """Post, and note when the gateway stored it (for the turn watcher)."""
+        self.watch.waiting.add(sent.address)
+        await super().post(sent, first)
+        self.acked[sent.address] = time.monotonic()
+
+    async def _wait(self, address: str, before: int, replies: int, expect: str) -> None:
+        start = time.monotonic()
+        acked = self.acked.get(address, start)
+        try:
+            while not self.watch.settled(
+                address, acked, self.deliveries.count(address)
+            ):
+                if time.monotonic() - start > REPLY_TIMEOUT:
+                    self.traffic.timeouts += 1
+                    return
+                await asyncio.sleep(0.01)
+            if expect:
+                stop = time.monotonic() + MARKER_TIMEOUT
+                while time.monotonic() < stop and not any(
+                    expect.lower() in d.text.lower()
+                    for d in self.deliveries.to(address)[before:]
+                ):
+                    await asyncio.sleep(0.05)
+        finally:
+            self.watch.waiting.discard(address)
+
+
+async def through_gateway(
+    urls: list[str], deliveries: Deliveries, mail: Path, db_url: str,
+    people: list[Person], timeout: float,
+) -> Outcome:  # fmt: skip
+    """Everyone at once through the gateways; time to the first reply."""
+    watch = TurnWatch(db_url)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch.run(stop))
+    driver = GatewayDriver(urls, deliveries, mail, watch, time.monotonic() + timeout)
+    try:
+        traffic = await driver.run(people, len(people))
+    finally:
+        stop.set()
+        await watcher
+    outcome = Outcome(len(traffic.sent), traffic.ended - traffic.started)
+    following = _next_posts(traffic.sent)
+    for index, sent in enumerate(traffic.sent):
+        after = [d.at for d in deliveries.to(sent.address) if d.at >= sent.posted_at]
+        if after and sent.status == 200:
+            outcome.to_reply_s.append(after[0] - sent.posted_at)
+            turn = [at for at in after if at < following[index]]
+            outcome.to_answer_s.append((turn or after[:1])[-1] - sent.posted_at)
+            outcome.texts.append(f"{sent.kind or 'text'}: {sent.text[:30]}")
+        elif sent.status != 200:
+            outcome.errors += 1
+    outcome.timeouts = traffic.timeouts
+    return outcome
+
+
+def _next_posts(sent: list[Sent]) -> list[float]:
+    """For each message, when its person posted the next step (infinity if none;
+    the two messages of a pair are one step)."""
+    steps: dict[str, list[tuple[int, float]]] = {}
+    for s in sent:
+        steps.setdefault(s.address, []).append((s.seq, s.posted_at))
+    return [
+        min((t for seq, t in steps[s.address] if seq > s.seq), default=math.inf)
+        for s in sent
+    ]
+
+
+async def through_rest(
+    rasa_url: str, tag: str, people: list[Person], timeout: float
+) -> Outcome:
+    """Everyone at once to Rasa's REST webhook; the answer is the HTTP response."""
+    outcome = Outcome()
+    deadline = time.monotonic() + timeout
+    limits = httpx.Limits(max_connections=len(people) * 2)
+    async with httpx.AsyncClient(
+        base_url=rasa_url, timeout=REST_TIMEOUT, trust_env=False, limits=limits
+    ) as client:
+
+        async def one(sender: str, text: str) -> None:
+            outcome.messages += 1
+            started = time.monotonic()
+            try:
+                response = await client.post(
+                    "/webhooks/rest/webhook", json={"sender": sender, "message": text}
+                )
+                response.raise_for_status()
+            except httpx.HTTPError:
+                outcome.errors += 1
+                return
+            outcome.to_reply_s.append(time.monotonic() - started)
+            outcome.texts.append(text[:30])
+
+        async def person(p: Person) -> None:
+            sender = f"{tag}-{p.channel}-{p.address}"
+            for step in p.steps:
+                if time.monotonic() > deadline:
+                    outcome.timeouts += 1
+                    return
+                text = REST_CODE if step.kind == "code" else step.text
+                texts = [text, step.pair] if step.pair else [text]
+                await asyncio.gather(*(one(sender, t) for t in texts))
+
+        started = time.monotonic()
+        await asyncio.gather(*(person(p) for p in people))
+        outcome.window_s = time.monotonic() - started
+    return outcome

@@ -1,0 +1,113 @@
+"""bench/e2e's own logic: ports from the given range, when a person's turn is
+over, Rasa's timings per part, and the Markdown report."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import bench.e2e.__main__ as e2e
+from bench.e2e import stock
+from bench.e2e.__main__ import Ports, _delta, _with_total
+from bench.e2e.drive import Outcome, TurnWatch
+from bench.e2e.report import markdown
+
+
+def test_ports_come_from_the_range_and_skip_one_in_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(e2e, "_free", lambda port: port != 18502)
+    ports = Ports(18500, size=6)
+    assert ports() == 18500
+    assert ports.block(2) == 18503  # 18501-18502 is not whole: 18502 is in use
+    assert ports() == 18505
+    with pytest.raises(SystemExit):
+        ports()
+
+
+def test_a_free_port_is_one_nobody_listens_on() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        assert not e2e._free(busy.getsockname()[1])
+
+
+def test_a_turn_is_over_once_a_later_read_shows_nothing_pending_and_all_delivered(
+) -> None:  # fmt: skip
+    watch = TurnWatch("sqlite://")
+    watch.read_at, watch.state = 10.0, {"+62811": (0, 2)}
+    assert not watch.settled("+62811", acked_at=10.5, delivered=2)  # read too old
+    assert not watch.settled("+62811", acked_at=9.0, delivered=1)  # one not sent
+    assert watch.settled("+62811", acked_at=9.0, delivered=2)
+    watch.state = {"+62811": (1, 2)}
+    assert not watch.settled("+62811", acked_at=9.0, delivered=2)  # still pending
+    watch.engine.dispose()
+
+
+def test_rasa_timings_per_phase_and_the_action_server_total() -> None:
+    before = {"nlu": {"count": 2, "wall_s": 0.02, "cpu_s": 0.02}}
+    after = {
+        "nlu": {"count": 5, "wall_s": 0.05, "cpu_s": 0.04},
+        "action_server.request.action_a": {"count": 2, "wall_s": 0.4, "cpu_s": 0.1},
+        "action_server.request.action_b": {"count": 1, "wall_s": 0.1, "cpu_s": 0.0},
+    }
+    found = _with_total(_delta(after, before), "action_server.request")
+    assert found["nlu"]["count"] == 3
+    assert found["action_server.request"]["count"] == 3
+    assert round(found["action_server.request"]["wall_s"], 3) == 0.5
+
+
+def _phase(rate: float) -> dict[str, object]:
+    outcome = Outcome(messages=10, window_s=10 / rate, to_reply_s=[0.1] * 10,
+                      texts=["halo"] * 10)  # fmt: skip
+    return {
+        **outcome.summary(),
+        "cpu_ms_per_message": {"gateway1": 20.0, "rasa": 40.0, "actions": 5.0},
+        "rasa_ms_per_message": {
+            "nlu": {"calls": 1.0, "wall_ms": 9.0, "cpu_ms": 8.0},
+            "nlu.node.run_X0": {"calls": 1.0, "wall_ms": 5.0, "cpu_ms": 4.0},
+        },
+    }
+
+
+def test_the_report_has_the_ratio_to_stock_and_the_breakdown() -> None:
+    report = {
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.10",
+                    "load_average_at_start": [1.0], "load_average_at_end": [2.0]},
+        "command": "python -m bench.e2e", "date": "today",
+        "runs": [{"database": "SQLite", "people": 50, "ready_s": 9.0,
+                  "whole_path": _phase(30.0), "stock_rest": _phase(10.0)}],
+    }  # fmt: skip
+    text = markdown(report)
+    assert "**3.00×** msg/s" in text
+    assert "| NLU (whole graph) | 8 cpu (1×) | 8 cpu (1×) |" in text
+    assert "`run_X0`" in text
+
+
+def test_the_stock_model_is_keyed_by_the_configs_content_not_its_comments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training writes Rasa's defaults into the config as comments."""
+    config = tmp_path / "stock.yml"
+    monkeypatch.setattr(stock, "CONFIG", config)
+    config.write_text("recipe: default.v1\nlanguage: id\npipeline:\npolicies:\n")
+    before = stock.data_hash()
+    config.write_text("recipe: default.v1\nlanguage: id\npipeline:\n"
+                      "#   - name: DIETClassifier\npolicies:\n")  # fmt: skip
+    assert stock.data_hash() == before
+    config.write_text("recipe: default.v1\nlanguage: en\npipeline:\npolicies:\n")
+    assert stock.data_hash() != before
+    assert stock.model_path().name == f"stock-{stock.data_hash()}.tar.gz"
+
+
+def test_the_whole_answer_ends_before_the_persons_next_message() -> None:
+    from bench.e2e.drive import _next_posts
+    from bench.soak.traffic import Sent
+
+    def sent(address: str, seq: int, at: float) -> Sent:
+        return Sent(0, seq, "sms", address, "halo", "SM1", "", posted_at=at)
+
+    found = _next_posts([sent("a", 0, 1.0), sent("a", 0, 1.01), sent("b", 0, 1.5),
+                         sent("a", 1, 5.0)])  # fmt: skip
+    assert found == [5.0, 5.0, float("inf"), float("inf")]
