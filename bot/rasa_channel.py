@@ -58,6 +58,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.rasa_answer_check import install as install_answer_check
 from bot.rasa_replay import (
     KeyedTurn,
     TurnAlreadyCompleted,
@@ -201,7 +202,10 @@ class GatewayInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        """The webhook: one turn per request, replies and completeness."""
+        """The webhook: one turn per request, replies and completeness. Also
+        makes Rasa check action answers with a validator built once (for every
+        channel of this server: `bot.rasa_answer_check`)."""
+        install_answer_check()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
 
         @hook.route("/", methods=["GET"])
