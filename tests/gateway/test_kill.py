@@ -153,8 +153,7 @@ def test_a_killed_gateway_conversation_is_answered_by_another_within_5_s(
                 assert rasa.messages() == [HELD, "dua"], "in order, once each"
             finally:
                 db.close()
-                for proc in procs.values():
-                    stop(proc)
+                stop(*procs.values())
     finally:
         rasa.release()
         actions.stop()

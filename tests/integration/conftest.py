@@ -45,12 +45,16 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None
     pytest.fail(f"{url} not ready after {START_TIMEOUT}s:\n{log.read_text()[-4000:]}")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it does not stop."""
-    if proc.poll() is None:
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to each at once, then SIGKILL to those that do not stop within
+    20 s (the wait is the slowest exit, not the sum)."""
+    running = [proc for proc in procs if proc.poll() is None]
+    for proc in running:
         proc.terminate()
+    deadline = time.monotonic() + 20
+    for proc in running:
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -98,8 +102,7 @@ def wait_all(starting: list[Starting]) -> None:
         for one in starting:
             wait_until_ready(one.ready_url, one.proc, one.log)
     except BaseException:
-        for one in reversed(starting):
-            stop(one.proc)
+        stop(*(one.proc for one in starting))
         raise
 
 
@@ -233,12 +236,11 @@ def running_rasa_stack(
         wait_all(starting)
         yield stack
     finally:
-        # the gateway first (it was started last), then Rasa, then the action
-        # server the stack has now (a test may have replaced the first one)
-        for one in reversed(starting):
-            stop(one.proc)
-        if stack.actions is not None:
-            stop(stack.actions)
+        # and the action server the stack has now (a test may have replaced it)
+        stop(
+            *(one.proc for one in starting),
+            *([stack.actions] if stack.actions is not None else []),
+        )
 
 
 @pytest.fixture(scope="session")
