@@ -66,7 +66,7 @@ lint: $(BIN)/.installed ## ruff and mypy on our code
 PYTEST_WORKERS ?= 2
 
 test: $(MODEL) lint ## Install, train if needed, run every test (PYTEST_WORKERS=2 processes)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
 	$(BIN)/python -m bench.nlu
