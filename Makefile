@@ -66,8 +66,11 @@ lint: $(BIN)/.installed ## ruff and mypy on our code
 	$(BIN)/ruff check bot actions tests scripts bench
 	$(BIN)/mypy
 
-test: $(MODEL) lint ## Install, train if needed, run every test
-	$(BIN)/python -m pytest
+# pytest-xdist: test files spread over this many processes (0: all in this one).
+PYTEST_WORKERS ?= 2
+
+test: $(MODEL) lint ## Install, train if needed, run every test (PYTEST_WORKERS=2 processes)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
 	$(BIN)/python -m bench.nlu

@@ -48,13 +48,10 @@ from bot.registry.models import (
 )
 from bot.verification.population import TEST_PEOPLE, TestPerson
 from tests.conftest import ROOT
-from tests.fakes.twilio_api import FakeTwilioApi
-from tests.integration.conftest import running_rasa_stack, start_gateway, stop
 from tests.integration.test_registration_sms import (
-    TWILIO_NUMBER,
     RegistrationSite,
     open_batch_number,
-    seed_database,
+    running_sms_site,
 )
 
 PHONE = "+6281234500003"
@@ -220,8 +217,8 @@ def _register(
 @contextmanager
 def running_console_site(work: Path) -> Iterator[ConsoleSite]:
     """Seed a fresh database in ``work``, make the console accounts and the demo
-    registrations, then run the fake Twilio API, Rasa, the actions and the
-    gateway until exit (their logs go to ``work``)."""
+    registrations (while Rasa loads), and run the fake Twilio API, Rasa, the
+    actions and the gateway until exit (their logs go to ``work``)."""
     database_url = f"sqlite:///{work}/gateway.db"
     outbox = work / "email-outbox"
     shared = {
@@ -237,29 +234,17 @@ def running_console_site(work: Path) -> Iterator[ConsoleSite]:
         "AGENT_DAYS": "1-7",
     }
     env = {**os.environ, **shared}
-    seed_database(env)
-    batch = open_batch_number(database_url)
-    for account in (AGENT, SUPERVISOR):
-        create_account(env, account)
-    seed_registrations(database_url, batch)
-    with FakeTwilioApi() as api, running_rasa_stack(work, shared) as stack:
-        proc, base = start_gateway(
-            work,
-            {
-                **shared,
-                "RASA_URL": stack.rasa_url,
-                "ACTIONS_URL": stack.actions_url,
-                "TWILIO_ACCOUNT_SID": api.account_sid,
-                "TWILIO_AUTH_TOKEN": api.auth_token,
-                "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
-                "TWILIO_API_URL": api.url,
-            },
-        )
-        try:
-            sms = RegistrationSite(base, api, database_url, outbox, batch, work)
-            yield ConsoleSite(sms, stack.rasa_url)
-        finally:
-            stop(proc)
+
+    def prepare() -> None:
+        for account in (AGENT, SUPERVISOR):
+            create_account(env, account)
+        seed_registrations(database_url, open_batch_number(database_url))
+
+    with running_sms_site(work, shared, tracker=False, prepare=prepare) as (
+        sms,
+        stack,
+    ):
+        yield ConsoleSite(sms, stack.rasa_url)
 
 
 def chromium_path() -> str | None:

@@ -29,7 +29,7 @@ from bot.messages.models import OUTBOX_DELIVERED, Conversation, InboxMessage
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import PSEUDONYM_KEY, Db
 from tests.gateway.fake_actions import FakeActionServer
-from tests.integration.conftest import start_gateway, stop
+from tests.integration.conftest import base_url, spawn_gateway, stop, wait_all
 from tests.postgres import postgres_database
 
 HELD = "tahan"
@@ -117,13 +117,14 @@ def test_a_killed_gateway_conversation_is_answered_by_another_within_5_s(
                 "GATEWAY_WORKERS": "4",
                 "GATEWAY_SENDERS": "4",
             }
-            bases = []
-            for name in ("a", "b"):
+            starting = []
+            for name in ("a", "b"):  # both start at once
                 work = tmp_path / name
                 work.mkdir()
-                proc, base = start_gateway(work, env)
-                procs[proc.pid] = proc
-                bases.append(base)
+                starting.append(spawn_gateway(work, env))
+                procs[starting[-1].proc.pid] = starting[-1].proc
+            wait_all(starting)
+            bases = [base_url(one) for one in starting]
             db = Db(url)
             try:
                 simulate(bases[0], "andi", HELD)
@@ -152,8 +153,7 @@ def test_a_killed_gateway_conversation_is_answered_by_another_within_5_s(
                 assert rasa.messages() == [HELD, "dua"], "in order, once each"
             finally:
                 db.close()
-                for proc in procs.values():
-                    stop(proc)
+                stop(*procs.values())
     finally:
         rasa.release()
         actions.stop()

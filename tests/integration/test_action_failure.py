@@ -23,8 +23,6 @@ from tests.integration.conftest import (
     RasaStack,
     running_rasa_stack,
     start_actions,
-    start_gateway,
-    stop,
 )
 from tests.integration.test_e2e_channels import (
     CHAT_ID,
@@ -42,63 +40,56 @@ RECOVERY_WAIT = 100.0
 
 
 @pytest.fixture()
-def gated_stack(tmp_path: Path) -> Iterator[tuple[RasaStack, Path]]:
-    """Rasa and an action server whose FAQ action waits at a gate."""
+def gated_stack(tmp_path: Path) -> Iterator[tuple[RasaStack, Path, FakeTelegramApi]]:
+    """Rasa, an action server whose FAQ action waits at a gate, and the gateway
+    with a fake Telegram Bot API (all three start at once)."""
     gate = tmp_path / "gate"
     gate.mkdir()
-    with running_rasa_stack(
-        tmp_path,
-        {GATE_ENV: str(gate)},
-        actions_package="tests.integration.blocking_actions",
-    ) as stack:
-        yield stack, gate
-
-
-def test_killing_the_action_server_mid_turn_retries_the_turn(
-    gated_stack: tuple[RasaStack, Path], tmp_path: Path
-) -> None:
-    stack, gate = gated_stack
-    assert stack.actions is not None
-    with FakeTelegramApi() as api:
-        proc, base = start_gateway(
+    with (
+        FakeTelegramApi() as api,
+        running_rasa_stack(
             tmp_path,
-            {
-                "RASA_URL": stack.rasa_url,
-                "ACTIONS_URL": stack.actions_url,
+            {GATE_ENV: str(gate)},
+            actions_package="tests.integration.blocking_actions",
+            gateway={
                 "TELEGRAM_TOKEN": DEFAULT_TOKEN,
                 "TELEGRAM_SECRET_TOKEN": SECRET,
                 "TELEGRAM_API_URL": api.url,
             },
-        )
-        revived = None
-        try:
-            assert post_update(base, text_update(1, FAQ_QUESTION)).status_code == 200
-            wait_for(lambda: (gate / "entered").exists(), "the action to start")
-            os.kill(stack.actions.pid, signal.SIGKILL)
-            stack.actions.wait(timeout=10)
+        ) as stack,
+    ):
+        yield stack, gate, api
 
-            time.sleep(QUIET)  # Rasa has answered the turn by now, without the FAQ
-            assert api.calls_to("sendMessage") == [], "half a turn was sent"
 
-            (gate / "release").touch()
-            port = urllib.parse.urlsplit(stack.actions_url).port
-            assert port is not None
-            revived = start_actions(
-                tmp_path,
-                port,
-                {**os.environ, GATE_ENV: str(gate)},
-                "tests.integration.blocking_actions",
-            )
-            deadline = time.monotonic() + RECOVERY_WAIT
-            while not api.calls_to("sendMessage") and time.monotonic() < deadline:
-                time.sleep(0.3)
-            time.sleep(1.5)  # nothing else follows
-            answers = api.calls_to("sendMessage")
-            health = httpx.get(f"{base}/healthz", timeout=10).json()
-        finally:
-            if revived is not None:
-                stop(revived)
-            stop(proc)
+def test_killing_the_action_server_mid_turn_retries_the_turn(
+    gated_stack: tuple[RasaStack, Path, FakeTelegramApi], tmp_path: Path
+) -> None:
+    stack, gate, api = gated_stack
+    assert stack.actions is not None and stack.gateway_url is not None
+    base = stack.gateway_url
+    assert post_update(base, text_update(1, FAQ_QUESTION)).status_code == 200
+    wait_for(lambda: (gate / "entered").exists(), "the action to start")
+    os.kill(stack.actions.pid, signal.SIGKILL)
+    stack.actions.wait(timeout=10)
+
+    time.sleep(QUIET)  # Rasa has answered the turn by now, without the FAQ
+    assert api.calls_to("sendMessage") == [], "half a turn was sent"
+
+    (gate / "release").touch()
+    port = urllib.parse.urlsplit(stack.actions_url).port
+    assert port is not None
+    stack.actions = start_actions(  # the stack stops it at exit
+        tmp_path,
+        port,
+        {**os.environ, GATE_ENV: str(gate)},
+        "tests.integration.blocking_actions",
+    )
+    deadline = time.monotonic() + RECOVERY_WAIT
+    while not api.calls_to("sendMessage") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(1.5)  # nothing else follows
+    answers = api.calls_to("sendMessage")
+    health = httpx.get(f"{base}/healthz", timeout=10).json()
     assert len(answers) == 1, [a["text"] for a in answers]
     assert str(answers[0]["chat_id"]) == str(CHAT_ID)
     assert "Prakerja" in answers[0]["text"]

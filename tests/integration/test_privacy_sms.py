@@ -6,7 +6,6 @@ its SQL tracker store, the action server, the gateway); Twilio is a local fake.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,6 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from bot.db import make_engine
-from tests.fakes.twilio_api import FakeTwilioApi
-from tests.integration.conftest import running_rasa_stack, start_gateway, stop
 from tests.integration.test_registration_sms import (
     BIRTH_DATE,
     EMAIL,
@@ -26,13 +23,11 @@ from tests.integration.test_registration_sms import (
     NIK,
     PHONE,
     POLL,
-    TWILIO_NUMBER,
     RegistrationSite,
     SmsTranscript,
     check_bodies,
     emailed_code,
-    open_batch_number,
-    seed_database,
+    running_sms_site,
     transcript_on_failure,
 )
 
@@ -59,30 +54,8 @@ def privacy_site(tmp_path: Path) -> Iterator[RegistrationSite]:
         "SMTP_URL": "",
         "NIK_VERIFIER_URL": "",
     }
-    seed_database({**os.environ, **shared})
-    batch = open_batch_number(database_url)
-    with (
-        FakeTwilioApi() as api,
-        running_rasa_stack(tmp_path, shared, tracker_db) as stack,
-    ):
-        proc, base = start_gateway(
-            tmp_path,
-            {
-                **shared,
-                "RASA_URL": stack.rasa_url,
-                "ACTIONS_URL": stack.actions_url,
-                "TWILIO_ACCOUNT_SID": api.account_sid,
-                "TWILIO_AUTH_TOKEN": api.auth_token,
-                "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
-                "TWILIO_API_URL": api.url,
-            },
-        )
-        try:
-            yield RegistrationSite(
-                base, api, database_url, tmp_path / "email-outbox", batch, tmp_path
-            )
-        finally:
-            stop(proc)
+    with running_sms_site(tmp_path, shared) as (site, _):
+        yield site
 
 
 def leftovers(engine: Engine, skip: tuple[str, ...] = ()) -> list[str]:

@@ -46,7 +46,7 @@ from bot.registry.models import (
 )
 from tests.conftest import ROOT
 from tests.fakes.twilio_api import FakeTwilioApi
-from tests.integration.conftest import running_rasa_stack, start_gateway, stop
+from tests.integration.conftest import RasaStack, running_rasa_stack
 
 PHONE = "+6281234500002"
 STRANGER = "+6281299900077"
@@ -109,7 +109,8 @@ def open_batch_number(database_url: str) -> int:
 
 @pytest.fixture()
 def registration_site(tmp_path: Path) -> Iterator[RegistrationSite]:
-    """Seeded database, Rasa + action server and gateway sharing its settings."""
+    """Seeded database, Rasa + action server and gateway sharing its settings
+    (seeded while Rasa loads; all three start at once)."""
     database_url = f"sqlite:///{tmp_path}/gateway.db"
     outbox = tmp_path / "email-outbox"
     shared = {
@@ -122,31 +123,57 @@ def registration_site(tmp_path: Path) -> Iterator[RegistrationSite]:
         "SMTP_URL": "",  # codes go to the outbox folder
         "NIK_VERIFIER_URL": "",  # NIKs are checked against the seeded population
     }
-    seed_database({**os.environ, **shared})
-    batch = open_batch_number(database_url)
-    tracker_db = tmp_path / "rasa_tracker.db"
+    with running_sms_site(tmp_path, shared) as (site, _):
+        yield site
+
+
+@contextmanager
+def running_sms_site(
+    work: Path,
+    shared: dict[str, str],
+    tracker: bool = True,
+    prepare: Callable[[], None] | None = None,
+) -> Iterator[tuple[RegistrationSite, RasaStack]]:
+    """Rasa (its tracker in `work`/rasa_tracker.db, or in memory without
+    `tracker`), the action server and the gateway with a fake Twilio API, all
+    with the settings `shared`, until exit. The database (`DATABASE_URL`) is
+    seeded, then `prepare` runs, while Rasa loads its model; the three processes
+    start at once."""
+    database_url = shared["DATABASE_URL"]
+
+    def seed() -> None:
+        seed_database({**os.environ, **shared})
+        if prepare is not None:
+            prepare()
+
+    tracker_db = work / "rasa_tracker.db" if tracker else None
     with (
         FakeTwilioApi() as api,
-        running_rasa_stack(tmp_path, shared, tracker_db) as stack,
+        running_rasa_stack(
+            work, shared, tracker_db, prepare=seed, gateway=twilio_settings(api)
+        ) as stack,
     ):
-        proc, base = start_gateway(
-            tmp_path,
-            {
-                **shared,
-                "RASA_URL": stack.rasa_url,
-                "ACTIONS_URL": stack.actions_url,
-                "TWILIO_ACCOUNT_SID": api.account_sid,
-                "TWILIO_AUTH_TOKEN": api.auth_token,
-                "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
-                "TWILIO_API_URL": api.url,
-            },
+        assert stack.gateway_url is not None
+        site = RegistrationSite(
+            stack.gateway_url,
+            api,
+            database_url,
+            Path(shared["EMAIL_OUTBOX_DIR"]),
+            open_batch_number(database_url),
+            work,
+            tracker_db,
         )
-        try:
-            yield RegistrationSite(
-                base, api, database_url, outbox, batch, tmp_path, tracker_db
-            )
-        finally:
-            stop(proc)
+        yield site, stack
+
+
+def twilio_settings(api: FakeTwilioApi) -> dict[str, str]:
+    """The gateway's settings for the fake Twilio API."""
+    return {
+        "TWILIO_ACCOUNT_SID": api.account_sid,
+        "TWILIO_AUTH_TOKEN": api.auth_token,
+        "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
+        "TWILIO_API_URL": api.url,
+    }
 
 
 @dataclass

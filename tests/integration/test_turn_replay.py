@@ -25,24 +25,18 @@ from sqlalchemy import select
 
 from bot.db import make_engine, make_sessionmaker
 from bot.messages.models import Conversation
-from tests.fakes.twilio_api import FakeTwilioApi
 from tests.integration.conftest import (
     RasaStack,
-    running_rasa_stack,
     start_actions,
-    start_gateway,
-    stop,
 )
 from tests.integration.test_registration_sms import (
     EMAIL,
     NAME,
     PHONE,
-    TWILIO_NUMBER,
     RegistrationSite,
     SmsTranscript,
     emailed_code,
-    open_batch_number,
-    seed_database,
+    running_sms_site,
     transcript_on_failure,
 )
 
@@ -75,36 +69,9 @@ def site(tmp_path: Path) -> Iterator[ReplaySite]:
         "SMTP_URL": "",
         "NIK_VERIFIER_URL": "",
     }
-    seed_database({**os.environ, **shared})
-    batch = open_batch_number(database_url)
-    tracker_db = tmp_path / "rasa_tracker.db"
-    with (
-        FakeTwilioApi() as api,
-        running_rasa_stack(tmp_path, shared, tracker_db) as stack,
-    ):
-        proc, base = start_gateway(
-            tmp_path,
-            {
-                **shared,
-                "RASA_URL": stack.rasa_url,
-                "ACTIONS_URL": stack.actions_url,
-                "TWILIO_ACCOUNT_SID": api.account_sid,
-                "TWILIO_AUTH_TOKEN": api.auth_token,
-                "TWILIO_FROM_NUMBER": TWILIO_NUMBER,
-                "TWILIO_API_URL": api.url,
-            },
-        )
-        registration = RegistrationSite(
-            base, api, database_url, outbox, batch, tmp_path, tracker_db
-        )
+    with running_sms_site(tmp_path, shared) as (registration, stack):
         env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", **shared}
-        replay = ReplaySite(stack, registration, env)
-        try:
-            yield replay
-        finally:
-            stop(proc)
-            if replay.stack.actions is not None:
-                stop(replay.stack.actions)
+        yield ReplaySite(stack, registration, env)
 
 
 def post_turn(site: ReplaySite, sender: str, text: str, key: str) -> dict[str, Any]:
