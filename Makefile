@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
+.PHONY: help install train run shell mail retention test lint validate bench-nlu bench-nlu-compare bench-policy bench-gateway \
 	bench-registration bench-sms soak telegram-webhook supervisor agent screenshots clean
 
 help: ## List the targets
@@ -65,8 +65,11 @@ lint: $(BIN)/.installed ## ruff and mypy on our code
 test: $(MODEL) lint ## Install, train if needed, run every test
 	$(BIN)/python -m pytest
 
-bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
-	$(BIN)/python -m bench.nlu
+bench-nlu: $(MODEL) ## Measure the model on the held-out set (ARGS=--aggregates-only)
+	$(BIN)/python -m bench.nlu $(ARGS)
+
+bench-nlu-compare: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
+	$(BIN)/python -m bench.nlu --compare
 
 bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 	$(BIN)/python -m bench.policy
