@@ -105,7 +105,7 @@ def run(model: Path, heldout: Path, aggregates_only: bool, out: Path) -> Figures
     result = figures(outcomes)
     threshold = fallback_threshold()
     print(f"Model {model}, fallback threshold {threshold} (config.yml)\n")
-    print(headline(result), "\n")
+    print(headline(result) + "\n")
     print(per_intent_table(result))
     record: dict[str, Any] = {"threshold": threshold, **asdict(result)}
     if not aggregates_only:
