@@ -15,8 +15,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-policy bench-gateway \
-	bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent screenshots clean
+.PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-nlu-compare \
+	bench-policy bench-gateway bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent \
+	screenshots clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,8 +73,11 @@ PYTEST_WORKERS ?= 2
 test: $(MODEL) lint ## Install, train if needed, run every test (PYTEST_WORKERS=2 processes)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-bench-nlu: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
-	$(BIN)/python -m bench.nlu
+bench-nlu: $(MODEL) ## Measure the model on the held-out set (ARGS=--aggregates-only)
+	$(BIN)/python -m bench.nlu $(ARGS)
+
+bench-nlu-compare: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
+	$(BIN)/python -m bench.nlu --compare
 
 bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 	$(BIN)/python -m bench.policy

@@ -1,11 +1,19 @@
-"""Compare NLU pipelines: 5-fold intent F1, parse latency, misfires on unrelated text.
+"""Measure NLU: the trained model on the held-out set, or a pipeline comparison.
 
-Usage: python -m bench.nlu [--configs light diet] [--folds 5] [--nusax DIR]
+Usage: python -m bench.nlu [--aggregates-only] [--model PATH]
+       python -m bench.nlu --compare [--configs light diet] [--folds 5] [--nusax DIR]
 
-For each config in bench/configs/: stratified k-fold cross-validation of the intent
-classifier on data/nlu (seeded), then a model trained on all data parses the held-out
-NusaX sentences (valid.csv to choose the fallback threshold, test.csv to report the
-misfire rate: unrelated text that would get a Prakerja intent above the threshold).
+Default (`make bench-nlu`): the trained model on bench/nlu_heldout/messages.yml
+(bench/heldout.py): accuracy overall and per intent, what each intent was taken
+for, answers wrong with confidence, misfires on unrelated chatter, parse time
+p50/p95. `--aggregates-only` prints no message text (for whoever tunes the
+model). Results go to results/bench/nlu_heldout.json.
+
+`--compare` (`make bench-nlu-compare`): for each config in bench/configs/:
+stratified k-fold cross-validation of the intent classifier on data/nlu
+(seeded), then a model trained on all data parses the held-out NusaX sentences
+(valid.csv to choose the fallback threshold, test.csv to report the misfire rate:
+unrelated text that would get a Prakerja intent above the threshold).
 Results go to results/bench/nlu.json and a Markdown summary to stdout.
 """
 
@@ -20,10 +28,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+from bench.heldout import HELDOUT, MODEL
+from bench.heldout import run as run_heldout
+from bench.heldout_metrics import top_intent
 
 SEED = 42
-FALLBACK = "nlu_fallback"
 OUT_OF_SCOPE = "out_of_scope"
 THRESHOLDS = [round(0.05 * i, 2) for i in range(0, 20)]
 CONFIG_DIR = Path("bench/configs")
@@ -59,15 +69,6 @@ class ConfigResult:
     misfire_rate_valid: float = 0.0
     indomain_at_threshold: dict[str, float] = field(default_factory=dict)
     threshold_table: list[dict[str, float]] = field(default_factory=list)
-
-
-def top_intent(parse: dict[str, Any]) -> tuple[str, float]:
-    """The best intent other than the fallback, with its confidence."""
-    for item in parse.get("intent_ranking") or []:
-        if item["name"] != FALLBACK:
-            return item["name"], float(item["confidence"])
-    intent = parse.get("intent") or {}
-    return intent.get("name", FALLBACK), float(intent.get("confidence", 0.0))
 
 
 def read_nusax(path: Path) -> list[str]:
@@ -221,17 +222,42 @@ def markdown(results: list[ConfigResult], folds: int) -> str:
 
 
 def quiet_rasa() -> None:
-    """Keep Rasa's per-message debug logs out of the benchmark output."""
+    """Keep Rasa's per-message debug logs (which carry the text) out of the output."""
     import logging
 
     from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
 
     configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+
+def compare(configs: list[str], folds: int, nusax: Path) -> None:
+    """Run the pipeline comparison and print the summary."""
+    quiet_rasa()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in configs:
+            print(f"config {name}", flush=True)
+            results.append(run_config(name, folds, nusax, Path(tmp)))
+            print(markdown(results[-1:], folds), flush=True)
+    (RESULTS / "nlu.json").write_text(
+        json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8"
+    )
+    print(markdown(results, folds))
+    best = max(r.weighted_f1 for r in results)
+    eligible = [r for r in results if r.weighted_f1 >= best - 0.01]
+    fastest = min(eligible, key=lambda r: r.latency_ms_median)
+    print(f"\nChoice: {fastest.name} (fastest within one F1 point of {best:.4f})")
 
 
 def main() -> None:
-    """Run the comparison and print the summary."""
+    """Measure the held-out set, or compare pipelines with --compare."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--compare", action="store_true", help="compare pipelines (slow)"
+    )
     parser.add_argument(
         "--configs", nargs="+", default=["light", "light_norm", "diet"]
     )
@@ -239,23 +265,23 @@ def main() -> None:
     parser.add_argument(
         "--nusax", type=Path, default=Path("../shared/data/nusax-senti-id")
     )
-    args = parser.parse_args()
-    quiet_rasa()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.configs:
-            print(f"config {name}", flush=True)
-            results.append(run_config(name, args.folds, args.nusax, Path(tmp)))
-            print(markdown(results[-1:], args.folds), flush=True)
-    (RESULTS / "nlu.json").write_text(
-        json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8"
+    parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--heldout", type=Path, default=HELDOUT)
+    parser.add_argument(
+        "--aggregates-only",
+        action="store_true",
+        help="print figures only, never a message (for whoever tunes the model)",
     )
-    print(markdown(results, args.folds))
-    best = max(r.weighted_f1 for r in results)
-    eligible = [r for r in results if r.weighted_f1 >= best - 0.01]
-    fastest = min(eligible, key=lambda r: r.latency_ms_median)
-    print(f"\nChoice: {fastest.name} (fastest within one F1 point of {best:.4f})")
+    args = parser.parse_args()
+    if args.compare:
+        compare(args.configs, args.folds, args.nusax)
+        return
+    quiet_rasa()
+    if not args.model.exists():
+        parser.error(f"{args.model} does not exist: run `make train` first")
+    run_heldout(
+        args.model, args.heldout, args.aggregates_only, RESULTS / "nlu_heldout.json"
+    )
 
 
 if __name__ == "__main__":

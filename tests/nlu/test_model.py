@@ -2,7 +2,8 @@
 
 These messages are not in data/nlu (a test below checks that), so they measure
 generalisation. Thresholds are floors that the current model clears with margin;
-docs/benchmarks.md has the full measurement (make bench-nlu).
+docs/benchmarks.md has the full measurement (make bench-nlu-compare; make bench-nlu
+for the held-out set).
 """
 
 import asyncio
