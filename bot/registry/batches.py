@@ -11,10 +11,12 @@ after the function has undone its own writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.programme import Policy
@@ -34,12 +36,14 @@ from bot.registry.models import (
     Applicant,
     Batch,
     BatchMembership,
+    BatchRun,
 )
 from bot.registry.records import BatchInfo, MembershipInfo
 
 batches = Batch.__table__
 memberships = BatchMembership.__table__
 applicants = Applicant.__table__
+runs = BatchRun.__table__
 
 
 def ensure_batch(
@@ -134,7 +138,15 @@ def _membership_query() -> Any:
         memberships.c.joined_at,
         memberships.c.result,
         memberships.c.decided_at,
-    ).join(batches, batches.c.id == memberships.c.batch_id)
+        memberships.c.draw_rank,
+        memberships.c.excluded_reason,
+        memberships.c.purchase_deadline,
+        runs.c.published_at,
+    ).select_from(
+        memberships.join(batches, batches.c.id == memberships.c.batch_id).outerjoin(
+            runs, runs.c.batch_id == memberships.c.batch_id
+        )
+    )
 
 
 def _membership(row: Any) -> MembershipInfo:
@@ -146,6 +158,10 @@ def _membership(row: Any) -> MembershipInfo:
         joined_at=row.joined_at,
         result=row.result,
         decided_at=row.decided_at,
+        published_at=row.published_at,
+        draw_rank=row.draw_rank,
+        excluded_reason=row.excluded_reason,
+        purchase_deadline=row.purchase_deadline,
     )
 
 
@@ -280,6 +296,57 @@ def _refuse(session: Session, batch_id: int, moment: datetime) -> NoReturn:
     raise BatchFull(batch.number)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One membership's selection result, as the draw decided it."""
+
+    membership_id: int
+    result: str
+    draw_rank: int | None = None
+    excluded_reason: str | None = None
+
+
+def record_decisions(
+    session: Session, decisions: Sequence[Decision], now: datetime | None = None
+) -> int:
+    """Record many results in one statement per chunk (first result wins: a
+    decided membership is left as it is); how many were recorded now."""
+    for decision in decisions:
+        if decision.result not in MEMBERSHIP_RESULTS or decision.result == (
+            RESULT_PENDING
+        ):
+            raise ValueError(f"unknown selection result {decision.result!r}")
+    if not decisions:
+        return 0
+    statement = (
+        update(memberships)
+        .where(
+            memberships.c.id == bindparam("m_id"),
+            memberships.c.result == RESULT_PENDING,
+        )
+        .values(
+            result=bindparam("m_result"),
+            draw_rank=bindparam("m_rank"),
+            excluded_reason=bindparam("m_reason"),
+            decided_at=now_or(now),
+        )
+    )
+    rows = [
+        {
+            "m_id": item.membership_id,
+            "m_result": item.result,
+            "m_rank": item.draw_rank,
+            "m_reason": item.excluded_reason,
+        }
+        for item in decisions
+    ]
+    recorded = 0
+    for start in range(0, len(rows), 5000):
+        result = session.execute(statement, rows[start : start + 5000])
+        recorded += max(result.rowcount, 0)
+    return recorded
+
+
 def record_selection(
     session: Session,
     applicant_id: int,
@@ -292,21 +359,15 @@ def record_selection(
     `result` is `selected` or `not_selected`; a decided membership is returned
     unchanged. Raises `ValueError` when the applicant is not in the batch.
     """
-    if result not in MEMBERSHIP_RESULTS or result == RESULT_PENDING:
-        raise ValueError(f"unknown selection result {result!r}")
-    session.execute(
-        update(memberships)
-        .where(
-            memberships.c.applicant_id == applicant_id,
-            memberships.c.batch_id == batch_id,
-            memberships.c.result == RESULT_PENDING,
-        )
-        .values(result=result, decided_at=now_or(now))
-    )
     found = membership(session, applicant_id, batch_id)
     if found is None:
+        if result not in MEMBERSHIP_RESULTS or result == RESULT_PENDING:
+            raise ValueError(f"unknown selection result {result!r}")
         raise ValueError("the applicant is not in this batch")
-    return found
+    record_decisions(session, [Decision(found.id, result)], now)
+    decided = membership(session, applicant_id, batch_id)
+    assert decided is not None
+    return decided
 
 
 def upcoming_batch(session: Session, now: datetime | None = None) -> BatchInfo | None:
