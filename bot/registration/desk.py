@@ -209,6 +209,8 @@ class Standing:
     nik_job: JobInfo | None
     data_refusals: int = 0
     """NIK checks that found the data wrong (unknown NIK, mismatch)."""
+    now: datetime | None = None
+    """When the standing was read (naive UTC): a passed purchase deadline."""
 
     @property
     def stuck(self) -> bool:
@@ -539,6 +541,7 @@ class RegistrationDesk:
                 upcoming=upcoming_batch(session, now),
                 nik_job=max(jobs, key=lambda job: job.id) if jobs else None,
                 data_refusals=sum(job.result_code in DATA_REFUSALS for job in jobs),
+                now=now,
             )
 
     # --- joining a batch ---------------------------------------------------------
@@ -555,9 +558,9 @@ class RegistrationDesk:
             return JoinResult("not_registered")
         standing = self.standing_of(caller.applicant_id)
         current = standing.current_membership
-        if current is not None and current.result == RESULT_SELECTED:
+        if current is not None and current.announced_result == RESULT_SELECTED:
             return JoinResult("selected", self._batch(current.batch_number))
-        if current is not None and current.result == RESULT_PENDING:
+        if current is not None and current.announced_result == RESULT_PENDING:
             batch = self._batch(current.batch_number)
             if number is None or number == current.batch_number:
                 return JoinResult("already_joined", batch)

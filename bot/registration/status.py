@@ -6,10 +6,9 @@ to type (DAFTAR, GABUNG, STATUS, PETUGAS) are understood by the NLU model.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-from bot.policy.programme import format_datetime, format_number
+from bot.policy.programme import format_number
 from bot.registration.desk import JoinResult, Standing, Submission
+from bot.registration.results import revoked_next, selected_next, when
 from bot.registry import BatchInfo
 from bot.registry.models import (
     APPLICANT_REVOKED,
@@ -39,11 +38,6 @@ FINAL_REASONS = frozenset(
 REGISTER_AGAIN = "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
 
 
-def when(moment: datetime) -> str:
-    """A stored naive-UTC moment as Indonesian WIB text."""
-    return format_datetime(moment.replace(tzinfo=timezone.utc))
-
-
 def batch_line(batch: BatchInfo) -> str:
     """``Gelombang 12: tutup 30 November 2026 pukul 23.59 WIB, sisa 40 tempat``."""
     return (
@@ -68,11 +62,13 @@ def _batch_state(standing: Standing) -> tuple[str, str]:
     if membership is None:
         return "belum ikut", "-"
     number = membership.batch_number
+    if standing.now is not None and membership.card_revoked(standing.now):
+        return f"Gelombang {number}", "lolos, lalu dicabut"
     result = {
         RESULT_PENDING: "menunggu pengumuman",
         RESULT_SELECTED: "lolos",
         RESULT_NOT_SELECTED: "belum lolos",
-    }[membership.result]
+    }[membership.announced_result]
     return f"Gelombang {number}", result
 
 
@@ -96,10 +92,15 @@ def next_action(standing: Standing) -> str:
     if nik.status != STEP_DONE:
         return "ketik DAFTAR untuk melanjutkan pendaftaran."
     membership = standing.current_membership
-    if membership is not None and membership.result == RESULT_PENDING:
+    result = membership.announced_result if membership is not None else None
+    if membership is not None and result == RESULT_PENDING:
         return f"tunggu pengumuman seleksi Gelombang {membership.batch_number}."
-    if membership is not None and membership.result == RESULT_SELECTED:
-        return "pilih dan beli pelatihan pertamamu di dashboard Prakerja."
+    if membership is not None and result == RESULT_SELECTED:
+        deadline = membership.purchase_deadline
+        revoked = standing.now is not None and membership.card_revoked(standing.now)
+        if deadline is not None and revoked:
+            return revoked_next(deadline)
+        return selected_next(deadline)
     if standing.open_batches:
         batch = standing.open_batches[0]
         return (

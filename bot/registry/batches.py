@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.programme import Policy
@@ -141,7 +141,11 @@ def _membership_query() -> Any:
         memberships.c.draw_rank,
         memberships.c.excluded_reason,
         memberships.c.purchase_deadline,
-        runs.c.published_at,
+        # A result recorded by hand, outside a batch run, is known at once.
+        case(
+            (runs.c.batch_id.is_(None), memberships.c.decided_at),
+            else_=runs.c.published_at,
+        ).label("published_at"),
     ).select_from(
         memberships.join(batches, batches.c.id == memberships.c.batch_id).outerjoin(
             runs, runs.c.batch_id == memberships.c.batch_id

@@ -168,7 +168,8 @@ class MembershipInfo:
     result: str
     decided_at: datetime | None
     published_at: datetime | None = None
-    """When the batch's results were published (None: not yet, or no run)."""
+    """When the result became known: the batch's publication (None: not yet);
+    for a result recorded by hand outside a batch run, when it was recorded."""
     draw_rank: int | None = None
     excluded_reason: str | None = None
     purchase_deadline: datetime | None = None
