@@ -84,8 +84,35 @@ AUDIT_ACTIONS = {
     "agent_activated": "akun diaktifkan",
     "agent_deactivated": "akun diblokir",
     "password_set": "kata sandi diganti",
+    "batch_scheduled": "gelombang dibuka/dijadwalkan",
+    "batch_closed": "gelombang ditutup",
+    "batch_selected": "seleksi dijalankan",
+    "batch_published": "hasil diumumkan",
 }
-FAILURE_REASONS = {**SHORT_REASONS}
+FAILURE_REASONS = {**SHORT_REASONS, "not_selected": "belum lolos seleksi"}
+RUN_STAGES = {
+    "scheduled": "dijadwalkan",
+    "open": "dibuka",
+    "ended": "waktu habis, belum ditutup",
+    "closed": "ditutup",
+    "selecting": "seleksi berjalan",
+    "selected": "seleksi selesai, belum diumumkan",
+    "published": "hasil diumumkan",
+}
+EXCLUDED_REASONS = {
+    "nik_unverified": "NIK belum terverifikasi",
+    "already_participant": "sudah pernah menerima",
+    "kk_full": "kuota KK penuh",
+    "consent_withdrawn": "persetujuan ditarik",
+}
+MESSAGE_STATUSES = {
+    "pending": "menunggu dikirim",
+    "queued": "di antrean kirim",
+    "sent": "terkirim",
+    "delivered": "diterima",
+    "failed": "gagal",
+    "skipped": "dilewati (berhenti langganan)",
+}
 
 
 def label(table: dict[str, str], code: str | None) -> str:
