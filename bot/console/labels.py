@@ -105,6 +105,11 @@ EXCLUDED_REASONS = {
     "kk_full": "kuota KK penuh",
     "consent_withdrawn": "persetujuan ditarik",
 }
+NOTICE_STATUSES = {
+    "pending": "terjadwal",
+    "sent": "terkirim",
+    "cancelled": "dibatalkan",
+}
 MESSAGE_STATUSES = {
     "pending": "menunggu dikirim",
     "queued": "di antrean kirim",
