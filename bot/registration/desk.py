@@ -251,7 +251,8 @@ class JoinResult:
     `full`/`closed`/`not_open` (`batch` is the refused one, `alternative` the one
     to join instead, if any), `none_open` (`alternative` opens next),
     `not_ready` (email or NIK not verified), `not_eligible`, `no_batch`,
-    `selected` (already a participant), `not_registered`.
+    `selected` (already a participant), `revoked` (selected, and the card was
+    revoked at the purchase deadline), `not_registered`.
     """
 
     outcome: str
@@ -559,7 +560,9 @@ class RegistrationDesk:
         standing = self.standing_of(caller.applicant_id)
         current = standing.current_membership
         if current is not None and current.announced_result == RESULT_SELECTED:
-            return JoinResult("selected", self._batch(current.batch_number))
+            revoked = current.card_revoked(self._clock())
+            outcome = "revoked" if revoked else "selected"
+            return JoinResult(outcome, self._batch(current.batch_number))
         if current is not None and current.announced_result == RESULT_PENDING:
             batch = self._batch(current.batch_number)
             if number is None or number == current.batch_number:

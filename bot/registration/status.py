@@ -216,6 +216,10 @@ JOIN_TEXTS = {
     "no_batch": "Gelombang itu tidak ada.{instead}",
     "none_open": "Belum ada gelombang yang dibuka.{instead}",
     "selected": "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!",
+    "revoked": (
+        "Kartu Prakerja-mu sudah dicabut karena pelatihan pertama tidak dibeli "
+        "tepat waktu. Kepesertaan yang dicabut tidak bisa ikut gelombang lagi."
+    ),
     "not_ready": (
         "Belum bisa ikut gelombang: email dan NIK kamu harus terverifikasi dulu. "
         "Ketik STATUS untuk melihat posisimu."

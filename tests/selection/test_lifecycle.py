@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.selection.selection as selection_module
+from bot.privacy.erasure import nik_hash
+from bot.privacy.models import LifetimeParticipant
 from bot.registry import get_applicant, join_batch, memberships_of
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
@@ -37,10 +39,12 @@ from bot.selection.lifecycle import (
 )
 from bot.selection.notices import create_reminders, due_notices, notices_of
 from bot.selection.selection import select_batch, start_selection
+from tests.registry.conftest import concurrently
 from tests.selection.conftest import CLOSES, DURING, OPENS, member, open_batch
 
 AFTER = CLOSES + timedelta(hours=1)
 OTHER_KK = "3174010101200002"
+SECRET = b"selection-test-secret-0123456789"
 
 
 def _refused(code: str, work: object) -> None:
@@ -229,3 +233,43 @@ def test_not_selected_join_the_next_batch(
     later = OPENS + timedelta(days=15)
     joined = join_batch(session, loser.id, second, now=later)
     assert joined.result == RESULT_PENDING
+
+
+def test_an_erased_participant_is_not_selected_again(
+    sessions: sessionmaker, session: Session
+) -> None:
+    batch_id = open_batch(session)
+    again = member(session, 1, batch_id)
+    fresh = member(session, 2, batch_id, kk=OTHER_KK)
+    session.execute(
+        insert(LifetimeParticipant).values(
+            nik_hash=nik_hash(SECRET, again.nik), recorded_at=DURING
+        )
+    )
+    session.commit()
+    _closed(session, batch_id)
+    select_batch(sessions.begin, batch_id, AFTER, secret=SECRET)
+    [decided] = memberships_of(session, again.id)
+    assert decided.result == RESULT_NOT_SELECTED
+    assert decided.excluded_reason == "already_participant"
+    assert memberships_of(session, fresh.id)[0].result == RESULT_SELECTED
+
+
+def test_two_selections_at_once_draw_once(
+    sessions: sessionmaker, session: Session
+) -> None:
+    batch_id = open_batch(session)
+    for i in range(20):
+        member(session, i, batch_id, kk=f"31740101012{i:05d}")
+    _closed(session, batch_id)
+    outcomes = concurrently(
+        4, lambda _: select_batch(sessions.begin, batch_id, AFTER, places=5)
+    )
+    for outcome in outcomes:
+        assert not isinstance(outcome, Exception) or (
+            isinstance(outcome, LifecycleError) and outcome.code == "already_selected"
+        ), outcome
+    seeds = {o.seed for o in outcomes if not isinstance(o, Exception)}
+    assert len(seeds) == 1
+    assert list(_results(session, batch_id).values()).count(RESULT_SELECTED) == 5
+    assert run_of(session, batch_id).selected_count == 5
