@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.console import audit
+from bot.privacy.erasure import erased_participants
 from bot.selection import lifecycle, selection
 from bot.selection.lifecycle import RunInfo
 
@@ -74,9 +75,14 @@ def finish_selection(
     now: datetime,
     secret: bytes | None,
 ) -> RunInfo:
-    """Draw and record; audited once, when the results are recorded."""
+    """Draw and record (`secret`: the key of the erased participants' NIK
+    hashes); audited once, when the results are recorded."""
     before = lifecycle.run_of(db, batch_id).state
-    run = selection.finish_selection(db, batch_id, now, secret)
+
+    def erased(session: Session, niks: list[str]) -> set[str]:
+        return erased_participants(session, secret, niks) if secret else set()
+
+    run = selection.finish_selection(db, batch_id, now, erased)
     if before != run.state:
         extra = f" seed:{run.seed} selected:{run.selected_count}"
         audit.record(db, audit.BATCH_SELECTED, actor, target=_target(run, via, extra))

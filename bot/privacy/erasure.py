@@ -85,6 +85,7 @@ from bot.registry.models import (
     RegistrationStep,
     VerificationJob,
 )
+from bot.selection.models import AnnouncementMessage, DueNotice
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,25 @@ def nik_hash(secret: bytes, nik: str) -> str:
     """The keyed hash kept for an erased participant's NIK (64 hex digits)."""
     key = hmac.new(secret, PARTICIPANT_PURPOSE, hashlib.sha256).digest()
     return hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()
+
+
+def erased_participants(session: Session, secret: bytes, niks: list[str]) -> set[str]:
+    """The NIKs among `niks` of participants whose data was erased (checked in
+    chunks of 1,000 hashes)."""
+    by_hash = {nik_hash(secret, nik): nik for nik in niks}
+    hashes = list(by_hash)
+    found: set[str] = set()
+    for start in range(0, len(hashes), 1000):
+        chunk = hashes[start : start + 1000]
+        found.update(
+            by_hash[digest]
+            for digest in session.execute(
+                select(LifetimeParticipant.nik_hash).where(
+                    LifetimeParticipant.nik_hash.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
 
 
 def was_participant(session: Session, secret: bytes, nik: str) -> bool:
@@ -300,6 +320,8 @@ def _erase_applicant(
             .values(joined_count=Batch.joined_count - 1),
         )
     for model, table in (
+        (DueNotice, "due_notice"),
+        (AnnouncementMessage, "announcement_message"),
         (BatchMembership, "batch_membership"),
         (RegistrationStep, "registration_step"),
         (VerificationJob, "verification_job"),

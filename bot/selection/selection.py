@@ -29,8 +29,6 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.policy.programme import load_policy
-from bot.privacy.erasure import nik_hash
-from bot.privacy.models import LifetimeParticipant
 from bot.registry import record_decisions
 from bot.registry._sql import now_or
 from bot.registry.models import (
@@ -63,7 +61,9 @@ runs = BatchRun.__table__
 memberships = BatchMembership.__table__
 applicants = Applicant.__table__
 steps = RegistrationStep.__table__
-lifetime = LifetimeParticipant.__table__
+ErasedParticipants = Callable[[Session, list[str]], set[str]]
+"""Which of these NIKs belonged to participants whose data was erased (the
+privacy module keeps their keyed hashes: `bot.privacy.erasure`)."""
 
 
 def new_seed() -> str:
@@ -111,7 +111,7 @@ def start_selection(
 
 
 def _candidates(
-    session: Session, batch_id: int, secret: bytes | None
+    session: Session, batch_id: int, erased: ErasedParticipants | None
 ) -> list[Candidate]:
     """The batch's pending members, each with the reason the re-check leaves
     them out (None: eligible)."""
@@ -147,7 +147,7 @@ def _candidates(
             memberships.c.result == RESULT_PENDING,
         )
     ).all()
-    erased = _erased_participants(session, secret, [row.nik for row in rows])
+    gone = erased(session, [row.nik for row in rows]) if erased and rows else set()
     caps: dict[str, int | None] = {}
     found = []
     for row in rows:
@@ -161,33 +161,13 @@ def _candidates(
         elif (
             row.status == APPLICANT_PARTICIPANT
             or row.selected_elsewhere
-            or row.nik in erased
+            or row.nik in gone
         ):
             excluded = EXCLUDED_PARTICIPANT
         elif row.nik_status != STEP_DONE:
             excluded = EXCLUDED_NIK
         found.append(
             Candidate(row.id, row.kk_number, caps[row.policy_version], excluded)
-        )
-    return found
-
-
-def _erased_participants(
-    session: Session, secret: bytes | None, niks: list[str]
-) -> set[str]:
-    """The NIKs among `niks` of participants whose data was erased."""
-    if secret is None or not niks:
-        return set()
-    by_hash = {nik_hash(secret, nik): nik for nik in niks}
-    hashes = list(by_hash)
-    found: set[str] = set()
-    for start in range(0, len(hashes), 1000):
-        chunk = hashes[start : start + 1000]
-        found.update(
-            by_hash[digest]
-            for digest in session.execute(
-                select(lifetime.c.nik_hash).where(lifetime.c.nik_hash.in_(chunk))
-            ).scalars()
         )
     return found
 
@@ -231,11 +211,11 @@ def finish_selection(
     session: Session,
     batch_id: int,
     now: datetime | None = None,
-    secret: bytes | None = None,
+    erased: ErasedParticipants | None = None,
 ) -> RunInfo:
     """Draw a `selecting` batch with its recorded seed and record every result
-    (`secret`: the key of the erased participants' NIK hashes). A drawn batch
-    is returned unchanged; refused when the selection was not started."""
+    (`erased`: finds the erased participants among the members' NIKs). A drawn
+    batch is returned unchanged; refused when the selection was not started."""
     moment = now_or(now)
     state = session.execute(
         select(runs.c.state).where(runs.c.batch_id == batch_id).with_for_update()
@@ -246,7 +226,7 @@ def finish_selection(
         raise LifecycleError("not_closed")
     run = run_of(session, batch_id)
     assert run.seed is not None
-    candidates = _candidates(session, batch_id, secret)
+    candidates = _candidates(session, batch_id, erased)
     already = _selected_count(session, batch_id)
     decisions = draw(
         candidates,
@@ -274,7 +254,7 @@ def select_batch(
     sessions: Callable[[], AbstractContextManager[Session]],
     batch_id: int,
     now: datetime | None = None,
-    secret: bytes | None = None,
+    erased: ErasedParticipants | None = None,
     seed: str | None = None,
     places: int | None = None,
 ) -> RunInfo:
@@ -283,4 +263,4 @@ def select_batch(
     with sessions() as session:
         start_selection(session, batch_id, now, seed, places)
     with sessions() as session:
-        return finish_selection(session, batch_id, now, secret)
+        return finish_selection(session, batch_id, now, erased)

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.selection.selection as selection_module
-from bot.privacy.erasure import nik_hash
+from bot.privacy.erasure import erased_participants, nik_hash
 from bot.privacy.models import LifetimeParticipant
 from bot.registry import get_applicant, join_batch, memberships_of
 from bot.registry.models import (
@@ -248,7 +248,12 @@ def test_an_erased_participant_is_not_selected_again(
     )
     session.commit()
     _closed(session, batch_id)
-    select_batch(sessions.begin, batch_id, AFTER, secret=SECRET)
+    select_batch(
+        sessions.begin,
+        batch_id,
+        AFTER,
+        erased=lambda db, niks: erased_participants(db, SECRET, niks),
+    )
     [decided] = memberships_of(session, again.id)
     assert decided.result == RESULT_NOT_SELECTED
     assert decided.excluded_reason == "already_participant"
