@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, case, or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.programme import Policy
@@ -138,7 +138,6 @@ def _membership_query() -> Any:
         memberships.c.joined_at,
         memberships.c.result,
         memberships.c.decided_at,
-        memberships.c.draw_rank,
         memberships.c.excluded_reason,
         memberships.c.purchase_deadline,
         # A result recorded by hand, outside a batch run, is known at once.
@@ -163,7 +162,6 @@ def _membership(row: Any) -> MembershipInfo:
         result=row.result,
         decided_at=row.decided_at,
         published_at=row.published_at,
-        draw_rank=row.draw_rank,
         excluded_reason=row.excluded_reason,
         purchase_deadline=row.purchase_deadline,
     )
@@ -302,7 +300,8 @@ def _refuse(session: Session, batch_id: int, moment: datetime) -> NoReturn:
 
 @dataclass(frozen=True)
 class Decision:
-    """One membership's selection result, as the draw decided it."""
+    """One membership's selection result, as the draw decided it (`draw_rank`:
+    its place in the draw's order, kept in memory only: the seed reproduces it)."""
 
     membership_id: int
     result: str
@@ -310,44 +309,37 @@ class Decision:
     excluded_reason: str | None = None
 
 
+DECISION_CHUNK = 5000
+"""Membership ids per UPDATE (well under SQLite's 32,766 parameters)."""
+
+
 def record_decisions(
     session: Session, decisions: Sequence[Decision], now: datetime | None = None
 ) -> int:
-    """Record many results in one statement per chunk (first result wins: a
-    decided membership is left as it is); how many were recorded now."""
+    """Record many results (first result wins: a decided membership is left as
+    it is); how many were recorded now. One `UPDATE ... WHERE id IN (...)` per
+    result, reason and chunk of ids: a few dozen statements for 164,000."""
+    groups: dict[tuple[str, str | None], list[int]] = {}
     for decision in decisions:
         if decision.result not in MEMBERSHIP_RESULTS or decision.result == (
             RESULT_PENDING
         ):
             raise ValueError(f"unknown selection result {decision.result!r}")
-    if not decisions:
-        return 0
-    statement = (
-        update(memberships)
-        .where(
-            memberships.c.id == bindparam("m_id"),
-            memberships.c.result == RESULT_PENDING,
-        )
-        .values(
-            result=bindparam("m_result"),
-            draw_rank=bindparam("m_rank"),
-            excluded_reason=bindparam("m_reason"),
-            decided_at=now_or(now),
-        )
-    )
-    rows = [
-        {
-            "m_id": item.membership_id,
-            "m_result": item.result,
-            "m_rank": item.draw_rank,
-            "m_reason": item.excluded_reason,
-        }
-        for item in decisions
-    ]
+        key = (decision.result, decision.excluded_reason)
+        groups.setdefault(key, []).append(decision.membership_id)
+    moment = now_or(now)
     recorded = 0
-    for start in range(0, len(rows), 5000):
-        result = session.execute(statement, rows[start : start + 5000])
-        recorded += max(result.rowcount, 0)
+    for (result, reason), ids in groups.items():
+        for start in range(0, len(ids), DECISION_CHUNK):
+            done = session.execute(
+                update(memberships)
+                .where(
+                    memberships.c.id.in_(ids[start : start + DECISION_CHUNK]),
+                    memberships.c.result == RESULT_PENDING,
+                )
+                .values(result=result, excluded_reason=reason, decided_at=moment)
+            )
+            recorded += max(done.rowcount, 0)
     return recorded
 
 

@@ -298,7 +298,6 @@ class BatchMembership(Base):
     result = Column(String(16), nullable=False, default=RESULT_PENDING)
     decided_at = Column(DateTime)
     # Written by the selection (`bot.selection`); added by migration 0610.
-    draw_rank = Column(Integer)  # place in the batch's random order, 1 first
     excluded_reason = Column(String(32))  # why the re-check left it out
     purchase_deadline = Column(DateTime)  # selected: buy the first training by
 

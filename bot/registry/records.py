@@ -170,7 +170,6 @@ class MembershipInfo:
     published_at: datetime | None = None
     """When the result became known: the batch's publication (None: not yet);
     for a result recorded by hand outside a batch run, when it was recorded."""
-    draw_rank: int | None = None
     excluded_reason: str | None = None
     purchase_deadline: datetime | None = None
 

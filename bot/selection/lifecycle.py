@@ -13,13 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.programme import load_policy
 from bot.registry import BatchInfo, batch_by_number, ensure_batch, get_batch
-from bot.registry._sql import insert_ignoring_conflict, naive_utc, now_or
+from bot.registry._sql import (
+    allow_long_statements,
+    insert_ignoring_conflict,
+    naive_utc,
+    now_or,
+)
 from bot.registry.errors import BatchNotFound
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
@@ -191,18 +197,11 @@ def _policy_versions(session: Session, batch_id: int) -> list[str]:
     )
 
 
-def _members(batch_id: int, result: str, version: str | None = None) -> object:
-    """Applicant ids of the batch's members with `result` (of one policy version)."""
-    query = select(memberships.c.applicant_id).where(
+def _members(batch_id: int, result: str) -> Any:
+    """Applicant ids of the batch's members with `result` (a subquery)."""
+    return select(memberships.c.applicant_id).where(
         memberships.c.batch_id == batch_id, memberships.c.result == result
     )
-    if version is not None:
-        query = query.where(
-            memberships.c.applicant_id.in_(
-                select(applicants.c.id).where(applicants.c.policy_version == version)
-            )
-        )
-    return query
 
 
 def publish_results(
@@ -229,6 +228,7 @@ def publish_results(
     )
     if moved.rowcount != 1:
         raise LifecycleError("already_published")
+    allow_long_statements(session)
     for version in _policy_versions(session, batch_id):
         days = load_policy(version).training.first_purchase_days
         session.execute(
@@ -237,7 +237,9 @@ def publish_results(
                 memberships.c.batch_id == batch_id,
                 memberships.c.result == RESULT_SELECTED,
                 memberships.c.applicant_id.in_(
-                    _members(batch_id, RESULT_SELECTED, version)
+                    select(applicants.c.id).where(
+                        applicants.c.policy_version == version
+                    )
                 ),
             )
             .values(purchase_deadline=moment + timedelta(days=days))

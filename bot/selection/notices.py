@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from bot.registry._sql import upsert_statement
@@ -60,40 +60,60 @@ def create_reminders(
     days: Sequence[int] = REMINDER_DAYS,
 ) -> int:
     """Reminders for the batch's selected members whose moment is after `now`;
-    how many were written now."""
-    rows = session.execute(
-        select(
-            memberships.c.id,
-            memberships.c.applicant_id,
-            memberships.c.purchase_deadline,
-        ).where(
+    how many were written now. One `INSERT ... SELECT` per deadline (members of
+    one policy version share it) and reminder day."""
+    deadlines = session.execute(
+        select(memberships.c.purchase_deadline)
+        .distinct()
+        .where(
             memberships.c.batch_id == batch_id,
             memberships.c.result == RESULT_SELECTED,
             memberships.c.purchase_deadline.is_not(None),
         )
-    ).all()
-    values = [
-        {
-            "key": reminder_key(row.id, before),
-            "kind": NOTICE_PURCHASE_REMINDER,
-            "applicant_id": row.applicant_id,
-            "membership_id": row.id,
-            "days_before": before,
-            "due_at": row.purchase_deadline - timedelta(days=before),
-            "status": NOTICE_PENDING,
-            "created_at": now,
-        }
-        for row in rows
-        for before in days
-        if row.purchase_deadline - timedelta(days=before) > now
-    ]
+    ).scalars()
     written = 0
-    for start in range(0, len(values), 5000):
-        statement = upsert_statement(session, notices).on_conflict_do_nothing(
-            index_elements=["key"]
-        )
-        result = session.execute(statement, values[start : start + 5000])
-        written += max(result.rowcount, 0)
+    for deadline in list(deadlines):
+        for before in days:
+            due = deadline - timedelta(days=before)
+            if due <= now:
+                continue
+            key = (
+                literal("purchase:")
+                + cast(memberships.c.id, String)
+                + literal(f":{before}")
+            )
+            source = select(
+                key,
+                literal(NOTICE_PURCHASE_REMINDER),
+                memberships.c.applicant_id,
+                memberships.c.id,
+                literal(before),
+                literal(due),
+                literal(NOTICE_PENDING),
+                literal(now),
+            ).where(
+                memberships.c.batch_id == batch_id,
+                memberships.c.result == RESULT_SELECTED,
+                memberships.c.purchase_deadline == deadline,
+            )
+            statement = (
+                upsert_statement(session, notices)
+                .from_select(
+                    [
+                        "key",
+                        "kind",
+                        "applicant_id",
+                        "membership_id",
+                        "days_before",
+                        "due_at",
+                        "status",
+                        "created_at",
+                    ],
+                    source,
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            written += max(session.execute(statement).rowcount, 0)
     return written
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.policy.programme import load_policy
 from bot.registry import record_decisions
-from bot.registry._sql import now_or
+from bot.registry._sql import allow_long_statements, now_or
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
     APPLICANT_REVOKED,
@@ -217,6 +217,7 @@ def finish_selection(
     (`erased`: finds the erased participants among the members' NIKs). A drawn
     batch is returned unchanged; refused when the selection was not started."""
     moment = now_or(now)
+    allow_long_statements(session)
     state = session.execute(
         select(runs.c.state).where(runs.c.batch_id == batch_id).with_for_update()
     ).scalar_one_or_none()

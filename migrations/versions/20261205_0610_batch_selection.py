@@ -5,7 +5,7 @@ Revises: 0550
 Create Date: 2026-12-05
 
 `batch_run` holds a batch's lifecycle after opening (places, state, the draw's
-seed and figures); `batch_membership` gains the draw rank, why the re-check
+seed and figures); `batch_membership` gains why the re-check
 left a member out, and the purchase deadline of the selected;
 `announcement_message` is one result message per member and channel, and
 `due_notice` the reminders owed before the purchase deadline (see
@@ -24,7 +24,6 @@ branch_labels = None
 depends_on = None
 
 MEMBERSHIP_COLUMNS = (
-    sa.Column("draw_rank", sa.Integer(), nullable=True),
     sa.Column("excluded_reason", sa.String(length=32), nullable=True),
     sa.Column("purchase_deadline", sa.DateTime(), nullable=True),
 )

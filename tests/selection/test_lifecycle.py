@@ -37,7 +37,12 @@ from bot.selection.lifecycle import (
     run_of,
     schedule_batch,
 )
-from bot.selection.notices import create_reminders, due_notices, notices_of
+from bot.selection.notices import (
+    create_reminders,
+    due_notices,
+    notices_of,
+    reminder_key,
+)
 from bot.selection.selection import select_batch, start_selection
 from tests.registry.conftest import concurrently
 from tests.selection.conftest import CLOSES, DURING, OPENS, member, open_batch
@@ -210,6 +215,7 @@ def test_publishing_writes_deadlines_messages_and_reminders(
     assert create_announcements(session, batch_id, AFTER) == 0  # idempotent
     reminders = notices_of(session, old.id)
     assert [n.days_before for n in reminders] == [7, 2]
+    assert reminders[0].key == reminder_key(reminders[0].membership_id, 7)
     assert reminders[0].due_at == deadlines[old.id] - timedelta(days=7)
     assert create_reminders(session, batch_id, published_at) == 0
     assert due_notices(session, published_at) == []
