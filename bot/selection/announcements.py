@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
@@ -61,21 +62,34 @@ class MessageRow:
     attempts: int
 
 
-def _text_key(failures_for_statement: int) -> object:
-    """SQL choosing the text of a member's result."""
+def _failures(batch_id: int) -> Any:
+    """Per member of the batch, how many of their batches did not select them
+    (one aggregate, joined: not a subquery per row)."""
     earlier = aliased(memberships)
-    failures = (
-        select(func.count())
+    return (
+        select(earlier.c.applicant_id, func.count().label("failures"))
         .where(
-            earlier.c.applicant_id == memberships.c.applicant_id,
             earlier.c.result == RESULT_NOT_SELECTED,
+            earlier.c.applicant_id.in_(
+                select(memberships.c.applicant_id).where(
+                    memberships.c.batch_id == batch_id
+                )
+            ),
         )
-        .scalar_subquery()
+        .group_by(earlier.c.applicant_id)
+        .subquery()
     )
+
+
+def _text_key(failures: Any, failures_for_statement: int) -> Any:
+    """SQL choosing the text of a member's result."""
     return case(
         (memberships.c.result == RESULT_SELECTED, literal(TEXT_SELECTED)),
         (memberships.c.excluded_reason.is_not(None), literal(TEXT_EXCLUDED)),
-        (failures >= failures_for_statement, literal(TEXT_NOT_SELECTED_AGAIN)),
+        (
+            func.coalesce(failures.c.failures, 0) >= failures_for_statement,
+            literal(TEXT_NOT_SELECTED_AGAIN),
+        ),
         else_=literal(TEXT_NOT_SELECTED),
     )
 
@@ -91,6 +105,7 @@ def create_announcements(session: Session, batch_id: int, now: datetime) -> int:
         )
         .where(memberships.c.batch_id == batch_id)
     ).scalars()
+    failures = _failures(batch_id)
     written = 0
     for version in list(versions):
         policy = load_policy(version)
@@ -101,7 +116,7 @@ def create_announcements(session: Session, batch_id: int, now: datetime) -> int:
                 memberships.c.applicant_id,
                 identities.c.id,
                 identities.c.channel,
-                _text_key(policy.selection.failures_for_statement),
+                _text_key(failures, policy.selection.failures_for_statement),
                 literal(version),
                 literal(MESSAGE_PENDING),
                 literal(0),
@@ -111,12 +126,16 @@ def create_announcements(session: Session, batch_id: int, now: datetime) -> int:
             .select_from(
                 memberships.join(
                     applicants, applicants.c.id == memberships.c.applicant_id
-                ).join(
+                )
+                .join(
                     identities,
                     and_(
                         identities.c.applicant_id == applicants.c.id,
                         identities.c.linked_at.is_not(None),
                     ),
+                )
+                .outerjoin(
+                    failures, failures.c.applicant_id == memberships.c.applicant_id
                 )
             )
             .where(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import bot.selection.selection as selection_module
 from bot.privacy.erasure import erased_participants, nik_hash
 from bot.privacy.models import LifetimeParticipant
-from bot.registry import get_applicant, join_batch, memberships_of
+from bot.registry import get_applicant, join_batch, memberships_of, record_selection
 from bot.registry.models import (
     APPLICANT_PARTICIPANT,
     APPLICANT_REGISTERED,
@@ -24,6 +24,7 @@ from bot.registry.models import (
 )
 from bot.selection.announcements import (
     TEXT_EXCLUDED,
+    TEXT_NOT_SELECTED_AGAIN,
     TEXT_SELECTED,
     create_announcements,
     messages_of,
@@ -284,3 +285,26 @@ def test_two_selections_at_once_draw_once(
     assert len(seeds) == 1
     assert list(_results(session, batch_id).values()).count(RESULT_SELECTED) == 5
     assert run_of(session, batch_id).selected_count == 5
+
+
+def test_the_third_failure_gets_the_statement_text(
+    sessions: sessionmaker, session: Session
+) -> None:
+    batches = [open_batch(session, number) for number in (1, 2, 3)]
+    later = [DURING + timedelta(days=14 * i) for i in range(3)]
+    loser = member(session, 1, batches[0])
+    for earlier, batch_id, at in zip(batches[:-1], batches[1:], later[1:], strict=True):
+        record_selection(session, loser.id, earlier, RESULT_NOT_SELECTED)
+        join_batch(session, loser.id, batch_id, now=at)
+    winner = member(session, 2, batches[2], at=later[2], kk=OTHER_KK)
+    record_selection(session, winner.id, batches[2], RESULT_SELECTED)
+    session.commit()
+    close_batch(session, batches[2], AFTER + timedelta(days=28))
+    session.commit()
+    select_batch(sessions.begin, batches[2], AFTER + timedelta(days=28), places=1)
+    publish_results(session, batches[2], AFTER + timedelta(days=29))
+    session.commit()
+    assert [m.text_key for m in messages_of(session, loser.id)] == [
+        TEXT_NOT_SELECTED_AGAIN
+    ]
+    assert [m.text_key for m in messages_of(session, winner.id)] == [TEXT_SELECTED]
