@@ -134,6 +134,13 @@ def wib(moment: datetime | None) -> str:
     return (moment + WIB_OFFSET).strftime("%d/%m %H.%M")
 
 
+def wib_day(moment: datetime | None) -> str:
+    """A naive-UTC moment as `dd/mm/yyyy HH.MM` WIB ("-" for none)."""
+    if moment is None:
+        return "-"
+    return (moment + WIB_OFFSET).strftime("%d/%m/%Y %H.%M")
+
+
 def duration(span: timedelta | None) -> str:
     """A waiting time: `45 dtk`, `12 mnt`, `2 j 05 mnt` ("-" for none)."""
     if span is None:

@@ -240,7 +240,9 @@ def test_agent_answers_an_sms_user_in_the_browser(
     console_site: ConsoleSite, browser: Browser, tmp_path: Path
 ) -> None:
     """Queue, ticket, reply by SMS, the user's answer, resolve, the bot again;
-    then the supervisor's view. Screenshots go to ``tmp_path``."""
+    then the supervisor's view, the batch closed, drawn and published on the
+    batch page, and the user's status with the result. Screenshots go to
+    ``tmp_path``."""
     site = console_site
     shots = tmp_path
     transcript = SmsTranscript(site.sms)
