@@ -21,6 +21,7 @@ import bot.notify.models  # noqa: F401  (registers the mail queue)
 import bot.privacy.models  # noqa: F401  (registers the privacy tables and the token vault)
 import bot.registry.models  # noqa: F401  (registers the registry tables)
 import bot.registry.participants  # noqa: F401  (lifetime participants)
+import bot.selection.models  # noqa: F401  (registers the batch runs and notices)
 import bot.verification.models  # noqa: F401  (registers the population table)
 from bot.db import Base, make_engine
 from bot.settings import load_settings

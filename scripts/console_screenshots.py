@@ -5,7 +5,8 @@ docs/screenshots as its picture folder: the same stack (gateway with the
 console, Rasa, actions, a seeded SQLite database with demo registrations, a
 local fake of Twilio's API) and the same story. Before it, two more people ask
 for an agent over SMS, so the queue and the supervisor's figures are not empty.
-Writes console-queue.png, console-ticket.png and console-supervisor.png.
+Writes console-queue.png, console-ticket.png, console-supervisor.png and
+console-batches.png.
 
 Usage (from the project root, with the trained model and Debian's chromium):
 
@@ -37,7 +38,12 @@ from tests.integration.test_registration_sms import (
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-SHOTS = ("console-queue.png", "console-ticket.png", "console-supervisor.png")
+SHOTS = (
+    "console-queue.png",
+    "console-ticket.png",
+    "console-supervisor.png",
+    "console-batches.png",
+)
 OTHERS_WAITING = (
     ("+6281234500011", "saya mau komplain, pelayanannya lambat sekali"),
     ("+6281234500012", "bisa ngobrol sama orang beneran?"),

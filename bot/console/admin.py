@@ -5,6 +5,7 @@
     set-password NAME                                new password, logs out everywhere
     deactivate NAME / activate NAME                  block or allow logging in
     list                                             every account
+    batch-...                                        batches: `admin_batches`
 
 The password is read from the environment variable CONSOLE_PASSWORD when set
 (automation), otherwise asked twice without echo, and must be hard to guess
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session
 
+from bot.console import admin_batches
 from bot.console.agents import (
     AgentExists,
     AgentNotFound,
@@ -37,6 +39,7 @@ from bot.console.models import ROLE_AGENT, ROLE_SUPERVISOR
 from bot.console.password_policy import check_password_rules
 from bot.db import make_engine, make_sessionmaker
 from bot.schema import upgrade
+from bot.selection.errors import LifecycleError
 from bot.settings import load_settings
 
 PASSWORD_ENV = "CONSOLE_PASSWORD"  # noqa: S105 (a variable name)
@@ -91,12 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     ):
         commands.add_parser(name, help=text).add_argument("username")
     commands.add_parser("list", help="daftar akun")
+    admin_batches.add_commands(commands)
     return parser
 
 
 def run(args: argparse.Namespace, session: Session, password: Callable[[], str]) -> str:
     """Carry out one command in `session` (the caller commits); the message."""
     via = operator()
+    if args.command in admin_batches.COMMANDS:
+        return admin_batches.run_command(args, session, via)
     if args.command in ("create-supervisor", "create-agent"):
         role = ROLE_SUPERVISOR if args.command == "create-supervisor" else ROLE_AGENT
         try:
@@ -138,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             session.commit()
     except AgentNotFound:
         print("Gagal: akun tidak ditemukan.", file=sys.stderr)
+        return 1
+    except LifecycleError as exc:
+        print(f"Gagal: {exc.message}", file=sys.stderr)
         return 1
     except (CommandError, ValueError) as exc:
         print(f"Gagal: {exc}", file=sys.stderr)

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.channels.storable import storable_text
-from bot.console import audit, csrf, labels
+from bot.console import audit, batch_pages, csrf, labels
 from bot.console.access import can_assign, can_reply, can_resolve, can_reveal
 from bot.console.agents import get_agent, list_agents
 from bot.console.audit_view import audit_log
@@ -617,6 +617,26 @@ def routes() -> list[BaseRoute]:
         _route("/queue", queue_page, PAGE),
         _route("/tickets/{ticket_id:int}", ticket_page, PAGE),
         _route("/supervisor", supervisor_page, PAGE, supervisor=True),
+        _route("/batches", batch_pages.batches_page, PAGE, supervisor=True),
+        _route("/batches", batch_pages.schedule_batch, ACTION, supervisor=True),
+        _route(
+            "/batches/{batch_id:int}/close",
+            batch_pages.close_batch,
+            ACTION,
+            supervisor=True,
+        ),
+        _route(
+            "/batches/{batch_id:int}/select",
+            batch_pages.select_batch,
+            ACTION,
+            supervisor=True,
+        ),
+        _route(
+            "/batches/{batch_id:int}/publish",
+            batch_pages.publish_batch,
+            ACTION,
+            supervisor=True,
+        ),
         _route("/logout", logout, ACTION),
         _route("/tickets/{ticket_id:int}/claim", claim_ticket, ACTION),
         _route(

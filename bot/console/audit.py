@@ -34,6 +34,10 @@ AGENT_CREATED = "agent_created"
 AGENT_ACTIVATED = "agent_activated"
 AGENT_DEACTIVATED = "agent_deactivated"
 PASSWORD_SET = "password_set"  # noqa: S105 (an action name)
+BATCH_SCHEDULED = "batch_scheduled"
+BATCH_CLOSED = "batch_closed"
+BATCH_SELECTED = "batch_selected"
+BATCH_PUBLISHED = "batch_published"
 ACTIONS = (
     LOGIN,
     LOGIN_ALERT,
@@ -48,6 +52,10 @@ ACTIONS = (
     AGENT_ACTIVATED,
     AGENT_DEACTIVATED,
     PASSWORD_SET,
+    BATCH_SCHEDULED,
+    BATCH_CLOSED,
+    BATCH_SELECTED,
+    BATCH_PUBLISHED,
 )
 """What is recorded now (older logs may also hold `login_failed`)."""
 

@@ -84,8 +84,40 @@ AUDIT_ACTIONS = {
     "agent_activated": "akun diaktifkan",
     "agent_deactivated": "akun diblokir",
     "password_set": "kata sandi diganti",
+    "batch_scheduled": "gelombang dibuka/dijadwalkan",
+    "batch_closed": "gelombang ditutup",
+    "batch_selected": "seleksi dijalankan",
+    "batch_published": "hasil diumumkan",
 }
-FAILURE_REASONS = {**SHORT_REASONS}
+FAILURE_REASONS = {**SHORT_REASONS, "not_selected": "belum lolos seleksi"}
+RUN_STAGES = {
+    "scheduled": "dijadwalkan",
+    "open": "dibuka",
+    "ended": "waktu habis, belum ditutup",
+    "closed": "ditutup",
+    "selecting": "seleksi berjalan",
+    "selected": "seleksi selesai, belum diumumkan",
+    "published": "hasil diumumkan",
+}
+EXCLUDED_REASONS = {
+    "nik_unverified": "NIK belum terverifikasi",
+    "already_participant": "sudah pernah menerima",
+    "kk_full": "kuota KK penuh",
+    "consent_withdrawn": "persetujuan ditarik",
+}
+NOTICE_STATUSES = {
+    "pending": "terjadwal",
+    "sent": "terkirim",
+    "cancelled": "dibatalkan",
+}
+MESSAGE_STATUSES = {
+    "pending": "menunggu dikirim",
+    "queued": "di antrean kirim",
+    "sent": "terkirim",
+    "delivered": "diterima",
+    "failed": "gagal",
+    "skipped": "dilewati (berhenti langganan)",
+}
 
 
 def label(table: dict[str, str], code: str | None) -> str:
@@ -100,6 +132,13 @@ def wib(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return (moment + WIB_OFFSET).strftime("%d/%m %H.%M")
+
+
+def wib_day(moment: datetime | None) -> str:
+    """A naive-UTC moment as `dd/mm/yyyy HH.MM` WIB ("-" for none)."""
+    if moment is None:
+        return "-"
+    return (moment + WIB_OFFSET).strftime("%d/%m/%Y %H.%M")
 
 
 def duration(span: timedelta | None) -> str:

@@ -23,6 +23,7 @@ from bot.registration.status import next_action
 from bot.registry import (
     ApplicantInfo,
     ApplicantNotFound,
+    MembershipInfo,
     get_applicant,
     identities_of,
     jobs_of,
@@ -30,8 +31,10 @@ from bot.registry import (
     open_batches,
     upcoming_batch,
 )
-from bot.registry.models import JOB_NIK
+from bot.registry.models import JOB_NIK, RESULT_NOT_SELECTED, RESULT_SELECTED
 from bot.registry.steps import applicant_steps
+from bot.selection.announcements import messages_of
+from bot.selection.notices import notices_of
 
 REVEALABLE = ("nik", "kk_number", "birth_date", "phone", "email")
 FIELD_LABELS = {
@@ -79,6 +82,8 @@ class Panel:
     fields: tuple[MaskedField, ...]
     steps: tuple[StepRow, ...]
     batches: tuple[str, ...]
+    announcements: tuple[str, ...]
+    reminders: tuple[str, ...]
     channels: tuple[str, ...]
     next_action: str
     stuck: bool
@@ -105,6 +110,23 @@ def _clear(applicant: ApplicantInfo, name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _membership_line(item: MembershipInfo, now: datetime) -> str:
+    """``Gelombang 5: lolos, beli pelatihan sebelum 05/01 10.00 WIB``."""
+    result = item.announced_result
+    line = f"Gelombang {item.batch_number}: " + labels.label(
+        labels.MEMBERSHIP_RESULTS, result
+    )
+    if result == RESULT_SELECTED and item.purchase_deadline is not None:
+        deadline = labels.wib(item.purchase_deadline)
+        if item.card_revoked(now):
+            return f"{line}, dicabut (batas beli pelatihan {deadline} WIB lewat)"
+        return f"{line}, beli pelatihan sebelum {deadline} WIB"
+    if result == RESULT_NOT_SELECTED and item.excluded_reason:
+        reason = labels.label(labels.EXCLUDED_REASONS, item.excluded_reason)
+        return f"{line} ({reason})"
+    return line
+
+
 def registration_panel(
     session: Session, applicant_id: int, now: datetime
 ) -> Panel | None:
@@ -124,6 +146,7 @@ def registration_panel(
         upcoming=upcoming_batch(session, now),
         nik_job=max(jobs, key=lambda job: job.id) if jobs else None,
         data_refusals=sum(job.result_code in DATA_REFUSALS for job in jobs),
+        now=now,
     )
     fields = tuple(
         MaskedField(name, FIELD_LABELS[name], masked)
@@ -152,9 +175,18 @@ def registration_panel(
         for step in steps.values()
     )
     batches = tuple(
-        f"Gelombang {item.batch_number}: "
-        f"{labels.label(labels.MEMBERSHIP_RESULTS, item.result)}"
+        _membership_line(item, now)
         for item in sorted(memberships, key=lambda item: item.joined_at)
+    )
+    announcements = tuple(
+        f"{labels.label(labels.CHANNELS, message.channel)}: "
+        f"{labels.label(labels.MESSAGE_STATUSES, message.status)}"
+        for message in messages_of(session, applicant_id)
+    )
+    reminders = tuple(
+        f"{notice.days_before} hari sebelum batas ({labels.wib(notice.due_at)} WIB): "
+        f"{labels.label(labels.NOTICE_STATUSES, notice.status)}"
+        for notice in notices_of(session, applicant_id)
     )
     channels = tuple(
         f"{labels.label(labels.CHANNELS, identity.channel)} "
@@ -171,6 +203,8 @@ def registration_panel(
         fields=fields,
         steps=rows,
         batches=batches,
+        announcements=announcements,
+        reminders=reminders,
         channels=channels,
         next_action=next_action(standing),
         stuck=standing.stuck,

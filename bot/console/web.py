@@ -27,6 +27,7 @@ from bot.console import csrf, labels
 from bot.console.agents import AgentInfo
 from bot.console.sessions import COOKIE_NAME, COOKIE_PATH, load_session
 from bot.hosting import host, run_in_session
+from bot.policy.programme import format_number
 
 PACKAGE = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE / "templates"
@@ -95,6 +96,8 @@ def _environment() -> Environment:
     )
     env.filters["wib"] = labels.wib
     env.filters["duration"] = labels.duration
+    env.filters["wib_day"] = labels.wib_day
+    env.filters["number"] = format_number
     return env
 
 

@@ -87,6 +87,7 @@ from bot.registry.participants import (
     nik_hash,
     was_participant,
 )
+from bot.selection.models import AnnouncementMessage, DueNotice
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +286,8 @@ def _erase_applicant(
             .values(joined_count=Batch.joined_count - 1),
         )
     for model, table in (
+        (DueNotice, "due_notice"),
+        (AnnouncementMessage, "announcement_message"),
         (BatchMembership, "batch_membership"),
         (RegistrationStep, "registration_step"),
         (VerificationJob, "verification_job"),

@@ -209,6 +209,8 @@ class Standing:
     nik_job: JobInfo | None
     data_refusals: int = 0
     """NIK checks that found the data wrong (unknown NIK, mismatch)."""
+    now: datetime | None = None
+    """When the standing was read (naive UTC): a passed purchase deadline."""
 
     @property
     def stuck(self) -> bool:
@@ -249,7 +251,8 @@ class JoinResult:
     `full`/`closed`/`not_open` (`batch` is the refused one, `alternative` the one
     to join instead, if any), `none_open` (`alternative` opens next),
     `not_ready` (email or NIK not verified), `not_eligible`, `no_batch`,
-    `selected` (already a participant), `not_registered`.
+    `selected` (already a participant), `revoked` (selected, and the card was
+    revoked at the purchase deadline), `not_registered`.
     """
 
     outcome: str
@@ -545,6 +548,7 @@ class RegistrationDesk:
                 upcoming=upcoming_batch(session, now),
                 nik_job=max(jobs, key=lambda job: job.id) if jobs else None,
                 data_refusals=sum(job.result_code in DATA_REFUSALS for job in jobs),
+                now=now,
             )
 
     # --- joining a batch ---------------------------------------------------------
@@ -561,9 +565,11 @@ class RegistrationDesk:
             return JoinResult("not_registered")
         standing = self.standing_of(caller.applicant_id)
         current = standing.current_membership
-        if current is not None and current.result == RESULT_SELECTED:
-            return JoinResult("selected", self._batch(current.batch_number))
-        if current is not None and current.result == RESULT_PENDING:
+        if current is not None and current.announced_result == RESULT_SELECTED:
+            revoked = current.card_revoked(self._clock())
+            outcome = "revoked" if revoked else "selected"
+            return JoinResult(outcome, self._batch(current.batch_number))
+        if current is not None and current.announced_result == RESULT_PENDING:
             batch = self._batch(current.batch_number)
             if number is None or number == current.batch_number:
                 return JoinResult("already_joined", batch)

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 from bot.policy.programme import (
     format_date,
-    format_datetime,
     format_number,
     load_policy,
 )
 from bot.registration.desk import JoinResult, Standing, Submission
+from bot.registration.results import revoked_next, selected_next, when
 from bot.registry import BatchInfo
 from bot.registry.models import (
     APPLICANT_REVOKED,
@@ -45,11 +45,6 @@ VERIFIED_SHORT = "cocok dengan Dukcapil."
 REGISTER_AGAIN = "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
 
 
-def when(moment: datetime) -> str:
-    """A stored naive-UTC moment as Indonesian WIB text."""
-    return format_datetime(moment.replace(tzinfo=timezone.utc))
-
-
 def batch_line(batch: BatchInfo) -> str:
     """``Gelombang 12: tutup 30 November 2026 pukul 23.59 WIB, sisa 40 tempat``."""
     return (
@@ -74,11 +69,13 @@ def _batch_state(standing: Standing) -> tuple[str, str]:
     if membership is None:
         return "belum ikut", "-"
     number = membership.batch_number
+    if standing.now is not None and membership.card_revoked(standing.now):
+        return f"Gelombang {number}", "lolos, lalu dicabut"
     result = {
         RESULT_PENDING: "menunggu pengumuman",
         RESULT_SELECTED: "lolos",
         RESULT_NOT_SELECTED: "belum lolos",
-    }[membership.result]
+    }[membership.announced_result]
     return f"Gelombang {number}", result
 
 
@@ -117,10 +114,17 @@ def next_action(standing: Standing) -> str:
     if nik.status != STEP_DONE:
         return "ketik DAFTAR untuk melanjutkan pendaftaran."
     membership = standing.current_membership
-    if membership is not None and membership.result == RESULT_PENDING:
+    result = membership.announced_result if membership is not None else None
+    if membership is not None and result == RESULT_PENDING:
         return f"tunggu pengumuman seleksi Gelombang {membership.batch_number}."
-    if membership is not None and membership.result == RESULT_SELECTED:
-        return first_training_deadline(membership.decided_at)
+    if membership is not None and result == RESULT_SELECTED:
+        deadline = membership.purchase_deadline
+        revoked = standing.now is not None and membership.card_revoked(standing.now)
+        if deadline is None:  # recorded by hand, not by a publication
+            return first_training_deadline(membership.decided_at)
+        if revoked:
+            return revoked_next(deadline)
+        return selected_next(deadline)
     if standing.open_batches:
         batch = standing.open_batches[0]
         return (
@@ -245,6 +249,10 @@ JOIN_TEXTS = {
     "selected": (
         "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!\n"
         "Berikutnya: {deadline}"
+    ),
+    "revoked": (
+        "Kartu Prakerja-mu sudah dicabut karena pelatihan pertama tidak dibeli "
+        "tepat waktu. Kepesertaan yang dicabut tidak bisa ikut gelombang lagi."
     ),
     "not_ready": (
         "Belum bisa ikut gelombang: email dan NIK kamu harus terverifikasi dulu. "

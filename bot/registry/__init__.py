@@ -26,6 +26,7 @@ from bot.registry.applicants import (
     set_applicant_status,
 )
 from bot.registry.batches import (
+    Decision,
     batch_by_number,
     ensure_batch,
     ensure_policy_batches,
@@ -36,6 +37,7 @@ from bot.registry.batches import (
     next_batch,
     open_batches,
     pending_membership,
+    record_decisions,
     record_selection,
     upcoming_batch,
 )
@@ -108,6 +110,7 @@ __all__ = [
     "BatchNotFound",
     "CodeCheck",
     "ConsentInfo",
+    "Decision",
     "IdentityInfo",
     "IdentityLinked",
     "IdentityNotFound",
@@ -151,6 +154,7 @@ __all__ = [
     "owner_of",
     "pending_membership",
     "proven_email",
+    "record_decisions",
     "record_selection",
     "register_applicant",
     "release_kk_slot",

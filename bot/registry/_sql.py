@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -59,3 +60,11 @@ def naive_utc(moment: datetime) -> datetime:
 def now_or(moment: datetime | None) -> datetime:
     """`moment` as naive UTC, or the current time."""
     return utcnow() if moment is None else naive_utc(moment)
+
+
+def allow_long_statements(session: Session, seconds: int = 600) -> None:
+    """Lift PostgreSQL's statement timeout for the rest of this transaction (a
+    batch's selection or publication touches every member; the hot paths keep
+    the engine's short timeout). Nothing to do on SQLite."""
+    if dialect_of(session) == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = {int(seconds) * 1000}"))

@@ -11,10 +11,12 @@ after the function has undone its own writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.programme import Policy
@@ -34,12 +36,14 @@ from bot.registry.models import (
     Applicant,
     Batch,
     BatchMembership,
+    BatchRun,
 )
 from bot.registry.records import BatchInfo, MembershipInfo
 
 batches = Batch.__table__
 memberships = BatchMembership.__table__
 applicants = Applicant.__table__
+runs = BatchRun.__table__
 
 
 def ensure_batch(
@@ -134,7 +138,18 @@ def _membership_query() -> Any:
         memberships.c.joined_at,
         memberships.c.result,
         memberships.c.decided_at,
-    ).join(batches, batches.c.id == memberships.c.batch_id)
+        memberships.c.excluded_reason,
+        memberships.c.purchase_deadline,
+        # A result recorded by hand, outside a batch run, is known at once.
+        case(
+            (runs.c.batch_id.is_(None), memberships.c.decided_at),
+            else_=runs.c.published_at,
+        ).label("published_at"),
+    ).select_from(
+        memberships.join(batches, batches.c.id == memberships.c.batch_id).outerjoin(
+            runs, runs.c.batch_id == memberships.c.batch_id
+        )
+    )
 
 
 def _membership(row: Any) -> MembershipInfo:
@@ -146,6 +161,9 @@ def _membership(row: Any) -> MembershipInfo:
         joined_at=row.joined_at,
         result=row.result,
         decided_at=row.decided_at,
+        published_at=row.published_at,
+        excluded_reason=row.excluded_reason,
+        purchase_deadline=row.purchase_deadline,
     )
 
 
@@ -280,6 +298,51 @@ def _refuse(session: Session, batch_id: int, moment: datetime) -> NoReturn:
     raise BatchFull(batch.number)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One membership's selection result, as the draw decided it (`draw_rank`:
+    its place in the draw's order, kept in memory only: the seed reproduces it)."""
+
+    membership_id: int
+    result: str
+    draw_rank: int | None = None
+    excluded_reason: str | None = None
+
+
+DECISION_CHUNK = 5000
+"""Membership ids per UPDATE (well under SQLite's 32,766 parameters)."""
+
+
+def record_decisions(
+    session: Session, decisions: Sequence[Decision], now: datetime | None = None
+) -> int:
+    """Record many results (first result wins: a decided membership is left as
+    it is); how many were recorded now. One `UPDATE ... WHERE id IN (...)` per
+    result, reason and chunk of ids: a few dozen statements for 164,000."""
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for decision in decisions:
+        if decision.result not in MEMBERSHIP_RESULTS or decision.result == (
+            RESULT_PENDING
+        ):
+            raise ValueError(f"unknown selection result {decision.result!r}")
+        key = (decision.result, decision.excluded_reason)
+        groups.setdefault(key, []).append(decision.membership_id)
+    moment = now_or(now)
+    recorded = 0
+    for (result, reason), ids in groups.items():
+        for start in range(0, len(ids), DECISION_CHUNK):
+            done = session.execute(
+                update(memberships)
+                .where(
+                    memberships.c.id.in_(ids[start : start + DECISION_CHUNK]),
+                    memberships.c.result == RESULT_PENDING,
+                )
+                .values(result=result, excluded_reason=reason, decided_at=moment)
+            )
+            recorded += max(done.rowcount, 0)
+    return recorded
+
+
 def record_selection(
     session: Session,
     applicant_id: int,
@@ -292,21 +355,15 @@ def record_selection(
     `result` is `selected` or `not_selected`; a decided membership is returned
     unchanged. Raises `ValueError` when the applicant is not in the batch.
     """
-    if result not in MEMBERSHIP_RESULTS or result == RESULT_PENDING:
-        raise ValueError(f"unknown selection result {result!r}")
-    session.execute(
-        update(memberships)
-        .where(
-            memberships.c.applicant_id == applicant_id,
-            memberships.c.batch_id == batch_id,
-            memberships.c.result == RESULT_PENDING,
-        )
-        .values(result=result, decided_at=now_or(now))
-    )
     found = membership(session, applicant_id, batch_id)
     if found is None:
+        if result not in MEMBERSHIP_RESULTS or result == RESULT_PENDING:
+            raise ValueError(f"unknown selection result {result!r}")
         raise ValueError("the applicant is not in this batch")
-    return found
+    record_decisions(session, [Decision(found.id, result)], now)
+    decided = membership(session, applicant_id, batch_id)
+    assert decided is not None
+    return decided
 
 
 def upcoming_batch(session: Session, now: datetime | None = None) -> BatchInfo | None:

@@ -3,6 +3,10 @@
 The rules that must hold under concurrent requests live in the database, not only
 in the code that writes it:
 - one applicant per NIK, ever (`uq_applicant_nik`); a revoked applicant keeps the row;
+- a batch's run (`batch_run`, once a supervisor acts on it) moves one way only,
+  open -> closed -> selecting -> selected -> published, each by a conditional
+  `UPDATE ... WHERE state = <previous>` (`bot.selection.lifecycle`), and never
+  selects more than its places (`ck_batch_run_selected_le_places`);
 - a batch never holds more than its quota (`ck_batch_joined_le_quota`, and every
   join is a conditional `UPDATE`); one membership per applicant and batch, and at
   most one membership still waiting for selection per applicant (partial unique
@@ -70,6 +74,15 @@ RESULT_PENDING = "pending"
 RESULT_SELECTED = "selected"
 RESULT_NOT_SELECTED = "not_selected"
 MEMBERSHIP_RESULTS = (RESULT_PENDING, RESULT_SELECTED, RESULT_NOT_SELECTED)
+
+RUN_OPEN = "open"
+RUN_CLOSED = "closed"
+RUN_SELECTING = "selecting"
+RUN_SELECTED = "selected"
+RUN_PUBLISHED = "published"
+RUN_STATES = (RUN_OPEN, RUN_CLOSED, RUN_SELECTING, RUN_SELECTED, RUN_PUBLISHED)
+DRAWN_STATES = (RUN_SELECTED, RUN_PUBLISHED)
+SEED_MAX = 64
 
 JOB_NIK = "nik"
 JOB_EMAIL = "email"
@@ -284,6 +297,55 @@ class BatchMembership(Base):
     joined_at = Column(DateTime, nullable=False, default=utcnow)
     result = Column(String(16), nullable=False, default=RESULT_PENDING)
     decided_at = Column(DateTime)
+    # Written by the selection (`bot.selection`); added by migration 0610.
+    excluded_reason = Column(String(32))  # why the re-check left it out
+    purchase_deadline = Column(DateTime)  # selected: buy the first training by
+
+
+class BatchRun(Base):
+    """Where a batch stands after opening: closed, drawn, published."""
+
+    __tablename__ = "batch_run"
+    __table_args__ = (
+        CheckConstraint(_in("state", RUN_STATES), name="ck_batch_run_state"),
+        CheckConstraint("places > 0", name="ck_batch_run_places"),
+        CheckConstraint(
+            f"state = '{RUN_OPEN}' OR closed_at IS NOT NULL",
+            name="ck_batch_run_closed",
+        ),
+        CheckConstraint(
+            f"state IN ('{RUN_OPEN}', '{RUN_CLOSED}')"
+            " OR (seed IS NOT NULL AND selection_started_at IS NOT NULL)",
+            name="ck_batch_run_seed",
+        ),
+        CheckConstraint(
+            f"{_in('state', DRAWN_STATES)} = (selected_at IS NOT NULL"
+            " AND selected_count IS NOT NULL AND eligible_count IS NOT NULL)",
+            name="ck_batch_run_drawn",
+        ),
+        CheckConstraint(
+            "selected_count IS NULL OR selected_count <= places",
+            name="ck_batch_run_selected_le_places",
+        ),
+        CheckConstraint(
+            f"(state = '{RUN_PUBLISHED}') = (published_at IS NOT NULL)",
+            name="ck_batch_run_published",
+        ),
+    )
+
+    batch_id = Column(
+        Integer, ForeignKey("batch.id", ondelete="CASCADE"), primary_key=True
+    )
+    places = Column(Integer, nullable=False)
+    state = Column(String(16), nullable=False, default=RUN_OPEN)
+    closed_at = Column(DateTime)
+    seed = Column(String(SEED_MAX))
+    selection_started_at = Column(DateTime)
+    selected_at = Column(DateTime)
+    eligible_count = Column(Integer)
+    selected_count = Column(Integer)
+    published_at = Column(DateTime)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class KkCount(Base):

@@ -45,3 +45,22 @@ def was_participant(session: Session, secret: bytes, nik: str) -> bool:
         )
     ).first()
     return found is not None
+
+
+def erased_participants(session: Session, secret: bytes, niks: list[str]) -> set[str]:
+    """The NIKs among `niks` of participants whose data was erased (checked in
+    chunks of 1,000 hashes)."""
+    by_hash = {nik_hash(secret, nik): nik for nik in niks}
+    hashes = list(by_hash)
+    found: set[str] = set()
+    for start in range(0, len(hashes), 1000):
+        chunk = hashes[start : start + 1000]
+        found.update(
+            by_hash[digest]
+            for digest in session.execute(
+                select(LifetimeParticipant.nik_hash).where(
+                    LifetimeParticipant.nik_hash.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bot.registry.models import RESULT_PENDING, RESULT_SELECTED
+
 
 @dataclass(frozen=True)
 class ApplicantInfo:
@@ -165,6 +167,24 @@ class MembershipInfo:
     joined_at: datetime
     result: str
     decided_at: datetime | None
+    published_at: datetime | None = None
+    """When the result became known: the batch's publication (None: not yet);
+    for a result recorded by hand outside a batch run, when it was recorded."""
+    excluded_reason: str | None = None
+    purchase_deadline: datetime | None = None
+
+    @property
+    def announced_result(self) -> str:
+        """The result as the person may know it: `pending` until published."""
+        return self.result if self.published_at is not None else RESULT_PENDING
+
+    def card_revoked(self, now: datetime) -> bool:
+        """Selected, and the purchase deadline has passed (`now` naive UTC)."""
+        return (
+            self.announced_result == RESULT_SELECTED
+            and self.purchase_deadline is not None
+            and now >= self.purchase_deadline
+        )
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def console_routes(app: Any) -> list[tuple[str, str]]:
 
 def concrete(path: str, ticket_id: int) -> str:
     """The route's path with its parameters filled in."""
-    return "/console" + re.sub(r"\{ticket_id(:int)?\}", str(ticket_id), path)
+    return "/console" + re.sub(r"\{(ticket|batch)_id(:int)?\}", str(ticket_id), path)
 
 
 def guarded(app: Any) -> list[tuple[str, str]]:

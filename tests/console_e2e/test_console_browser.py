@@ -206,6 +206,33 @@ def supervisor_view(browser: Browser, site: ConsoleSite, shots: Path) -> None:
     page.context.close()
 
 
+def batch_page(browser: Browser, site: ConsoleSite, shots: Path) -> None:
+    """The supervisor closes the open batch, runs the selection, reviews its
+    figures and publishes the results, each with a plain form."""
+    page = log_in(browser, site, SUPERVISOR)
+    page.get_by_role("link", name="Gelombang").click()
+    expect(page).to_have_url(f"{site.base}/console/batches")
+    batch = page.locator(f"#batch-{site.sms.open_batch}")
+    expect(batch.locator(".stage")).to_have_text("dibuka")
+    batch.get_by_role("button", name="Tutup gelombang").click()
+    expect(page.locator("main .banner[role=status]")).to_have_text("Gelombang ditutup.")
+    batch = page.locator(f"#batch-{site.sms.open_batch}")
+    expect(batch.locator(".stage")).to_have_text("ditutup")
+    batch.get_by_role("button", name="Jalankan seleksi").click()
+    expect(page.locator("main .banner[role=status]")).to_contain_text("Seleksi selesai")
+    batch = page.locator(f"#batch-{site.sms.open_batch}")
+    expect(batch.locator(".selected-count")).to_have_text("3")  # 1 earlier + 2 drawn
+    expect(batch.get_by_text("Seed undian")).to_be_visible()
+    batch.get_by_role("button", name="Umumkan hasil").click()
+    expect(page.locator("main .banner[role=status]")).to_contain_text("Hasil diumumkan")
+    batch = page.locator(f"#batch-{site.sms.open_batch}")
+    expect(batch.locator(".stage")).to_have_text("hasil diumumkan")
+    expect(batch.get_by_text("Pesan menunggu dikirim")).to_be_visible()
+    expect(batch.get_by_role("button")).to_have_count(0)
+    capture(page, shots / "console-batches.png")
+    page.context.close()
+
+
 # --- the story ---------------------------------------------------------------------
 
 
@@ -213,7 +240,9 @@ def test_agent_answers_an_sms_user_in_the_browser(
     console_site: ConsoleSite, browser: Browser, tmp_path: Path
 ) -> None:
     """Queue, ticket, reply by SMS, the user's answer, resolve, the bot again;
-    then the supervisor's view. Screenshots go to ``tmp_path``."""
+    then the supervisor's view, the batch closed, drawn and published on the
+    batch page, and the user's status with the result. Screenshots go to
+    ``tmp_path``."""
     site = console_site
     shots = tmp_path
     transcript = SmsTranscript(site.sms)
@@ -310,4 +339,7 @@ def test_agent_answers_an_sms_user_in_the_browser(
             lambda body: "a NIK in an SMS" if re.search(r"\d{16}", body) else None,
         )
         supervisor_view(browser, site, shots)
+        batch_page(browser, site, shots)
+        told = transcript.say(PHONE, "status", "Seleksi: lolos", "the published result")
+        assert "beli pelatihan pertamamu sebelum" in told
     print(transcript.render(logs=False))  # shown by `pytest -rP`

@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.registration.desk import CodeRequest, RegistrationDesk
+from bot.registration.status import next_action, status_text
 from bot.registry import (
     applicant_steps,
     batch_by_number,
@@ -39,6 +40,8 @@ from bot.registry.models import (
     ConsentRecord,
     EmailCode,
 )
+from bot.selection.lifecycle import close_batch, publish_results
+from bot.selection.selection import select_batch
 from tests.registration.conftest import (
     CHAT,
     EMAIL,
@@ -922,3 +925,34 @@ def test_the_nik_lookup_ignores_separators(
     assert desk.request_link_code(telegram, spaced).code is not None
     with sessions() as session:
         assert find_applicant(session, spaced) is not None
+
+
+def test_a_published_result_then_the_revoked_card_after_the_deadline(
+    desk: RegistrationDesk,
+    converse: Converse,
+    sessions: sessionmaker,
+    clock: FakeClock,
+) -> None:
+    open_batch(sessions, 5)
+    upcoming_batch(sessions, 6)
+    caller = caller_of(desk, verified_sms(desk, converse, sessions, clock))
+    joined = desk.join(caller)
+    assert joined.batch is not None and caller.applicant_id is not None
+    batch_id = joined.batch.id
+    clock.advance(days=1)
+    with sessions.begin() as session:
+        close_batch(session, batch_id, clock())
+    select_batch(sessions.begin, batch_id, clock())
+    drawn = desk.standing(caller)
+    assert drawn is not None and "Seleksi: menunggu pengumuman" in status_text(drawn)
+    assert desk.join(caller, 6).outcome == "waiting"  # not known before publishing
+    with sessions.begin() as session:
+        publish_results(session, batch_id, clock())
+    told = desk.standing(caller)
+    assert told is not None and "Seleksi: lolos" in status_text(told)
+    assert "sebelum" in next_action(told)
+    assert desk.join(caller, 6).outcome == "selected"
+    clock.advance(days=30)  # policy 2020: 30 days to buy the first training
+    late = desk.standing(caller)
+    assert late is not None and "dicabut" in next_action(late)
+    assert desk.join(caller, 6).outcome == "revoked"

@@ -134,6 +134,7 @@ def standing(
                 joined_at=MOMENT,
                 result=membership,
                 decided_at=None if membership == RESULT_PENDING else MOMENT,
+                published_at=None if membership == RESULT_PENDING else MOMENT,
             )
         )
     return Standing(

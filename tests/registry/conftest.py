@@ -23,12 +23,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.registry.models as models
+import bot.selection.models  # noqa: F401  (registers the batch runs and notices)
 from bot.db import make_engine, make_sessionmaker
 from bot.registry import ApplicantInfo, register_applicant
 from tests.postgres import BACKENDS, fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_TABLES = (  # children first
+    "due_notice",
+    "announcement_message",
+    "batch_run",
     "email_code",
     "verification_job",
     "batch_membership",
