@@ -92,10 +92,13 @@ class LookupResult:
     `ids`: provider ids of messages to this address with this body, sent since
     the attempt started (oldest first; empty: the provider provably has none).
     `error`: the lookup itself failed (try again later), else None.
+    `undecidable`: the provider cannot tell (e.g. Telegram, without a known
+    message to count from): the send is given up as unknown, not repeated.
     """
 
     ids: tuple[str, ...] = ()
     error: str | None = None
+    undecidable: bool = False
 
 
 class Sender(Protocol):
@@ -112,10 +115,15 @@ class Lookup(Protocol):
     """A sender that can ask its provider what it sent (Twilio's message list)."""
 
     async def lookup(
-        self, address: str, body: dict[str, Any], since: datetime
+        self,
+        address: str,
+        body: dict[str, Any],
+        since: datetime,
+        after: str | None = None,
     ) -> LookupResult:
         """Messages the provider holds to `address` with `body`, sent at or after
-        `since` (UTC, naive), oldest first."""
+        `since` (UTC, naive), oldest first; `after`: the provider id of the last
+        message known to have reached `address` before this one, if any."""
         ...
 
 

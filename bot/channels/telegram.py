@@ -31,7 +31,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -58,6 +58,7 @@ from bot.channels.base import (
     TELEGRAM,
     InboundMessage,
     Interpretation,
+    LookupResult,
     RenderedReplies,
     Reply,
     SendResult,
@@ -65,6 +66,7 @@ from bot.channels.base import (
     neutralise_command,
 )
 from bot.channels.pacing import PACED, Pacer, RateLimiter
+from bot.channels.telegram_lookup import look_up_sent
 from bot.policy.validation import normalize_phone
 from bot.settings import Settings
 
@@ -628,6 +630,26 @@ class TelegramSender:
                 self._settings, timeout=self._timeout, pool_size=self._pool_size
             )
         return self._bot
+
+    async def lookup(
+        self,
+        address: str,
+        body: dict[str, Any],
+        since: datetime,
+        after: str | None = None,
+    ) -> LookupResult:
+        """Whether this message arrived after message `after` of the chat, asked
+        of the chat (`bot.channels.telegram_lookup`); undecidable without
+        `after`."""
+        if body.get("kind") != "message" or after is None or not after.isdigit():
+            return LookupResult(undecidable=True)
+        return await look_up_sent(
+            self._get_bot(),
+            _chat_id(address),
+            str(body["text"]),
+            _keyboard(body.get("buttons") or []),
+            int(after),
+        )
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
         """Send one body; never raises for provider errors."""

@@ -18,13 +18,16 @@ Telegram backlog paced at its rate limit never delays SMS replies.
 No duplicates, no losses: the claim commits `send_started_at` on each row before
 its provider is called, so a crash leaves evidence. A row claimed with that
 evidence, or whose send got no answer (`SendResult.unknown`), had a send whose
-outcome is unknown: it is reconciled before it is repeated. A sender that can ask
-its provider (`Lookup`: Twilio lists its messages) is asked; an id found there,
-not yet stored on another row, is adopted, and only when the provider provably
-has nothing is the row sent again. A sender that cannot (Telegram) does not send
-it again: the row ends as "unknown". Every case is counted (`unknown_counts`, on
-/healthz) with how it ended: found, resent or given up, and logged without
-personal data.
+outcome is unknown: it is reconciled before it is repeated. The sender asks its
+provider (`Lookup`): Twilio lists its messages; Telegram is asked about the
+chat's message ids after the last message known to have arrived
+(`bot.channels.telegram_lookup`). An id found there, not yet stored on another
+row, is adopted, and only when the provider provably has nothing is the row
+sent again. When it cannot be told (a sender without a lookup; Telegram with no
+known earlier message in the chat, or an earlier send whose outcome is still
+unknown) the row is not sent again: it ends as "unknown". Every case is
+counted (`unknown_counts`, on /healthz) with how it ended: found, resent or
+given up, and logged without personal data.
 
 After storing a Twilio id, the sender applies the delivery statuses that came
 before it (`bot.gateway.statuses`).
@@ -332,12 +335,21 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             await in_thread(self._give_up, item, "outcome unknown, no lookup")
             return True
         try:
+            after = await in_thread(self._last_arrived, item)
             found: LookupResult = await asyncio.wait_for(
-                lookup(item.address, item.body, item.send_started_at - LOOKUP_SKEW),
+                lookup(
+                    item.address,
+                    item.body,
+                    item.send_started_at - LOOKUP_SKEW,
+                    after=after,
+                ),
                 timeout=self._options.send_timeout,
             )
         except Exception as exc:  # timeout included: look again later
             found = LookupResult(error=type(exc).__name__)
+        if found.undecidable:
+            await in_thread(self._give_up, item, "outcome unknown, cannot be told")
+            return True
         if found.error is not None:
             error = f"lookup failed: {found.error}"
             await in_thread(
@@ -351,6 +363,26 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             return True
         self._count(item, RESENT, "the provider has no such message")
         return False
+
+    def _last_arrived(self, item: OutgoingMessage) -> str | None:
+        """The provider id of the newest message of the conversation known to
+        have arrived before this row (by Telegram's count: message ids count up
+        per chat), or None when there is none or an earlier send's outcome is
+        unknown (then a later message of the chat may be that one's)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(OutboxMessage.status, OutboxMessage.provider_message_id).where(
+                    OutboxMessage.conversation_id == item.conversation_id,
+                    OutboxMessage.id < item.outbox_id,
+                    OutboxMessage.status.in_(
+                        (OUTBOX_SENT, OUTBOX_DELIVERED, OUTBOX_UNKNOWN)
+                    ),
+                )
+            ).all()
+        if any(status == OUTBOX_UNKNOWN for status, _ in rows):
+            return None
+        known = [int(pid) for _, pid in rows if pid is not None and pid.isdigit()]
+        return str(max(known)) if known else None
 
     def _unrecorded(self, ids: tuple[str, ...]) -> list[str]:
         """The provider ids not stored on any outbox row, in the given order."""

@@ -73,7 +73,10 @@ class _State:
     calls: list[ApiCall] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
-    next_message_id: int = 1
+    last_message_id: dict[str, int] = field(default_factory=dict)
+    """Per chat: message ids count up in each private chat, for both sides."""
+    messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    """(chat, message id) -> the message (the bot's and the person's)."""
 
 
 def _error(status: int, description: str, **parameters: Any) -> JSONResponse:
@@ -233,23 +236,73 @@ class FakeTelegramApi(BackgroundServer):
                 data = button.get("callback_data", "")
                 if not 1 <= len(data.encode("utf-8")) <= 64:
                     return _error(400, "Bad Request: BUTTON_DATA_INVALID")
-        chat_id = params["chat_id"]
-        with self._lock:
-            message_id = self._state.next_message_id
-            self._state.next_message_id += 1
-        message: dict[str, Any] = {
-            "message_id": message_id,
-            "from": BOT_USER,
-            "chat": {
-                "id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else chat_id,
-                "type": "private",
-            },
-            "date": int(time.time()),
-            "text": text,
-        }
-        if markup:
-            message["reply_markup"] = markup
+        message = self._new_message(str(params["chat_id"]), BOT_USER, text, markup)
         return _ok(message)
+
+    def _new_message(
+        self, chat: str, sender: dict[str, Any], text: str, markup: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store a message under the chat's next id (ids count per chat)."""
+        with self._lock:
+            message_id = self._state.last_message_id.get(chat, 0) + 1
+            self._state.last_message_id[chat] = message_id
+            message: dict[str, Any] = {
+                "message_id": message_id,
+                "from": sender,
+                "chat": {
+                    "id": int(chat) if chat.lstrip("-").isdigit() else chat,
+                    "type": "private",
+                },
+                "date": int(time.time()),
+                "text": text,
+            }
+            if markup:
+                message["reply_markup"] = markup
+            self._state.messages[(chat, message_id)] = message
+        return message
+
+    def person_writes(self, chat_id: int | str, text: str = "halo") -> int:
+        """A message the person sends in the chat (it takes the chat's next id,
+        and the bot cannot edit it); its id."""
+        person = {"id": int(chat_id), "is_bot": False, "first_name": "Andi"}
+        return int(self._new_message(str(chat_id), person, text, {})["message_id"])
+
+    def delete(self, chat_id: int | str, message_id: int) -> None:
+        """The message is deleted (its id stays used)."""
+        with self._lock:
+            self._state.messages.pop((str(chat_id), message_id), None)
+
+    def messages_in(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """The chat's messages, oldest first (edits applied)."""
+        with self._lock:
+            chat = str(chat_id)
+            found = [m for (c, _), m in self._state.messages.items() if c == chat]
+        return sorted(found, key=lambda m: int(m["message_id"]))
+
+    def _m_editMessageText(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
+        key = (str(params.get("chat_id")), int(params.get("message_id") or 0))
+        text = str(params.get("text", ""))
+        markup = params.get("reply_markup") or {}
+        with self._lock:
+            message = self._state.messages.get(key)
+            if message is None:
+                return _error(400, "Bad Request: message to edit not found")
+            if message["from"] != BOT_USER:
+                return _error(400, "Bad Request: message can't be edited")
+            same_markup = (message.get("reply_markup") or {}) == markup
+            if message["text"] == text and same_markup:
+                return _error(
+                    400,
+                    "Bad Request: message is not modified: specified new message "
+                    "content and reply markup are exactly the same as a current "
+                    "content and reply markup of the message",
+                )
+            message["text"] = text
+            if markup:
+                message["reply_markup"] = markup
+            else:
+                message.pop("reply_markup", None)
+            return _ok(dict(message))
 
     def _m_answerCallbackQuery(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
         if not params.get("callback_query_id"):

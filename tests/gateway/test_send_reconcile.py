@@ -3,9 +3,11 @@
 The real twilio and python-telegram-bot clients talk to local fakes of their
 APIs: a Twilio send that timed out after Twilio accepted it is adopted (looked up
 through the REST API), one Twilio never got is sent again, one whose result was
-never recorded (a crash) is not sent twice; a Telegram send that timed out
-while waiting for the answer is not repeated (Telegram has no lookup) but counted,
-one whose connection was refused is. Delivery statuses that arrive before the
+never recorded (a crash) is not sent twice; a Telegram send in doubt is looked
+up in the chat (`bot.channels.telegram_lookup`): found when it arrived, sent
+once when it provably did not, and not repeated but counted when that cannot
+be told (a first reply that timed out); one whose connection was refused is
+sent again. Delivery statuses that arrive before the
 sid is stored are kept in the database and applied by whichever process stores
 the sid.
 """
@@ -274,3 +276,77 @@ def test_a_status_before_the_sid_is_applied_by_another_process_on_postgres(
         status_applied_by_another_process(settings, database)
     finally:
         database.close()
+
+
+def _answered(db: Db, count: int) -> bool:
+    rows = db.outbox()
+    return len(rows) == count and all(row.status != "pending" for row in rows)
+
+
+def test_a_telegram_message_that_arrived_before_a_crash_is_found_not_resent(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = outbox_module.OutboxSender._finish
+    crashes: list[int] = []
+
+    def crash_once(self: Any, *args: Any) -> None:
+        if crashes:
+            crashes.pop()
+            raise RuntimeError("the process died before the commit")
+        original(self, *args)
+
+    monkeypatch.setattr(outbox_module.OutboxSender, "_finish", crash_once)
+    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, options, senders=senders) as client:
+        post_telegram(client, telegram_update(1, 4242, "halo"))
+        wait_until(lambda: _answered(provider_db, 1), what="the first reply")
+        telegram_api.person_writes(4242)  # the person's next message takes an id
+        crashes.append(1)  # the next reply reaches Telegram, its record is lost
+        post_telegram(client, telegram_update(2, 4242, "lagi"))
+        wait_until(lambda: _answered(provider_db, 2), what="the second reply")
+        counters = sends(client)
+    assert not crashes, "the crash was not simulated"
+    assert [m["text"] for m in telegram_api.messages_in(4242)] == [
+        "Anda menulis: halo", "halo", "Anda menulis: lagi",
+    ], "sent once, and the probe changed nothing"  # fmt: skip
+    first, second = provider_db.outbox()
+    assert (second.status, second.provider_message_id) == ("sent", "3")
+    assert second.reconciled == "found"
+    assert counters["unknown"] == 1 and counters["found"] == 1
+
+
+def test_a_telegram_message_that_never_left_is_proven_absent_and_sent_once(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = TelegramSender.send
+    fails: list[int] = []
+
+    async def lost_once(self: Any, address: str, body: dict[str, Any]) -> Any:
+        if fails:  # the process stalled before the request: nothing left
+            fails.pop()
+            raise RuntimeError("no answer")
+        return await original(self, address, body)
+
+    monkeypatch.setattr(TelegramSender, "send", lost_once)
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, senders=senders) as client:
+        post_telegram(client, telegram_update(1, 4242, "halo"))
+        wait_until(lambda: _answered(provider_db, 1), what="the first reply")
+        fails.append(1)
+        post_telegram(client, telegram_update(2, 4242, "lagi"))
+        wait_until(lambda: _answered(provider_db, 2), what="the second reply")
+        counters = sends(client)
+    assert not fails, "the lost send was not simulated"
+    assert [m["text"] for m in telegram_api.messages_in(4242)] == [
+        "Anda menulis: halo", "Anda menulis: lagi",
+    ]  # fmt: skip
+    second = provider_db.outbox()[1]
+    assert (second.status, second.reconciled) == ("sent", "resent")
+    assert counters["unknown"] == 1 and counters["resent"] == 1

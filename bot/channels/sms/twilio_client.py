@@ -268,10 +268,15 @@ class TwilioSender:
         return await loop.run_in_executor(self._executor, function, *args)
 
     async def lookup(
-        self, address: str, body: dict[str, Any], since: datetime
+        self,
+        address: str,
+        body: dict[str, Any],
+        since: datetime,
+        after: str | None = None,
     ) -> LookupResult:
         """Messages Twilio holds to `address` from our number with this body, sent
-        at or after `since` (naive UTC), oldest first."""
+        at or after `since` (naive UTC), oldest first (`after` is not needed:
+        Twilio lists what it sent)."""
         text = to_gsm7(str(body.get("text") or ""))
         return await self._in_pool(self._lookup, address, text, since)
 
