@@ -37,6 +37,12 @@ connection for each action call, so when Rasa's event loop is busy for more than
 5 s between connecting and writing the request, the call failed with "Cannot
 write to closing transport" and the whole turn was run again (measured with
 `make bench-e2e` on a loaded machine, docs/benchmarks.md)."""
+RASA_ENV = {"TICKET_LOCK_LIFETIME": "15"}
+"""Rasa's conversation lock (RedisLockStore, with several Rasa servers) lasts 15 s,
+not Rasa's 60: a Rasa killed mid-turn leaves its locks in Redis, and the
+restarted one waited out the rest of the minute before answering those people
+(seen in the soak). The gateway already runs one turn at a time per
+conversation; this lock is the second guard."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from bot.launcher import (
     ACTIONS_ENV,
     LOOPBACK,
+    RASA_ENV,
     Service,
     seed_database,
     supervise,
@@ -113,7 +114,7 @@ def scaled_services(
              "--model", str(model), "--endpoints", ENDPOINTS,
              "--credentials", "credentials.yml"],
             f"http://{LOOPBACK}:{port}/",
-            {**stores, "SCALED_ACTIONS_URL": actions},
+            {**stores, **RASA_ENV, "SCALED_ACTIONS_URL": actions},
         ))  # fmt: skip
     for i in range(layout.gateways):
         port = layout.gateway_port + i

@@ -26,7 +26,7 @@ from bench.gateway import (
     free_port,
 )
 from bench.soak.people import Person
-from bot.launcher import ACTIONS_ENV
+from bot.launcher import ACTIONS_ENV, RASA_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -266,7 +266,8 @@ def make_services(
             [*(rasa or [str(BIN / "rasa")]), "run", "--enable-api", "--interface",
              "127.0.0.1", "--port", str(rasa_port),
              "--model", str(model), "--endpoints", str(endpoints)],
-            shared, f"http://127.0.0.1:{rasa_port}/status", work / "rasa.log",
+            {**shared, **RASA_ENV}, f"http://127.0.0.1:{rasa_port}/status",
+            work / "rasa.log",
         ),
     }  # fmt: skip
     for number, gateway_port in enumerate(gateway_ports, start=1):

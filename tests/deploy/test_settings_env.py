@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from bot.launcher import RASA_ENV
 from bot.secret_strength import secret_problem
 from bot.settings import SettingsError
 from tests.deploy.manifests import (
@@ -67,7 +68,17 @@ def test_gateway_listens_where_it_is_probed() -> None:
 
 
 def test_rasa_gets_exactly_the_variables_its_endpoints_use() -> None:
-    assert set(env_of("rasa")) == endpoint_variables(endpoints_yml())
+    """Those of endpoints.yml, and Rasa's own settings as `make run-scaled` and
+    the soak give them (`bot.launcher.RASA_ENV`: Rasa's lock store reads
+    TICKET_LOCK_LIFETIME)."""
+    assert set(env_of("rasa")) == endpoint_variables(endpoints_yml()) | set(RASA_ENV)
+    manifest = pod_spec(named(load_manifests(), "Deployment", "prakerja-rasa"))
+    values = {
+        item["name"]: item.get("value")
+        for container in manifest["containers"]
+        for item in container.get("env", [])
+    }
+    assert {name: values[name] for name in RASA_ENV} == RASA_ENV
 
 
 def test_rasa_endpoints_are_shared_stores_for_several_pods() -> None:
