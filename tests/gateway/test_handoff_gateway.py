@@ -390,7 +390,8 @@ async def test_the_monitor_tells_a_grown_wait_once(
     tmp_path: Path, rasa: FakeRasa, actions: FakeActionServer
 ) -> None:
     settings = make_settings(
-        tmp_path, rasa.url, actions_url=actions.url, AGENT_HOURS="00:00-24:00"
+        tmp_path, rasa.url, actions_url=actions.url, AGENT_HOURS="00:00-24:00",
+        AGENT_DAYS="1-7",
     )
     db = Db(settings.database_url)
     telegram = FakeSender(TELEGRAM)
