@@ -99,6 +99,9 @@ class LookupResult:
     ids: tuple[str, ...] = ()
     error: str | None = None
     undecidable: bool = False
+    look_again_in: float | None = None
+    """Not yet known (the request may still be on its way): look again in this
+    many seconds (no attempt is counted)."""
 
 
 class Sender(Protocol):
@@ -120,10 +123,12 @@ class Lookup(Protocol):
         body: dict[str, Any],
         since: datetime,
         after: str | None = None,
+        started: datetime | None = None,
     ) -> LookupResult:
         """Messages the provider holds to `address` with `body`, sent at or after
         `since` (UTC, naive), oldest first; `after`: the provider id of the last
-        message known to have reached `address` before this one, if any."""
+        message known to have reached `address` before this one, if any;
+        `started`: when the attempt in doubt started (UTC, naive)."""
         ...
 
 

@@ -67,6 +67,7 @@ from bot.channels.base import (
 )
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.telegram_lookup import look_up_sent
+from bot.db import utcnow
 from bot.policy.validation import normalize_phone
 from bot.settings import Settings
 
@@ -637,18 +638,21 @@ class TelegramSender:
         body: dict[str, Any],
         since: datetime,
         after: str | None = None,
+        started: datetime | None = None,
     ) -> LookupResult:
         """Whether this message arrived after message `after` of the chat, asked
-        of the chat (`bot.channels.telegram_lookup`); undecidable without
-        `after`."""
+        of the chat (`bot.channels.telegram_lookup`) for the attempt `started`
+        then; undecidable without `after`."""
         if body.get("kind") != "message" or after is None or not after.isdigit():
             return LookupResult(undecidable=True)
+        started_ago = (utcnow() - (started or since)).total_seconds()
         return await look_up_sent(
             self._get_bot(),
             _chat_id(address),
             str(body["text"]),
             _keyboard(body.get("buttons") or []),
             int(after),
+            started_ago,
         )
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:

@@ -20,6 +20,11 @@ after it tell:
   id is taken after an empty one): it cannot be told (`undecidable`), and the
   send is not repeated.
 
+"Not there" only counts once the attempt is `IN_FLIGHT` seconds old: a request
+that left a process just before it died may still be on its way, or being
+handled (seen in the soak: probed 2 s after the kill, it landed after the
+probe). Before that, the answer is "look again" when that time is up.
+
 The probe never changes a message: it only asks to set the same text and
 buttons. An edit that does change a message would mean a message of ours was
 not recorded; it is logged as an error and the outcome stays undecided.
@@ -38,6 +43,9 @@ log = logging.getLogger(__name__)
 
 PROBES = 5
 """Ids after the last known one that are asked about, at most."""
+IN_FLIGHT = 30.0
+"""Seconds after an attempt started during which its request may still land
+(three times the sender's HTTP timeout)."""
 NOT_MODIFIED = "message is not modified"
 NOT_FOUND = "message to edit not found"
 NOT_OURS = "message can't be edited"
@@ -49,9 +57,11 @@ async def look_up_sent(
     text: str,
     keyboard: InlineKeyboardMarkup | None,
     after: int,
+    started_ago: float,
 ) -> LookupResult:
     """Whether a message with `text` and `keyboard` arrived in the chat after
-    message id `after` (see the module's rule)."""
+    message id `after`, for an attempt that started `started_ago` seconds ago
+    (see the module's rule)."""
     empty_from: int | None = None
     for message_id in range(after + 1, after + 1 + PROBES):
         answer = await _probe(bot, chat_id, message_id, text, keyboard)
@@ -65,9 +75,11 @@ async def look_up_sent(
             empty_from = empty_from or message_id
         elif empty_from is not None:  # taken after an empty id
             return LookupResult(undecidable=True)
-    if empty_from is not None:
-        return LookupResult()  # provably not there
-    return LookupResult(undecidable=True)
+    if empty_from is None:
+        return LookupResult(undecidable=True)
+    if started_ago < IN_FLIGHT:  # not there yet, but it may still be on its way
+        return LookupResult(look_again_in=IN_FLIGHT - started_ago)
+    return LookupResult()  # provably not there
 
 
 async def _probe(

@@ -342,6 +342,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     item.body,
                     item.send_started_at - LOOKUP_SKEW,
                     after=after,
+                    started=item.send_started_at,
                 ),
                 timeout=self._options.send_timeout,
             )
@@ -349,6 +350,9 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             found = LookupResult(error=type(exc).__name__)
         if found.undecidable:
             await in_thread(self._give_up, item, "outcome unknown, cannot be told")
+            return True
+        if found.look_again_in is not None:
+            await in_thread(self._look_again, item, found.look_again_in)
             return True
         if found.error is not None:
             error = f"lookup failed: {found.error}"
@@ -534,6 +538,22 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 "reconciled": RECONCILING,
                 "next_attempt_at": utcnow() + timedelta(seconds=delay),
                 "last_error": _error(result),
+            },
+        )
+
+    def _look_again(self, item: OutgoingMessage, delay: float) -> None:
+        """The provider cannot tell yet (the request may still land): look the
+        send up again after `delay` seconds, without counting an attempt."""
+        self.wake_in(delay)
+        self._store_result(
+            item,
+            {
+                "lease_owner": None,
+                "lease_until": None,
+                "send_started_at": item.send_started_at,
+                "reconciled": RECONCILING,
+                "next_attempt_at": utcnow() + timedelta(seconds=delay),
+                "last_error": "outcome not known yet: looked up again later",
             },
         )
 

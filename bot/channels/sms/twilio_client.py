@@ -273,6 +273,7 @@ class TwilioSender:
         body: dict[str, Any],
         since: datetime,
         after: str | None = None,
+        started: datetime | None = None,
     ) -> LookupResult:
         """Messages Twilio holds to `address` from our number with this body, sent
         at or after `since` (naive UTC), oldest first (`after` is not needed:
