@@ -3,12 +3,12 @@ people through two gateway processes, Rasa and the action server on PostgreSQL
 and Redis, each killed once with SIGKILL; nothing lost, repeated or out of
 order (`bench.soak`). The long run is `make soak`, outside the suite.
 
-Not yet part of `make test` (it runs with `SOAK_TEST=1`): in about one run of
-three the gateway kill lands while a Telegram send is in flight; that send's
-outcome is unknown and, as the issue's rule says for Telegram, it is not sent
-again unless it provably did not arrive, so the reply counts as lost. It joins
-`make test` once such sends are reconciled provably (docs/benchmarks.md,
-"Soak")."""
+Not yet part of `make test` (it runs with `SOAK_TEST=1`): when the gateway
+kill lands while a Telegram send is in flight, the send is looked up in the
+chat (`bot.channels.telegram_lookup`), which cannot tell for a chat with no
+earlier reply known (the person's first); that send is not repeated, as the
+rule for Telegram says, so the reply counts as lost. It joins `make test` once
+that case can be told too (docs/benchmarks.md, "Soak")."""
 
 from __future__ import annotations
 
