@@ -112,6 +112,22 @@ def final(db: Db) -> bool:
     return bool(rows) and all(row.status != "pending" for row in rows)
 
 
+def crash_before_the_record(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the outbox "die" between a send and storing its result once for each
+    item put in the returned list (the row keeps its send-started mark)."""
+    original = outbox_module.OutboxSender._finish
+    crashes: list[int] = []
+
+    def crash_once(self: Any, *args: Any) -> None:
+        if crashes:
+            crashes.pop()
+            raise RuntimeError("the process died before the commit")
+        original(self, *args)
+
+    monkeypatch.setattr(outbox_module.OutboxSender, "_finish", crash_once)
+    return crashes
+
+
 def test_a_twilio_send_that_timed_out_after_acceptance_is_adopted(
     provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
 ) -> None:
@@ -182,16 +198,8 @@ def test_a_crash_between_the_send_and_its_record_sends_one_sms(
     twilio_api: FakeTwilioApi,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = outbox_module.OutboxSender._finish
-    crashes = [1]
-
-    def crash_once(self: Any, *args: Any) -> None:
-        if crashes:
-            crashes.pop()
-            raise RuntimeError("the process died before the commit")
-        original(self, *args)
-
-    monkeypatch.setattr(outbox_module.OutboxSender, "_finish", crash_once)
+    crashes = crash_before_the_record(monkeypatch)
+    crashes.append(1)
     options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
     senders = sms_sender(provider_settings)
     with running(provider_settings, options, senders=senders) as client:
@@ -290,16 +298,7 @@ def test_a_telegram_message_that_arrived_before_a_crash_is_found_not_resent(
     telegram_api: FakeTelegramApi,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = outbox_module.OutboxSender._finish
-    crashes: list[int] = []
-
-    def crash_once(self: Any, *args: Any) -> None:
-        if crashes:
-            crashes.pop()
-            raise RuntimeError("the process died before the commit")
-        original(self, *args)
-
-    monkeypatch.setattr(outbox_module.OutboxSender, "_finish", crash_once)
+    crashes = crash_before_the_record(monkeypatch)
     options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
     senders = telegram_sender(provider_settings)
     with running(provider_settings, options, senders=senders) as client:
