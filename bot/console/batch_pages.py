@@ -6,6 +6,7 @@ a notice, having changed nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -100,17 +101,26 @@ async def schedule_batch(request: Request, visit: Visit) -> Response:
     return _redirect("scheduled" if created else "unchanged")
 
 
+async def _one_step(
+    request: Request, step: Callable[[Session], object], done: str
+) -> Response:
+    """Run one lifecycle step in a session; back to the page with `done`, or
+    with the reason it was refused."""
+    try:
+        await run_in_session(request, step)
+    except LifecycleError as refused:
+        return _redirect(refused.code)
+    return _redirect(done)
+
+
 async def close_batch(request: Request, visit: Visit) -> Response:
     """Close the batch: nobody joins any more."""
     batch_id = int(request.path_params["batch_id"])
-    try:
-        await run_in_session(
-            request,
-            lambda db: batch_ops.close(db, visit.agent.id, None, batch_id, utcnow()),
-        )
-    except LifecycleError as refused:
-        return _redirect(refused.code)
-    return _redirect("closed")
+    return await _one_step(
+        request,
+        lambda db: batch_ops.close(db, visit.agent.id, None, batch_id, utcnow()),
+        "closed",
+    )
 
 
 async def select_batch(request: Request, visit: Visit) -> Response:
@@ -139,11 +149,8 @@ async def select_batch(request: Request, visit: Visit) -> Response:
 async def publish_batch(request: Request, visit: Visit) -> Response:
     """Publish the results."""
     batch_id = int(request.path_params["batch_id"])
-    try:
-        await run_in_session(
-            request,
-            lambda db: batch_ops.publish(db, visit.agent.id, None, batch_id, utcnow()),
-        )
-    except LifecycleError as refused:
-        return _redirect(refused.code)
-    return _redirect("published")
+    return await _one_step(
+        request,
+        lambda db: batch_ops.publish(db, visit.agent.id, None, batch_id, utcnow()),
+        "published",
+    )
