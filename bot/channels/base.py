@@ -176,9 +176,7 @@ class Channel(Protocol):
         """Decide what an inbound message means, given the conversation state."""
         ...
 
-    def render(
-        self, replies: list[Reply], state: dict[str, Any]
-    ) -> RenderedReplies:
+    def render(self, replies: list[Reply], state: dict[str, Any]) -> RenderedReplies:
         """Turn the assistant's replies into stored bodies and the new state."""
         ...
 

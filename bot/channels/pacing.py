@@ -316,4 +316,3 @@ def make_pacer(
 def bot_id(token: str) -> str:
     """The bot's id, the part of its token before ":" (never the secret)."""
     return token.split(":", 1)[0]
-

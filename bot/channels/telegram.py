@@ -16,9 +16,10 @@ instead of holding a send slot), and maps Telegram's errors
 to `SendResult`. Telegram cannot be asked what it delivered, so a send is repeated
 only when the request provably never left (`never_arrived`: connection refused,
 connect or pool timeout, which python-telegram-bot raises as `NetworkError` or
-`TimedOut` caused by httpx's `ConnectError`, `ConnectTimeout`, `PoolTimeout`) or
-Telegram answered with an error; a timeout while waiting for the answer, or a
-connection lost mid-response, is reported as an unknown outcome.
+`TimedOut` caused by `RequestNotSentError` from our aiohttp transport,
+`bot.channels.telegram_request`) or Telegram answered with an error; a timeout
+while waiting for the answer, or a connection lost mid-response, is reported as
+an unknown outcome.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -51,7 +51,6 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import (
@@ -67,6 +66,7 @@ from bot.channels.base import (
 )
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.telegram_lookup import look_up_sent
+from bot.channels.telegram_request import AiohttpRequest, RequestNotSentError
 from bot.db import utcnow
 from bot.policy.validation import normalize_phone
 from bot.settings import Settings
@@ -521,14 +521,7 @@ def make_bot(settings: Settings, timeout: float = 10.0, pool_size: int = 8) -> B
     """A python-telegram-bot client for the configured API (real or fake)."""
     if not settings.telegram_token:
         raise ValueError("TELEGRAM_TOKEN is not set")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its URLs carry the token
-    request = HTTPXRequest(
-        connection_pool_size=pool_size,
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=timeout,
-    )
+    request = AiohttpRequest(pool_size=pool_size, timeout=timeout)
     return Bot(
         settings.telegram_token,
         base_url=f"{settings.telegram_api_url}/bot",
@@ -548,24 +541,23 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return float(value)
 
 
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-"""httpx errors raised before any byte of a request was written."""
-
-
 def never_arrived(error: NetworkError) -> bool:
     """Whether Telegram provably never got the request, or answered it with an
     error (a 5xx): repeating it cannot deliver the message twice.
 
-    python-telegram-bot raises `TimedOut`/`NetworkError` *from* httpx's error when
-    no answer came; an error answer carries no httpx cause."""
+    The transport raises `TimedOut`/`NetworkError` *from* its error when no
+    answer came (`RequestNotSentError` when nothing left); an error answer carries no
+    transport cause."""
     cause = error.__cause__
     if cause is None or isinstance(cause, TelegramError):
         return True  # Telegram answered (e.g. 502), it did not take the message
-    return isinstance(cause, NOT_SENT)
+    return isinstance(cause, RequestNotSentError)
 
 
 def _cause_name(error: BaseException) -> str:
     cause = error.__cause__
+    if isinstance(cause, RequestNotSentError) and cause.__cause__ is not None:
+        cause = cause.__cause__
     return type(cause if cause is not None else error).__name__
 
 

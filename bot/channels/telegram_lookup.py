@@ -105,4 +105,3 @@ async def _probe(
         return LookupResult(error=type(exc).__name__)
     log.error("lookup edit changed message %s: one was not recorded", message_id)
     return LookupResult(undecidable=True)
-

@@ -3,13 +3,14 @@ through the real python-telegram-bot client to a local fake Bot API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 from telegram import (
     CallbackQuery,
@@ -35,6 +36,7 @@ from bot.channels.telegram import (
     retry_after_seconds,
     split_text,
 )
+from bot.channels.telegram_request import AiohttpRequest
 from bot.settings import Settings, load_settings
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramApi
 
@@ -613,33 +615,39 @@ async def test_a_refused_connection_provably_never_arrived(tmp_path: Path) -> No
     finally:
         await sender.close()
     assert not result.ok and not result.permanent and not result.unknown
-    assert result.error is not None and "ConnectError" in result.error
+    assert result.error is not None and "ClientConnectorError" in result.error
 
 
 @pytest.mark.parametrize(
-    ("cause", "arrived"),
+    ("sent", "cause", "arrived"),
     [
-        (httpx.ConnectError("refused"), False),
-        (httpx.ConnectTimeout("slow connect"), False),
-        (httpx.PoolTimeout("pool full"), False),
-        (httpx.ReadTimeout("no answer"), True),
-        (httpx.WriteTimeout("half written"), True),
-        (httpx.RemoteProtocolError("closed mid-response"), True),
-        (httpx.ReadError("reset"), True),
+        (False, aiohttp.ClientConnectionError("refused"), False),
+        (False, asyncio.TimeoutError(), False),  # connect or pool timeout
+        (True, asyncio.TimeoutError(), True),  # no answer in time
+        (True, aiohttp.ServerDisconnectedError(), True),  # closed mid-response
+        (True, aiohttp.ClientOSError(104, "reset"), True),
     ],
 )
-def test_only_errors_before_the_request_left_are_safe_to_repeat(
-    cause: Exception, arrived: bool
+async def test_only_errors_before_the_request_left_are_safe_to_repeat(
+    sent: bool, cause: Exception, arrived: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """python-telegram-bot raises TimedOut/NetworkError *from* httpx's error."""
-    wrapper = TimedOut if isinstance(cause, httpx.TimeoutException) else NetworkError
+    """The transport raises PTB's TimedOut/NetworkError, caused by
+    RequestNotSentError when the request's headers were never written."""
+
+    def failing(self: Any, method: str, url: str, **kwargs: Any) -> Any:
+        if sent:
+            kwargs["trace_request_ctx"].sent = True
+        raise cause
+
+    monkeypatch.setattr(aiohttp.ClientSession, "request", failing)
+    request = AiohttpRequest()
     try:
-        try:
-            raise cause
-        except httpx.HTTPError as exc:
-            raise wrapper("wrapped") from exc
-    except NetworkError as error:
-        assert never_arrived(error) is not arrived
+        with pytest.raises(NetworkError) as caught:
+            await request.do_request("http://127.0.0.1:9/botX/sendMessage", "POST")
+    finally:
+        await request.shutdown()
+    assert never_arrived(caught.value) is not arrived
+    assert isinstance(caught.value, TimedOut) is isinstance(cause, asyncio.TimeoutError)
 
 
 async def test_wrong_token_is_retryable_not_permanent(

@@ -230,9 +230,7 @@ class TwilioSender:
                 logger.warning("Twilio unreachable: %s", name)
                 return SendResult(ok=False, error=f"twilio unreachable: {name}")
             logger.warning("Twilio send outcome unknown: %s", name)
-            return SendResult(
-                ok=False, unknown=True, error=f"twilio no answer: {name}"
-            )
+            return SendResult(ok=False, unknown=True, error=f"twilio no answer: {name}")
         logger.info("Twilio accepted message %s", message.sid)
         return SendResult(ok=True, provider_message_id=message.sid)
 
