@@ -97,9 +97,7 @@ def default_senders(
             if rate
             else None
         )
-        senders[SMS] = TwilioSender(
-            settings, workers=options.outbox_concurrency, limiter=sms_limiter
-        )
+        senders[SMS] = TwilioSender(settings, limiter=sms_limiter)
     return senders
 
 

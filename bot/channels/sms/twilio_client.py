@@ -1,16 +1,17 @@
 """Send SMS bodies through Twilio's REST API with the official client.
 
-The sync client runs in the sender's own thread pool (never the loop's default one,
-where database calls wait: a send queued there could outlive the outbox's patience
-and then go out twice), with a timeout on every request; the pool has a thread for
-every send in flight, so a send never waits for a thread. ``TWILIO_API_URL`` points
-it elsewhere (a local fake in tests and benchmarks): requests for Twilio's API host
+The client is the official one in its async form (`create_async`, `list_async`)
+on an aiohttp session of our own (`AsyncRedirectingClient`: twilio's
+`AsyncHttpClient` interface), with a timeout on every request: no thread per send,
+and a fraction of the sync client's CPU per request. ``TWILIO_API_URL`` points it
+elsewhere (a local fake in tests and benchmarks): requests for Twilio's API host
 are rewritten to that base URL. Error messages from Twilio can quote the phone
 number, so only the HTTP status and Twilio's error code are kept.
 
 A send that got no answer although the request may have gone out (read timeout,
-connection dropped mid-response) is reported as `unknown`; one whose connection
-never opened (refused, connect timeout) as a plain failure. `lookup` lists the
+connection dropped mid-response) is reported as `unknown`; one whose request
+never left (refused, connect timeout: aiohttp's tracing saw no headers written)
+as a plain failure. `lookup` lists the
 messages sent to a number from our number since a moment (Twilio's
 ``GET /Messages.json`` with ``To``, ``From`` and ``DateSent>``) and keeps those
 with the same body, so the outbox adopts a message Twilio already has instead of
@@ -27,22 +28,18 @@ the number's rate, and delivers it late).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from requests import RequestException
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout
+import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
+from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
-from urllib3.exceptions import ConnectTimeoutError
 
 from bot.channels.base import SMS, LookupResult, SendResult
 from bot.channels.pacing import PACED, Pacer, RateLimiter
@@ -51,11 +48,8 @@ from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-R = TypeVar("R")
-
 DEFAULT_API_URL = "https://api.twilio.com"
 REQUEST_TIMEOUT = 10.0
-DEFAULT_WORKERS = 16
 STATUS_PATH = "/sms/status"
 MAX_PACING_WAIT = 1.0
 """Seconds a send may wait for its turn in its slot; longer: rescheduled."""
@@ -66,19 +60,36 @@ LOOKUP_LIMIT = 50
 UNSUBSCRIBED = 21610
 INVALID_NUMBERS = frozenset({21211, 21614})
 
+_last_headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "twilio_last_headers", default=None
+)
 
-class RedirectingHttpClient(TwilioHttpClient):
-    """`TwilioHttpClient` that can send API requests to another base URL.
 
-    It also remembers, per thread, the headers of the last response so a 429's
-    Retry-After can be read after the client raised.
-    """
+class RequestNotSentError(Exception):
+    """Nothing of the request reached Twilio; its cause is aiohttp's error."""
+
+
+async def _headers_sent(session: Any, context: SimpleNamespace, params: Any) -> None:
+    context.trace_request_ctx.sent = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
+    return config
+
+
+class AsyncRedirectingClient(AsyncHttpClient):
+    """twilio's async HTTP client interface on one aiohttp session, able to send
+    API requests to another base URL. The headers of the last response are kept
+    for the calling task (a 429's Retry-After is read after the client raised);
+    a request that never left raises `RequestNotSentError`."""
 
     def __init__(self, api_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+        super().__init__(logger, is_async=True, timeout=timeout)
         target = urlsplit(api_url)
         self._target = None if api_url == DEFAULT_API_URL else target
-        self._last = threading.local()
+        self._session: aiohttp.ClientSession | None = None
 
     def _rewrite(self, url: str) -> str:
         if self._target is None:
@@ -97,10 +108,10 @@ class RedirectingHttpClient(TwilioHttpClient):
             )
         )
 
-    def request(
+    async def request(
         self,
         method: str,
-        url: str,
+        uri: str,
         params: dict[str, object] | None = None,
         data: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
@@ -109,24 +120,41 @@ class RedirectingHttpClient(TwilioHttpClient):
         allow_redirects: bool = False,
     ) -> Response:
         """Send the request to the configured base URL; remember its headers."""
-        self._last.headers = {}
-        response = super().request(
-            method,
-            self._rewrite(url),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
-        self._last.headers = dict(response.headers or {})
-        return response
+        _last_headers.set({})
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(trace_configs=[_tracing()])
+        seconds = timeout or self.timeout or REQUEST_TIMEOUT
+        context = SimpleNamespace(sent=False)
+        try:
+            async with self._session.request(
+                method.upper(),
+                self._rewrite(uri),
+                params=cast(Any, params),
+                data=data,
+                headers=headers,
+                auth=None if auth is None else aiohttp.BasicAuth(*auth),
+                timeout=aiohttp.ClientTimeout(total=seconds),
+                allow_redirects=allow_redirects,
+                trace_request_ctx=context,
+            ) as response:
+                text = await response.text()
+                _last_headers.set(dict(response.headers))
+                return Response(response.status, text, dict(response.headers))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if not context.sent:
+                raise RequestNotSentError(type(exc).__name__) from exc
+            raise
 
-    def last_headers(self) -> dict[str, str]:
-        """Headers of this thread's last response ({} if none)."""
-        headers: dict[str, str] = getattr(self._last, "headers", {})
-        return headers
+    async def close(self) -> None:
+        """Close the connection pool (a later request opens a new one)."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+def last_headers() -> dict[str, str]:
+    """Headers of this task's last Twilio response ({} if none)."""
+    return _last_headers.get() or {}
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
@@ -159,17 +187,6 @@ def result_for_error(error: TwilioRestException, headers: dict[str, str]) -> Sen
     return SendResult(ok=False, permanent=True, error=label)
 
 
-def never_sent(error: Exception) -> bool:
-    """Whether a transport error happened before any byte of the request left
-    (refused connection, connect timeout, unknown host): sending again is safe."""
-    if isinstance(error, ConnectTimeout):
-        return True
-    if isinstance(error, RequestsConnectionError) and error.args:
-        reason = getattr(error.args[0], "reason", None)
-        return isinstance(reason, ConnectTimeoutError)  # NewConnectionError too
-    return False
-
-
 class TwilioSender:
     """`bot.channels.base.Sender` for SMS through Twilio's Messages API."""
 
@@ -179,13 +196,10 @@ class TwilioSender:
         self,
         settings: Settings,
         timeout: float = REQUEST_TIMEOUT,
-        workers: int = DEFAULT_WORKERS,
         limiter: Pacer | None = None,
         max_wait: float = MAX_PACING_WAIT,
     ) -> None:
-        """`workers`: threads for sends, at least the sends the outbox runs at once.
-
-        `limiter` paces the sender number (default: within this process, at
+        """`limiter` paces the sender number (default: within this process, at
         TWILIO_MESSAGES_PER_SECOND, or not at all when it is unset); a wait
         longer than `max_wait` seconds is returned as retry_after instead of
         holding a send slot."""
@@ -195,8 +209,7 @@ class TwilioSender:
                 "TWILIO_FROM_NUMBER"
             )
         logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-        self._workers = max(1, workers)
-        self._executor: ThreadPoolExecutor | None = None
+        logging.getLogger("twilio.async_http_client").setLevel(logging.WARNING)
         self._from = settings.twilio_from_number
         rate = settings.twilio_per_second
         self._limiter: Pacer | None = limiter or (
@@ -204,66 +217,35 @@ class TwilioSender:
         )
         self._max_wait = max_wait
         self._status_callback = settings.public_base_url + STATUS_PATH
-        self._http = RedirectingHttpClient(settings.twilio_api_url, timeout)
+        self._http = AsyncRedirectingClient(settings.twilio_api_url, timeout)
         self._client = Client(
             settings.twilio_account_sid,
             settings.twilio_auth_token,
             http_client=self._http,
         )
 
-    def _send(self, address: str, text: str) -> SendResult:
-        """Blocking send; runs in a worker thread."""
+    async def _send(self, address: str, text: str) -> SendResult:
         try:
-            message = self._client.messages.create(
+            message = await self._client.messages.create_async(
                 to=address,
                 from_=self._from,
                 body=text,
                 status_callback=self._status_callback,
             )
         except TwilioRestException as error:
-            result = result_for_error(error, self._http.last_headers())
+            result = result_for_error(error, last_headers())
             logger.warning("Twilio refused a message: %s", result.error)
             return result
-        except (RequestException, TwilioException) as error:
+        except (aiohttp.ClientError, asyncio.TimeoutError, TwilioException) as error:
             name = type(error).__name__
-            if never_sent(error):
-                logger.warning("Twilio unreachable: %s", name)
-                return SendResult(ok=False, error=f"twilio unreachable: {name}")
             logger.warning("Twilio send outcome unknown: %s", name)
             return SendResult(ok=False, unknown=True, error=f"twilio no answer: {name}")
+        except RequestNotSentError as error:
+            name = type(error.__cause__ or error).__name__
+            logger.warning("Twilio unreachable: %s", name)
+            return SendResult(ok=False, error=f"twilio unreachable: {name}")
         logger.info("Twilio accepted message %s", message.sid)
         return SendResult(ok=True, provider_message_id=message.sid)
-
-    def _lookup(self, address: str, text: str, since: datetime) -> LookupResult:
-        """Blocking lookup; runs in a worker thread."""
-        since = since.replace(tzinfo=timezone.utc)
-        try:
-            messages = self._client.messages.list(
-                to=address,
-                from_=self._from,
-                date_sent_after=since,
-                limit=LOOKUP_LIMIT,
-            )
-        except TwilioRestException as error:
-            return LookupResult(error=f"twilio {error.status} code {error.code}")
-        except (RequestException, TwilioException) as error:
-            return LookupResult(error=f"twilio unreachable: {type(error).__name__}")
-        found = sorted(
-            (message.date_created or since, message.sid)
-            for message in messages
-            if message.body == text
-            and message.sid
-            and (message.date_created is None or message.date_created >= since)
-        )
-        return LookupResult(ids=tuple(str(sid) for _, sid in found))
-
-    async def _in_pool(self, function: Callable[..., R], *args: Any) -> R:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self._workers, thread_name_prefix="twilio-send"
-            )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, function, *args)
 
     async def lookup(
         self,
@@ -277,7 +259,31 @@ class TwilioSender:
         at or after `since` (naive UTC), oldest first (`after` is not needed:
         Twilio lists what it sent)."""
         text = to_gsm7(str(body.get("text") or ""))
-        return await self._in_pool(self._lookup, address, text, since)
+        since = since.replace(tzinfo=timezone.utc)
+        try:
+            messages = await self._client.messages.list_async(
+                to=address,
+                from_=self._from,
+                date_sent_after=since,
+                limit=LOOKUP_LIMIT,
+            )
+        except TwilioRestException as error:
+            return LookupResult(error=f"twilio {error.status} code {error.code}")
+        except (
+            aiohttp.ClientError,
+            asyncio.TimeoutError,
+            TwilioException,
+            RequestNotSentError,
+        ) as error:
+            return LookupResult(error=f"twilio unreachable: {type(error).__name__}")
+        found = sorted(
+            (message.date_created or since, message.sid)
+            for message in messages
+            if message.body == text
+            and message.sid
+            and (message.date_created is None or message.date_created >= since)
+        )
+        return LookupResult(ids=tuple(str(sid) for _, sid in found))
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
         """Send one rendered body ({"kind": "sms", "text": ...}) to a number."""
@@ -288,15 +294,8 @@ class TwilioSender:
             wait = await self._limiter.wait(None, self._max_wait)
             if wait > 0:
                 return SendResult(ok=False, retry_after=wait, error=PACED)
-        return await self._in_pool(self._send, address, text)
+        return await self._send(address, text)
 
     async def close(self) -> None:
-        """Let sends in flight finish, then close the HTTP connection pool (a later
-        send opens new ones)."""
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: executor.shutdown(wait=True)
-            )
-        if self._http.session is not None:
-            self._http.session.close()
+        """Close the HTTP connection pool (a later send opens a new one)."""
+        await self._http.close()
