@@ -16,7 +16,7 @@ time; ``tests/unit/test_catalogue.py`` checks every entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
@@ -123,18 +123,37 @@ def fill(text: str, values: Mapping[str, object]) -> str:
 
 def say(
     key: str,
+    /,
     policy: Policy | None = None,
     channel: str | None = None,
     **values: object,
 ) -> str:
     """The text at ``key`` for ``policy`` (default: the active one) and
     ``channel`` ("sms", else a chat), filled with ``values``."""
+    found = template(key)
+    if policy is None and isinstance(found, str) and fields(found) <= set(values):
+        return fill(found, values)  # nothing from a policy: none is loaded
     chosen = policy or load_policy()
     merged: dict[str, object] = dict(policy_values(chosen))
     merged.update(values)
-    return fill(variant(template(key), chosen, channel), merged)
+    return fill(variant(found, chosen, channel), merged)
 
 
 def says(prefix: str, policy: Policy | None = None, **values: object) -> dict[str, str]:
     """Every text under ``prefix``, rendered, by its last key part."""
-    return {name: say(f"{prefix}.{name}", policy, **values) for name in section(prefix)}
+    return {
+        name: say(f"{prefix}.{name}", policy, None, **values)
+        for name in section(prefix)
+    }
+
+
+def module_texts(names: Mapping[str, str]) -> Callable[[str], str]:
+    """A module ``__getattr__`` that serves constant names from the catalogue
+    (``{"APOLOGY": "gateway.apology"}``), read when first used, not on import."""
+
+    def constant(name: str) -> str:
+        if name in names:
+            return say(names[name])
+        raise AttributeError(name)
+
+    return constant

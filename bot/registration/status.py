@@ -49,7 +49,7 @@ def __getattr__(name: str) -> object:
     """``SHORT_REASONS`` (failure reason -> clause), ``JOIN_TEXTS`` (outcome
     -> catalogue key) and the texts of ``_TEXTS``, from the text catalogue."""
     if name == "SHORT_REASONS":
-        return says("status.short_reasons")
+        return short_reasons()
     if name == "JOIN_TEXTS":
         return {outcome: f"join.{outcome}" for outcome in JOIN_OUTCOMES}
     if name in _TEXTS:
@@ -61,6 +61,11 @@ _TEXTS = {
     "REGISTER_AGAIN": "status.next.register_again",
     "GAVE_UP": "status.gave_up",
 }
+
+
+def short_reasons() -> dict[str, str]:
+    """A NIK check's failure reason as a short clause, by reason code."""
+    return says("status.short_reasons")
 
 
 def batch_line(batch: BatchInfo) -> str:
@@ -80,7 +85,7 @@ def _nik_state(standing: Standing) -> str:
     if step.status == STEP_PENDING:
         return say("status.nik_checking")
     if step.status == STEP_FAILED:
-        short = says("status.short_reasons").get(step.failure_reason or "")
+        short = short_reasons().get(step.failure_reason or "")
         if short is None:
             return say("status.nik_failed_unknown")
         return say("status.nik_failed", reason=short)
@@ -210,7 +215,8 @@ def nik_problem_text(standing: Standing) -> str:
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
         return say("status.nik_problem", reason=reason, next=next_action(standing))
-    return say("status.nik_state", state=_nik_state(standing), next=next_action(standing))
+    state = _nik_state(standing)
+    return say("status.nik_state", state=state, next=next_action(standing))
 
 
 def submission_text(submission: Submission) -> str:
