@@ -586,7 +586,7 @@ class ActionSubmitRegistration(CallerAction):
         submission = await asyncio.to_thread(services().desk.submitted, key)
         if submission is None:
             if standing is not None and not standing.correctable:
-                dispatcher.utter_message(text=status_text(standing))
+                dispatcher.utter_message(text=status_text(standing, caller.channel))
                 return _clear(REG_SLOTS)
             details = await self._details(tracker, caller)
             if details is None:
@@ -676,14 +676,16 @@ class ActionRegistrationStatus(CallerAction):
             return []
         if not internal:
             dispatcher.utter_message(
-                text=status_text(standing), buttons=_next_buttons(standing)
+                text=status_text(standing, caller.channel),
+                buttons=_next_buttons(standing),
             )
             return []
         if standing.stuck:
-            dispatcher.utter_message(text=nik_result_text(standing))
+            dispatcher.utter_message(text=nik_result_text(standing, caller.channel))
             return await hand_off(dispatcher, tracker, REASON_UNFIXABLE)
         dispatcher.utter_message(
-            text=nik_result_text(standing), buttons=_next_buttons(standing)
+            text=nik_result_text(standing, caller.channel),
+            buttons=_next_buttons(standing),
         )
         return []
 
@@ -698,7 +700,8 @@ class ActionRegistrationStatus(CallerAction):
         if standing is not None:
             dispatcher.utter_message(
                 text=say(
-                    "registration.agent_done_status", status=status_text(standing)
+                    "registration.agent_done_status",
+                    status=status_text(standing, caller.channel),
                 ),
                 buttons=_next_buttons(standing),
             )
@@ -745,7 +748,8 @@ class ActionRegistrationHelp(Action):
         caller = await caller_of(tracker)
         standing = await standing_of(caller)
         email = await revealed_slot(tracker, "reg_email")
-        personal = self._personal(intent, standing, tracker, email)
+        channel = caller.channel if caller is not None else None
+        personal = self._personal(intent, standing, tracker, email, channel)
         if personal:
             dispatcher.utter_message(text=personal)
             return []
@@ -758,11 +762,15 @@ class ActionRegistrationHelp(Action):
 
     @staticmethod
     def _personal(
-        intent: str | None, standing: Standing | None, tracker: Tracker, email: str
+        intent: str | None,
+        standing: Standing | None,
+        tracker: Tracker,
+        email: str,
+        channel: str | None,
     ) -> str | None:
         if standing is not None:
             if intent == "nik_problem":
-                return nik_problem_text(standing)
+                return nik_problem_text(standing, channel)
             if intent == "email_problem" and standing.applicant.email:
                 return (
                     say(
@@ -933,7 +941,9 @@ class ActionLinkDone(CallerAction):
     ) -> List[EventType]:
         if standing is not None:
             dispatcher.utter_message(
-                text=say("registration.linked", status=status_text(standing)),
+                text=say(
+                    "registration.linked", status=status_text(standing, caller.channel)
+                ),
                 buttons=_next_buttons(standing),
             )
         elif caller.channel == "sms":

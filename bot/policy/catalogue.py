@@ -58,7 +58,9 @@ def catalogue() -> dict[str, Any]:
 
 def is_template(node: object) -> bool:
     """A string, or a ``when:`` mapping of variants."""
-    return isinstance(node, str) or (isinstance(node, Mapping) and "when" in node)
+    return isinstance(node, str) or (
+        isinstance(node, Mapping) and isinstance(node.get("when"), str)
+    )
 
 
 def _walk(node: object, prefix: str) -> Iterator[tuple[str, Template]]:
@@ -72,7 +74,12 @@ def _walk(node: object, prefix: str) -> Iterator[tuple[str, Template]]:
 
 def entries() -> dict[str, Template]:
     """Every text of the catalogue by dotted key."""
-    return dict(_walk(catalogue(), ""))
+    return dict(_entries())
+
+
+@lru_cache(maxsize=1)
+def _entries() -> tuple[tuple[str, Template], ...]:
+    return tuple(_walk(catalogue(), ""))
 
 
 def template(key: str) -> Template:

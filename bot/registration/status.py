@@ -164,8 +164,9 @@ def next_action(standing: Standing) -> str:
     return say("status.next.no_batch")
 
 
-def status_text(standing: Standing) -> str:
-    """Each step with its state, then the next action (fits two SMS)."""
+def status_text(standing: Standing, channel: str | None = None) -> str:
+    """Each step with its state and the next action (on SMS the next action
+    first, so it is on the first page)."""
     verified = (
         standing.steps[STEP_EMAIL].status == STEP_DONE
         or standing.applicant.email_verified_at is not None
@@ -173,6 +174,8 @@ def status_text(standing: Standing) -> str:
     batch, selection = _batch_state(standing)
     return say(
         "status.card",
+        None,
+        channel,
         email=say("status.email_verified" if verified else "status.email_unverified"),
         nik=_nik_state(standing),
         batch=batch,
@@ -189,7 +192,7 @@ def failure_reason_text(reason: str | None) -> str:
     return says("verification.reasons").get(reason or "", "")
 
 
-def nik_result_text(standing: Standing) -> str:
+def nik_result_text(standing: Standing, channel: str | None = None) -> str:
     """The NIK check's result, told when it completes."""
     step = standing.steps[STEP_NIK]
     if step.status == STEP_DONE:
@@ -205,16 +208,18 @@ def nik_result_text(standing: Standing) -> str:
         return say("status.nik_done", next=next_action(standing))
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
-        return say("status.nik_not_done", reason=reason, next=next_action(standing))
+        next_ = next_action(standing)
+        return say("status.nik_not_done", None, channel, reason=reason, next=next_)
     return say("status.nik_still", next=next_action(standing))
 
 
-def nik_problem_text(standing: Standing) -> str:
+def nik_problem_text(standing: Standing, channel: str | None = None) -> str:
     """What went wrong with the NIK (full reason) and what to do."""
     step = standing.steps[STEP_NIK]
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
-        return say("status.nik_problem", reason=reason, next=next_action(standing))
+        next_ = next_action(standing)
+        return say("status.nik_problem", None, channel, reason=reason, next=next_)
     state = _nik_state(standing)
     return say("status.nik_state", state=state, next=next_action(standing))
 
