@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
 from actions.personal import keep, reveal, revealed_slot
 from bot.clock import today_wib
+from bot.policy.catalogue import module_texts, say
 from bot.policy.eligibility import (
     EligibilityAnswers,
     age_on,
@@ -38,12 +39,13 @@ ELIGIBILITY_SLOTS = [*SLOT_FOR_QUESTION.values(), "elig_birth_date", UNCLEAR_SLO
 MAX_AGE = 120
 MAX_KK_COUNT = 20
 
-YES_NO_HINT = "Jawab \"ya\" atau \"tidak\" ya."
-AGE_HINT = (
-    "Maaf, saya belum bisa membaca tanggal lahir atau umurnya. "
-    "Contoh: 15-08-1990, 15 agustus 1990, atau 25 tahun."
+__getattr__ = module_texts(
+    {
+        "YES_NO_HINT": "eligibility_form.yes_no_hint",
+        "AGE_HINT": "eligibility_form.age_hint",
+        "KK_HINT": "eligibility_form.kk_hint",
+    }
 )
-KK_HINT = "Tulis jumlahnya dengan angka ya, misalnya 0, 1 atau 2."
 
 
 def _bool_slot(tracker: Tracker, slot: str) -> bool | None:
@@ -96,7 +98,7 @@ def _yes_no(
     if answer is None:
         return _unreadable(
             slot, dispatcher, tracker,
-            f"Maaf, saya belum menangkap jawabannya. {YES_NO_HINT}",
+            say("eligibility_form.yes_no_unclear"),
         )
     return _accept(tracker, {slot: answer})
 
@@ -136,16 +138,15 @@ class ValidateEligibilityForm(AnswersOnlyForm):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if 0 <= value <= MAX_AGE:
                 return _accept(tracker, {"elig_age": int(value)})
-            return _unreadable("elig_age", dispatcher, tracker, AGE_HINT)
+            return _unreadable(
+                "elig_age", dispatcher, tracker, say("eligibility_form.age_hint")
+            )
         text = await reveal(tracker, value)
         today = today_wib()
         born = parse_date(text, today=today)
         if born is not None:
             if born > today:
-                dispatcher.utter_message(
-                    text="Tanggal lahir itu ada di masa depan. Coba tulis lagi, "
-                    "contoh: 15-08-1990."
-                )
+                dispatcher.utter_message(text=say("eligibility_form.future_date"))
                 return {"elig_age": None, "elig_birth_date": None}
             return _accept(
                 tracker,
@@ -157,7 +158,7 @@ class ValidateEligibilityForm(AnswersOnlyForm):
         age = parse_age(text)
         if age is None:
             return _unreadable(
-                "elig_age", dispatcher, tracker, AGE_HINT
+                "elig_age", dispatcher, tracker, say("eligibility_form.age_hint")
             )
         return _accept(tracker, {"elig_age": age})
 
@@ -204,11 +205,13 @@ class ValidateEligibilityForm(AnswersOnlyForm):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if 0 <= value <= MAX_KK_COUNT:
                 return _accept(tracker, {"elig_kk_count": int(value)})
-            return _unreadable("elig_kk_count", dispatcher, tracker, KK_HINT)
+            return _unreadable(
+                "elig_kk_count", dispatcher, tracker, say("eligibility_form.kk_hint")
+            )
         count = parse_count(str(value or ""))
         if count is None or count > MAX_KK_COUNT:
             return _unreadable(
-                "elig_kk_count", dispatcher, tracker, KK_HINT
+                "elig_kk_count", dispatcher, tracker, say("eligibility_form.kk_hint")
             )
         return _accept(tracker, {"elig_kk_count": count})
 
@@ -228,11 +231,11 @@ class ActionEligibilityVerdict(Action):
         answers = await answers_from_tracker(tracker)
         verdict = assess(load_policy(), answers, today_wib())
         if verdict.eligible is None:
-            head = "Saya belum bisa memastikan syaratmu."
+            head = say("eligibility_form.verdict_unknown")
         elif verdict.eligible:
-            head = "Kabar baik: kamu memenuhi syarat Kartu Prakerja."
+            head = say("eligibility_form.verdict_eligible")
         else:
-            head = "Maaf, saat ini kamu belum memenuhi syarat Kartu Prakerja."
+            head = say("eligibility_form.verdict_not_eligible")
         lines = [head, *verdict.reasons, verdict.next_step]
         dispatcher.utter_message(text="\n".join(line for line in lines if line))
         return [SlotSet(slot, None) for slot in ELIGIBILITY_SLOTS]

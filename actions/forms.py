@@ -13,6 +13,7 @@ from actions.fallback import FALLBACKS_BEFORE_HUMAN
 from actions.faq import media_kind
 from bot.clock import now_wib
 from bot.policy.answers import call_center_text, media_text
+from bot.policy.catalogue import say
 from bot.policy.programme import load_policy
 
 
@@ -48,7 +49,8 @@ def refuse_answer(
     the second in a row on, also give the call center."""
     count = int(tracker.get_slot(counter) or 0) + 1
     if count >= FALLBACKS_BEFORE_HUMAN:
-        hint = f"{hint} {call_center_text(load_policy(), now_wib())}"
+        call_center = call_center_text(load_policy(), now_wib())
+        hint = say("forms.unclear_again", hint=hint, call_center=call_center)
     dispatcher.utter_message(text=hint)
     return {slot: None, counter: count}
 

@@ -22,28 +22,12 @@ from actions.turn import turn_key
 from bot.clock import now_wib
 from bot.handoff.models import (
     REASON_COMPLAINT,
-    REASON_FALLBACK,
     REASON_REQUEST_HUMAN,
-    REASON_UNFIXABLE,
 )
 from bot.policy.answers import asks_for_contact, call_center_text, contact_answer
+from bot.policy.catalogue import say
 from bot.policy.programme import load_policy
 
-OPENINGS = {
-    REASON_REQUEST_HUMAN: "Baik, saya sambungkan ke petugas.",
-    REASON_COMPLAINT: "Maaf atas pengalaman yang tidak enak. Saya sambungkan ke "
-    "petugas.",
-    REASON_FALLBACK: "Maaf, saya masih belum paham. Saya sambungkan ke petugas.",
-    REASON_UNFIXABLE: "Datamu masih belum cocok setelah diperbaiki, jadi saya "
-    "teruskan ke petugas.",
-}
-# Without a gateway conversation there is no ticket: the call center instead.
-NO_TICKET_OPENINGS = {
-    REASON_REQUEST_HUMAN: "",
-    REASON_COMPLAINT: "Maaf atas pengalaman yang tidak enak.",
-    REASON_FALLBACK: "Maaf, saya masih belum paham.",
-    REASON_UNFIXABLE: "Datamu masih belum cocok setelah diperbaiki.",
-}
 REASON_FOR_INTENT = {"complaint": REASON_COMPLAINT}
 
 
@@ -56,9 +40,10 @@ async def hand_off(
         services().handoff.hand_off, tracker.sender_id, reason, turn_key(tracker)
     )
     if handoff is None:
-        parts = (NO_TICKET_OPENINGS[reason], call_center_text(load_policy(), now_wib()))
+        opening = say(f"handoff.no_ticket_openings.{reason}")
+        parts = (opening, call_center_text(load_policy(), now_wib()))
     else:
-        parts = (OPENINGS[reason], handoff.text)
+        parts = (say(f"handoff.openings.{reason}"), handoff.text)
     dispatcher.utter_message(text=" ".join(part for part in parts if part))
     return []
 

@@ -212,7 +212,7 @@ class ValidateErasureForm(AnswersOnlyForm):
             dispatcher.utter_message(text=texts.wrong_code_text(result.attempts_left))
             return {"erasure_code": None}
         dispatcher.utter_message(
-            text=texts.CODE_REFUSED.get(result.outcome, texts.CODE_REFUSED["no_code"])
+            text=texts.code_refused_text(result.outcome)
         )
         return {"erasure_code": FAILED}
 

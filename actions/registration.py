@@ -25,10 +25,12 @@ from actions.handoff import hand_off
 from actions.personal import keep, reveal, revealed_slot
 from actions.services import mail_queue, services
 from actions.turn import turn_key
+from bot.channels.base import SMS
 from bot.clock import today_wib
 from bot.handoff.models import REASON_UNFIXABLE
 from bot.messages.events import HANDOFF_RESOLVED
 from bot.policy.answers import FAQ_INTENTS, render_answer
+from bot.policy.catalogue import module_texts, say
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
     NikCheck,
@@ -79,12 +81,8 @@ _RESEND = re.compile(r"\b(ulang|kirim ulang|kirim lagi|resend|lagi)\b", re.IGNOR
 _CODE = re.compile(r"\d[\d ]{3,12}")
 _BATCH = re.compile(r"\b(\d{1,4})\b")
 _AGREE = re.compile(r"\b(setuju|sepakat|bersedia|boleh|mau)\b", re.IGNORECASE)
-AGENT_DONE = (
-    "Percakapan dengan petugas selesai. Kamu kembali dilayani asisten otomatis."
-)
-NO_CALLER = (
-    "Pendaftaran dan status hanya bisa lewat Telegram atau SMS ke nomor resmi "
-    "kami, supaya datamu aman."
+__getattr__ = module_texts(
+    {"AGENT_DONE": "registration.agent_done", "NO_CALLER": "registration.no_caller"}
 )
 
 
@@ -137,7 +135,7 @@ def _next_buttons(standing: Standing) -> List[Dict[str, str]]:
     if nik.status == STEP_DONE and not waiting and standing.open_batches:
         number = standing.open_batches[0].number
         payload = f'/join_batch{{"batch_number":"{number}"}}'
-        return [{"title": f"Gabung gelombang {number}", "payload": payload}]
+        return [{"title": say("buttons.join_batch", number=number), "payload": payload}]
     return []
 
 
@@ -160,10 +158,7 @@ async def _mail_code(dispatcher: CollectingDispatcher, mail_id: int | None) -> b
     if await mail_queue().deliver(mail_id):
         return True
     log.warning("code mail %s not sent", mail_id)
-    dispatcher.utter_message(
-        text="Maaf, email belum bisa dikirim saat ini. Coba lagi beberapa "
-        "menit lagi, atau ketik email lain."
-    )
+    dispatcher.utter_message(text=say("registration.mail_failed"))
     return False
 
 
@@ -188,7 +183,7 @@ class CallerAction(Action, ABC):
         caller = await caller_of(tracker)
         if caller is None:
             if not self.silent_without_caller:
-                dispatcher.utter_message(text=NO_CALLER)
+                dispatcher.utter_message(text=say("registration.no_caller"))
             return self.without_caller()
         return await self.act(dispatcher, tracker, caller, await standing_of(caller))
 
@@ -221,19 +216,13 @@ class ActionRegistrationStart(CallerAction):
     ) -> List[EventType]:
         if standing is not None:
             if standing.correctable:
-                dispatcher.utter_message(
-                    text="Oke, kita perbaiki datamu lalu NIK-mu dicek ulang. "
-                    "Tulis persis seperti di KTP dan KK."
-                )
+                dispatcher.utter_message(text=say("registration.correct_data"))
                 return _clear(["reg_name", *DATA_SLOTS, "reg_unclear"])
             return []
         if _in_progress(tracker):
             dispatcher.utter_message(response="utter_registration_continue")
         elif await asyncio.to_thread(services().desk.has_consent, caller):
-            dispatcher.utter_message(
-                text="Oke, saya bantu daftar di sini, gratis. Ketik BATAL untuk "
-                "berhenti."
-            )
+            dispatcher.utter_message(text=say("registration.start"))
         # A new person: the consent question itself opens the registration.
         return []
 
@@ -279,7 +268,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             answer = True
         if answer is None:
             return _unclear(
-                "reg_consent", 'Jawab "setuju" atau "tidak" ya.', dispatcher, tracker
+                "reg_consent", say("registration.consent_unclear"), dispatcher, tracker
             )
         if answer:
             caller = await caller_of(tracker)
@@ -300,7 +289,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if any(ch.isdigit() for ch in name):
             return _unclear(
                 "reg_name",
-                "Nama tidak boleh berisi angka. Tulis nama lengkap sesuai KTP.",
+                say("registration.name_digits"),
                 dispatcher,
                 tracker,
             )
@@ -311,7 +300,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         ):
             return _unclear(
                 "reg_name",
-                "Tulis nama lengkapmu sesuai KTP, hanya huruf, contoh: Siti Rahayu.",
+                say("registration.name_invalid"),
                 dispatcher,
                 tracker,
             )
@@ -336,7 +325,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if check.warning:  # a likely typo (one or several corrections)
             return _unclear(
                 "reg_email",
-                f"{check.warning} Ketik ulang alamat email yang benar.",
+                say("registration.email_typo", warning=check.warning),
                 dispatcher,
                 tracker,
             )
@@ -351,13 +340,12 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         )
         if not request.issued:
             later = (
-                f"{request.wait_minutes} menit lagi"
+                say("registration.later_minutes", minutes=request.wait_minutes)
                 if request.wait_minutes <= 60
-                else "besok"
+                else say("registration.later_tomorrow")
             )
-            dispatcher.utter_message(
-                text=f"Sudah terlalu banyak kode dikirim. Coba lagi {later}."
-            )
+            too_many = say("registration.too_many_codes", later=later)
+            dispatcher.utter_message(text=too_many)
             return {"reg_email": None, "reg_email_code": None}
         if not await _mail_code(dispatcher, request.mail_id):
             return {"reg_email": None, "reg_email_code": None}
@@ -383,7 +371,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if typed is None:
             return _unclear(
                 "reg_email_code",
-                "Ketik 6 angka kode dari email, atau ULANG untuk kode baru.",
+                say("registration.code_format"),
                 dispatcher,
                 tracker,
             )
@@ -394,19 +382,16 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             services().desk.check_email_code, caller, typed.group(), turn_key(tracker)
         )
         if check.ok:
-            dispatcher.utter_message(text="Email kamu terverifikasi.")
+            dispatcher.utter_message(text=say("registration.email_verified"))
             return _accept(tracker, {"reg_email_code": CODE_OK})
         if check.outcome == "wrong" and check.attempts_left:
             dispatcher.utter_message(
-                text=f"Kodenya salah. Sisa {check.attempts_left} kali coba. Cek lagi "
-                "kode terbaru di emailmu."
+                text=say("registration.code_wrong", attempts_left=check.attempts_left)
             )
         elif check.outcome == "no_code":
             return await self._use_email(email, dispatcher, tracker)
         else:
-            dispatcher.utter_message(
-                text="Kode itu sudah tidak berlaku. Ketik ULANG untuk kode baru."
-            )
+            dispatcher.utter_message(text=say("registration.code_expired"))
         return {"reg_email_code": None}
 
     async def validate_reg_nik(
@@ -460,8 +445,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if check.normalized == nik:
             return _unclear(
                 "reg_kk",
-                "Itu NIK kamu. Nomor KK berbeda: lihat 16 angka di bagian atas "
-                "Kartu Keluarga.",
+                say("registration.kk_is_nik"),
                 dispatcher,
                 tracker,
             )
@@ -480,14 +464,14 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if born is None:
             return _unclear(
                 "reg_birth_date",
-                "Tanggal lahir belum terbaca. Contoh: 15-08-1990 atau 15 agustus 1990.",
+                say("registration.birth_unreadable"),
                 dispatcher,
                 tracker,
             )
         if born >= today or today.year - born.year > MAX_AGE:
             return _unclear(
                 "reg_birth_date",
-                "Tanggal lahir itu tidak mungkin. Cek lagi di KTP, contoh: 15-08-1990.",
+                say("registration.birth_impossible"),
                 dispatcher,
                 tracker,
             )
@@ -513,8 +497,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if answer is None:
             return _unclear(
                 "reg_birth_confirm",
-                'Jawab "ya" jika tanggal lahir tadi benar, atau tulis tanggal yang '
-                "benar.",
+                say("registration.birth_confirm_unclear"),
                 dispatcher,
                 tracker,
             )
@@ -534,9 +517,7 @@ class ActionAskRegEmailCode(Action):
     ) -> List[EventType]:
         email = await revealed_slot(tracker, "reg_email")
         dispatcher.utter_message(
-            text=f"Kode 6 angka sudah kami kirim ke {mask_email(email)}. Ketik "
-            "kodenya di sini. Belum masuk? Cek folder spam, ketik ULANG untuk "
-            "kirim ulang, atau ketik email lain."
+            text=say("registration.code_sent", email=mask_email(email))
         )
         return []
 
@@ -546,13 +527,14 @@ def _differing_parts(check: NikCheck, born: date) -> str:
     parts = [
         name
         for name, in_nik, typed in (
-            ("tanggal", check.birth_date_day, born.day),
-            ("bulan", check.birth_date_month, born.month),
-            ("tahun", check.birth_date_yy, born.year % 100),
+            ("day", check.birth_date_day, born.day),
+            ("month", check.birth_date_month, born.month),
+            ("year", check.birth_date_yy, born.year % 100),
         )
         if in_nik != typed
     ]
-    return " dan ".join(parts)
+    joiner = f" {say('registration.birth_part_and')} "
+    return joiner.join(say(f"registration.birth_part_{name}") for name in parts)
 
 
 class ActionAskRegBirthConfirm(Action):
@@ -567,15 +549,13 @@ class ActionAskRegBirthConfirm(Action):
         check = validate_nik(await revealed_slot(tracker, "reg_nik"))
         born = await _slot_date(tracker, "reg_birth_date")
         differ = _differing_parts(check, born) if check.valid and born else ""
-        where = f", bagian {differ}" if differ else ""
+        where = say("registration.birth_mismatch_where", parts=differ) if differ else ""
         # The dates are not repeated: replies are kept in the transcript.
         dispatcher.utter_message(
-            text="Tanggal lahir yang kamu ketik berbeda dengan yang tertulis di NIK "
-            f"(digit ke-7 sampai ke-12{where}). Apakah tanggal lahir yang kamu "
-            "ketik sudah benar?",
+            text=say("registration.birth_mismatch", where=where),
             buttons=[
-                {"title": "Ya, benar", "payload": "Ya"},
-                {"title": "Tidak", "payload": "Tidak"},
+                {"title": say("buttons.yes_right"), "payload": "Ya"},
+                {"title": say("buttons.no"), "payload": "Tidak"},
             ],
         )
         return []
@@ -599,23 +579,18 @@ class ActionSubmitRegistration(CallerAction):
         standing: Standing | None,
     ) -> List[EventType]:
         if tracker.get_slot("reg_consent") is False:
-            dispatcher.utter_message(
-                text="Oke, pendaftaran tidak dilanjutkan dan tidak ada data yang "
-                "disimpan. Ketik DAFTAR kalau berubah pikiran."
-            )
+            dispatcher.utter_message(text=say("registration.declined"))
             return _clear(REG_SLOTS)
         key = turn_key(tracker)
         # A repeated turn: the first run's answer, not the status it led to.
         submission = await asyncio.to_thread(services().desk.submitted, key)
         if submission is None:
             if standing is not None and not standing.correctable:
-                dispatcher.utter_message(text=status_text(standing))
+                dispatcher.utter_message(text=status_text(standing, caller.channel))
                 return _clear(REG_SLOTS)
             details = await self._details(tracker, caller)
             if details is None:
-                dispatcher.utter_message(
-                    text="Ada data yang belum lengkap. Ketik DAFTAR untuk melanjutkan."
-                )
+                dispatcher.utter_message(text=say("registration.incomplete"))
                 return []
             submission = await asyncio.to_thread(
                 services().desk.submit, caller, details, key
@@ -661,11 +636,10 @@ class ActionCancelRegistration(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         if tracker.active_loop_name == LINK_FORM:
-            dispatcher.utter_message(text="Oke, penghubungan akun dibatalkan.")
+            dispatcher.utter_message(text=say("registration.link_cancelled"))
         else:
             dispatcher.utter_message(
-                text="Oke, pendaftaran saya hentikan dan jawaban yang belum dikirim "
-                "dihapus. Ketik DAFTAR untuk mulai lagi."
+                text=say("registration.cancelled")
             )
         return [
             ActiveLoop(None),
@@ -702,14 +676,16 @@ class ActionRegistrationStatus(CallerAction):
             return []
         if not internal:
             dispatcher.utter_message(
-                text=status_text(standing), buttons=_next_buttons(standing)
+                text=status_text(standing, caller.channel),
+                buttons=_next_buttons(standing),
             )
             return []
         if standing.stuck:
-            dispatcher.utter_message(text=nik_result_text(standing))
+            dispatcher.utter_message(text=nik_result_text(standing, caller.channel))
             return await hand_off(dispatcher, tracker, REASON_UNFIXABLE)
         dispatcher.utter_message(
-            text=nik_result_text(standing), buttons=_next_buttons(standing)
+            text=nik_result_text(standing, caller.channel),
+            buttons=_next_buttons(standing),
         )
         return []
 
@@ -723,16 +699,19 @@ class ActionRegistrationStatus(CallerAction):
         """The agent resolved the ticket: the bot is back, with what is next."""
         if standing is not None:
             dispatcher.utter_message(
-                text=f"{AGENT_DONE}\n{status_text(standing)}",
+                text=say(
+                    "registration.agent_done_status",
+                    status=status_text(standing, caller.channel),
+                ),
                 buttons=_next_buttons(standing),
             )
         elif _in_progress(tracker):
             dispatcher.utter_message(
-                text=f"{AGENT_DONE} Ketik DAFTAR untuk melanjutkan pendaftaranmu."
+                text=say("registration.agent_done_continue")
             )
         else:
             dispatcher.utter_message(
-                text=f"{AGENT_DONE} Ada lagi yang bisa saya bantu soal Prakerja?"
+                text=say("registration.agent_done_more")
             )
         return []
 
@@ -741,20 +720,17 @@ def unlinked_reply(caller: Caller, tracker: Tracker) -> Dict[str, Any]:
     """What to say about status to someone not linked to a registration."""
     if _in_progress(tracker):
         return {
-            "text": "Pendaftaranmu belum selesai. Ketik DAFTAR untuk melanjutkan "
-            "dari langkah terakhir."
+            "text": say("registration.unfinished")
         }
     if caller.channel == "sms":
         return {
-            "text": "Nomor HP ini belum terdaftar. Status hanya bisa dilihat dari "
-            "nomor HP yang dipakai saat mendaftar. Ketik DAFTAR untuk mendaftar."
+            "text": say("registration.not_registered", channel=SMS)
         }
     return {
-        "text": "Akun Telegram ini belum terhubung ke pendaftaran. Sudah daftar "
-        "lewat SMS? Ketik HUBUNGKAN. Belum daftar? Ketik DAFTAR.",
+        "text": say("registration.not_registered", channel=caller.channel),
         "buttons": [
-            {"title": "Hubungkan akun", "payload": "/link_account"},
-            {"title": "Daftar", "payload": "/start_registration"},
+            {"title": say("buttons.link_account"), "payload": "/link_account"},
+            {"title": say("buttons.register"), "payload": "/start_registration"},
         ],
     }
 
@@ -772,7 +748,8 @@ class ActionRegistrationHelp(Action):
         caller = await caller_of(tracker)
         standing = await standing_of(caller)
         email = await revealed_slot(tracker, "reg_email")
-        personal = self._personal(intent, standing, tracker, email)
+        channel = caller.channel if caller is not None else None
+        personal = self._personal(intent, standing, tracker, email, channel)
         if personal:
             dispatcher.utter_message(text=personal)
             return []
@@ -785,15 +762,22 @@ class ActionRegistrationHelp(Action):
 
     @staticmethod
     def _personal(
-        intent: str | None, standing: Standing | None, tracker: Tracker, email: str
+        intent: str | None,
+        standing: Standing | None,
+        tracker: Tracker,
+        email: str,
+        channel: str | None,
     ) -> str | None:
         if standing is not None:
             if intent == "nik_problem":
-                return nik_problem_text(standing)
+                return nik_problem_text(standing, channel)
             if intent == "email_problem" and standing.applicant.email:
                 return (
-                    f"Email kamu ({mask_email(standing.applicant.email)}) sudah "
-                    f"terverifikasi. Berikutnya: {next_action(standing)}"
+                    say(
+                        "registration.email_done",
+                        email=mask_email(standing.applicant.email),
+                        next=next_action(standing),
+                    )
                 )
             return None
         if (
@@ -802,8 +786,7 @@ class ActionRegistrationHelp(Action):
             and (tracker.get_slot("reg_email_code") is None)
         ):
             return (
-                f"Kode dikirim ke {mask_email(email)}. Cek folder spam/promosi. "
-                "Ketik ULANG untuk kirim ulang, atau ketik email lain jika salah."
+                say("registration.code_resend_hint", email=mask_email(email))
             )
         return None
 
@@ -830,7 +813,7 @@ class ActionJoinBatch(CallerAction):
         )
         buttons = [
             {
-                "title": f"Gabung gelombang {choice.number}",
+                "title": say("buttons.join_batch", number=choice.number),
                 "payload": f'/join_batch{{"batch_number":"{choice.number}"}}',
             }
             for choice in result.choices
@@ -920,8 +903,7 @@ class ValidateLinkForm(AnswersOnlyForm):
         # not tell that the NIK is registered.
         if _link_tries(tracker) + 1 < MAX_ATTEMPTS:
             dispatcher.utter_message(
-                text="Kodenya salah atau sudah tidak berlaku. Cek lagi kode terbaru "
-                "di email yang terdaftar."
+                text=say("registration.link_code_wrong")
             )
             return {"link_code": None}
         return {"link_code": "failed"}
@@ -959,17 +941,17 @@ class ActionLinkDone(CallerAction):
     ) -> List[EventType]:
         if standing is not None:
             dispatcher.utter_message(
-                text="Akun ini terhubung ke pendaftaranmu.\n" + status_text(standing),
+                text=say(
+                    "registration.linked", status=status_text(standing, caller.channel)
+                ),
                 buttons=_next_buttons(standing),
             )
         elif caller.channel == "sms":
             dispatcher.utter_message(
-                text="Lewat SMS, status hanya bisa dilihat dari nomor HP yang "
-                "dipakai saat mendaftar."
+                text=say("registration.sms_status_only")
             )
         else:
             dispatcher.utter_message(
-                text="Akun belum terhubung: kodenya tidak berlaku. Ketik HUBUNGKAN "
-                "untuk mencoba lagi, atau PETUGAS jika perlu bantuan."
+                text=say("registration.link_failed")
             )
         return _clear(LINK_SLOTS)

@@ -68,6 +68,7 @@ from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.telegram_lookup import look_up_sent
 from bot.channels.telegram_request import AiohttpRequest, RequestNotSentError
 from bot.db import utcnow
+from bot.policy.catalogue import module_texts, say
 from bot.policy.validation import normalize_phone
 from bot.settings import Settings
 
@@ -88,19 +89,14 @@ SHORT_TITLE = 12  # titles up to this length share a keyboard row
 BUTTONS_PER_ROW = 3
 
 START_TEXT = "halo"
-CHOOSE_TEXT = "Silakan pilih:"
-TEXT_NOT_OWN_CONTACT = (
-    "Maaf, saya hanya bisa memakai nomor HP Anda sendiri. Tekan tombol bagikan "
-    "kontak untuk nomor Anda, atau ketik nomor HP Anda."
-)
-TEXT_NOT_INDONESIAN = (
-    "Maaf, nomor itu bukan nomor HP Indonesia. Silakan ketik nomor HP Anda, "
-    "misalnya 0812xxxxxxxx."
-)
-TEXT_EXPIRED_BUTTON = "Pilihan ini sudah tidak berlaku."
-TEXT_UNSUPPORTED = (
-    "Maaf, saya hanya bisa membaca pesan teks, foto, dan kontak. "
-    "Silakan ketik pesan Anda."
+__getattr__ = module_texts(
+    {
+        "CHOOSE_TEXT": "telegram.choose",
+        "TEXT_NOT_OWN_CONTACT": "telegram.not_own_contact",
+        "TEXT_NOT_INDONESIAN": "telegram.not_indonesian",
+        "TEXT_EXPIRED_BUTTON": "telegram.expired_button",
+        "TEXT_UNSUPPORTED": "telegram.unsupported",
+    }
 )
 
 
@@ -394,7 +390,7 @@ class TelegramChannel:
         if kind == "unsupported":
             return Interpretation(
                 rasa_text=None,
-                local_bodies=[_local_message(TEXT_UNSUPPORTED)],
+                local_bodies=[_local_message(say("telegram.unsupported"))],
                 state=state,
             )
         text = message.text.strip()
@@ -422,7 +418,7 @@ class TelegramChannel:
         }
         payload = self._pressed(message.payload or "", state)
         if payload is None:  # not a button of the latest reply
-            answer["text"] = TEXT_EXPIRED_BUTTON
+            answer["text"] = say("telegram.expired_button")
             return Interpretation(rasa_text=None, local_bodies=[answer], state=state)
         if "generation" in state:  # one tap per keyboard: a second one is stale
             state["generation"] = (int(state["generation"]) + 1) % GENERATIONS
@@ -456,14 +452,14 @@ class TelegramChannel:
         if event.get("user_id") is None or str(event["user_id"]) != str(owner):
             return Interpretation(
                 rasa_text=None,
-                local_bodies=[_local_message(TEXT_NOT_OWN_CONTACT)],
+                local_bodies=[_local_message(say("telegram.not_own_contact"))],
                 state=state,
             )
         phone = normalize_phone(str(event.get("phone_number") or ""))
         if phone is None:
             return Interpretation(
                 rasa_text=None,
-                local_bodies=[_local_message(TEXT_NOT_INDONESIAN)],
+                local_bodies=[_local_message(say("telegram.not_indonesian"))],
                 state=state,
             )
         return Interpretation(
@@ -500,7 +496,7 @@ class TelegramChannel:
                     data = f"{generation}:{key}"
                 buttons.append({"text": button.title, "callback_data": data})
                 payloads.append(button.payload)
-            chunks = split_text(text or CHOOSE_TEXT)
+            chunks = split_text(text or say("telegram.choose"))
             bodies.extend(_local_message(chunk) for chunk in chunks[:-1])
             bodies.append(
                 {"kind": "message", "text": chunks[-1], "buttons": _rows(buttons)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.policy.answers import FAQ_INTENTS, call_center_text, render_answer
+from bot.policy.catalogue import say
 from bot.policy.programme import Policy
 
 INTENT_LABELS = {
@@ -35,25 +36,11 @@ INTENT_LABELS = {
 """FAQ intents offered, in the order shown (labels are Indonesian)."""
 
 FIXED_PHRASES = (
-    (
-        "greeting",
-        "Salam pembuka",
-        "Halo, saya petugas Kartu Prakerja. Saya sudah membaca percakapanmu "
-        "dengan asisten. Sebentar, saya cek datanya ya.",
-    ),
-    (
-        "next_steps",
-        "Lanjut di chat",
-        "Kamu bisa lanjut di chat ini: ketik DAFTAR untuk melanjutkan "
-        "pendaftaran, atau STATUS untuk melihat status pendaftaranmu.",
-    ),
-    (
-        "closing",
-        "Salam penutup",
-        "Terima kasih. Percakapan dengan petugas saya tutup; asisten otomatis "
-        "melanjutkan dan akan memberi tahu langkah berikutnya.",
-    ),
+    ("greeting", "Salam pembuka", "console.greeting"),
+    ("next_steps", "Lanjut di chat", "console.next_steps"),
+    ("closing", "Salam penutup", "console.closing"),
 )
+"""(key, label for the agent, the text's key in the catalogue)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +65,10 @@ def canned_answers(policy: Policy) -> tuple[CannedAnswer, ...]:
 
 
 def _render(policy: Policy) -> tuple[CannedAnswer, ...]:
-    answers = [CannedAnswer(key, label, text) for key, label, text in FIXED_PHRASES]
+    answers = [
+        CannedAnswer(key, label, say(text, policy))
+        for key, label, text in FIXED_PHRASES
+    ]
     for intent, label in INTENT_LABELS.items():
         if intent in FAQ_INTENTS:
             answers.append(CannedAnswer(intent, label, render_answer(intent, policy)))

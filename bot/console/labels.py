@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.registration.status import SHORT_REASONS
+from bot.registration.status import short_reasons
 
 WIB_OFFSET = timedelta(hours=7)
 
@@ -89,7 +89,6 @@ AUDIT_ACTIONS = {
     "batch_selected": "seleksi dijalankan",
     "batch_published": "hasil diumumkan",
 }
-FAILURE_REASONS = {**SHORT_REASONS, "not_selected": "belum lolos seleksi"}
 RUN_STAGES = {
     "scheduled": "dijadwalkan",
     "open": "dibuka",
@@ -118,6 +117,14 @@ MESSAGE_STATUSES = {
     "failed": "gagal",
     "skipped": "dilewati (berhenti langganan)",
 }
+
+
+def __getattr__(name: str) -> dict[str, str]:
+    """``FAILURE_REASONS``: the applicant's short reasons (text catalogue) and
+    the selection's."""
+    if name == "FAILURE_REASONS":
+        return {**short_reasons(), "not_selected": "belum lolos seleksi"}
+    raise AttributeError(name)
 
 
 def label(table: dict[str, str], code: str | None) -> str:

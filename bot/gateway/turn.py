@@ -63,14 +63,15 @@ from bot.handoff import routing
 from bot.handoff.tickets import active_ticket
 from bot.loops import backoff, describe_error, in_thread
 from bot.messages.events import TO_RASA, internal_event_data, internal_event_name
+from bot.policy.catalogue import module_texts, say
 from bot.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
+__getattr__ = module_texts({"APOLOGY": "gateway.apology"})
 
 MAX_ERROR_ATTEMPTS = 5
 MAX_REMEMBERED_WAITS = 100_000
 SAFE_ERRORS = (RasaUnavailableError, RasaTurnError, RasaRejectedError)
-APOLOGY = "Maaf, pesanmu belum bisa kami proses. Coba kirim lagi sebentar lagi."
 
 
 class LoopControl(TaskHost, Protocol):
@@ -530,7 +531,7 @@ class TurnPipeline:
         try:  # the state stays as it was: the person may simply try again
             if apologise:
                 apology = channel.render(
-                    [Reply(text=APOLOGY)], dict(pending.state)
+                    [Reply(text=say("gateway.apology"))], dict(pending.state)
                 ).bodies
         except Exception as render_error:
             log.error("apology not rendered: %s", describe_error(render_error))

@@ -13,8 +13,8 @@ conversation; the wait notice also not to one with an agent's active ticket
   conversations before it + its own) / the measured rate
   (`bot.gateway.backlog`). In a stall (rate 0) the wait is unknown: whoever has
   already waited `notice_wait` is told, without a figure.
-- **Overflow** (`OVERFLOW_TEXT`): a message was skipped at intake because the
-  person already had `max_pending_per_conversation` messages waiting.
+- **Overflow** (`gateway.overflow` in the catalogue): a message was skipped at
+  intake because the person already had `max_pending_per_conversation` messages waiting.
 
 Once per episode: `conversation.wait_notice_upto` (`overflow_notice_upto`) holds
 the last inbox id the notice covered; the next notice of that kind goes only
@@ -49,30 +49,31 @@ from bot.messages.models import (
     InboxMessage,
     OutboxMessage,
 )
+from bot.policy.catalogue import module_texts, say
 
 log = logging.getLogger(__name__)
 
-WAIT_TEXT = (
-    "Pesanmu sudah kami terima. Antrean sedang panjang, balasan sekitar {wait} lagi."
+__getattr__ = module_texts(
+    {
+        "WAIT_UNKNOWN_TEXT": "gateway.wait_unknown",
+        "OVERFLOW_TEXT": "gateway.overflow",
+    }
 )
-WAIT_UNKNOWN_TEXT = (
-    "Pesanmu sudah kami terima. Antrean sedang panjang, kami balas secepatnya."
-)
-OVERFLOW_TEXT = (
-    "Pesanmu yang menunggu sudah banyak, jadi pesan terbarumu belum kami baca. "
-    "Tunggu balasan kami dulu, lalu kirim lagi, ya."
-)
-_WAIT_PATTERN = re.compile(
-    re.escape(WAIT_TEXT).replace(re.escape("{wait}"), r"\d+ (?:menit|jam)")
-)
+
+
+def _wait_pattern() -> re.Pattern[str]:
+    """The wait notice with any figure in it."""
+    figure = say("gateway.wait", wait="{wait}")
+    return re.compile(
+        re.escape(figure).replace(re.escape("{wait}"), r"\d+ (?:menit|jam)")
+    )
 
 
 def is_notice(text: str) -> bool:
     """Whether `text` is one of these notices (not an answer to a message)."""
     text = text.strip()
-    return text in (WAIT_UNKNOWN_TEXT, OVERFLOW_TEXT) or bool(
-        _WAIT_PATTERN.fullmatch(text)
-    )
+    fixed = (say("gateway.wait_unknown"), say("gateway.overflow"))
+    return text in fixed or bool(_wait_pattern().fullmatch(text))
 
 
 MAX_MINUTES = 90
@@ -87,14 +88,14 @@ def wait_text(seconds: float | None) -> str:
     """The wait notice: minutes rounded up (at least 1), hours beyond 90
     minutes, no figure when unknown or longer than a day."""
     if seconds is None:
-        return WAIT_UNKNOWN_TEXT
+        return say("gateway.wait_unknown")
     minutes = max(1, math.ceil(seconds / 60))
     if minutes <= MAX_MINUTES:
-        return WAIT_TEXT.format(wait=f"{minutes} menit")
+        return say("gateway.wait", wait=say("gateway.wait_minutes", minutes=minutes))
     hours = math.ceil(minutes / 60)
     if hours > MAX_HOURS:
-        return WAIT_UNKNOWN_TEXT
-    return WAIT_TEXT.format(wait=f"{hours} jam")
+        return say("gateway.wait_unknown")
+    return say("gateway.wait", wait=say("gateway.wait_hours", hours=hours))
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ def tell_overflowing(
         first = skipped_id if first_waiting is None else first_waiting
         due = Due(int(conversation_id), int(first), int(last), None)
         column = Conversation.overflow_notice_upto
-        if _store_notice(session, channels, due, column, OVERFLOW_TEXT, False):
+        text = say("gateway.overflow")
+        if _store_notice(session, channels, due, column, text, False):
             told += 1
             log.info("conversation %s told its extra messages wait", conversation_id)
     return told

@@ -31,8 +31,8 @@ from bot.handoff.models import (
 )
 from bot.handoff.records import NoteInfo, QueuedTicket, QueueStats, TicketInfo, Turn
 from bot.handoff.texts import (
-    CANCELLED_TEXT,
     agents_back_text,
+    cancelled_text,
     out_of_hours_text,
     queued_text,
     wait_grew_text,
@@ -69,7 +69,7 @@ from bot.messages.events import AGENT_REPLY, HANDOFF_RESOLVED, QUEUE_UPDATE
 __all__ = [
     "ACTIVE_STATUSES",
     "AGENT_REPLY",
-    "CANCELLED_TEXT",
+    "cancelled_text",
     "CANCEL_PAYLOAD",
     "CANCEL_WORDS",
     "DEFAULT_HANDLING",

@@ -20,10 +20,10 @@ from bot.effects import once
 from bot.handoff.hours import AgentHours
 from bot.handoff.records import TicketInfo
 from bot.handoff.texts import (
-    WITH_AGENT_TEXT,
     out_of_hours_text,
     queued_text,
     wait_minutes,
+    with_agent_text,
 )
 from bot.handoff.tickets import (
     AgentsOnline,
@@ -105,6 +105,6 @@ class HandoffDesk:
         position = queue_position(session, ticket.id)
         wait = expected_wait(session, ticket.id, now, self._agents_online(session, now))
         if position is None or wait is None:  # already with an agent
-            return WITH_AGENT_TEXT
+            return with_agent_text()
         record_wait_told(session, ticket.id, wait_minutes(wait), now=now)
         return queued_text(position, wait)

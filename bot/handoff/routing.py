@@ -9,7 +9,7 @@ stores it with the message, in one transaction:
   messages do not reach Rasa: they are marked done (the agent reads them in
   the transcript). A cancel command ("batal", "kembali ke bot", "selesai",
   "cancel", or the `/handoff_cancel` button) cancels the ticket in the same
-  transaction (`cancel_ticket`) and gets `CANCELLED_TEXT`.
+  transaction (`cancel_ticket`) and gets `cancelled_text()`.
 - `agent_reply` (the row's text) is sent with author "agent" and the agent's
   id; to an opted-out number, or when its ticket was cancelled by the person's
   "batal" processed before it, it is stored as failed, never sent.
@@ -34,7 +34,7 @@ from bot.handoff.commands import is_cancel_command
 from bot.handoff.errors import HandoffError, TicketNotFound
 from bot.handoff.models import TICKET_CANCELLED, TICKET_OPEN
 from bot.handoff.records import TicketInfo
-from bot.handoff.texts import CANCELLED_TEXT
+from bot.handoff.texts import cancelled_text
 from bot.handoff.tickets import cancel, get_ticket
 from bot.messages.models import AUTHOR_AGENT, AUTHOR_BOT, AUTHOR_SYSTEM, OPTED_OUT
 
@@ -66,10 +66,10 @@ def agent_id(data: Mapping[str, Any]) -> int | None:
 
 def while_handed_off(text: str, ticket: TicketInfo) -> Routed:
     """A person's message while their ticket is active: done without a reply,
-    unless it cancels the ticket (confirmed with `CANCELLED_TEXT`)."""
+    unless it cancels the ticket (confirmed with `cancelled_text()`)."""
     if not is_cancel_command(text):
         return Routed()
-    return Routed(text=CANCELLED_TEXT, author=AUTHOR_SYSTEM, cancel_ticket=ticket.id)
+    return Routed(text=cancelled_text(), author=AUTHOR_SYSTEM, cancel_ticket=ticket.id)
 
 
 def agent_reply(

@@ -11,17 +11,32 @@ import math
 from datetime import datetime, time, timedelta
 
 from bot.handoff.hours import AgentHours, in_wib
+from bot.policy.catalogue import say
 
 DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 """Indonesian names of the ISO weekdays 1-7."""
-HOW_TO_CANCEL = "Ketik BATAL untuk kembali ke asisten otomatis."
-CANCELLED_TEXT = (
-    "Oke, permintaan bicara dengan petugas dibatalkan. "
-    "Kamu kembali dilayani asisten otomatis."
-)
+_TEXTS = {
+    "HOW_TO_CANCEL": "handoff.how_to_cancel",
+    "CANCELLED_TEXT": "handoff.cancelled",
+    "WITH_AGENT_TEXT": "handoff.with_agent",
+}
 
 
-WITH_AGENT_TEXT = "Petugas sudah menangani percakapan ini dan akan membalas di sini."
+def __getattr__(name: str) -> str:
+    """The fixed texts of ``_TEXTS``, from the text catalogue."""
+    if name in _TEXTS:
+        return say(_TEXTS[name])
+    raise AttributeError(name)
+
+
+def cancelled_text() -> str:
+    """The request for a person was cancelled: back to the assistant."""
+    return say("handoff.cancelled")
+
+
+def with_agent_text() -> str:
+    """An agent already has the conversation."""
+    return say("handoff.with_agent")
 
 
 def clock(moment: time) -> str:
@@ -39,14 +54,16 @@ def duration(wait: timedelta) -> str:
     minutes = wait_minutes(wait)
     hours, rest = divmod(minutes, 60)
     if not hours:
-        return f"{rest} menit"
-    return f"{hours} jam {rest} menit" if rest else f"{hours} jam"
+        return say("handoff.minutes", minutes=rest)
+    if rest:
+        return say("handoff.hours_minutes", hours=hours, minutes=rest)
+    return say("handoff.hours", hours=hours)
 
 
 def _days(weekdays: frozenset[int]) -> str:
     """The working days: "setiap hari", "Senin-Jumat", "Senin, Rabu, Jumat"."""
     if len(weekdays) == len(DAY_NAMES):
-        return "setiap hari"
+        return say("handoff.every_day")
     ordered = sorted(weekdays)
     runs: list[list[int]] = []
     for day in ordered:
@@ -67,48 +84,37 @@ def _when(opening: datetime, now: datetime) -> str:
     """When agents are back: "hari ini", "besok" or "hari Senin", with the time."""
     days = (opening.date() - in_wib(now).date()).days
     if days <= 0:
-        day = "hari ini"
+        day = say("handoff.today")
     elif days == 1:
-        day = "besok"
+        day = say("handoff.tomorrow")
     else:
-        day = f"hari {DAY_NAMES[opening.isoweekday() - 1]}"
-    return f"{day} pukul {clock(opening.time())}"
+        day = say("handoff.on_day", day=DAY_NAMES[opening.isoweekday() - 1])
+    return say("handoff.at", day=day, time=clock(opening.time()))
 
 
 def queued_text(position: int, wait: timedelta) -> str:
     """The ticket is open: place in the queue and expected wait."""
-    return (
-        "Permintaanmu sudah masuk antrean petugas. "
-        f"Posisimu: ke-{max(position, 1)}, perkiraan tunggu sekitar "
-        f"{duration(wait)}. Petugas akan membalas di sini. {HOW_TO_CANCEL}"
-    )
+    return say("handoff.queued", position=max(position, 1), wait=duration(wait))
 
 
 def wait_grew_text(position: int, wait: timedelta) -> str:
     """The expected wait grew since the person was last told."""
-    return (
-        "Maaf, antrean petugas sedang lebih panjang dari perkiraan. "
-        f"Posisimu sekarang: ke-{max(position, 1)}, perkiraan tunggu sekitar "
-        f"{duration(wait)}. Petugas akan membalas di sini. {HOW_TO_CANCEL}"
-    )
+    return say("handoff.wait_grew", position=max(position, 1), wait=duration(wait))
 
 
 def agents_back_text(position: int, wait: timedelta) -> str:
     """Agents came on duty for someone who asked out of hours."""
-    return (
-        "Petugas kami sudah mulai bekerja. "
-        f"Posisimu: ke-{max(position, 1)}, perkiraan tunggu sekitar "
-        f"{duration(wait)}. Petugas akan membalas di sini. {HOW_TO_CANCEL}"
-    )
+    return say("handoff.agents_back", position=max(position, 1), wait=duration(wait))
 
 
 def out_of_hours_text(hours: AgentHours, now: datetime) -> str:
     """Nobody is on duty now: the hours (WIB), that the message is kept, and
     when an agent will reply."""
     opening = hours.next_opening(now)
-    return (
-        f"Petugas kami bekerja {_days(hours.weekdays)} pukul "
-        f"{clock(hours.opens)}-{clock(hours.closes)} WIB. Pesanmu sudah kami "
-        "catat; petugas akan membalas di sini mulai "
-        f"{_when(opening, now)} WIB. {HOW_TO_CANCEL}"
+    return say(
+        "handoff.out_of_hours",
+        days=_days(hours.weekdays),
+        opens=clock(hours.opens),
+        closes=clock(hours.closes),
+        when=_when(opening, now),
     )

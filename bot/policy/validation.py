@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from bot.policy.catalogue import say
+
 # Province codes used in NIK/KK numbers (Kemendagri), including the Papua
 # provinces created in 2022: 93 Papua Selatan, 94 Papua Tengah, 95 Papua
 # Pegunungan, 96 Papua Barat Daya. (97 is a BPS statistics code, not Kemendagri.)
@@ -286,12 +288,12 @@ def _digits_error(label: str, raw: str) -> tuple[str | None, str | None]:
     """Strip separators; return (digits, error)."""
     digits = _SEPARATORS.sub("", raw)
     if not digits:
-        return None, f"{label} belum diisi. Tulis {NIK_LENGTH} digit angka."
+        return None, say("validation.empty", label=label, digits=NIK_LENGTH)
     if not digits.isdigit():
-        return None, f"{label} hanya boleh berisi angka, tanpa huruf atau simbol."
+        return None, say("validation.only_digits", label=label)
     if len(digits) != NIK_LENGTH:
-        return None, (
-            f"{label} harus {NIK_LENGTH} digit, yang kamu kirim {len(digits)} digit."
+        return None, say(
+            "validation.digits", label=label, digits=NIK_LENGTH, typed=len(digits)
         )
     return digits, None
 
@@ -299,15 +301,9 @@ def _digits_error(label: str, raw: str) -> tuple[str | None, str | None]:
 def _area_error(label: str, card: str, digits: str) -> str | None:
     province = digits[:2]
     if province not in PROVINCE_CODES:
-        return (
-            f"Dua digit pertama {label} ({province}) bukan kode provinsi yang "
-            f"valid. Cek lagi {label} di {card} kamu."
-        )
+        return say("validation.province", label=label, province=province, card=card)
     if digits[2:4] == "00" or digits[4:6] == "00":
-        return (
-            f"Kode kabupaten/kecamatan di {label} tidak valid (ada 00). "
-            f"Cek lagi {label} di {card} kamu."
-        )
+        return say("validation.area", label=label, card=card)
     return None
 
 
@@ -323,24 +319,20 @@ def validate_nik(nik: str) -> NikCheck:
 
     Digits 7-12 are the birth date DDMMYY, women adding 40 to the day.
     """
-    digits, error = _digits_error("NIK", nik)
+    label = say("validation.nik")
+    digits, error = _digits_error(label, nik)
     if digits is None:
         return NikCheck(False, None, error)
-    area_error = _area_error("NIK", "KTP", digits)
+    area_error = _area_error(label, say("validation.ktp"), digits)
     if area_error:
         return NikCheck(False, digits, area_error)
     raw_day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
     female = raw_day > FEMALE_DAY_OFFSET
     day = raw_day - FEMALE_DAY_OFFSET if female else raw_day
     if not _date_exists(day, month, yy):
-        return NikCheck(
-            False,
-            digits,
-            "Digit ke-7 sampai ke-12 NIK (tanggal lahir) tidak valid. "
-            "Cek lagi NIK di KTP kamu.",
-        )
+        return NikCheck(False, digits, say("validation.nik_date"))
     if digits[12:] == "0000":
-        return NikCheck(False, digits, "Empat digit terakhir NIK tidak boleh 0000.")
+        return NikCheck(False, digits, say("validation.nik_serial"))
     return NikCheck(True, digits, None, day, month, yy, female)
 
 
@@ -374,10 +366,12 @@ def nik_birth_date_matches(nik: str, birth_date: date) -> bool:
 
 def validate_kk(kk: str) -> KkCheck:
     """Check a family card (KK) number: 16 digits with a valid area prefix."""
-    digits, error = _digits_error("Nomor KK", kk)
+    digits, error = _digits_error(say("validation.kk"), kk)
     if digits is None:
         return KkCheck(False, None, error)
-    area_error = _area_error("nomor KK", "Kartu Keluarga", digits)
+    area_error = _area_error(
+        say("validation.kk_inline"), say("validation.kk_card"), digits
+    )
     if area_error:
         return KkCheck(False, digits, area_error)
     return KkCheck(True, digits, None)
@@ -484,38 +478,28 @@ def validate_email(text: str) -> EmailCheck:
     """
     email = text.strip().lower()
     if not email:
-        return EmailCheck(False, None, "Email belum diisi.")
+        return EmailCheck(False, None, say("validation.email_empty"))
     bad = sorted({ch for ch in email if not _EMAIL_ALLOWED.fullmatch(ch)})
     if bad:
-        shown = " ".join("spasi" if ch.isspace() else ch for ch in bad)
-        return EmailCheck(
-            False,
-            None,
-            "Email hanya boleh berisi huruf a-z, angka 0-9, titik (.) dan @. "
-            f"Karakter ini tidak bisa dipakai: {shown}",
-        )
+        space = say("validation.space")
+        shown = " ".join(space if ch.isspace() else ch for ch in bad)
+        return EmailCheck(False, None, say("validation.email_chars", shown=shown))
     if email.count("@") != 1:
-        return EmailCheck(False, None, "Alamat email harus berisi tepat satu tanda @.")
+        return EmailCheck(False, None, say("validation.email_at"))
     local, domain = email.split("@")
     if not _LOCAL.fullmatch(local):
-        return EmailCheck(
-            False,
-            None,
-            "Bagian sebelum @ tidak valid: tidak boleh kosong, diawali/diakhiri "
-            "titik, atau berisi dua titik berurutan.",
-        )
+        return EmailCheck(False, None, say("validation.email_local"))
     if not _DOMAIN.fullmatch(domain):
-        return EmailCheck(
-            False, None, "Bagian setelah @ tidak valid, contohnya gmail.com."
-        )
+        return EmailCheck(False, None, say("validation.email_domain"))
     correction, candidates = suggest_domain(domain)
     suggestion = f"{local}@{correction}" if correction else None
     warning = None
     if candidates:
-        options = " atau ".join(f"{local}@{c}" for c in candidates)
-        warning = f"Maksud kamu {options}?"
+        joiner = f" {say('validation.or')} "
+        options = joiner.join(f"{local}@{c}" for c in candidates)
+        warning = say("validation.email_suggest", options=options)
     elif suggestion:
-        warning = f"Maksud kamu {suggestion}?"
+        warning = say("validation.email_suggest", options=suggestion)
     return EmailCheck(True, email, None, suggestion, warning)
 
 

@@ -56,7 +56,8 @@ class HeldData:
     """What is held about a registered person, every value masked."""
 
     fields: tuple[tuple[str, str], ...] = field(repr=False)
-    """(label, masked value) in the order they are told."""
+    """(field, masked value) in the order they are told; the field's word is
+    ``privacy.held_labels.<field>`` in the text catalogue."""
     channels: tuple[str, ...]
     retention_days: int
 
@@ -112,15 +113,15 @@ class PrivacyDesk:
             applicant = get_applicant(session, caller.applicant_id)
             identities = identities_of(session, caller.applicant_id)
         fields = [
-            ("nama", mask_name(applicant.full_name)),
-            ("NIK", mask_nik(applicant.nik)),
-            ("KK", mask_nik(applicant.kk_number)),
-            ("lahir", mask_birth_date(applicant.birth_date)),
+            ("name", mask_name(applicant.full_name)),
+            ("nik", mask_nik(applicant.nik)),
+            ("kk", mask_nik(applicant.kk_number)),
+            ("birth", mask_birth_date(applicant.birth_date)),
         ]
         if applicant.email:
             fields.append(("email", mask_email(applicant.email)))
         if applicant.phone:
-            fields.append(("HP", mask_phone(applicant.phone)))
+            fields.append(("phone", mask_phone(applicant.phone)))
         channels = tuple(sorted({identity.channel for identity in identities}))
         return HeldData(tuple(fields), channels, self._days)
 

@@ -1,98 +1,65 @@
 """What people read about their data: short, "kamu", GSM-7 (no emoji, no curly
-quotes), every personal value masked. The consent text states the retention
-period, so it is built from the setting."""
+quotes), every personal value masked. The texts are in the catalogue
+(``privacy.*``); the consent text states the retention period, so it is built
+from the setting."""
 
 from __future__ import annotations
 
+from bot.policy.catalogue import module_texts, say, says
 from bot.privacy.desk import HeldData
 
-PURPOSE = "hanya untuk pendaftaran dan seleksi Kartu Prakerja"
+__getattr__ = module_texts(
+    {
+        "ERASURE_QUESTION": "privacy.erasure_question",
+        "ERASURE_QUESTION_UNREGISTERED": "privacy.erasure_question_unregistered",
+        "ERASURE_KEPT": "privacy.erasure_kept",
+        "ERASURE_UNCLEAR": "privacy.erasure_unclear",
+        "ERASED": "privacy.erased",
+        "ERASED_UNREGISTERED": "privacy.erased_unregistered",
+        "ERASURE_STOPPED": "privacy.erasure_stopped",
+        "NO_EMAIL": "privacy.no_email",
+        "WITHDRAWN": "privacy.withdrawn",
+        "WITHDRAWN_NOTHING": "privacy.withdrawn_nothing",
+        "NO_CALLER": "privacy.no_caller",
+    }
+)
 
 
 def consent_text(days: int) -> str:
     """The consent question of the registration, in one SMS segment: what is
     kept, why, for how long, how to withdraw, and the question."""
-    return (
-        "Kami simpan nama, email, NIK, KK, tgl lahir dan no HP-mu hanya untuk "
-        f"daftar Prakerja, dihapus {days} hari setelah kamu tak aktif. Tarik: "
-        "ketik HAPUS DATA. Setuju?"
-    )
+    return say("privacy.consent", days=days)
 
 
 def held_text(held: HeldData) -> str:
     """What is held about a registered person, masked, why and how long (2 SMS
     segments for usual names and addresses)."""
-    values = ", ".join(f"{label} {value}" for label, value in held.fields)
-    return (
-        f"Kami simpan: {values} dan chat ini, {PURPOSE}, dihapus "
-        f"{held.retention_days} hari setelah kamu terakhir aktif. Ketik HAPUS DATA "
-        "untuk menghapus."
-    )
+    labels = says("privacy.held_labels")
+    values = ", ".join(f"{labels.get(key, key)} {value}" for key, value in held.fields)
+    return say("privacy.held", values=values, days=held.retention_days)
 
 
 def nothing_registered_text(days: int) -> str:
     """What is held about someone not registered from this chat."""
-    return (
-        "Chat ini tidak terhubung dengan pendaftaran, jadi kami hanya menyimpan "
-        f"riwayat chat ini, dihapus {days} hari setelah kamu terakhir aktif. "
-        "Ketik HAPUS DATA untuk menghapusnya sekarang."
-    )
-
-
-ERASURE_QUESTION = (
-    "Yakin mau hapus semua datamu? Pendaftaran Kartu Prakerja kamu berhenti dan "
-    "tidak bisa dikembalikan. Balas YA atau TIDAK."
-)
-ERASURE_QUESTION_UNREGISTERED = "Yakin mau hapus riwayat chat ini? Balas YA atau TIDAK."
-ERASURE_KEPT = "Oke, datamu tidak dihapus."
-ERASURE_UNCLEAR = 'Jawab "ya" atau "tidak" ya.'
-ERASED = (
-    "Datamu sudah dihapus: pendaftaran, riwayat chat dan email kode. Kami hanya "
-    "mencatat bahwa penghapusan ini terjadi, tanpa data pribadimu."
-)
-ERASED_UNREGISTERED = "Riwayat chat ini sudah dihapus."
-ERASURE_STOPPED = "Datamu belum dihapus. Ketik HAPUS DATA untuk mencoba lagi nanti."
-NO_EMAIL = (
-    "Kode tidak bisa dikirim ke email pendaftaranmu saat ini. Datamu belum "
-    "dihapus; coba lagi nanti atau ketik PETUGAS."
-)
+    return say("privacy.nothing_registered", days=days)
 
 
 def code_sent_text(masked_email: str) -> str:
     """The code was mailed to the registered address (masked)."""
-    return f"Kami kirim kode ke email {masked_email}."
+    return say("privacy.code_sent", email=masked_email)
 
 
 def wait_text(minutes: int) -> str:
     """Too many codes were sent lately."""
-    return (
-        f"Sudah terlalu banyak kode dikirim. Coba lagi {minutes} menit lagi. "
-        "Datamu belum dihapus."
-    )
+    return say("privacy.wait", minutes=minutes)
 
 
 def wrong_code_text(attempts_left: int) -> str:
     """A wrong code, with the tries left."""
-    return f"Kodenya salah. Sisa {attempts_left} kali coba."
+    return say("privacy.wrong_code", attempts_left=attempts_left)
 
 
-CODE_REFUSED = {
-    "expired": "Kodenya sudah kedaluwarsa.",
-    "too_many_attempts": "Terlalu banyak kode salah.",
-    "used": "Kode itu sudah dipakai.",
-    "no_code": "Belum ada kode untuk penghapusan.",
-}
-
-WITHDRAWN = (
-    "Persetujuanmu sudah ditarik. Kami berhenti memproses datamu, jadi "
-    "pendaftaranmu tidak bisa dilanjutkan. Mau sekalian hapus datamu? Ketik "
-    "HAPUS DATA."
-)
-WITHDRAWN_NOTHING = (
-    "Kamu belum memberi persetujuan, jadi tidak ada data pendaftaran yang kami "
-    "proses. Ketik HAPUS DATA untuk menghapus riwayat chat ini."
-)
-NO_CALLER = (
-    "Data pribadi hanya bisa dilihat atau dihapus lewat Telegram atau SMS ke "
-    "nomor resmi kami, dari akun yang mendaftar."
-)
+def code_refused_text(outcome: str) -> str:
+    """Why a code was refused (expired, too many attempts, used, none)."""
+    refused = says("privacy.code_refused")
+    return refused.get(outcome, refused["no_code"])

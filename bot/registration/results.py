@@ -12,37 +12,40 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.policy.programme import Policy, format_datetime, format_rupiah
+from bot.policy.catalogue import say, says
+from bot.policy.programme import Policy, format_datetime
 
-EXCLUSION_REASONS = {
-    "nik_unverified": "NIK kamu belum cocok dengan data Dukcapil",
-    "already_participant": (
-        "kamu sudah pernah menerima Kartu Prakerja (hanya sekali seumur hidup)"
-    ),
-    "kk_full": "kuota {cap} NIK per KK untuk KK kamu sudah terpakai",
-    "consent_withdrawn": "persetujuan datamu sudah ditarik",
-}
+
+def __getattr__(name: str) -> object:
+    """``EXCLUSION_REASONS`` (reason -> clause with ``{cap}``) and
+    ``NEXT_BATCH``, from the text catalogue."""
+    if name == "EXCLUSION_REASONS":
+        return _exclusion_templates()
+    if name == "NEXT_BATCH":
+        return say("results.next_batch")
+    raise AttributeError(name)
+
+
+def _exclusion_templates() -> dict[str, str]:
+    return says("results.exclusion_reasons", cap="{cap}")
+
+
 def when(moment: datetime) -> str:
     """A stored naive-UTC moment as Indonesian WIB text."""
     return format_datetime(moment.replace(tzinfo=timezone.utc))
 
 
-NEXT_BATCH = "Gabung gelombang berikutnya tanpa daftar ulang: ketik GABUNG."
-
-
 def exclusion_reason(reason: str | None, policy: Policy) -> str:
     """Why the re-check left a member out, as a short clause ("" if unknown)."""
-    text = EXCLUSION_REASONS.get(reason or "", "")
-    return text.format(cap=policy.eligibility.kk_cap or 2)
+    if reason not in _exclusion_templates():
+        return ""
+    cap = policy.eligibility.kk_cap or 2
+    return say(f"results.exclusion_reasons.{reason}", policy, cap=cap)
 
 
 def statement_hint(policy: Policy) -> str:
     """What to do after failing the selection `failures_for_statement` times."""
-    times = policy.selection.failures_for_statement
-    return (
-        f"Sudah {times} kali belum lolos? Kirim surat pernyataan 'gagal {times} "
-        f"kali' ke email kepesertaan resmi (@{policy.contacts.email_domain})."
-    )
+    return say("results.statement_hint", policy)
 
 
 def announcement_text(
@@ -53,51 +56,41 @@ def announcement_text(
     reason: str | None = None,
 ) -> str:
     """The result message of one member (`text_key` from the announcement row)."""
-    head = f"Hasil seleksi Kartu Prakerja Gelombang {batch_number}:"
     if text_key == "selected":
         if deadline is None:
             raise ValueError("a selected member's message needs the deadline")
-        balance = format_rupiah(policy.benefits.training_balance)
-        return (
-            f"Selamat! Kamu lolos Kartu Prakerja Gelombang {batch_number}, saldo "
-            f"pelatihan {balance}. Cek akunmu di {policy.contacts.site}, catat "
-            "nomor Kartu Prakerja-mu dan rahasiakan. Beli pelatihan pertama "
-            f"sebelum {when(deadline)}; lewat dari itu kepesertaan dicabut."
+        return say(
+            "results.selected", policy, number=batch_number, deadline=when(deadline)
         )
     if text_key == "excluded":
         why = exclusion_reason(reason, policy)
-        if reason in ("already_participant", "consent_withdrawn"):
-            return f"{head} kamu belum lolos karena {why}. Ketik STATUS."
-        return f"{head} kamu belum lolos karena {why}. {NEXT_BATCH}"
+        final = reason in ("already_participant", "consent_withdrawn")
+        key = "results.excluded_final" if final else "results.excluded"
+        return say(key, policy, number=batch_number, why=why)
     if text_key == "not_selected_again":
-        return f"{head} kamu belum lolos. {NEXT_BATCH} {statement_hint(policy)}"
+        return say(
+            "results.not_selected_again",
+            policy,
+            number=batch_number,
+            statement=statement_hint(policy),
+        )
     if text_key == "not_selected":
-        return f"{head} kamu belum lolos kali ini. {NEXT_BATCH}"
+        return say("results.not_selected", policy, number=batch_number)
     raise ValueError(f"unknown announcement text {text_key!r}")
 
 
 def reminder_text(deadline: datetime, days_before: int) -> str:
     """A reminder `days_before` days before the purchase deadline."""
-    return (
-        f"Pengingat Prakerja: {days_before} hari lagi batas beli pelatihan "
-        f"pertamamu ({when(deadline)}). Beli di mitra resmi dengan nomor Kartu "
-        "Prakerja-mu agar kepesertaan tidak dicabut."
-    )
+    return say("results.reminder", days=days_before, deadline=when(deadline))
 
 
 def selected_next(deadline: datetime | None) -> str:
     """Status: what a selected member does next."""
     if deadline is None:
-        return "pilih dan beli pelatihan pertamamu di dashboard Prakerja."
-    return (
-        f"beli pelatihan pertamamu sebelum {when(deadline)} dengan nomor Kartu "
-        "Prakerja di akunmu. Lewat dari itu, kepesertaan dicabut dan saldo hangus."
-    )
+        return say("results.selected_next_open")
+    return say("results.selected_next", deadline=when(deadline))
 
 
 def revoked_next(deadline: datetime) -> str:
     """Status: the card was revoked at the purchase deadline."""
-    return (
-        f"Kartu Prakerja-mu dicabut karena pelatihan pertama tidak dibeli sampai "
-        f"{when(deadline)}. Kepesertaan yang dicabut tidak bisa ikut lagi."
-    )
+    return say("results.revoked_next", deadline=when(deadline))

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.policy.programme import (
-    format_date,
-    format_number,
-    load_policy,
-)
+from bot.policy.catalogue import say, says
+from bot.policy.programme import format_date, format_number, load_policy
 from bot.registration.desk import JoinResult, Standing, Submission
 from bot.registration.results import revoked_next, selected_next, when
 from bot.registry import BatchInfo
@@ -27,96 +24,123 @@ from bot.registry.models import (
     STEP_NIK,
     STEP_PENDING,
 )
-from bot.verification.nik import REASONS
 
-SHORT_REASONS = {
-    "unknown_nik": "NIK tidak ditemukan di data Dukcapil",
-    "data_mismatch": "nama, tanggal lahir atau KK tidak cocok dengan Dukcapil",
-    "student": "masih tercatat pelajar/mahasiswa",
-    "civil_servant": "tercatat ASN/PNS, TNI, Polri atau perangkat desa",
-    "already_participant": "sudah pernah menerima Kartu Prakerja",
-    "kk_full": "kuota peserta untuk KK ini sudah penuh",
-    "unavailable": "layanan Dukcapil belum bisa dihubungi",
-}
 FINAL_REASONS = frozenset(
     {"student", "civil_servant", "already_participant", "kk_full"}
 )
-VERIFIED_SHORT = "cocok dengan Dukcapil."
-REGISTER_AGAIN = "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
+JOIN_OUTCOMES = (
+    "joined",
+    "already_joined",
+    "waiting",
+    "full",
+    "closed",
+    "not_open",
+    "no_batch",
+    "none_open",
+    "selected",
+    "revoked",
+    "not_ready",
+    "not_registered",
+    "not_eligible",
+)
+
+
+def __getattr__(name: str) -> object:
+    """``SHORT_REASONS`` (failure reason -> clause), ``JOIN_TEXTS`` (outcome
+    -> catalogue key) and the texts of ``_TEXTS``, from the text catalogue."""
+    if name == "SHORT_REASONS":
+        return short_reasons()
+    if name == "JOIN_TEXTS":
+        return {outcome: f"join.{outcome}" for outcome in JOIN_OUTCOMES}
+    if name in _TEXTS:
+        return say(_TEXTS[name])
+    raise AttributeError(name)
+
+
+_TEXTS = {
+    "REGISTER_AGAIN": "status.next.register_again",
+    "GAVE_UP": "status.gave_up",
+}
+
+
+def short_reasons() -> dict[str, str]:
+    """A NIK check's failure reason as a short clause, by reason code."""
+    return says("status.short_reasons")
 
 
 def batch_line(batch: BatchInfo) -> str:
     """``Gelombang 12: tutup 30 November 2026 pukul 23.59 WIB, sisa 40 tempat``."""
-    return (
-        f"Gelombang {batch.number}: tutup {when(batch.closes_at)}, "
-        f"sisa {format_number(batch.places_left)} tempat"
+    return say(
+        "status.batch_line",
+        number=batch.number,
+        closes=when(batch.closes_at),
+        places=format_number(batch.places_left),
     )
 
 
 def _nik_state(standing: Standing) -> str:
     step = standing.steps[STEP_NIK]
     if step.status == STEP_DONE:
-        return "cocok dengan Dukcapil"
+        return say("status.nik_verified")
     if step.status == STEP_PENDING:
-        return "sedang dicek"
+        return say("status.nik_checking")
     if step.status == STEP_FAILED:
-        return "gagal, " + SHORT_REASONS.get(step.failure_reason or "", "lihat alasan")
-    return "belum dicek"
+        short = short_reasons().get(step.failure_reason or "")
+        if short is None:
+            return say("status.nik_failed_unknown")
+        return say("status.nik_failed", reason=short)
+    return say("status.nik_unchecked")
 
 
 def _batch_state(standing: Standing) -> tuple[str, str]:
     membership = standing.current_membership
     if membership is None:
-        return "belum ikut", "-"
-    number = membership.batch_number
+        return say("status.batch_none"), "-"
+    batch = say("status.batch_name", number=membership.batch_number)
     if standing.now is not None and membership.card_revoked(standing.now):
-        return f"Gelombang {number}", "lolos, lalu dicabut"
+        return batch, say("status.result_revoked")
     result = {
-        RESULT_PENDING: "menunggu pengumuman",
-        RESULT_SELECTED: "lolos",
-        RESULT_NOT_SELECTED: "belum lolos",
+        RESULT_PENDING: "status.result_pending",
+        RESULT_SELECTED: "status.result_selected",
+        RESULT_NOT_SELECTED: "status.result_not_selected",
     }[membership.announced_result]
-    return f"Gelombang {number}", result
+    return batch, say(result)
 
 
 def first_training_deadline(decided_at: datetime | None) -> str:
     """When the first training must be bought (the active policy's days after
     selection), and what happens otherwise."""
-    days = load_policy().training.first_purchase_days
+    policy = load_policy()
+    days = policy.training.first_purchase_days
     if decided_at is None:
-        by = f"dalam {days} hari setelah lolos"
+        by = say("status.next.first_training_days", policy)
     else:
         local = decided_at.replace(tzinfo=timezone.utc) + timedelta(hours=7)
-        by = f"paling lambat {format_date((local + timedelta(days=days)).date())}"
-    return (
-        f"beli pelatihan pertamamu di dashboard Prakerja {by}. Lewat dari itu, "
-        "kepesertaan dicabut dan saldo hangus."
-    )
+        due = format_date((local + timedelta(days=days)).date())
+        by = say("status.next.first_training_date", policy, date=due)
+    return say("status.next.first_training", policy, by=by)
 
 
 def next_action(standing: Standing) -> str:
     """The single next thing to do, as one sentence."""
     if standing.applicant.status == APPLICANT_REVOKED:
-        return (
-            "persetujuanmu sudah ditarik, jadi pendaftaran berhenti. Ketik HAPUS "
-            "DATA untuk menghapus datamu."
-        )
+        return say("status.next.withdrawn")
     nik = standing.steps[STEP_NIK]
     if nik.status == STEP_PENDING:
-        return "tunggu hasil cek NIK, kami kabari di sini."
+        return say("status.next.nik_pending")
     if nik.status == STEP_FAILED:
         reason = nik.failure_reason or ""
         if reason == "unavailable":
-            return "ketik DAFTAR untuk mengulang cek NIK."
+            return say("status.next.nik_retry")
         if reason in FINAL_REASONS:
-            return "pendaftaran tidak bisa lanjut. Jika datamu salah, ketik PETUGAS."
-        return REGISTER_AGAIN
+            return say("status.next.nik_final")
+        return say("status.next.register_again")
     if nik.status != STEP_DONE:
-        return "ketik DAFTAR untuk melanjutkan pendaftaran."
+        return say("status.next.continue")
     membership = standing.current_membership
     result = membership.announced_result if membership is not None else None
     if membership is not None and result == RESULT_PENDING:
-        return f"tunggu pengumuman seleksi Gelombang {membership.batch_number}."
+        return say("status.next.await_result", number=membership.batch_number)
     if membership is not None and result == RESULT_SELECTED:
         deadline = membership.purchase_deadline
         revoked = standing.now is not None and membership.card_revoked(standing.now)
@@ -127,162 +151,116 @@ def next_action(standing: Standing) -> str:
         return selected_next(deadline)
     if standing.open_batches:
         batch = standing.open_batches[0]
-        return (
-            f"ketik GABUNG untuk ikut Gelombang {batch.number} "
-            f"(tutup {when(batch.closes_at)})."
+        return say(
+            "status.next.join_open", number=batch.number, closes=when(batch.closes_at)
         )
     if standing.upcoming is not None:
         upcoming = standing.upcoming
-        return (
-            f"tunggu Gelombang {upcoming.number}, dibuka {when(upcoming.opens_at)}. "
-            "Ketik GABUNG saat sudah dibuka."
+        return say(
+            "status.next.await_batch",
+            number=upcoming.number,
+            opens=when(upcoming.opens_at),
         )
-    return "tunggu pengumuman gelombang berikutnya."
+    return say("status.next.no_batch")
 
 
-def status_text(standing: Standing) -> str:
-    """Each step with its state, then the next action (fits two SMS)."""
-    email = (
-        "terverifikasi"
-        if standing.steps[STEP_EMAIL].status == STEP_DONE
+def status_text(standing: Standing, channel: str | None = None) -> str:
+    """Each step with its state and the next action (on SMS the next action
+    first, so it is on the first page)."""
+    verified = (
+        standing.steps[STEP_EMAIL].status == STEP_DONE
         or standing.applicant.email_verified_at is not None
-        else "belum"
     )
     batch, selection = _batch_state(standing)
-    return "\n".join(
-        [
-            "Status pendaftaran Prakerja:",
-            f"Email: {email}",
-            f"NIK: {_nik_state(standing)}",
-            f"Gelombang: {batch}",
-            f"Seleksi: {selection}",
-            f"Berikutnya: {next_action(standing)}",
-        ]
+    return say(
+        "status.card",
+        None,
+        channel,
+        email=say("status.email_verified" if verified else "status.email_unverified"),
+        nik=_nik_state(standing),
+        batch=batch,
+        selection=selection,
+        next=next_action(standing),
     )
-
-
-GAVE_UP = (
-    "Layanan pengecekan NIK di Dukcapil belum bisa dihubungi setelah beberapa "
-    "kali dicoba. NIK kamu tidak ditolak."
-)
 
 
 def failure_reason_text(reason: str | None) -> str:
     """The full reason of a failed NIK check (an "unavailable" failure means
     the retries were used up)."""
     if reason == "unavailable":
-        return GAVE_UP
-    return REASONS.get(reason or "", "")
+        return say("status.gave_up")
+    return says("verification.reasons").get(reason or "", "")
 
 
-def nik_result_text(standing: Standing) -> str:
+def nik_result_text(standing: Standing, channel: str | None = None) -> str:
     """The NIK check's result, told when it completes."""
     step = standing.steps[STEP_NIK]
-    then = f"\nBerikutnya: {next_action(standing)}"
     if step.status == STEP_DONE:
         membership = standing.current_membership
         if standing.open_batches and membership is None:
             # One SMS with the numbered menu of the batch to join.
             batch = standing.open_batches[0]
-            return (
-                f"Cek NIK selesai: {VERIFIED_SHORT} Gelombang {batch.number} buka "
-                f"sampai {when(batch.closes_at)}."
+            return say(
+                "status.nik_done_join",
+                number=batch.number,
+                closes=when(batch.closes_at),
             )
-        return f"Cek NIK selesai: {VERIFIED_SHORT}{then}"
+        return say("status.nik_done", next=next_action(standing))
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
-        return f"Cek NIK belum berhasil. {reason}{then}"
-    return f"NIK kamu masih dicek. Berikutnya: {next_action(standing)}"
+        next_ = next_action(standing)
+        return say("status.nik_not_done", None, channel, reason=reason, next=next_)
+    return say("status.nik_still", next=next_action(standing))
 
 
-def nik_problem_text(standing: Standing) -> str:
+def nik_problem_text(standing: Standing, channel: str | None = None) -> str:
     """What went wrong with the NIK (full reason) and what to do."""
     step = standing.steps[STEP_NIK]
     if step.status == STEP_FAILED:
         reason = failure_reason_text(step.failure_reason)
-        return f"{reason}\nBerikutnya: {next_action(standing)}"
-    return f"NIK kamu {_nik_state(standing)}. Berikutnya: {next_action(standing)}"
+        next_ = next_action(standing)
+        return say("status.nik_problem", None, channel, reason=reason, next=next_)
+    state = _nik_state(standing)
+    return say("status.nik_state", state=state, next=next_action(standing))
 
 
 def submission_text(submission: Submission) -> str:
     """What to tell after the form was sent."""
     outcome = submission.outcome
-    if outcome in ("queued", "corrected"):
-        head = "Data diterima." if outcome == "queued" else "Perbaikan data diterima."
-        return (
-            f"{head} NIK kamu sedang dicek ke Dukcapil. Kami kabari di sini begitu "
-            "selesai. Ketik STATUS kapan saja untuk melihat posisimu."
-        )
-    if outcome == "nik_taken":
-        return (
-            "NIK ini sudah terdaftar: satu NIK hanya untuk satu pendaftaran. Cek "
-            "lagi NIK-mu; jika benar dan bukan kamu yang mendaftar, ketik PETUGAS."
-        )
-    if outcome == "kk_full":
-        return REASONS["kk_full"] + " Ketik PETUGAS jika menurutmu ini salah."
     if outcome == "not_eligible":
-        return " ".join(("Maaf, kamu belum bisa mendaftar.", *submission.reasons))
-    if outcome == "email_unproven":
-        return "Email kamu belum terverifikasi. Ketik DAFTAR untuk mengulang."
-    if outcome == "no_consent":
-        return "Pendaftaran butuh persetujuanmu dulu. Ketik DAFTAR untuk mulai."
-    return "Kamu sudah terdaftar. Ketik STATUS untuk melihat posisimu."
-
-
-JOIN_TEXTS = {
-    "joined": (
-        "Berhasil! Kamu ikut Gelombang {number}. Hasil seleksi diumumkan setelah "
-        "gelombang ditutup. Ketik STATUS kapan saja."
-    ),
-    "already_joined": (
-        "Kamu sudah ikut Gelombang {number}. Tunggu pengumuman seleksinya ya."
-    ),
-    "waiting": (
-        "Kamu sedang ikut Gelombang {number}. Tunggu hasilnya dulu sebelum ikut "
-        "gelombang lain."
-    ),
-    "full": "Maaf, kuota Gelombang {number} sudah penuh.{instead}",
-    "closed": "Gelombang {number} sudah ditutup.{instead}",
-    "not_open": "Gelombang {number} belum dibuka.{instead}",
-    "no_batch": "Gelombang itu tidak ada.{instead}",
-    "none_open": "Belum ada gelombang yang dibuka.{instead}",
-    "selected": (
-        "Kamu sudah lolos seleksi dan menjadi peserta. Selamat!\n"
-        "Berikutnya: {deadline}"
-    ),
-    "revoked": (
-        "Kartu Prakerja-mu sudah dicabut karena pelatihan pertama tidak dibeli "
-        "tepat waktu. Kepesertaan yang dicabut tidak bisa ikut gelombang lagi."
-    ),
-    "not_ready": (
-        "Belum bisa ikut gelombang: email dan NIK kamu harus terverifikasi dulu. "
-        "Ketik STATUS untuk melihat posisimu."
-    ),
-    "not_registered": "Kamu belum terdaftar di sini. Ketik DAFTAR untuk mendaftar.",
-    "not_eligible": "Maaf, kamu tidak bisa ikut gelombang.{reasons}",
-}
+        reasons = "".join(f" {reason}" for reason in submission.reasons)
+        return say("status.not_eligible", reasons=reasons)
+    keys = {
+        "queued": "status.submitted",
+        "corrected": "status.corrected",
+        "nik_taken": "status.nik_taken",
+        "kk_full": "status.kk_full",
+        "email_unproven": "status.email_unproven",
+        "no_consent": "status.no_consent",
+    }
+    return say(keys.get(outcome, "status.registered"))
 
 
 def join_text(result: JoinResult) -> str:
     """What to tell after "gabung"."""
     if result.outcome == "choose":
         lines = [batch_line(choice) for choice in result.choices]
-        return "\n".join(["Pilih gelombang (ketik GABUNG dan nomornya):", *lines])
+        return say("join.choose", lines="\n".join(lines))
     alternative = result.alternative
     if alternative is None:
         instead = ""
         if result.outcome == "none_open":
-            instead = " Kami kabari saat gelombang baru dibuka."
+            instead = " " + say("join.instead_none_open")
     elif result.alternative_open:
-        instead = (
-            f" Gelombang {alternative.number} masih dibuka: ketik "
-            f"GABUNG {alternative.number}."
-        )
+        instead = " " + say("join.instead_open", number=alternative.number)
     else:
-        instead = (
-            f" Gelombang {alternative.number} dibuka {when(alternative.opens_at)}."
+        instead = " " + say(
+            "join.instead_later",
+            number=alternative.number,
+            opens=when(alternative.opens_at),
         )
-    return JOIN_TEXTS[result.outcome].format(
+    return say(
+        f"join.{result.outcome}",
         number=result.batch.number if result.batch else "",
         instead=instead,
         reasons="".join(f" {reason}" for reason in result.reasons),

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol, get_args
 
+from bot.policy.catalogue import say, says
+
 Outcome = Literal[
     "verified",
     "unknown_nik",
@@ -23,44 +25,16 @@ Outcome = Literal[
 ]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
-REASONS: dict[str, str] = {
-    "verified": "NIK kamu sudah cocok dengan data Dukcapil.",
-    "unknown_nik": (
-        "NIK tidak ditemukan di data Dukcapil. Cek lagi NIK di KTP kamu; jika "
-        "sudah benar, hubungi Halo Dukcapil 1500537 atau Disdukcapil setempat."
-    ),
-    "data_mismatch": (
-        "Nama, tanggal lahir atau nomor KK tidak sama dengan data Dukcapil. "
-        "Tulis persis seperti di KTP dan KK kamu; jika datanya memang salah, "
-        "perbaiki di Disdukcapil setempat."
-    ),
-    "student": (
-        "Kamu masih tercatat sebagai pelajar atau mahasiswa di data Kemendikbud, "
-        "jadi belum bisa ikut Kartu Prakerja. Jika sudah lulus atau keluar, minta "
-        "sekolah atau kampus memperbarui datamu."
-    ),
-    "civil_servant": (
-        "Kamu tercatat sebagai ASN/PNS, TNI, Polri, pejabat negara atau perangkat "
-        "desa. Mereka tidak boleh menjadi peserta Kartu Prakerja."
-    ),
-    "already_participant": (
-        "NIK ini sudah pernah menjadi penerima Kartu Prakerja. Kartu Prakerja "
-        "hanya bisa diterima sekali seumur hidup."
-    ),
-    "kk_full": (
-        "Kuota peserta untuk nomor KK ini sudah penuh, jadi NIK ini tidak bisa "
-        "didaftarkan."
-    ),
-    "unavailable": (
-        "Layanan pengecekan NIK di Dukcapil sedang sibuk. NIK kamu tidak ditolak; "
-        "pengecekan akan dicoba lagi nanti."
-    ),
-}
-# A fault on our side (bad request, unreadable answer): retrying will not help.
-REASON_BROKEN = (
-    "Pengecekan NIK gagal karena gangguan di sistem kami, bukan karena data kamu. "
-    "Tim kami akan memperbaikinya; coba lagi nanti."
-)
+
+
+def __getattr__(name: str) -> object:
+    """``REASONS`` (outcome -> reason) and ``REASON_BROKEN`` (a fault on our
+    side: retrying will not help), from the text catalogue."""
+    if name == "REASONS":
+        return says("verification.reasons")
+    if name == "REASON_BROKEN":
+        return say("verification.broken")
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -96,8 +70,9 @@ def result_for(outcome: str, *, retryable: bool | None = None) -> NikCheckResult
     """The standard result for an outcome; only "unavailable" is retryable."""
     if retryable is None:
         retryable = outcome == "unavailable"
-    reason = REASONS[outcome] if retryable or outcome != "unavailable" else None
-    return NikCheckResult(outcome, reason or REASON_BROKEN, retryable)
+    broken = not retryable and outcome == "unavailable"
+    key = "verification.broken" if broken else f"verification.reasons.{outcome}"
+    return NikCheckResult(outcome, say(key), retryable)
 
 
 class NikVerifier(Protocol):

@@ -245,12 +245,12 @@ def test_texts_are_gsm7_and_short(text: str) -> None:
 def test_what_is_held_fits_two_sms_for_a_long_name_and_address() -> None:
     held = HeldData(
         (
-            ("nama", mask_name("MUHAMMAD RIZKY ADI PRATAMA")),
-            ("NIK", "3174********0001"),
-            ("KK", "3174********0001"),
-            ("lahir", "**-**-1990"),
+            ("name", mask_name("MUHAMMAD RIZKY ADI PRATAMA")),
+            ("nik", "3174********0001"),
+            ("kk", "3174********0001"),
+            ("birth", "**-**-1990"),
             ("email", mask_email("muhammad.rizky@students.ugm.ac.id")),
-            ("HP", "+62812****002"),
+            ("phone", "+62812****002"),
         ),
         ("sms", "telegram"),
         3650,

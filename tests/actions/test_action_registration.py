@@ -767,7 +767,8 @@ async def test_a_registered_sms_caller_sees_every_step(
     assert "NIK: cocok dengan Dukcapil" in lines
     assert "Gelombang: belum ikut" in lines
     assert "Seleksi: -" in lines
-    assert lines[-1].startswith("Berikutnya: ketik GABUNG untuk ikut Gelombang 5")
+    # On SMS the next action comes first, so it is on the first page.
+    assert lines[0].startswith("Berikutnya: ketik GABUNG untuk ikut Gelombang 5")
 
 
 async def test_a_linked_caller_gets_a_join_button(
@@ -975,9 +976,10 @@ async def test_a_nik_problem_shows_the_failure_reason(
     await ActionRegistrationHelp().run(dispatcher, tracker, {})
 
     (text,) = texts(dispatcher)
-    assert text.startswith(REASONS["unknown_nik"])
-    assert text.endswith(
-        "ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
+    # On SMS what to do comes first (the first page), then the reason.
+    assert text.endswith(REASONS["unknown_nik"])
+    assert text.startswith(
+        "Berikutnya: ketik DAFTAR untuk memperbaiki NIK, KK, nama atau tanggal lahir."
     )
 
 

@@ -20,12 +20,12 @@ from bot.db import utcnow
 from bot.gateway.runtime import Gateway
 from bot.handoff import (
     AGENT_REPLY,
-    CANCELLED_TEXT,
     HANDOFF_RESOLVED,
     QUEUE_UPDATE,
     TICKET_CANCELLED,
     TicketInfo,
     agent_reply_key,
+    cancelled_text,
     claim,
     get_ticket,
     notify_ticket,
@@ -157,7 +157,7 @@ def test_while_a_ticket_is_active_rasa_hears_nothing_until_batal(
 
         post_telegram(client, telegram_update(4, CHAT, "Batal"))
         wait_until(lambda: len(telegram.sent) == 2, what="the confirmation")
-        assert telegram.texts()[-1] == CANCELLED_TEXT
+        assert telegram.texts()[-1] == cancelled_text()
         with db.sessions() as session:
             assert get_ticket(session, ticket.id).status == TICKET_CANCELLED
 
@@ -173,7 +173,7 @@ def test_while_a_ticket_is_active_rasa_hears_nothing_until_batal(
         ("user", "tolong cepat ya"),
         ("user", "NIK saya ditolak"),
         ("user", "Batal"),
-        ("system", CANCELLED_TEXT),
+        ("system", cancelled_text()),
         ("user", "lagi"),
         ("bot", "Anda menulis: lagi"),
     ]
@@ -197,10 +197,10 @@ def test_the_cancel_button_works_on_telegram_and_as_an_sms_menu_number(
         post_telegram(client, telegram_callback(11, CHAT, data))
         post_twilio(client, "/sms/inbound", sms_params("SM" + "2" * 32, PHONE, "1"))
         wait_until(
-            lambda: CANCELLED_TEXT in telegram.texts() and len(sms.sent) == 2,
+            lambda: cancelled_text() in telegram.texts() and len(sms.sent) == 2,
             what="both confirmations",
         )
-    assert sms.texts()[1] == CANCELLED_TEXT
+    assert sms.texts()[1] == cancelled_text()
     assert rasa.messages() == ["minta petugas", "minta petugas"]
     with db.sessions() as session:
         statuses = {get_ticket(session, t.id).status for t in tickets}
@@ -299,7 +299,7 @@ def test_an_agent_reply_queued_behind_the_persons_batal_is_not_sent(
         hold(db, str(CHAT), None)
         wait_until(done(db, f"internal:{key}"), what="the reply handled")
         wait_until(lambda: len(telegram.sent) == 2, what="the confirmation")
-    assert telegram.texts() == ["Anda menulis: halo", CANCELLED_TEXT]
+    assert telegram.texts() == ["Anda menulis: halo", cancelled_text()]
     with db.sessions() as session:
         assert get_ticket(session, ticket.id).status == TICKET_CANCELLED
     [row] = [row for row in db.outbox() if row.author == "agent"]

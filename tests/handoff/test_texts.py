@@ -11,10 +11,10 @@ from bot.channels.base import Reply
 from bot.channels.sms.gsm7 import segment_info
 from bot.channels.sms.render import render_sms
 from bot.handoff import (
-    CANCELLED_TEXT,
     WIB,
     AgentHours,
     agents_back_text,
+    cancelled_text,
     is_cancel_command,
     out_of_hours_text,
     queued_text,
@@ -29,7 +29,7 @@ LONGEST_WAIT = timedelta(hours=23, minutes=59)
 
 
 def _all_texts() -> list[str]:
-    texts = [CANCELLED_TEXT]
+    texts = [cancelled_text()]
     for position in (1, 3, 120, 9999):
         for wait in (timedelta(seconds=10), timedelta(minutes=12), LONGEST_WAIT):
             texts.append(queued_text(position, wait))

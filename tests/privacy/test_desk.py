@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.channels.sms.gsm7 import segment_info
 from bot.privacy.desk import PrivacyDesk, mask_birth_date, mask_name
+from bot.privacy.texts import held_text
 from bot.registration.desk import RegistrationDesk
 from bot.registration.status import next_action, status_text
 from bot.registry.models import (
@@ -43,9 +44,10 @@ def test_the_owner_is_told_what_is_held_masked(
 ) -> None:
     held = privacy.held(caller_of(desk, person.pseudonym))
     assert held is not None
-    told = " ".join(f"{label} {value}" for label, value in held.fields)
+    told = held_text(held)
     assert [value for value in PERSONAL if value in told] == []
     assert "NIK 3174********0001" in told
+    assert ("nik", "3174********0001") in held.fields
     assert held.channels == ("sms",)
     assert held.retention_days == 365
 

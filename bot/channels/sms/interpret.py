@@ -26,19 +26,15 @@ from typing import Any
 
 from bot.channels.base import InboundMessage, Interpretation, neutralise_command
 from bot.channels.sms.render import more_key, sms_body
+from bot.policy.catalogue import module_texts, say
 
 # CANCEL/END/QUIT are left out on purpose: people type "cancel" to leave a
 # questionnaire, which must not silence the number for good.
 OPT_OUT_KEYWORDS = frozenset({"STOP", "BERHENTI", "STOPALL", "UNSUBSCRIBE"})
 OPT_IN_KEYWORDS = frozenset({"MULAI", "START", "UNSTOP"})
 
-OPTED_OUT_TEXT = (
-    "Kamu tidak akan menerima SMS lagi dari asisten Kartu Prakerja. "
-    "Balas MULAI kapan saja untuk mengaktifkan lagi."
-)
-OPTED_IN_TEXT = (
-    "Selamat datang kembali di asisten Kartu Prakerja! SMS sudah aktif lagi. "
-    "Tulis pertanyaanmu, atau balas BERHENTI untuk berhenti."
+__getattr__ = module_texts(
+    {"OPTED_OUT_TEXT": "sms.opted_out", "OPTED_IN_TEXT": "sms.opted_in"}
 )
 
 _NOT_LETTERS = re.compile(r"[^A-Z0-9]")
@@ -70,7 +66,7 @@ def interpret_sms(
             return Interpretation(rasa_text=None, state=dict(state))
         return Interpretation(
             rasa_text=None,
-            local_bodies=[sms_body(OPTED_OUT_TEXT)],
+            local_bodies=[sms_body(say("sms.opted_out"))],
             state=_without(state, "menu", "pages"),
             opted_out=True,
         )
@@ -78,7 +74,7 @@ def interpret_sms(
         if word in OPT_IN_KEYWORDS:
             return Interpretation(
                 rasa_text=None,
-                local_bodies=[sms_body(OPTED_IN_TEXT)],
+                local_bodies=[sms_body(say("sms.opted_in"))],
                 state=_without(state, "menu", "pages"),
                 opted_out=False,
             )

@@ -4,7 +4,7 @@ Rules:
 - The turn's texts are joined (one line break between replies) and converted to
   GSM-7; images are dropped (a feature phone cannot show them).
 - Every button of the turn becomes a line of one numbered menu ("1. Ya"),
-  followed by :data:`MENU_HINT`; ``state["menu"]`` holds the payloads in menu
+  followed by the hint ``sms.menu_hint``; ``state["menu"]`` holds the payloads in menu
   order, so "1" maps back to the first button.
 - A body is at most :data:`MAX_SEGMENTS` GSM-7 segments. Longer content is
   paged at line, sentence or word boundaries: only the first page is sent, it
@@ -23,10 +23,10 @@ from typing import Any
 
 from bot.channels.base import Reply
 from bot.channels.sms.gsm7 import segment_info, to_gsm7
+from bot.policy.catalogue import module_texts, say
 
 MAX_SEGMENTS = 2
-MENU_HINT = "Balas angka pilihanmu."
-MORE_TEMPLATE = "(balas {key} untuk lanjut)"
+__getattr__ = module_texts({"MENU_HINT": "sms.menu_hint"})
 MORE_KEY, MORE_KEY_LONG_MENU = "9", "0"
 
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -112,7 +112,7 @@ def _tail_for_menu(text: str, menu: str) -> tuple[str, str]:
 
 def paginate(content: str, menu: str, key: str) -> list[str]:
     """Pages of at most two segments; all but the last end with the more-hint."""
-    more = MORE_TEMPLATE.format(key=key)
+    more = say("sms.more", key=key)
     if not fits(menu):
         content, menu = _join(content, menu), ""
     pages: list[str] = []
@@ -135,7 +135,7 @@ def menu_block(buttons: list[tuple[str, str]]) -> str:
         f"{number}. {' '.join(clean_text(title).split())}"
         for number, (title, _) in enumerate(buttons, start=1)
     ]
-    return _join(*lines, MENU_HINT) if lines else ""
+    return _join(*lines, say("sms.menu_hint")) if lines else ""
 
 
 def render_sms(
