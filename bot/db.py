@@ -21,6 +21,7 @@ from sqlalchemy.pool import QueuePool
 Base: Any = declarative_base()
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 24
 POSTGRES_CONNECT_TIMEOUT_S = 5
 POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
 POSTGRES_POOL_SIZE = 10
@@ -80,8 +81,10 @@ def make_engine(
             future=True,
             hide_parameters=True,
             poolclass=QueuePool,
-            pool_size=8,
-            max_overflow=8,
+            # As many kept connections as the gateway has threads for database
+            # calls, about: opening one (and its pragmas) costs more than a turn.
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
             connect_args={
                 "check_same_thread": False,
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,

@@ -191,61 +191,66 @@ class ConversationClaims:
                     TAKEN, {"ids": ids, "me": self._owner, "token": token}
                 ).scalars()
             )
-        return [Held(i, token) for i in ids if i in taken]  # longest waiting first
+            held = [Held(i, token) for i in ids if i in taken]  # longest waiting first
+            return [
+                Held(h.conversation_id, token, self._read(session, h)) for h in held
+            ]
 
     def next_pending(self, held: Held) -> PendingMessage | None:
         """The claimed conversation's oldest pending row; None when the claim
         was lost, or when no row is pending: then the conversation is released
         in the same transaction."""
-        conversation_id = held.conversation_id
         with self._sessions() as session:
-            conversation = session.execute(
-                HELD_CONVERSATION, self.fence(held.conversation_id, held.token)
-            ).first()
-            if conversation is None:
-                return None
-            rows = session.execute(
-                NEXT_ROWS, {"conversation_id": conversation_id}
-            ).all()
-            if not rows:
+            pending = self._read(session, held)
+            if pending is None:
                 self._release(session, held)
                 session.commit()
-                return None
-            messages = [
-                InboundMessage(
-                    channel=row.channel,
-                    provider_id=row.provider_id,
-                    address=conversation.address,
-                    text=row.text,
-                    payload=row.payload,
-                    event=row.event,
-                    simulated=conversation.simulated,
-                    user_name=row.user_name,
-                )
-                for row in rows
-            ]
-            following = None
-            if len(rows) > 1 and internal_event_name(rows[1].event) is None:
-                following = messages[1]
-            row = rows[0]
-            return PendingMessage(
-                conversation_id=conversation_id,
-                inbox_id=row.id,
-                attempts=row.attempts,
-                pseudonym=conversation.pseudonym,
+            return pending
+
+    def _read(self, session: Session, held: Held) -> PendingMessage | None:
+        """The conversation's oldest pending row while the claim holds it."""
+        conversation_id = held.conversation_id
+        conversation = session.execute(
+            HELD_CONVERSATION, self.fence(held.conversation_id, held.token)
+        ).first()
+        if conversation is None:
+            return None
+        rows = session.execute(NEXT_ROWS, {"conversation_id": conversation_id}).all()
+        if not rows:
+            return None
+        messages = [
+            InboundMessage(
+                channel=row.channel,
+                provider_id=row.provider_id,
+                address=conversation.address,
+                text=row.text,
+                payload=row.payload,
+                event=row.event,
                 simulated=conversation.simulated,
-                opted_out=conversation.opted_out,
-                state=dict(conversation.state or {}),
-                message=messages[0],
-                ticket=None  # one statement less for the common case: no ticket
-                if conversation.ticket_id is None
-                else active_ticket(session, conversation_id),
-                lease_token=held.token,
-                stale=burst.is_stale(
-                    row.received_at, utcnow(), self._options.stale_after
-                ),
-                following=following,
+                user_name=row.user_name,
             )
+            for row in rows
+        ]
+        following = None
+        if len(rows) > 1 and internal_event_name(rows[1].event) is None:
+            following = messages[1]
+        row = rows[0]
+        return PendingMessage(
+            conversation_id=conversation_id,
+            inbox_id=row.id,
+            attempts=row.attempts,
+            pseudonym=conversation.pseudonym,
+            simulated=conversation.simulated,
+            opted_out=conversation.opted_out,
+            state=dict(conversation.state or {}),
+            message=messages[0],
+            ticket=None  # one statement less for the common case: no ticket
+            if conversation.ticket_id is None
+            else active_ticket(session, conversation_id),
+            lease_token=held.token,
+            stale=burst.is_stale(row.received_at, utcnow(), self._options.stale_after),
+            following=following,
+        )
 
     def due_now(self, conversation_ids: list[int]) -> None:
         """Make these conversations due at once (those not leased), e.g. when

@@ -517,13 +517,14 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 next_attempt_at=now + timedelta(seconds=delay),
                 last_error=_error(result),
             )
-        updated = self._store_result(item, values)
+        early = (
+            result.provider_message_id if result.ok and _has_statuses(item) else None
+        )
+        updated = self._store_result(item, values, early)
         if updated and "next_attempt_at" in values:
             self.wake_in(delay)
         if updated and looked_up:
             self._count(item, FOUND, "the provider had it: its id is adopted")
-        if updated and result.ok and result.provider_message_id:
-            self._apply_early(item, result.provider_message_id)
         outcome = values.get("status", "retry")
         if not updated:
             log.warning(
@@ -586,9 +587,16 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             },
         )
 
-    def _store_result(self, item: OutgoingMessage, values: dict[str, Any]) -> bool:
+    def _store_result(
+        self,
+        item: OutgoingMessage,
+        values: dict[str, Any],
+        early: str | None = None,
+    ) -> bool:
         """Update the row while the lease is still ours; False when it was lost
-        (the values are parameters of one prepared statement: no SQL is built)."""
+        (the values are parameters of one prepared statement: no SQL is built).
+        With `early` (the provider's id just stored), then apply the delivery
+        statuses that came before it, after that commit, in the same session."""
         with self._sessions() as session:
             updated = session.execute(
                 STORE_RESULT,
@@ -600,16 +608,15 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 },
             )
             session.commit()
-        return bool(updated.rowcount == 1)
-
-    def _apply_early(self, item: OutgoingMessage, provider_message_id: str) -> None:
-        """Apply delivery statuses that came before this id was stored (SMS only:
-        the other lanes get no status callbacks). Runs after the id's commit."""
-        if item.simulated or item.channel != SMS:
-            return
-        with self._sessions() as session:
-            if apply_early_statuses(session, provider_message_id):
+            stored = bool(updated.rowcount == 1)
+            if stored and early is not None and apply_early_statuses(session, early):
                 session.commit()
+        return stored
+
+
+def _has_statuses(item: OutgoingMessage) -> bool:
+    """Whether the provider sends delivery statuses for this row (SMS only)."""
+    return not item.simulated and item.channel == SMS
 
 
 def _error(result: SendResult) -> str:

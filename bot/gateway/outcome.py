@@ -54,6 +54,9 @@ class Held:
 
     conversation_id: int
     token: int
+    first: PendingMessage | None = field(default=None, compare=False, repr=False)
+    """Its oldest pending row, read in the claim's own transaction (one
+    transaction less per message); None: read it with `next_pending`."""
 
 
 @dataclass(frozen=True)

@@ -273,9 +273,7 @@ def tell_overflowing(
     for conversation_id, skipped_id in skipped:
         first_waiting, last = session.execute(
             select(
-                func.min(
-                    case((InboxMessage.status == INBOX_PENDING, InboxMessage.id))
-                ),
+                func.min(case((InboxMessage.status == INBOX_PENDING, InboxMessage.id))),
                 func.max(InboxMessage.id),
             ).where(InboxMessage.conversation_id == conversation_id)
         ).one()

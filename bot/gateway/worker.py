@@ -22,7 +22,7 @@ from bot.channels.base import Channel
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outcome import Held, TurnOutcome
+from bot.gateway.outcome import Held, PendingMessage, TurnOutcome
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.results import Results
 from bot.gateway.turn import TurnPipeline
@@ -75,9 +75,13 @@ class ConversationWorker(ClaimLoop[Held]):
         (when no row is left, storing the last one's result or reading that
         none is left released it)."""
         released = False
+        first = item.first
         try:
             while not self.stopping:
-                pending = await in_thread(self.claims.next_pending, item)
+                pending: PendingMessage | None = first  # read with the claim
+                first = None
+                if pending is None:
+                    pending = await in_thread(self.claims.next_pending, item)
                 if pending is None:
                     released = True
                     break

@@ -14,6 +14,8 @@ the sid.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 import pytest
 
 from bot.channels import telegram_lookup
-from bot.channels.base import SMS, TELEGRAM
+from bot.channels.base import SMS, TELEGRAM, SendResult
 from bot.channels.sms import TwilioSender
 from bot.channels.telegram import TelegramSender
 from bot.gateway import outbox as outbox_module
@@ -35,6 +37,7 @@ from tests.gateway.conftest import (
     FAST,
     TWILIO_TOKEN,
     Db,
+    FakeSender,
     make_settings,
     post_telegram,
     post_twilio,
@@ -44,7 +47,6 @@ from tests.gateway.conftest import (
     wait_until,
 )
 from tests.gateway.fake_actions import FakeActionServer
-from tests.gateway.test_outbox import SlowSender
 
 PERSON = "+6281234567890"
 SHORT_TIMEOUT = 0.5
@@ -251,9 +253,23 @@ def test_a_telegram_send_whose_connection_was_refused_is_repeated(
     assert counters["unknown"] == 0
 
 
+class GatedSender(FakeSender):
+    """A FakeSender whose sends answer only once `gate` is set (at most 60 s)."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.gate = threading.Event()
+
+    async def send(self, address: str, body: dict[str, Any]) -> SendResult:
+        """Record the body, then wait for the gate."""
+        result = await super().send(address, body)
+        await asyncio.to_thread(self.gate.wait, 60)
+        return result
+
+
 def status_applied_by_another_process(settings: Settings, db: Db) -> None:
     """A callback reaches a second process before the first stores the sid."""
-    sms = SlowSender(SMS, delay=3.0)  # sid "sms-1" stored 3 s after the send
+    sms = GatedSender(SMS)  # sid "sms-1" stored once the test opens the gate
     with running(settings, senders={SMS: sms}) as first:
         post_twilio(first, "/sms/inbound", sms_params("SM" + "4" * 32, PERSON, "halo"))
         wait_until(lambda: sms.sent, what="the send to start")
@@ -262,6 +278,7 @@ def status_applied_by_another_process(settings: Settings, db: Db) -> None:
                 callback = {"MessageSid": "sms-1", "MessageStatus": status}
                 assert post_twilio(second, "/sms/status", callback).status_code == 200
             assert db.outbox()[0].status == "pending", "the send was still going on"
+        sms.gate.set()
         wait_until(lambda: db.outbox()[0].status == "delivered", what="the status")
     [row] = db.outbox()
     assert (row.provider_message_id, row.delivery_status) == ("sms-1", "delivered")
