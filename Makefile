@@ -82,8 +82,8 @@ bench-nlu-compare: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latenc
 bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 	$(BIN)/python -m bench.policy
 
-bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under load (local fakes)
-	$(BIN)/python -m bench.gateway
+bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under load (local fakes; ARGS="--closed-loop ...")
+	$(BIN)/python -m bench.gateway $(ARGS)
 
 bench-registration: $(BIN)/.installed ## Registry throughput: registrations, duplicate storm, NIK queue, quota race
 	$(BIN)/python -m bench.registration
