@@ -13,7 +13,9 @@ retry_after (rate limit, pacing) is not a failed attempt. Rows of an opted-out
 conversation are not sent, except the opt-out confirmation itself.
 
 Each lane (Telegram, SMS, simulated chats) has its own sends in flight, so a
-Telegram backlog paced at its rate limit never delays SMS replies.
+Telegram backlog paced at its rate limit never delays SMS replies. Within a
+lane, due live replies are claimed before bulk rows (`priority`: announcements
+and reminders, fed a few at a time by `bot.gateway.announce`).
 
 No duplicates, no losses: the claim commits `send_started_at` on each row before
 its provider is called, so a crash leaves evidence. A row claimed with that
@@ -257,7 +259,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 in_lane,
                 ~blocked,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(OutboxMessage.priority, OutboxMessage.id)  # live rows first
             .limit(limit)
         )
         if session.get_bind().dialect.name == "postgresql":

@@ -345,6 +345,8 @@ class BatchRun(Base):
     eligible_count = Column(Integer)
     selected_count = Column(Integer)
     published_at = Column(DateTime)
+    announce_paused_at = Column(DateTime)
+    """When a supervisor paused the announcement's sending (NULL: it runs)."""
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
