@@ -345,9 +345,9 @@ class BatchRun(Base):
     eligible_count = Column(Integer)
     selected_count = Column(Integer)
     published_at = Column(DateTime)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
     announce_paused_at = Column(DateTime)
     """When a supervisor paused the announcement's sending (NULL: it runs)."""
-    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class KkCount(Base):
