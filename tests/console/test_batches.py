@@ -54,18 +54,21 @@ def test_a_supervisor_runs_a_batch_from_the_page(console: Console) -> None:
     assert created.headers["location"].startswith("/console/batches?msg=scheduled")
     applicant_id = console.applicant()
     batch_id = console.run(
-        lambda s: s.execute(
-            select(AuditEvent.id).where(AuditEvent.action == audit.BATCH_SCHEDULED)
-        ).scalar_one()
-        and _join(s, applicant_id)
+        lambda s: (
+            s.execute(
+                select(AuditEvent.id).where(AuditEvent.action == audit.BATCH_SCHEDULED)
+            ).scalar_one()
+            and _join(s, applicant_id)
+        )
     )
     page = console.get(boss, "/console/batches")
     assert "Gelombang 41" in page.text and "Tutup gelombang" in page.text
     early = console.post(boss, f"/console/batches/{batch_id}/publish")
     assert "msg=not_selected" in early.headers["location"]
-    assert "msg=closed" in console.post(
-        boss, f"/console/batches/{batch_id}/close"
-    ).headers["location"]
+    assert (
+        "msg=closed"
+        in console.post(boss, f"/console/batches/{batch_id}/close").headers["location"]
+    )
     again = console.post(boss, f"/console/batches/{batch_id}/close")
     assert "msg=already_closed" in again.headers["location"]
     over = console.post(boss, f"/console/batches/{batch_id}/select", {"places": "2"})
@@ -95,7 +98,9 @@ def test_a_supervisor_runs_a_batch_from_the_page(console: Console) -> None:
 
     done = wait_until(lambda: (p := progress())["sent"] == 1 and p, what="settled")
     assert (done["total"], done["remaining"], done["paused"]) == (1, 0, False)
-    assert console.get(agent, f"/console/batches/{batch_id}/progress").status_code == 403
+    assert (
+        console.get(agent, f"/console/batches/{batch_id}/progress").status_code == 403
+    )
     page = console.get(boss, "/console/batches").text
     assert "Pengiriman hasil" in page and 'data-field="sent">1<' in page
     ticket = console.ticket(applicant_id=applicant_id)

@@ -74,7 +74,9 @@ def _published(session: Session, sessions: sessionmaker) -> dict[str, Any]:
         cid = conversation_id(session, identity.channel, identity.external_id, KEY)
         if name == "stop":
             session.execute(
-                update(Conversation).where(Conversation.id == cid).values(opted_out=True)
+                update(Conversation)
+                .where(Conversation.id == cid)
+                .values(opted_out=True)
             )
     session.commit()
     close_batch(session, batch_id, AFTER)
@@ -216,7 +218,9 @@ def test_reminders_go_once_to_each_reachable_channel(
             select(OutboxMessage).where(OutboxMessage.id.in_(fed.outbox_ids))
         ).scalars()
     ]
-    assert texts and all(text.startswith("Pengingat Prakerja: 7 hari") for text in texts)
+    assert texts and all(
+        text.startswith("Pengingat Prakerja: 7 hari") for text in texts
+    )
     again = delivery.feed_reminders(session, first_due, 10, render, KEY)
     assert (again.queued, again.skipped) == (0, 0)
 
@@ -226,7 +230,12 @@ def test_progress_counts_and_rate(sessions: sessionmaker, session: Session) -> N
     clock = iter([0.0, 10.0])
     meter = ProgressMeter(clock=lambda: next(clock))
     first = meter.look(session, setup["batch"].id, PUBLISHED)
-    assert (first.total, first.remaining, first.rate, first.finish) == (4, 4, None, None)
+    assert (first.total, first.remaining, first.rate, first.finish) == (
+        4,
+        4,
+        None,
+        None,
+    )
     _feed_all(session, setup["batch"])
     later = meter.look(session, setup["batch"].id, PUBLISHED)
     assert (later.skipped, later.remaining, later.done) == (1, 3, 1)
