@@ -1,6 +1,7 @@
 """Gateway throughput: one `python -m bot` process under a burst of SMS and Telegram.
 
 Usage: python -m bench.gateway [--messages N] [--users U] [--concurrency C]
+       [--closed-loop] [--telegram-per-second R]
        [--database-url URL] [--rasa-delay-ms D] [--timeout S] [--keep]
 
 Starts, on free 127.0.0.1 ports, the gateway as its own process (PRAKERJA_ENV=test;
@@ -11,9 +12,12 @@ fakes of Twilio's and Telegram's APIs in threads of this process. N messages fro
 U users, half SMS (signed with twilio's RequestValidator) and half Telegram (Update
 JSON with the secret token header), are posted with at most C requests in flight,
 each user's messages one after the other, as people type; then 10% of them are
-posted a second time, as a provider retrying. Measured: acknowledgements (ingest),
-replies reaching the fakes (end to end), correctness (one reply per message, in
-order per user, none for a redelivery), and how busy each process was. Results go
+posted a second time, as a provider retrying. With --closed-loop each of the U
+users waits for the answer to a message before sending the next (U conversations
+in flight), as people do; that is the mode for post-to-reply latency. Measured:
+acknowledgements (ingest), replies reaching the fakes (end to end), correctness
+(one reply per message, in order per user, none for a redelivery), and how busy
+each process was. Results go
 to results/bench/gateway.json and a Markdown summary to stdout. Traffic goes to
 127.0.0.1 only; every loop is bounded by --timeout.
 """
@@ -200,32 +204,36 @@ def _make_fakes() -> tuple[Any, Any]:
             super().__init__(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
             self.accepted: list[Accepted] = []
             self.durations: list[float] = []
+            self.on_accept: Callable[[Accepted], None] = lambda reply: None
             self.app.add_middleware(ServiceTimer, durations=self.durations)
 
         def _record(self, call: Call) -> None:
             super()._record(call)
             if call.status == 201:
-                self.accepted.append(
-                    Accepted(time.monotonic(), call.params["To"], call.params["Body"])
+                reply = Accepted(
+                    time.monotonic(), call.params["To"], call.params["Body"]
                 )
+                self.accepted.append(reply)
+                self.on_accept(reply)
 
     class BenchTelegramApi(FakeTelegramApi):
         def __init__(self) -> None:
             super().__init__()
             self.accepted: list[Accepted] = []
             self.durations: list[float] = []
+            self.on_accept: Callable[[Accepted], None] = lambda reply: None
             self.app.add_middleware(ServiceTimer, durations=self.durations)
 
         def _record(self, method: str, params: dict[str, Any], status: int) -> None:
             super()._record(method, params, status)
             if method == "sendMessage" and status == 200:
-                self.accepted.append(
-                    Accepted(
-                        time.monotonic(),
-                        str(params.get("chat_id")),
-                        str(params.get("text", "")),
-                    )
+                reply = Accepted(
+                    time.monotonic(),
+                    str(params.get("chat_id")),
+                    str(params.get("text", "")),
                 )
+                self.accepted.append(reply)
+                self.on_accept(reply)
 
     return BenchTwilioApi(), BenchTelegramApi()
 
@@ -572,6 +580,53 @@ async def first_pass(
     await asyncio.gather(*(person(own) for own in by_user if own))
 
 
+async def closed_loop(
+    client: httpx.AsyncClient,
+    messages: list[Message],
+    users: int,
+    fakes: dict[str, Any],
+    deadline: float,
+) -> None:
+    """Post every message once, each user waiting for the answer to a message
+    before sending the next (all users at once: `users` conversations in flight)."""
+    loop = asyncio.get_running_loop()
+    answered: dict[tuple[int, int], asyncio.Event] = {
+        (m.user, m.seq): asyncio.Event() for m in messages
+    }
+
+    def arrived(reply: Accepted) -> None:  # in a fake's thread
+        tag = TAG.search(reply.text)
+        event = answered.get((int(tag[1]), int(tag[2]))) if tag else None
+        if event is not None:
+            loop.call_soon_threadsafe(event.set)
+
+    for fake in fakes.values():
+        fake.on_accept = arrived
+    by_user: list[list[Message]] = [[] for _ in range(users)]
+    for message in messages:
+        by_user[message.user].append(message)
+
+    async def person(own: list[Message]) -> None:
+        for message in own:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            result = await post(client, message)
+            message.status, message.posted_at, message.acked_at = result
+            try:
+                await asyncio.wait_for(
+                    answered[(message.user, message.seq)].wait(), left
+                )
+            except asyncio.TimeoutError:
+                return
+
+    try:
+        await asyncio.gather(*(person(own) for own in by_user if own))
+    finally:
+        for fake in fakes.values():
+            fake.on_accept = lambda reply: None
+
+
 async def redeliver(
     client: httpx.AsyncClient,
     messages: list[Message],
@@ -634,6 +689,7 @@ async def drive(
     snapshot: Callable[[], Snapshot],
     alive: Callable[[], bool],
     deadline: float,
+    closed: bool = False,
 ) -> Run:
     """Post the load, redeliver 10%, wait for every reply, then for any extra one."""
     expected = len(messages)
@@ -654,7 +710,10 @@ async def drive(
         trust_env=False,
     ) as client:
         cpu_start = snapshot()
-        await first_pass(client, messages, users, concurrency, deadline)
+        if closed:
+            await closed_loop(client, messages, users, fakes, deadline)
+        else:
+            await first_pass(client, messages, users, concurrency, deadline)
         redelivery = await redeliver(client, redelivered, concurrency, deadline)
         while received() < expected and time.monotonic() < deadline and alive():
             await asyncio.sleep(0.02)
@@ -876,6 +935,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )  # fmt: skip
         stack.callback(stop_process, rasa)
         env = gateway_env(work, db_url, gateway_port, rasa_url, twilio, telegram)
+        if args.telegram_per_second:
+            env["TELEGRAM_MESSAGES_PER_SECOND"] = str(args.telegram_per_second)
         base_url = env["PUBLIC_BASE_URL"]
         gateway = start_process(
             [sys.executable, "-m", "bot"], env, log, f"{base_url}/healthz"
@@ -898,6 +959,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             drive(
                 base_url, rasa_url, messages, args.users, args.concurrency,
                 fakes, snapshot, lambda: gateway.poll() is None, deadline,
+                args.closed_loop,
             )
         )  # fmt: skip
         tables = table_counts(db_url)
@@ -909,12 +971,13 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     result["parameters"] = {
         "messages": args.messages,
         "users": args.users,
-        "concurrency": args.concurrency,
+        "concurrency": args.users if args.closed_loop else args.concurrency,
+        "closed_loop": args.closed_loop,
         "rasa_delay_ms": args.rasa_delay_ms,
         "timeout_s": args.timeout,
         "redelivered_share": REDELIVER_SHARE,
         "gateway_options": asdict(GatewayOptions()),
-        "telegram_pace_per_second": telegram_pace(),
+        "telegram_pace_per_second": args.telegram_per_second or telegram_pace(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return result
@@ -951,7 +1014,10 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"{p['messages']} messages from {p['users']} users "
         f"({ingest[SMS]['messages']} SMS, {ingest[TELEGRAM]['messages']} Telegram), "
-        f"at most {p['concurrency']} webhooks in flight, fake Rasa turn "
+        + (f"closed loop: {p['users']} people in flight, each waiting for the "
+           "answer, " if p.get("closed_loop") else
+           f"at most {p['concurrency']} webhooks in flight, ")
+        + "fake Rasa turn "
         f"{p['rasa_delay_ms']:g} ms; {m['nproc']} × {m['cpu_model']}, Python "
         f"{m['python']}; load average {m['load_average_at_start'][0]} at start, "
         f"{m['load_average_at_end'][0]} at end; {p['date']}.",
@@ -1003,7 +1069,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{cpu['gateway_messages_per_core_second']:g} messages per second per fully "
         f"used core. Telegram sends are paced by the gateway at "
         f"{p['telegram_pace_per_second']:g} messages per second per process "
-        f"(Telegram's limit for one bot).",
+        + ("(Telegram's limit for one bot)." if p["telegram_pace_per_second"]
+           == telegram_pace() else "(raised for this run: Telegram's own limit "
+           f"is {telegram_pace():g} per bot)."),
     ]  # fmt: skip
     return "\n".join(lines)
 
@@ -1020,6 +1088,18 @@ def main() -> None:
         "dropped), or a new SQLite file; default: SQLite in a temporary folder",
     )
     parser.add_argument("--rasa-delay-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="each of --users people waits for the answer before the next message "
+        "(--users conversations in flight; --concurrency is not used)",
+    )
+    parser.add_argument(
+        "--telegram-per-second",
+        type=int,
+        help="the gateway's Telegram pacing for this run (default: Telegram's "
+        "limit for one bot, as in production)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
     parser.add_argument("--serve-fake-rasa", type=int, help=argparse.SUPPRESS)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import DateTime, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import leases
@@ -29,6 +29,115 @@ from bot.gateway.outcome import Held, PendingMessage
 from bot.handoff.tickets import active_ticket, active_ticket_id
 from bot.messages.events import internal_event_name
 from bot.messages.models import INBOX_PENDING, Conversation, InboxMessage
+
+conversations, inbox = Conversation.__table__, InboxMessage.__table__
+
+
+def _param(name: str) -> Any:
+    return bindparam(name, type_=DateTime())
+
+
+HOLDS = and_(
+    conversations.c.id == bindparam("conversation_id"),
+    conversations.c.lease_owner == bindparam("me"),
+    conversations.c.lease_token == bindparam("token"),
+)
+"""SQL: the conversation (parameter conversation_id) is still leased by this
+claim (parameters me, token): the fence; `ConversationClaims.fence` gives them."""
+
+
+def _lease_free() -> Any:
+    return leases.lease_free(
+        conversations.c.lease_owner,
+        conversations.c.lease_until,
+        _param("now"),
+        _param("stale"),
+        bindparam("me"),
+    )
+
+
+def _candidates(lock: bool) -> Any:
+    """Up to `limit` conversations with pending rows whose lease is free, the
+    longest waiting first."""
+    oldest_pending = (
+        select(func.min(inbox.c.id))
+        .where(
+            inbox.c.conversation_id == conversations.c.id,
+            inbox.c.status == INBOX_PENDING,
+        )
+        .scalar_subquery()
+    )
+    candidates = (
+        select(conversations.c.id)
+        .where(
+            conversations.c.id.in_(
+                select(inbox.c.conversation_id).where(inbox.c.status == INBOX_PENDING)
+            ),
+            _lease_free(),
+            or_(
+                conversations.c.not_before.is_(None),
+                conversations.c.not_before <= _param("now"),
+            ),
+        )
+        .order_by(oldest_pending)
+        .limit(bindparam("limit"))
+    )
+    return (
+        candidates.with_for_update(skip_locked=True, of=conversations)
+        if lock
+        else candidates
+    )
+
+
+CANDIDATES = {False: _candidates(False), True: _candidates(True)}
+TAKE = (
+    update(conversations)
+    .where(conversations.c.id.in_(bindparam("ids", expanding=True)), _lease_free())
+    .values(
+        lease_owner=bindparam("me"),
+        lease_until=_param("until"),
+        lease_token=bindparam("token"),
+    )
+)
+TAKEN = select(conversations.c.id).where(
+    conversations.c.id.in_(bindparam("ids", expanding=True)),
+    conversations.c.lease_owner == bindparam("me"),
+    conversations.c.lease_token == bindparam("token"),
+)
+HELD_CONVERSATION = select(
+    conversations.c.address,
+    conversations.c.pseudonym,
+    conversations.c.simulated,
+    conversations.c.opted_out,
+    conversations.c.state,
+    active_ticket_id(conversations.c.id).label("ticket_id"),
+).where(HOLDS)
+NEXT_ROWS = (
+    select(
+        inbox.c.id,
+        inbox.c.attempts,
+        inbox.c.channel,
+        inbox.c.provider_id,
+        inbox.c.text,
+        inbox.c.payload,
+        inbox.c.event,
+        inbox.c.user_name,
+        inbox.c.received_at,
+    )
+    .where(
+        inbox.c.conversation_id == bindparam("conversation_id"),
+        inbox.c.status == INBOX_PENDING,
+    )
+    .order_by(inbox.c.id)
+    .limit(2)  # the next one tells whether a burst goes on
+)
+RELEASE = (
+    update(conversations)
+    .where(HOLDS)
+    .values(lease_owner=None, lease_until=None, lease_token=None)
+)
+"""The statements are built once with bound parameters: building a statement
+and its cache key costs more CPU than running it."""
 
 
 class ConversationClaims:
@@ -50,99 +159,53 @@ class ConversationClaims:
             Conversation.lease_token == token,
         )
 
+    def fence(self, conversation_id: int, token: int | None) -> dict[str, Any]:
+        """The parameters of `HOLDS` for this process's claim with `token`."""
+        return {"conversation_id": conversation_id, "me": self._owner, "token": token}
+
     def claim(self, limit: int) -> list[Held]:
         """Take the lease of up to `limit` conversations that have pending rows."""
         now = utcnow()
-        until = now + timedelta(seconds=self._options.lease_seconds)
-        lease_free = leases.lease_free(
-            Conversation.lease_owner,
-            Conversation.lease_until,
-            now,
-            leases.stale_before(now, self._options.heartbeat_timeout),
-            self._owner,
-        )
         token = self._tokens.new()
+        params = {
+            "now": now,
+            "stale": leases.stale_before(now, self._options.heartbeat_timeout),
+            "me": self._owner,
+        }
         with self._sessions() as session, session.begin():
-            oldest_pending = (
-                select(func.min(InboxMessage.id))
-                .where(
-                    InboxMessage.conversation_id == Conversation.id,
-                    InboxMessage.status == INBOX_PENDING,
-                )
-                .scalar_subquery()
+            lock = session.get_bind().dialect.name == "postgresql"
+            ids = [
+                int(conversation_id)
+                for conversation_id in session.execute(
+                    CANDIDATES[lock], {**params, "limit": limit}
+                ).scalars()
+            ]
+            if not ids:
+                return []
+            until = now + timedelta(seconds=self._options.lease_seconds)
+            session.execute(
+                TAKE, {**params, "ids": ids, "until": until, "token": token}
             )
-            candidates = (
-                select(Conversation.id)
-                .where(
-                    Conversation.id.in_(
-                        select(InboxMessage.conversation_id).where(
-                            InboxMessage.status == INBOX_PENDING
-                        )
-                    ),
-                    lease_free,
-                    or_(
-                        Conversation.not_before.is_(None),
-                        Conversation.not_before <= now,
-                    ),
-                )
-                .order_by(oldest_pending)
-                .limit(limit)
+            taken = set(
+                session.execute(
+                    TAKEN, {"ids": ids, "me": self._owner, "token": token}
+                ).scalars()
             )
-            if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(
-                    skip_locked=True, of=Conversation
-                )
-            claimed = []
-            for conversation_id in session.execute(candidates).scalars().all():
-                result = session.execute(
-                    update(Conversation)
-                    .where(Conversation.id == conversation_id, lease_free)
-                    .values(
-                        lease_owner=self._owner, lease_until=until, lease_token=token
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount == 1:
-                    claimed.append(Held(int(conversation_id), token))
-        return claimed
+        return [Held(i, token) for i in ids if i in taken]  # longest waiting first
 
     def next_pending(self, held: Held) -> PendingMessage | None:
         """The claimed conversation's oldest pending row; None when the claim
         was lost, or when no row is pending: then the conversation is released
         in the same transaction."""
         conversation_id = held.conversation_id
-        conversations, inbox = Conversation.__table__, InboxMessage.__table__
         with self._sessions() as session:
             conversation = session.execute(
-                select(
-                    conversations.c.address,
-                    conversations.c.pseudonym,
-                    conversations.c.simulated,
-                    conversations.c.opted_out,
-                    conversations.c.state,
-                    active_ticket_id(conversations.c.id).label("ticket_id"),
-                ).where(self.holds(conversation_id, held.token))
+                HELD_CONVERSATION, self.fence(held.conversation_id, held.token)
             ).first()
             if conversation is None:
                 return None
             rows = session.execute(
-                select(
-                    inbox.c.id,
-                    inbox.c.attempts,
-                    inbox.c.channel,
-                    inbox.c.provider_id,
-                    inbox.c.text,
-                    inbox.c.payload,
-                    inbox.c.event,
-                    inbox.c.user_name,
-                    inbox.c.received_at,
-                )
-                .where(
-                    inbox.c.conversation_id == conversation_id,
-                    inbox.c.status == INBOX_PENDING,
-                )
-                .order_by(inbox.c.id)
-                .limit(2)  # the next one tells whether a burst goes on
+                NEXT_ROWS, {"conversation_id": conversation_id}
             ).all()
             if not rows:
                 self._release(session, held)
@@ -205,9 +268,4 @@ class ConversationClaims:
             self._release(session, held)
 
     def _release(self, session: Session, held: Held) -> None:
-        session.execute(
-            update(Conversation)
-            .where(self.holds(held.conversation_id, held.token))
-            .values(lease_owner=None, lease_until=None, lease_token=None)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(RELEASE, self.fence(held.conversation_id, held.token))

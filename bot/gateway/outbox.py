@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import DateTime, and_, bindparam, exists, func, select, update
+from sqlalchemy.orm import Session
 
 from bot import leases
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
@@ -113,6 +113,120 @@ class OutgoingMessage:
         return lane_of(self.channel, self.simulated)
 
 
+outbox, conversations = OutboxMessage.__table__, Conversation.__table__
+
+
+def _lease_free() -> Any:
+    """SQL: an outbox row's lease may be taken now (parameters now, stale, me)."""
+    return leases.lease_free(
+        outbox.c.lease_owner,
+        outbox.c.lease_until,
+        bindparam("now", type_=DateTime()),
+        bindparam("stale", type_=DateTime()),
+        bindparam("me"),
+    )
+
+
+STORE_RESULT = update(outbox).where(
+    outbox.c.id == bindparam("b_id"),
+    outbox.c.lease_owner == bindparam("b_owner"),
+    outbox.c.lease_token == bindparam("b_token"),
+)
+"""A send's result, while the claim (owner and token) still holds the row: the
+columns to set are the other parameters of the execution."""
+
+
+class ClaimStatements:
+    """The outbox claim's SQL, built once with bound parameters (building and
+    caching a statement's key costs more CPU than running it)."""
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[str, str], Any] = {}
+        ids = bindparam("ids", expanding=True)
+        claimable = and_(outbox.c.id.in_(ids), outbox.c.status == OUTBOX_PENDING)
+        self.drop = (
+            update(outbox)
+            .where(claimable, _lease_free())
+            .values(status=OUTBOX_FAILED, last_error=OPTED_OUT)
+        )
+        """Rows of an opted-out conversation: not sent."""
+        self.take = (
+            update(outbox)
+            .where(claimable, _lease_free())
+            .values(
+                lease_owner=bindparam("me"),
+                lease_until=bindparam("until", type_=DateTime()),
+                lease_token=bindparam("token"),
+                send_started_at=func.coalesce(
+                    outbox.c.send_started_at, bindparam("now", type_=DateTime())
+                ),
+            )
+        )
+        """Lease the rows and mark their sends as started, unless an earlier
+        attempt's mark is there (then the row is in doubt)."""
+        self.taken = (
+            select(
+                outbox.c.id,
+                outbox.c.conversation_id,
+                conversations.c.channel,
+                conversations.c.address,
+                conversations.c.simulated,
+                outbox.c.body,
+                outbox.c.attempts,
+                outbox.c.send_started_at,
+                outbox.c.reconciled,
+            )
+            .join(conversations, conversations.c.id == outbox.c.conversation_id)
+            .where(
+                outbox.c.id.in_(bindparam("ids", expanding=True)),
+                outbox.c.lease_owner == bindparam("me"),
+                outbox.c.lease_token == bindparam("token"),
+            )
+            .order_by(outbox.c.id)
+        )
+        """The rows this claim (its token) holds, with what sending needs."""
+
+    def due(self, lane: str, session: Session) -> Any:
+        """Up to `limit` due rows of one lane, each the oldest pending row of its
+        conversation: (id, suppressed by an opt-out)."""
+        dialect = session.get_bind().dialect.name
+        key = (lane, dialect)
+        if key not in self._due:
+            self._due[key] = _due_rows(lane, dialect == "postgresql")
+        return self._due[key]
+
+
+def _due_rows(lane: str, lock: bool) -> Any:
+    earlier = outbox.alias("earlier")
+    blocked = exists().where(
+        earlier.c.conversation_id == outbox.c.conversation_id,
+        earlier.c.status == OUTBOX_PENDING,
+        earlier.c.id < outbox.c.id,
+    )
+    in_lane = (
+        conversations.c.simulated.is_(True)
+        if lane == SIMULATOR_LANE
+        else and_(conversations.c.simulated.is_(False), conversations.c.channel == lane)
+    )
+    due = (
+        select(
+            outbox.c.id,
+            and_(conversations.c.opted_out, ~outbox.c.ignore_opt_out),
+        )
+        .join(conversations, conversations.c.id == outbox.c.conversation_id)
+        .where(
+            outbox.c.status == OUTBOX_PENDING,
+            outbox.c.next_attempt_at <= bindparam("now", type_=DateTime()),
+            _lease_free(),
+            in_lane,
+            ~blocked,
+        )
+        .order_by(outbox.c.priority, outbox.c.id)  # live rows first
+        .limit(bindparam("limit"))
+    )
+    return due.with_for_update(skip_locked=True, of=outbox) if lock else due
+
+
 class OutboxSender(ClaimLoop[OutgoingMessage]):
     """Claims due outbox rows and sends them with the channels' senders."""
 
@@ -141,6 +255,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         self._busy: Counter[str] = Counter()
         self._unknown: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self._tokens = leases.Tokens()
+        self._statements = ClaimStatements()
 
     def unknown_counts(self) -> dict[str, int]:
         """Sends with an unknown outcome seen by this process, and how they ended
@@ -164,39 +279,38 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
 
     def _claim(self, free: dict[str, int]) -> list[OutgoingMessage]:
         now = utcnow()
-        claimed: list[tuple[int, bool]] = []
-        dropped = 0
         token = self._tokens.new()
+        params = {
+            "now": now,
+            "stale": leases.stale_before(now, self._options.heartbeat_timeout),
+            "me": self._owner,
+        }
         with self._sessions() as session:
+            due: list[tuple[int, bool]] = []
             for lane, limit in free.items():
-                lane_claimed, lane_dropped = self._claim_lane(
-                    session, lane, limit, now, token
+                statement = self._statements.due(lane, session)
+                due.extend(session.execute(statement, {**params, "limit": limit}).all())
+            send = [int(outbox_id) for outbox_id, suppressed in due if not suppressed]
+            drop = [int(outbox_id) for outbox_id, suppressed in due if suppressed]
+            dropped = 0
+            if drop:
+                dropped = session.execute(
+                    self._statements.drop, {**params, "ids": drop}
+                ).rowcount
+            if send:
+                until = now + timedelta(seconds=self._options.lease_seconds)
+                session.execute(
+                    self._statements.take,
+                    {**params, "ids": send, "until": until, "token": token},
                 )
-                claimed.extend(lane_claimed)
-                dropped += lane_dropped
             session.commit()
             if dropped:
                 log.info("outbox: %d rows not sent (conversation opted out)", dropped)
                 self.notify()
-            if not claimed:
+            if not send:
                 return []
-            in_doubt = {outbox_id for outbox_id, doubt in claimed if doubt}
-            outbox, conversations = OutboxMessage.__table__, Conversation.__table__
             rows = session.execute(  # Core columns: no ORM objects on the hot path
-                select(
-                    outbox.c.id,
-                    outbox.c.conversation_id,
-                    conversations.c.channel,
-                    conversations.c.address,
-                    conversations.c.simulated,
-                    outbox.c.body,
-                    outbox.c.attempts,
-                    outbox.c.send_started_at,
-                    outbox.c.reconciled,
-                )
-                .join(conversations, conversations.c.id == outbox.c.conversation_id)
-                .where(outbox.c.id.in_([outbox_id for outbox_id, _ in claimed]))
-                .order_by(outbox.c.id)
+                self._statements.taken, {"ids": send, "me": self._owner, "token": token}
             ).all()
             return [
                 OutgoingMessage(
@@ -207,98 +321,13 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     simulated=row.simulated,
                     body=dict(row.body),
                     attempts=row.attempts,
-                    send_started_at=row.send_started_at or now,
-                    in_doubt=row.id in in_doubt,
+                    send_started_at=row.send_started_at,
+                    in_doubt=row.send_started_at != now,  # marked before this claim
                     reconciling=row.reconciled == RECONCILING,
                     lease_token=token,
                 )
                 for row in rows
             ]
-
-    def _claim_lane(
-        self,
-        session: Session,
-        lane: str,
-        limit: int,
-        now: datetime,
-        token: int,
-    ) -> tuple[list[tuple[int, bool]], int]:
-        """Lease up to `limit` due rows of one lane with the claim's `token` and
-        mark their sends as started (unless an earlier attempt's mark is there:
-        then the row is in doubt); ((id, in doubt) of each, rows dropped)."""
-        until = now + timedelta(seconds=self._options.lease_seconds)
-        lease_free = leases.lease_free(
-            OutboxMessage.lease_owner,
-            OutboxMessage.lease_until,
-            now,
-            leases.stale_before(now, self._options.heartbeat_timeout),
-            self._owner,
-        )
-        earlier = aliased(OutboxMessage)
-        blocked = exists().where(
-            earlier.conversation_id == OutboxMessage.conversation_id,
-            earlier.status == OUTBOX_PENDING,
-            earlier.id < OutboxMessage.id,
-        )
-        in_lane = (
-            Conversation.simulated.is_(True)
-            if lane == SIMULATOR_LANE
-            else and_(Conversation.simulated.is_(False), Conversation.channel == lane)
-        )
-        due = (
-            select(
-                OutboxMessage.id,
-                and_(Conversation.opted_out, ~OutboxMessage.ignore_opt_out),
-                OutboxMessage.send_started_at,
-            )
-            .join(Conversation, Conversation.id == OutboxMessage.conversation_id)
-            .where(
-                OutboxMessage.status == OUTBOX_PENDING,
-                OutboxMessage.next_attempt_at <= now,
-                lease_free,
-                in_lane,
-                ~blocked,
-            )
-            .order_by(OutboxMessage.priority, OutboxMessage.id)  # live rows first
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True, of=OutboxMessage)
-        claimed: list[tuple[int, bool]] = []
-        dropped = 0
-        for outbox_id, suppressed, started in session.execute(due).all():
-            values: dict[str, Any] = (
-                {"status": OUTBOX_FAILED, "last_error": OPTED_OUT}
-                if suppressed
-                else {
-                    "lease_owner": self._owner,
-                    "lease_until": until,
-                    "lease_token": token,
-                }
-            )
-            if not suppressed and started is None:
-                values["send_started_at"] = now
-            unchanged = (
-                OutboxMessage.send_started_at.is_(None)
-                if started is None
-                else OutboxMessage.send_started_at == started
-            )
-            result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.status == OUTBOX_PENDING,
-                    lease_free,
-                    unchanged,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1 and suppressed:
-                dropped += 1
-            elif result.rowcount == 1:
-                claimed.append((int(outbox_id), started is not None))
-        return claimed, dropped
 
     async def handle(self, item: OutgoingMessage) -> None:
         """Send one claimed row (reconciling an unknown earlier outcome first) and
@@ -560,17 +589,17 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         )
 
     def _store_result(self, item: OutgoingMessage, values: dict[str, Any]) -> bool:
-        """Update the row while the lease is still ours; False when it was lost."""
+        """Update the row while the lease is still ours; False when it was lost
+        (the values are parameters of one prepared statement: no SQL is built)."""
         with self._sessions() as session:
             updated = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == item.outbox_id,
-                    OutboxMessage.lease_owner == self._owner,
-                    OutboxMessage.lease_token == item.lease_token,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
+                STORE_RESULT,
+                {
+                    **values,
+                    "b_id": item.outbox_id,
+                    "b_owner": self._owner,
+                    "b_token": item.lease_token,
+                },
             )
             session.commit()
         return bool(updated.rowcount == 1)

@@ -9,13 +9,22 @@ too long, or an action of it failed: `IncompleteTurnError`; retried a few times,
 since the message itself may be the cause) and `RasaRejectedError` (retrying
 cannot help). The replies of an incomplete turn are dropped: the whole turn is
 retried, so the person never gets half of it.
+
+The HTTP client is aiohttp's (already installed with Rasa): on the gateway's hot
+path it costs a fraction of httpx's per request (`docs/benchmarks.md`, "Gateway
+speed"). Whether a failed request may have reached Rasa is told by aiohttp's
+own tracing: an error before the request's headers were written (no connection,
+a connect or pool timeout) means nothing was processed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any, cast
 
-import httpx
+import aiohttp
 
 from bot.channels.base import Button, Reply
 
@@ -24,8 +33,6 @@ WEBHOOK_PATH = "/webhooks/gateway/webhook"
 UNAVAILABLE_STATUS = {429, 502, 503}
 # The turn was tried and failed or timed out (5xx, 408, 504...): retried a few times.
 TURN_ERROR_STATUS = {408, 409, 425}
-# The request never reached Rasa: nothing was processed.
-NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 PROBE_TIMEOUT = 2.0
 """Seconds `RasaClient.reachable` waits for any answer."""
 
@@ -84,15 +91,39 @@ def parse_replies(data: Any) -> list[Reply]:
     return replies
 
 
+async def _headers_sent(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
+) -> None:
+    context.trace_request_ctx.sent = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    """Marks a request's context once its headers were written to Rasa."""
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
+    return config
+
+
 class RasaClient:
-    """An HTTP client for one Rasa server; create it inside the running loop."""
+    """An HTTP client for one Rasa server, used from one event loop."""
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self._root = base_url.rstrip("/") + "/"
         self._url = base_url.rstrip("/") + WEBHOOK_PATH
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))
-        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def _client(self) -> aiohttp.ClientSession:
+        """The connection pool, made on first use inside the running loop."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                trace_configs=[_tracing()],
+                connector=aiohttp.TCPConnector(limit=0),
+                json_serialize=_dumps,
+            )
+        return self._session
 
     async def send(
         self, sender: str, text: str, metadata: dict[str, Any] | None = None
@@ -103,21 +134,25 @@ class RasaClient:
         action failed) or RasaRejectedError.
         """
         body = {"sender": sender, "message": text, "metadata": metadata or {}}
+        context = SimpleNamespace(sent=False)
         try:
-            response = await self._client.post(self._url, json=body)
-        except NOT_CONNECTED as exc:
-            raise RasaUnavailableError(type(exc).__name__) from exc
-        except httpx.HTTPError as exc:  # read timeout, connection dropped mid-turn
-            raise RasaTurnError(type(exc).__name__) from exc
-        status = response.status_code
-        if status in UNAVAILABLE_STATUS:
-            raise RasaUnavailableError(f"HTTP {status}")
-        if status >= 500 or status in TURN_ERROR_STATUS:
-            raise RasaTurnError(f"HTTP {status}")
-        if status >= 400:
-            raise RasaRejectedError(f"HTTP {status}")
+            async with self._client.post(
+                self._url, json=body, trace_request_ctx=context
+            ) as response:
+                status = response.status
+                if status in UNAVAILABLE_STATUS:
+                    raise RasaUnavailableError(f"HTTP {status}")
+                if status >= 500 or status in TURN_ERROR_STATUS:
+                    raise RasaTurnError(f"HTTP {status}")
+                if status >= 400:
+                    raise RasaRejectedError(f"HTTP {status}")
+                raw = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if not context.sent:  # nothing reached Rasa: nothing was processed
+                raise RasaUnavailableError(type(exc).__name__) from exc
+            raise RasaTurnError(type(exc).__name__) from exc  # timeout, dropped
         try:
-            data = response.json()
+            data = json.loads(raw)
         except ValueError as exc:
             raise RasaTurnError("the answer is not JSON") from exc
         return parse_turn(data)
@@ -127,12 +162,22 @@ class RasaClient:
         server error): after a failed turn, tells a Rasa that died or is swamped
         from a turn that failed on its own."""
         try:
-            response = await self._client.get(self._root, timeout=timeout)
-        except httpx.HTTPError:
+            async with self._client.get(
+                self._root,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                trace_request_ctx=SimpleNamespace(sent=False),
+            ) as response:
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
-        status = response.status_code
         return status < 500 and status not in UNAVAILABLE_STATUS
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

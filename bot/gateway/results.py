@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import DateTime, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel
 from bot.db import utcnow
-from bot.gateway import burst
+from bot.gateway import burst, claims
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outcome import Flush, Outcome, PendingMessage, Stored
@@ -86,7 +86,46 @@ def store_flush(
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows with one Core statement (no ORM objects)."""
     if rows:
-        session.execute(insert(OutboxMessage.__table__), rows)
+        session.execute(INSERT_OUTBOX, rows)
+
+
+inbox, conversations = InboxMessage.__table__, Conversation.__table__
+INSERT_OUTBOX = insert(OutboxMessage.__table__)
+MARK_DONE = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("inbox_id"), inbox.c.status == INBOX_PENDING)
+    .values(
+        status=INBOX_DONE,
+        attempts=inbox.c.attempts + 1,
+        processed_at=bindparam("now", type_=DateTime()),
+        last_error=bindparam("note", type_=inbox.c.last_error.type),
+    )
+)
+ANOTHER_PENDING = (
+    select(inbox.c.id)
+    .where(
+        inbox.c.conversation_id == bindparam("conversation_id"),
+        inbox.c.status == INBOX_PENDING,
+    )
+    .limit(1)
+)
+_NEW_STATE = {
+    "state": bindparam("new_state", type_=conversations.c.state.type),
+    "opted_out": bindparam("new_opted_out", type_=conversations.c.opted_out.type),
+    "not_before": None,
+}
+KEEP = (
+    update(conversations)
+    .where(claims.HOLDS)
+    .values(**_NEW_STATE, lease_until=bindparam("until", type_=DateTime()))
+)
+"""The turn's new state; the lease goes on (another row is pending)."""
+RELEASE_WITH_STATE = (
+    update(conversations)
+    .where(claims.HOLDS)
+    .values(**_NEW_STATE, lease_owner=None, lease_until=None, lease_token=None)
+)
+"""The turn's new state, and the conversation released (nothing else pending)."""
 
 
 class Results:
@@ -111,35 +150,27 @@ class Results:
         and no transaction more to find that out). `Stored.LOST`, and nothing
         written, when the lease was lost or the row is no longer pending."""
         now = utcnow()
-        inbox = InboxMessage.__table__
         with self._sessions() as session:
             done = session.execute(
-                update(inbox)
-                .where(inbox.c.id == pending.inbox_id, inbox.c.status == INBOX_PENDING)
-                .values(
-                    status=INBOX_DONE,
-                    attempts=inbox.c.attempts + 1,
-                    processed_at=now,
-                    last_error=outcome.note,
-                )
+                MARK_DONE,
+                {"inbox_id": pending.inbox_id, "now": now, "note": outcome.note},
             )
             more = session.execute(
-                select(inbox.c.id)
-                .where(
-                    inbox.c.conversation_id == pending.conversation_id,
-                    inbox.c.status == INBOX_PENDING,
-                )
-                .limit(1)
+                ANOTHER_PENDING, {"conversation_id": pending.conversation_id}
             ).first()
-            values: dict[str, Any] = {
-                "state": outcome.state,
-                "opted_out": outcome.opted_out,
-                "not_before": None,
-                "lease_until": now + timedelta(seconds=self._options.lease_seconds),
-            }
-            if more is None:
-                values.update(lease_owner=None, lease_until=None, lease_token=None)
-            kept = self._update_held(session, pending, values)
+            fence = self._claims.fence(pending.conversation_id, pending.lease_token)
+            kept = (
+                session.execute(
+                    KEEP if more is not None else RELEASE_WITH_STATE,
+                    {
+                        **fence,
+                        "new_state": outcome.state,
+                        "new_opted_out": outcome.opted_out,
+                        "until": now + timedelta(seconds=self._options.lease_seconds),
+                    },
+                ).rowcount
+                == 1
+            )
             if done.rowcount != 1 or not kept:
                 session.rollback()
                 return Stored.LOST

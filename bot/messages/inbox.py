@@ -73,6 +73,13 @@ _FIND_CONVERSATION = (
 """The conversation of (channel, address), its row locked (built once)."""
 
 
+_COUNT_WAITING = select(func.count(InboxMessage.__table__.c.id)).where(
+    InboxMessage.__table__.c.conversation_id == bindparam("conversation_id"),
+    InboxMessage.__table__.c.status == INBOX_PENDING,
+)
+"""How many messages of the conversation wait (built once)."""
+
+
 def _find_conversation(session: Session, channel: str, address: str) -> int | None:
     found = session.execute(
         _FIND_CONVERSATION, {"channel": channel, "address": address}
@@ -91,12 +98,7 @@ def _lock_counting_waiting(
     found = _find_conversation(session, channel, address)
     if found is None:
         return None
-    waiting = session.execute(
-        select(func.count(InboxMessage.id)).where(
-            InboxMessage.conversation_id == found,
-            InboxMessage.status == INBOX_PENDING,
-        )
-    ).scalar_one()
+    waiting = session.execute(_COUNT_WAITING, {"conversation_id": found}).scalar_one()
     return found, int(waiting)
 
 

@@ -111,7 +111,7 @@ def conversation(sessions: sessionmaker, conversation_id: int) -> Conversation:
 def test_a_conversation_of_a_live_process_is_not_taken(sessions: sessionmaker) -> None:
     store_message(sessions)
     assert len(worker(sessions, A).claims.claim(8)) == 1
-    silence(sessions, A, 2.0)  # late, but within the timeout
+    silence(sessions, A, 1.0)  # late, but within the timeout
     assert worker(sessions, B).claims.claim(8) == []
 
 

@@ -332,7 +332,7 @@ def test_a_turn_that_always_times_out_does_not_block_the_conversation(
         wait_until(lambda: len(telegram.sent) == 2, what="apology and reply")
         wait_until(lambda: [r.status for r in db.inbox()] == ["failed", "done"])
     assert telegram.texts() == [APOLOGY, "Anda menulis: cepat"]
-    assert db.inbox()[0].last_error == "RasaTurnError: ReadTimeout"
+    assert db.inbox()[0].last_error == "RasaTurnError: TimeoutError"
 
 
 def test_waiting_for_rasa_does_not_use_up_the_attempts(
