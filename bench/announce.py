@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -357,8 +358,8 @@ async def chatter(
 # --- the run ------------------------------------------------------------------------
 
 
-def _fakes() -> tuple[Any, Any]:
-    twilio, telegram = _make_fakes()
+def _fakes(answer_delay: float) -> tuple[Any, Any]:
+    twilio, telegram = _make_fakes(answer_delay)
     replies: dict[tuple[str, str], float] = {}
     original = telegram._record
 
@@ -387,7 +388,7 @@ def _spawn(env: dict[str, str], log: Path, base_url: str) -> subprocess.Popen[by
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Seed, start, publish, kill halfway, check."""
     deadline = time.monotonic() + args.timeout
-    twilio, telegram = _fakes()
+    twilio, telegram = _fakes(args.answer_delay)
     result: dict[str, Any] = {}
     with ExitStack() as stack:
         for fake in (twilio, telegram):
@@ -440,6 +441,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
         result["counts"] = announcement_counts(url, population.batch_id)
         result["exactly_once"] = check(population, twilio, telegram)
+        result["duplicates"] = diagnose(url, population, twilio, telegram)
         result["chat"] = {
             "baseline_ms": _latency(chat.baseline),
             "during_ms": _latency(chat.during),
@@ -562,6 +564,67 @@ def check(population: Population, twilio: Any, telegram: Any) -> dict[str, int]:
     }
 
 
+def diagnose(
+    url: str, population: Population, twilio: Any, telegram: Any, most: int = 20
+) -> list[dict[str, Any]]:
+    """For up to `most` members who got their result more than once: when each
+    copy reached the fake, and their outbox and announcement rows (by member
+    number, no address)."""
+    from sqlalchemy import select
+
+    from bot.db import make_engine
+    from bot.messages.models import Conversation, OutboxMessage
+    from bot.selection.models import AnnouncementMessage
+
+    counts = _sent_counts(twilio, telegram)
+    twice = [who for who, n in counts.items() if n > 1][:most]
+    if not twice:
+        return []
+    arrivals: dict[tuple[str, str], list[float]] = {}
+    for channel, fake in ((SMS, twilio), (TELEGRAM, telegram)):
+        for item in list(fake.accepted):
+            if RESULT_MARK in item.text and (channel, item.address) in twice:
+                arrivals.setdefault((channel, item.address), []).append(item.at)
+    out, convs = OutboxMessage.__table__, Conversation.__table__
+    messages = AnnouncementMessage.__table__
+    found = []
+    engine = make_engine(url)
+    try:
+        with engine.connect() as db:
+            for channel, address in twice:
+                conv = db.execute(
+                    select(convs.c.id).where(
+                        convs.c.channel == channel, convs.c.address == address
+                    )
+                ).scalar_one()
+                rows = db.execute(
+                    select(
+                        out.c.id, out.c.seq, out.c.priority, out.c.status,
+                        out.c.reconciled, out.c.attempts, out.c.provider_message_id,
+                        out.c.last_error, out.c.created_at, out.c.sent_at,
+                        out.c.lease_owner,
+                    ).where(out.c.conversation_id == conv).order_by(out.c.id)
+                ).all()  # fmt: skip
+                announced = db.execute(
+                    select(
+                        messages.c.id, messages.c.status, messages.c.outbox_id,
+                        messages.c.attempts,
+                    ).where(messages.c.applicant_id == conv)
+                ).all()  # fmt: skip
+                found.append(
+                    {
+                        "member": population.reachable.get((channel, address)),
+                        "channel": channel,
+                        "arrived_at": [round(t, 3) for t in arrivals[channel, address]],
+                        "outbox": [dict(row._mapping) for row in rows],
+                        "announcement": [dict(row._mapping) for row in announced],
+                    }
+                )
+    finally:
+        engine.dispose()
+    return found
+
+
 def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
     """The report."""
     once = result["exactly_once"]
@@ -606,20 +669,36 @@ def main() -> None:
     parser.add_argument("--kill-at", type=float, default=0.4)
     parser.add_argument("--no-kill", action="store_true")
     parser.add_argument(
+        "--answer-delay",
+        type=float,
+        default=0.2,
+        help="seconds the fake providers hold each answer after taking the request",
+    )
+    parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/1")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--keep", metavar="DIR", help="copy the processes' logs to DIR after the run"
+    )
     args = parser.parse_args()
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bench-announce-") as tmp:
-        result = run(args, Path(tmp))
+        try:
+            result = run(args, Path(tmp))
+        finally:
+            if args.keep:
+                shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
+                print(f"Logs kept in {args.keep}", file=sys.stderr)
     result["parameters"] = vars(args)
     result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "announce.json").write_text(json.dumps(result, indent=2, default=str))
     print(markdown(result, args))
+    for member in result["duplicates"]:
+        print(json.dumps(member, default=str), file=sys.stderr)
     once = result["exactly_once"]
     if once["lost"] or once["duplicated"] or once["sent_to_opted_out"]:
         sys.exit(1)
