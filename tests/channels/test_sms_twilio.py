@@ -428,3 +428,18 @@ def test_twilio_request_logs_are_silenced(fake: FakeTwilioApi) -> None:
     logging.getLogger("twilio.http_client").setLevel(logging.NOTSET)
     TwilioSender(make_settings(fake.url))
     assert logging.getLogger("twilio.http_client").level == logging.WARNING
+
+
+async def test_sends_at_once_keep_their_connections(
+    fake: FakeTwilioApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """16 sends in flight (the outbox's concurrency) keep 16 connections: none
+    is dropped and opened again for the next send (requests keeps 10)."""
+    sender = TwilioSender(make_settings(fake.url), workers=16)
+    fake.slow_next(16, seconds=0.3)  # all 16 in flight together
+    body = {"kind": "sms", "text": "Halo"}
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        results = await asyncio.gather(*(sender.send(USER, body) for _ in range(16)))
+        await sender.close()
+    assert all(result.ok for result in results)
+    assert "Connection pool is full" not in caplog.text
