@@ -37,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -360,7 +361,10 @@ async def chatter(
 
 def _fakes(answer_delay: float) -> tuple[Any, Any]:
     twilio, telegram = _make_fakes(answer_delay)
-    replies: dict[tuple[str, str], float] = {}
+    replies: dict[str, list[tuple[str, float]]] = {}
+    """The chatters' replies per chat: written by the fake's thread, read by the
+    chatters' loop (under the lock: a dict must not change while it is read)."""
+    lock = threading.Lock()
     original = telegram._record
 
     def record(method: str, params: dict[str, Any], status: int) -> None:
@@ -368,13 +372,15 @@ def _fakes(answer_delay: float) -> tuple[Any, Any]:
         if method == "sendMessage" and status == 200:
             chat = str(params.get("chat_id"))
             if chat.isdigit() and int(chat) >= CHATTER_BASE:
-                replies[(chat, str(params.get("text", "")))] = time.monotonic()
+                with lock:
+                    replies.setdefault(chat, []).append(
+                        (str(params.get("text", "")), time.monotonic())
+                    )
 
     def answered(chat: str, text: str) -> float | None:
-        for (where, said), at in list(replies.items()):
-            if where == chat and text in said:
-                return at
-        return None
+        with lock:
+            said = list(replies.get(chat, ()))
+        return next((at for reply, at in said if text in reply), None)
 
     telegram._record = record
     telegram.answered = answered
