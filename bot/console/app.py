@@ -650,7 +650,7 @@ def routes() -> list[BaseRoute]:
             supervisor=True,
         ),
         _route(
-            "/batches/{batch_id:int}/progress",
+            "/api/batches/{batch_id:int}/progress",
             batch_pages.progress_api,
             API,
             supervisor=True,

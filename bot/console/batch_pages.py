@@ -4,7 +4,7 @@ figures, a form to open or schedule one, and the buttons for the next step
 forms with the session's CSRF token (checked by `web.guard`); each step is
 audited (`batch_ops`); a refused step comes back as a notice, having changed
 nothing. A published batch shows its announcement's progress, refreshed live
-from `/console/batches/<id>/progress` (JSON) by the page's script."""
+from `/console/api/batches/<id>/progress` (JSON) by the page's script."""
 
 from __future__ import annotations
 

@@ -92,14 +92,15 @@ def test_a_supervisor_runs_a_batch_from_the_page(console: Console) -> None:
 
     def progress() -> dict[str, object]:
         data: dict[str, object] = console.get(
-            boss, f"/console/batches/{batch_id}/progress"
+            boss, f"/console/api/batches/{batch_id}/progress"
         ).json()
         return data
 
     done = wait_until(lambda: (p := progress())["sent"] == 1 and p, what="settled")
     assert (done["total"], done["remaining"], done["paused"]) == (1, 0, False)
     assert (
-        console.get(agent, f"/console/batches/{batch_id}/progress").status_code == 403
+        console.get(agent, f"/console/api/batches/{batch_id}/progress").status_code
+        == 403
     )
     page = console.get(boss, "/console/batches").text
     assert "Pengiriman hasil" in page and 'data-field="sent">1<' in page
