@@ -194,8 +194,32 @@ class ServiceTimer:
             self.durations.append(time.perf_counter() - started)
 
 
-def _make_fakes() -> tuple[Any, Any]:
-    """The fake Twilio and Telegram APIs, recording when each reply was accepted."""
+class LateAnswer:
+    """ASGI middleware: every answer leaves `delay` seconds after the fake has
+    handled the request (a provider's latency). A client cut off meanwhile (a
+    killed gateway) sent a message that arrived but whose id it never learnt."""
+
+    def __init__(self, app: Any, delay: float) -> None:
+        self.app = app
+        self.delay = delay
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Hold the response's start for `delay` seconds."""
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def late(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                await asyncio.sleep(self.delay)
+            await send(message)
+
+        await self.app(scope, receive, late)
+
+
+def _make_fakes(answer_delay: float = 0.0) -> tuple[Any, Any]:
+    """The fake Twilio and Telegram APIs, recording when each reply was accepted;
+    `answer_delay`: seconds each answer is held after the request was handled."""
     from tests.fakes.telegram_api import FakeTelegramApi
     from tests.fakes.twilio_api import Call, FakeTwilioApi
 
@@ -206,6 +230,8 @@ def _make_fakes() -> tuple[Any, Any]:
             self.durations: list[float] = []
             self.on_accept: Callable[[Accepted], None] = lambda reply: None
             self.app.add_middleware(ServiceTimer, durations=self.durations)
+            if answer_delay > 0:
+                self.app.add_middleware(LateAnswer, delay=answer_delay)
 
         def _record(self, call: Call) -> None:
             super()._record(call)
@@ -223,6 +249,8 @@ def _make_fakes() -> tuple[Any, Any]:
             self.durations: list[float] = []
             self.on_accept: Callable[[Accepted], None] = lambda reply: None
             self.app.add_middleware(ServiceTimer, durations=self.durations)
+            if answer_delay > 0:
+                self.app.add_middleware(LateAnswer, delay=answer_delay)
 
         def _record(self, method: str, params: dict[str, Any], status: int) -> None:
             super()._record(method, params, status)

@@ -58,6 +58,10 @@ class Host(Protocol):
     def worker(self) -> Wakeable:
         """The conversation worker (woken after an agent's reply is stored)."""
 
+    @property
+    def announcer(self) -> Wakeable:
+        """The announcement sender (woken after a publication or a resume)."""
+
 
 def host(request: Request) -> Host:
     """The host of the app serving this request (set at its start)."""

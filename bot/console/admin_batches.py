@@ -6,6 +6,7 @@
     batch-select N [--seed S] [--places P]           the draw (resumed after a crash)
     batch-figures N                                  results, exclusions, messages
     batch-publish N                                  results known, messages written
+    batch-pause N / batch-resume N                   stop or go on sending the results
 
 Times without a zone are WIB. Each step is audited as `cli:<os user>`; a step
 the batch's state forbids is refused (exit status 1) and writes nothing.
@@ -36,6 +37,8 @@ COMMANDS = (
     "batch-select",
     "batch-figures",
     "batch-publish",
+    "batch-pause",
+    "batch-resume",
 )
 
 
@@ -56,6 +59,8 @@ def add_commands(commands: Any) -> None:
         ("batch-close", "tutup gelombang"),
         ("batch-figures", "angka gelombang"),
         ("batch-publish", "umumkan hasil"),
+        ("batch-pause", "jeda pengiriman hasil"),
+        ("batch-resume", "lanjutkan pengiriman hasil"),
     ):
         commands.add_parser(name, help=text).add_argument("number", type=int)
     chosen = commands.add_parser("batch-select", help="jalankan seleksi")
@@ -88,6 +93,8 @@ def describe(figures: Figures, now: datetime) -> str:
     for status, count in sorted(figures.messages.items()):
         label = labels.label(labels.MESSAGE_STATUSES, status)
         lines.append(f"  pesan {label}: {format_number(count)}")
+    if figures.paused:
+        lines.append("  pengiriman hasil dijeda")
     if figures.reminders_due:
         lines.append(f"  pengingat terjadwal: {format_number(figures.reminders_due)}")
     return "\n".join(lines)
@@ -131,4 +138,9 @@ def run_command(args: argparse.Namespace, session: Session, via: str) -> str:
     if args.command == "batch-publish":
         batch_ops.publish(session, None, via, batch.id, now)
         return f"Hasil Gelombang {batch.number} diumumkan."
+    if args.command in ("batch-pause", "batch-resume"):
+        paused = args.command == "batch-pause"
+        batch_ops.set_paused(session, None, via, batch.id, paused, now)
+        state = "dijeda" if paused else "dilanjutkan"
+        return f"Pengiriman hasil Gelombang {batch.number} {state}."
     return describe(batch_figures(session, batch.id), now)

@@ -633,8 +633,26 @@ def routes() -> list[BaseRoute]:
         ),
         _route(
             "/batches/{batch_id:int}/publish",
-            batch_pages.publish_batch,
+            batch_pages.publish_and_wake,
             ACTION,
+            supervisor=True,
+        ),
+        _route(
+            "/batches/{batch_id:int}/pause",
+            batch_pages.pause_batch,
+            ACTION,
+            supervisor=True,
+        ),
+        _route(
+            "/batches/{batch_id:int}/resume",
+            batch_pages.resume_batch,
+            ACTION,
+            supervisor=True,
+        ),
+        _route(
+            "/api/batches/{batch_id:int}/progress",
+            batch_pages.progress_api,
+            API,
             supervisor=True,
         ),
         _route("/logout", logout, ACTION),

@@ -38,6 +38,8 @@ BATCH_SCHEDULED = "batch_scheduled"
 BATCH_CLOSED = "batch_closed"
 BATCH_SELECTED = "batch_selected"
 BATCH_PUBLISHED = "batch_published"
+BATCH_PAUSED = "batch_announce_paused"
+BATCH_RESUMED = "batch_announce_resumed"
 ACTIONS = (
     LOGIN,
     LOGIN_ALERT,
@@ -56,6 +58,8 @@ ACTIONS = (
     BATCH_CLOSED,
     BATCH_SELECTED,
     BATCH_PUBLISHED,
+    BATCH_PAUSED,
+    BATCH_RESUMED,
 )
 """What is recorded now (older logs may also hold `login_failed`)."""
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.console import audit
 from bot.registry.participants import erased_participants
-from bot.selection import lifecycle, selection
+from bot.selection import delivery, lifecycle, selection
 from bot.selection.lifecycle import RunInfo
 
 
@@ -95,4 +95,20 @@ def publish(
     """Publish the results."""
     run = lifecycle.publish_results(db, batch_id, now)
     audit.record(db, audit.BATCH_PUBLISHED, actor, target=_target(run, via))
+    return run
+
+
+def set_paused(
+    db: Session,
+    actor: int | None,
+    via: str | None,
+    batch_id: int,
+    paused: bool,
+    now: datetime,
+) -> RunInfo:
+    """Pause or resume sending the batch's results (and its reminders)."""
+    delivery.set_paused(db, batch_id, paused, now)
+    run = lifecycle.run_of(db, batch_id)
+    event = audit.BATCH_PAUSED if paused else audit.BATCH_RESUMED
+    audit.record(db, event, actor, target=_target(run, via))
     return run

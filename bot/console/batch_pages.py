@@ -1,8 +1,10 @@
 """The supervisors' batch page (/console/batches): every batch with its stage and
 figures, a form to open or schedule one, and the buttons for the next step
-(close, select, publish). Plain forms with the session's CSRF token (checked by
-`web.guard`); each step is audited (`batch_ops`); a refused step comes back as
-a notice, having changed nothing."""
+(close, select, publish, then pause or resume sending the results). Plain
+forms with the session's CSRF token (checked by `web.guard`); each step is
+audited (`batch_ops`); a refused step comes back as a notice, having changed
+nothing. A published batch shows its announcement's progress, refreshed live
+from `/console/api/batches/<id>/progress` (JSON) by the page's script."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ from starlette.responses import RedirectResponse, Response
 from bot.console import batch_ops, labels
 from bot.console.admin_batches import WIB
 from bot.console.views import queue_items
-from bot.console.web import Visit, render
+from bot.console.web import SafeJSONResponse, Visit, render
 from bot.db import utcnow
 from bot.hosting import host, run_in_session
 from bot.registration.desk import CODE_SECRET_PURPOSE
 from bot.selection.errors import MESSAGES, LifecycleError
 from bot.selection.figures import all_figures
+from bot.selection.progress import ProgressMeter
 
 PATH = "/console/batches"
 NOTICES = {
@@ -30,10 +33,16 @@ NOTICES = {
     "unchanged": "Gelombang itu sudah ada dengan data yang sama.",
     "closed": "Gelombang ditutup.",
     "selected": "Seleksi selesai. Periksa angkanya sebelum mengumumkan.",
-    "published": "Hasil diumumkan; pesan untuk peserta sudah disiapkan.",
+    "published": "Hasil diumumkan; pesan untuk peserta sedang dikirim.",
+    "paused": "Pengiriman hasil dijeda.",
+    "resumed": "Pengiriman hasil dilanjutkan.",
     "bad_form": "Isi nomor, waktu buka/tutup dan kuota dengan benar.",
     **MESSAGES,
 }
+
+
+METER = ProgressMeter()
+"""This process's looks at each batch's progress (for the rate)."""
 
 
 def _redirect(notice: str) -> Response:
@@ -45,8 +54,14 @@ async def batches_page(request: Request, visit: Visit) -> Response:
     now = utcnow()
 
     def build(db: Session) -> dict[str, Any]:
+        figures = all_figures(db)
         return {
-            "batches": all_figures(db),
+            "batches": figures,
+            "progress_by_batch": {
+                item.run.batch.id: METER.look(db, item.run.batch.id, now)
+                for item in figures
+                if item.run.state == "published"
+            },
             "queue": queue_items(db, visit.agent, now),
         }
 
@@ -154,3 +169,46 @@ async def publish_batch(request: Request, visit: Visit) -> Response:
         lambda db: batch_ops.publish(db, visit.agent.id, None, batch_id, utcnow()),
         "published",
     )
+
+
+async def publish_and_wake(request: Request, visit: Visit) -> Response:
+    """Publish the results and wake this process's announcement sender."""
+    response = await publish_batch(request, visit)
+    host(request).announcer.notify()
+    return response
+
+
+async def pause_batch(request: Request, visit: Visit) -> Response:
+    """Pause sending the batch's results (rows already handed over still go)."""
+    batch_id = int(request.path_params["batch_id"])
+    return await _one_step(
+        request,
+        lambda db: batch_ops.set_paused(
+            db, visit.agent.id, None, batch_id, True, utcnow()
+        ),
+        "paused",
+    )
+
+
+async def resume_batch(request: Request, visit: Visit) -> Response:
+    """Go on sending the batch's results."""
+    batch_id = int(request.path_params["batch_id"])
+    response = await _one_step(
+        request,
+        lambda db: batch_ops.set_paused(
+            db, visit.agent.id, None, batch_id, False, utcnow()
+        ),
+        "resumed",
+    )
+    host(request).announcer.notify()
+    return response
+
+
+async def progress_api(request: Request, visit: Visit) -> Response:
+    """The announcement's progress (JSON, for the page's live figures)."""
+    batch_id = int(request.path_params["batch_id"])
+    now = utcnow()
+    progress = await run_in_session(request, lambda db: METER.look(db, batch_id, now))
+    data = progress.as_json()
+    data["finish_wib"] = labels.wib(progress.finish) if progress.finish else None
+    return SafeJSONResponse(data, headers={"Cache-Control": "no-store"})

@@ -88,6 +88,8 @@ AUDIT_ACTIONS = {
     "batch_closed": "gelombang ditutup",
     "batch_selected": "seleksi dijalankan",
     "batch_published": "hasil diumumkan",
+    "batch_announce_paused": "pengiriman hasil dijeda",
+    "batch_announce_resumed": "pengiriman hasil dilanjutkan",
 }
 RUN_STAGES = {
     "scheduled": "dijadwalkan",

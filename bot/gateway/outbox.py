@@ -13,7 +13,9 @@ retry_after (rate limit, pacing) is not a failed attempt. Rows of an opted-out
 conversation are not sent, except the opt-out confirmation itself.
 
 Each lane (Telegram, SMS, simulated chats) has its own sends in flight, so a
-Telegram backlog paced at its rate limit never delays SMS replies.
+Telegram backlog paced at its rate limit never delays SMS replies. Within a
+lane, due live replies are claimed before bulk rows (`priority`: announcements
+and reminders, fed a few at a time by `bot.gateway.announce`).
 
 No duplicates, no losses: the claim commits `send_started_at` on each row before
 its provider is called, so a crash leaves evidence. A row claimed with that
@@ -22,10 +24,11 @@ outcome is unknown: it is reconciled before it is repeated. The sender asks its
 provider (`Lookup`): Twilio lists its messages; Telegram is asked about the
 chat's message ids after the last message known to have arrived
 (`bot.channels.telegram_lookup`). An id found there, not yet stored on another
-row, is adopted, and only when the provider provably has nothing is the row
-sent again. When it cannot be told (a sender without a lookup; Telegram with no
-known earlier message in the chat, or an earlier send whose outcome is still
-unknown) the row is not sent again: it ends as "unknown". Every case is
+row of the same conversation (Telegram's ids count per chat), is adopted, and
+only when the provider provably has nothing is the row sent again. When it
+cannot be told (a sender without a lookup; Telegram with no known earlier
+message in the chat, or an earlier send whose outcome is still unknown) the row
+is not sent again: it ends as "unknown". Every case is
 counted (`unknown_counts`, on /healthz) with how it ended: found, resent or
 given up, and logged without personal data.
 
@@ -219,7 +222,7 @@ def _due_rows(lane: str, lock: bool) -> Any:
             in_lane,
             ~blocked,
         )
-        .order_by(outbox.c.id)
+        .order_by(outbox.c.priority, outbox.c.id)  # live rows first
         .limit(bindparam("limit"))
     )
     return due.with_for_update(skip_locked=True, of=outbox) if lock else due
@@ -389,7 +392,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 self._finish, item, SendResult(ok=False, unknown=True, error=error)
             )
             return True
-        fresh = await in_thread(self._unrecorded, found.ids)
+        fresh = await in_thread(self._unrecorded, item.conversation_id, found.ids)
         if fresh:
             result = SendResult(ok=True, provider_message_id=fresh[0])
             await in_thread(self._finish, item, result, RECONCILED_FOUND)
@@ -417,15 +420,19 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         known = [int(pid) for _, pid in rows if pid is not None and pid.isdigit()]
         return str(max(known)) if known else None
 
-    def _unrecorded(self, ids: tuple[str, ...]) -> list[str]:
-        """The provider ids not stored on any outbox row, in the given order."""
+    def _unrecorded(self, conversation: int, ids: tuple[str, ...]) -> list[str]:
+        """The provider ids not stored on another outbox row of the conversation,
+        in the given order. Only its own rows count: Telegram's message ids count
+        per chat, so every chat has a message 2 (looking at all rows turned a
+        found send into a repeated one)."""
         if not ids:
             return []
         with self._sessions() as session:
             known = set(
                 session.execute(
                     select(OutboxMessage.provider_message_id).where(
-                        OutboxMessage.provider_message_id.in_(ids)
+                        OutboxMessage.conversation_id == conversation,
+                        OutboxMessage.provider_message_id.in_(ids),
                     )
                 ).scalars()
             )

@@ -1,5 +1,5 @@
 """The gateway's running parts: engine, sessions, worker, outbox, NIK check,
-handoff monitor, backlog monitor, privacy and mail queue loops.
+handoff monitor, backlog monitor, privacy, mail queue and announcement loops.
 
 Started by the app's lifespan (`Gateway.start`) and stopped on shutdown. Routes
 reach it through `runtime(request)` (the console through `bot.hosting.host`) and
@@ -30,6 +30,8 @@ from bot.channels.simulator import SimulatorSender
 from bot.channels.sms import SmsChannel, TwilioSender
 from bot.channels.telegram import TelegramChannel, TelegramSender
 from bot.db import make_engine, make_sessionmaker
+from bot.gateway.announce import LANES as ANNOUNCE_LANES
+from bot.gateway.announce import AnnouncementSender
 from bot.gateway.backlog import BacklogMonitor
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.heartbeat import Heartbeat
@@ -113,6 +115,8 @@ def database_threads(options: GatewayOptions) -> int:
         + MONITOR_CONCURRENCY
         + REQUEST_THREADS
         + 2  # the heartbeat and the backlog monitor
+        + len(ANNOUNCE_LANES)
+        + 1  # the announcement sender's lanes and its reminders
     )
 
 
@@ -147,6 +151,7 @@ class Gateway:
     heartbeat: Heartbeat
     backlog: BacklogMonitor
     wakeups: Wakeups
+    announcer: AnnouncementSender
     pacing: PacingStore | None = None
     """The Redis the providers' pacing shares (REDIS_URL), None without it."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -239,6 +244,15 @@ class Gateway:
         )
         mail = MailQueue(sessions, make_email_sender(settings))
         backlog = BacklogMonitor(sessions, channels, options, on_outbox=outbox.notify)
+        announcer = AnnouncementSender(
+            sessions,
+            channels,
+            senders,
+            settings,
+            pacing,
+            on_outbox=outbox.notify,
+            grace=options.shutdown_grace,
+        )
         gateway = cls(
             settings=settings,
             options=options,
@@ -258,6 +272,7 @@ class Gateway:
             heartbeat=heartbeat,
             backlog=backlog,
             wakeups=wakeups,
+            announcer=announcer,
             pacing=pacing,
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
@@ -269,6 +284,7 @@ class Gateway:
             asyncio.create_task(privacy.run(), name="gateway-privacy"),
             asyncio.create_task(mail.run(), name="gateway-mail"),
             asyncio.create_task(backlog.run(), name="gateway-backlog"),
+            asyncio.create_task(announcer.run(), name="gateway-announce"),
         ]
         if wakeups.enabled:
             gateway.tasks.append(
@@ -287,6 +303,7 @@ class Gateway:
         self.privacy.stop()
         self.mail.stop()
         self.backlog.stop()
+        self.announcer.stop()
         self.wakeups.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.heartbeat.stop()

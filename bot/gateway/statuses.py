@@ -7,7 +7,8 @@ process stores the id (`apply_early_statuses`). Each side commits its own write
 before it reads the other's (the callback: kept status, then look for the reply;
 the sender: the id, then look for kept statuses), so at least one of them sees
 both, on SQLite and on PostgreSQL (READ COMMITTED) alike; applying twice is
-harmless.
+harmless. A bulk row's final status moves its announcement row in the same
+transaction (`bot.selection.delivery.follow_outbox_status`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from bot.db import utcnow
 from bot.messages.models import (
     OUTBOX_DELIVERED,
     OUTBOX_UNDELIVERED,
+    PRIORITY_BULK,
     EarlyDeliveryStatus,
     OutboxMessage,
 )
+from bot.selection.delivery import follow_outbox_status
 
 DELIVERED_STATUSES = {"delivered", "read"}
 UNDELIVERED_STATUSES = {"undelivered", "failed", "canceled"}
@@ -58,6 +61,8 @@ def record_status(
     elif status in UNDELIVERED_STATUSES:
         row.status = OUTBOX_UNDELIVERED
     session.flush()
+    if row.priority == PRIORITY_BULK:  # an announcement's row follows it
+        follow_outbox_status(session, row.id, row.status, utcnow())
     return True
 
 

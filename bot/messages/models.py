@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -55,6 +56,10 @@ AUTHOR_SYSTEM = "system"
 AUTHORS = (AUTHOR_BOT, AUTHOR_AGENT, AUTHOR_SYSTEM)
 """Who wrote an outbox message: the assistant (Rasa, or the channel's own local
 replies), an agent in the console, or the gateway itself (queue updates)."""
+PRIORITY_LIVE = 0
+PRIORITY_BULK = 1
+"""`OutboxMessage.priority`: a reply to someone talking, or bulk (an
+announcement, a reminder); the outbox claims live rows first."""
 OPTED_OUT = "opted out"
 """The outbox error of a reply never sent: the person opted out (SMS STOP)."""
 
@@ -146,6 +151,10 @@ class OutboxMessage(Base):
     agent_id = Column(Integer)
     """The agent who wrote it (author "agent"), else NULL."""
     ignore_opt_out = Column(Boolean, nullable=False, default=False)
+    priority = Column(
+        SmallInteger, nullable=False, default=PRIORITY_LIVE, server_default="0"
+    )
+    """`PRIORITY_LIVE` or `PRIORITY_BULK` (claimed after every due live row)."""
     status = Column(String(16), nullable=False, default=OUTBOX_PENDING)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime, nullable=False, default=utcnow)

@@ -346,6 +346,8 @@ class BatchRun(Base):
     selected_count = Column(Integer)
     published_at = Column(DateTime)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    announce_paused_at = Column(DateTime)
+    """When a supervisor paused the announcement's sending (NULL: it runs)."""
 
 
 class KkCount(Base):

@@ -60,6 +60,7 @@ class MessageRow:
     policy_version: str
     status: str
     attempts: int
+    outbox_id: int | None = None
 
 
 def _failures(batch_id: int) -> Any:

@@ -15,6 +15,9 @@ MESSAGES = {
     "not_selected": "Jalankan seleksi dulu sebelum mengumumkan hasil.",
     "already_published": "Hasil gelombang ini sudah diumumkan.",
     "over_places": "Jumlah yang dipilih melebihi tempat gelombang ini.",
+    "not_published": "Pengiriman hasil baru bisa dijeda setelah hasil diumumkan.",
+    "already_paused": "Pengiriman hasil gelombang ini sudah dijeda.",
+    "not_paused": "Pengiriman hasil gelombang ini tidak sedang dijeda.",
 }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.registry.models import Batch, BatchMembership
 from bot.selection.announcements import message_counts
+from bot.selection.delivery import paused_at
 from bot.selection.lifecycle import RunInfo, run_of
 from bot.selection.models import NOTICE_PENDING, DueNotice
 
@@ -26,6 +27,8 @@ class Figures:
     excluded: dict[str, int] = field(default_factory=dict)
     messages: dict[str, int] = field(default_factory=dict)
     reminders_due: int = 0
+    paused: bool = False
+    """The announcement's sending is paused."""
 
 
 def batch_figures(session: Session, batch_id: int) -> Figures:
@@ -57,6 +60,7 @@ def batch_figures(session: Session, batch_id: int) -> Figures:
         excluded={str(k): int(n) for k, n in excluded},
         messages=message_counts(session, batch_id),
         reminders_due=int(reminders),
+        paused=paused_at(session, batch_id) is not None,
     )
 
 

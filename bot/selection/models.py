@@ -59,6 +59,8 @@ class AnnouncementMessage(Base):
         ),
         CheckConstraint("attempts >= 0", name="ck_announcement_message_attempts"),
         Index("ix_announcement_message_page", "batch_id", "status", "id"),
+        Index("ix_announcement_message_lane", "batch_id", "channel", "status", "id"),
+        Index("ix_announcement_message_outbox", "outbox_id"),
     )
 
     id = Column(Integer, primary_key=True)

@@ -428,3 +428,4 @@ def test_twilio_request_logs_are_silenced(fake: FakeTwilioApi) -> None:
     logging.getLogger("twilio.http_client").setLevel(logging.NOTSET)
     TwilioSender(make_settings(fake.url))
     assert logging.getLogger("twilio.http_client").level == logging.WARNING
+

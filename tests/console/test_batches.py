@@ -17,6 +17,7 @@ from bot.db import utcnow
 from bot.registry import join_batch, set_step
 from bot.registry.models import STEP_DONE, STEP_NIK
 from tests.console.conftest import PASSWORD, Console
+from tests.gateway.conftest import wait_until
 
 
 def _wib(moment: datetime) -> str:
@@ -53,18 +54,21 @@ def test_a_supervisor_runs_a_batch_from_the_page(console: Console) -> None:
     assert created.headers["location"].startswith("/console/batches?msg=scheduled")
     applicant_id = console.applicant()
     batch_id = console.run(
-        lambda s: s.execute(
-            select(AuditEvent.id).where(AuditEvent.action == audit.BATCH_SCHEDULED)
-        ).scalar_one()
-        and _join(s, applicant_id)
+        lambda s: (
+            s.execute(
+                select(AuditEvent.id).where(AuditEvent.action == audit.BATCH_SCHEDULED)
+            ).scalar_one()
+            and _join(s, applicant_id)
+        )
     )
     page = console.get(boss, "/console/batches")
     assert "Gelombang 41" in page.text and "Tutup gelombang" in page.text
     early = console.post(boss, f"/console/batches/{batch_id}/publish")
     assert "msg=not_selected" in early.headers["location"]
-    assert "msg=closed" in console.post(
-        boss, f"/console/batches/{batch_id}/close"
-    ).headers["location"]
+    assert (
+        "msg=closed"
+        in console.post(boss, f"/console/batches/{batch_id}/close").headers["location"]
+    )
     again = console.post(boss, f"/console/batches/{batch_id}/close")
     assert "msg=already_closed" in again.headers["location"]
     over = console.post(boss, f"/console/batches/{batch_id}/select", {"places": "2"})
@@ -80,11 +84,39 @@ def test_a_supervisor_runs_a_batch_from_the_page(console: Console) -> None:
         audit.BATCH_SELECTED,
         audit.BATCH_PUBLISHED,
     ]
+    # the gateway's announcement sender hands the result to the outbox
+    wait_until(
+        lambda: any("Selamat! Kamu lolos" in t for t in console.sms.texts()),
+        what="the result SMS",
+    )
+
+    def progress() -> dict[str, object]:
+        data: dict[str, object] = console.get(
+            boss, f"/console/api/batches/{batch_id}/progress"
+        ).json()
+        return data
+
+    done = wait_until(lambda: (p := progress())["sent"] == 1 and p, what="settled")
+    assert (done["total"], done["remaining"], done["paused"]) == (1, 0, False)
+    assert (
+        console.get(agent, f"/console/api/batches/{batch_id}/progress").status_code
+        == 403
+    )
+    page = console.get(boss, "/console/batches").text
+    assert "Pengiriman hasil" in page and 'data-field="sent">1<' in page
     ticket = console.ticket(applicant_id=applicant_id)
     panel = console.get(boss, f"/console/tickets/{ticket.id}").text
     assert "Gelombang 41: lolos, beli pelatihan sebelum" in panel
-    assert "Pesan hasil seleksi: SMS: menunggu dikirim" in panel
+    assert "Pesan hasil seleksi: SMS: terkirim" in panel
     assert "7 hari sebelum batas" in panel
+    paused = console.post(boss, f"/console/batches/{batch_id}/pause")
+    assert "msg=paused" in paused.headers["location"]
+    assert progress()["paused"] is True
+    twice = console.post(boss, f"/console/batches/{batch_id}/pause")
+    assert "msg=already_paused" in twice.headers["location"]
+    resumed = console.post(boss, f"/console/batches/{batch_id}/resume")
+    assert "msg=resumed" in resumed.headers["location"]
+    assert _actions(console)[-2:] == [audit.BATCH_PAUSED, audit.BATCH_RESUMED]
 
 
 def _join(session: object, applicant_id: int) -> int:
@@ -127,6 +159,8 @@ def test_the_batch_commands_refuse_what_the_state_forbids(
     assert "tidak berubah" in capsys.readouterr().out
     assert main(["batch-publish", "9"]) == 1
     assert "Jalankan seleksi dulu" in capsys.readouterr().err
+    assert main(["batch-pause", "9"]) == 1  # nothing published to pause
+    assert "setelah hasil diumumkan" in capsys.readouterr().err
     assert main(["batch-select", "9"]) == 1
     assert main(["batch-close", "9"]) == 0
     assert main(["batch-close", "9"]) == 1
@@ -136,4 +170,10 @@ def test_the_batch_commands_refuse_what_the_state_forbids(
     assert main(["batch-publish", "9"]) == 0
     assert main(["batch-figures", "9"]) == 0
     assert "hasil diumumkan" in capsys.readouterr().out
+    assert main(["batch-pause", "9"]) == 0
+    assert main(["batch-pause", "9"]) == 1
+    assert main(["batch-figures", "9"]) == 0
+    assert "pengiriman hasil dijeda" in capsys.readouterr().out
+    assert main(["batch-resume", "9"]) == 0
+    assert "dilanjutkan" in capsys.readouterr().out
     assert main(["batch-close", "99"]) == 1

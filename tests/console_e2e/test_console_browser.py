@@ -208,8 +208,15 @@ def supervisor_view(browser: Browser, site: ConsoleSite, shots: Path) -> None:
 
 def batch_page(browser: Browser, site: ConsoleSite, shots: Path) -> None:
     """The supervisor closes the open batch, runs the selection, reviews its
-    figures and publishes the results, each with a plain form."""
+    figures and publishes the results, each with a plain form, then watches
+    the results go out."""
     page = log_in(browser, site, SUPERVISOR)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda line: errors.append(line.text) if line.type == "error" else None,
+    )
     page.get_by_role("link", name="Gelombang").click()
     expect(page).to_have_url(f"{site.base}/console/batches")
     batch = page.locator(f"#batch-{site.sms.open_batch}")
@@ -227,8 +234,27 @@ def batch_page(browser: Browser, site: ConsoleSite, shots: Path) -> None:
     expect(page.locator("main .banner[role=status]")).to_contain_text("Hasil diumumkan")
     batch = page.locator(f"#batch-{site.sms.open_batch}")
     expect(batch.locator(".stage")).to_have_text("hasil diumumkan")
-    expect(batch.get_by_text("Pesan menunggu dikirim")).to_be_visible()
-    expect(batch.get_by_role("button")).to_have_count(0)
+    # the announcement's progress, refreshed live by the page's script (no
+    # reload): the gateway's sender hands the results to the outbox, the fake
+    # Twilio takes them
+    progress = batch.locator("section.announce")
+    expect(progress.get_by_role("heading", name="Pengiriman hasil")).to_be_visible()
+    # The sender may be done before the page is drawn: blank the figures, so
+    # only the page's poll of /progress can put them back (no reload).
+    page.evaluate(NO_RELOAD)
+    progress.locator("dd[data-field]").evaluate_all(
+        "nodes => nodes.forEach(node => { node.textContent = '?'; })"
+    )
+    expect(progress.locator('[data-field="remaining"]')).to_have_text(
+        "0", timeout=30_000
+    )
+    expect(progress.locator('[data-field="sent"]')).to_have_text(re.compile(r"^[1-9]"))
+    expect(progress.locator('[data-field="failed"]')).to_have_text("0")
+    expect(progress.locator('[data-field="finish"]')).to_have_text("selesai")
+    expect(progress.locator("progress")).to_be_visible()
+    assert page.evaluate(STILL_LOADED), "the batch page was reloaded"
+    assert errors == [], errors
+    expect(batch.get_by_role("button", name="Umumkan hasil")).to_have_count(0)
     capture(page, shots / "console-batches.png")
     page.context.close()
 

@@ -336,6 +336,40 @@ def test_a_telegram_message_that_arrived_before_a_crash_is_found_not_resent(
     assert counters["unknown"] == 1 and counters["found"] == 1
 
 
+def test_a_found_telegram_id_is_adopted_though_another_chat_has_the_same_id(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Telegram's message ids count per chat: the id found in this chat is this
+    send's even when another chat's message with that id is stored (the
+    announcement's kill run sent such members their result twice)."""
+    crashes = crash_before_the_record(monkeypatch)
+    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, options, senders=senders) as client:
+        post_telegram(client, telegram_update(1, 4343, "halo"))
+        wait_until(lambda: _answered(provider_db, 1), what="the other chat's reply")
+        post_telegram(client, telegram_update(2, 4343, "lagi"))
+        wait_until(lambda: _answered(provider_db, 2), what="its id 2 stored")
+        post_telegram(client, telegram_update(3, 4242, "halo"))
+        wait_until(lambda: _answered(provider_db, 3), what="the first reply")
+        crashes.append(1)  # the next reply reaches Telegram as id 2, unrecorded
+        post_telegram(client, telegram_update(4, 4242, "lagi"))
+        wait_until(lambda: _answered(provider_db, 4), what="the second reply")
+        counters = sends(client)
+    assert not crashes, "the crash was not simulated"
+    assert [m["text"] for m in telegram_api.messages_in(4242)] == [
+        "Anda menulis: halo", "Anda menulis: lagi",
+    ], "sent once"  # fmt: skip
+    *_, last = provider_db.outbox()
+    assert (last.status, last.provider_message_id, last.reconciled) == (
+        "sent", "2", "found",
+    )  # fmt: skip
+    assert counters["found"] == 1 and counters["resent"] == 0
+
+
 def test_a_telegram_message_that_never_left_is_proven_absent_and_sent_once(
     provider_settings: Settings,
     provider_db: Db,

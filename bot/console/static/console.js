@@ -304,4 +304,41 @@
         });
     });
   });
+
+  /* --- a batch's announcement: live progress --------------------------------- */
+
+  var numberFormat = window.Intl ? new Intl.NumberFormat("id-ID") : null;
+
+  function formatted(value) {
+    return numberFormat ? numberFormat.format(value) : String(value);
+  }
+
+  function renderProgress(section, data) {
+    ["sent", "delivered", "failed", "skipped", "remaining"].forEach(function (name) {
+      var node = section.querySelector('[data-field="' + name + '"]');
+      if (node) { node.textContent = formatted(data[name]); }
+    });
+    var rate = section.querySelector('[data-field="rate"]');
+    if (rate) { rate.textContent = data.rate === null ? "-" : data.rate.toFixed(1).replace(".", ","); }
+    var finish = section.querySelector('[data-field="finish"]');
+    if (finish) { finish.textContent = data.finish_wib || (data.remaining ? "-" : "selesai"); }
+    var bar = section.querySelector('[data-field="bar"]');
+    if (bar) {
+      bar.max = data.total;
+      bar.value = data.total - data.remaining;
+    }
+    var paused = section.querySelector('[data-field="paused-label"]');
+    if (paused) { paused.hidden = !data.paused; }
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("section[data-progress-url]"), function (section) {
+    var url = section.getAttribute("data-progress-url");
+    function pollProgress() {
+      request(url)
+        .then(function (data) { renderProgress(section, data); })
+        .catch(function () { /* retried by the next poll */ })
+        .then(function () { schedule(pollProgress); });
+    }
+    schedule(pollProgress);
+  });
 })();
