@@ -3,7 +3,9 @@
 Runs a Starlette app under uvicorn in a background thread on a free 127.0.0.1
 port. Answers with Telegram's response shapes, records every call, and can be
 told to fail the next calls (429 with retry_after, 403 blocked, 400 chat not
-found, 500) or to answer them slowly.
+found, 500) or to answer them slowly. Message ids count per chat for both sides,
+as in a private chat: `person_writes` gives the person's message its id, which
+the update posted to the gateway then carries.
 
     api = FakeTelegramApi().start()
     settings = load_settings({..., "TELEGRAM_API_URL": api.url, ...})
@@ -142,9 +144,10 @@ class FakeTelegramApi(BackgroundServer):
         """Answer the next `count` calls of `method` with an error.
 
         error: "retry_after" (429), "blocked" (403), "chat_not_found" (400),
-        "server_error" (500), or "slow" (answer normally after `delay` seconds).
+        "server_error" (500), "slow" (handle the call after `delay` seconds), or
+        "stall" (handle it at once, answer after `delay` seconds).
         """
-        if error != "slow" and error not in ERRORS:
+        if error not in ("slow", "stall") and error not in ERRORS:
             raise ValueError(f"unknown error {error!r}")
         with self._lock:
             self._state.failures.extend(
@@ -201,7 +204,7 @@ class FakeTelegramApi(BackgroundServer):
         failure = self._take_failure(method)
         if failure is not None and failure.error == "slow":
             await asyncio.sleep(failure.delay)
-        elif failure is not None:
+        elif failure is not None and failure.error != "stall":
             status, description = ERRORS[failure.error]
             self._record(method, params, status)
             if failure.error == "retry_after":
@@ -217,6 +220,8 @@ class FakeTelegramApi(BackgroundServer):
             return _error(404, "Not Found")
         response: JSONResponse = handler(params)
         self._record(method, params, response.status_code)
+        if failure is not None and failure.error == "stall":
+            await asyncio.sleep(failure.delay)
         return response
 
     def _m_getMe(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
@@ -263,7 +268,7 @@ class FakeTelegramApi(BackgroundServer):
 
     def person_writes(self, chat_id: int | str, text: str = "halo") -> int:
         """A message the person sends in the chat (it takes the chat's next id,
-        and the bot cannot edit it); its id."""
+        and the bot cannot edit it); its id, for the update that carries it."""
         person = {"id": int(chat_id), "is_bot": False, "first_name": "Andi"}
         return int(self._new_message(str(chat_id), person, text, {})["message_id"])
 
