@@ -76,7 +76,8 @@ async def soak(
         await asyncio.gather(*(s.ready() for s in services.values()))
         deadline = time.monotonic() + args.timeout
         driver = Driver(gateway_urls(services), deliveries, work / "email-outbox",
-                        random.Random(SEED + 2), deadline)  # noqa: S311  # fmt: skip
+                        random.Random(SEED + 2), deadline,  # noqa: S311
+                        telegram=telegram)  # fmt: skip
         done = asyncio.Event()
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
         print(f"traffic: {total} messages from {len(people)} people", flush=True)
