@@ -57,6 +57,7 @@ def test_the_short_soak_loses_repeats_and_reorders_nothing(tmp_path: Path) -> No
     assert out.exists(), stdout[-3000:] + stderr[-3000:]
     result = json.loads(out.read_text())
     report = stdout[-4000:]
+    print(report)  # the figures, shown with `pytest -rP`
     assert {name: n for name, n in result["checks"].items() if n} == {}, report
     kills = {kind: len(each) for kind, each in result["recovery"].items()}
     assert kills == {"actions": 1, "gateway": 1, "rasa": 1}, "one kill of each kind"
