@@ -24,9 +24,10 @@ two messages at the same instant, one to each gateway.
 
 Meanwhile a gateway process, Rasa and the action server are each killed with
 SIGKILL K times at random moments (`--short`: 500 messages, 50 people, K = 1;
-a test of `make test`, `tests/soak/test_soak_short.py`), and restarted at once. Afterwards, from the fakes, the mail folder and the
-database, it counts (and fails, exit 1, unless each is 0): messages lost (no
-reply at all), replies duplicated (one outbox row delivered twice at a fake),
+a test of `make test`, `tests/soak/test_soak_short.py`), and restarted at once.
+Afterwards, from the fakes, the mail folder and the database, it counts (and
+fails, exit 1, unless each is 0): messages lost (no reply at all), replies
+duplicated (one outbox row delivered twice at a fake),
 side effects duplicated (e-mails per code request, e-mail codes per request,
 applicants per NIK, batch memberships per applicant and against the batches'
 counters, handoff tickets per request), and per-conversation order violations
