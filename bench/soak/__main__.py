@@ -40,6 +40,7 @@ from bench.soak.people import (
 from bench.soak.stack import (
     MODEL,
     ROOT,
+    TELEGRAM_LATENCY,
     Deliveries,
     Delivery,
     gateway_urls,
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     rng = random.Random(SEED)  # noqa: S311 (synthetic traffic)
     people = build_people(args.people, args.messages, rng)
     deliveries = Deliveries()
-    twilio, telegram = make_fakes(deliveries)
+    twilio, telegram = make_fakes(deliveries, telegram_latency=TELEGRAM_LATENCY)
     (work / "email-outbox").mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         for fake in (twilio, telegram):

@@ -115,10 +115,14 @@ def _decode(raw: dict[str, Any]) -> dict[str, Any]:
 class FakeTelegramApi(BackgroundServer):
     """The fake Bot API server; `url` is what TELEGRAM_API_URL should be."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN, same_port: bool = False) -> None:
+    def __init__(
+        self, token: str = DEFAULT_TOKEN, same_port: bool = False, latency: float = 0.0
+    ) -> None:
         """same_port: a restart listens where the first start did (a Bot API that
-        was unreachable for a while)."""
+        was unreachable for a while). latency: seconds each sendMessage takes,
+        half before the message is stored and half after (as over a network)."""
         self.token = token
+        self.latency = latency
         self._lock = threading.Lock()
         self._state = _State()
         app = Starlette(
@@ -218,10 +222,15 @@ class FakeTelegramApi(BackgroundServer):
         if handler is None:
             self._record(method, params, 404)
             return _error(404, "Not Found")
+        slow = self.latency / 2 if method == "sendMessage" else 0.0
+        if slow:
+            await asyncio.sleep(slow)
         response: JSONResponse = handler(params)
         self._record(method, params, response.status_code)
         if failure is not None and failure.error == "stall":
             await asyncio.sleep(failure.delay)
+        if slow:
+            await asyncio.sleep(slow)
         return response
 
     def _m_getMe(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
