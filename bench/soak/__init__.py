@@ -21,8 +21,9 @@ down. A Telegram message takes its id from the fake Bot API's count of the chat,
 which the bot's replies share (as in a real private chat), so the gateway can
 look up a reply cut off by a kill from the person's message; each send takes
 the fake 0.2 s (`TELEGRAM_LATENCY`, half before the message is stored, half
-after), so a gateway kill finds sends in flight, as in production. Some people
-send two messages at the same instant, one to each gateway.
+after), and a gateway is killed while a send is in flight (waiting up to 10 s
+for one), so the kill may cut it off. Some people send two messages at the
+same instant, one to each gateway.
 
 Meanwhile a gateway process, Rasa and the action server are each killed with
 SIGKILL K times at random moments (`--short`: 500 messages, 50 people, K = 1;

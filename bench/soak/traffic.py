@@ -50,6 +50,8 @@ KILL_GAP = 5.0  # at least this long between a restart being ready and a kill
 POLL = 0.05
 CODE = re.compile(r"\b(\d{6})\b")
 KINDS = ("gateway", "rasa", "actions")
+IN_FLIGHT_WAIT = 10.0  # a gateway kill waits this long at most for a send in flight
+IN_FLIGHT_POLL = 0.01
 
 
 @dataclass
@@ -294,7 +296,9 @@ async def inject_faults(
 ) -> None:
     """SIGKILL each kind `per_kind` times at random points of the traffic (by
     messages sent, plus a random fraction of a second), restarting each at once;
-    one at a time, each after the last restart is ready."""
+    one at a time, each after the last restart is ready. A gateway is killed
+    while the fake Bot API holds a send in flight (`IN_FLIGHT_WAIT` at most),
+    so the kill may cut it off: the hardest case for the outbox's lookup."""
     plan = [kind for kind in KINDS for _ in range(per_kind)]
     rng.shuffle(plan)
     slots = len(plan)
@@ -309,6 +313,8 @@ async def inject_faults(
         if done.is_set():
             return
         await asyncio.sleep(rng.random())
+        if kind == "gateway":
+            await _send_in_flight(driver)
         name = rng.choice(["gateway1", "gateway2"]) if kind == "gateway" else kind
         service = services[name]
         at = time.monotonic()
@@ -321,6 +327,16 @@ async def inject_faults(
         await service.ready()
         kill.ready_after_s = round(time.monotonic() - at, 2)
         await asyncio.sleep(KILL_GAP)
+
+
+async def _send_in_flight(driver: Driver) -> None:
+    """Until the fake Bot API is in the middle of a send (or `IN_FLIGHT_WAIT`
+    seconds passed, or there is no such fake)."""
+    stop = time.monotonic() + IN_FLIGHT_WAIT
+    while driver.telegram is not None and time.monotonic() < stop:
+        if driver.telegram.sends_in_flight > 0:
+            return
+        await asyncio.sleep(IN_FLIGHT_POLL)
 
 
 async def drain(db_url: str, timeout: float) -> None:

@@ -123,6 +123,7 @@ class FakeTelegramApi(BackgroundServer):
         half before the message is stored and half after (as over a network)."""
         self.token = token
         self.latency = latency
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._state = _State()
         app = Starlette(
@@ -174,6 +175,12 @@ class FakeTelegramApi(BackgroundServer):
         return [c.params for c in self.calls if c.method == method and c.status == 200]
 
     @property
+    def sends_in_flight(self) -> int:
+        """sendMessage calls received and not answered yet."""
+        with self._lock:
+            return self._in_flight
+
+    @property
     def webhook(self) -> dict[str, Any]:
         """The webhook as last set (empty when none)."""
         with self._lock:
@@ -223,14 +230,20 @@ class FakeTelegramApi(BackgroundServer):
             self._record(method, params, 404)
             return _error(404, "Not Found")
         slow = self.latency / 2 if method == "sendMessage" else 0.0
-        if slow:
-            await asyncio.sleep(slow)
-        response: JSONResponse = handler(params)
-        self._record(method, params, response.status_code)
-        if failure is not None and failure.error == "stall":
-            await asyncio.sleep(failure.delay)
-        if slow:
-            await asyncio.sleep(slow)
+        with self._lock:
+            self._in_flight += method == "sendMessage"
+        try:
+            if slow:
+                await asyncio.sleep(slow)
+            response: JSONResponse = handler(params)
+            self._record(method, params, response.status_code)
+            if failure is not None and failure.error == "stall":
+                await asyncio.sleep(failure.delay)
+            if slow:
+                await asyncio.sleep(slow)
+        finally:
+            with self._lock:
+                self._in_flight -= method == "sendMessage"
         return response
 
     def _m_getMe(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
