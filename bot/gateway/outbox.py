@@ -23,7 +23,8 @@ provider (`Lookup`): Twilio lists its messages; Telegram is asked about the
 chat's message ids after the newest message known to be there before the
 attempt: a reply known to have arrived, or the person's own message stored
 before it (`bot.gateway.chat_anchor`, `bot.channels.telegram_lookup`). An id
-found there, not yet stored on another row, is adopted, and only when the
+found there, not yet stored on another row of the conversation (Telegram's ids
+count per chat), is adopted, and only when the
 provider provably has nothing is the row sent again. When it cannot be told (a
 sender without a lookup; Telegram with no known message of the chat to count
 from, or an earlier send whose outcome is still unknown) the row is not sent
@@ -392,7 +393,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 self._finish, item, SendResult(ok=False, unknown=True, error=error)
             )
             return True
-        fresh = await in_thread(self._unrecorded, found.ids)
+        fresh = await in_thread(self._unrecorded, item.conversation_id, found.ids)
         if fresh:
             result = SendResult(ok=True, provider_message_id=fresh[0])
             await in_thread(self._finish, item, result, RECONCILED_FOUND)
@@ -427,15 +428,18 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             known.append(anchor)
         return str(max(known)) if known else None
 
-    def _unrecorded(self, ids: tuple[str, ...]) -> list[str]:
-        """The provider ids not stored on any outbox row, in the given order."""
+    def _unrecorded(self, conversation_id: int, ids: tuple[str, ...]) -> list[str]:
+        """The provider ids not stored on another outbox row of the conversation,
+        in the given order (Telegram's ids count per chat: another chat's reply
+        may have the same id)."""
         if not ids:
             return []
         with self._sessions() as session:
             known = set(
                 session.execute(
                     select(OutboxMessage.provider_message_id).where(
-                        OutboxMessage.provider_message_id.in_(ids)
+                        OutboxMessage.conversation_id == conversation_id,
+                        OutboxMessage.provider_message_id.in_(ids),
                     )
                 ).scalars()
             )

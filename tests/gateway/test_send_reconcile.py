@@ -391,3 +391,33 @@ def test_a_telegram_reply_that_never_left_is_proven_absent_and_sent_once(
     last = provider_db.outbox()[-1]
     assert (last.status, last.reconciled) == ("sent", "resent")
     assert counters["unknown"] == 1 and counters["resent"] == 1
+
+
+def test_a_telegram_reply_found_with_an_id_another_chat_has_is_adopted(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Message ids count per chat: the id found in this chat may be stored on a
+    reply of another chat already; it is still this reply's, not a reason to
+    send it again."""
+    crashes = crash_before_the_record(monkeypatch)
+    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, options, senders=senders) as client:
+        for number, chat in enumerate((4242, 4343), start=1):
+            if chat == 4343:
+                crashes.append(1)  # its reply arrives, its record is lost
+            asked = telegram_api.person_writes(chat, "halo")
+            post_telegram(client, telegram_update(number, chat, "halo", asked))
+            wait_until(lambda n=number: _answered(provider_db, n), what="the reply")
+        counters = sends(client)
+    assert not crashes, "the crash was not simulated"
+    assert [m["text"] for m in telegram_api.messages_in(4343)] == [
+        "halo", "Anda menulis: halo",
+    ], "sent once"  # fmt: skip
+    first, second = provider_db.outbox()
+    assert first.provider_message_id == second.provider_message_id == "2"
+    assert (second.status, second.reconciled) == ("sent", "found")
+    assert counters["found"] == 1 and counters["resent"] == 0
