@@ -503,7 +503,9 @@ def _sms_params(message: Message) -> dict[str, str]:
     }
 
 
-def _telegram_update(message: Message) -> dict[str, Any]:
+def _telegram_update(message: Message, message_id: int | None = None) -> dict[str, Any]:
+    """The update Telegram posts for `message`; `message_id` is its id in the
+    chat (default: its number in the person's sequence, counting from 1)."""
     from telegram import Chat, Update, User
     from telegram import Message as TelegramMessage
 
@@ -511,7 +513,7 @@ def _telegram_update(message: Message) -> dict[str, Any]:
     user = User(id=chat_id, first_name=f"Peserta{message.user}", is_bot=False)
     chat = Chat(id=chat_id, type=Chat.PRIVATE, first_name=user.first_name)
     sent = TelegramMessage(
-        message_id=message.seq + 1,
+        message_id=message.seq + 1 if message_id is None else message_id,
         date=datetime.now(timezone.utc),
         chat=chat,
         from_user=user,

@@ -2,7 +2,8 @@
 
 The server is `postgresql://postgres@127.0.0.1:5432/test` (`TEST_POSTGRES_URL`
 overrides it). Unreachable: the test is skipped with the reason, or failed when
-CI=true.
+CI=true. `TEST_DB_PREFIX` is put before every database's name (runs that share
+a server keep to names of their own).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def postgres_database(prefix: str) -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " under CI")
         pytest.skip(reason)
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    name = f"{os.environ.get('TEST_DB_PREFIX', '')}{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:

@@ -17,13 +17,20 @@ bot/verification/population.py, then synthetic people the local population
 knows: e-mail code, NIK, KK, birth date, joining a batch, status) and handoffs
 (ask for an agent, then BATAL). Webhooks are signed (Twilio RequestValidator,
 Telegram secret token) and go to either gateway, retried on the other when one is
-down. Some people send two messages at the same instant, one to each gateway.
+down. A Telegram message takes its id from the fake Bot API's count of the chat,
+which the bot's replies share (as in a real private chat), so the gateway can
+look up a reply cut off by a kill from the person's message; each send takes
+the fake 0.2 s (`TELEGRAM_LATENCY`, half before the message is stored, half
+after), and a gateway is killed while a send is in flight (waiting up to 10 s
+for one), so the kill may cut it off. Some people send two messages at the
+same instant, one to each gateway.
 
 Meanwhile a gateway process, Rasa and the action server are each killed with
-SIGKILL K times at random moments (`--short`: 500 messages, 50 people, K = 1),
-and restarted at once. Afterwards, from the fakes, the mail folder and the
-database, it counts (and fails, exit 1, unless each is 0): messages lost (no
-reply at all), replies duplicated (one outbox row delivered twice at a fake),
+SIGKILL K times at random moments (`--short`: 500 messages, 50 people, K = 1;
+a test of `make test`, `tests/soak/test_soak_short.py`), and restarted at once.
+Afterwards, from the fakes, the mail folder and the database, it counts (and
+fails, exit 1, unless each is 0): messages lost (no reply at all), replies
+duplicated (one outbox row delivered twice at a fake),
 side effects duplicated (e-mails per code request, e-mail codes per request,
 applicants per NIK, batch memberships per applicant and against the batches'
 counters, handoff tickets per request), and per-conversation order violations

@@ -40,6 +40,7 @@ from bench.soak.people import (
 from bench.soak.stack import (
     MODEL,
     ROOT,
+    TELEGRAM_LATENCY,
     Deliveries,
     Delivery,
     gateway_urls,
@@ -76,7 +77,8 @@ async def soak(
         await asyncio.gather(*(s.ready() for s in services.values()))
         deadline = time.monotonic() + args.timeout
         driver = Driver(gateway_urls(services), deliveries, work / "email-outbox",
-                        random.Random(SEED + 2), deadline)  # noqa: S311  # fmt: skip
+                        random.Random(SEED + 2), deadline,  # noqa: S311
+                        telegram=telegram)  # fmt: skip
         done = asyncio.Event()
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
         print(f"traffic: {total} messages from {len(people)} people", flush=True)
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     rng = random.Random(SEED)  # noqa: S311 (synthetic traffic)
     people = build_people(args.people, args.messages, rng)
     deliveries = Deliveries()
-    twilio, telegram = make_fakes(deliveries)
+    twilio, telegram = make_fakes(deliveries, telegram_latency=TELEGRAM_LATENCY)
     (work / "email-outbox").mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         for fake in (twilio, telegram):

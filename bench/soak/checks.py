@@ -56,7 +56,8 @@ def database_rows(db_url: str) -> dict[str, Any]:
             outbox = c.execute(
                 select(OutboxMessage.id, OutboxMessage.conversation_id,
                        OutboxMessage.inbox_id, OutboxMessage.body,
-                       OutboxMessage.status).order_by(OutboxMessage.id)
+                       OutboxMessage.status, OutboxMessage.reconciled)
+                .order_by(OutboxMessage.id)
             ).all()  # fmt: skip
             applicants = c.execute(
                 select(Applicant.nik, func.count()).group_by(Applicant.nik)
@@ -89,6 +90,19 @@ def database_rows(db_url: str) -> dict[str, Any]:
         "email_codes": {email: int(n) for email, n in codes},
         "tickets": {conversation: int(n) for conversation, n in tickets},
     }
+
+
+def sends_in_doubt(rows: dict[str, Any]) -> dict[str, int]:
+    """Replies whose send had an unknown outcome (a kill or a timeout during
+    the send), by channel and how it ended: "telegram found", "sms resent"..."""
+    conversations = rows["conversations"]
+    return dict(
+        Counter(
+            f"{conversations.get(r.conversation_id, ('?', ''))[0]} {r.reconciled}"
+            for r in rows["outbox"]
+            if r.reconciled is not None
+        )
+    )
 
 
 def rasa_turns(engine: Any) -> Counter[str]:
@@ -342,6 +356,7 @@ def analyse(
             "replies_unmatched": unmatched,
             "outbox_rows": len(rows["outbox"]),
             "outbox_by_status": dict(Counter(r.status for r in rows["outbox"])),
+            "sends_in_doubt": sends_in_doubt(rows),
             "inbox_by_status": dict(Counter(r.status for r in rows["inbox"])),
             "email_requests": sum(traffic.email_requests.values()),
             "emails_sent": sum(mail.values()),

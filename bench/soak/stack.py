@@ -38,6 +38,9 @@ TWILIO_TOKEN = "soak-twilio-auth-token"  # noqa: S105 (a local fake's)
 TWILIO_SID = "AC" + "1" * 32
 TWILIO_FROM = "+15550002222"
 
+TELEGRAM_LATENCY = 0.2
+"""Seconds the fake Bot API takes per sendMessage (about a real round trip), so a
+gateway kill can find sends in flight, as it would in production."""
 START_TIMEOUT = 300.0  # Rasa loads its model slowly on a busy machine
 STOP_TIMEOUT = 20.0
 
@@ -86,10 +89,12 @@ class Deliveries:
         return [d for d in self.to(address) if not is_notice(d.text)]
 
 
-def make_fakes(deliveries: Deliveries, token: str = "") -> tuple[Any, Any]:
+def make_fakes(
+    deliveries: Deliveries, token: str = "", telegram_latency: float = 0.0
+) -> tuple[Any, Any]:
     """The fake Twilio and Telegram APIs, recording into `deliveries` (token: the
-    fake bot's, else the fakes' default)."""
-    from tests.fakes.telegram_api import FakeTelegramApi
+    fake bot's, else the fakes' default; telegram_latency: seconds per send)."""
+    from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramApi
     from tests.fakes.twilio_api import Call, FakeTwilioApi
 
     class SoakTwilioApi(FakeTwilioApi):
@@ -110,7 +115,7 @@ def make_fakes(deliveries: Deliveries, token: str = "") -> tuple[Any, Any]:
 
     return (
         SoakTwilioApi(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN),
-        SoakTelegramApi(token) if token else SoakTelegramApi(),
+        SoakTelegramApi(token or DEFAULT_TOKEN, latency=telegram_latency),
     )
 
 

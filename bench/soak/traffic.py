@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -49,6 +50,8 @@ KILL_GAP = 5.0  # at least this long between a restart being ready and a kill
 POLL = 0.05
 CODE = re.compile(r"\b(\d{6})\b")
 KINDS = ("gateway", "rasa", "actions")
+IN_FLIGHT_WAIT = 10.0  # a gateway kill waits this long at most for a send in flight
+IN_FLIGHT_POLL = 0.01
 
 
 @dataclass
@@ -106,7 +109,11 @@ class Driver:
         rng: random.Random,
         deadline: float,
         think: tuple[float, float] = THINK,
+        telegram: Any = None,
     ) -> None:
+        """`telegram`: the fake Bot API, which gives each Telegram message its id
+        in the chat (`person_writes`: one count per chat for both sides, as the
+        outbox's lookup of a send in doubt expects)."""
         from twilio.request_validator import RequestValidator
 
         self.urls = urls
@@ -116,6 +123,7 @@ class Driver:
         self.rng = rng
         self.deadline = deadline
         self.think = think
+        self.telegram = telegram
         self.traffic = Traffic()
         self.validator = RequestValidator(TWILIO_TOKEN)
         self._ids = 0
@@ -137,7 +145,13 @@ class Driver:
                 "X-Twilio-Signature": signature,
             }
             return SMS_PATH, urlencode(params).encode("ascii"), headers
-        body = json.dumps(_telegram_update(message)).encode("utf-8")
+        chat_message_id = (
+            None
+            if self.telegram is None
+            else self.telegram.person_writes(sent.address, sent.text)
+        )
+        update = _telegram_update(message, chat_message_id)
+        body = json.dumps(update).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
             "X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET,
@@ -282,7 +296,9 @@ async def inject_faults(
 ) -> None:
     """SIGKILL each kind `per_kind` times at random points of the traffic (by
     messages sent, plus a random fraction of a second), restarting each at once;
-    one at a time, each after the last restart is ready."""
+    one at a time, each after the last restart is ready. A gateway is killed
+    while the fake Bot API holds a send in flight (`IN_FLIGHT_WAIT` at most),
+    so the kill may cut it off: the hardest case for the outbox's lookup."""
     plan = [kind for kind in KINDS for _ in range(per_kind)]
     rng.shuffle(plan)
     slots = len(plan)
@@ -297,6 +313,8 @@ async def inject_faults(
         if done.is_set():
             return
         await asyncio.sleep(rng.random())
+        if kind == "gateway":
+            await _send_in_flight(driver)
         name = rng.choice(["gateway1", "gateway2"]) if kind == "gateway" else kind
         service = services[name]
         at = time.monotonic()
@@ -309,6 +327,16 @@ async def inject_faults(
         await service.ready()
         kill.ready_after_s = round(time.monotonic() - at, 2)
         await asyncio.sleep(KILL_GAP)
+
+
+async def _send_in_flight(driver: Driver) -> None:
+    """Until the fake Bot API is in the middle of a send (or `IN_FLIGHT_WAIT`
+    seconds passed, or there is no such fake)."""
+    stop = time.monotonic() + IN_FLIGHT_WAIT
+    while driver.telegram is not None and time.monotonic() < stop:
+        if driver.telegram.sends_in_flight > 0:
+            return
+        await asyncio.sleep(IN_FLIGHT_POLL)
 
 
 async def drain(db_url: str, timeout: float) -> None:

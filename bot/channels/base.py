@@ -33,7 +33,9 @@ class InboundMessage:
     button the assistant sent (Telegram callback data, or an SMS menu number
     already mapped back by the SMS channel). `event` carries non-text input, e.g.
     {"type": "photo", "file_id": "...", "width": 1280, "height": 960} or
-    {"type": "contact", "phone": "+62812..."}.
+    {"type": "contact", "phone": "+62812..."}. `chat_message_id` is Telegram's
+    id of the person's message in the chat (of a button's message, for a button
+    press): replies sent later get higher ids (`bot.gateway.chat_anchor`).
     """
 
     channel: str
@@ -44,6 +46,7 @@ class InboundMessage:
     event: dict[str, Any] | None = None
     simulated: bool = False
     user_name: str | None = None
+    chat_message_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,13 @@ def _well_typed(message: InboundMessage) -> bool:
         and isinstance(message.text, str)
         and isinstance(message.payload, str | None)
         and isinstance(message.user_name, str | None)
+        and (
+            message.chat_message_id is None
+            or (
+                type(message.chat_message_id) is int
+                and 0 < message.chat_message_id < 2**63
+            )
+        )
     )
 
 
@@ -243,6 +250,7 @@ def _inbound(settings: Settings, update: Update) -> InboundMessage | None:
             text=message.text or message.caption or "",
             event=_message_event(message),
             user_name=user.first_name if user else None,
+            chat_message_id=message.message_id,
         )
     query = update.callback_query
     if query is not None:
@@ -256,6 +264,7 @@ def _inbound(settings: Settings, update: Update) -> InboundMessage | None:
             payload=query.data,
             event={"type": "callback", "callback_query_id": query.id},
             user_name=query.from_user.first_name if query.from_user else None,
+            chat_message_id=query.message.message_id if query.message else None,
         )
     return None
 
@@ -628,9 +637,9 @@ class TelegramSender:
         after: str | None = None,
         started: datetime | None = None,
     ) -> LookupResult:
-        """Whether this message arrived after message `after` of the chat, asked
-        of the chat (`bot.channels.telegram_lookup`) for the attempt `started`
-        then; undecidable without `after`."""
+        """Whether this message arrived after message `after` of the chat (one
+        that was there before the attempt `started` then), asked of the chat
+        (`bot.channels.telegram_lookup`); undecidable without `after`."""
         if body.get("kind") != "message" or after is None or not after.isdigit():
             return LookupResult(undecidable=True)
         started_ago = (utcnow() - (started or since)).total_seconds()

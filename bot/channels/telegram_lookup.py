@@ -5,9 +5,10 @@ count up one by one for both sides, and a bot may edit its own messages: asked
 to set a message to exactly the text and buttons it already has, Telegram
 answers "message is not modified"; for an id with no message, "message to edit
 not found"; for the person's message, "message can't be edited". So when a send
-had an unknown outcome (the process died, or the answer never came) and every
-earlier message the bot sent in that chat is known, up to id `after`, the ids
-after it tell:
+had an unknown outcome (the process died, or the answer never came), `after` is
+the id of a message that was in the chat before the attempt (the last reply
+known to have arrived, or the person's own message: `bot.gateway.chat_anchor`)
+and every message the bot sent after it is known, the ids after it tell:
 
 - one of them holds exactly this text and these buttons: the send arrived, and
   that is its id (any bot message after `after` is this send's: earlier sends

@@ -22,13 +22,15 @@ its provider is called, so a crash leaves evidence. A row claimed with that
 evidence, or whose send got no answer (`SendResult.unknown`), had a send whose
 outcome is unknown: it is reconciled before it is repeated. The sender asks its
 provider (`Lookup`): Twilio lists its messages; Telegram is asked about the
-chat's message ids after the last message known to have arrived
-(`bot.channels.telegram_lookup`). An id found there, not yet stored on another
-row of the same conversation (Telegram's ids count per chat), is adopted, and
-only when the provider provably has nothing is the row sent again. When it
-cannot be told (a sender without a lookup; Telegram with no known earlier
-message in the chat, or an earlier send whose outcome is still unknown) the row
-is not sent again: it ends as "unknown". Every case is
+chat's message ids after the newest message known to be there before the
+attempt: a reply known to have arrived, or the person's own message stored
+before it (`bot.gateway.chat_anchor`, `bot.channels.telegram_lookup`). An id
+found there, not yet stored on another row of the conversation (Telegram's ids
+count per chat), is adopted, and only when the
+provider provably has nothing is the row sent again. When it cannot be told (a
+sender without a lookup; Telegram with no known message of the chat to count
+from, or an earlier send whose outcome is still unknown) the row is not sent
+again: it ends as "unknown". Every case is
 counted (`unknown_counts`, on /healthz) with how it ended: found, resent or
 given up, and logged without personal data.
 
@@ -52,6 +54,7 @@ from sqlalchemy.orm import Session
 from bot import leases
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
 from bot.db import utcnow
+from bot.gateway.chat_anchor import newest_inbound_before
 from bot.gateway.options import GatewayOptions
 from bot.gateway.statuses import apply_early_statuses
 from bot.loops import ClaimLoop, backoff, in_thread
@@ -401,11 +404,16 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         return False
 
     def _last_arrived(self, item: OutgoingMessage) -> str | None:
-        """The provider id of the newest message of the conversation known to
-        have arrived before this row (by Telegram's count: message ids count up
-        per chat), or None when there is none or an earlier send's outcome is
-        unknown (then a later message of the chat may be that one's)."""
+        """The chat message id after which this row's message may be (by
+        Telegram's count: message ids count up per chat for both sides): the
+        newest of the replies known to have arrived before this row and of the
+        person's messages stored before its attempt (`bot.gateway.chat_anchor`).
+        None when there is neither, or when an earlier send's outcome is unknown
+        (then a later message of the chat may be that one's)."""
         with self._sessions() as session:
+            anchor = newest_inbound_before(
+                session, item.outbox_id, item.send_started_at
+            )
             rows = session.execute(
                 select(OutboxMessage.status, OutboxMessage.provider_message_id).where(
                     OutboxMessage.conversation_id == item.conversation_id,
@@ -418,20 +426,21 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         if any(status == OUTBOX_UNKNOWN for status, _ in rows):
             return None
         known = [int(pid) for _, pid in rows if pid is not None and pid.isdigit()]
+        if anchor is not None:
+            known.append(anchor)
         return str(max(known)) if known else None
 
-    def _unrecorded(self, conversation: int, ids: tuple[str, ...]) -> list[str]:
+    def _unrecorded(self, conversation_id: int, ids: tuple[str, ...]) -> list[str]:
         """The provider ids not stored on another outbox row of the conversation,
-        in the given order. Only its own rows count: Telegram's message ids count
-        per chat, so every chat has a message 2 (looking at all rows turned a
-        found send into a repeated one)."""
+        in the given order (Telegram's ids count per chat: another chat's reply
+        may have the same id)."""
         if not ids:
             return []
         with self._sessions() as session:
             known = set(
                 session.execute(
                     select(OutboxMessage.provider_message_id).where(
-                        OutboxMessage.conversation_id == conversation,
+                        OutboxMessage.conversation_id == conversation_id,
                         OutboxMessage.provider_message_id.in_(ids),
                     )
                 ).scalars()

@@ -171,6 +171,7 @@ def store_inbound(
             "payload": message.payload,
             "event": message.event,
             "user_name": message.user_name,
+            "chat_message_id": message.chat_message_id,
             "status": INBOX_SKIPPED if skipped else INBOX_PENDING,
             "attempts": 0,
             "received_at": now,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -119,6 +120,9 @@ class InboxMessage(Base):
     last_error = Column(Text)
     received_at = Column(DateTime, nullable=False, default=utcnow)
     processed_at = Column(DateTime)
+    chat_message_id = Column(BigInteger)
+    """Telegram's id of the person's message in the chat (of the button's
+    message, for a button press); None elsewhere."""
 
 
 class OutboxMessage(Base):

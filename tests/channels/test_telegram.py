@@ -99,7 +99,18 @@ def test_text_message_is_parsed(settings: Settings) -> None:
         address="424242",
         text="Halo kak",
         user_name="Siti",
+        chat_message_id=7,  # the message's id in the chat
     )
+
+
+@pytest.mark.parametrize("odd", ["7", 7.5, True, -1, 0, 2**63])
+def test_a_message_id_of_the_wrong_type_is_value_error(
+    settings: Settings, odd: object
+) -> None:
+    raw = json.loads(body(Update(1002, message=message(text="Halo"))))
+    raw["message"]["message_id"] = odd
+    with pytest.raises(ValueError):
+        parse_webhook(settings, headers(), json.dumps(raw).encode())
 
 
 @pytest.mark.parametrize(
@@ -206,6 +217,7 @@ def test_callback_is_parsed(settings: Settings) -> None:
         payload="Ya",
         event={"type": "callback", "callback_query_id": "cb-77"},
         user_name="Siti",
+        chat_message_id=7,  # the id of the message with the button
     )
 
 

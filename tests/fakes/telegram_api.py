@@ -3,7 +3,9 @@
 Runs a Starlette app under uvicorn in a background thread on a free 127.0.0.1
 port. Answers with Telegram's response shapes, records every call, and can be
 told to fail the next calls (429 with retry_after, 403 blocked, 400 chat not
-found, 500) or to answer them slowly.
+found, 500) or to answer them slowly. Message ids count per chat for both sides,
+as in a private chat: `person_writes` gives the person's message its id, which
+the update posted to the gateway then carries.
 
     api = FakeTelegramApi().start()
     settings = load_settings({..., "TELEGRAM_API_URL": api.url, ...})
@@ -113,10 +115,15 @@ def _decode(raw: dict[str, Any]) -> dict[str, Any]:
 class FakeTelegramApi(BackgroundServer):
     """The fake Bot API server; `url` is what TELEGRAM_API_URL should be."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN, same_port: bool = False) -> None:
+    def __init__(
+        self, token: str = DEFAULT_TOKEN, same_port: bool = False, latency: float = 0.0
+    ) -> None:
         """same_port: a restart listens where the first start did (a Bot API that
-        was unreachable for a while)."""
+        was unreachable for a while). latency: seconds each sendMessage takes,
+        half before the message is stored and half after (as over a network)."""
         self.token = token
+        self.latency = latency
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._state = _State()
         app = Starlette(
@@ -142,9 +149,10 @@ class FakeTelegramApi(BackgroundServer):
         """Answer the next `count` calls of `method` with an error.
 
         error: "retry_after" (429), "blocked" (403), "chat_not_found" (400),
-        "server_error" (500), or "slow" (answer normally after `delay` seconds).
+        "server_error" (500), "slow" (handle the call after `delay` seconds), or
+        "stall" (handle it at once, answer after `delay` seconds).
         """
-        if error != "slow" and error not in ERRORS:
+        if error not in ("slow", "stall") and error not in ERRORS:
             raise ValueError(f"unknown error {error!r}")
         with self._lock:
             self._state.failures.extend(
@@ -165,6 +173,12 @@ class FakeTelegramApi(BackgroundServer):
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """Parameters of the successful calls of one method."""
         return [c.params for c in self.calls if c.method == method and c.status == 200]
+
+    @property
+    def sends_in_flight(self) -> int:
+        """sendMessage calls received and not answered yet."""
+        with self._lock:
+            return self._in_flight
 
     @property
     def webhook(self) -> dict[str, Any]:
@@ -201,7 +215,7 @@ class FakeTelegramApi(BackgroundServer):
         failure = self._take_failure(method)
         if failure is not None and failure.error == "slow":
             await asyncio.sleep(failure.delay)
-        elif failure is not None:
+        elif failure is not None and failure.error != "stall":
             status, description = ERRORS[failure.error]
             self._record(method, params, status)
             if failure.error == "retry_after":
@@ -215,8 +229,21 @@ class FakeTelegramApi(BackgroundServer):
         if handler is None:
             self._record(method, params, 404)
             return _error(404, "Not Found")
-        response: JSONResponse = handler(params)
-        self._record(method, params, response.status_code)
+        slow = self.latency / 2 if method == "sendMessage" else 0.0
+        with self._lock:
+            self._in_flight += method == "sendMessage"
+        try:
+            if slow:
+                await asyncio.sleep(slow)
+            response: JSONResponse = handler(params)
+            self._record(method, params, response.status_code)
+            if failure is not None and failure.error == "stall":
+                await asyncio.sleep(failure.delay)
+            if slow:
+                await asyncio.sleep(slow)
+        finally:
+            with self._lock:
+                self._in_flight -= method == "sendMessage"
         return response
 
     def _m_getMe(self, params: dict[str, Any]) -> JSONResponse:  # noqa: N802
@@ -263,7 +290,7 @@ class FakeTelegramApi(BackgroundServer):
 
     def person_writes(self, chat_id: int | str, text: str = "halo") -> int:
         """A message the person sends in the chat (it takes the chat's next id,
-        and the bot cannot edit it); its id."""
+        and the bot cannot edit it); its id, for the update that carries it."""
         person = {"id": int(chat_id), "is_bot": False, "first_name": "Andi"}
         return int(self._new_message(str(chat_id), person, text, {})["message_id"])
 

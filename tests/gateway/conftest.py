@@ -179,12 +179,18 @@ def running(
         yield client
 
 
-def telegram_update(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
-    """A private-chat text message update, built with python-telegram-bot."""
+def telegram_update(
+    update_id: int, chat_id: int, text: str, message_id: int | None = None
+) -> dict[str, Any]:
+    """A private-chat text message update, built with python-telegram-bot.
+
+    `message_id`: the message's id in the chat (default `update_id`); with the
+    fake Bot API, the one its `person_writes` gave, so that the person's and
+    the bot's messages share one count as in a real chat."""
     user = User(id=chat_id, first_name="Andi", is_bot=False)
     chat = Chat(id=chat_id, type=Chat.PRIVATE)
     message = Message(
-        message_id=update_id,
+        message_id=update_id if message_id is None else message_id,
         date=datetime.now(timezone.utc),
         chat=chat,
         from_user=user,

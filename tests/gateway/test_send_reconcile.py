@@ -4,10 +4,12 @@ The real twilio and python-telegram-bot clients talk to local fakes of their
 APIs: a Twilio send that timed out after Twilio accepted it is adopted (looked up
 through the REST API), one Twilio never got is sent again, one whose result was
 never recorded (a crash) is not sent twice; a Telegram send in doubt is looked
-up in the chat (`bot.channels.telegram_lookup`): found when it arrived, sent
+up in the chat (`bot.channels.telegram_lookup`), counting from the last reply
+known to have arrived or the person's own message (the fake numbers both in one
+count per chat), so also the first reply of a chat: found when it arrived, sent
 once when it provably did not, and not repeated but counted when that cannot
-be told (a first reply that timed out); one whose connection was refused is
-sent again. Delivery statuses that arrive before the
+be told (the person wrote more than the probes reach); one whose connection
+was refused is sent again. Delivery statuses that arrive before the
 sid is stored are kept in the database and applied by whichever process stores
 the sid.
 """
@@ -215,19 +217,45 @@ def test_a_crash_between_the_send_and_its_record_sends_one_sms(
     assert counters["found"] == 1
 
 
-def test_a_telegram_read_timeout_is_not_repeated_but_counted(
+def test_a_first_telegram_reply_that_timed_out_after_arriving_is_found(
     provider_settings: Settings, provider_db: Db, telegram_api: FakeTelegramApi
 ) -> None:
-    telegram_api.fail_next(1, error="slow", delay=2.0)
+    telegram_api.fail_next(1, error="stall", delay=2.0)  # taken, answered late
     senders = telegram_sender(provider_settings)
     with running(provider_settings, senders=senders) as client:
-        post_telegram(client, telegram_update(1, 4242, "halo"))
+        asked = telegram_api.person_writes(4242, "halo")
+        post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
         wait_until(lambda: final(provider_db), what="the reply to be settled")
         counters = sends(client)
-        wait_until(  # the slow one lands (2 s, later on a loaded machine)
-            lambda: telegram_api.calls_to("sendMessage"), what="the slow send"
-        )
     assert len(telegram_api.calls_to("sendMessage")) == 1, "sent twice"
+    [row] = provider_db.outbox()
+    assert (row.status, row.reconciled) == ("sent", "found")
+    assert row.provider_message_id == str(asked + 1)
+    assert counters["unknown"] == 1 and counters["found"] == 1
+
+
+def test_a_telegram_reply_past_more_messages_than_probed_is_not_repeated(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The person wrote more than the lookup probes while the outcome was
+    unknown: it cannot be told, so the reply is not sent again, but counted."""
+
+    async def lost_then_chatty(self: Any, address: str, body: dict[str, Any]) -> Any:
+        for _ in range(telegram_lookup.PROBES + 1):
+            telegram_api.person_writes(address, "halo?")
+        raise RuntimeError("no answer")
+
+    monkeypatch.setattr(TelegramSender, "send", lost_then_chatty)
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, senders=senders) as client:
+        asked = telegram_api.person_writes(4242, "halo")
+        post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    assert telegram_api.calls_to("sendMessage") == []
     [row] = provider_db.outbox()
     assert (row.status, row.reconciled) == ("unknown", "given_up")
     assert counters["unknown"] == 1 and counters["given_up"] == 1
@@ -309,72 +337,54 @@ def _answered(db: Db, count: int) -> bool:
     return len(rows) == count and all(row.status != "pending" for row in rows)
 
 
-def test_a_telegram_message_that_arrived_before_a_crash_is_found_not_resent(
+def _converse(
+    client: Any, db: Db, api: FakeTelegramApi, texts: list[str], cut: list[int]
+) -> None:
+    """The person writes each text (its id from the fake's count of the chat)
+    and waits for its reply; `cut` is filled just before the last text, so the
+    fault lands on the reply to it."""
+    for number, text in enumerate(texts, start=1):
+        if number == len(texts):
+            cut.append(1)
+        asked = api.person_writes(4242, text)
+        post_telegram(client, telegram_update(number, 4242, text, message_id=asked))
+        wait_until(lambda n=number: _answered(db, n), what=f"reply {number}")
+
+
+@pytest.mark.parametrize("texts", [["halo"], ["halo", "lagi"]], ids=["first", "later"])
+def test_a_telegram_reply_that_arrived_before_a_crash_is_found_not_resent(
     provider_settings: Settings,
     provider_db: Db,
     telegram_api: FakeTelegramApi,
     monkeypatch: pytest.MonkeyPatch,
+    texts: list[str],
 ) -> None:
+    """The reply reaches Telegram and the process dies before recording it; for
+    the first reply of the chat too, counted from the person's message."""
     crashes = crash_before_the_record(monkeypatch)
     options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
     senders = telegram_sender(provider_settings)
     with running(provider_settings, options, senders=senders) as client:
-        post_telegram(client, telegram_update(1, 4242, "halo"))
-        wait_until(lambda: _answered(provider_db, 1), what="the first reply")
-        telegram_api.person_writes(4242)  # the person's next message takes an id
-        crashes.append(1)  # the next reply reaches Telegram, its record is lost
-        post_telegram(client, telegram_update(2, 4242, "lagi"))
-        wait_until(lambda: _answered(provider_db, 2), what="the second reply")
+        _converse(client, provider_db, telegram_api, texts, crashes)
         counters = sends(client)
     assert not crashes, "the crash was not simulated"
-    assert [m["text"] for m in telegram_api.messages_in(4242)] == [
-        "Anda menulis: halo", "halo", "Anda menulis: lagi",
-    ], "sent once, and the probe changed nothing"  # fmt: skip
-    first, second = provider_db.outbox()
-    assert (second.status, second.provider_message_id) == ("sent", "3")
-    assert second.reconciled == "found"
+    chat = telegram_api.messages_in(4242)
+    assert [m["text"] for m in chat] == [
+        said for text in texts for said in (text, f"Anda menulis: {text}")
+    ], "sent once, and the probe changed nothing"
+    last = provider_db.outbox()[-1]
+    assert (last.status, last.reconciled) == ("sent", "found")
+    assert last.provider_message_id == str(chat[-1]["message_id"])
     assert counters["unknown"] == 1 and counters["found"] == 1
 
 
-def test_a_found_telegram_id_is_adopted_though_another_chat_has_the_same_id(
+@pytest.mark.parametrize("texts", [["halo"], ["halo", "lagi"]], ids=["first", "later"])
+def test_a_telegram_reply_that_never_left_is_proven_absent_and_sent_once(
     provider_settings: Settings,
     provider_db: Db,
     telegram_api: FakeTelegramApi,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Telegram's message ids count per chat: the id found in this chat is this
-    send's even when another chat's message with that id is stored (the
-    announcement's kill run sent such members their result twice)."""
-    crashes = crash_before_the_record(monkeypatch)
-    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
-    senders = telegram_sender(provider_settings)
-    with running(provider_settings, options, senders=senders) as client:
-        post_telegram(client, telegram_update(1, 4343, "halo"))
-        wait_until(lambda: _answered(provider_db, 1), what="the other chat's reply")
-        post_telegram(client, telegram_update(2, 4343, "lagi"))
-        wait_until(lambda: _answered(provider_db, 2), what="its id 2 stored")
-        post_telegram(client, telegram_update(3, 4242, "halo"))
-        wait_until(lambda: _answered(provider_db, 3), what="the first reply")
-        crashes.append(1)  # the next reply reaches Telegram as id 2, unrecorded
-        post_telegram(client, telegram_update(4, 4242, "lagi"))
-        wait_until(lambda: _answered(provider_db, 4), what="the second reply")
-        counters = sends(client)
-    assert not crashes, "the crash was not simulated"
-    assert [m["text"] for m in telegram_api.messages_in(4242)] == [
-        "Anda menulis: halo", "Anda menulis: lagi",
-    ], "sent once"  # fmt: skip
-    *_, last = provider_db.outbox()
-    assert (last.status, last.provider_message_id, last.reconciled) == (
-        "sent", "2", "found",
-    )  # fmt: skip
-    assert counters["found"] == 1 and counters["resent"] == 0
-
-
-def test_a_telegram_message_that_never_left_is_proven_absent_and_sent_once(
-    provider_settings: Settings,
-    provider_db: Db,
-    telegram_api: FakeTelegramApi,
-    monkeypatch: pytest.MonkeyPatch,
+    texts: list[str],
 ) -> None:
     original = TelegramSender.send
     fails: list[int] = []
@@ -389,16 +399,42 @@ def test_a_telegram_message_that_never_left_is_proven_absent_and_sent_once(
     monkeypatch.setattr(telegram_lookup, "IN_FLIGHT", 1.0)  # not 30 s here
     senders = telegram_sender(provider_settings)
     with running(provider_settings, senders=senders) as client:
-        post_telegram(client, telegram_update(1, 4242, "halo"))
-        wait_until(lambda: _answered(provider_db, 1), what="the first reply")
-        fails.append(1)
-        post_telegram(client, telegram_update(2, 4242, "lagi"))
-        wait_until(lambda: _answered(provider_db, 2), what="the second reply")
+        _converse(client, provider_db, telegram_api, texts, fails)
         counters = sends(client)
     assert not fails, "the lost send was not simulated"
     assert [m["text"] for m in telegram_api.messages_in(4242)] == [
-        "Anda menulis: halo", "Anda menulis: lagi",
-    ]  # fmt: skip
-    second = provider_db.outbox()[1]
-    assert (second.status, second.reconciled) == ("sent", "resent")
+        said for text in texts for said in (text, f"Anda menulis: {text}")
+    ]
+    last = provider_db.outbox()[-1]
+    assert (last.status, last.reconciled) == ("sent", "resent")
     assert counters["unknown"] == 1 and counters["resent"] == 1
+
+
+def test_a_telegram_reply_found_with_an_id_another_chat_has_is_adopted(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Message ids count per chat: the id found in this chat may be stored on a
+    reply of another chat already; it is still this reply's, not a reason to
+    send it again."""
+    crashes = crash_before_the_record(monkeypatch)
+    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, options, senders=senders) as client:
+        for number, chat in enumerate((4242, 4343), start=1):
+            if chat == 4343:
+                crashes.append(1)  # its reply arrives, its record is lost
+            asked = telegram_api.person_writes(chat, "halo")
+            post_telegram(client, telegram_update(number, chat, "halo", asked))
+            wait_until(lambda n=number: _answered(provider_db, n), what="the reply")
+        counters = sends(client)
+    assert not crashes, "the crash was not simulated"
+    assert [m["text"] for m in telegram_api.messages_in(4343)] == [
+        "halo", "Anda menulis: halo",
+    ], "sent once"  # fmt: skip
+    first, second = provider_db.outbox()
+    assert first.provider_message_id == second.provider_message_id == "2"
+    assert (second.status, second.reconciled) == ("sent", "found")
+    assert counters["found"] == 1 and counters["resent"] == 0

@@ -29,13 +29,13 @@ def _rows() -> dict[str, Any]:
     ]  # fmt: skip
     outbox = [
         SimpleNamespace(id=10, conversation_id=1, inbox_id=1, status="sent",
-                        body={"kind": "sms", "text": "satu"}),
+                        body={"kind": "sms", "text": "satu"}, reconciled=None),
         SimpleNamespace(id=11, conversation_id=2, inbox_id=3, status="sent",
-                        body={"kind": "message", "text": "halo"}),
+                        body={"kind": "message", "text": "halo"}, reconciled=None),
         SimpleNamespace(id=12, conversation_id=1, inbox_id=2, status="sent",
-                        body={"kind": "sms", "text": "dua"}),
+                        body={"kind": "sms", "text": "dua"}, reconciled=None),
         SimpleNamespace(id=13, conversation_id=1, inbox_id=2, status="sent",
-                        body={"kind": "sms", "text": "tiga"}),
+                        body={"kind": "sms", "text": "tiga"}, reconciled=None),
     ]  # fmt: skip
     return {
         "conversations": {1: ("sms", PHONE), 2: ("telegram", CHAT)},
@@ -166,3 +166,10 @@ def test_wait_notices_do_not_count_as_answers_for_recovery() -> None:
     result = analyse(traffic, deliveries, _rows(), Counter({"a@gmail.com": 1}))
     (kill,) = result["recovery"]["gateway"]
     assert kill["first_s"] == 0.5  # "satu" at 1.0, not the notice at 0.6
+
+
+def test_sends_in_doubt_are_counted_by_channel_and_ending() -> None:
+    rows = _rows()
+    rows["outbox"][1].reconciled = "found"
+    result = analyse(_traffic(), _deliveries(), rows, Counter({"a@gmail.com": 1}))
+    assert result["details"]["sends_in_doubt"] == {"telegram found": 1}
