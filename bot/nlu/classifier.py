@@ -39,7 +39,7 @@ class WeightedLogisticRegression(GraphComponent, IntentClassifier):
     def get_default_config() -> dict[str, Any]:
         """Defaults: the choices measured in docs/benchmarks.md (bench-nlu)."""
         return {
-            "C": 10.0,
+            "C": 30.0,
             "max_iter": 1000,
             "class_weight": "balanced",
             "sublinear_tf": True,
