@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # make run / make shell are development: the simulator is on, a local key is made.
 export PRAKERJA_ENV ?= development
 
-.PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-nlu-compare \
+.PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-nlu-dev bench-nlu-compare \
 	bench-policy bench-gateway bench-announce bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent \
 	screenshots clean
 
@@ -75,6 +75,9 @@ test: $(MODEL) lint ## Install, train if needed, run every test (PYTEST_WORKERS=
 
 bench-nlu: $(MODEL) ## Measure the model on the held-out set (ARGS=--aggregates-only)
 	$(BIN)/python -m bench.nlu $(ARGS)
+
+bench-nlu-dev: $(MODEL) ## Measure the model on the development set (to tune on; prints misses)
+	$(BIN)/python -m bench.nlu --dev $(ARGS)
 
 bench-nlu-compare: $(BIN)/.installed ## Compare NLU pipelines (5-fold CV, latency, misfires)
 	$(BIN)/python -m bench.nlu --compare

@@ -30,6 +30,8 @@ from bot.privacy.detect import replace_personal_data
 from bot.privacy.vault import new_token
 
 HELDOUT = Path("bench/nlu_heldout/messages.yml")
+# Written separately to tune on (same format); never trained on either.
+DEV = Path("bench/nlu_dev/messages.yml")
 MODEL = Path("models/prakerja.tar.gz")
 WARM_UP = ["halo", "gmn cara daftar", "nik sy gk kebaca", "resep rendang", "STOP"]
 

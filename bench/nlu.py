@@ -1,6 +1,7 @@
 """Measure NLU: the trained model on the held-out set, or a pipeline comparison.
 
 Usage: python -m bench.nlu [--aggregates-only] [--model PATH]
+       python -m bench.nlu --dev [--model PATH]
        python -m bench.nlu --compare [--configs light diet] [--folds 5] [--nusax DIR]
 
 Default (`make bench-nlu`): the trained model on bench/nlu_heldout/messages.yml
@@ -8,6 +9,10 @@ Default (`make bench-nlu`): the trained model on bench/nlu_heldout/messages.yml
 for, answers wrong with confidence, misfires on unrelated chatter, parse time
 p50/p95. `--aggregates-only` prints no message text (for whoever tunes the
 model). Results go to results/bench/nlu_heldout.json.
+
+`--dev` (`make bench-nlu-dev`): the same measurement on the development set
+bench/nlu_dev/messages.yml, misses included: the set to tune on. Results go to
+results/bench/nlu_dev.json.
 
 `--compare` (`make bench-nlu-compare`): for each config in bench/configs/:
 stratified k-fold cross-validation of the intent classifier on data/nlu
@@ -29,7 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.heldout import HELDOUT, MODEL
+from bench.heldout import DEV, HELDOUT, MODEL
 from bench.heldout import run as run_heldout
 from bench.heldout_metrics import top_intent
 
@@ -268,6 +273,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--heldout", type=Path, default=HELDOUT)
     parser.add_argument(
+        "--dev",
+        action="store_true",
+        help=f"measure on the development set {DEV} (to tune on) instead",
+    )
+    parser.add_argument(
         "--aggregates-only",
         action="store_true",
         help="print figures only, never a message (for whoever tunes the model)",
@@ -279,6 +289,9 @@ def main() -> None:
     quiet_rasa()
     if not args.model.exists():
         parser.error(f"{args.model} does not exist: run `make train` first")
+    if args.dev:
+        run_heldout(args.model, DEV, args.aggregates_only, RESULTS / "nlu_dev.json")
+        return
     run_heldout(
         args.model, args.heldout, args.aggregates_only, RESULTS / "nlu_heldout.json"
     )
