@@ -24,8 +24,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 24
 POSTGRES_CONNECT_TIMEOUT_S = 5
 POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
-POSTGRES_POOL_SIZE = 10
-POSTGRES_POOL_OVERFLOW = 20
+POSTGRES_POOL_SIZE = 20
+POSTGRES_POOL_OVERFLOW = 10
 POSTGRES_LOCK_TIMEOUT_MS = 5_000
 
 
@@ -98,7 +98,9 @@ def make_engine(
         hide_parameters=True,
         pool_pre_ping=True,
         # The gateway's and the action server's thread pools share the engine:
-        # enough kept connections that returning one rarely closes it.
+        # enough kept connections that returning one rarely closes it (with 10,
+        # a gateway under load opened a new connection for about every third
+        # checkout: 8 % of its CPU); the same 30 at most as before.
         pool_size=POSTGRES_POOL_SIZE,
         max_overflow=POSTGRES_POOL_OVERFLOW,
         connect_args=postgres_connect_args(statement_timeout_ms, lock_timeout_ms),
