@@ -65,8 +65,9 @@ from bot.channels.base import (
     neutralise_command,
 )
 from bot.channels.pacing import PACED, Pacer, RateLimiter
+from bot.channels.request_tracing import RequestNotSentError
 from bot.channels.telegram_lookup import look_up_sent
-from bot.channels.telegram_request import AiohttpRequest, RequestNotSentError
+from bot.channels.telegram_request import AiohttpRequest
 from bot.db import utcnow
 from bot.policy.catalogue import module_texts, say
 from bot.policy.validation import normalize_phone

@@ -10,7 +10,8 @@ Whether a failed request may have reached Telegram decides whether a send may
 be repeated (`bot.channels.telegram.never_arrived`). aiohttp's tracing marks the
 moment a request's headers were written; an error before that (connection
 refused, a connect or pool timeout) provably sent nothing and is raised as
-PTB's `NetworkError`/`TimedOut` caused by `RequestNotSentError`. Any later error (no
+PTB's `NetworkError`/`TimedOut` caused by `RequestNotSentError`
+(`bot.channels.request_tracing`). Any later error (no
 answer in time, the connection lost mid-response) may have delivered the
 message.
 """
@@ -18,28 +19,20 @@ message.
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.request_tracing import (
+    not_sent,
+    request_context,
+    sent_tracing,
+    was_sent,
+)
+
 USER_AGENT = "prakerja-assistant (python-telegram-bot, aiohttp)"
-
-
-class RequestNotSentError(Exception):
-    """Nothing of the request reached Telegram; its cause is aiohttp's error."""
-
-
-async def _headers_sent(session: Any, context: SimpleNamespace, params: Any) -> None:
-    context.trace_request_ctx.sent = True
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    config = aiohttp.TraceConfig()
-    config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
-    return config
 
 
 def _seconds(value: object, default: float | None) -> float | None:
@@ -66,7 +59,7 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
-                trace_configs=[_tracing()],
+                trace_configs=[sent_tracing()],
                 headers={"User-Agent": USER_AGENT},
             )
         return self._session
@@ -101,7 +94,7 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=_seconds(read_timeout, self._timeout),
         )
-        context = SimpleNamespace(sent=False)
+        context = request_context()
         try:
             async with self._client().request(
                 method,
@@ -112,10 +105,7 @@ class AiohttpRequest(BaseRequest):
             ) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            cause: BaseException = exc
-            if not context.sent:
-                cause = RequestNotSentError(type(exc).__name__)
-                cause.__cause__ = exc
+            cause: BaseException = exc if was_sent(context) else not_sent(exc)
             name = f"aiohttp.{type(exc).__name__}"
             if isinstance(exc, asyncio.TimeoutError):
                 raise TimedOut(f"{name}: no answer in time") from cause

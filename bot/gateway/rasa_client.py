@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 
 from bot.channels.base import Button, Reply
+from bot.channels.request_tracing import request_context, sent_tracing, was_sent
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 # Nobody took the message: overloaded (429) or a proxy found no Rasa (502, 503).
@@ -91,19 +91,6 @@ def parse_replies(data: Any) -> list[Reply]:
     return replies
 
 
-async def _headers_sent(
-    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
-) -> None:
-    context.trace_request_ctx.sent = True
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    """Marks a request's context once its headers were written to Rasa."""
-    config = aiohttp.TraceConfig()
-    config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
-    return config
-
-
 class RasaClient:
     """An HTTP client for one Rasa server, used from one event loop."""
 
@@ -119,7 +106,7 @@ class RasaClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                trace_configs=[_tracing()],
+                trace_configs=[sent_tracing()],
                 connector=aiohttp.TCPConnector(limit=0),
                 json_serialize=_dumps,
             )
@@ -134,7 +121,7 @@ class RasaClient:
         action failed) or RasaRejectedError.
         """
         body = {"sender": sender, "message": text, "metadata": metadata or {}}
-        context = SimpleNamespace(sent=False)
+        context = request_context()
         try:
             async with self._client.post(
                 self._url, json=body, trace_request_ctx=context
@@ -148,7 +135,7 @@ class RasaClient:
                     raise RasaRejectedError(f"HTTP {status}")
                 raw = await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            if not context.sent:  # nothing reached Rasa: nothing was processed
+            if not was_sent(context):  # nothing reached Rasa: nothing was processed
                 raise RasaUnavailableError(type(exc).__name__) from exc
             raise RasaTurnError(type(exc).__name__) from exc  # timeout, dropped
         try:
@@ -165,7 +152,7 @@ class RasaClient:
             async with self._client.get(
                 self._root,
                 timeout=aiohttp.ClientTimeout(total=timeout),
-                trace_request_ctx=SimpleNamespace(sent=False),
+                trace_request_ctx=request_context(),
             ) as response:
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError):

@@ -31,7 +31,6 @@ import asyncio
 import contextvars
 import logging
 from datetime import datetime, timezone
-from types import SimpleNamespace
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,6 +42,12 @@ from twilio.rest import Client
 
 from bot.channels.base import SMS, LookupResult, SendResult
 from bot.channels.pacing import PACED, Pacer, RateLimiter
+from bot.channels.request_tracing import (
+    RequestNotSentError,
+    request_context,
+    sent_tracing,
+    was_sent,
+)
 from bot.channels.sms.gsm7 import to_gsm7
 from bot.settings import Settings
 
@@ -63,20 +68,6 @@ INVALID_NUMBERS = frozenset({21211, 21614})
 _last_headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "twilio_last_headers", default=None
 )
-
-
-class RequestNotSentError(Exception):
-    """Nothing of the request reached Twilio; its cause is aiohttp's error."""
-
-
-async def _headers_sent(session: Any, context: SimpleNamespace, params: Any) -> None:
-    context.trace_request_ctx.sent = True
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    config = aiohttp.TraceConfig()
-    config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
-    return config
 
 
 class AsyncRedirectingClient(AsyncHttpClient):
@@ -122,9 +113,9 @@ class AsyncRedirectingClient(AsyncHttpClient):
         """Send the request to the configured base URL; remember its headers."""
         _last_headers.set({})
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(trace_configs=[_tracing()])
+            self._session = aiohttp.ClientSession(trace_configs=[sent_tracing()])
         seconds = timeout or self.timeout or REQUEST_TIMEOUT
-        context = SimpleNamespace(sent=False)
+        context = request_context()
         try:
             async with self._session.request(
                 method.upper(),
@@ -141,7 +132,7 @@ class AsyncRedirectingClient(AsyncHttpClient):
                 _last_headers.set(dict(response.headers))
                 return Response(response.status, text, dict(response.headers))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            if not context.sent:
+            if not was_sent(context):
                 raise RequestNotSentError(type(exc).__name__) from exc
             raise
 

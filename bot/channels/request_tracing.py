@@ -1,0 +1,48 @@
+"""Did an HTTP request leave? aiohttp's tracing marks when its headers were written.
+
+A send may be repeated only when the provider provably never got it. An error
+raised before the request's headers were written (connection refused, a connect
+or pool timeout) sent nothing; any later one (no answer in time, the connection
+lost mid-response) may have delivered it. Rasa's client, the Telegram transport
+and the Twilio client pass `request_context()` as aiohttp's `trace_request_ctx`
+of a session made with `sent_tracing()`, and ask `was_sent` when it fails.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import aiohttp
+
+
+class RequestNotSentError(Exception):
+    """Nothing of the request reached the server; its cause is aiohttp's error."""
+
+
+async def _headers_sent(session: Any, context: SimpleNamespace, params: Any) -> None:
+    context.trace_request_ctx.sent = True
+
+
+def sent_tracing() -> aiohttp.TraceConfig:
+    """The trace config that marks a request's context once its headers left."""
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
+    return config
+
+
+def request_context() -> SimpleNamespace:
+    """A fresh context for one request (`trace_request_ctx`)."""
+    return SimpleNamespace(sent=False)
+
+
+def was_sent(context: SimpleNamespace) -> bool:
+    """Whether the request's headers were written (it may have arrived)."""
+    return bool(context.sent)
+
+
+def not_sent(error: BaseException) -> RequestNotSentError:
+    """`RequestNotSentError` caused by aiohttp's `error`, to raise from."""
+    wrapped = RequestNotSentError(type(error).__name__)
+    wrapped.__cause__ = error
+    return wrapped
