@@ -151,14 +151,6 @@ class ConversationClaims:
         self._options = options
         self._tokens = leases.Tokens()
 
-    def holds(self, conversation_id: int, token: int | None) -> Any:
-        """SQL: this conversation is still leased by this claim (the fence)."""
-        return and_(
-            Conversation.id == conversation_id,
-            Conversation.lease_owner == self._owner,
-            Conversation.lease_token == token,
-        )
-
     def fence(self, conversation_id: int, token: int | None) -> dict[str, Any]:
         """The parameters of `HOLDS` for this process's claim with `token`."""
         return {"conversation_id": conversation_id, "me": self._owner, "token": token}

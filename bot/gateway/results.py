@@ -1,7 +1,7 @@
 """Commit what processing a message produced: the row done, failed or
 postponed, with its replies in the outbox, in one transaction each.
 
-Every write names the claim's fencing token (`ConversationClaims.holds`), so
+Every write names the claim's fencing token (`bot.gateway.claims.HOLDS`), so
 only the current lease holder's writes change anything; a late one is dropped.
 Answers held during a stale burst (`bot.gateway.burst`) go out before anything
 else of the transaction. The methods block (run them in a thread).
@@ -328,8 +328,7 @@ class Results:
         """Update the conversation while this claim still holds it (the fence);
         False when it does not."""
         kept = session.execute(
-            update(Conversation.__table__)
-            .where(self._claims.holds(pending.conversation_id, pending.lease_token))
-            .values(**values)
+            update(conversations).where(claims.HOLDS).values(**values),
+            self._claims.fence(pending.conversation_id, pending.lease_token),
         )
         return bool(kept.rowcount == 1)
