@@ -40,7 +40,8 @@ from bot.messages.pseudonym import pseudonym
 def insert_ignoring_conflict(
     session: Session, table: Any, values: dict[str, Any], conflict: list[str]
 ) -> bool:
-    """Insert one row; False when a row with the same unique key already exists."""
+    """Insert one row; False when a row with the same unique key already exists
+    (`conflict`: that key's columns; empty: any unique key of the table)."""
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         statement = _insert_ignoring(dialect, table, tuple(conflict))
@@ -57,9 +58,12 @@ def insert_ignoring_conflict(
 @functools.lru_cache(maxsize=64)
 def _insert_ignoring(dialect: str, table: Any, conflict: tuple[str, ...]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the table, built once: the values
-    are passed as parameters when it is executed (no statement per row)."""
+    are passed as parameters when it is executed (no statement per row). With
+    no `conflict` columns, a conflict on any unique key is ignored."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return module.insert(table).on_conflict_do_nothing(
+        index_elements=list(conflict) or None
+    )
 
 
 _FIND_CONVERSATION = (
@@ -128,7 +132,11 @@ def conversation_id(
             "created_at": now,
             "updated_at": now,
         },
-        ["channel", "address"],
+        # Any unique key, not only (channel, address): when two processes
+        # create the same conversation at once, PostgreSQL may find the clash
+        # on the pseudonym's index first, which a conflict target of (channel,
+        # address) does not cover (an IntegrityError, seen in the soak).
+        [],
     )
     found = _find_conversation(session, channel, address)
     if found is None:  # pragma: no cover - the insert or the other one committed

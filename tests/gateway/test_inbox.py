@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
 from bot.channels.base import SMS, TELEGRAM, InboundMessage
-from bot.messages.inbox import store_inbound
+from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.messages.inbox import insert_ignoring_conflict, store_inbound
+from bot.messages.models import Conversation
 from bot.messages.pseudonym import pseudonym
 from bot.schema import upgrade
 from bot.settings import Settings
@@ -20,6 +24,7 @@ from tests.gateway.conftest import (
     telegram_update,
     wait_until,
 )
+from tests.postgres import BACKENDS, fresh_database
 
 
 def test_the_same_provider_id_is_stored_once(settings: Settings, db: Db) -> None:
@@ -138,3 +143,45 @@ def test_a_known_conversation_is_only_read(settings: Settings, db: Db) -> None:
     inserts = [s for s in statements if s.upper().startswith("INSERT")]
     assert inserts == ["INSERT INTO inbox_message"]
     assert len(db.conversations()) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_creating_a_conversation_ignores_a_clash_on_any_unique_key(
+    backend: str, tmp_path: Path
+) -> None:
+    """Two processes creating one person's conversation at once: PostgreSQL may
+    find the clash on the pseudonym's unique index rather than on (channel,
+    address), which a conflict target of (channel, address) does not cover (an
+    IntegrityError answered the webhook with a 500 in the soak). A clash on the
+    pseudonym alone shows the insert ignores it too."""
+    with fresh_database(backend, tmp_path, "inbox_clash") as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            sessions = make_sessionmaker(engine)
+            now = utcnow()
+            values = {
+                "channel": SMS,
+                "address": "+6281200000001",
+                "pseudonym": pseudonym(PSEUDONYM_KEY, SMS, "+6281200000001"),
+                "simulated": False,
+                "opted_out": False,
+                "state": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            with sessions() as session:
+                session.execute(insert(Conversation.__table__).values(**values))
+                session.commit()
+            clash = {**values, "address": "+6281200000002"}
+            with sessions() as session:
+                assert not insert_ignoring_conflict(
+                    session, Conversation.__table__, clash, []
+                )
+                # the transaction goes on: the webhook's insert still commits
+                assert store_inbound(
+                    session, InboundMessage(SMS, "SM1", "+6281200000001"), PSEUDONYM_KEY
+                )
+                session.commit()
+        finally:
+            engine.dispose()
