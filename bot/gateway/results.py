@@ -205,7 +205,6 @@ class Results:
                     _outbox_values(
                         pending, seq, body, seq < outcome.exempt, now, outcome
                     ),
-                    ["inbox_id", "seq"],
                 )
 
     def fail(

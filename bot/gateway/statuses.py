@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -91,18 +91,22 @@ def keep_early_status(
     session.flush()
 
 
+_early = EarlyDeliveryStatus.__table__
+KEPT = (
+    select(_early.c.id, _early.c.status, _early.c.error_code)
+    .where(_early.c.provider_message_id == bindparam("provider_message_id"))
+    .order_by(_early.c.id)
+)
+"""The kept statuses of one provider id, in arrival order (built once: the
+sender looks after every SMS it stores)."""
+
+
 def apply_early_statuses(session: Session, provider_message_id: str) -> int:
     """Apply the kept statuses of this id, in arrival order, to its stored row and
     forget them (idempotent); the caller commits. How many were applied."""
-    kept = (
-        session.execute(
-            select(EarlyDeliveryStatus)
-            .where(EarlyDeliveryStatus.provider_message_id == provider_message_id)
-            .order_by(EarlyDeliveryStatus.id)
-        )
-        .scalars()
-        .all()
-    )
+    kept = session.execute(KEPT, {"provider_message_id": provider_message_id}).all()
+    if not kept:  # nearly always: one prebuilt statement, no ORM
+        return 0
     applied = [
         early.id
         for early in kept

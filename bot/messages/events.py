@@ -140,7 +140,6 @@ def enqueue_notification(
             "attempts": 0,
             "received_at": utcnow(),
         },
-        ["channel", "provider_id"],
     )
     stored = session.execute(
         select(InboxMessage.id).where(

@@ -22,12 +22,12 @@ import functools
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
+from bot.insert_ignoring import insert_ignoring
 from bot.messages.models import (
     INBOX_PENDING,
     INBOX_SKIPPED,
@@ -38,32 +38,27 @@ from bot.messages.pseudonym import pseudonym
 
 
 def insert_ignoring_conflict(
-    session: Session, table: Any, values: dict[str, Any], conflict: list[str]
+    session: Session, table: Any, values: dict[str, Any]
 ) -> bool:
-    """Insert one row; False when a row with the same unique key already exists
-    (`conflict`: that key's columns; empty: any unique key of the table)."""
+    """Insert one row; False when a row with one of its unique keys already
+    exists (any unique key: when two processes create the same conversation at
+    once, PostgreSQL may find the clash on its pseudonym's index first)."""
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        statement = _insert_ignoring(dialect, table, tuple(conflict))
-        return bool(session.execute(statement, values).rowcount == 1)
-    else:
-        try:
-            with session.begin_nested():
-                session.execute(insert(table).values(**values))
-        except IntegrityError:
-            return False
-        return True
+        return bool(session.execute(_insert_ignoring(table), values).rowcount == 1)
+    try:
+        with session.begin_nested():
+            session.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_ignoring(dialect: str, table: Any, conflict: tuple[str, ...]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the table, built once: the values
-    are passed as parameters when it is executed (no statement per row). With
-    no `conflict` columns, a conflict on any unique key is ignored."""
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(
-        index_elements=list(conflict) or None
-    )
+def _insert_ignoring(table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the table, built once and cached
+    compiled (`bot.insert_ignoring`): the values are execution parameters."""
+    return insert_ignoring(table)
 
 
 _FIND_CONVERSATION = (
@@ -132,11 +127,6 @@ def conversation_id(
             "created_at": now,
             "updated_at": now,
         },
-        # Any unique key, not only (channel, address): when two processes
-        # create the same conversation at once, PostgreSQL may find the clash
-        # on the pseudonym's index first, which a conflict target of (channel,
-        # address) does not cover (an IntegrityError, seen in the soak).
-        [],
     )
     found = _find_conversation(session, channel, address)
     if found is None:  # pragma: no cover - the insert or the other one committed
@@ -188,5 +178,4 @@ def store_inbound(
             if skipped
             else None,
         },
-        ["channel", "provider_id"],
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bot import db
 from bot.db import make_engine, postgres_connect_args, utcnow
 from bot.messages.models import Conversation
 from bot.schema import upgrade
@@ -69,3 +71,55 @@ def test_postgres_connect_arguments() -> None:
         "options": "-c statement_timeout=15000 -c lock_timeout=5000",
     }
     assert postgres_connect_args(None, None) == {"connect_timeout": 5}
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    admin = create_engine(postgres_url, future=True, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
+
+
+def test_a_postgres_connection_that_died_while_idle_is_replaced_before_use(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle longer than `PING_AFTER_IDLE_S` (0 here): pinged at checkout, and
+    a dead one is replaced without the caller seeing an error."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+    engine = make_engine(postgres_url)
+    try:
+        first = _backend_pid(engine)
+        _terminate(postgres_url, first)
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
+
+
+def test_a_postgres_connection_back_in_use_at_once_is_not_pinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within `PING_AFTER_IDLE_S` no ping: a connection that died meanwhile fails
+    its first statement, and the pool replaces every connection for the next."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)
+    engine = make_engine(postgres_url)
+    statements: list[str] = []
+    event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    try:
+        first = _backend_pid(engine)
+        assert _backend_pid(engine) == first
+        assert statements == ["SELECT pg_backend_pid()"] * 2  # no SELECT 1
+        _terminate(postgres_url, first)
+        with pytest.raises(OperationalError):
+            _backend_pid(engine)
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()

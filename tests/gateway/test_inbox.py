@@ -176,7 +176,7 @@ def test_creating_a_conversation_ignores_a_clash_on_any_unique_key(
             clash = {**values, "address": "+6281200000002"}
             with sessions() as session:
                 assert not insert_ignoring_conflict(
-                    session, Conversation.__table__, clash, []
+                    session, Conversation.__table__, clash
                 )
                 # the transaction goes on: the webhook's insert still commits
                 assert store_inbound(

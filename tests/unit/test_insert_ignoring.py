@@ -1,0 +1,58 @@
+"""`bot.insert_ignoring`: INSERT ... ON CONFLICT DO NOTHING, compiled once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy.engine.default import CACHE_HIT
+
+from bot.db import make_engine
+from bot.insert_ignoring import insert_ignoring
+from tests.postgres import BACKENDS, fresh_database
+
+metadata = MetaData()
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("nik", String(16), nullable=False),
+    Column("email", String(64), nullable=False),
+    UniqueConstraint("nik"),
+    UniqueConstraint("email"),
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_taken_key_is_skipped_and_the_sql_is_compiled_once(
+    backend: str, tmp_path: Path
+) -> None:
+    with fresh_database(backend, tmp_path, "insert_ignoring") as url:
+        engine = make_engine(url)
+        try:
+            metadata.create_all(engine)
+            statement = insert_ignoring(people)
+            with engine.begin() as connection:
+                first = connection.execute(statement, {"nik": "1", "email": "a"})
+                same_nik = connection.execute(statement, {"nik": "1", "email": "b"})
+                same_email = connection.execute(statement, {"nik": "2", "email": "a"})
+                other = connection.execute(statement, {"nik": "3", "email": "c"})
+            assert [first.rowcount, same_nik.rowcount, same_email.rowcount] == [1, 0, 0]
+            assert other.rowcount == 1  # the skipped rows did not abort it
+            assert first.context.cache_hit is not CACHE_HIT  # compiled here
+            assert all(r.context.cache_hit is CACHE_HIT for r in (same_nik, other))
+            with engine.connect() as connection:
+                rows = connection.execute(people.select().order_by(people.c.id))
+                assert [(r.nik, r.email) for r in rows] == [("1", "a"), ("3", "c")]
+        finally:
+            engine.dispose()
+
+
+def test_the_sql_is_the_insert_with_the_clause() -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    for dialect in (postgresql.dialect(), sqlite.dialect()):
+        sql = str(insert_ignoring(people).compile(dialect=dialect))
+        assert sql.startswith("INSERT INTO people")
+        assert sql.endswith(" ON CONFLICT DO NOTHING")
