@@ -26,7 +26,7 @@ from bot.db import utcnow
 from bot.gateway import burst
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outcome import Held, PendingMessage
-from bot.handoff.tickets import active_ticket, active_ticket_id
+from bot.handoff.tickets import active_ticket_id, ticket_for_message
 from bot.messages.events import internal_event_name
 from bot.messages.models import INBOX_PENDING, Conversation, InboxMessage
 
@@ -238,7 +238,7 @@ class ConversationClaims:
             message=messages[0],
             ticket=None  # one statement less for the common case: no ticket
             if conversation.ticket_id is None
-            else active_ticket(session, conversation_id),
+            else ticket_for_message(session, conversation_id, row.id),
             lease_token=held.token,
             stale=burst.is_stale(row.received_at, utcnow(), self._options.stale_after),
             following=following,

@@ -26,6 +26,7 @@ from bot.handoff.texts import (
     with_agent_text,
 )
 from bot.handoff.tickets import (
+    HANDOFF_EFFECT,
     AgentsOnline,
     expected_wait,
     open_ticket,
@@ -71,7 +72,7 @@ class HandoffDesk:
         return once(
             self._sessions,
             key,
-            "handoff",
+            HANDOFF_EFFECT,
             lambda session: self._hand_off(session, pseudonym, reason),
             Handoff | None,
             clock=self._clock,

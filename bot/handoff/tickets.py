@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import TELEGRAM
 from bot.db import utcnow
+from bot.effects import recorded
 from bot.handoff.errors import (
     ConversationNotFound,
     TicketClosed,
@@ -148,6 +149,26 @@ def active_ticket(session: Session, conversation_id: int) -> TicketInfo | None:
         )
     ).first()
     return None if row is None else TicketInfo.from_row(row)
+
+
+HANDOFF_EFFECT = "handoff"
+"""The effect ledger's name for opening a ticket (`bot.handoff.desk`), keyed by
+the turn's inbox id."""
+
+
+def ticket_for_message(
+    session: Session, conversation_id: int, inbox_id: int
+) -> TicketInfo | None:
+    """The active ticket the person's message `inbox_id` is routed by: None
+    when there is none, or when this message's own turn opened it (Rasa or the
+    gateway died after the action opened the ticket, before the answer was
+    stored). That message still goes to Rasa, whose turn is replayed with the
+    first one's answer ("saya sambungkan ke petugas..."); routed to the agent
+    instead, it got no answer at all (seen in the soak)."""
+    ticket = active_ticket(session, conversation_id)
+    if ticket is None or recorded(session, str(inbox_id), HANDOFF_EFFECT) is None:
+        return ticket
+    return None
 
 
 def active_ticket_id(conversation_id: Any) -> Any:

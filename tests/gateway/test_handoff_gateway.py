@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import utcnow
+from bot.effects import once
 from bot.gateway.runtime import Gateway
 from bot.handoff import (
     AGENT_REPLY,
@@ -36,6 +37,7 @@ from bot.handoff import (
     transcript,
     wait_grew_text,
 )
+from bot.handoff.tickets import HANDOFF_EFFECT
 from bot.messages.inbox import conversation_id
 from bot.messages.models import Conversation, InboxMessage
 from bot.settings import Settings
@@ -177,6 +179,36 @@ def test_while_a_ticket_is_active_rasa_hears_nothing_until_batal(
         ("user", "lagi"),
         ("bot", "Anda menulis: lagi"),
     ]
+
+
+def test_the_message_whose_own_turn_opened_the_ticket_still_gets_its_answer(
+    any_settings: Settings, rasa: FakeRasa, any_db: Db
+) -> None:
+    """Rasa (or a gateway) died after the handoff action opened the ticket and
+    before the answer was stored: the retried message goes to Rasa again (which
+    replays the turn's answer), not to the agent; a later message does."""
+    db = any_db
+    telegram = FakeSender(TELEGRAM)
+    with running(any_settings, senders={TELEGRAM: telegram}) as client:
+        post_telegram(client, telegram_update(1, CHAT, "halo"))
+        wait_until(lambda: len(telegram.sent) == 1, what="the first reply")
+        hold(db, str(CHAT), utcnow() + timedelta(hours=1))
+        post_telegram(client, telegram_update(2, CHAT, "sambungkan ke petugas"))
+        wait_until(lambda: bool(db.inbox(InboxMessage.provider_id == update_id(2))),
+                   what="the request stored")  # fmt: skip
+        [request] = db.inbox(InboxMessage.provider_id == update_id(2))
+        conversation = conversation_of(db, str(CHAT))
+        # the interrupted turn: the action opened the ticket under the turn's key
+        once(db.sessions, str(request.id), HANDOFF_EFFECT,
+             lambda session: open_ticket(session, conversation, "request_human")[0],
+             TicketInfo)  # fmt: skip
+        hold(db, str(CHAT), None)
+        wait_until(lambda: len(telegram.sent) == 2, what="the request's answer")
+        post_telegram(client, telegram_update(3, CHAT, "halo? ada orang?"))
+        wait_until(done(db, update_id(3)), what="the next message")
+    assert rasa.messages() == ["halo", "sambungkan ke petugas"]
+    assert telegram.texts()[-1] == "Anda menulis: sambungkan ke petugas"
+    assert len(telegram.sent) == 2
 
 
 def test_the_cancel_button_works_on_telegram_and_as_an_sms_menu_number(
