@@ -197,6 +197,12 @@ def report(result: dict[str, Any]) -> str:
             )
             if k["worst_s"] is not None:
                 worst[kind] = max(worst.get(kind, 0.0), k["worst_s"])
+    for kind, kills in result["recovery"].items():
+        for k in kills:
+            if (k["worst_s"] or 0.0) > SLOW_RECOVERY_S and k.get("worst_timeline"):
+                lines += ["", f"Slowest answer after the {kind} kill at {k['at_s']} s "
+                          "(seconds from the kill):"]  # fmt: skip
+                lines += [f"    {line}" for line in k["worst_timeline"]]
     lines += [
         "",
         "Worst recovery: " + (", ".join(f"{k} {v:g} s" for k, v in worst.items())
@@ -210,6 +216,11 @@ def report(result: dict[str, Any]) -> str:
         "PASSED" if result["passed"] else "FAILED",
     ]  # fmt: skip
     return "\n".join(lines)
+
+
+SLOW_RECOVERY_S = 5.0
+"""A recovery slower than this (issue 9's target after a gateway kill) is
+shown with its conversation's rows."""
 
 
 def main() -> None:

@@ -51,12 +51,15 @@ def database_rows(db_url: str) -> dict[str, Any]:
             inbox = c.execute(
                 select(InboxMessage.id, InboxMessage.channel, InboxMessage.provider_id,
                        InboxMessage.conversation_id, InboxMessage.status,
-                       InboxMessage.last_error)
+                       InboxMessage.last_error, InboxMessage.attempts,
+                       InboxMessage.received_at, InboxMessage.processed_at)
             ).all()  # fmt: skip
             outbox = c.execute(
                 select(OutboxMessage.id, OutboxMessage.conversation_id,
                        OutboxMessage.inbox_id, OutboxMessage.body,
-                       OutboxMessage.status, OutboxMessage.reconciled)
+                       OutboxMessage.status, OutboxMessage.reconciled,
+                       OutboxMessage.attempts, OutboxMessage.last_error,
+                       OutboxMessage.created_at, OutboxMessage.updated_at)
                 .order_by(OutboxMessage.id)
             ).all()  # fmt: skip
             applicants = c.execute(
@@ -308,10 +311,12 @@ def analyse(
     for kill in traffic.kills:
         times = []
         never = 0
+        worst: tuple[float, str] | None = None
         for address in kill.waiting:
             after = [at for at in first_reply.get(address, []) if at >= kill.at]
             if after:
                 times.append(after[0] - kill.at)
+                worst = max(worst or (0.0, ""), (after[0] - kill.at, address))
             else:
                 never += 1
         recovery[kill.kind].append({
@@ -322,6 +327,8 @@ def analyse(
             "first_s": round(min(times), 2) if times else None,
             "worst_s": round(max(times), 2) if times else None,
             "never_answered": never,
+            "worst_timeline": None if worst is None else timeline(
+                rows, by_address.get(worst[1], -1), kill.wall),
         })  # fmt: skip
     window = traffic.ended - traffic.started
     checks = {
@@ -378,6 +385,35 @@ def analyse(
             "post_to_first_reply_p50_ms": None,
         },
     }
+
+
+def timeline(rows: dict[str, Any], conversation_id: int, kill_wall: float) -> list[str]:
+    """What the database holds of one conversation around a kill: its inbox and
+    outbox rows from 30 s before the kill on, times in seconds from the kill (no
+    text: the report is for diagnosis)."""
+    from datetime import datetime, timezone
+
+    kill = datetime.fromtimestamp(kill_wall, timezone.utc).replace(tzinfo=None)
+
+    def s(moment: Any) -> str:
+        return "-" if moment is None else f"{(moment - kill).total_seconds():+.2f}"
+
+    lines = [
+        f"in {r.id} {r.status} attempts={r.attempts} received {s(r.received_at)} "
+        f"processed {s(r.processed_at)} {r.last_error or ''}".rstrip()
+        for r in rows["inbox"]
+        if r.conversation_id == conversation_id
+        and (r.received_at - kill).total_seconds() > -30
+    ]
+    lines += [
+        f"out {r.id} for {r.inbox_id} {r.status} attempts={r.attempts} created "
+        f"{s(r.created_at)} updated {s(r.updated_at)} {r.reconciled or ''} "
+        f"{r.last_error or ''}".rstrip()
+        for r in rows["outbox"]
+        if r.conversation_id == conversation_id
+        and (r.created_at - kill).total_seconds() > -30
+    ]
+    return lines[:20]
 
 
 def answered_in_bursts(

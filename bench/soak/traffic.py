@@ -79,6 +79,8 @@ class Kill:
     at: float
     waiting: dict[str, float]  # address -> when that person posted
     ready_after_s: float = 0.0
+    wall: float = field(default_factory=time.time)
+    """The kill's wall-clock time (the database's times are wall-clock UTC)."""
 
 
 @dataclass
