@@ -328,7 +328,8 @@ def analyse(
             "worst_s": round(max(times), 2) if times else None,
             "never_answered": never,
             "worst_timeline": None if worst is None else timeline(
-                rows, by_address.get(worst[1], -1), kill.wall),
+                rows, by_address.get(worst[1], -1), kill.wall,
+                kill.waiting[worst[1]] - kill.at - 1.0),
         })  # fmt: skip
     window = traffic.ended - traffic.started
     checks = {
@@ -387,9 +388,12 @@ def analyse(
     }
 
 
-def timeline(rows: dict[str, Any], conversation_id: int, kill_wall: float) -> list[str]:
+def timeline(
+    rows: dict[str, Any], conversation_id: int, kill_wall: float, since_s: float
+) -> list[str]:
     """What the database holds of one conversation around a kill: its inbox and
-    outbox rows from 30 s before the kill on, times in seconds from the kill (no
+    outbox rows from `since_s` (seconds from the kill: just before the person
+    posted the message they waited for) on, times in seconds from the kill (no
     text: the report is for diagnosis)."""
     from datetime import datetime, timezone
 
@@ -398,22 +402,22 @@ def timeline(rows: dict[str, Any], conversation_id: int, kill_wall: float) -> li
     def s(moment: Any) -> str:
         return "-" if moment is None else f"{(moment - kill).total_seconds():+.2f}"
 
+    def after(moment: Any) -> bool:
+        return bool((moment - kill).total_seconds() > since_s)
+
     lines = [
-        f"in {r.id} {r.status} attempts={r.attempts} received {s(r.received_at)} "
-        f"processed {s(r.processed_at)} {r.last_error or ''}".rstrip()
+        (r.received_at, f"in {r.id} {r.status} attempts={r.attempts} received "
+         f"{s(r.received_at)} processed {s(r.processed_at)} {r.last_error or ''}")
         for r in rows["inbox"]
-        if r.conversation_id == conversation_id
-        and (r.received_at - kill).total_seconds() > -30
-    ]
-    lines += [
-        f"out {r.id} for {r.inbox_id} {r.status} attempts={r.attempts} created "
-        f"{s(r.created_at)} updated {s(r.updated_at)} {r.reconciled or ''} "
-        f"{r.last_error or ''}".rstrip()
+        if r.conversation_id == conversation_id and after(r.received_at)
+    ] + [
+        (r.created_at, f"out {r.id} for {r.inbox_id} {r.status} attempts="
+         f"{r.attempts} created {s(r.created_at)} updated {s(r.updated_at)} "
+         f"{r.reconciled or ''} {r.last_error or ''}")
         for r in rows["outbox"]
-        if r.conversation_id == conversation_id
-        and (r.created_at - kill).total_seconds() > -30
-    ]
-    return lines[:20]
+        if r.conversation_id == conversation_id and after(r.created_at)
+    ]  # fmt: skip
+    return [line.rstrip() for _, line in sorted(lines)][:20]
 
 
 def answered_in_bursts(

@@ -4,6 +4,7 @@ counts its defect, and a clean run counts nothing."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,26 +17,32 @@ from bot.gateway.wait_notice import wait_text
 PHONE, CHAT = "+6281300000001", "710000001"
 
 
+NOW = datetime.now(timezone.utc).replace(tzinfo=None)
+TIMES = {"received_at": NOW, "processed_at": NOW, "attempts": 1}
+"""The rows' times and attempts (only the slow-recovery timeline reads them)."""
+SENT = {"created_at": NOW, "updated_at": NOW, "attempts": 1, "last_error": None}
+
+
 def _rows() -> dict[str, Any]:
     """Two conversations; inbox 1-2 (SMS), 3 (Telegram); one outbox row each,
     plus a second reply to inbox 2."""
     inbox = [
         SimpleNamespace(id=1, channel="sms", provider_id="SMa", status="done",
-                        conversation_id=1, last_error=None),
+                        conversation_id=1, last_error=None, **TIMES),
         SimpleNamespace(id=2, channel="sms", provider_id="SMb", status="done",
-                        conversation_id=1, last_error=None),
+                        conversation_id=1, last_error=None, **TIMES),
         SimpleNamespace(id=3, channel="telegram", provider_id="9:70", status="done",
-                        conversation_id=2, last_error=None),
+                        conversation_id=2, last_error=None, **TIMES),
     ]  # fmt: skip
     outbox = [
         SimpleNamespace(id=10, conversation_id=1, inbox_id=1, status="sent",
-                        body={"kind": "sms", "text": "satu"}, reconciled=None),
+                        body={"kind": "sms", "text": "satu"}, reconciled=None, **SENT),
         SimpleNamespace(id=11, conversation_id=2, inbox_id=3, status="sent",
-                        body={"kind": "message", "text": "halo"}, reconciled=None),
+                        body={"kind": "message", "text": "halo"}, reconciled=None, **SENT),
         SimpleNamespace(id=12, conversation_id=1, inbox_id=2, status="sent",
-                        body={"kind": "sms", "text": "dua"}, reconciled=None),
+                        body={"kind": "sms", "text": "dua"}, reconciled=None, **SENT),
         SimpleNamespace(id=13, conversation_id=1, inbox_id=2, status="sent",
-                        body={"kind": "sms", "text": "tiga"}, reconciled=None),
+                        body={"kind": "sms", "text": "tiga"}, reconciled=None, **SENT),
     ]  # fmt: skip
     return {
         "conversations": {1: ("sms", PHONE), 2: ("telegram", CHAT)},
@@ -135,6 +142,10 @@ def test_recovery_is_measured_from_the_kill_to_each_waiting_person() -> None:
     recovery = analyse(traffic, _deliveries(), _rows(), Counter({"a@gmail.com": 1}))
     (kill,) = recovery["recovery"]["gateway"]
     assert (kill["first_s"], kill["worst_s"], kill["never_answered"]) == (0.5, 1.0, 0)
+    # the slowest person's (the Telegram chat's) rows, without any text
+    timeline = kill["worst_timeline"]
+    assert [line.split()[:2] for line in timeline] == [["in", "3"], ["out", "11"]]
+    assert not any("halo" in line for line in timeline)
 
 
 def test_a_message_answered_with_a_later_one_of_its_burst_is_not_lost() -> None:
