@@ -11,7 +11,13 @@ NIK). So the gateway channel (`bot.rasa_channel`) makes the agent's processor a
   action server failed in the turn, the turn's `UserUttered` event gets
   `"turn_complete": true` in its metadata. It is saved with the turn's events in
   the tracker store's one write, so "saved" and "marked" cannot diverge. A turn
-  whose actions failed is saved unmarked and is run again whole when repeated.
+  whose actions failed is not saved at all: repeated, it runs again whole on
+  the tracker as it was before it, as if the failed attempt never happened
+  (what its actions did is replayed from the effect ledger, `bot.effects`).
+  Saved, its half (a form whose validation failed, deactivated) made the
+  repeat a different turn: a birth date typed into the registration form got
+  the "don't send personal data" warning and the form was gone (seen in the
+  soak, with the action server killed mid-turn).
 - **Replays it.** When a turn with a key starts, right after Rasa loaded the
   tracker, the tracker's events are searched for the latest `UserUttered` with
   that key. If it is marked, the turn stops there (`TurnAlreadyCompleted`, before
@@ -161,9 +167,13 @@ class GatewayProcessor(MessageProcessor):
         return tracker
 
     async def save_tracker(self, tracker: DialogueStateTracker) -> None:
-        """Mark the turn complete when none of its actions failed, then save."""
+        """Mark the turn complete and save it; a turn whose actions failed is
+        not saved (it runs again whole when repeated)."""
         turn = _current(tracker.sender_id)
-        if turn is not None and not turn.failures:
+        if turn is not None:
+            if turn.failures:
+                log.info("turn %s incomplete: not saved, to run again whole", turn.key)
+                return
             mark_complete(tracker.events, turn.key)
         await super().save_tracker(tracker)
 

@@ -177,8 +177,32 @@ async def test_a_turn_whose_action_failed_runs_again_whole(
     again = await _post(agent, sender, FAQ, "301")
     assert (again["replies"], again["replayed"]) == (retried["replies"], True)
     turns = await _keyed_turns(agent, sender, "301")
-    assert [COMPLETE in turn.metadata for turn in turns] == [False, True]
+    assert [COMPLETE in turn.metadata for turn in turns] == [True]
     assert actions.faq_runs() == 1
+
+
+async def test_a_failed_attempt_leaves_no_trace_in_the_tracker(
+    agent: Agent, actions: FakeActions
+) -> None:
+    """The repeat of a turn whose action failed runs on the tracker as it was
+    before the failed attempt: the same events as a turn that never failed."""
+    clean, failing = _sender(), _sender()
+    await _post(agent, clean, "halo", "401")
+    await _post(agent, clean, FAQ, "402")
+    await _post(agent, failing, "halo", "401")
+    actions.fail_next = 1
+    assert (await _post(agent, failing, FAQ, "402"))["complete"] is False
+    assert (await _post(agent, failing, FAQ, "402"))["complete"] is True
+
+    async def shape(sender: str) -> list[tuple[str, str | None]]:
+        tracker = await agent.tracker_store.retrieve(sender)
+        assert tracker is not None
+        return [
+            (type(event).__name__, getattr(event, "action_name", None))
+            for event in tracker.events
+        ]
+
+    assert await shape(failing) == await shape(clean)
 
 
 async def test_two_copies_at_once_run_the_turn_once(
