@@ -11,7 +11,8 @@ conversation erased by the gateway (`bot.privacy.tracker`) is gone for Rasa at
 once. The privacy scrub and erasure work on it unchanged (same table).
 
 What it does differently, measured on the whole path (docs/benchmarks.md, issue
-13, "The tracker store a turn"):
+13, "Rasa's CPU per turn: the tracker store": load and save together 6.5 ms of
+CPU per message before, 2.2 after, on PostgreSQL):
 
 - **Load.** Rasa's `retrieve` spent two thirds of its time finding each
   event's class: `Event.from_parameters` walks every subclass of `Event`
