@@ -195,12 +195,11 @@ def tracker_store_type() -> str:
 
 
 def endpoints_yml(
-    db_url: str, actions_port: int, redis_url: str, prefix: str,
-    tracker_type: str = "",
+    db_url: str, actions_port: int, redis_url: str, prefix: str
 ) -> str:
     """Rasa's endpoints for the run: actions, the SQL tracker store (PostgreSQL or a
-    SQLite file; `tracker_type`, default the type of endpoints.yml) and, when
-    `redis_url` is given, Redis locks."""
+    SQLite file; the type endpoints.yml names) and, when `redis_url` is given,
+    Redis locks."""
     from sqlalchemy.engine import make_url
 
     db = make_url(db_url)
@@ -208,7 +207,7 @@ def endpoints_yml(
         "action_endpoint:",
         f'  url: "http://127.0.0.1:{actions_port}/webhook"',
         "tracker_store:",
-        f"  type: {tracker_type or tracker_store_type()}",
+        f"  type: {tracker_store_type()}",
     ]
     if db.get_backend_name() == "sqlite":
         lines += ['  dialect: "sqlite"', f'  db: "{db.database}"']
