@@ -154,11 +154,18 @@ def _with_total(timings: dict[str, Any], prefix: str) -> dict[str, Any]:
 def stock_service(
     services: dict[str, Service], work: Path, model: Path, port: int, timings: Path
 ) -> Service:
-    """Stock Rasa on our action server and tracker store, on its REST channel."""
+    """Stock Rasa on our action server and database, with Rasa's own SQL tracker
+    store, on its REST channel."""
+    import yaml
+
     rasa = services["rasa"]
+    config = yaml.safe_load((work / "endpoints.yml").read_text(encoding="utf-8"))
+    config["tracker_store"]["type"] = "SQL"
+    endpoints = work / "stock-endpoints.yml"
+    endpoints.write_text(yaml.safe_dump(config), encoding="utf-8")
     command = [sys.executable, "-m", "bench.e2e.rasa_timed", "run", "--port",
                str(port), "--model", str(model), "--endpoints",
-               str(work / "endpoints.yml")]  # fmt: skip
+               str(endpoints)]  # fmt: skip
     env = {**rasa.env, "RASA_TIMINGS_FILE": str(timings)}
     return Service("stock rasa", command, env, f"http://127.0.0.1:{port}/status",
                    work / "stock-rasa.log")  # fmt: skip

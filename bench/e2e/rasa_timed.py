@@ -141,8 +141,11 @@ def install() -> None:
     _graph_node(GraphNode)
     _sync(DialogueStateTracker, "copy", "tracker.copy")
     _sync(DialogueStateTracker, "current_state", "tracker.current_state")
-    _async(SQLTrackerStore, "retrieve", "tracker.retrieve")
-    _async(SQLTrackerStore, "save", "tracker.save")
+    from bot.rasa_tracker_store import TurnSQLTrackerStore
+
+    for store in (SQLTrackerStore, TurnSQLTrackerStore):  # ours calls neither of Rasa's
+        _async(store, "retrieve", "tracker.retrieve")
+        _async(store, "save", "tracker.save")
     _async(MessageProcessor, "handle_message", "turn")
     _async(MessageProcessor, "_run_action", _action_key)
     _async(EndpointConfig, "request", _request_key)

@@ -185,11 +185,21 @@ def _tail(log: Path, chars: int = 3000) -> str:
         return ""
 
 
+def tracker_store_type() -> str:
+    """The tracker store's `type` in the repository's endpoints.yml (what `make
+    run` gives Rasa): the runs use the same class."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    return str(config["tracker_store"]["type"])
+
+
 def endpoints_yml(
     db_url: str, actions_port: int, redis_url: str, prefix: str
 ) -> str:
     """Rasa's endpoints for the run: actions, the SQL tracker store (PostgreSQL or a
-    SQLite file) and, when `redis_url` is given, Redis locks."""
+    SQLite file; the type endpoints.yml names) and, when `redis_url` is given,
+    Redis locks."""
     from sqlalchemy.engine import make_url
 
     db = make_url(db_url)
@@ -197,7 +207,7 @@ def endpoints_yml(
         "action_endpoint:",
         f'  url: "http://127.0.0.1:{actions_port}/webhook"',
         "tracker_store:",
-        "  type: SQL",
+        f"  type: {tracker_store_type()}",
     ]
     if db.get_backend_name() == "sqlite":
         lines += ['  dialect: "sqlite"', f'  db: "{db.database}"']

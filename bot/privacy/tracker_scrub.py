@@ -30,6 +30,8 @@ from bot.privacy.vault import TOKEN_PATTERN
 log = logging.getLogger(__name__)
 
 BATCH = 500
+SQL_SUBCLASS = "bot.rasa_tracker_store.TurnSQLTrackerStore"
+"""Our subclass of Rasa's SQL tracker store (same table), as endpoints.yml names it."""
 # Identifiers and times, never typed by a person (a long hex id may hold digits).
 _NOT_TEXT_SUFFIXES = ("_id", "timestamp")
 
@@ -97,7 +99,8 @@ def tracker_url(endpoints: Path) -> URL | None:
     """The SQL tracker store's URL from Rasa's endpoints file (None: not SQL)."""
     config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) or {}
     store = config.get("tracker_store") or {}
-    if str(store.get("type", "")).upper() != "SQL":
+    kind = str(store.get("type", ""))
+    if kind.upper() != "SQL" and kind != SQL_SUBCLASS:
         return None
     dialect = str(store.get("dialect", "sqlite"))
     if dialect == "sqlite":

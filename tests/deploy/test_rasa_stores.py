@@ -36,10 +36,12 @@ def redis_or_skip() -> tuple[str, int]:
 
 async def test_deployed_endpoints_give_rasa_shared_tracker_and_lock_stores() -> None:
     from rasa.core.lock_store import LockStore, RedisLockStore
-    from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+    from rasa.core.tracker_store import TrackerStore
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.rasa_tracker_store import TurnSQLTrackerStore
 
     redis_host, redis_port = redis_or_skip()
     with postgres_database("rasa_tracker") as url:
@@ -57,7 +59,7 @@ async def test_deployed_endpoints_give_rasa_shared_tracker_and_lock_stores() -> 
         endpoints = read_rasa_endpoints(env)
         store = TrackerStore.create(endpoints.tracker_store, Domain.empty())
         locks = LockStore.create(endpoints.lock_store)
-        assert isinstance(store, SQLTrackerStore)
+        assert isinstance(store, TurnSQLTrackerStore)  # Rasa's SQL store, subclassed
         assert isinstance(locks, RedisLockStore)
         sender = f"deploy-test-{uuid.uuid4().hex}"
         tracker = DialogueStateTracker(sender, [])

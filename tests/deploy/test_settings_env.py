@@ -84,7 +84,8 @@ def test_rasa_gets_exactly_the_variables_its_endpoints_use() -> None:
 def test_rasa_endpoints_are_shared_stores_for_several_pods() -> None:
     endpoints = read_rasa_endpoints(env_of("rasa"))
     tracker, lock = endpoints.tracker_store, endpoints.lock_store
-    assert tracker.type == "SQL" and tracker.kwargs["dialect"] == "postgresql"
+    assert tracker.type == "bot.rasa_tracker_store.TurnSQLTrackerStore"
+    assert tracker.kwargs["dialect"] == "postgresql"
     assert lock.type == "redis", "Rasa's RedisLockStore: one turn per conversation"
     manifests = load_manifests()
     for host in (tracker.url, lock.url):

@@ -21,7 +21,6 @@ from aiohttp import web
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import RedisLockStore
-from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.utils.endpoints import EndpointConfig
 
@@ -33,6 +32,7 @@ from bot.rasa_replay import (
     mark_complete,
     recorded_replies,
 )
+from bot.rasa_tracker_store import TurnSQLTrackerStore
 from tests.conftest import MODEL, require
 from tests.deploy.test_rasa_stores import redis_or_skip
 from tests.postgres import postgres_database
@@ -239,7 +239,7 @@ def _server(agent: Agent, tracker_db: str, redis: tuple[str, int]) -> Agent:
     """Another Rasa server: the same model, its own clients of the shared stores
     (PostgreSQL tracker store, Redis lock store), as in production."""
     parts = urlsplit(tracker_db)
-    store = SQLTrackerStore(
+    store = TurnSQLTrackerStore(
         agent.domain,
         dialect="postgresql",
         host=parts.hostname,
@@ -270,7 +270,7 @@ async def test_two_rasa_servers_sharing_the_stores_run_a_copy_once(
             turns = await _keyed_turns(one, sender, "501")
         finally:
             for server in (one, two):
-                assert isinstance(server.tracker_store, SQLTrackerStore)
+                assert isinstance(server.tracker_store, TurnSQLTrackerStore)
                 server.tracker_store.engine.dispose()
     assert first["replies"] == second["replies"]
     assert sorted([first["replayed"], second["replayed"]]) == [False, True]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import MODEL, ROOT, require
 
@@ -161,6 +162,12 @@ def start_gateway(
     return starting.proc, base_url(starting)
 
 
+def tracker_store_type() -> str:
+    """The tracker store's `type` in endpoints.yml (what `make run` uses)."""
+    config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    return str(config["tracker_store"]["type"])
+
+
 @contextmanager
 def running_rasa_stack(
     work: Path,
@@ -174,8 +181,8 @@ def running_rasa_stack(
 
     ``env_overrides`` go into both processes' environment (e.g. the gateway's
     DATABASE_URL, so the actions see the same registry); logs go to ``work``.
-    ``tracker_db``: keep Rasa's tracker in that SQLite file (SQLTrackerStore, as
-    endpoints.yml does) instead of in memory. ``actions_package``: the package the
+    ``tracker_db``: keep Rasa's tracker in that SQLite file (the tracker store
+    endpoints.yml names) instead of in memory. ``actions_package``: the package the
     action server loads. ``prepare``: run while Rasa loads its model (e.g.
     seeding the database; the action server opens it on first use only).
     ``gateway``: also start the gateway (after ``prepare``) with
@@ -189,7 +196,8 @@ def running_rasa_stack(
     actions_url = f"http://127.0.0.1:{actions_port}"
     endpoints = work / "endpoints.yml"
     tracker = (
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n'
+        f"tracker_store:\n  type: {tracker_store_type()}\n"
+        f'  dialect: "sqlite"\n  db: "{tracker_db}"\n'
         if tracker_db is not None
         else ""
     )

@@ -111,3 +111,32 @@ def test_the_whole_answer_ends_before_the_persons_next_message() -> None:
     found = _next_posts([sent("a", 0, 1.0), sent("a", 0, 1.01), sent("b", 0, 1.5),
                          sent("a", 1, 5.0)])  # fmt: skip
     assert found == [5.0, 5.0, float("inf"), float("inf")]
+
+
+def test_recorded_conversations_are_cut_into_turns_at_each_user_message(
+    tmp_path: Path,
+) -> None:
+    import json
+    import sqlite3
+
+    from bench.e2e.tracker_stores import conversations
+
+    path = tmp_path / "rasa_tracker.db"
+    kinds = {"a": ["action", "session_started", "action", "user", "bot", "action",
+                   "user", "action"], "b": ["user", "action"]}  # fmt: skip
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, "
+                           "sender_id TEXT, data TEXT)")  # fmt: skip
+        for sender, events in kinds.items():
+            for kind in events:
+                connection.execute(
+                    "INSERT INTO events (sender_id, data) VALUES (?, ?)",
+                    (sender, json.dumps({"event": kind})),
+                )
+    found = conversations(path)
+    assert [[e["event"] for e in turn] for turn in found["a"]] == [
+        ["action", "session_started", "action"],
+        ["user", "bot", "action"],
+        ["user", "action"],
+    ]
+    assert [[e["event"] for e in turn] for turn in found["b"]] == [["user", "action"]]

@@ -83,4 +83,5 @@ def test_every_rasa_server_shares_the_sql_tracker_store_and_redis_locks(
         "cache.local", "6380", "3")  # fmt: skip
     assert locks.kwargs["password"] == "pw"
     assert locks.kwargs["key_prefix"] == "prakerja"
-    assert locks.type == "redis" and tracker.type == "SQL"
+    assert locks.type == "redis"
+    assert tracker.type == "bot.rasa_tracker_store.TurnSQLTrackerStore"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
-from bot.privacy.tracker_scrub import main, scrub_events, tracker_url
+from bot.privacy.tracker_scrub import SQL_SUBCLASS, main, scrub_events, tracker_url
 
 NIK = "3174011508900001"
 TOKEN = "0000123456789012"
@@ -88,13 +89,15 @@ def test_personal_data_in_stored_events_is_masked(tmp_path: Path) -> None:
     assert kk["value"] == TOKEN and action == EVENTS[-1]
 
 
+@pytest.mark.parametrize("kind", ["SQL", SQL_SUBCLASS])
 def test_the_command_reads_the_tracker_store_from_the_endpoints(
-    tmp_path: Path,
+    tmp_path: Path, kind: str
 ) -> None:
     url = tracker_db(tmp_path / "rasa.db")
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text(
-        f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{tmp_path}/rasa.db"\n'
+        f"tracker_store:\n  type: {kind}\n"
+        f'  dialect: sqlite\n  db: "{tmp_path}/rasa.db"\n'
     )
     assert str(tracker_url(endpoints)) == url
     assert main(["--endpoints", str(endpoints)]) == 0
@@ -103,3 +106,10 @@ def test_the_command_reads_the_tracker_store_from_the_endpoints(
     missing.write_text('tracker_store:\n  type: SQL\n  db: "nowhere/rasa.db"\n')
     assert main(["--endpoints", str(missing)]) == 0
     assert not Path("nowhere/rasa.db").exists()
+
+
+def test_the_repository_endpoints_name_a_store_the_scrub_reads() -> None:
+    """`make run` scrubs var/rasa_tracker.db before Rasa starts: the type in
+    endpoints.yml must be one the scrub knows."""
+    root = Path(__file__).resolve().parents[2]
+    assert str(tracker_url(root / "endpoints.yml")) == "sqlite:///var/rasa_tracker.db"

@@ -1,0 +1,173 @@
+"""Inside Rasa: its SQL tracker store, the same table and rows, in fewer steps a turn.
+
+`endpoints.yml` and `endpoints-scaled.yml` name this class as Rasa's tracker store
+(`type: bot.rasa_tracker_store.TurnSQLTrackerStore`, Rasa's way to plug in a
+tracker store). It is Rasa's `SQLTrackerStore`: the same `events` table, the
+same rows, the same rule for the current session (the events from the latest
+`session_started` on, ordered by id), read from the database on every turn: no
+cache in the process, so several Rasa servers sharing the store (scaled mode,
+under Rasa's `RedisLockStore`) each read what the others wrote, and a
+conversation erased by the gateway (`bot.privacy.tracker`) is gone for Rasa at
+once. The privacy scrub and erasure work on it unchanged (same table).
+
+What it does differently, measured on the whole path (docs/benchmarks.md, issue
+13, "Rasa's CPU per turn: the tracker store": load and save together 6.5 ms of
+CPU per message before, 2.2 after, on PostgreSQL):
+
+- **Load.** Rasa's `retrieve` spent two thirds of its time finding each
+  event's class: `Event.from_parameters` walks every subclass of `Event`
+  (`all_subclasses`, with an `inspect.isabstract` per class) for every event of
+  the session. Here the classes are looked up in a table built once, the same
+  class Rasa's walk finds first for each type name (`_event_classes`); the rest
+  of Rasa's deserialisation and its replay into a `DialogueStateTracker` are
+  Rasa's own. The query is the same SQL as Rasa's, as one prepared Core
+  statement selecting only `data`, instead of an ORM query built and its rows
+  made ORM objects on every turn.
+- **Save.** Rasa's `save` first counts the session's stored events with a
+  second query (the same subquery again) to find which of the tracker's events
+  are new, then inserts them one ORM object at a time. Here the tracker this
+  store loaded carries how many of its events came from the store (an
+  attribute set on load and after each save), so the new ones are known
+  without a query, and they go in one multi-row insert. A tracker this store
+  did not load (a new conversation, one built elsewhere) is counted as Rasa
+  does. Saving the same tracker twice stores each event once, also across a
+  session start, where Rasa's count (of the new session only) would store the
+  old session's events again.
+
+Rasa falls back to an in-memory tracker store, with only a warning, when a
+custom store's class cannot be imported or its constructor raises
+`AttributeError`/`ImportError`; this class turns those into a `RuntimeError`,
+and `tests/deploy` checks that the deployed endpoints create it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from rasa.shared.utils.common import all_subclasses
+
+log = logging.getLogger(__name__)
+
+STORED = "_prakerja_stored_events"
+"""The attribute of a tracker this store loaded or saved: how many of its first
+events are in the store (a turn's new events come after them)."""
+
+
+class TurnSQLTrackerStore(SQLTrackerStore):
+    """Rasa's `SQLTrackerStore` (same table, rows and session rule) that loads a
+    conversation with one prepared statement and a class table, and saves a
+    turn's new events with one insert (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except (AttributeError, ImportError) as exc:
+            # Rasa would fall back to an in-memory store on these: never silently.
+            raise RuntimeError(f"cannot set up the SQL tracker store: {exc}") from exc
+        events = self.SQLEvent.__table__
+        sender = sa.bindparam("sender_id")
+        session_start = (
+            sa.select(sa.func.max(events.c.timestamp))
+            .where(
+                events.c.sender_id == sender,
+                events.c.type_name == SessionStarted.type_name,
+            )
+            .scalar_subquery()
+        )
+        # Rasa's `_event_query(..., fetch_events_from_all_sessions=False)`.
+        self._session_events = (
+            sa.select(events.c.data)
+            .where(
+                events.c.sender_id == sender,
+                sa.or_(events.c.timestamp >= session_start, session_start.is_(None)),
+            )
+            .order_by(events.c.id)
+        )
+        self._insert = events.insert()
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The conversation's tracker with the events of its latest session, as
+        Rasa's `retrieve`; None when it has no events."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                self._session_events, {"sender_id": sender_id}
+            ).all()
+        if not rows or not self.domain:
+            return None
+        events = deserialise_events(json.loads(data) for (data,) in rows)
+        tracker = DialogueStateTracker.from_events(
+            sender_id, events, self.domain.slots
+        )
+        setattr(tracker, STORED, len(tracker.events))
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store the tracker's events that are not in the store yet."""
+        await self.stream_events(tracker)  # Rasa's event broker, if configured
+        stored = getattr(tracker, STORED, None)
+        if not isinstance(stored, int):  # not loaded here: Rasa's count
+            with self.session_scope() as session:
+                stored = self._event_query(
+                    session, tracker.sender_id, fetch_events_from_all_sessions=False
+                ).count()
+        rows = [
+            _row(tracker.sender_id, event)
+            for event in itertools.islice(tracker.events, stored, None)
+        ]
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(self._insert, rows)
+        setattr(tracker, STORED, len(tracker.events))
+
+
+@lru_cache(maxsize=1)
+def _event_classes() -> dict[str, type[Event]]:
+    """Each event type's class as `Event.resolve_by_type` finds it: the first of
+    `all_subclasses(Event)` with that `type_name` (built on first use, when
+    Rasa's event classes are all imported)."""
+    classes: dict[str, type[Event]] = {}
+    for cls in all_subclasses(Event):
+        classes.setdefault(cls.type_name, cls)
+    return classes
+
+
+def deserialise_events(dumps: Iterable[dict[str, Any]]) -> list[Event]:
+    """`rasa.shared.core.events.deserialise_events`, each class from the table;
+    a type not in it goes through Rasa's own lookup (and its errors)."""
+    classes = _event_classes()
+    events: list[Event] = []
+    for dump in dumps:
+        name = dump.get("event")
+        if name is None:
+            continue
+        cls = classes.get(name)
+        event = cls._from_parameters(dump) if cls else Event.from_parameters(dump)
+        if event is not None:
+            events.append(event)
+        else:
+            log.warning("event not deserialised: %s", name)
+    return events
+
+
+def _row(sender_id: str, event: Event) -> dict[str, Any]:
+    """The `events` row Rasa's `SQLTrackerStore.save` writes for `event`."""
+    data = event.as_dict()
+    intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": intent,
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
