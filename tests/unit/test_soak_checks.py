@@ -139,7 +139,9 @@ def test_side_effects_beyond_the_requests_are_duplicates() -> None:
 
 def test_recovery_is_measured_from_the_kill_to_each_waiting_person() -> None:
     traffic = _traffic()
-    traffic.kills.append(Kill("gateway", "gateway1", 0.5, {PHONE: 0.4, CHAT: 0.4}))
+    at_rows = NOW.replace(tzinfo=timezone.utc).timestamp()  # the rows' time
+    waiting = {PHONE: 0.4, CHAT: 0.4}
+    traffic.kills.append(Kill("gateway", "gateway1", 0.5, waiting, wall=at_rows))
     recovery = analyse(traffic, _deliveries(), _rows(), Counter({"a@gmail.com": 1}))
     (kill,) = recovery["recovery"]["gateway"]
     assert (kill["first_s"], kill["worst_s"], kill["never_answered"]) == (0.5, 1.0, 0)
