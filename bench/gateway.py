@@ -217,15 +217,27 @@ class LateAnswer:
         await self.app(scope, receive, late)
 
 
-def _make_fakes(answer_delay: float = 0.0) -> tuple[Any, Any]:
+STATUS_CALLBACKS = ("sent", "delivered")
+"""The delivery statuses the fake Twilio posts back for each SMS, as Twilio does
+for a message with a StatusCallback (`--no-status-callbacks`: none)."""
+
+
+def _make_fakes(
+    answer_delay: float = 0.0, status_callbacks: tuple[str, ...] = ()
+) -> tuple[Any, Any]:
     """The fake Twilio and Telegram APIs, recording when each reply was accepted;
-    `answer_delay`: seconds each answer is held after the request was handled."""
+    `answer_delay`: seconds each answer is held after the request was handled;
+    `status_callbacks`: the statuses Twilio's fake posts back for each SMS."""
     from tests.fakes.telegram_api import FakeTelegramApi
     from tests.fakes.twilio_api import Call, FakeTwilioApi
 
     class BenchTwilioApi(FakeTwilioApi):
         def __init__(self) -> None:
-            super().__init__(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+            super().__init__(
+                account_sid=TWILIO_SID,
+                auth_token=TWILIO_TOKEN,
+                status_callbacks=status_callbacks,
+            )
             self.accepted: list[Accepted] = []
             self.durations: list[float] = []
             self.on_accept: Callable[[Accepted], None] = lambda reply: None
@@ -707,6 +719,8 @@ class Run:
     fake_durations: dict[str, list[float]]
     cpu_start: Snapshot
     cpu_end: Snapshot
+    status_callbacks: list[tuple[str, str, int]] = field(default_factory=list)
+    """(message sid, status, HTTP status) of each status callback made."""
 
 
 async def drive(
@@ -747,6 +761,13 @@ async def drive(
         redelivery = await redeliver(client, redelivered, concurrency, deadline)
         while received() < expected and time.monotonic() < deadline and alive():
             await asyncio.sleep(0.02)
+        sms = fakes[SMS]
+        while (
+            len(sms.callbacks) < len(sms.status_callbacks) * len(sms.accepted)
+            and time.monotonic() < deadline
+            and alive()
+        ):  # the replies' delivery statuses are part of their cost
+            await asyncio.sleep(0.02)
         cpu_end = snapshot()
         at_completion = received()
         await asyncio.sleep(min(SETTLE_SECONDS, max(0.0, deadline - time.monotonic())))
@@ -764,6 +785,7 @@ async def drive(
         fake_durations={name: list(fake.durations) for name, fake in fakes.items()},
         cpu_start=cpu_start,
         cpu_end=cpu_end,
+        status_callbacks=list(fakes[SMS].callbacks),
     )
 
 
@@ -832,6 +854,10 @@ def analyse(run: Run, users: int) -> dict[str, Any]:
     addresses = {m.address for m in messages}
     senders = set(run.rasa_stats.get("senders", []))
     correctness = {
+        "status_callbacks": len(run.status_callbacks),
+        "status_callbacks_failed": sum(
+            1 for _, _, code in run.status_callbacks if code != 200
+        ),
         "acknowledged": len(acked),
         "not_acknowledged": len(messages) - len(acked),
         "exactly_one_reply": sum(1 for c in counts if c == 1),
@@ -860,6 +886,7 @@ def analyse(run: Run, users: int) -> dict[str, Any]:
         and correctness["rasa_turns"] == len(messages)
         and correctness["rasa_distinct_turns"] == len(messages)
         and not correctness["rasa_saw_raw_address"]
+        and not correctness["status_callbacks_failed"]
     )
     wall = run.cpu_end.at - run.cpu_start.at
     cpu = {
@@ -948,7 +975,9 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from bot.gateway.options import GatewayOptions
 
     deadline = time.monotonic() + args.timeout
-    twilio, telegram = _make_fakes()
+    twilio, telegram = _make_fakes(
+        status_callbacks=() if args.no_status_callbacks else STATUS_CALLBACKS
+    )
     fakes = {SMS: twilio, TELEGRAM: telegram}
     log = work / "gateway.log"
     with ExitStack() as stack:  # unwinds in reverse: processes, database, fakes
@@ -1080,6 +1109,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{c['misrouted_replies']}) |",
         f"| Per-user order kept | {_yes(in_order)} "
         f"({c['users_in_order']}/{c['users_with_replies']} users) |",
+        f"| Every delivery status posted back answered 200 | "
+        f"{_yes(not c['status_callbacks_failed'])} ({c['status_callbacks']} posted, "
+        f"{c['status_callbacks_failed']} not) |",
         f"| {c['redelivered']} messages redelivered: no extra reply | "
         f"{_yes(no_extra)} ({c['redelivered_acknowledged']} acknowledged, "
         f"{c['redelivered_extra_replies']} extra) |",
@@ -1129,6 +1161,12 @@ def main() -> None:
         type=int,
         help="the gateway's Telegram pacing for this run (default: Telegram's "
         "limit for one bot, as in production)",
+    )
+    parser.add_argument(
+        "--no-status-callbacks",
+        action="store_true",
+        help="the fake Twilio posts no delivery statuses back (by default it "
+        "posts 'sent' and 'delivered' for each SMS, as Twilio does)",
     )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and files")

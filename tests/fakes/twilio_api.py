@@ -10,6 +10,11 @@ messages can be listed as Twilio's ``GET .../Messages.json`` does: filtered by
 ``To``, ``From`` and ``DateSent`` (``DateSent<``/``DateSent>`` are "on or
 before"/"on or after"; a date or a date-time), newest first, paged with
 ``PageSize`` and ``Page``.
+
+With ``status_callbacks`` (e.g. ``("sent", "delivered")``), each accepted
+message's ``StatusCallback`` URL is then called with those statuses in order,
+signed with the auth token as Twilio signs them (``X-Twilio-Signature``), after
+the answer: as Twilio does, so the gateway's cost of a reply includes them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -89,10 +95,19 @@ class FakeTwilioApi(BackgroundServer):
     """Twilio's POST /2010-04-01/Accounts/{sid}/Messages.json, locally."""
 
     def __init__(
-        self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-auth-token"
+        self,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "test-auth-token",
+        status_callbacks: tuple[str, ...] = (),
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.status_callbacks = status_callbacks
+        self.callbacks: list[tuple[str, str, int]] = []
+        """Every status callback made: (message sid, status, HTTP status; 0 when
+        the request failed)."""
+        self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._callback_client: httpx.AsyncClient | None = None
         self.calls: list[Call] = []
         self._failures: list[Failure] = []
         self._delays: list[float] = []
@@ -226,9 +241,45 @@ class FakeTwilioApi(BackgroundServer):
             # Listed as Twilio lists it once handed on to the carrier (at once here).
             self.messages.append({**message, "status": "sent", "date_sent": _now()})
         self._record(Call(account_sid, params, 201, sid=sid, headers=headers))
+        callback = params.get("StatusCallback")
+        if callback and self.status_callbacks:
+            task = asyncio.create_task(self._call_back(callback, sid, params))
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
         if stall is not None:
             await asyncio.sleep(stall.seconds)
         return JSONResponse(message, 201)
+
+    async def _call_back(self, url: str, sid: str, params: dict[str, str]) -> None:
+        """POST each of `status_callbacks` for message `sid` to its callback URL,
+        one after the other, signed as Twilio signs them."""
+        from twilio.request_validator import RequestValidator
+
+        await asyncio.sleep(0.01)  # after the answer has gone out
+        if self._callback_client is None:
+            self._callback_client = httpx.AsyncClient(timeout=10.0, trust_env=False)
+        validator = RequestValidator(self.auth_token)
+        for status in self.status_callbacks:
+            form = {
+                "AccountSid": self.account_sid,
+                "ApiVersion": API_VERSION,
+                "From": params.get("From", ""),
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "SmsSid": sid,
+                "SmsStatus": status,
+                "To": params.get("To", ""),
+            }
+            headers = {"X-Twilio-Signature": validator.compute_signature(url, form)}
+            try:
+                answer = await self._callback_client.post(
+                    url, data=form, headers=headers
+                )
+                code = answer.status_code
+            except httpx.HTTPError:
+                code = 0
+            with self._lock:
+                self.callbacks.append((sid, status, code))
 
     async def _list_messages(self, request: Request) -> JSONResponse:
         account_sid = request.path_params["account_sid"]
