@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -35,6 +35,28 @@ EARLY_STATUS_TTL = timedelta(days=7)
 """Early delivery statuses whose message never shows up are forgotten then."""
 
 
+_outbox = OutboxMessage.__table__
+STATUS_ROW = (
+    select(
+        _outbox.c.id, _outbox.c.status, _outbox.c.delivery_status, _outbox.c.priority
+    )
+    .where(_outbox.c.provider_message_id == bindparam("provider_message_id"))
+    .with_for_update()
+)
+"""The sent row with a provider id, locked until the commit (built once: two or
+three callbacks come for every SMS)."""
+SET_STATUS = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("row_id"))
+    .values(
+        delivery_status=bindparam("delivery_status"),
+        error_code=bindparam("error_code"),
+        status=bindparam("new_status"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def record_status(
     session: Session,
     provider_message_id: str,
@@ -45,24 +67,31 @@ def record_status(
     commits. A late intermediate status never overwrites a final one. False when no
     row has this provider message id."""
     row = session.execute(
-        select(OutboxMessage)
-        .where(OutboxMessage.provider_message_id == provider_message_id)
-        .with_for_update()
-    ).scalar_one_or_none()
+        STATUS_ROW, {"provider_message_id": provider_message_id}
+    ).one_or_none()
     if row is None:
         return False
     status = status.strip().lower()
     if row.delivery_status in FINAL_STATUSES and status not in FINAL_STATUSES:
         return True
-    row.delivery_status = status
-    row.error_code = error_code or None
+    new_status = row.status
     if status in DELIVERED_STATUSES:
-        row.status = OUTBOX_DELIVERED
+        new_status = OUTBOX_DELIVERED
     elif status in UNDELIVERED_STATUSES:
-        row.status = OUTBOX_UNDELIVERED
-    session.flush()
+        new_status = OUTBOX_UNDELIVERED
+    now = utcnow()
+    session.execute(
+        SET_STATUS,
+        {
+            "row_id": row.id,
+            "delivery_status": status,
+            "error_code": error_code or None,
+            "new_status": new_status,
+            "now": now,
+        },
+    )
     if row.priority == PRIORITY_BULK:  # an announcement's row follows it
-        follow_outbox_status(session, row.id, row.status, utcnow())
+        follow_outbox_status(session, row.id, new_status, now)
     return True
 
 
