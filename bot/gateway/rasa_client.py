@@ -91,6 +91,14 @@ def parse_replies(data: Any) -> list[Reply]:
     return replies
 
 
+KEEPALIVE_SECONDS = 4.0
+"""Idle connections to Rasa are closed after this, before Rasa's server (Sanic,
+`KEEP_ALIVE_TIMEOUT` 5 s) closes them. With aiohttp's default of 15 s, a turn
+sent on a connection just as Rasa closes it fails after the request left (an
+attempt counted, the turn asked again); the same race showed with the fake
+Twilio under `make bench-gateway` (a `ClientOSError`, the send reconciled)."""
+
+
 class RasaClient:
     """An HTTP client for one Rasa server, used from one event loop."""
 
@@ -107,7 +115,9 @@ class RasaClient:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 trace_configs=[sent_tracing()],
-                connector=aiohttp.TCPConnector(limit=0),
+                connector=aiohttp.TCPConnector(
+                    limit=0, keepalive_timeout=KEEPALIVE_SECONDS
+                ),
                 json_serialize=_dumps,
             )
         return self._session

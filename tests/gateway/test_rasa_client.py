@@ -56,3 +56,17 @@ def test_reachable_tells_a_running_rasa_from_a_dead_one(rasa: FakeRasa) -> None:
     assert asyncio.run(probe(rasa.url)), "any HTTP answer: the server is up"
     rasa.down()
     assert not asyncio.run(probe(rasa.url)), "connection refused: it is down"
+
+
+async def test_idle_connections_are_closed_before_rasas_server_closes_them() -> None:
+    """Sanic (Rasa's server) closes an idle connection after 5 s; the client
+    must let it go first, or a turn can be sent on a connection being closed."""
+    from sanic.config import DEFAULT_CONFIG
+
+    client = RasaClient("http://127.0.0.1:9")
+    try:
+        connector = client._client.connector
+        assert connector is not None
+        assert connector._keepalive_timeout < DEFAULT_CONFIG["KEEP_ALIVE_TIMEOUT"]
+    finally:
+        await client.aclose()
