@@ -133,6 +133,18 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for kind in args.plant or ():
         planted.append(plant_observed(observed, kind, rng, touched))
     result = analyse(traffic, observed, rows, mail_counts(work / "email-outbox"))
+    callbacks = Counter(
+        "answered 200" if code == 200 else "not answered (a gateway down)"
+        for _, _, code in twilio.callbacks
+    )
+    result["details"]["sms_status_callbacks"] = dict(callbacks)
+    result["details"]["sms_delivery_statuses"] = dict(
+        Counter(
+            r.delivery_status or "none"
+            for r in rows["outbox"]
+            if rows["conversations"].get(r.conversation_id, ("", ""))[0] == "sms"
+        )
+    )
     result["throughput"]["post_to_first_reply_p50_ms"] = latency["p50_ms"]
     result["throughput"]["post_to_first_reply_p95_ms"] = latency["p95_ms"]
     result["planted"] = [what for what in planted if what]

@@ -59,7 +59,8 @@ def database_rows(db_url: str) -> dict[str, Any]:
                        OutboxMessage.inbox_id, OutboxMessage.body,
                        OutboxMessage.status, OutboxMessage.reconciled,
                        OutboxMessage.attempts, OutboxMessage.last_error,
-                       OutboxMessage.created_at, OutboxMessage.updated_at)
+                       OutboxMessage.created_at, OutboxMessage.updated_at,
+                       OutboxMessage.delivery_status)
                 .order_by(OutboxMessage.id)
             ).all()  # fmt: skip
             applicants = c.execute(

@@ -89,6 +89,11 @@ class Deliveries:
         return [d for d in self.to(address) if not is_notice(d.text)]
 
 
+STATUS_CALLBACKS = ("sent", "delivered")
+"""The delivery statuses the fake Twilio posts back for each SMS, as Twilio does:
+to the sending gateway, killed or not (Twilio does not retry them)."""
+
+
 def make_fakes(
     deliveries: Deliveries, token: str = "", telegram_latency: float = 0.0
 ) -> tuple[Any, Any]:
@@ -114,7 +119,11 @@ def make_fakes(
                 super()._record(method, params, status)
 
     return (
-        SoakTwilioApi(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN),
+        SoakTwilioApi(
+            account_sid=TWILIO_SID,
+            auth_token=TWILIO_TOKEN,
+            status_callbacks=STATUS_CALLBACKS,
+        ),
         SoakTelegramApi(token or DEFAULT_TOKEN, latency=telegram_latency),
     )
 
