@@ -30,6 +30,7 @@ from starlette.routing import Route
 from bot.channels import simulator
 from bot.gateway.runtime import runtime
 from bot.hosting import run_in_session
+from bot.messages.events import internal_event_name
 from bot.messages.models import (
     INBOX_PENDING,
     OUTBOX_DELIVERED,
@@ -107,6 +108,8 @@ def conversation_messages(
     ).scalar_one()
     entries: list[tuple[Any, int, dict[str, Any]]] = []
     for row in inbox_rows:
+        if internal_event_name(row.event) is not None:  # not the person's words
+            continue
         shown = simulator.describe_user_message(channel, row.text, row.payload)
         entries.append(
             (

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from bot.channels import simulator
 from bot.channels.base import SMS, TELEGRAM
 from bot.gateway.simulator import origin_allowed
+from bot.messages.events import NIK_CHECKED, enqueue_notification
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -117,6 +119,28 @@ def test_sms_round_trip_shows_the_menu_and_segments(
         messages = bot_messages(client, SMS, "0812", 2)
     assert rasa.messages() == ["halo", "/affirm"]
     assert messages[-1]["text"] == "Anda menulis: /affirm"
+
+
+def test_internal_events_are_not_shown_as_the_persons_messages(
+    settings: Settings, rasa: FakeRasa, db: Db
+) -> None:
+    """A NIK check's result reaches the conversation as an internal event: the
+    bot's answer to it is shown, the event itself is not (it was an empty
+    bubble from the person)."""
+    with running(settings, senders={}) as client:
+        send(client, SMS, "0812", text="halo")
+        bot_messages(client, SMS, "0812", 1)
+        with db.sessions() as session:
+            assert enqueue_notification(
+                session, SMS, simulator.address_of("0812"), NIK_CHECKED, "nik-1"
+            )
+            session.commit()
+        messages = bot_messages(client, SMS, "0812", 2)
+    assert [(m["from"], m["text"]) for m in messages] == [
+        ("user", "halo"),
+        ("bot", "Anda menulis: halo"),
+        ("bot", "Anda menulis: /check_status"),
+    ]
 
 
 def test_bad_requests_are_refused_with_a_reason(settings: Settings, db: Db) -> None:
