@@ -65,6 +65,7 @@ from bench.gateway import (
     start_process,
     stop_process,
 )
+from bot.channels.telegram_lookup import IN_FLIGHT
 
 DEFAULT_MEMBERS = 164_000
 SMS, TELEGRAM = "sms", "telegram"
@@ -303,6 +304,15 @@ class Chat:
     unanswered: int = 0
 
 
+CHATTER_PATIENCE = IN_FLIGHT + 30.0
+"""Seconds a chatting person waits for an answer before counting it unanswered:
+longer than the gateway waits before it resends a Telegram reply that a kill
+cut off before it reached Telegram (`IN_FLIGHT`, 30 s: the request may still
+land), plus a takeover and a send. With exactly 30 s, such a reply, answered
+after 30-31 s, counted as unanswered (the announce kill test failed now and
+then)."""
+
+
 async def chatter(
     base_url: str,
     telegram: Any,
@@ -344,7 +354,7 @@ async def chatter(
                 await asyncio.sleep(1.0)
                 continue
             answered = None
-            limit = time.monotonic() + 30
+            limit = time.monotonic() + CHATTER_PATIENCE
             while time.monotonic() < limit and answered is None:
                 answered = telegram.answered(address, text)
                 if answered is None:
