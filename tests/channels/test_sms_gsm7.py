@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.channels.sms import SegmentInfo, is_gsm7, segment_info, to_gsm7
 from bot.channels.sms.gsm7 import GSM7_BASIC, GSM7_EXTENSION
@@ -100,3 +102,38 @@ def test_segment_info_is_frozen() -> None:
     info = segment_info("halo")
     with pytest.raises(AttributeError):
         info.segments = 5  # type: ignore[misc]
+
+
+def _septets_one_by_one(text: str) -> SegmentInfo | None:
+    """The definition, a character at a time: 1 septet for the basic table, 2
+    for the extension, parts of 153 that never split an escape; None when the
+    text is not GSM-7."""
+    if any(char not in GSM7_BASIC and char not in GSM7_EXTENSION for char in text):
+        return None
+    costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
+    total = sum(costs)
+    if total <= 160:
+        return SegmentInfo("GSM-7", 1 if total else 0, total)
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > 153:
+            segments, used = segments + 1, 0
+        used += cost
+    return SegmentInfo("GSM-7", segments, total)
+
+
+_ALPHABET = "".join(sorted(GSM7_BASIC | GSM7_EXTENSION)) + "ā😀é\u00a0"
+
+
+@given(
+    st.text(alphabet=_ALPHABET, max_size=700)
+    | st.text(alphabet="ab{", min_size=150, max_size=330)
+)
+@settings(max_examples=400, deadline=None)
+def test_the_fast_count_agrees_with_the_definition(text: str) -> None:
+    """`segment_info` counts with regular expressions; it gives what counting
+    one character at a time gives, escapes at part borders included."""
+    expected = _septets_one_by_one(text)
+    assert is_gsm7(text) is (expected is not None)
+    if expected is not None:
+        assert segment_info(text) == expected

@@ -24,6 +24,15 @@ GSM7_BASIC = frozenset(
 )
 GSM7_EXTENSION = frozenset("^{}\\[~]|\u20ac\f")
 
+_NOT_GSM7 = re.compile(
+    "[^" + "".join(re.escape(c) for c in sorted(GSM7_BASIC | GSM7_EXTENSION)) + "]"
+)
+"""A character outside both tables: one C-level scan instead of a lookup a
+character (segment counting runs in a binary search over every SMS reply)."""
+_EXTENSION = re.compile(
+    "[" + "".join(re.escape(c) for c in sorted(GSM7_EXTENSION)) + "]"
+)
+
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
 GSM7_SINGLE, GSM7_PART = 160, 153
@@ -80,7 +89,7 @@ def _char_cost(char: str) -> int | None:
 
 def is_gsm7(text: str) -> bool:
     """Whether every character is in the GSM-7 basic or extension table."""
-    return all(_char_cost(char) is not None for char in text)
+    return _NOT_GSM7.search(text) is None
 
 
 def _convert_char(char: str) -> str:
@@ -151,7 +160,15 @@ def segment_info(text: str) -> SegmentInfo:
     surrogate pair, as handsets and Twilio do.
     """
     if is_gsm7(text):
-        costs = [_char_cost(char) or 0 for char in text]
-        return SegmentInfo(GSM7, _segments(costs, GSM7_SINGLE, GSM7_PART), sum(costs))
+        extended = len(_EXTENSION.findall(text))
+        septets = len(text) + extended
+        if extended and septets > GSM7_SINGLE:  # no escape split across parts
+            costs = [_char_cost(char) or 0 for char in text]
+            segments = _segments(costs, GSM7_SINGLE, GSM7_PART)
+        elif septets <= GSM7_SINGLE:
+            segments = 1 if septets else 0
+        else:
+            segments = -(-septets // GSM7_PART)
+        return SegmentInfo(GSM7, segments, septets)
     costs = [2 if ord(char) > 0xFFFF else 1 for char in text]
     return SegmentInfo(UCS2, _segments(costs, UCS2_SINGLE, UCS2_PART), sum(costs))
