@@ -38,6 +38,8 @@ from bot.channels.sms.gsm7 import segment_info
 from tests.fakes.server import BackgroundServer
 
 API_VERSION = "2010-04-01"
+CALLBACK_KEEPALIVE_SECONDS = 2.0
+"""Idle seconds a status callback connection is kept (below uvicorn's 5 s)."""
 ERROR_MESSAGES = {
     20003: "Authenticate",
     20429: "Too Many Requests",
@@ -104,6 +106,8 @@ class FakeTwilioApi(BackgroundServer):
         self.auth_token = auth_token
         self.status_callbacks = status_callbacks
         self.callbacks: list[tuple[str, str, int]] = []
+        self.callback_errors: list[str] = []
+        """The transport error of each callback that got no answer."""
         """Every status callback made: (message sid, status, HTTP status; 0 when
         the request failed)."""
         self._callback_tasks: set[asyncio.Task[None]] = set()
@@ -257,7 +261,14 @@ class FakeTwilioApi(BackgroundServer):
 
         await asyncio.sleep(0.01)  # after the answer has gone out
         if self._callback_client is None:
-            self._callback_client = httpx.AsyncClient(timeout=10.0, trust_env=False)
+            self._callback_client = httpx.AsyncClient(
+                timeout=10.0,
+                trust_env=False,
+                # Idle connections closed before the gateway's server closes
+                # them (uvicorn: 5 s), so that no callback is posted on a
+                # connection the server is closing at that moment.
+                limits=httpx.Limits(keepalive_expiry=CALLBACK_KEEPALIVE_SECONDS),
+            )
         validator = RequestValidator(self.auth_token)
         for status in self.status_callbacks:
             form = {
@@ -276,8 +287,9 @@ class FakeTwilioApi(BackgroundServer):
                     url, data=form, headers=headers
                 )
                 code = answer.status_code
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 code = 0
+                self.callback_errors.append(type(exc).__name__)
             with self._lock:
                 self.callbacks.append((sid, status, code))
 
