@@ -1,7 +1,7 @@
 """Gateway throughput: one `python -m bot` process under a burst of SMS and Telegram.
 
 Usage: python -m bench.gateway [--messages N] [--users U] [--concurrency C]
-       [--closed-loop] [--telegram-per-second R]
+       [--closed-loop] [--telegram-per-second R] [--telegram-chat-per-second R]
        [--database-url URL] [--rasa-delay-ms D] [--timeout S] [--keep]
 
 Starts, on free 127.0.0.1 ports, the gateway as its own process (PRAKERJA_ENV=test;
@@ -721,6 +721,8 @@ class Run:
     cpu_end: Snapshot
     status_callbacks: list[tuple[str, str, int]] = field(default_factory=list)
     """(message sid, status, HTTP status) of each status callback made."""
+    status_callback_errors: list[str] = field(default_factory=list)
+    """The transport error of each status callback that got no answer."""
 
 
 async def drive(
@@ -786,6 +788,7 @@ async def drive(
         cpu_start=cpu_start,
         cpu_end=cpu_end,
         status_callbacks=list(fakes[SMS].callbacks),
+        status_callback_errors=list(fakes[SMS].callback_errors),
     )
 
 
@@ -858,6 +861,7 @@ def analyse(run: Run, users: int) -> dict[str, Any]:
         "status_callbacks_failed": sum(
             1 for _, _, code in run.status_callbacks if code != 200
         ),
+        "status_callback_errors": sorted(set(run.status_callback_errors)),
         "acknowledged": len(acked),
         "not_acknowledged": len(messages) - len(acked),
         "exactly_one_reply": sum(1 for c in counts if c == 1),
@@ -996,6 +1000,10 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         env = gateway_env(work, db_url, gateway_port, rasa_url, twilio, telegram)
         if args.telegram_per_second:
             env["TELEGRAM_MESSAGES_PER_SECOND"] = str(args.telegram_per_second)
+        if args.telegram_chat_per_second:
+            env["TELEGRAM_CHAT_MESSAGES_PER_SECOND"] = str(
+                args.telegram_chat_per_second
+            )
         base_url = env["PUBLIC_BASE_URL"]
         gateway = start_process(
             [sys.executable, "-m", "bot"], env, log, f"{base_url}/healthz"
@@ -1037,6 +1045,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "redelivered_share": REDELIVER_SHARE,
         "gateway_options": asdict(GatewayOptions()),
         "telegram_pace_per_second": args.telegram_per_second or telegram_pace(),
+        "telegram_chat_pace_per_second": args.telegram_chat_per_second or 1,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return result
@@ -1111,7 +1120,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"({c['users_in_order']}/{c['users_with_replies']} users) |",
         f"| Every delivery status posted back answered 200 | "
         f"{_yes(not c['status_callbacks_failed'])} ({c['status_callbacks']} posted, "
-        f"{c['status_callbacks_failed']} not) |",
+        f"{c['status_callbacks_failed']} not"
+        + (f": {', '.join(c['status_callback_errors'])}" if c["status_callback_errors"]
+           else "") + ") |",
         f"| {c['redelivered']} messages redelivered: no extra reply | "
         f"{_yes(no_extra)} ({c['redelivered_acknowledged']} acknowledged, "
         f"{c['redelivered_extra_replies']} extra) |",
@@ -1134,6 +1145,9 @@ def markdown(result: dict[str, Any]) -> str:
         + ("(Telegram's limit for one bot)." if p["telegram_pace_per_second"]
            == telegram_pace() else "(raised for this run: Telegram's own limit "
            f"is {telegram_pace():g} per bot)."),
+        f"Each chat: {p['telegram_chat_pace_per_second']:g} a second after a "
+        "burst of 3" + (" (Telegram's rule)." if p["telegram_chat_pace_per_second"]
+                        == 1 else " (raised for this run: Telegram's rule is 1)."),
     ]  # fmt: skip
     return "\n".join(lines)
 
@@ -1161,6 +1175,13 @@ def main() -> None:
         type=int,
         help="the gateway's Telegram pacing for this run (default: Telegram's "
         "limit for one bot, as in production)",
+    )
+    parser.add_argument(
+        "--telegram-chat-per-second",
+        type=int,
+        help="the gateway's pace for one chat after its burst (default: one a "
+        "second, Telegram's rule); people in --closed-loop write again the "
+        "moment the answer comes, which no person does",
     )
     parser.add_argument(
         "--no-status-callbacks",

@@ -84,6 +84,9 @@ class Settings:
     each process paces on its own (one process, e.g. `make run`)."""
     telegram_per_second: int = DEFAULT_TELEGRAM_PER_SECOND
     """Messages a second the Telegram bot may send, all processes together."""
+    telegram_chat_per_second: int = 1
+    """Messages a second the bot may send to one chat after a short burst
+    (Telegram's rule: one; raised only by benchmarks, against a fake Telegram)."""
     twilio_per_second: int | None = None
     """Messages a second the Twilio sender number may send, all processes
     together (that number's MPS); None: not paced (Twilio queues the excess)."""
@@ -272,6 +275,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "TELEGRAM_MESSAGES_PER_SECOND", _get(env, "TELEGRAM_MESSAGES_PER_SECOND")
         )
         or DEFAULT_TELEGRAM_PER_SECOND,
+        telegram_chat_per_second=parse_per_second(
+            "TELEGRAM_CHAT_MESSAGES_PER_SECOND",
+            _get(env, "TELEGRAM_CHAT_MESSAGES_PER_SECOND"),
+        )
+        or 1,
         twilio_per_second=parse_per_second(
             "TWILIO_MESSAGES_PER_SECOND", _get(env, "TWILIO_MESSAGES_PER_SECOND")
         ),

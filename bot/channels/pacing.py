@@ -211,6 +211,7 @@ class SharedRateLimiter:
         overall_burst: int = 5,
         chat_burst: int = 3,
         sleep: Sleep = asyncio.sleep,
+        chat_per_second: int = 1,
     ) -> None:
         self._name = name
         self._sleep = sleep
@@ -225,10 +226,11 @@ class SharedRateLimiter:
             )
 
         self._overall = limit(quotas.per_sec(overall_per_second, overall_burst))
-        self._chat = limit(quotas.per_sec(1, chat_burst))
+        self._chat = limit(quotas.per_sec(chat_per_second, chat_burst))
         self._group = limit(quotas.per_min(20, chat_burst))
         self._local = RateLimiter(
             overall_per_second=overall_per_second,
+            chat_interval=1.0 / chat_per_second,
             chat_burst=chat_burst,
             overall_burst=overall_burst,
             sleep=sleep,
@@ -305,12 +307,20 @@ def make_pacer(
     name: str,
     per_second: int,
     burst: int,
+    chat_per_second: int = 1,
 ) -> Pacer:
     """The shared limiter for account `name` when Redis is configured, else an
-    in-process one with the same limits."""
+    in-process one with the same limits (`chat_per_second`: one chat's rate
+    after its burst)."""
     if store is None:
-        return RateLimiter(overall_per_second=per_second, overall_burst=burst)
-    return SharedRateLimiter(store, name, per_second, burst)
+        return RateLimiter(
+            overall_per_second=per_second,
+            overall_burst=burst,
+            chat_interval=1.0 / chat_per_second,
+        )
+    return SharedRateLimiter(
+        store, name, per_second, burst, chat_per_second=chat_per_second
+    )
 
 
 def bot_id(token: str) -> str:

@@ -613,7 +613,8 @@ class TelegramSender:
         self._settings = settings
         self._timeout = timeout
         self._limiter: Pacer = limiter or RateLimiter(
-            overall_per_second=settings.telegram_per_second
+            overall_per_second=settings.telegram_per_second,
+            chat_interval=1.0 / settings.telegram_chat_per_second,
         )
         self._pool_size = max(1, pool_size)
         self._max_wait = (

@@ -88,6 +88,7 @@ def default_senders(
             f"telegram:{bot_id(settings.telegram_token)}",
             settings.telegram_per_second,
             TELEGRAM_BURST,
+            chat_per_second=settings.telegram_chat_per_second,
         )
         senders[TELEGRAM] = TelegramSender(
             settings, pool_size=options.outbox_concurrency, limiter=limiter

@@ -25,7 +25,7 @@ from telegram import (
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from bot.channels.base import Button, InboundMessage, Reply, Unauthorized
-from bot.channels.pacing import RateLimiter
+from bot.channels.pacing import RateLimiter, make_pacer
 from bot.channels.telegram import (
     KEY_PREFIX,
     SECRET_HEADER,
@@ -710,6 +710,23 @@ async def test_limiter_one_chat_bursts_then_one_per_second() -> None:
     for _ in range(5):
         await limiter.wait("42")
     assert clock.sleeps == [1.0, 1.0]
+
+
+async def test_a_raised_chat_rate_applies_to_the_sender_the_settings_make(
+    tmp_path: Path,
+) -> None:
+    """TELEGRAM_CHAT_MESSAGES_PER_SECOND (benchmarks only) sets one chat's pace
+    after its burst; unset it is Telegram's rule, one a second."""
+    env = {"PRAKERJA_ENV": "development", "PRAKERJA_VAR_DIR": str(tmp_path)}
+    assert load_settings(env).telegram_chat_per_second == 1
+    raised = load_settings({**env, "TELEGRAM_CHAT_MESSAGES_PER_SECOND": "4"})
+    clock = FakeClock()
+    limiter = make_pacer(None, "bot", 1000, 5, raised.telegram_chat_per_second)
+    assert isinstance(limiter, RateLimiter)
+    limiter._clock, limiter._sleep = clock, clock.sleep  # noqa: SLF001
+    for _ in range(5):
+        await limiter.wait("42")
+    assert clock.sleeps == [0.25, 0.25]
 
 
 async def test_limiter_overall_rate() -> None:
