@@ -79,4 +79,4 @@ async def run_in_session(request: Request, work: Callable[[Session], R]) -> R:
             session.commit()
             return result
 
-    return await asyncio.to_thread(run)
+    return await asyncio.get_running_loop().run_in_executor(None, run)

@@ -46,8 +46,13 @@ def describe_error(exc: BaseException) -> str:
 
 
 async def in_thread(function: Callable[..., R], *args: object) -> R:
-    """Run a blocking function in a thread; on cancellation, wait for it to end."""
-    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    """Run a blocking function in a thread of the loop's default executor; on
+    cancellation, wait for it to end.
+
+    The executor's future is awaited directly: `asyncio.to_thread` would add a
+    task and a copy of the context to every database call, and no code run
+    this way reads a context variable."""
+    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

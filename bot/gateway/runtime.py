@@ -43,7 +43,7 @@ from bot.gateway.worker import ConversationWorker
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
-from bot.loops import describe_error
+from bot.loops import describe_error, in_thread
 from bot.messages.inbox import store_inbound
 from bot.notify.email import make_email_sender
 from bot.notify.queue import MailQueue
@@ -338,7 +338,7 @@ class Gateway:
 
     async def store(self, message: InboundMessage) -> bool:
         """Store an inbound message (False: a duplicate) and wake the worker."""
-        stored = await asyncio.to_thread(self._store, message)
+        stored = await in_thread(self._store, message)
         if stored:
             self.worker.notify()
         log.debug(

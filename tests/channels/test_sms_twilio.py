@@ -128,6 +128,14 @@ def test_missing_or_wrong_signature_is_unauthorised(signature: str | None) -> No
         parse_inbound(make_settings(), INBOUND_URL, inbound_params(), signature)
 
 
+@pytest.mark.parametrize("signature", ["zañ", "\u00ff" * 28, "ü"])
+def test_a_signature_that_is_not_ascii_is_unauthorised(signature: str) -> None:
+    """A header Starlette decoded as Latin-1 is refused, not a server error."""
+    params = inbound_params()
+    with pytest.raises(Unauthorized):
+        parse_inbound(make_settings(), INBOUND_URL, params, signature)
+
+
 def test_signature_with_another_token_is_unauthorised() -> None:
     params = inbound_params()
     with pytest.raises(Unauthorized):
