@@ -68,12 +68,16 @@ async def soak(
     twilio: Any, telegram: Any, people: list[Person],
 ) -> tuple[Traffic, dict[str, float]]:  # fmt: skip
     """Start the stack, drive the traffic with the faults, drain, stop."""
-    services = make_services(work, db_url, args.redis_url, twilio, telegram)
+    services = make_services(
+        work, db_url, args.redis_url, twilio, telegram,
+        rasa_servers=args.rasa, action_servers=args.rasa,
+    )  # fmt: skip
     rng = random.Random(SEED + 1)  # noqa: S311 (a schedule, not a secret)
     try:
-        print("starting the action server, Rasa and two gateways...", flush=True)
-        for name in ("actions", "rasa", "gateway1", "gateway2"):
-            services[name].start()
+        print(f"starting {args.rasa} action server(s), {args.rasa} Rasa server(s) "
+              "and two gateways...", flush=True)  # fmt: skip
+        for service in services.values():  # action servers, Rasa, gateways
+            service.start()
         await asyncio.gather(*(s.ready() for s in services.values()))
         deadline = time.monotonic() + args.timeout
         driver = Driver(gateway_urls(services), deliveries, work / "email-outbox",
@@ -150,13 +154,15 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     result["planted"] = [what for what in planted if what]
     result["logs"] = {
         name: log_summary(work / f"{name}.log")
-        for name in ("gateway1", "gateway2", "rasa", "actions")
+        for name in sorted(p.stem for p in work.glob("*.log"))
+        if name.startswith(("gateway", "rasa", "actions"))
     }
     where["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["machine"] = where
     result["parameters"] = {
         "messages": args.messages, "people": args.people,
         "concurrency": args.concurrency, "kills_per_kind": args.kills,
+        "rasa_servers": args.rasa,
         "flows": dict(Counter(p.flow for p in people)),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
@@ -187,7 +193,8 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"Soak: {d['messages_sent']} messages from {p['people']} people "
         f"({p['flows']}), {p['concurrency']} at once, {p['kills_per_kind']} kill(s) "
-        f"of each kind; {m['database']}; {m['nproc']} x {m['cpu_model']}; load "
+        f"of each kind; {p.get('rasa_servers', 1)} Rasa and action server(s), two "
+        f"gateways; {m['database']}; {m['nproc']} x {m['cpu_model']}; load "
         f"{m['load_average_at_start'][0]} -> {m['load_average_at_end'][0]}; "
         f"{p['date']}",
     ]
@@ -256,6 +263,13 @@ def main() -> None:
         help="PostgreSQL server: a fresh database is made and dropped",
     )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
+    parser.add_argument(
+        "--rasa",
+        type=int,
+        default=1,
+        help="Rasa servers and as many action servers, laid out as `make "
+        "run-scaled` lays them out (one tracker store, Redis locks)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
     parser.add_argument(
@@ -270,6 +284,8 @@ def main() -> None:
     args.kills = 0 if args.no_kills else (args.kills or (1 if args.short else 3))
     if not (0 < args.people <= args.messages and args.concurrency > 0):
         parser.error("need 0 < --people <= --messages and --concurrency > 0")
+    if args.rasa < 1:
+        parser.error("need --rasa 1 or more")
     if not MODEL.exists():
         raise SystemExit(f"{MODEL} is missing: run `make train` first")
     work = Path(tempfile.mkdtemp(prefix="soak-"))

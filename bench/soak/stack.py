@@ -243,23 +243,35 @@ def endpoints_yml(
     return "\n".join(lines) + "\n"
 
 
+def service_names(kind: str, count: int) -> list[str]:
+    """The services of one kind: "rasa" alone, or "rasa1", "rasa2"... (gateways
+    are always numbered)."""
+    if count == 1 and kind != "gateway":
+        return [kind]
+    return [f"{kind}{number}" for number in range(1, count + 1)]
+
+
 def make_services(
     work: Path, db_url: str, redis_url: str, twilio: Any, telegram: Any,
     *, gateways: int = 2, port: Callable[[], int] = free_port,
     tracker_url: str = "", rasa: list[str] | None = None, model: Path = MODEL,
+    rasa_servers: int = 1, action_servers: int = 1,
 ) -> dict[str, Service]:
-    """The gateways (two by default), Rasa and the action server, not started yet.
+    """The gateways (two by default), Rasa servers and action servers (one of
+    each by default), not started yet, laid out as `make run-scaled` lays them
+    out: gateway i talks to Rasa server i mod R, Rasa server j calls action
+    server j mod A; the Rasa servers share the tracker store and, with
+    `redis_url`, Rasa's Redis lock store.
 
     port: gives each process its port; tracker_url: Rasa's tracker store (default
     `db_url`); rasa: the command that runs Rasa's CLI (default `rasa`); model: the
     trained model Rasa serves."""
-    actions_port, rasa_port = port(), port()
+    actions_ports = [port() for _ in range(action_servers)]
+    rasa_ports = [port() for _ in range(rasa_servers)]
     gateway_ports = [port() for _ in range(gateways)]
     public = f"http://127.0.0.1:{gateway_ports[0]}"  # all sign against one URL
     prefix = f"soak{uuid.uuid4().hex[:8]}"
     tracker_url = tracker_url or db_url
-    endpoints = work / "endpoints.yml"
-    endpoints.write_text(endpoints_yml(tracker_url, actions_port, redis_url, prefix))
     shared = {
         **clean_env(),
         "PRAKERJA_ENV": "test",
@@ -277,24 +289,36 @@ def make_services(
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    services = {
-        "actions": Service(
-            "actions",
+    services: dict[str, Service] = {}
+    for name, actions_port in zip(
+        service_names("actions", action_servers), actions_ports, strict=True
+    ):
+        services[name] = Service(
+            name,
             [str(BIN / "rasa"), "run", "actions", "--port", str(actions_port),
              "--actions", "actions"],
             {**shared, **ACTIONS_ENV},
-            f"http://127.0.0.1:{actions_port}/health", work / "actions.log",
-        ),
-        "rasa": Service(
-            "rasa",
+            f"http://127.0.0.1:{actions_port}/health", work / f"{name}.log",
+        )  # fmt: skip
+    for index, (name, rasa_port) in enumerate(
+        zip(service_names("rasa", rasa_servers), rasa_ports, strict=True)
+    ):
+        endpoints = work / ("endpoints.yml" if index == 0 else f"endpoints-{name}.yml")
+        actions_port = actions_ports[index % action_servers]
+        endpoints.write_text(
+            endpoints_yml(tracker_url, actions_port, redis_url, prefix)
+        )
+        services[name] = Service(
+            name,
             [*(rasa or [str(BIN / "rasa")]), "run", "--enable-api", "--interface",
              "127.0.0.1", "--port", str(rasa_port),
              "--model", str(model), "--endpoints", str(endpoints)],
             {**shared, **RASA_ENV}, f"http://127.0.0.1:{rasa_port}/status",
-            work / "rasa.log",
-        ),
-    }  # fmt: skip
+            work / f"{name}.log",
+        )  # fmt: skip
     for number, gateway_port in enumerate(gateway_ports, start=1):
+        rasa_port = rasa_ports[(number - 1) % rasa_servers]
+        actions_port = actions_ports[(number - 1) % rasa_servers % action_servers]
         env = {
             **shared,
             "GATEWAY_HOST": "127.0.0.1",

@@ -317,7 +317,7 @@ async def inject_faults(
         await asyncio.sleep(rng.random())
         if kind == "gateway":
             await _send_in_flight(driver)
-        name = rng.choice(["gateway1", "gateway2"]) if kind == "gateway" else kind
+        name = rng.choice(sorted(n for n in services if n.startswith(kind)))
         service = services[name]
         at = time.monotonic()
         service.kill()
