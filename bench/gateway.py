@@ -2,6 +2,7 @@
 
 Usage: python -m bench.gateway [--messages N] [--users U] [--concurrency C]
        [--closed-loop] [--telegram-per-second R] [--telegram-chat-per-second R]
+       [--floor] [--no-status-callbacks]
        [--database-url URL] [--rasa-delay-ms D] [--timeout S] [--keep]
 
 Starts, on free 127.0.0.1 ports, the gateway as its own process (PRAKERJA_ENV=test;
@@ -1006,8 +1007,9 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             )
         base_url = env["PUBLIC_BASE_URL"]
         gateway = start_process(
-            [sys.executable, "-m", "bot"], env, log, f"{base_url}/healthz"
-        )
+            [sys.executable, "-m", "bench.gateway_floor" if args.floor else "bot"],
+            env, log, f"{base_url}/healthz",
+        )  # fmt: skip
         stack.callback(stop_process, gateway)
         messages = build_load(args.messages, args.users, base_url)
         threads = [fake_thread_id(fake) for fake in fakes.values()]
@@ -1029,7 +1031,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 args.closed_loop,
             )
         )  # fmt: skip
-        tables = table_counts(db_url)
+        tables = {} if args.floor else table_counts(db_url)  # the floor stores none
     result = analyse(run, args.users)
     result["database_rows"] = tables
     result["gateway_log"] = log_summary(log)
@@ -1046,6 +1048,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "gateway_options": asdict(GatewayOptions()),
         "telegram_pace_per_second": args.telegram_per_second or telegram_pace(),
         "telegram_chat_pace_per_second": args.telegram_chat_per_second or 1,
+        "floor": args.floor,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return result
@@ -1078,8 +1081,12 @@ def markdown(result: dict[str, Any]) -> str:
     )
     in_order = c["users_in_order"] == c["users_with_replies"]
     lines = [
-        f"### Gateway: one process, {m['database']}",
+        ("### The gateway's HTTP floor (`--floor`: no database, no queue)"
+         if p.get("floor") else f"### Gateway: one process, {m['database']}"),
         "",
+        *(["The floor keeps no order, skips no redelivery and counts no turn: "
+           "the checks below do not apply to it; its CPU per message does.", ""]
+          if p.get("floor") else []),
         f"{p['messages']} messages from {p['users']} users "
         f"({ingest[SMS]['messages']} SMS, {ingest[TELEGRAM]['messages']} Telegram), "
         + (f"closed loop: {p['users']} people in flight, each waiting for the "
@@ -1182,6 +1189,12 @@ def main() -> None:
         help="the gateway's pace for one chat after its burst (default: one a "
         "second, Telegram's rule); people in --closed-loop write again the "
         "moment the answer comes, which no person does",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="run bench.gateway_floor in place of the gateway: the same HTTP "
+        "work per message (parsers, Rasa client, senders) without the database",
     )
     parser.add_argument(
         "--no-status-callbacks",
