@@ -15,6 +15,14 @@ from typing import Any, cast
 
 import aiohttp
 
+KEEPALIVE_SECONDS = 4.0
+"""Idle pooled connections are closed after this, before a server that keeps
+them 5 s (Sanic's and uvicorn's default) closes them: a request written on a
+connection just as its server closes it fails after its headers left, so its
+outcome cannot be told (a Rasa turn asked again, a send looked up at the
+provider). Seen under `make bench-gateway` with aiohttp's default of 15 s:
+Telegram sends whose outcome was unknown (`ClientOSError`), each a stall."""
+
 
 class RequestNotSentError(Exception):
     """Nothing of the request reached the server; its cause is aiohttp's error."""

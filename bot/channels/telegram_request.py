@@ -26,6 +26,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.channels.request_tracing import (
+    KEEPALIVE_SECONDS,
     not_sent,
     request_context,
     sent_tracing,
@@ -58,7 +59,9 @@ class AiohttpRequest(BaseRequest):
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                connector=aiohttp.TCPConnector(
+                    limit=self._pool_size, keepalive_timeout=KEEPALIVE_SECONDS
+                ),
                 trace_configs=[sent_tracing()],
                 headers={"User-Agent": USER_AGENT},
             )

@@ -26,7 +26,12 @@ from typing import Any
 import aiohttp
 
 from bot.channels.base import Button, Reply
-from bot.channels.request_tracing import request_context, sent_tracing, was_sent
+from bot.channels.request_tracing import (
+    KEEPALIVE_SECONDS,
+    request_context,
+    sent_tracing,
+    was_sent,
+)
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 # Nobody took the message: overloaded (429) or a proxy found no Rasa (502, 503).
@@ -91,12 +96,6 @@ def parse_replies(data: Any) -> list[Reply]:
     return replies
 
 
-KEEPALIVE_SECONDS = 4.0
-"""Idle connections to Rasa are closed after this, before Rasa's server (Sanic,
-`KEEP_ALIVE_TIMEOUT` 5 s) closes them. With aiohttp's default of 15 s, a turn
-sent on a connection just as Rasa closes it fails after the request left (an
-attempt counted, the turn asked again); the same race showed with the fake
-Twilio under `make bench-gateway` (a `ClientOSError`, the send reconciled)."""
 
 
 class RasaClient:

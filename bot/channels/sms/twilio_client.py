@@ -43,6 +43,7 @@ from twilio.rest import Client
 from bot.channels.base import SMS, LookupResult, SendResult
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.request_tracing import (
+    KEEPALIVE_SECONDS,
     RequestNotSentError,
     request_context,
     sent_tracing,
@@ -113,7 +114,10 @@ class AsyncRedirectingClient(AsyncHttpClient):
         """Send the request to the configured base URL; remember its headers."""
         _last_headers.set({})
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(trace_configs=[sent_tracing()])
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+                trace_configs=[sent_tracing()],
+            )
         seconds = timeout or self.timeout or REQUEST_TIMEOUT
         context = request_context()
         try:
