@@ -208,6 +208,7 @@ def run_combination(
             **services["rasa"].env,
             "RASA_TIMINGS_FILE": str(timings),
         }
+        services["gateway1"].env.update(telegram_pace(args))
         profile = work / "rasa.prof"
         if args.profile_rasa:
             services["rasa"].env["RASA_PROFILE_FILE"] = str(profile)
@@ -287,6 +288,18 @@ def _line(summary: dict[str, Any]) -> str:
     )
 
 
+def telegram_pace(args: argparse.Namespace) -> dict[str, str]:
+    """The gateway's Telegram pacing for the run, when raised (people who write
+    again the instant their answer comes, with no think time, are otherwise
+    held to Telegram's one message a second per chat)."""
+    env = {}
+    if args.telegram_per_second:
+        env["TELEGRAM_MESSAGES_PER_SECOND"] = str(args.telegram_per_second)
+    if args.telegram_chat_per_second:
+        env["TELEGRAM_CHAT_MESSAGES_PER_SECOND"] = str(args.telegram_chat_per_second)
+    return env
+
+
 def parse() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -316,6 +329,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds per phase")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
+    parser.add_argument("--telegram-per-second", type=int,
+                        help="the gateway's overall Telegram pace (default: "
+                        "Telegram's 30 a second for one bot)")  # fmt: skip
+    parser.add_argument("--telegram-chat-per-second", type=int,
+                        help="the gateway's pace for one chat after its burst "
+                        "(default: Telegram's one a second); the fake Bot API "
+                        "enforces neither")  # fmt: skip
     parser.add_argument("--profile-rasa", action="store_true",
                         help="cProfile our Rasa during the whole-path phase "
                         "(slows it: read the shares per part)")  # fmt: skip
