@@ -209,6 +209,7 @@ def run_combination(
             "RASA_TIMINGS_FILE": str(timings),
         }
         services["gateway1"].env.update(telegram_pace(args))
+        services["gateway1"].env.update(dict(args.gateway_env))
         profile = work / "rasa.prof"
         if args.profile_rasa:
             services["rasa"].env["RASA_PROFILE_FILE"] = str(profile)
@@ -233,14 +234,14 @@ def run_combination(
             os.kill(rasa_pid, signal.SIGUSR1)
         whole = meters.measure(lambda: asyncio.run(drive.through_gateway(
             gateway_urls(services), deliveries, work / "email-outbox", db_url,
-            people, args.timeout)))  # fmt: skip
+            people, args.timeout, args.in_flight)))  # fmt: skip
         if args.profile_rasa:
             os.kill(rasa_pid, signal.SIGUSR2)
             whole["profile"] = hot_spots(profile, whole["messages"])
         print(f"  {_line(whole)}\n  our Rasa, REST channel", flush=True)
         rasa_url = services["rasa"].ready_url.rsplit("/", 1)[0]
         ours = meters.measure(lambda: asyncio.run(drive.through_rest(
-            rasa_url, "ours", people, args.timeout)))  # fmt: skip
+            rasa_url, "ours", people, args.timeout, args.in_flight)))  # fmt: skip
         print(f"  {_line(ours)}", flush=True)
         result: dict[str, Any] = {
             "database": db_kind, "people": count, "messages_planned": total,
@@ -263,7 +264,9 @@ def run_combination(
             stock_url = stock.ready_url.rsplit("/", 1)[0]
             result["stock_rest"] = stock_meters.measure(
                 lambda: asyncio.run(
-                    drive.through_rest(stock_url, "stock", people, args.timeout)
+                    drive.through_rest(
+                        stock_url, "stock", people, args.timeout, args.in_flight
+                    )
                 )
             )
             print(f"  {_line(result['stock_rest'])}", flush=True)
@@ -300,12 +303,23 @@ def telegram_pace(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"not NAME=VALUE: {text!r}")
+    return name, value
+
+
 def parse() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="SQLite, 20 people, 3 messages each")  # fmt: skip
     parser.add_argument("--people", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--in-flight", type=int,
+                        help="people typing at once, each replaced by the next "
+                        "when its script ends (default: all --people at once; "
+                        "then the last long scripts run nearly alone)")  # fmt: skip
     parser.add_argument("--per-person", type=int, default=6,
                         help="messages per person on average (registrations send "
                         "their whole script)")  # fmt: skip
@@ -336,6 +350,10 @@ def parse() -> argparse.Namespace:
                         help="the gateway's pace for one chat after its burst "
                         "(default: Telegram's one a second); the fake Bot API "
                         "enforces neither")  # fmt: skip
+    parser.add_argument("--gateway-env", type=_setting, action="append",
+                        default=[], metavar="NAME=VALUE",
+                        help="a setting of the gateway for the run, e.g. "
+                        "GATEWAY_WORKERS=64 (repeatable)")  # fmt: skip
     parser.add_argument("--profile-rasa", action="store_true",
                         help="cProfile our Rasa during the whole-path phase "
                         "(slows it: read the shares per part)")  # fmt: skip

@@ -173,15 +173,17 @@ class GatewayDriver(Driver):
 
 async def through_gateway(
     urls: list[str], deliveries: Deliveries, mail: Path, db_url: str,
-    people: list[Person], timeout: float,
+    people: list[Person], timeout: float, in_flight: int | None = None,
 ) -> Outcome:  # fmt: skip
-    """Everyone at once through the gateways; time to the first reply."""
+    """Everyone through the gateways, `in_flight` people at once (default: all;
+    a person whose script ends is replaced by the next); time to the first
+    reply."""
     watch = TurnWatch(db_url)
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch.run(stop))
     driver = GatewayDriver(urls, deliveries, mail, watch, time.monotonic() + timeout)
     try:
-        traffic = await driver.run(people, len(people))
+        traffic = await driver.run(people, in_flight or len(people))
     finally:
         stop.set()
         await watcher
@@ -213,9 +215,11 @@ def _next_posts(sent: list[Sent]) -> list[float]:
 
 
 async def through_rest(
-    rasa_url: str, tag: str, people: list[Person], timeout: float
-) -> Outcome:
-    """Everyone at once to Rasa's REST webhook; the answer is the HTTP response."""
+    rasa_url: str, tag: str, people: list[Person], timeout: float,
+    in_flight: int | None = None,
+) -> Outcome:  # fmt: skip
+    """Everyone to Rasa's REST webhook, `in_flight` people at once (default:
+    all); the answer is the HTTP response."""
     outcome = Outcome()
     deadline = time.monotonic() + timeout
     limits = httpx.Limits(max_connections=len(people) * 2)
@@ -237,7 +241,13 @@ async def through_rest(
             outcome.to_reply_s.append(time.monotonic() - started)
             outcome.texts.append(text[:30])
 
+        slots = asyncio.Semaphore(in_flight or len(people))
+
         async def person(p: Person) -> None:
+            async with slots:
+                await script(p)
+
+        async def script(p: Person) -> None:
             sender = f"{tag}-{p.channel}-{p.address}"
             for step in p.steps:
                 if time.monotonic() > deadline:
