@@ -24,6 +24,10 @@ from tests.nlu.test_training_data import training_data
 UNSEEN: list[tuple[str, str]] = [
     ("gmn cara daftar", "ask_how_to_register"),
     ("nik sy gk kebaca", "nik_problem"),
+    # The plainest question of all, which fell back before 2026-12-05 (found
+    # trying `make run`): neither phrasing is in the training data.
+    ("apa syarat prakerja", "ask_eligibility"),
+    ("syarat buat ikut prakerja apa sih", "ask_eligibility"),
     ("mahasiswa boleh daftar?", "ask_eligibility"),
     ("selamat siang kak", "greet"),
     ("oke makasih banyak ya min", "thank"),
@@ -100,7 +104,12 @@ def test_unseen_informal_messages_get_the_right_intent(
     ]
     # At most 10% may miss (or fall back); the issue's own examples must all pass.
     assert len(wrong) <= len(UNSEEN) // 10, wrong
-    must = {"gmn cara daftar", "nik sy gk kebaca", "mahasiswa boleh daftar?"}
+    must = {
+        "gmn cara daftar",
+        "nik sy gk kebaca",
+        "mahasiswa boleh daftar?",
+        "apa syarat prakerja",
+    }
     assert [w for w in wrong if w[0] in must] == []
 
 
