@@ -934,6 +934,19 @@ BACKPRESSURE_OFF = 10**9
 """A bound or threshold (seconds, messages) that a benchmark run never reaches."""
 
 
+def telegram_pacing_env(args: argparse.Namespace) -> dict[str, str]:
+    """The gateway's Telegram pacing raised for a run (`--telegram-per-second`,
+    `--telegram-chat-per-second`); empty when neither is given. People who
+    write again the instant their answer comes are otherwise held to Telegram's
+    one message a second per chat; the fake Bot API enforces neither."""
+    env = {}
+    if args.telegram_per_second:
+        env["TELEGRAM_MESSAGES_PER_SECOND"] = str(args.telegram_per_second)
+    if args.telegram_chat_per_second:
+        env["TELEGRAM_CHAT_MESSAGES_PER_SECOND"] = str(args.telegram_chat_per_second)
+    return env
+
+
 def gateway_env(
     work: Path, db_url: str, port: int, rasa_url: str, twilio: Any, telegram: Any
 ) -> dict[str, str]:
@@ -999,12 +1012,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )  # fmt: skip
         stack.callback(stop_process, rasa)
         env = gateway_env(work, db_url, gateway_port, rasa_url, twilio, telegram)
-        if args.telegram_per_second:
-            env["TELEGRAM_MESSAGES_PER_SECOND"] = str(args.telegram_per_second)
-        if args.telegram_chat_per_second:
-            env["TELEGRAM_CHAT_MESSAGES_PER_SECOND"] = str(
-                args.telegram_chat_per_second
-            )
+        env.update(telegram_pacing_env(args))
         base_url = env["PUBLIC_BASE_URL"]
         gateway = start_process(
             [sys.executable, "-m", "bench.gateway_floor" if args.floor else "bot"],

@@ -38,7 +38,7 @@ from bot.gateway.app import (
     SMS_INBOUND_PATH,
     SMS_STATUS_PATH,
     TWILIO_SIGNATURE,
-    _form,
+    form_fields,
 )
 from bot.gateway.limits import BodyLimit
 from bot.gateway.options import GatewayOptions
@@ -106,7 +106,7 @@ async def telegram_webhook(request: Request) -> Response:
 async def sms_inbound(request: Request) -> Response:
     """Check and parse the SMS as the gateway does, answer it in a task."""
     floor = floor_of(request)
-    params = await _form(request)
+    params = await form_fields(request)
     url = floor.settings.public_base_url + SMS_INBOUND_PATH
     signature = request.headers.get(TWILIO_SIGNATURE)
     floor.answer(parse_inbound(floor.settings, url, params, signature))
@@ -116,7 +116,7 @@ async def sms_inbound(request: Request) -> Response:
 async def sms_status(request: Request) -> Response:
     """Check and parse a delivery status as the gateway does; store nothing."""
     floor = floor_of(request)
-    params = await _form(request)
+    params = await form_fields(request)
     url = floor.settings.public_base_url + SMS_STATUS_PATH
     parse_status(floor.settings, url, params, request.headers.get(TWILIO_SIGNATURE))
     return Response(EMPTY_TWIML, media_type="text/xml")

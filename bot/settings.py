@@ -34,6 +34,8 @@ their data again, and batches opened through the year; a year of silence means
 the registration is no longer pursued."""
 DEFAULT_TELEGRAM_PER_SECOND = 30
 """Telegram's limit for one bot (more needs Telegram's paid broadcasts)."""
+DEFAULT_TELEGRAM_CHAT_PER_SECOND = 1
+"""Telegram's limit for one chat, after a short burst."""
 DEFAULT_AGENT_DAYS = frozenset(range(1, 8))
 """Agents work every day (ISO weekdays 1-7) unless AGENT_DAYS says otherwise."""
 _CLOCK = r"([01]?\d|2[0-3])[:.]([0-5]\d)"
@@ -84,7 +86,7 @@ class Settings:
     each process paces on its own (one process, e.g. `make run`)."""
     telegram_per_second: int = DEFAULT_TELEGRAM_PER_SECOND
     """Messages a second the Telegram bot may send, all processes together."""
-    telegram_chat_per_second: int = 1
+    telegram_chat_per_second: int = DEFAULT_TELEGRAM_CHAT_PER_SECOND
     """Messages a second the bot may send to one chat after a short burst
     (Telegram's rule: one; raised only by benchmarks, against a fake Telegram)."""
     twilio_per_second: int | None = None
@@ -279,7 +281,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "TELEGRAM_CHAT_MESSAGES_PER_SECOND",
             _get(env, "TELEGRAM_CHAT_MESSAGES_PER_SECOND"),
         )
-        or 1,
+        or DEFAULT_TELEGRAM_CHAT_PER_SECOND,
         twilio_per_second=parse_per_second(
             "TWILIO_MESSAGES_PER_SECOND", _get(env, "TWILIO_MESSAGES_PER_SECOND")
         ),

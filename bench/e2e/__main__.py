@@ -26,7 +26,7 @@ from bench.e2e.profile import hot_spots
 from bench.e2e.report import markdown
 from bench.e2e.scaled import run_scaled
 from bench.e2e.stock import ensure_model, model_path
-from bench.gateway import database, log_summary, machine
+from bench.gateway import database, log_summary, machine, telegram_pacing_env
 from bench.soak.people import SEED, Person, build_people
 from bench.soak.stack import (
     BIN,
@@ -208,7 +208,7 @@ def run_combination(
             **services["rasa"].env,
             "RASA_TIMINGS_FILE": str(timings),
         }
-        services["gateway1"].env.update(telegram_pace(args))
+        services["gateway1"].env.update(telegram_pacing_env(args))
         services["gateway1"].env.update(dict(args.gateway_env))
         profile = work / "rasa.prof"
         if args.profile_rasa:
@@ -289,18 +289,6 @@ def _line(summary: dict[str, Any]) -> str:
         f"p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms "
         f"({summary['timeouts']} timeouts, {summary['errors']} errors)"
     )
-
-
-def telegram_pace(args: argparse.Namespace) -> dict[str, str]:
-    """The gateway's Telegram pacing for the run, when raised (people who write
-    again the instant their answer comes, with no think time, are otherwise
-    held to Telegram's one message a second per chat)."""
-    env = {}
-    if args.telegram_per_second:
-        env["TELEGRAM_MESSAGES_PER_SECOND"] = str(args.telegram_per_second)
-    if args.telegram_chat_per_second:
-        env["TELEGRAM_CHAT_MESSAGES_PER_SECOND"] = str(args.telegram_chat_per_second)
-    return env
 
 
 def _setting(text: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ import httpx
 
 from bench.gateway import (
     SMS,
+    STATUS_CALLBACKS,
     TELEGRAM,
     clean_env,
     free_port,
@@ -87,11 +88,6 @@ class Deliveries:
         from bot.gateway.wait_notice import is_notice
 
         return [d for d in self.to(address) if not is_notice(d.text)]
-
-
-STATUS_CALLBACKS = ("sent", "delivered")
-"""The delivery statuses the fake Twilio posts back for each SMS, as Twilio does:
-to the sending gateway, killed or not (Twilio does not retry them)."""
 
 
 def make_fakes(

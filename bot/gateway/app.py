@@ -87,7 +87,7 @@ async def broken_form(request: Request, exc: Exception) -> Response:
     return _bad_request()
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def form_fields(request: Request) -> dict[str, str]:
     """The posted form's fields (the last value of a repeated name). Twilio
     posts URL-encoded forms: those are parsed by the standard library, several
     times cheaper than python-multipart, which reads any other form."""
@@ -143,7 +143,7 @@ async def telegram_webhook(request: Request) -> Response:
 async def sms_inbound(request: Request) -> Response:
     """Store an inbound SMS (once per MessageSid); answer with empty TwiML."""
     gateway = runtime(request)
-    params = await _form(request)
+    params = await form_fields(request)
     url = gateway.settings.public_base_url + SMS_INBOUND_PATH
     try:
         message = parse_inbound(
@@ -162,7 +162,7 @@ async def sms_inbound(request: Request) -> Response:
 async def sms_status(request: Request) -> Response:
     """Record a Twilio delivery status for a message we sent."""
     gateway = runtime(request)
-    params = await _form(request)
+    params = await form_fields(request)
     url = gateway.settings.public_base_url + SMS_STATUS_PATH
     try:
         update = parse_status(

@@ -96,8 +96,6 @@ def parse_replies(data: Any) -> list[Reply]:
     return replies
 
 
-
-
 class RasaClient:
     """An HTTP client for one Rasa server, used from one event loop."""
 
