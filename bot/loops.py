@@ -64,6 +64,12 @@ class ClaimLoop(Generic[T]):
     """Claim up to `concurrency` items, handle each in a task, repeat when woken."""
 
     name = "loop"
+    look_after_each_task = True
+    """Look for work whenever a task ends. A loop whose tasks leave nothing
+    behind for it (the conversation worker: a conversation is released only
+    when none of its rows is pending) sets False: it then looks after a task
+    only when it was notified while the task ran (the new work may have been
+    held by that task then) or a `wake_in` waits."""
 
     def __init__(self, concurrency: int, poll_interval: float, grace: float) -> None:
         self._concurrency = concurrency
@@ -75,9 +81,12 @@ class ClaimLoop(Generic[T]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._due: float | None = None
         self._due_lock = threading.Lock()
+        self._notified = 0
+        self._notified_at_start: dict[asyncio.Task[None], int] = {}
 
     def notify(self) -> None:
         """New work may be waiting: look now instead of at the next poll."""
+        self._notified += 1
         self._kick.set()
 
     @property
@@ -120,13 +129,21 @@ class ClaimLoop(Generic[T]):
         """True once `stop` was called."""
         return self._stopping
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(
+        self, work: Coroutine[Any, Any, None], look_after: bool = True
+    ) -> asyncio.Task[None]:
         """Run `work` as one of the loop's tasks (drained when it stops, like
-        the handled items; a failure is logged)."""
+        the handled items; a failure is logged). With `look_after` False its
+        end does not make the loop look for work (the work wakes it if needed)."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(self._done if look_after else self._done_quietly)
         return task
+
+    @property
+    def due_set(self) -> bool:
+        """A `wake_in` is waiting for the loop's next look."""
+        return self._due is not None
 
     def pause(self, seconds: float) -> None:
         """Claim nothing for `seconds` (a dependency is down)."""
@@ -145,11 +162,21 @@ class ClaimLoop(Generic[T]):
         raise NotImplementedError
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        notified_at_start = self._notified_at_start.pop(task, None)
+        self._done_quietly(task)
+        if (
+            self.look_after_each_task
+            or notified_at_start != self._notified
+            or self.due_set
+        ):
+            self._kick.set()
+
+    def _done_quietly(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         error = None if task.cancelled() else task.exception()
         if error is not None:
             log.error("%s: a task failed: %s", self.name, describe_error(error))
-        self._kick.set()
+            self._kick.set()
 
     async def run(self) -> None:
         """Claim and handle until stopped, then let tasks in flight finish."""
@@ -170,6 +197,7 @@ class ClaimLoop(Generic[T]):
                     for item in items:
                         task = asyncio.create_task(self.handle(item))
                         self._tasks.add(task)
+                        self._notified_at_start[task] = self._notified
                         task.add_done_callback(self._done)
                 wait = self._poll_interval if paused <= 0 else min(paused, 5.0)
                 due = self._until_due()

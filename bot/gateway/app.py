@@ -192,14 +192,13 @@ async def sms_status(request: Request) -> Response:
     def apply(session: Session) -> int:
         return apply_early_statuses(session, update.message_sid)
 
-    if await run_in_session(request, record):
+    if await gateway.writes.run(record):
         return Response(EMPTY_TWIML, media_type="text/xml")
     # Before the sender stored this id: keep it in the database (committed), then
     # look again; the sender looks for kept statuses after its own commit, so one
     # of the two applies it, whichever process stores the id.
-    await run_in_session(request, keep)
-    if not await run_in_session(request, apply):
-        log.info("sms status for message %s not stored yet: kept", update.message_sid)
+    await gateway.writes.run(keep, then=lambda session, _: apply(session))
+    log.info("sms status for message %s came before its id: kept", update.message_sid)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 

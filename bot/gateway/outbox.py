@@ -41,6 +41,7 @@ before it (`bot.gateway.statuses`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ from bot.db import utcnow
 from bot.gateway.chat_anchor import newest_inbound_before
 from bot.gateway.options import GatewayOptions
 from bot.gateway.statuses import apply_early_statuses
+from bot.group_commit import GroupCommit, commit_alone
 from bot.loops import ClaimLoop, backoff, in_thread
 from bot.messages.models import (
     OPTED_OUT,
@@ -244,6 +246,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         owner: str,
         options: GatewayOptions,
         lanes: tuple[str, ...] = LANES,
+        writes: GroupCommit | None = None,
     ) -> None:
         super().__init__(
             options.outbox_concurrency * len(lanes),
@@ -251,6 +254,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             options.shutdown_grace,
         )
         self._sessions = sessions
+        self.writes = writes or GroupCommit(sessions)
         self._senders = senders
         self._simulator = simulator
         self._owner = owner
@@ -260,6 +264,37 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         self._unknown: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self._tokens = leases.Tokens()
         self._statements = ClaimStatements()
+
+    @property
+    def owner(self) -> str:
+        """The process whose leases this sender takes."""
+        return self._owner
+
+    def reserve(self, lane: str) -> int | None:
+        """A free send of `lane` held for a reply this process is storing, with
+        the fencing token to lease it under (`adopt`); None when the lane is
+        full (the reply then waits for a claim)."""
+        if self._busy[lane] >= self._options.outbox_concurrency:
+            return None
+        self._busy[lane] += 1
+        return self._tokens.new()
+
+    def unreserve(self, lane: str) -> None:
+        """Give back a reservation that leased nothing."""
+        self._busy[lane] -= 1
+
+    def adopt(self, item: OutgoingMessage, more: bool) -> None:
+        """Send a row this process leased while storing it (in the transaction
+        that inserted it, under a `reserve`d token): no claim, no query. The
+        loop looks for work after it only when `more` replies of the turn wait
+        for it or a retry was put off (a plain send needs no look)."""
+
+        async def send() -> None:
+            await self.handle(item)
+            if more or self.due_set:
+                self.notify()
+
+        self.spawn(send(), look_after=False)
 
     def unknown_counts(self) -> dict[str, int]:
         """Sends with an unknown outcome seen by this process, and how they ended
@@ -340,7 +375,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             if item.in_doubt and await self._reconcile(item):
                 return
             result = await self._send(item)
-            await in_thread(self._finish, item, result)
+            await self._finish(item, result)
         finally:
             self._busy[item.lane] -= 1
 
@@ -391,14 +426,12 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             return True
         if found.error is not None:
             error = f"lookup failed: {found.error}"
-            await in_thread(
-                self._finish, item, SendResult(ok=False, unknown=True, error=error)
-            )
+            await self._finish(item, SendResult(ok=False, unknown=True, error=error))
             return True
         fresh = await in_thread(self._unrecorded, item.conversation_id, found.ids)
         if fresh:
             result = SendResult(ok=True, provider_message_id=fresh[0])
-            await in_thread(self._finish, item, result, RECONCILED_FOUND)
+            await self._finish(item, result, RECONCILED_FOUND)
             return True
         self._count(item, RESENT, "the provider has no such message")
         return False
@@ -491,15 +524,16 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             delay = max(float(result.retry_after), 0.0) + min(delay, 1.0) * 0.1
         return delay
 
-    def _finish(
+    async def _finish(
         self,
         item: OutgoingMessage,
         result: SendResult,
         reconciled: str | None = None,
     ) -> None:
-        """Store the result of a send (or of a lookup, `reconciled` "found")."""
+        """Store the result of a send (or of a lookup, `reconciled` "found");
+        a known one with the other writes of this moment (group commit)."""
         if result.unknown and not result.ok:
-            self._finish_unknown(item, result)
+            await in_thread(self._finish_unknown, item, result)
             return
         now = utcnow()
         paced = not result.ok and result.retry_after is not None
@@ -536,7 +570,10 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         early = (
             result.provider_message_id if result.ok and _has_statuses(item) else None
         )
-        updated = self._store_result(item, values, early)
+        updated = await self.writes.run(
+            functools.partial(self._store_result, item=item, values=values),
+            then=None if early is None else _apply_early(early),
+        )
         if updated and "next_attempt_at" in values:
             self.wake_in(delay)
         if updated and looked_up:
@@ -574,7 +611,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             return
         delay = self.retry_delay(attempts, result)
         self.wake_in(delay)
-        self._store_result(
+        self._store_alone(
             item,
             {
                 "attempts": attempts,
@@ -591,7 +628,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         """The provider cannot tell yet (the request may still land): look the
         send up again after `delay` seconds, without counting an attempt."""
         self.wake_in(delay)
-        self._store_result(
+        self._store_alone(
             item,
             {
                 "lease_owner": None,
@@ -604,30 +641,40 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         )
 
     def _store_result(
-        self,
-        item: OutgoingMessage,
-        values: dict[str, Any],
-        early: str | None = None,
+        self, session: Session, item: OutgoingMessage, values: dict[str, Any]
     ) -> bool:
         """Update the row while the lease is still ours; False when it was lost
         (the values are parameters of one prepared statement: no SQL is built).
-        With `early` (the provider's id just stored), then apply the delivery
-        statuses that came before it, after that commit, in the same session."""
-        with self._sessions() as session:
-            updated = session.execute(
-                STORE_RESULT,
-                {
-                    **values,
-                    "b_id": item.outbox_id,
-                    "b_owner": self._owner,
-                    "b_token": item.lease_token,
-                },
-            )
-            session.commit()
-            stored = bool(updated.rowcount == 1)
-            if stored and early is not None and apply_early_statuses(session, early):
-                session.commit()
-        return stored
+        A `bot.group_commit` job."""
+        updated = session.execute(
+            STORE_RESULT,
+            {
+                **values,
+                "b_id": item.outbox_id,
+                "b_owner": self._owner,
+                "b_token": item.lease_token,
+            },
+        )
+        return bool(updated.rowcount == 1)
+
+    def _store_alone(self, item: OutgoingMessage, values: dict[str, Any]) -> bool:
+        """`_store_result` in a transaction of its own (blocking)."""
+        return commit_alone(
+            self._sessions,
+            functools.partial(self._store_result, item=item, values=values),
+        )
+
+
+def _apply_early(provider_id: str) -> Callable[[Session, bool], object]:
+    """The follow-up of a send's result that stored `provider_id`: apply the
+    delivery statuses that came before it, after that commit (the status
+    webhook keeps them committed, then looks for the id: one of the two sees
+    the other's commit)."""
+
+    def apply(session: Session, stored: bool) -> object:
+        return stored and apply_early_statuses(session, provider_id)
+
+    return apply
 
 
 def _has_statuses(item: OutgoingMessage) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.channels.base import InboundMessage
@@ -122,3 +123,22 @@ class Outcome:
     """The state holds answers on purpose (a burst goes on): no flush."""
     flush: Flush | None = None
     """Held answers stored before the bodies, in the same transaction."""
+
+
+@dataclass
+class Adoption:
+    """A turn's first reply leased to this process in the transaction that
+    stores it (`bot.gateway.results.Results.complete`), to be sent at once
+    without a claim (`bot.gateway.outbox.OutboxSender.adopt`)."""
+
+    owner: str
+    token: int
+    """The fencing token reserved for it (`OutboxSender.reserve`)."""
+    until: datetime
+    outbox_id: int | None = None
+    """Set by the transaction when the row was leased (None: it was not, e.g.
+    an earlier reply of the chat is still unsent)."""
+    seq: int = 0
+    """The leased row's place among the turn's replies."""
+    started_at: datetime | None = None
+    """The send mark stored with the lease."""

@@ -22,7 +22,8 @@ from bot.db import utcnow
 from bot.gateway import burst, claims
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.options import GatewayOptions
-from bot.gateway.outcome import Flush, Outcome, PendingMessage, Stored
+from bot.gateway.outcome import Adoption, Flush, Outcome, PendingMessage, Stored
+from bot.group_commit import AbandonError
 from bot.handoff.routing import cancel_ticket
 from bot.loops import describe_error
 from bot.messages.inbox import insert_ignoring_conflict
@@ -89,7 +90,56 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(INSERT_OUTBOX, rows)
 
 
+def _sendable(row: dict[str, Any], outcome: Outcome) -> bool:
+    """Whether the claim would send this new row (not withheld, and not held
+    back by an opt-out it is not exempt from)."""
+    return bool(
+        row["status"] == OUTBOX_PENDING
+        and (not outcome.opted_out or row["ignore_opt_out"])
+    )
+
+
+def _adopt_first(
+    session: Session,
+    pending: PendingMessage,
+    rows: list[dict[str, Any]],
+    adoption: Adoption,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Insert the turn's first new reply leased to this process, its send
+    marked as started (as the outbox's claim does), when no earlier reply of
+    the chat is unsent (replies of one chat go out in order); the rows left to
+    insert. A leased row wakes no other process (the insert trigger skips it)."""
+    if (
+        session.execute(UNSENT, {"conversation_id": pending.conversation_id}).first()
+        is not None
+    ):
+        return rows
+    first = {
+        **rows[0],
+        "lease_owner": adoption.owner,
+        "lease_until": adoption.until,
+        "lease_token": adoption.token,
+        "send_started_at": now,
+    }
+    inserted = session.execute(INSERT_OUTBOX, first)
+    adoption.outbox_id = int(inserted.inserted_primary_key[0])
+    adoption.seq, adoption.started_at = int(first["seq"]), now
+    return rows[1:]
+
+
 inbox, conversations = InboxMessage.__table__, Conversation.__table__
+outbox = OutboxMessage.__table__
+UNSENT = (
+    select(outbox.c.id)
+    .where(
+        outbox.c.conversation_id == bindparam("conversation_id"),
+        outbox.c.status == OUTBOX_PENDING,
+    )
+    .limit(1)
+)
+"""A reply of the chat not sent yet (built once)."""
+
 INSERT_OUTBOX = insert(OutboxMessage.__table__)
 MARK_DONE = (
     update(inbox)
@@ -143,54 +193,58 @@ class Results:
         self._claims = claims
         self._options = options
 
-    def complete(self, pending: PendingMessage, outcome: Outcome) -> Stored:
+    def complete(
+        self,
+        session: Session,
+        pending: PendingMessage,
+        outcome: Outcome,
+        adoption: Adoption | None = None,
+    ) -> Stored:
         """Mark the row done with the new state and the outcome's replies (held
-        answers first). When no other row of the conversation is pending, its
-        lease is released in the same transaction (`Stored.RELEASED`: no read
-        and no transaction more to find that out). `Stored.LOST`, and nothing
-        written, when the lease was lost or the row is no longer pending."""
+        answers first), in the caller's transaction (a `bot.group_commit` job).
+        When no other row of the conversation is pending, its lease is released
+        in the same transaction (`Stored.RELEASED`: no read and no transaction
+        more to find that out). When the lease was lost or the row is no longer
+        pending, nothing may be written: `AbandonError(Stored.LOST)`. With
+        `adoption`, the first new reply is leased to this process when it is
+        the oldest unsent one of the chat (`adoption.outbox_id`)."""
         now = utcnow()
-        with self._sessions() as session:
-            done = session.execute(
-                MARK_DONE,
-                {"inbox_id": pending.inbox_id, "now": now, "note": outcome.note},
-            )
-            more = session.execute(
-                ANOTHER_PENDING, {"conversation_id": pending.conversation_id}
-            ).first()
-            fence = self._claims.fence(pending.conversation_id, pending.lease_token)
-            kept = (
-                session.execute(
-                    KEEP if more is not None else RELEASE_WITH_STATE,
-                    {
-                        **fence,
-                        "new_state": outcome.state,
-                        "new_opted_out": outcome.opted_out,
-                        "until": now + timedelta(seconds=self._options.lease_seconds),
-                    },
-                ).rowcount
-                == 1
-            )
-            if done.rowcount != 1 or not kept:
-                session.rollback()
-                return Stored.LOST
-            if outcome.cancel_ticket is not None:
-                cancel_ticket(
-                    session, pending.conversation_id, outcome.cancel_ticket, now
-                )
-            if outcome.flush is not None:
-                store_flush(session, pending, outcome.flush, now)
-            insert_rows(
-                session,
-                [
-                    _outbox_values(
-                        pending, seq, body, seq < outcome.exempt, now, outcome
-                    )
-                    for seq, body in enumerate(outcome.bodies)
-                    if seq >= outcome.stored
-                ],
-            )
-            session.commit()
+        if adoption is not None:
+            adoption.outbox_id = None  # a batch may run this job again
+        done = session.execute(
+            MARK_DONE,
+            {"inbox_id": pending.inbox_id, "now": now, "note": outcome.note},
+        )
+        more = session.execute(
+            ANOTHER_PENDING, {"conversation_id": pending.conversation_id}
+        ).first()
+        fence = self._claims.fence(pending.conversation_id, pending.lease_token)
+        kept = (
+            session.execute(
+                KEEP if more is not None else RELEASE_WITH_STATE,
+                {
+                    **fence,
+                    "new_state": outcome.state,
+                    "new_opted_out": outcome.opted_out,
+                    "until": now + timedelta(seconds=self._options.lease_seconds),
+                },
+            ).rowcount
+            == 1
+        )
+        if done.rowcount != 1 or not kept:
+            raise AbandonError(Stored.LOST)
+        if outcome.cancel_ticket is not None:
+            cancel_ticket(session, pending.conversation_id, outcome.cancel_ticket, now)
+        if outcome.flush is not None:
+            store_flush(session, pending, outcome.flush, now)
+        rows = [
+            _outbox_values(pending, seq, body, seq < outcome.exempt, now, outcome)
+            for seq, body in enumerate(outcome.bodies)
+            if seq >= outcome.stored
+        ]
+        if adoption is not None and rows and _sendable(rows[0], outcome):
+            rows = _adopt_first(session, pending, rows, adoption, now)
+        insert_rows(session, rows)
         return Stored.KEPT if more is not None else Stored.RELEASED
 
     def store_local(self, pending: PendingMessage, outcome: Outcome) -> None:

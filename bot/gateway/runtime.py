@@ -11,6 +11,7 @@ flight; Twilio's blocking sends have their own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import os
@@ -40,10 +41,11 @@ from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX, Wakeups
 from bot.gateway.worker import ConversationWorker
+from bot.group_commit import GroupCommit
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
-from bot.loops import describe_error, in_thread
+from bot.loops import describe_error
 from bot.messages.inbox import store_inbound
 from bot.notify.email import make_email_sender
 from bot.notify.queue import MailQueue
@@ -138,6 +140,9 @@ class Gateway:
     options: GatewayOptions
     engine: Engine
     sessions: sessionmaker
+    writes: GroupCommit
+    """The hot path's writes (intake, turn results, send results, delivery
+    statuses), several in one transaction under load (`bot.group_commit`)."""
     worker: ConversationWorker
     outbox: OutboxSender
     rasa: RasaClient
@@ -183,6 +188,7 @@ class Gateway:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         owner = owner_id()
+        writes = GroupCommit(sessions)
         wakeups = Wakeups(engine, options.listen_poll_interval)
         heartbeat = Heartbeat(
             sessions,
@@ -212,6 +218,7 @@ class Gateway:
             options,
             on_outbox=outbox.notify,
             actions=actions,
+            sends=outbox,
         )
         if verifier is None:
             verifier = make_nik_verifier(settings, sessions, load_policy())
@@ -259,6 +266,7 @@ class Gateway:
             options=options,
             engine=engine,
             sessions=sessions,
+            writes=writes,
             worker=worker,
             outbox=outbox,
             rasa=rasa,
@@ -307,6 +315,17 @@ class Gateway:
         self.announcer.stop()
         self.wakeups.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for name, writes in (
+            ("intake", self.writes),
+            ("turns", self.worker.pipeline.writes),
+            ("sends", self.outbox.writes),
+        ):
+            log.info(
+                "group commit, %s: %d writes in %d transactions",
+                name,
+                writes.jobs,
+                writes.batches,
+            )
         self.heartbeat.stop()
         if self.beating is not None:
             await asyncio.gather(self.beating, return_exceptions=True)
@@ -325,20 +344,17 @@ class Gateway:
         self.tracker.dispose()
         log.info("gateway stopped")
 
-    def _store(self, message: InboundMessage) -> bool:
-        with self.sessions() as session:
-            stored = store_inbound(
-                session,
-                message,
-                self.settings.pseudonym_key,
+    async def store(self, message: InboundMessage) -> bool:
+        """Store an inbound message (False: a duplicate) and wake the worker;
+        it is committed when this returns (with other writes of this moment)."""
+        stored = await self.writes.run(
+            functools.partial(
+                store_inbound,
+                message=message,
+                key=self.settings.pseudonym_key,
                 max_pending=self.options.max_pending_per_conversation,
             )
-            session.commit()
-        return stored
-
-    async def store(self, message: InboundMessage) -> bool:
-        """Store an inbound message (False: a duplicate) and wake the worker."""
-        stored = await in_thread(self._store, message)
+        )
         if stored:
             self.worker.notify()
         log.debug(

@@ -39,18 +39,28 @@ records its author.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel, Interpretation, Reply
+from bot.db import utcnow
 from bot.gateway import burst, internal
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outage import Outage, TaskHost
-from bot.gateway.outcome import Outcome, PendingMessage, Stored, TurnOutcome
+from bot.gateway.outbox import OutboxSender, OutgoingMessage, lane_of
+from bot.gateway.outcome import (
+    Adoption,
+    Outcome,
+    PendingMessage,
+    Stored,
+    TurnOutcome,
+)
 from bot.gateway.rasa_client import (
     IncompleteTurnError,
     RasaClient,
@@ -59,6 +69,7 @@ from bot.gateway.rasa_client import (
     RasaUnavailableError,
 )
 from bot.gateway.results import MAX_ERROR_LENGTH, Results
+from bot.group_commit import GroupCommit
 from bot.handoff import routing
 from bot.handoff.tickets import active_ticket
 from bot.loops import backoff, describe_error, in_thread
@@ -110,8 +121,12 @@ class TurnPipeline:
         on_outbox: Callable[[], None] = lambda: None,
         actions: ActionServerHealth | None = None,
         due_now: Callable[[list[int]], None] = lambda ids: None,
+        writes: GroupCommit | None = None,
+        sends: OutboxSender | None = None,
     ) -> None:
         self._sessions = sessions
+        self._sends = sends
+        self.writes = writes or GroupCommit(sessions)
         self._due_now = due_now
         self._outage = Outage(rasa, actions, loop, self._back)
         self._channels = channels
@@ -417,13 +432,23 @@ class TurnPipeline:
         if not outcome.holding and burst.HELD_KEY in outcome.state:
             outcome.flush = self._results.flush(pending, buttons=False)
             outcome.state = burst.without_held(outcome.state)
+        adoption = self._reserve_send(pending, outcome)
         try:
-            stored = await in_thread(self._results.complete, pending, outcome)
+            stored = await self.writes.run(
+                functools.partial(
+                    self._results.complete,
+                    pending=pending,
+                    outcome=outcome,
+                    adoption=adoption,
+                )
+            )
         except Exception as exc:  # e.g. the database: try again later, then give up
             log.error(
                 "conversation %s inbox %s not stored: %s", *ids, describe_error(exc)
             )
+            self._send_adopted(pending, outcome, adoption, stored=False)
             return await self._after_store_error(pending, exc)
+        adopted = self._send_adopted(pending, outcome, adoption, bool(stored))
         if not stored:
             log.warning("conversation %s inbox %s: lease lost, not stored", *ids)
             return TurnOutcome.LOST
@@ -434,9 +459,59 @@ class TurnPipeline:
             pending.inbox_id,
             len(outcome.bodies),
         )
-        if len(outcome.bodies) > outcome.stored or outcome.flush is not None:
+        if not adopted and (
+            len(outcome.bodies) > outcome.stored or outcome.flush is not None
+        ):
             self._on_outbox()
         return TurnOutcome.IDLE if stored is Stored.RELEASED else TurnOutcome.DONE
+
+    def _reserve_send(
+        self, pending: PendingMessage, outcome: Outcome
+    ) -> Adoption | None:
+        """A free send for the turn's first new reply, to lease it as it is
+        stored and send it at once (no outbox claim); None when there is no new
+        reply, no outbox to hand it to, or its lane is full."""
+        if self._sends is None or len(outcome.bodies) <= outcome.stored:
+            return None
+        if outcome.flush is not None or outcome.withheld:
+            return None
+        lane = lane_of(pending.message.channel, pending.simulated)
+        token = self._sends.reserve(lane)
+        if token is None:
+            return None
+        until = utcnow() + timedelta(seconds=self._options.lease_seconds)
+        return Adoption(owner=self._sends.owner, token=token, until=until)
+
+    def _send_adopted(
+        self,
+        pending: PendingMessage,
+        outcome: Outcome,
+        adoption: Adoption | None,
+        stored: bool,
+    ) -> bool:
+        """Send the reply leased with the turn's result; give the reserved send
+        back when none was leased. Whether one was."""
+        if adoption is None or self._sends is None:
+            return False
+        lane = lane_of(pending.message.channel, pending.simulated)
+        if not stored or adoption.outbox_id is None:
+            self._sends.unreserve(lane)
+            return False
+        self._sends.adopt(
+            OutgoingMessage(
+                outbox_id=adoption.outbox_id,
+                conversation_id=pending.conversation_id,
+                channel=pending.message.channel,
+                address=pending.message.address,
+                simulated=pending.simulated,
+                body=outcome.bodies[adoption.seq],
+                attempts=0,
+                send_started_at=adoption.started_at or utcnow(),
+                lease_token=adoption.token,
+            ),
+            more=adoption.seq + 1 < len(outcome.bodies),
+        )
+        return True
 
     async def _after_store_error(
         self, pending: PendingMessage, exc: Exception

@@ -22,10 +22,12 @@ from bot.channels.base import Channel
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.health import ActionServerHealth
 from bot.gateway.options import GatewayOptions
+from bot.gateway.outbox import OutboxSender
 from bot.gateway.outcome import Held, PendingMessage, TurnOutcome
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.results import Results
 from bot.gateway.turn import TurnPipeline
+from bot.group_commit import GroupCommit
 from bot.loops import ClaimLoop, in_thread
 
 
@@ -33,6 +35,7 @@ class ConversationWorker(ClaimLoop[Held]):
     """Claims conversations with pending inbox rows and processes them."""
 
     name = "worker"
+    look_after_each_task = False  # a conversation is released with no row pending
 
     def __init__(
         self,
@@ -43,6 +46,8 @@ class ConversationWorker(ClaimLoop[Held]):
         options: GatewayOptions,
         on_outbox: Callable[[], None] = lambda: None,
         actions: ActionServerHealth | None = None,
+        writes: GroupCommit | None = None,
+        sends: OutboxSender | None = None,
     ) -> None:
         super().__init__(
             options.worker_concurrency, options.poll_interval, options.shutdown_grace
@@ -59,6 +64,8 @@ class ConversationWorker(ClaimLoop[Held]):
             on_outbox,
             actions,
             due_now=self.claims.due_now,
+            writes=writes or GroupCommit(sessions),
+            sends=sends,
         )
 
     @property

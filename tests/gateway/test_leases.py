@@ -8,6 +8,8 @@ lease it lost (fencing), even after it claimed the same row again.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -25,9 +27,10 @@ from bot.db import make_engine, make_sessionmaker, utcnow
 from bot.gateway.heartbeat import Heartbeat
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import SIMULATOR_LANE, OutboxSender
-from bot.gateway.outcome import Outcome
+from bot.gateway.outcome import Adoption, Outcome, PendingMessage, Stored
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.worker import ConversationWorker
+from bot.group_commit import commit_alone
 from bot.messages.inbox import store_inbound
 from bot.messages.models import (
     INBOX_PENDING,
@@ -152,6 +155,19 @@ def test_a_starved_process_never_takes_its_own_work_over(
     assert taken is not None
 
 
+def complete(
+    held_by: ConversationWorker,
+    sessions: sessionmaker,
+    pending: PendingMessage,
+    outcome: Outcome,
+) -> Stored:
+    """Store a turn's result as the group commit does, alone."""
+    return commit_alone(
+        sessions,
+        functools.partial(held_by.results.complete, pending=pending, outcome=outcome),
+    )
+
+
 def test_a_paused_holder_cannot_commit_after_a_takeover(
     sessions: sessionmaker,
 ) -> None:
@@ -164,14 +180,16 @@ def test_a_paused_holder_cannot_commit_after_a_takeover(
     second = worker(sessions, B)
     [taken] = second.claims.claim(8)
     outcome = Outcome(state={"by": "A"}, opted_out=False, bodies=[{"text": "A"}])
-    assert not first.results.complete(stale, outcome)
+    assert not complete(first, sessions, stale, outcome)
     second.claims.release(taken)  # B gives the conversation back (e.g. Rasa down)
     with sessions() as session:  # A wakes up and claims it again
         leases.beat(session, A, utcnow())
         session.commit()
     [again] = first.claims.claim(8)
     assert again.token != held.token
-    assert not first.results.complete(stale, outcome), "the old claim's write is fenced"
+    assert not complete(first, sessions, stale, outcome), (
+        "the old claim's write is fenced"
+    )
     with sessions() as session:
         assert session.execute(select(InboxMessage.status)).scalar_one() == (
             INBOX_PENDING
@@ -179,8 +197,61 @@ def test_a_paused_holder_cannot_commit_after_a_takeover(
         assert session.execute(select(OutboxMessage)).first() is None
     fresh = first.claims.next_pending(again)
     assert fresh is not None
-    assert first.results.complete(fresh, outcome)
+    assert complete(first, sessions, fresh, outcome)
     assert conversation(sessions, conversation_id).state == {"by": "A"}
+
+
+def test_a_turns_first_reply_is_leased_with_it_and_no_claim_takes_it(
+    sessions: sessionmaker,
+) -> None:
+    store_message(sessions)
+    first = worker(sessions, A)
+    [held] = first.claims.claim(8)
+    pending = first.claims.next_pending(held)
+    assert pending is not None
+    outcome = Outcome(
+        state={}, opted_out=False, bodies=[{"text": "satu"}, {"text": "dua"}]
+    )
+    adoption = Adoption(owner=A, token=77, until=utcnow() + timedelta(seconds=60))
+    assert commit_alone(
+        sessions,
+        functools.partial(
+            first.results.complete, pending=pending, outcome=outcome, adoption=adoption
+        ),
+    )
+    assert adoption.outbox_id is not None and adoption.seq == 0
+    row = outbox_row(sessions, adoption.outbox_id)
+    assert (row.lease_owner, row.lease_token, row.body) == (A, 77, {"text": "satu"})
+    assert row.send_started_at == adoption.started_at
+    # neither process's claim takes it; the second reply waits behind it
+    assert sender(sessions, B)._claim({SIMULATOR_LANE: 8}) == []
+    assert sender(sessions, A)._claim({SIMULATOR_LANE: 8}) == []
+
+
+def test_a_reply_behind_an_unsent_one_is_left_to_the_claim(
+    sessions: sessionmaker,
+) -> None:
+    earlier = store_reply(sessions)  # an earlier reply of the chat, still unsent
+    first = worker(sessions, A)
+    with sessions() as session:
+        store_inbound(
+            session, simulator.inbound(TELEGRAM, "andi", text="lagi"), PSEUDONYM_KEY
+        )
+        session.commit()
+    [held] = first.claims.claim(8)
+    pending = first.claims.next_pending(held)
+    assert pending is not None
+    adoption = Adoption(owner=A, token=78, until=utcnow() + timedelta(seconds=60))
+    outcome = Outcome(state={}, opted_out=False, bodies=[{"text": "nanti"}])
+    commit_alone(
+        sessions,
+        functools.partial(
+            first.results.complete, pending=pending, outcome=outcome, adoption=adoption
+        ),
+    )
+    assert adoption.outbox_id is None
+    [claimed] = sender(sessions, B)._claim({SIMULATOR_LANE: 8})
+    assert claimed.outbox_id == earlier, "the chat's replies go out in order"
 
 
 def test_a_paused_holder_can_neither_fail_nor_postpone_after_a_takeover(
@@ -276,7 +347,9 @@ def test_a_dead_process_reply_is_taken_over_and_the_old_result_fenced(
     assert taken.outbox_id == outbox_id
     assert outbox_row(sessions, outbox_id).lease_owner == B
     # B's send failed and was rescheduled; A wakes and claims the row again
-    second._finish(taken, SendResult(ok=False, error="timeout", retry_after=0))
+    asyncio.run(
+        second._finish(taken, SendResult(ok=False, error="timeout", retry_after=0))
+    )
     with sessions() as session:
         session.execute(
             update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(1))
@@ -284,11 +357,11 @@ def test_a_dead_process_reply_is_taken_over_and_the_old_result_fenced(
         leases.beat(session, A, utcnow())
         session.commit()
     [again] = first._claim({SIMULATOR_LANE: 8})
-    first._finish(held, SendResult(ok=True, provider_message_id="old"))
+    asyncio.run(first._finish(held, SendResult(ok=True, provider_message_id="old")))
     row = outbox_row(sessions, outbox_id)
     assert (row.status, row.provider_message_id) == (OUTBOX_PENDING, None)
     assert row.lease_owner == A, "the old claim's result did not end the new one"
-    first._finish(again, SendResult(ok=True, provider_message_id="new"))
+    asyncio.run(first._finish(again, SendResult(ok=True, provider_message_id="new")))
     row = outbox_row(sessions, outbox_id)
     assert (row.status, row.provider_message_id) == (OUTBOX_DELIVERED, "new")
 

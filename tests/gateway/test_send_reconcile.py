@@ -122,11 +122,11 @@ def crash_before_the_record(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     original = outbox_module.OutboxSender._finish
     crashes: list[int] = []
 
-    def crash_once(self: Any, *args: Any) -> None:
+    async def crash_once(self: Any, *args: Any) -> None:
         if crashes:
             crashes.pop()
             raise RuntimeError("the process died before the commit")
-        original(self, *args)
+        await original(self, *args)
 
     monkeypatch.setattr(outbox_module.OutboxSender, "_finish", crash_once)
     return crashes

@@ -104,7 +104,7 @@ def test_a_database_error_after_the_turn_ends_with_the_apology(
     db: Db,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def complete_failing(self: Any, pending: Any, outcome: Any) -> bool:
+    def complete_failing(self: Any, session: Any, *args: Any, **options: Any) -> bool:
         raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
 
     monkeypatch.setattr(Results, "complete", complete_failing)
@@ -116,7 +116,6 @@ def test_a_database_error_after_the_turn_ends_with_the_apology(
         health = client.get("/healthz").json()
     assert sms.texts() == [APOLOGY]
     assert health["failed_messages"] == 1
-
 
 
 def test_the_apology_follows_a_button_answer_stored_before_the_turn(
@@ -133,10 +132,12 @@ def test_the_apology_follows_a_button_answer_stored_before_the_turn(
     telegram = FakeSender(TELEGRAM)
     real_complete = Results.complete
 
-    def complete_failing_for_buttons(self: Any, pending: Any, outcome: Any) -> bool:
+    def complete_failing_for_buttons(
+        self: Any, session: Any, pending: Any, outcome: Any, **options: Any
+    ) -> bool:
         if pending.message.payload is not None:
             raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
-        return bool(real_complete(self, pending, outcome))
+        return bool(real_complete(self, session, pending, outcome, **options))
 
     monkeypatch.setattr(Results, "complete", complete_failing_for_buttons)
     with running(settings, senders={TELEGRAM: telegram}) as client:

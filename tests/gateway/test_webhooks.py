@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.channels.base import SMS, TELEGRAM, SendResult
-from bot.gateway.runtime import Gateway
+from bot.gateway import runtime as gateway_runtime
 from bot.settings import Settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.conftest import (
@@ -183,10 +183,10 @@ def test_a_database_error_is_a_503_logged_without_its_message(
 ) -> None:
     detail = "Key (channel, address)=(telegram, 4242) already exists"
 
-    def broken_store(self: Any, message: Any) -> bool:
+    def broken_store(session: Any, message: Any, **options: Any) -> bool:
         raise IntegrityError("INSERT INTO conversation", {}, Exception(detail))
 
-    monkeypatch.setattr(Gateway, "_store", broken_store)
+    monkeypatch.setattr(gateway_runtime, "store_inbound", broken_store)
     with running(settings, senders={}) as client:
         response = post_telegram(client, telegram_update(1, 4242, "halo"))
     assert response.status_code == 503  # Telegram delivers it again later

@@ -345,11 +345,13 @@ def test_waiting_for_rasa_does_not_use_up_the_attempts(
     real_complete = Results.complete
     failures: list[int] = []
 
-    def complete_failing_once(self: Any, pending: Any, outcome: Any) -> bool:
+    def complete_failing_once(
+        self: Any, session: Any, pending: Any, outcome: Any, **options: Any
+    ) -> bool:
         if not failures:
             failures.append(pending.inbox_id)
             raise OperationalError("UPDATE inbox_message", {}, Exception("locked"))
-        return real_complete(self, pending, outcome)
+        return real_complete(self, session, pending, outcome, **options)
 
     monkeypatch.setattr(Results, "complete", complete_failing_once)
     rasa.down()
@@ -374,7 +376,7 @@ def test_database_errors_leave_no_text_or_parameters_in_last_error(
 ) -> None:
     secret = "NIK 3171234567890123"
 
-    def complete_failing(self: Any, pending: Any, outcome: Any) -> bool:
+    def complete_failing(self: Any, session: Any, *args: Any, **options: Any) -> bool:
         raise OperationalError(
             f"UPDATE x SET text='{secret}'", {"text": secret}, Exception(secret)
         )
