@@ -19,6 +19,12 @@ therefore run more than once in those cases: they may only touch the database
 (their effects on the process, such as waking a loop or counting, belong to
 the caller, after its value has come back).
 
+Jobs that lock rows name the row they lock first (`order`, for example the
+conversation's channel and address): a batch runs its jobs in that order
+(arrival order among equal ones, so one person's messages keep theirs), so two
+processes' batches take their locks in one global order and never deadlock
+each other over them.
+
 A job may also name a follow-up (`then`), run after the batch's commit in a
 second transaction of the same session, for work that must see the batch
 committed first (the delivery statuses that came before the id they belong to
@@ -61,6 +67,7 @@ class _Job(Generic[T]):
     work: Callable[[Session], T]
     then: Callable[[Session, T], object] | None
     future: asyncio.Future[T]
+    order: str = ""
     abandoned: bool = False
     value: Any = None
     error: BaseException | None = None
@@ -85,13 +92,15 @@ class GroupCommit:
         self,
         work: Callable[[Session], T],
         then: Callable[[Session, T], object] | None = None,
+        order: str = "",
     ) -> T:
         """Run `work` in the next batch and return its value once committed;
         `then(session, value)` runs after that commit (its errors are logged,
         not raised: the job's own work is committed by then). On cancellation
-        the job still runs; the caller waits for it, then is cancelled."""
+        the job still runs; the caller waits for it, then is cancelled.
+        `order`: where the job goes in its batch (see the module's text)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Job(work, then, future))
+        self._waiting.append(_Job(work, then, future, order))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="group-commit")
         try:
@@ -107,6 +116,7 @@ class GroupCommit:
         while self._waiting:
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
+            batch.sort(key=_order)  # stable: arrival order among equals
             try:
                 await loop.run_in_executor(None, self._commit, batch)
             except BaseException as exc:  # the thread could not run: fail them all
@@ -174,6 +184,10 @@ class _AbandonedJobError(Exception):
     def __init__(self, job: _Job[Any]) -> None:
         super().__init__("abandoned")
         self.job = job
+
+
+def _order(job: _Job[Any]) -> str:
+    return job.order
 
 
 def _settle(job: _Job[Any]) -> None:

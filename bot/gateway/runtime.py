@@ -46,7 +46,7 @@ from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
 from bot.loops import describe_error
-from bot.messages.inbox import store_inbound
+from bot.messages.inbox import lock_order, store_inbound
 from bot.notify.email import make_email_sender
 from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
@@ -353,7 +353,8 @@ class Gateway:
                 message=message,
                 key=self.settings.pseudonym_key,
                 max_pending=self.options.max_pending_per_conversation,
-            )
+            ),
+            order=lock_order(message.channel, message.address),
         )
         if stored:
             self.worker.notify()

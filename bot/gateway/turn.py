@@ -74,6 +74,7 @@ from bot.handoff import routing
 from bot.handoff.tickets import active_ticket
 from bot.loops import backoff, describe_error, in_thread
 from bot.messages.events import TO_RASA, internal_event_data, internal_event_name
+from bot.messages.inbox import lock_order
 from bot.policy.catalogue import module_texts, say
 from bot.privacy.vault import Vault
 
@@ -440,7 +441,8 @@ class TurnPipeline:
                     pending=pending,
                     outcome=outcome,
                     adoption=adoption,
-                )
+                ),
+                order=lock_order(pending.message.channel, pending.message.address),
             )
         except Exception as exc:  # e.g. the database: try again later, then give up
             log.error(

@@ -37,6 +37,12 @@ from bot.messages.models import (
 from bot.messages.pseudonym import pseudonym
 
 
+def lock_order(channel: str, address: str) -> str:
+    """Where a write that locks this conversation's row goes in a group commit
+    (`bot.group_commit`): every process locks conversations in this order."""
+    return f"conversation {channel} {address}"
+
+
 def insert_ignoring_conflict(
     session: Session, table: Any, values: dict[str, Any]
 ) -> bool:

@@ -5,6 +5,7 @@ others their writes."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,3 +126,26 @@ def test_commit_alone_commits_or_returns_the_abandon_value(
     assert commit_alone(sessions, write("solo")) == "SOLO"
     assert commit_alone(sessions, abandon) == "lost"
     assert stored(sessions) == ["solo"]
+
+
+async def test_a_batch_runs_its_jobs_in_lock_order_keeping_arrival_among_equals(
+    sessions: sessionmaker,
+) -> None:
+    group = GroupCommit(sessions)
+    queued = threading.Event()
+
+    def first(session: Session) -> str:
+        queued.wait(10)  # the batch after this one holds the four below
+        return write("first")(session)
+
+    blocker = asyncio.ensure_future(group.run(first))
+    await asyncio.sleep(0)
+    later = [
+        asyncio.ensure_future(group.run(write(text), order=text[0]))
+        for text in ("b1", "a1", "b2", "a2")
+    ]
+    await asyncio.sleep(0)
+    queued.set()
+    await asyncio.gather(blocker, *later)
+    assert stored(sessions) == ["first", "a1", "a2", "b1", "b2"]
+    assert group.batches == 2
