@@ -209,10 +209,15 @@ class ClaimLoop(Generic[T]):
             await self._drain()
 
     async def _drain(self) -> None:
-        tasks = set(self._tasks)
-        if not tasks:
-            return
-        _, late = await asyncio.wait(tasks, timeout=self._grace)
+        """Wait up to the grace for the tasks, those started meanwhile
+        (`spawn`) included; cancel what is left."""
+        deadline = time.monotonic() + self._grace
+        while self._tasks:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait(set(self._tasks), timeout=left)
+        late = set(self._tasks)
         for task in late:
             task.cancel()
         if late:

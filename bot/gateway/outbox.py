@@ -273,8 +273,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
     def reserve(self, lane: str) -> int | None:
         """A free send of `lane` held for a reply this process is storing, with
         the fencing token to lease it under (`adopt`); None when the lane is
-        full (the reply then waits for a claim)."""
-        if self._busy[lane] >= self._options.outbox_concurrency:
+        full or the sender stopping (the reply then waits for a claim)."""
+        if self.stopping or self._busy[lane] >= self._options.outbox_concurrency:
             return None
         self._busy[lane] += 1
         return self._tokens.new()

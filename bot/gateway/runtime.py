@@ -132,6 +132,9 @@ async def _close(resource: object, method: str = "close") -> None:
         await result
 
 
+WORKER_TASK = "gateway-worker"
+
+
 @dataclass
 class Gateway:
     """Everything the routes and loops share while the app runs."""
@@ -286,7 +289,7 @@ class Gateway:
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
-            asyncio.create_task(worker.run(), name="gateway-worker"),
+            asyncio.create_task(worker.run(), name=WORKER_TASK),
             asyncio.create_task(outbox.run(), name="gateway-outbox"),
             asyncio.create_task(nik_checks.run(), name="gateway-nik-checks"),
             asyncio.create_task(handoff_monitor.run(), name="gateway-handoff-monitor"),
@@ -304,9 +307,10 @@ class Gateway:
 
     async def stop(self) -> None:
         """Stop claiming, let work in flight finish, release leases, retire the
-        heartbeat (what is left is free at once), close."""
+        heartbeat (what is left is free at once), close. The outbox stops after
+        the worker's last turns: the replies they lease for themselves are sent
+        (and the turns' other replies claimed) before it does."""
         self.worker.stop()
-        self.outbox.stop()
         self.nik_checks.stop()
         self.handoff_monitor.stop()
         self.privacy.stop()
@@ -314,6 +318,9 @@ class Gateway:
         self.backlog.stop()
         self.announcer.stop()
         self.wakeups.stop()
+        turns = [task for task in self.tasks if task.get_name() == WORKER_TASK]
+        await asyncio.gather(*turns, return_exceptions=True)
+        self.outbox.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for name, writes in (
             ("intake", self.writes),
