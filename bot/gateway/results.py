@@ -25,8 +25,8 @@ from bot.gateway.options import GatewayOptions
 from bot.gateway.outcome import Adoption, Flush, Outcome, PendingMessage, Stored
 from bot.group_commit import AbandonError
 from bot.handoff.routing import cancel_ticket
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.loops import describe_error
-from bot.messages.inbox import insert_ignoring_conflict
 from bot.messages.models import (
     AUTHOR_BOT,
     INBOX_DONE,

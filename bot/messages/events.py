@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
 from bot.db import utcnow
-from bot.messages.inbox import insert_ignoring_conflict
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.messages.models import INBOX_PENDING, Conversation, InboxMessage
 from bot.policy.validation import mask_phone
 

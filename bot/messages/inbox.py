@@ -18,16 +18,12 @@ two messages of one person arriving at once are counted one after the other.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
-from bot.insert_ignoring import insert_ignoring
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.messages.models import (
     INBOX_PENDING,
     INBOX_SKIPPED,
@@ -41,30 +37,6 @@ def lock_order(channel: str, address: str) -> str:
     """Where a write that locks this conversation's row goes in a group commit
     (`bot.group_commit`): every process locks conversations in this order."""
     return f"conversation {channel} {address}"
-
-
-def insert_ignoring_conflict(
-    session: Session, table: Any, values: dict[str, Any]
-) -> bool:
-    """Insert one row; False when a row with one of its unique keys already
-    exists (any unique key: when two processes create the same conversation at
-    once, PostgreSQL may find the clash on its pseudonym's index first)."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        return bool(session.execute(_insert_ignoring(table), values).rowcount == 1)
-    try:
-        with session.begin_nested():
-            session.execute(insert(table).values(**values))
-    except IntegrityError:
-        return False
-    return True
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_ignoring(table: Any) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the table, built once and cached
-    compiled (`bot.insert_ignoring`): the values are execution parameters."""
-    return insert_ignoring(table)
 
 
 _FIND_CONVERSATION = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,27 +26,6 @@ def upsert_statement(session: Session, table: Any) -> Any:
     """`INSERT` for `table` with the dialect's `ON CONFLICT` methods."""
     module: Any = postgresql if dialect_of(session) == "postgresql" else sqlite
     return module.insert(table)
-
-
-def insert_ignoring_conflict(
-    session: Session,
-    table: Any,
-    values: dict[str, Any],
-    conflict: Sequence[str] | None = None,
-) -> bool:
-    """Insert one row; False when a unique key (or PK) already has a row.
-
-    `INSERT ... ON CONFLICT DO NOTHING`: a concurrent insert of the same key waits
-    for the other transaction and then does nothing, and the caller's transaction
-    is never aborted. Without `conflict`, any unique index counts (partial ones
-    included).
-    """
-    statement = upsert_statement(session, table).values(**values)
-    if conflict:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-    else:
-        statement = statement.on_conflict_do_nothing()
-    return bool(session.execute(statement).rowcount == 1)
 
 
 def naive_utc(moment: datetime) -> datetime:

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.policy.validation import normalize_phone, validate_email
-from bot.registry._sql import insert_ignoring_conflict, now_or
+from bot.registry._sql import now_or
 from bot.registry.errors import AlreadyRegistered, ApplicantNotFound, KkCapReached
 from bot.registry.models import (
     APPLICANT_REGISTERED,

@@ -19,8 +19,9 @@ from typing import Any, NoReturn
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.policy.programme import Policy
-from bot.registry._sql import insert_ignoring_conflict, naive_utc, now_or
+from bot.registry._sql import naive_utc, now_or
 from bot.registry.errors import (
     AlreadyInBatch,
     ApplicantNotFound,

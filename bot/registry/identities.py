@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.registry._sql import insert_ignoring_conflict, now_or
+from bot.insert_ignoring import insert_ignoring_conflict
+from bot.registry._sql import now_or
 from bot.registry.applicants import get_applicant
 from bot.registry.errors import (
     ApplicantHasIdentity,

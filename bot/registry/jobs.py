@@ -26,7 +26,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import leases
-from bot.registry._sql import dialect_of, insert_ignoring_conflict, now_or
+from bot.insert_ignoring import insert_ignoring_conflict
+from bot.registry._sql import dialect_of, now_or
 from bot.registry.models import (
     JOB_DONE,
     JOB_FAILED,

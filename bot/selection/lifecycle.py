@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.policy.programme import load_policy
 from bot.registry import BatchInfo, batch_by_number, ensure_batch, get_batch
 from bot.registry._sql import (
     allow_long_statements,
-    insert_ignoring_conflict,
     naive_utc,
     now_or,
 )

@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bot.insert_ignoring import insert_ignoring_conflict
 from bot.policy.validation import mask_nik, validate_nik
 from bot.registry import find_applicant, kk_registered_count
-from bot.registry._sql import insert_ignoring_conflict
 from bot.registry.models import NIK_LENGTH
 from bot.verification.models import PopulationPerson
 from bot.verification.nik import NikCheckResult, NikRequest, result_for

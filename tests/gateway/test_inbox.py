@@ -9,7 +9,8 @@ from sqlalchemy import event, insert
 
 from bot.channels.base import SMS, TELEGRAM, InboundMessage
 from bot.db import make_engine, make_sessionmaker, utcnow
-from bot.messages.inbox import insert_ignoring_conflict, store_inbound
+from bot.insert_ignoring import insert_ignoring_conflict
+from bot.messages.inbox import store_inbound
 from bot.messages.models import Conversation
 from bot.messages.pseudonym import pseudonym
 from bot.schema import upgrade

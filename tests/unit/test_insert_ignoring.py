@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint
 from sqlalchemy.engine.default import CACHE_HIT
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.db import make_engine
-from bot.insert_ignoring import insert_ignoring
+from bot.insert_ignoring import insert_ignoring, insert_ignoring_conflict
 from tests.postgres import BACKENDS, fresh_database
 
 metadata = MetaData()
@@ -56,3 +58,41 @@ def test_the_sql_is_the_insert_with_the_clause() -> None:
         sql = str(insert_ignoring(people).compile(dialect=dialect))
         assert sql.startswith("INSERT INTO people")
         assert sql.endswith(" ON CONFLICT DO NOTHING")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_with_a_target_only_that_key_is_skipped_and_the_sql_is_cached(
+    backend: str, tmp_path: Path
+) -> None:
+    with fresh_database(backend, tmp_path, "insert_ignoring_target") as url:
+        engine = make_engine(url)
+        try:
+            metadata.create_all(engine)
+            with Session(engine) as session:
+                assert insert_ignoring_conflict(
+                    session, people, {"nik": "1", "email": "a"}, ["nik"]
+                )
+                again = session.execute(
+                    insert_ignoring(people, ("nik",)), {"nik": "1", "email": "b"}
+                )
+                assert again.rowcount == 0
+                assert again.context.cache_hit is CACHE_HIT
+                with pytest.raises(IntegrityError):  # another key's clash is an error
+                    insert_ignoring_conflict(
+                        session, people, {"nik": "2", "email": "a"}, ["nik"]
+                    )
+        finally:
+            engine.dispose()
+
+
+def test_the_target_is_rendered_and_part_of_the_cache_key() -> None:
+    from sqlalchemy.dialects import postgresql
+
+    sql = str(insert_ignoring(people, ("nik",)).compile(dialect=postgresql.dialect()))
+    assert sql.endswith(" ON CONFLICT (nik) DO NOTHING")
+    assert insert_ignoring(people, ("nik",)) is insert_ignoring(people, ("nik",))
+    none, nik, email = (
+        insert_ignoring(people, target)._generate_cache_key()
+        for target in ((), ("nik",), ("email",))
+    )
+    assert none != nik and nik != email and none != email
