@@ -68,7 +68,6 @@ class _Job(Generic[T]):
     then: Callable[[Session, T], object] | None
     future: asyncio.Future[T]
     order: str = ""
-    abandoned: bool = False
     value: Any = None
     error: BaseException | None = None
 
@@ -164,7 +163,7 @@ class GroupCommit:
                     job.value = job.work(session)
                 except AbandonError as abandon:
                     session.rollback()
-                    job.abandoned, job.value = True, abandon.value
+                    job.value = abandon.value
                     raise _AbandonedJobError(job) from None
             session.commit()
             follow = [job for job in live if job.then is not None]

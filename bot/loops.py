@@ -195,10 +195,8 @@ class ClaimLoop(Generic[T]):
                         )
                         items = []
                     for item in items:
-                        task = asyncio.create_task(self.handle(item))
-                        self._tasks.add(task)
+                        task = self.spawn(self.handle(item))
                         self._notified_at_start[task] = self._notified
-                        task.add_done_callback(self._done)
                 wait = self._poll_interval if paused <= 0 else min(paused, 5.0)
                 due = self._until_due()
                 if due is not None:

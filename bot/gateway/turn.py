@@ -499,6 +499,7 @@ class TurnPipeline:
         if not stored or adoption.outbox_id is None:
             self._sends.unreserve(lane)
             return False
+        assert adoption.started_at is not None  # set with outbox_id
         self._sends.adopt(
             OutgoingMessage(
                 outbox_id=adoption.outbox_id,
@@ -508,7 +509,7 @@ class TurnPipeline:
                 simulated=pending.simulated,
                 body=outcome.bodies[adoption.seq],
                 attempts=0,
-                send_started_at=adoption.started_at or utcnow(),
+                send_started_at=adoption.started_at,
                 lease_token=adoption.token,
             ),
             more=adoption.seq + 1 < len(outcome.bodies),

@@ -64,7 +64,7 @@ class ConversationWorker(ClaimLoop[Held]):
             on_outbox,
             actions,
             due_now=self.claims.due_now,
-            writes=writes or GroupCommit(sessions),
+            writes=writes,
             sends=sends,
         )
 
