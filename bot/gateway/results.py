@@ -156,6 +156,7 @@ ANOTHER_PENDING = (
     .where(
         inbox.c.conversation_id == bindparam("conversation_id"),
         inbox.c.status == INBOX_PENDING,
+        inbox.c.id != bindparam("inbox_id"),
     )
     .limit(1)
 )
@@ -211,12 +212,12 @@ class Results:
         now = utcnow()
         if adoption is not None:
             adoption.outbox_id = None  # a batch may run this job again
-        done = session.execute(
-            MARK_DONE,
-            {"inbox_id": pending.inbox_id, "now": now, "note": outcome.note},
-        )
+        # The conversation's row is locked first, as the intake locks it before
+        # inserting: a message stored at that moment (its insert waits for
+        # this row's update) cannot deadlock with this transaction.
         more = session.execute(
-            ANOTHER_PENDING, {"conversation_id": pending.conversation_id}
+            ANOTHER_PENDING,
+            {"conversation_id": pending.conversation_id, "inbox_id": pending.inbox_id},
         ).first()
         fence = self._claims.fence(pending.conversation_id, pending.lease_token)
         kept = (
@@ -231,7 +232,13 @@ class Results:
             ).rowcount
             == 1
         )
-        if done.rowcount != 1 or not kept:
+        if not kept:
+            raise AbandonError(Stored.LOST)
+        done = session.execute(
+            MARK_DONE,
+            {"inbox_id": pending.inbox_id, "now": now, "note": outcome.note},
+        )
+        if done.rowcount != 1:
             raise AbandonError(Stored.LOST)
         if outcome.cancel_ticket is not None:
             cancel_ticket(session, pending.conversation_id, outcome.cancel_ticket, now)
