@@ -163,9 +163,11 @@ def stock_service(
     config["tracker_store"]["type"] = "SQL"
     endpoints = work / "stock-endpoints.yml"
     endpoints.write_text(yaml.safe_dump(config), encoding="utf-8")
+    credentials = work / "stock-credentials.yml"  # Rasa's REST channel only: our
+    credentials.write_text("rest:\n", encoding="utf-8")  # channel's cuts stay out
     command = [sys.executable, "-m", "bench.e2e.rasa_timed", "run", "--port",
                str(port), "--model", str(model), "--endpoints",
-               str(endpoints)]  # fmt: skip
+               str(endpoints), "--credentials", str(credentials)]  # fmt: skip
     env = {**rasa.env, "RASA_TIMINGS_FILE": str(timings)}
     return Service("stock rasa", command, env, f"http://127.0.0.1:{port}/status",
                    work / "stock-rasa.log")  # fmt: skip

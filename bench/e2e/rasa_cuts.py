@@ -1,0 +1,110 @@
+"""Rasa's CPU for the model's work of a message (parse, a prediction, the
+action, a prediction), with Rasa's own code and with each of our cuts added in
+turn (`bot.rasa_graph_runner`, then `bot.rasa_slot_copy`), in one process,
+alternating.
+
+    python -m bench.e2e.rasa_cuts [--rounds 3] [--conversations 10]
+
+Each measurement runs a short conversation (greeting, FAQ, registration start,
+consent, an e-mail, status, benefits, thanks) through the trained model
+`--conversations` times, five times, and keeps the least CPU per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.soak.stack import MODEL
+
+TEXTS = [
+    "halo",
+    "gmn cara daftar",
+    "mau daftar",
+    "iya",
+    "budi.santoso@gmail.com",
+    "cek status",
+    "berapa insentifnya",
+    "makasih",
+]
+REPEATS = 5
+
+
+def conversation(agent: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """The texts as one conversation: each parsed, two predictions after it."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    processor = agent.processor
+    names = agent.domain.action_names_or_texts
+    tracker = DialogueStateTracker.from_events(
+        "bench", [ActionExecuted("action_listen")], agent.domain.slots
+    )
+    for text in TEXTS:
+        message = UserMessage(text, sender_id="bench")
+        parsed = loop.run_until_complete(processor.parse_message(message, tracker))
+        tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+        prediction = processor._predict_next_with_tracker(tracker)
+        tracker.update(ActionExecuted(names[prediction.max_confidence_index]))
+        processor._predict_next_with_tracker(tracker)
+        tracker.update(ActionExecuted("action_listen"))
+
+
+def cpu_ms_per_message(run: Callable[[], None], conversations: int) -> float:
+    """The least CPU per message over REPEATS runs of `conversations`."""
+    run()  # warm
+    best = float("inf")
+    for _ in range(REPEATS):
+        started = time.thread_time()
+        for _ in range(conversations):
+            run()
+        spent = time.thread_time() - started
+        best = min(best, spent * 1000 / (conversations * len(TEXTS)))
+    return best
+
+
+def main() -> None:
+    """Print Rasa's CPU per message with each cut, round by round."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--conversations", type=int, default=10)
+    args = parser.parse_args()
+
+    from rasa.core.agent import Agent
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.slots import Slot
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    from bot.rasa_graph_runner import RASA_RUN, run_in_order
+    from bot.rasa_slot_copy import copy_slot
+
+    configure_logging_and_warnings(logging.INFO, warn_only_once=True)  # as `rasa
+    configure_structlog(logging.INFO)  # run` does: no debug logs built or printed
+    agent = Agent.load(str(MODEL))
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        conversation(agent, loop)
+
+    print("| round | Rasa's code | + graph in order | + short slot copy |")
+    print("| ---: | ---: | ---: | ---: |")
+    for number in range(1, args.rounds + 1):
+        DaskGraphRunner.run = RASA_RUN
+        if "__copy__" in vars(Slot):
+            del Slot.__copy__
+        rasa = cpu_ms_per_message(run, args.conversations)
+        DaskGraphRunner.run = run_in_order
+        ordered = cpu_ms_per_message(run, args.conversations)
+        Slot.__copy__ = copy_slot
+        both = cpu_ms_per_message(run, args.conversations)
+        print(f"| {number} | {rasa:.2f} ms | {ordered:.2f} ms | {both:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()

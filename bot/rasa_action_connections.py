@@ -1,0 +1,97 @@
+"""Inside Rasa: keep the connections to the action server open between calls.
+
+Rasa 3.6 makes a new aiohttp client session for every request to an endpoint
+(`EndpointConfig.request` opens `EndpointConfig.session()` and closes it), so
+every custom action call opens a TCP connection to the action server and closes
+it again, and the action server sets up and tears down a connection per call.
+`install` makes `session()` hand out one session per endpoint and event loop,
+kept open, whose connections are reused: the same headers, authentication and
+timeout as Rasa's, and the caller's `async with` no longer closes it.
+
+A connection left idle is closed by the client after `IDLE_SECONDS`, before the
+action server would close it (Sanic's keep-alive: 5 s by default, 30 s as this
+project starts it), so a reused connection is not one the server is closing. An
+action server that died takes its connections with it: the next call fails as a
+refused connection did before (the gateway runs the turn again, replayed by the
+effect ledger), and the call after it connects anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+IDLE_SECONDS = 4.0
+"""How long an idle connection to an endpoint is kept open (under Sanic's 5 s)."""
+
+_RASA_SESSION = EndpointConfig.session
+_OPEN: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[int, aiohttp.ClientSession]
+] = weakref.WeakKeyDictionary()
+"""Per event loop, per endpoint (by id: endpoints live as long as the server),
+its kept-open session."""
+
+
+class KeptSession:
+    """What `async with endpoint.session()` gives: the endpoint's kept-open
+    session, left open on exit."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self.session
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+
+def _new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
+    """A session configured as Rasa's, whose idle connections close early."""
+    auth = None
+    if endpoint.basic_auth:
+        auth = aiohttp.BasicAuth(
+            endpoint.basic_auth["username"], endpoint.basic_auth["password"]
+        )
+    return aiohttp.ClientSession(
+        headers=endpoint.headers,
+        auth=auth,
+        timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+        connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_SECONDS),
+    )
+
+
+def kept_session(self: EndpointConfig) -> Any:
+    """`EndpointConfig.session`, kept open per endpoint and event loop (Rasa's
+    own when called outside an event loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return _RASA_SESSION(self)
+    sessions = _OPEN.setdefault(loop, {})
+    session = sessions.get(id(self))
+    if session is None or session.closed:
+        session = sessions[id(self)] = _new_session(self)
+    return KeptSession(session)
+
+
+async def close_kept_sessions() -> None:
+    """Close the sessions kept open for the running event loop (at shutdown)."""
+    sessions = _OPEN.pop(asyncio.get_running_loop(), {})
+    for session in sessions.values():
+        await session.close()
+
+
+def install() -> None:
+    """Make Rasa reuse its connections to each endpoint (idempotent)."""
+    EndpointConfig.session = kept_session

@@ -1,0 +1,186 @@
+"""Rasa's own overheads cut inside the Rasa server (`bot.rasa_graph_runner`,
+`bot.rasa_slot_copy`) give exactly what Rasa's own code gives."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from rasa.core.channels.channel import UserMessage
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.slots import Slot
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot import rasa_action_connections as kept
+from bot.rasa_graph_runner import RASA_RUN, run_in_order, run_order
+from bot.rasa_slot_copy import copy_slot
+from tests.conftest import MODEL, ROOT, require
+
+CONVERSATIONS = [
+    ["halo", "gmn cara daftar", "makasih ya"],
+    ["mau daftar", "iya setuju", "budi.santoso@gmail.com"],
+    ["cek status pendaftaran", "nik sy gk kebaca", "tolong hubungkan ke cs"],
+    ["apa syarat prakerja", "mahasiswa boleh daftar?", "berapa insentifnya"],
+    ["cek kelayakan saya", "25", "tidak", "STOP"],
+]
+
+
+def _all_subclasses(cls: type) -> Iterator[type]:
+    sub: type
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def test_no_slot_class_copies_itself_otherwise() -> None:
+    """The short copy is the generic one only for classes with no copy hooks."""
+    hooks = {"__slots__", "__reduce__", "__reduce_ex__", "__getstate__",
+             "__setstate__", "__copy__"}  # fmt: skip
+    for cls in [Slot, *_all_subclasses(Slot)]:
+        own = hooks & set(vars(cls)) - ({"__copy__"} if cls is Slot else set())
+        assert not own, (cls, own)
+
+
+def test_a_slot_copied_the_short_way_is_the_generic_copy() -> None:
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    assert domain.slots
+    for slot in domain.slots:
+        slot.value = "x" if slot.type_name in {"text", "any"} else slot.value
+        generic, short = copy.copy(slot), copy_slot(slot)
+        assert type(short) is type(generic) is type(slot)
+        assert short.__dict__ == generic.__dict__ == slot.__dict__
+        assert short is not slot
+        short.value = None if slot.value is not None else "y"
+        assert slot.value != short.value  # the copy has its own value
+
+
+@pytest.fixture(scope="module")
+def agent() -> Any:
+    """The trained model (loaded once)."""
+    from rasa.core.agent import Agent
+
+    return Agent.load(str(require(MODEL, "run `make train` first")))
+
+
+def _run_with(runner: Any, monkeypatch: pytest.MonkeyPatch, agent: Any,
+              turns: list[str]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Parse each turn and predict after it, with `runner` as the graph's run."""
+    monkeypatch.setattr(DaskGraphRunner, "run", runner)
+    processor = agent.processor
+    loop = asyncio.new_event_loop()
+    tracker = DialogueStateTracker.from_events(
+        "speed", [ActionExecuted("action_listen")], agent.domain.slots
+    )
+    seen: list[tuple[Any, ...]] = []
+    try:
+        for text in turns:
+            parsed = loop.run_until_complete(
+                processor.parse_message(UserMessage(text, sender_id="speed"), tracker)
+            )
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"],
+                                       parsed))  # fmt: skip
+            prediction = processor._predict_next_with_tracker(tracker)
+            action = agent.domain.action_names_or_texts[prediction.max_confidence_index]
+            seen.append((parsed, prediction.probabilities, prediction.policy_name,
+                         prediction.events, action))  # fmt: skip
+            tracker.update(ActionExecuted(action))
+            tracker.update(ActionExecuted("action_listen"))
+    finally:
+        loop.close()
+    return seen
+
+
+@pytest.mark.parametrize("turns", CONVERSATIONS, ids=lambda t: t[0])
+def test_the_graph_run_in_order_parses_and_predicts_as_dask(
+    agent: Any, monkeypatch: pytest.MonkeyPatch, turns: list[str]
+) -> None:
+    by_dask = _run_with(RASA_RUN, monkeypatch, agent, turns)
+    in_order = _run_with(run_in_order, monkeypatch, agent, turns)
+    assert in_order == by_dask
+    assert len(in_order) == len(turns)
+
+
+def test_the_order_puts_every_node_after_what_it_needs(agent: Any) -> None:
+    runner = agent.processor.graph_runner
+    for target in (agent.processor.model_metadata.nlu_target,
+                   agent.processor.model_metadata.core_target):  # fmt: skip
+        plan = run_order(runner, [target])
+        names = [name for name, _ in plan]
+        assert names[-1] == target and len(names) == len(set(names))
+        nodes = runner._graph_schema.nodes
+        for index, (name, needs) in enumerate(plan):
+            assert needs == tuple(nodes[name].needs.values())
+            assert all(n not in nodes or names.index(n) < index for n in needs)
+
+
+def test_an_input_named_like_a_node_is_refused_as_by_dask(agent: Any) -> None:
+    runner = agent.processor.graph_runner
+    target = agent.processor.model_metadata.core_target
+    with pytest.raises(GraphRunError, match="clashes with a node name"):
+        run_in_order(runner, inputs={"x": target}, targets=[target])
+    with pytest.raises(GraphRunError, match="clashes with a node name"):
+        RASA_RUN(runner, inputs={"x": target}, targets=[target])
+
+
+async def _count_connections(
+    endpoint_calls: int, restart_after: int | None = None
+) -> tuple[list[Any], set[Any]]:
+    """Answers and client ports of `endpoint_calls` POSTs made as Rasa makes
+    its action calls, to a local server (restarted on the same port once)."""
+    peers: set[Any] = set()
+
+    async def answer(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername") if request.transport
+                  else None)  # fmt: skip
+        return web.json_response({"echo": (await request.json())["n"]})
+
+    app = web.Application()
+    app.router.add_post("/webhook", answer)
+
+    async def serve(port: int) -> web.AppRunner:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    runner = await serve(0)
+    port = runner.addresses[0][1]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    answers = []
+    try:
+        for n in range(endpoint_calls):
+            if n == restart_after:
+                await runner.cleanup()
+                runner = await serve(port)
+            answers.append(await endpoint.request(json={"n": n}, method="post"))
+    finally:
+        await kept.close_kept_sessions()
+        await runner.cleanup()
+    return answers, peers
+
+
+def test_rasa_opens_a_connection_per_action_call_and_the_kept_session_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(EndpointConfig, "session", kept._RASA_SESSION)
+    answers, peers = asyncio.run(_count_connections(5))
+    assert answers == [{"echo": n} for n in range(5)] and len(peers) == 5
+    kept.install()
+    answers, peers = asyncio.run(_count_connections(5))
+    assert answers == [{"echo": n} for n in range(5)] and len(peers) == 1
+
+
+def test_a_kept_session_connects_anew_after_the_server_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(EndpointConfig, "session", kept.kept_session)
+    answers, peers = asyncio.run(_count_connections(6, restart_after=3))
+    assert answers == [{"echo": n} for n in range(6)] and len(peers) == 2
