@@ -13,7 +13,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from datetime import date
-from typing import Any, Dict, List
+from typing import Any, Dict, List, cast
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -86,9 +86,37 @@ __getattr__ = module_texts(
 )
 
 
+_CALLER = "_prakerja_caller"
+"""The attribute of a `Tracker` holding its caller, once looked up."""
+
+
 async def caller_of(tracker: Tracker) -> Caller | None:
-    """The identity of this conversation (None outside the gateway)."""
-    return await asyncio.to_thread(services().desk.caller, tracker.sender_id)
+    """The identity of this conversation (None outside the gateway), looked up
+    once per action call: rasa_sdk makes a `Tracker` for each call, and a form
+    validator asks for its required slots, so for the caller, three times in
+    one call (extraction, validation, the next slot). No validator changes who
+    the caller is; where one links or erases a registration, its required slots
+    come out the same either way (the turn's own link or erasure counts)."""
+    if hasattr(tracker, _CALLER):
+        return cast(Caller | None, getattr(tracker, _CALLER))
+    caller = await asyncio.to_thread(services().desk.caller, tracker.sender_id)
+    setattr(tracker, _CALLER, caller)
+    return caller
+
+
+_CONSENT = "_prakerja_consent"
+"""The attribute of a `Tracker` holding whether its caller had consented."""
+
+
+async def consent_of(tracker: Tracker, caller: Caller) -> bool:
+    """Whether the caller gave consent already, looked up once per action call
+    (as the caller is). A consent the same call records (`validate_reg_consent`)
+    fills `reg_consent`, so the form's next slot is the same either way."""
+    if hasattr(tracker, _CONSENT):
+        return bool(getattr(tracker, _CONSENT))
+    consent = await asyncio.to_thread(services().desk.has_consent, caller)
+    setattr(tracker, _CONSENT, consent)
+    return consent
 
 
 async def standing_of(caller: Caller | None) -> Standing | None:
@@ -221,7 +249,7 @@ class ActionRegistrationStart(CallerAction):
             return []
         if _in_progress(tracker):
             dispatcher.utter_message(response="utter_registration_continue")
-        elif await asyncio.to_thread(services().desk.has_consent, caller):
+        elif await consent_of(tracker, caller):
             dispatcher.utter_message(text=say("registration.start"))
         # A new person: the consent question itself opens the registration.
         return []
@@ -250,7 +278,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         if caller.applicant_id is not None:
             standing = await standing_of(caller)
             return ["reg_name", *data] if standing and standing.correctable else []
-        consent = await asyncio.to_thread(services().desk.has_consent, caller)
+        consent = await consent_of(tracker, caller)
         first = [] if consent else ["reg_consent"]
         return [*first, "reg_name", "reg_email", "reg_email_code", *data]
 

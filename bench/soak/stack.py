@@ -4,6 +4,7 @@ the fakes of the providers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -190,13 +191,25 @@ def _tail(log: Path, chars: int = 3000) -> str:
         return ""
 
 
+def _repository_endpoints() -> dict[str, Any]:
+    import yaml
+
+    return dict(yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8")))
+
+
 def tracker_store_type() -> str:
     """The tracker store's `type` in the repository's endpoints.yml (what `make
     run` gives Rasa): the runs use the same class."""
-    import yaml
+    return str(_repository_endpoints()["tracker_store"]["type"])
 
-    config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
-    return str(config["tracker_store"]["type"])
+
+def action_endpoint_options() -> list[str]:
+    """The action endpoint's settings but its URL in the repository's
+    endpoints.yml, as YAML lines under `action_endpoint:` (the runs call the
+    action server as `make run` does, e.g. with Rasa's selective domain)."""
+    options = dict(_repository_endpoints()["action_endpoint"])
+    options.pop("url", None)
+    return [f"  {key}: {json.dumps(value)}" for key, value in options.items()]
 
 
 def endpoints_yml(
@@ -211,6 +224,7 @@ def endpoints_yml(
     lines = [
         "action_endpoint:",
         f'  url: "http://127.0.0.1:{actions_port}/webhook"',
+        *action_endpoint_options(),
         "tracker_store:",
         f"  type: {tracker_store_type()}",
     ]

@@ -143,18 +143,19 @@ def _has_personal_data(data: Any) -> bool:
     return False
 
 
-def reveal_text(
-    session: Session, conversation_id: int, text: str, now: datetime
-) -> str:
-    """`text` with the conversation's tokens replaced by their values (unknown
-    or expired ones stay as they are)."""
+def reveal_text(session: Session, pseudonym: str, text: str, now: datetime) -> str:
+    """`text` with the tokens of the conversation Rasa knows under `pseudonym`
+    replaced by their values (unknown or expired ones, and every token of an
+    unknown conversation, stay as they are). One statement."""
     tokens = set(TOKEN_PATTERN.findall(text))
     if not tokens:
         return text
     values = dict(
         session.execute(
-            select(PersonalToken.token, PersonalToken.value).where(
-                PersonalToken.conversation_id == conversation_id,
+            select(PersonalToken.token, PersonalToken.value)
+            .join(Conversation, Conversation.id == PersonalToken.conversation_id)
+            .where(
+                Conversation.pseudonym == pseudonym,
                 PersonalToken.token.in_(sorted(tokens)),
                 PersonalToken.expires_at > now,
             )
@@ -207,10 +208,7 @@ class Vault:
         if not TOKEN_PATTERN.search(text):
             return text
         with self._sessions() as session:
-            conversation = conversation_of(session, pseudonym)
-            if conversation is None:
-                return text
-            return reveal_text(session, conversation, text, self._clock())
+            return reveal_text(session, pseudonym, text, self._clock())
 
     def purge(self) -> int:
         """Delete every expired token; how many."""

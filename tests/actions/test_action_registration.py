@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rasa_sdk.events import SlotSet
@@ -201,6 +202,28 @@ async def test_declining_ends_the_form_with_nothing_stored(
     assert slots_of(events) == dict.fromkeys(REG_SLOTS)
     assert registry.count(ConsentRecord) == 0
     assert registry.count(Applicant) == 0
+
+
+async def test_one_validation_looks_up_the_caller_and_the_consent_once(
+    registry: Registry,
+    sms: str,
+    domain: DomainDict,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rasa_sdk asks for the required slots three times in one call."""
+    calls: dict[str, int] = {"caller": 0, "has_consent": 0}
+    for name in calls:
+        original = getattr(registry.desk, name)
+
+        def counted(*args: Any, _name: str = name, _f: Any = original) -> Any:
+            calls[_name] += 1
+            return _f(*args)
+
+        monkeypatch.setattr(registry.desk, name, counted)
+    slots, _ = await validate(sms, "reg_name", "Siti Rahayu", domain)
+
+    assert slots["requested_slot"] == "reg_consent"  # not given: asked first
+    assert calls == {"caller": 1, "has_consent": 1}
 
 
 async def test_an_unclear_consent_is_asked_again(

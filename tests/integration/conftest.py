@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
+from bench.soak.stack import action_endpoint_options, tracker_store_type
 from tests.conftest import MODEL, ROOT, require
 
 BIN = Path(sys.executable).parent
@@ -162,12 +162,6 @@ def start_gateway(
     return starting.proc, base_url(starting)
 
 
-def tracker_store_type() -> str:
-    """The tracker store's `type` in endpoints.yml (what `make run` uses)."""
-    config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
-    return str(config["tracker_store"]["type"])
-
-
 @contextmanager
 def running_rasa_stack(
     work: Path,
@@ -202,7 +196,9 @@ def running_rasa_stack(
         else ""
     )
     endpoints.write_text(
-        f'action_endpoint:\n  url: "{actions_url}/webhook"\n' + tracker,
+        f'action_endpoint:\n  url: "{actions_url}/webhook"\n'
+        + "".join(f"{line}\n" for line in action_endpoint_options())
+        + tracker,
         encoding="utf-8",
     )
     env = {

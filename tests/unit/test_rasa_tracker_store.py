@@ -4,6 +4,7 @@ once, and nothing kept in the process (two servers, an erasure)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -256,3 +257,21 @@ def test_rasa_makes_our_store_from_the_endpoints(
         assert type(made) is TurnSQLTrackerStore
     finally:
         made.engine.dispose()
+
+
+def test_a_sqlite_store_keeps_its_connections_and_writes_ahead(tmp_path: Path) -> None:
+    """Rasa's SQLite engine connects per call and fsyncs every commit; ours pools
+    connections in WAL mode with synchronous=NORMAL, and still loads and saves."""
+    ours = TurnSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "t.db"))
+    with ours.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1
+    assert type(ours.engine.pool).__name__ == "QueuePool"
+    tracker = DialogueStateTracker.from_events(
+        "wal", [ActionExecuted("action_listen"), UserUttered("halo")], DOMAIN.slots
+    )
+    asyncio.run(ours.save(tracker))
+    loaded = asyncio.run(ours.retrieve("wal"))
+    assert loaded is not None and len(loaded.events) == 2
+    with ours.session_scope() as session:  # Rasa's own ORM path, same engine
+        assert session.query(ours.SQLEvent).count() == 2
