@@ -14,8 +14,10 @@ transaction (`bot.selection.delivery.follow_outbox_status`).
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -57,6 +59,71 @@ SET_STATUS = (
 )
 
 
+def _new_outbox_status(status: str) -> str | None:
+    """The outbox status a delivery status moves its row to (None: unchanged)."""
+    if status in DELIVERED_STATUSES:
+        return OUTBOX_DELIVERED
+    if status in UNDELIVERED_STATUSES:
+        return OUTBOX_UNDELIVERED
+    return None
+
+
+@cache
+def _set_status_by_provider_id(new_status: str | None, returning: bool) -> Any:
+    """The one UPDATE of the usual callback (see `record_status`), built once
+    per outbox status it sets and per dialect kind."""
+    values: dict[str, Any] = {
+        "delivery_status": bindparam("new_delivery_status"),
+        "error_code": bindparam("new_error_code"),
+        "updated_at": bindparam("now"),
+    }
+    statement = update(_outbox).where(
+        _outbox.c.provider_message_id == bindparam("provider_id")
+    )
+    if new_status is None:  # an intermediate status never overwrites a final one
+        statement = statement.where(
+            or_(
+                _outbox.c.delivery_status.is_(None),
+                _outbox.c.delivery_status.not_in(sorted(FINAL_STATUSES)),
+            )
+        )
+    else:
+        values["status"] = new_status
+        if returning:  # a bulk row's announcement follows: its id is needed
+            statement = statement.returning(_outbox.c.id, _outbox.c.priority)
+        else:
+            statement = statement.where(_outbox.c.priority != PRIORITY_BULK)
+    return statement.values(**values).execution_options(synchronize_session=False)
+
+
+def _record_in_one_statement(
+    session: Session, provider_message_id: str, status: str, error_code: str | None
+) -> bool:
+    """The usual callback as one UPDATE; False when it changed nothing (no such
+    row yet, a late intermediate status after a final one, or on SQLite, which
+    has no RETURNING here, a bulk row's final status): the caller then reads
+    the row as `record_status` always did."""
+    new_status = _new_outbox_status(status)
+    returning = session.get_bind().dialect.name == "postgresql"
+    now = utcnow()
+    result = session.execute(
+        _set_status_by_provider_id(new_status, returning),
+        {
+            "provider_id": provider_message_id,
+            "new_delivery_status": status,
+            "new_error_code": error_code or None,
+            "now": now,
+        },
+    )
+    if new_status is None or not returning:
+        return bool(result.rowcount)
+    changed = result.all()
+    for row in changed:
+        if row.priority == PRIORITY_BULK:
+            follow_outbox_status(session, row.id, new_status, now)
+    return bool(changed)
+
+
 def record_status(
     session: Session,
     provider_message_id: str,
@@ -65,20 +132,22 @@ def record_status(
 ) -> bool:
     """Record a provider's delivery status for a sent row (idempotent); the caller
     commits. A late intermediate status never overwrites a final one. False when no
-    row has this provider message id."""
+    row has this provider message id.
+
+    Two or three callbacks come for every SMS, so the usual one is a single
+    UPDATE; the rare rest (no row yet, an intermediate status after a final
+    one, a bulk row's final status on SQLite) reads the row first, locked."""
+    status = status.strip().lower()
+    if _record_in_one_statement(session, provider_message_id, status, error_code):
+        return True
     row = session.execute(
         STATUS_ROW, {"provider_message_id": provider_message_id}
     ).one_or_none()
     if row is None:
         return False
-    status = status.strip().lower()
     if row.delivery_status in FINAL_STATUSES and status not in FINAL_STATUSES:
         return True
-    new_status = row.status
-    if status in DELIVERED_STATUSES:
-        new_status = OUTBOX_DELIVERED
-    elif status in UNDELIVERED_STATUSES:
-        new_status = OUTBOX_UNDELIVERED
+    new_status = _new_outbox_status(status) or row.status
     now = utcnow()
     session.execute(
         SET_STATUS,
