@@ -31,10 +31,12 @@ IDLE_SECONDS = 4.0
 
 _RASA_SESSION = EndpointConfig.session
 _OPEN: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[int, aiohttp.ClientSession]
+    asyncio.AbstractEventLoop,
+    dict[int, tuple[EndpointConfig, aiohttp.ClientSession]],
 ] = weakref.WeakKeyDictionary()
-"""Per event loop, per endpoint (by id: endpoints live as long as the server),
-its kept-open session."""
+"""Per event loop, per endpoint (by id, the endpoint held so that its id is
+not reused: Rasa keeps one per kind for the server's life), its kept-open
+session."""
 
 
 class KeptSession:
@@ -79,16 +81,16 @@ def kept_session(self: EndpointConfig) -> Any:
     except RuntimeError:
         return _RASA_SESSION(self)
     sessions = _OPEN.setdefault(loop, {})
-    session = sessions.get(id(self))
-    if session is None or session.closed:
-        session = sessions[id(self)] = _new_session(self)
-    return KeptSession(session)
+    kept = sessions.get(id(self))
+    if kept is None or kept[1].closed:
+        kept = sessions[id(self)] = (self, _new_session(self))
+    return KeptSession(kept[1])
 
 
 async def close_kept_sessions() -> None:
     """Close the sessions kept open for the running event loop (at shutdown)."""
     sessions = _OPEN.pop(asyncio.get_running_loop(), {})
-    for session in sessions.values():
+    for _, session in sessions.values():
         await session.close()
 
 
