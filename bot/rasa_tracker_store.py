@@ -4,11 +4,11 @@
 (`type: bot.rasa_tracker_store.TurnSQLTrackerStore`, Rasa's way to plug in a
 tracker store). It is Rasa's `SQLTrackerStore`: the same `events` table, the
 same rows, the same rule for the current session (the events from the latest
-`session_started` on, ordered by id), read from the database on every turn: no
-cache in the process, so several Rasa servers sharing the store (scaled mode,
-under Rasa's `RedisLockStore`) each read what the others wrote, and a
-conversation erased by the gateway (`bot.privacy.tracker`) is gone for Rasa at
-once. The privacy scrub and erasure work on it unchanged (same table).
+`session_started` on, ordered by id), checked against the database on every
+turn, so several Rasa servers sharing the store (scaled mode, under Rasa's
+`RedisLockStore`) each read what the others wrote, and a conversation erased by
+the gateway (`bot.privacy.tracker`) is gone for Rasa at once. The privacy scrub
+and erasure work on it unchanged (same table).
 
 What it does differently, measured on the whole path (docs/benchmarks.md, issue
 13, "Rasa's CPU per turn: the tracker store": load and save together 6.5 ms of
@@ -34,6 +34,16 @@ CPU per message before, 2.2 after, on PostgreSQL):
   session start, where Rasa's count (of the new session only) would store the
   old session's events again.
 
+- **The tracker of the turn before.** A server keeps the tracker it saved
+  last for each conversation (`KEPT_TRACKERS` of them) and hands it out (once)
+  at the next load if the conversation's newest stored event is still the one
+  it saved: one indexed `max(id)` instead of reading, decoding and replaying
+  the session. Another server's turn, an erasure, a turn not saved (its
+  actions failed: the tracker was handed out and never came back) all mean a
+  load. A tracker whose session started in its turn is not kept (a load gives
+  the new session only). On SQLite, where only one Rasa server writes, an id
+  freed by an erasure cannot come back under the same conversation before
+  this server loads it again.
 - **SQLite.** Rasa's engine for a SQLite file opens a connection for every
   load and save and commits in SQLite's default journal mode, with an fsync
   per commit (about 0.7 ms of Rasa's event loop each, 0.3 of it CPU, on this
@@ -53,6 +63,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -68,6 +79,9 @@ from bot.db import make_engine
 
 log = logging.getLogger(__name__)
 
+KEPT_TRACKERS = 1000
+"""Conversations whose last saved tracker a Rasa server keeps (the least
+recently saved go first): about the conversations in flight at once."""
 STORED = "_prakerja_stored_events"
 """The attribute of a tracker this store loaded or saved: how many of its first
 events are in the store (a turn's new events come after them)."""
@@ -108,6 +122,11 @@ class TurnSQLTrackerStore(SQLTrackerStore):
             .order_by(events.c.id)
         )
         self._insert = events.insert()
+        self._newest = sa.select(sa.func.max(events.c.id)).where(
+            events.c.sender_id == sender
+        )
+        self._kept: OrderedDict[str, tuple[int, Any, DialogueStateTracker]]
+        self._kept = OrderedDict()
 
     def _use_engine(self, engine: sa.engine.Engine) -> None:
         """Work through `engine` instead of the one Rasa made."""
@@ -117,8 +136,17 @@ class TurnSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The conversation's tracker with the events of its latest session, as
-        Rasa's `retrieve`; None when it has no events."""
+        Rasa's `retrieve`; None when it has no events. The tracker this store
+        saved last for the conversation is handed out again (once) while the
+        store's newest event of the conversation is still the one it saved."""
+        kept = self._kept.pop(sender_id, None)
         with self.engine.connect() as connection:
+            if kept is not None and kept[1] is self.domain:
+                newest = connection.execute(
+                    self._newest, {"sender_id": sender_id}
+                ).scalar()
+                if newest == kept[0]:
+                    return kept[2]
             rows = connection.execute(
                 self._session_events, {"sender_id": sender_id}
             ).all()
@@ -144,10 +172,28 @@ class TurnSQLTrackerStore(SQLTrackerStore):
             _row(tracker.sender_id, event)
             for event in itertools.islice(tracker.events, stored, None)
         ]
-        if rows:
-            with self.engine.begin() as connection:
+        with self.engine.begin() as connection:
+            if rows:
                 connection.execute(self._insert, rows)
+            newest = connection.execute(
+                self._newest, {"sender_id": tracker.sender_id}
+            ).scalar()
         setattr(tracker, STORED, len(tracker.events))
+        if newest is not None and _as_loaded(tracker):
+            self._kept[tracker.sender_id] = (int(newest), self.domain, tracker)
+            self._kept.move_to_end(tracker.sender_id)
+            if len(self._kept) > KEPT_TRACKERS:
+                self._kept.popitem(last=False)
+
+
+def _as_loaded(tracker: DialogueStateTracker) -> bool:
+    """Whether `tracker` holds what loading it would give: its only session
+    start, if any, is its first event (a load reads the latest session only)."""
+    return all(
+        index == 0
+        for index, event in enumerate(tracker.events)
+        if isinstance(event, SessionStarted)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -275,3 +275,59 @@ def test_a_sqlite_store_keeps_its_connections_and_writes_ahead(tmp_path: Path) -
     assert loaded is not None and len(loaded.events) == 2
     with ours.session_scope() as session:  # Rasa's own ORM path, same engine
         assert session.query(ours.SQLEvent).count() == 2
+
+
+async def test_the_last_saved_tracker_is_handed_out_while_the_store_agrees(
+    url: str,
+) -> None:
+    """A server keeps the tracker it saved and hands it out again while the
+    conversation's newest stored event is the one it saved: another server's
+    turn or an erasure in between means a load, and what it hands out is what a
+    load gives."""
+    one, two = store(TurnSQLTrackerStore, url), store(TurnSQLTrackerStore, url)
+    clock = Clock()
+    try:
+        await run_turns(one, "kept", conversation(clock, sessions=1))
+        first = await one.retrieve("kept")  # the kept one: no load
+        assert first is not None
+        assert dumps(first) == dumps(await two.retrieve("kept"))
+        for event in turn(clock, "lagi", "inform", "Oke"):
+            first.update(event)
+        await one.save(first)
+        kept = await one.retrieve("kept")
+        assert kept is first  # the same object, one turn longer
+        assert dumps(kept) == dumps(await two.retrieve("kept"))
+        await one.save(kept)
+        await run_turns(two, "kept", [turn(clock, "dari dua", "inform", "Dua")])
+        loaded = await one.retrieve("kept")  # two wrote since: loaded
+        assert loaded is not first
+        assert "Dua" in json.dumps(dumps(loaded))
+        await one.save(loaded)  # kept again, then erased by the gateway
+        engine = create_engine(url)
+        try:
+            assert delete_tracker_events(engine, ["kept"]) > 0
+        finally:
+            engine.dispose()
+        assert await one.retrieve("kept") is None
+    finally:
+        one.engine.dispose()
+        two.engine.dispose()
+
+
+async def test_a_tracker_with_a_new_session_is_not_kept(url: str) -> None:
+    """A load reads the latest session only; a tracker whose session started in
+    this turn holds the one before too, so it is not handed out again."""
+    ours = store(TurnSQLTrackerStore, url)
+    clock = Clock()
+    try:
+        await run_turns(ours, "new", conversation(clock, sessions=1))
+        tracker = await ours.retrieve("new")
+        assert tracker is not None
+        for event in session_start(clock):
+            tracker.update(event)
+        await ours.save(tracker)
+        loaded = await ours.retrieve("new")
+        assert loaded is not tracker and loaded is not None
+        assert [d["event"] for d in dumps(loaded)][0] == "session_started"
+    finally:
+        ours.engine.dispose()
