@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy.engine import Engine
 from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,29 +28,32 @@ people = Table(
 )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_taken_key_is_skipped_and_the_sql_is_compiled_once(
-    backend: str, tmp_path: Path
-) -> None:
-    with fresh_database(backend, tmp_path, "insert_ignoring") as url:
-        engine = make_engine(url)
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database of each backend with the `people` table."""
+    with fresh_database(request.param, tmp_path, "insert_ignoring") as url:
+        made = make_engine(url)
         try:
-            metadata.create_all(engine)
-            statement = insert_ignoring(people)
-            with engine.begin() as connection:
-                first = connection.execute(statement, {"nik": "1", "email": "a"})
-                same_nik = connection.execute(statement, {"nik": "1", "email": "b"})
-                same_email = connection.execute(statement, {"nik": "2", "email": "a"})
-                other = connection.execute(statement, {"nik": "3", "email": "c"})
-            assert [first.rowcount, same_nik.rowcount, same_email.rowcount] == [1, 0, 0]
-            assert other.rowcount == 1  # the skipped rows did not abort it
-            assert first.context.cache_hit is not CACHE_HIT  # compiled here
-            assert all(r.context.cache_hit is CACHE_HIT for r in (same_nik, other))
-            with engine.connect() as connection:
-                rows = connection.execute(people.select().order_by(people.c.id))
-                assert [(r.nik, r.email) for r in rows] == [("1", "a"), ("3", "c")]
+            metadata.create_all(made)
+            yield made
         finally:
-            engine.dispose()
+            made.dispose()
+
+
+def test_a_taken_key_is_skipped_and_the_sql_is_compiled_once(engine: Engine) -> None:
+    statement = insert_ignoring(people)
+    with engine.begin() as connection:
+        first = connection.execute(statement, {"nik": "1", "email": "a"})
+        same_nik = connection.execute(statement, {"nik": "1", "email": "b"})
+        same_email = connection.execute(statement, {"nik": "2", "email": "a"})
+        other = connection.execute(statement, {"nik": "3", "email": "c"})
+    assert [first.rowcount, same_nik.rowcount, same_email.rowcount] == [1, 0, 0]
+    assert other.rowcount == 1  # the skipped rows did not abort it
+    assert first.context.cache_hit is not CACHE_HIT  # compiled here
+    assert all(r.context.cache_hit is CACHE_HIT for r in (same_nik, other))
+    with engine.connect() as connection:
+        rows = connection.execute(people.select().order_by(people.c.id))
+        assert [(r.nik, r.email) for r in rows] == [("1", "a"), ("3", "c")]
 
 
 def test_the_sql_is_the_insert_with_the_clause() -> None:
@@ -60,29 +65,22 @@ def test_the_sql_is_the_insert_with_the_clause() -> None:
         assert sql.endswith(" ON CONFLICT DO NOTHING")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_with_a_target_only_that_key_is_skipped_and_the_sql_is_cached(
-    backend: str, tmp_path: Path
+    engine: Engine,
 ) -> None:
-    with fresh_database(backend, tmp_path, "insert_ignoring_target") as url:
-        engine = make_engine(url)
-        try:
-            metadata.create_all(engine)
-            with Session(engine) as session:
-                assert insert_ignoring_conflict(
-                    session, people, {"nik": "1", "email": "a"}, ["nik"]
-                )
-                again = session.execute(
-                    insert_ignoring(people, ("nik",)), {"nik": "1", "email": "b"}
-                )
-                assert again.rowcount == 0
-                assert again.context.cache_hit is CACHE_HIT
-                with pytest.raises(IntegrityError):  # another key's clash is an error
-                    insert_ignoring_conflict(
-                        session, people, {"nik": "2", "email": "a"}, ["nik"]
-                    )
-        finally:
-            engine.dispose()
+    with Session(engine) as session:
+        assert insert_ignoring_conflict(
+            session, people, {"nik": "1", "email": "a"}, ["nik"]
+        )
+        again = session.execute(
+            insert_ignoring(people, ("nik",)), {"nik": "1", "email": "b"}
+        )
+        assert again.rowcount == 0
+        assert again.context.cache_hit is CACHE_HIT
+        with pytest.raises(IntegrityError):  # another key's clash is an error
+            insert_ignoring_conflict(
+                session, people, {"nik": "2", "email": "a"}, ["nik"]
+            )
 
 
 def test_the_target_is_rendered_and_part_of_the_cache_key() -> None:
