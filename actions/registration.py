@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, Dict, List, cast
 
@@ -86,37 +87,49 @@ __getattr__ = module_texts(
 )
 
 
-_CALLER = "_prakerja_caller"
-"""The attribute of a `Tracker` holding its caller, once looked up."""
+_PER_CALL = "_prakerja_per_call"
+"""The attribute of a `Tracker` holding what was looked up during its call."""
+
+
+async def _once_per_call(
+    tracker: Tracker, name: str, lookup: Callable[[], Awaitable[Any]]
+) -> Any:
+    """`lookup()`'s result, looked up once per action call: rasa_sdk makes a
+    `Tracker` for each call, so what is kept on it lasts that call only."""
+    kept: dict[str, Any] = tracker.__dict__.setdefault(_PER_CALL, {})
+    if name not in kept:
+        kept[name] = await lookup()
+    return kept[name]
 
 
 async def caller_of(tracker: Tracker) -> Caller | None:
     """The identity of this conversation (None outside the gateway), looked up
-    once per action call: rasa_sdk makes a `Tracker` for each call, and a form
-    validator asks for its required slots, so for the caller, three times in
-    one call (extraction, validation, the next slot). No validator changes who
-    the caller is; where one links or erases a registration, its required slots
-    come out the same either way (the turn's own link or erasure counts)."""
-    if hasattr(tracker, _CALLER):
-        return cast(Caller | None, getattr(tracker, _CALLER))
-    caller = await asyncio.to_thread(services().desk.caller, tracker.sender_id)
-    setattr(tracker, _CALLER, caller)
-    return caller
-
-
-_CONSENT = "_prakerja_consent"
-"""The attribute of a `Tracker` holding whether its caller had consented."""
+    once per action call: a form validator asks for its required slots, so for
+    the caller, three times in one call (extraction, validation, the next
+    slot). No validator changes who the caller is; where one links or erases a
+    registration, its required slots come out the same either way (the turn's
+    own link or erasure counts)."""
+    return cast(
+        Caller | None,
+        await _once_per_call(
+            tracker,
+            "caller",
+            lambda: asyncio.to_thread(services().desk.caller, tracker.sender_id),
+        ),
+    )
 
 
 async def consent_of(tracker: Tracker, caller: Caller) -> bool:
     """Whether the caller gave consent already, looked up once per action call
     (as the caller is). A consent the same call records (`validate_reg_consent`)
     fills `reg_consent`, so the form's next slot is the same either way."""
-    if hasattr(tracker, _CONSENT):
-        return bool(getattr(tracker, _CONSENT))
-    consent = await asyncio.to_thread(services().desk.has_consent, caller)
-    setattr(tracker, _CONSENT, consent)
-    return consent
+    return bool(
+        await _once_per_call(
+            tracker,
+            "consent",
+            lambda: asyncio.to_thread(services().desk.has_consent, caller),
+        )
+    )
 
 
 async def standing_of(caller: Caller | None) -> Standing | None:
