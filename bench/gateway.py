@@ -52,7 +52,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import httpx
+
+from bench.http_client import client_session, post_status
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "bench"
@@ -577,7 +580,9 @@ def build_load(count: int, users: int, base_url: str) -> list[Message]:
     return messages
 
 
-async def post(client: httpx.AsyncClient, message: Message) -> tuple[int, float, float]:
+async def post(
+    client: aiohttp.ClientSession, message: Message
+) -> tuple[int, float, float]:
     """POST a webhook as its provider would, retrying transport errors and 5xx;
     the final status, the time of the first attempt and of the answer."""
     path = SMS_PATH if message.channel == SMS else TELEGRAM_PATH
@@ -585,13 +590,9 @@ async def post(client: httpx.AsyncClient, message: Message) -> tuple[int, float,
     status = 0
     for attempt in range(POST_ATTEMPTS):
         message.attempts += 1
-        try:
-            response = await client.post(
-                path, content=message.body, headers=message.headers
-            )
-            status = response.status_code
-        except httpx.HTTPError:
-            status = 0
+        status = await post_status(
+            client, path, data=message.body, headers=message.headers
+        )
         if 200 <= status < 500:
             break
         if attempt + 1 < POST_ATTEMPTS:
@@ -600,7 +601,7 @@ async def post(client: httpx.AsyncClient, message: Message) -> tuple[int, float,
 
 
 async def first_pass(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     messages: list[Message],
     users: int,
     concurrency: int,
@@ -624,7 +625,7 @@ async def first_pass(
 
 
 async def closed_loop(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     messages: list[Message],
     users: int,
     fakes: dict[str, Any],
@@ -671,7 +672,7 @@ async def closed_loop(
 
 
 async def redeliver(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     messages: list[Message],
     concurrency: int,
     deadline: float,
@@ -740,9 +741,6 @@ async def drive(
 ) -> Run:
     """Post the load, redeliver 10%, wait for every reply, then for any extra one."""
     expected = len(messages)
-    limits = httpx.Limits(
-        max_connections=concurrency, max_keepalive_connections=concurrency
-    )
     redelivered = random.Random(SEED + 1).sample(  # noqa: S311
         messages, round(len(messages) * REDELIVER_SHARE)
     )
@@ -750,12 +748,7 @@ async def drive(
     def received() -> int:
         return sum(len(fake.accepted) for fake in fakes.values())
 
-    async with httpx.AsyncClient(
-        base_url=base_url,
-        timeout=REQUEST_TIMEOUT,
-        limits=limits,
-        trust_env=False,
-    ) as client:
+    async with client_session(REQUEST_TIMEOUT, base_url, concurrency) as client:
         cpu_start = snapshot()
         if closed:
             await closed_loop(client, messages, users, fakes, deadline)
@@ -774,8 +767,8 @@ async def drive(
         cpu_end = snapshot()
         at_completion = received()
         await asyncio.sleep(min(SETTLE_SECONDS, max(0.0, deadline - time.monotonic())))
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, trust_env=False) as client:
-        rasa_stats = (await client.get(f"{rasa_url}/bench/stats")).json()
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, trust_env=False) as stats:
+        rasa_stats = (await stats.get(f"{rasa_url}/bench/stats")).json()
     return Run(
         messages=messages,
         redelivered=redelivered,

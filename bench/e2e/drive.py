@@ -4,15 +4,16 @@ again once the whole answer is delivered), or straight to a Rasa REST webhook.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.gateway import percentile
+from bench.http_client import client_session, post_status
 from bench.soak.people import Person
 from bench.soak.stack import Deliveries
 from bench.soak.traffic import MARKER_TIMEOUT, REPLY_TIMEOUT, Driver, Sent
@@ -108,14 +109,15 @@ class TurnWatch:
                 row[0]: (int(row[1]), int(row[2])) for row in connection.execute(query)
             }
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Read while the traffic runs."""
+    async def run(self, stop: asyncio.Event, on_read: Callable[[], None]) -> None:
+        """Read while the traffic runs; `on_read` after each read."""
         while not stop.is_set():
             if self.waiting:
                 started = time.monotonic()
                 self.state = await asyncio.to_thread(self._read, list(self.waiting))
                 self.read_at = started
                 self.reads += 1
+                on_read()
             await asyncio.sleep(WATCH_INTERVAL)
         self.engine.dispose()
 
@@ -142,6 +144,25 @@ class GatewayDriver(Driver):
         super().__init__(urls, deliveries, mail, rng, deadline, think=(0.0, 0.0))
         self.watch = watch
         self.acked: dict[str, float] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        """Per waiting address: set when a reply came or the watcher read."""
+
+    def listen(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """Wake a waiting person when a reply to them is recorded (the fakes
+        record in their own threads); returns the function that stops it."""
+        return self.deliveries.listen(
+            lambda address: loop.call_soon_threadsafe(self._wake, address)
+        )
+
+    def _wake(self, address: str) -> None:
+        changed = self._changed.get(address)
+        if changed is not None:
+            changed.set()
+
+    def wake_all(self) -> None:
+        """The watcher read: everyone waiting looks again."""
+        for changed in self._changed.values():
+            changed.set()
 
     async def post(self, sent: Sent, first: int) -> None:
         """Post, and note when the gateway stored it (for the turn watcher)."""
@@ -152,14 +173,18 @@ class GatewayDriver(Driver):
     async def _wait(self, address: str, before: int, replies: int, expect: str) -> None:
         start = time.monotonic()
         acked = self.acked.get(address, start)
+        changed = self._changed.setdefault(address, asyncio.Event())
         try:
-            while not self.watch.settled(
-                address, acked, self.deliveries.count(address)
-            ):
-                if time.monotonic() - start > REPLY_TIMEOUT:
+            while True:
+                changed.clear()
+                if self.watch.settled(address, acked, self.deliveries.count(address)):
+                    break
+                left = REPLY_TIMEOUT - (time.monotonic() - start)
+                if left <= 0:
                     self.traffic.timeouts += 1
                     return
-                await asyncio.sleep(0.01)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(changed.wait(), left)
             if expect:
                 stop = time.monotonic() + MARKER_TIMEOUT
                 while time.monotonic() < stop and not any(
@@ -180,11 +205,13 @@ async def through_gateway(
     reply."""
     watch = TurnWatch(db_url)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch.run(stop))
     driver = GatewayDriver(urls, deliveries, mail, watch, time.monotonic() + timeout)
+    unlisten = driver.listen(asyncio.get_running_loop())
+    watcher = asyncio.create_task(watch.run(stop, driver.wake_all))
     try:
         traffic = await driver.run(people, in_flight or len(people))
     finally:
+        unlisten()
         stop.set()
         await watcher
     outcome = Outcome(len(traffic.sent), traffic.ended - traffic.started)
@@ -222,20 +249,17 @@ async def through_rest(
     all); the answer is the HTTP response."""
     outcome = Outcome()
     deadline = time.monotonic() + timeout
-    limits = httpx.Limits(max_connections=len(people) * 2)
-    async with httpx.AsyncClient(
-        base_url=rasa_url, timeout=REST_TIMEOUT, trust_env=False, limits=limits
-    ) as client:
+    async with client_session(REST_TIMEOUT, rasa_url) as client:
 
         async def one(sender: str, text: str) -> None:
             outcome.messages += 1
             started = time.monotonic()
-            try:
-                response = await client.post(
-                    "/webhooks/rest/webhook", json={"sender": sender, "message": text}
-                )
-                response.raise_for_status()
-            except httpx.HTTPError:
+            status = await post_status(
+                client,
+                "/webhooks/rest/webhook",
+                json={"sender": sender, "message": text},
+            )
+            if not 200 <= status < 300:
                 outcome.errors += 1
                 return
             outcome.to_reply_s.append(time.monotonic() - started)

@@ -64,6 +64,14 @@ class Deliveries:
         self._lock = threading.Lock()
         self.all: list[Delivery] = []
         self._by_address: dict[str, list[Delivery]] = defaultdict(list)
+        self._listeners: list[Callable[[str], object]] = []
+
+    def listen(self, listener: Callable[[str], object]) -> Callable[[], None]:
+        """Call `listener(address)` after each reply is recorded (in the fake's
+        thread: it must hand over to its own loop thread-safely) until the
+        returned function is called."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def add(self, channel: str, address: str, text: str) -> None:
         """Record one accepted reply."""
@@ -71,6 +79,8 @@ class Deliveries:
         with self._lock:
             self.all.append(delivery)
             self._by_address[address].append(delivery)
+        for listener in self._listeners:
+            listener(address)
 
     def to(self, address: str) -> list[Delivery]:
         """The replies to one address so far."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 
 from bench.gateway import (
     SMS,
@@ -24,6 +24,7 @@ from bench.gateway import (
     _sms_params,
     _telegram_update,
 )
+from bench.http_client import client_session, post_status
 from bench.soak.people import (
     Person,
 )
@@ -129,7 +130,14 @@ class Driver:
         self.traffic = Traffic()
         self.validator = RequestValidator(TWILIO_TOKEN)
         self._ids = 0
-        self.client = httpx.AsyncClient(timeout=POST_TIMEOUT, trust_env=False)
+        self._client: aiohttp.ClientSession | None = None
+
+    @property
+    def client(self) -> aiohttp.ClientSession:
+        """The webhooks' HTTP session, made in the running loop on first use."""
+        if self._client is None:
+            self._client = client_session(POST_TIMEOUT)
+        return self._client
 
     def _request(self, sent: Sent) -> tuple[str, bytes, dict[str, str]]:
         self._ids += 1
@@ -169,13 +177,9 @@ class Driver:
         target = first
         while True:
             sent.attempts += 1
-            try:
-                response = await self.client.post(
-                    self.urls[target] + path, content=body, headers=headers
-                )
-                sent.status = response.status_code
-            except httpx.HTTPError:
-                sent.status = 0
+            sent.status = await post_status(
+                self.client, self.urls[target] + path, data=body, headers=headers
+            )
             if 200 <= sent.status < 500 or time.monotonic() > stop:
                 return
             target = (target + 1) % len(self.urls)
@@ -284,7 +288,8 @@ class Driver:
             await asyncio.gather(*(one(p) for p in people))
         finally:
             self.traffic.ended = time.monotonic()
-            await self.client.aclose()
+            if self._client is not None:
+                await self._client.close()
         return self.traffic
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -28,14 +29,14 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
+import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.channels.sms.gsm7 import segment_info
-from tests.fakes.server import BackgroundServer
+from tests.fakes.server import STOP_TIMEOUT, BackgroundServer
 
 API_VERSION = "2010-04-01"
 CALLBACK_KEEPALIVE_SECONDS = 2.0
@@ -106,12 +107,13 @@ class FakeTwilioApi(BackgroundServer):
         self.auth_token = auth_token
         self.status_callbacks = status_callbacks
         self.callbacks: list[tuple[str, str, int]] = []
-        self.callback_errors: list[str] = []
-        """The transport error of each callback that got no answer."""
         """Every status callback made: (message sid, status, HTTP status; 0 when
         the request failed)."""
+        self.callback_errors: list[str] = []
+        """The transport error of each callback that got no answer."""
         self._callback_tasks: set[asyncio.Task[None]] = set()
-        self._callback_client: httpx.AsyncClient | None = None
+        self._callback_client: aiohttp.ClientSession | None = None
+        self._callback_loop: asyncio.AbstractEventLoop | None = None
         self.calls: list[Call] = []
         self._failures: list[Failure] = []
         self._delays: list[float] = []
@@ -260,15 +262,7 @@ class FakeTwilioApi(BackgroundServer):
         from twilio.request_validator import RequestValidator
 
         await asyncio.sleep(0.01)  # after the answer has gone out
-        if self._callback_client is None:
-            self._callback_client = httpx.AsyncClient(
-                timeout=10.0,
-                trust_env=False,
-                # Idle connections closed before the gateway's server closes
-                # them (uvicorn: 5 s), so that no callback is posted on a
-                # connection the server is closing at that moment.
-                limits=httpx.Limits(keepalive_expiry=CALLBACK_KEEPALIVE_SECONDS),
-            )
+        session = self._callbacks_session()
         validator = RequestValidator(self.auth_token)
         for status in self.status_callbacks:
             form = {
@@ -283,15 +277,40 @@ class FakeTwilioApi(BackgroundServer):
             }
             headers = {"X-Twilio-Signature": validator.compute_signature(url, form)}
             try:
-                answer = await self._callback_client.post(
-                    url, data=form, headers=headers
-                )
-                code = answer.status_code
-            except httpx.HTTPError as exc:
+                async with session.post(url, data=form, headers=headers) as answer:
+                    await answer.read()
+                    code = answer.status
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 code = 0
                 self.callback_errors.append(type(exc).__name__)
             with self._lock:
                 self.callbacks.append((sid, status, code))
+
+    def _callbacks_session(self) -> aiohttp.ClientSession:
+        """The callbacks' kept connections, one session per server run (loop)."""
+        loop = asyncio.get_running_loop()
+        if self._callback_client is None or self._callback_loop is not loop:
+            self._callback_client = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10.0),
+                # Idle connections closed before the gateway's server closes
+                # them (uvicorn: 5 s), so that no callback is posted on a
+                # connection the server is closing at that moment.
+                connector=aiohttp.TCPConnector(
+                    limit=0, keepalive_timeout=CALLBACK_KEEPALIVE_SECONDS
+                ),
+            )
+            self._callback_loop = loop
+        return self._callback_client
+
+    def stop(self) -> None:
+        """Close the callbacks' connections on the server's loop, then stop."""
+        session, loop = self._callback_client, self._callback_loop
+        self._callback_client = self._callback_loop = None
+        if session is not None and loop is not None and loop.is_running():
+            closing = asyncio.run_coroutine_threadsafe(session.close(), loop)
+            with contextlib.suppress(Exception):
+                closing.result(timeout=STOP_TIMEOUT)
+        super().stop()
 
     async def _list_messages(self, request: Request) -> JSONResponse:
         account_sid = request.path_params["account_sid"]
