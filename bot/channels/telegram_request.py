@@ -25,6 +25,7 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.form_body import FORM_CONTENT_TYPE, urlencoded
 from bot.channels.request_tracing import (
     KEEPALIVE_SECONDS,
     not_sent,
@@ -99,10 +100,12 @@ class AiohttpRequest(BaseRequest):
         )
         context = request_context()
         try:
+            body, headers = _body(request_data)
             async with self._client().request(
                 method,
                 url,
-                data=_body(request_data),
+                data=body,
+                headers=headers,
                 timeout=timeout,
                 trace_request_ctx=context,
             ) as response:
@@ -115,14 +118,15 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"{name}: {exc}") from cause
 
 
-def _body(request_data: RequestData | None) -> Any:
-    """Form fields, or multipart with the files when there are any."""
+def _body(request_data: RequestData | None) -> tuple[Any, dict[str, str] | None]:
+    """The body and its headers: form fields urlencoded, or multipart with the
+    files when there are any."""
     if request_data is None:
-        return None
+        return None, None
     fields = request_data.json_parameters
     files = request_data.multipart_data
     if not files:
-        return fields
+        return urlencoded(fields), {"Content-Type": FORM_CONTENT_TYPE}
     form = aiohttp.FormData()
     for name, value in fields.items():
         form.add_field(name, value)
@@ -134,4 +138,4 @@ def _body(request_data: RequestData | None) -> Any:
             filename=filename,
             content_type=rest[0] if rest else None,
         )
-    return form
+    return form, None

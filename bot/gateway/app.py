@@ -198,7 +198,7 @@ async def sms_status(request: Request) -> Response:
     # look again; the sender looks for kept statuses after its own commit, so one
     # of the two applies it, whichever process stores the id.
     await gateway.writes.run(keep, then=lambda session, _: apply(session))
-    log.info("sms status for message %s came before its id: kept", update.message_sid)
+    log.debug("sms status for message %s came before its id: kept", update.message_sid)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 

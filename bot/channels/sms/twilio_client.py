@@ -41,6 +41,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot.channels.base import SMS, LookupResult, SendResult
+from bot.channels.form_body import FORM_CONTENT_TYPE, urlencoded
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.request_tracing import (
     KEEPALIVE_SECONDS,
@@ -120,12 +121,16 @@ class AsyncRedirectingClient(AsyncHttpClient):
             )
         seconds = timeout or self.timeout or REQUEST_TIMEOUT
         context = request_context()
+        body = None
+        if data is not None:
+            body = urlencoded(data)
+            headers = {**(headers or {}), "Content-Type": FORM_CONTENT_TYPE}
         try:
             async with self._session.request(
                 method.upper(),
                 self._rewrite(uri),
                 params=cast(Any, params),
-                data=data,
+                data=body,
                 headers=headers,
                 auth=None if auth is None else aiohttp.BasicAuth(*auth),
                 timeout=aiohttp.ClientTimeout(total=seconds),
@@ -239,7 +244,7 @@ class TwilioSender:
             name = type(error.__cause__ or error).__name__
             logger.warning("Twilio unreachable: %s", name)
             return SendResult(ok=False, error=f"twilio unreachable: {name}")
-        logger.info("Twilio accepted message %s", message.sid)
+        logger.debug("Twilio accepted message %s", message.sid)
         return SendResult(ok=True, provider_message_id=message.sid)
 
     async def lookup(
