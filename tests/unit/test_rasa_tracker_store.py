@@ -196,6 +196,35 @@ async def test_a_tracker_loaded_elsewhere_is_counted_as_rasa_counts(
     assert len(rows(url, "elsewhere")) == 3 + 6 + 6 + 6
 
 
+async def test_a_tracker_from_elsewhere_after_a_new_session_is_counted_as_rasa_counts(
+    stores: tuple[Any, Any], url: str
+) -> None:
+    ours, rasas = stores
+    clock = Clock()
+    await run_turns(rasas, "two", conversation(clock, sessions=2))
+    tracker = await rasas.retrieve("two")  # the second session, not ours
+    assert tracker is not None
+    with rasas.session_scope() as session:
+        counted = rasas._event_query(session, "two", False).count()
+    assert counted == len(tracker.events) < len(rows(url, "two"))
+    before = len(rows(url, "two"))
+    for event in turn(clock, "lanjut", "inform", "Oke"):
+        tracker.update(event)
+    await ours.save(tracker)
+    assert len(rows(url, "two")) == before + 6
+    await ours.save(tracker)  # counted now: nothing again
+    assert len(rows(url, "two")) == before + 6
+
+
+async def test_a_new_conversation_is_created_and_saved_once(
+    stores: tuple[Any, Any], url: str
+) -> None:
+    ours, _ = stores
+    created = await ours.create_tracker("new", append_action_listen=True)
+    assert [r[0] for r in rows(url, "new")] == ["action"]
+    assert dumps(await ours.retrieve("new")) == dumps(created)
+
+
 async def test_two_servers_sharing_the_store_each_read_the_others_turns(
     url: str,
 ) -> None:
