@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import ujson
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
@@ -184,3 +187,31 @@ def test_a_kept_session_connects_anew_after_the_server_restarts(
     monkeypatch.setattr(EndpointConfig, "session", kept.kept_session)
     answers, peers = asyncio.run(_count_connections(6, restart_after=3))
     assert answers == [{"echo": n} for n in range(6)] and len(peers) == 2
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_a_body_written_by_the_kept_session_reads_as_rasas(value: Any) -> None:
+    import json
+
+    assert json.loads(ujson.dumps(value)) == json.loads(json.dumps(value))
+
+
+def test_the_kept_session_writes_bodies_with_ujson() -> None:
+    async def serializer() -> Any:
+        session = kept._new_session(EndpointConfig("http://127.0.0.1:1/webhook"))
+        try:
+            return session._json_serialize
+        finally:
+            await session.close()
+
+    assert asyncio.run(serializer()) is ujson.dumps
