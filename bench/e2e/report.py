@@ -112,6 +112,19 @@ def _profile(profile: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ratios_to_stock(run: dict[str, Any]) -> list[str]:
+    """The whole path's and our Rasa's msg/s against stock Rasa's (REST)."""
+    stock = run.get("stock_rest")
+    if not stock or not stock["messages_per_s"]:
+        return []
+    lines = []
+    for key, name in (("whole_path", "Whole path"), ("ours_rest", "Our Rasa (REST)")):
+        if run.get(key):
+            ratio = run[key]["messages_per_s"] / stock["messages_per_s"]
+            lines += ["", f"{name} / stock Rasa (REST): **{ratio:.2f}×** msg/s."]
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Tables per database and number of people, then Rasa's time per message."""
     m = report["machine"]
@@ -134,10 +147,7 @@ def markdown(report: dict[str, Any]) -> str:
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             *_throughput(run),
         ]  # fmt: skip
-        whole, stock = run.get("whole_path"), run.get("stock_rest")
-        if whole and stock and stock["messages_per_s"]:
-            ratio = whole["messages_per_s"] / stock["messages_per_s"]
-            lines += ["", f"Whole path / stock Rasa: **{ratio:.2f}×** msg/s."]
+        lines += _ratios_to_stock(run)
         lines += [
             "",
             "Rasa per message (ms; NLU, policies and tracker store in CPU of "

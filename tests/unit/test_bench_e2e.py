@@ -77,10 +77,12 @@ def test_the_report_has_the_ratio_to_stock_and_the_breakdown() -> None:
                     "load_average_at_start": [1.0], "load_average_at_end": [2.0]},
         "command": "python -m bench.e2e", "date": "today",
         "runs": [{"database": "SQLite", "people": 50, "ready_s": 9.0,
-                  "whole_path": _phase(30.0), "stock_rest": _phase(10.0)}],
+                  "whole_path": _phase(30.0), "ours_rest": _phase(45.0),
+                  "stock_rest": _phase(10.0)}],
     }  # fmt: skip
     text = markdown(report)
-    assert "**3.00×** msg/s" in text
+    assert "Whole path / stock Rasa (REST): **3.00×** msg/s" in text
+    assert "Our Rasa (REST) / stock Rasa (REST): **4.50×** msg/s" in text
     assert "| NLU (whole graph) | 8 cpu (1×) | 8 cpu (1×) |" in text
     assert "`run_X0`" in text
 
