@@ -62,6 +62,7 @@ from bot.rasa_action_connections import close_kept_sessions
 from bot.rasa_action_connections import install as install_kept_connections
 from bot.rasa_answer_check import install as install_answer_check
 from bot.rasa_graph_runner import install as install_graph_runner
+from bot.rasa_past_states import install as install_past_states
 from bot.rasa_replay import (
     KeyedTurn,
     TurnAlreadyCompleted,
@@ -211,11 +212,13 @@ class GatewayInput(InputChannel):
         answers checked by a validator built once (`bot.rasa_answer_check`),
         the model's graph run in a cached order (`bot.rasa_graph_runner`),
         slots copied the short way (`bot.rasa_slot_copy`), connections to the
-        action server kept open (`bot.rasa_action_connections`)."""
+        action server kept open (`bot.rasa_action_connections`), a tracker's
+        past states built once per events (`bot.rasa_past_states`)."""
         install_answer_check()
         install_graph_runner()
         install_slot_copy()
         install_kept_connections()
+        install_past_states()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
 
         @hook.listener("after_server_stop")

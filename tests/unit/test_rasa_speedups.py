@@ -14,6 +14,7 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage
+from rasa.core.policies.rule_policy import RulePolicy
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.domain import Domain
@@ -23,6 +24,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import rasa_action_connections as kept
+from bot import rasa_past_states as past_states_kept
 from bot.rasa_graph_runner import RASA_RUN, run_in_order, run_order
 from bot.rasa_slot_copy import copy_slot
 from tests.conftest import MODEL, ROOT, require
@@ -215,3 +217,85 @@ def test_the_kept_session_writes_bodies_with_ujson() -> None:
             await session.close()
 
     assert asyncio.run(serializer()) is ujson.dumps
+
+
+@pytest.fixture
+def rasas_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa's own past states and their debug text, restored after the test."""
+    from rasa.core.policies.policy import Policy
+
+    rasas = past_states_kept._RASA_PAST_STATES
+    monkeypatch.setattr(DialogueStateTracker, "past_states", rasas)
+    rasas_format = Policy.__dict__["format_tracker_states"]
+    monkeypatch.setattr(RulePolicy, "format_tracker_states", rasas_format)
+
+
+@pytest.mark.parametrize("turns", CONVERSATIONS, ids=lambda t: t[0])
+def test_past_states_built_once_predict_as_rasas(
+    agent: Any, monkeypatch: pytest.MonkeyPatch, turns: list[str], rasas_states: None
+) -> None:
+    by_rasa = _run_with(run_in_order, monkeypatch, agent, turns)
+    past_states_kept.install()
+    kept = _run_with(run_in_order, monkeypatch, agent, turns)
+    assert kept == by_rasa and len(kept) == len(turns)
+
+
+def test_kept_states_are_rasas_for_the_events_and_callers_cannot_change_them(
+    agent: Any, rasas_states: None
+) -> None:
+    domain = agent.domain
+    tracker = DialogueStateTracker.from_events(
+        "kept",
+        [ActionExecuted("action_listen"),
+         UserUttered("mau daftar", {"name": "register", "confidence": 1.0}),
+         ActionExecuted("utter_greet"), ActionExecuted("action_listen")],
+        domain.slots,
+    )  # fmt: skip
+
+    def rasas() -> Any:
+        return past_states_kept._RASA_PAST_STATES(tracker, domain, False, True)
+
+    first = past_states_kept.past_states(tracker, domain, False, True)
+    assert first == rasas()
+    for _ in range(2):  # built, then kept: neither hands out what it keeps
+        changed = past_states_kept.past_states(tracker, domain, False, True)
+        changed[-1].clear()
+        changed[0].get("prev_action", {}).clear()
+        assert past_states_kept.past_states(tracker, domain, False, True) == rasas()
+    tracker.update(
+        UserUttered("cek status", {"name": "check_status", "confidence": 1.0})
+    )
+    longer = past_states_kept.past_states(tracker, domain, False, True)
+    assert longer == rasas() and longer != first
+    assert past_states_kept.past_states(tracker, domain, False, False) == (
+        past_states_kept._RASA_PAST_STATES(tracker, domain, False, False)
+    )
+
+
+def test_states_are_formatted_only_for_a_debug_log() -> None:
+    import logging
+
+    from rasa.core.policies.policy import Policy
+
+    states = [
+        {"user": {"intent": "greet"}, "prev_action": {"action_name": "action_listen"}}
+    ]
+    log = logging.getLogger("rasa.core.policies.rule_policy")
+    level = log.level
+    try:
+        log.setLevel(logging.INFO)
+        assert past_states_kept.format_tracker_states(states) == ""
+        log.setLevel(logging.DEBUG)
+        assert past_states_kept.format_tracker_states(states) == (
+            Policy.format_tracker_states(states)
+        )
+    finally:
+        log.setLevel(level)
+
+
+def test_the_gateway_channel_builds_past_states_once(rasas_states: None) -> None:
+    from bot.rasa_channel import GatewayInput
+
+    GatewayInput().blueprint(lambda message: None)  # type: ignore[arg-type,return-value]
+    assert DialogueStateTracker.past_states is past_states_kept.past_states
+    assert RulePolicy.format_tracker_states is past_states_kept.format_tracker_states
