@@ -1,13 +1,14 @@
 """Rasa's CPU for the model's work of a message (parse, a prediction, the
 action, a prediction), with Rasa's own code and with each of our cuts added in
-turn (`bot.rasa_graph_runner`, then `bot.rasa_slot_copy`), in one process,
-alternating.
+turn (`bot.rasa_graph_runner`, then `bot.rasa_slot_copy`, then
+`bot.rasa_past_states`), in one process, alternating.
 
-    python -m bench.e2e.rasa_cuts [--rounds 3] [--conversations 10]
+    python -m bench.e2e.rasa_cuts [--rounds 3] [--conversations 10] [--times 1]
 
 Each measurement runs a short conversation (greeting, FAQ, registration start,
-consent, an e-mail, status, benefits, thanks) through the trained model
-`--conversations` times, five times, and keeps the least CPU per message.
+consent, an e-mail, status, benefits, thanks; `--times` times over in one
+session) through the trained model `--conversations` times, five times, and
+keeps the least CPU per message.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ TEXTS = [
 REPEATS = 5
 
 
-def conversation(agent: Any, loop: asyncio.AbstractEventLoop) -> None:
-    """The texts as one conversation: each parsed, two predictions after it."""
+def conversation(
+    agent: Any, loop: asyncio.AbstractEventLoop, times: int = 1
+) -> None:
+    """The texts, `times` over, as one conversation: each parsed, two
+    predictions after it."""
     from rasa.core.channels.channel import UserMessage
     from rasa.shared.core.events import ActionExecuted, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
@@ -45,7 +49,7 @@ def conversation(agent: Any, loop: asyncio.AbstractEventLoop) -> None:
     tracker = DialogueStateTracker.from_events(
         "bench", [ActionExecuted("action_listen")], agent.domain.slots
     )
-    for text in TEXTS:
+    for text in TEXTS * times:
         message = UserMessage(text, sender_id="bench")
         parsed = loop.run_until_complete(processor.parse_message(message, tracker))
         tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
@@ -55,7 +59,9 @@ def conversation(agent: Any, loop: asyncio.AbstractEventLoop) -> None:
         tracker.update(ActionExecuted("action_listen"))
 
 
-def cpu_ms_per_message(run: Callable[[], None], conversations: int) -> float:
+def cpu_ms_per_message(
+    run: Callable[[], None], conversations: int, times: int = 1
+) -> float:
     """The least CPU per message over REPEATS runs of `conversations`."""
     run()  # warm
     best = float("inf")
@@ -64,7 +70,7 @@ def cpu_ms_per_message(run: Callable[[], None], conversations: int) -> float:
         for _ in range(conversations):
             run()
         spent = time.thread_time() - started
-        best = min(best, spent * 1000 / (conversations * len(TEXTS)))
+        best = min(best, spent * 1000 / (conversations * len(TEXTS) * times))
     return best
 
 
@@ -73,14 +79,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--conversations", type=int, default=10)
+    parser.add_argument("--times", type=int, default=1,
+                        help="the texts this many times over in one session")
     args = parser.parse_args()
 
     from rasa.core.agent import Agent
+    from rasa.core.policies.rule_policy import RulePolicy
     from rasa.engine.runner.dask import DaskGraphRunner
     from rasa.shared.core.slots import Slot
+    from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
+    from bot import rasa_past_states
     from bot.rasa_graph_runner import RASA_RUN, run_in_order
     from bot.rasa_slot_copy import copy_slot
 
@@ -90,20 +101,30 @@ def main() -> None:
     loop = asyncio.new_event_loop()
 
     def run() -> None:
-        conversation(agent, loop)
+        conversation(agent, loop, args.times)
 
-    print("| round | Rasa's code | + graph in order | + short slot copy |")
-    print("| ---: | ---: | ---: | ---: |")
+    def cpu() -> float:
+        return cpu_ms_per_message(run, args.conversations, args.times)
+
+    print("| round | Rasa's code | + graph in order | + short slot copy "
+          "| + past states once |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: |")
     for number in range(1, args.rounds + 1):
         DaskGraphRunner.run = RASA_RUN
         if "__copy__" in vars(Slot):
             del Slot.__copy__
-        rasa = cpu_ms_per_message(run, args.conversations)
+        DialogueStateTracker.past_states = rasa_past_states._RASA_PAST_STATES
+        if "format_tracker_states" in vars(RulePolicy):
+            del RulePolicy.format_tracker_states
+        rasa = cpu()
         DaskGraphRunner.run = run_in_order
-        ordered = cpu_ms_per_message(run, args.conversations)
+        ordered = cpu()
         Slot.__copy__ = copy_slot
-        both = cpu_ms_per_message(run, args.conversations)
-        print(f"| {number} | {rasa:.2f} ms | {ordered:.2f} ms | {both:.2f} ms |")
+        copied = cpu()
+        rasa_past_states.install()
+        states = cpu()
+        print(f"| {number} | {rasa:.2f} ms | {ordered:.2f} ms | {copied:.2f} ms "
+              f"| {states:.2f} ms |")  # fmt: skip
 
 
 if __name__ == "__main__":
