@@ -313,8 +313,11 @@ def analyse(
         times = []
         never = 0
         worst: tuple[float, str] | None = None
-        for address in kill.waiting:
-            after = [at for at in first_reply.get(address, []) if at >= kill.at]
+        for address, posted in kill.waiting.items():
+            replies = [at for at in first_reply.get(address, []) if at >= posted]
+            if replies and replies[0] < kill.at:
+                continue  # answered before the kill (its driver had not looked yet)
+            after = [at for at in replies if at >= kill.at]
             if after:
                 times.append(after[0] - kill.at)
                 worst = max(worst or (0.0, ""), (after[0] - kill.at, address))

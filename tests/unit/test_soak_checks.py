@@ -151,6 +151,14 @@ def test_recovery_is_measured_from_the_kill_to_each_waiting_person() -> None:
     assert not any("halo" in line for line in timeline)
 
 
+def test_a_person_answered_just_before_the_kill_was_not_waiting_for_it() -> None:
+    traffic = _traffic()  # the chat's answer came at 1.5, its driver looked later
+    traffic.kills.append(Kill("gateway", "gateway1", 1.6, {CHAT: 1.2, PHONE: 1.8}))
+    recovery = analyse(traffic, _deliveries(), _rows(), Counter({"a@gmail.com": 1}))
+    (kill,) = recovery["recovery"]["gateway"]
+    assert (kill["first_s"], kill["never_answered"]) == (0.4, 0)  # PHONE's "dua"
+
+
 def test_a_message_answered_with_a_later_one_of_its_burst_is_not_lost() -> None:
     rows = _rows()  # inbox 1's answer was held and went out with inbox 2's
     rows["inbox"][0].last_error = HELD
