@@ -22,7 +22,7 @@ own check runs on the answer, so the error and message are Rasa's.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -60,16 +60,13 @@ def is_valid_answer(result: Any) -> bool:
     if kinds is None:
         return True
     events = result.get("events") or ()
-    return all(_kind_of(event, kinds)(event) for event in events)
+    return all(_is_valid_event(event, kinds) for event in events)
 
 
-def _kind_of(event: Mapping[str, Any], kinds: Mapping[str, Any]) -> Callable[..., bool]:
+def _is_valid_event(event: Mapping[str, Any], kinds: Mapping[str, Any]) -> bool:
+    """Whether an event (its common part already valid) is valid as its kind."""
     kind = kinds.get(event["event"])
-    return kind.is_valid if kind is not None else _never
-
-
-def _never(_: object) -> bool:
-    return False
+    return kind is not None and bool(kind.is_valid(event))
 
 
 def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
