@@ -30,7 +30,7 @@ CPU per message before, 2.2 after, on PostgreSQL):
   attribute set on load and after each save), so the new ones are known
   without a query, and they go in one multi-row insert. A tracker this store
   did not load (a new conversation, one built elsewhere) is counted with
-  Rasa's query, as one Core statement in the insert's transaction (Rasa's
+  Rasa's query, as one Core statement (Rasa's
   ORM session for it was about 2 % of Rasa's CPU under load: every person's
   first message creates a tracker and saves it). Saving the same tracker
   twice stores each event once, also across a session start, where Rasa's
@@ -166,14 +166,15 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         """Store the tracker's events that are not in the store yet."""
         await self.stream_events(tracker)  # Rasa's event broker, if configured
         sender = {"sender_id": tracker.sender_id}
-        with self.engine.begin() as connection:
-            stored = getattr(tracker, STORED, None)
-            if not isinstance(stored, int):  # not loaded here: Rasa's count
+        stored = getattr(tracker, STORED, None)
+        if not isinstance(stored, int):  # not loaded here: Rasa's count
+            with self.engine.connect() as connection:
                 stored = int(connection.execute(self._session_count, sender).scalar())
-            rows = [
-                _row(tracker.sender_id, event)
-                for event in itertools.islice(tracker.events, stored, None)
-            ]
+        rows = [
+            _row(tracker.sender_id, event)
+            for event in itertools.islice(tracker.events, stored, None)
+        ]
+        with self.engine.begin() as connection:
             if rows:
                 connection.execute(self._insert, rows)
             newest = connection.execute(self._newest, sender).scalar()
