@@ -50,6 +50,7 @@ from bot.messages.inbox import lock_order, store_inbound
 from bot.notify.email import make_email_sender
 from bot.notify.queue import MailQueue
 from bot.policy.programme import load_policy
+from bot.policy.warm import warm_up
 from bot.privacy.janitor import PrivacyJanitor
 from bot.registration.desk import CODE_SECRET_PURPOSE
 from bot.schema import upgrade
@@ -177,17 +178,18 @@ class Gateway:
         verifier: NikVerifier | None = None,
         agents_online: AgentsOnline | None = None,
     ) -> Gateway:
-        """Migrate the database, then start the worker, outbox, NIK check and
-        handoff monitor loops. `verifier` replaces the one the settings choose
-        (tests); the gateway closes it at stop either way. `agents_online`
-        counts the agents online for expected waits (default: estimated from
-        the tickets)."""
+        """Migrate the database and read the texts, then start the worker,
+        outbox, NIK check and handoff monitor loops. `verifier` replaces the
+        one the settings choose (tests); the gateway closes it at stop either
+        way. `agents_online` counts the agents online for expected waits
+        (default: estimated from the tickets)."""
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(
                 max_workers=database_threads(options), thread_name_prefix="gateway-db"
             )
         )
         await asyncio.to_thread(upgrade, settings.database_url)
+        await asyncio.to_thread(warm_up)  # the texts, before the first turn
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         owner = owner_id()

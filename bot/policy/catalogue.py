@@ -21,10 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
 from bot.policy.programme import Policy, load_policy
 from bot.policy.texts import TEXTS_PATH, Template, load_texts, policy_values, selectors
+from bot.policy.yaml_file import read_yaml
 
 MESSAGES_PATH = Path(__file__).with_name("messages.yml")
 CATALOGUE_PATHS = (TEXTS_PATH, MESSAGES_PATH)
@@ -39,8 +38,7 @@ _FIELD = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 
 @lru_cache(maxsize=2)
 def _messages(path: Path = MESSAGES_PATH) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of sections")
     return data

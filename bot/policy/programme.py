@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import yaml
+from bot.policy.yaml_file import read_yaml
 
 DEFAULT_PATH = Path(__file__).with_name("programme.yml")
 ENV_VAR = "PRAKERJA_POLICY"
@@ -320,8 +320,7 @@ def policy_for_date(day: date, path: Path | None = None) -> Policy:
 @lru_cache(maxsize=8)
 def _read_file(path: Path) -> dict[str, Any]:
     """Parse the YAML data file once per path."""
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
         raise ValueError(f"{path}: expected a mapping with 'versions'")
     if str(data.get("default")) not in data["versions"]:

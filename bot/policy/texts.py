@@ -13,8 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
 from bot.policy.programme import (
     DAYS_ID,
     Policy,
@@ -22,6 +20,7 @@ from bot.policy.programme import (
     format_number,
     format_rupiah,
 )
+from bot.policy.yaml_file import read_yaml
 
 TEXTS_PATH = Path(__file__).with_name("answers.yml")
 
@@ -33,8 +32,7 @@ _SPACES = re.compile(r"[ \t\r\n]+")
 @lru_cache(maxsize=4)
 def load_texts(path: Path = TEXTS_PATH) -> dict[str, Any]:
     """Parse the texts file once per path."""
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
         raise ValueError(f"{path}: expected a mapping with 'intents'")
     return data
