@@ -1,7 +1,8 @@
 """Rasa's CPU for the model's work of a message (parse, a prediction, the
 action, a prediction), with Rasa's own code and with each of our cuts added in
 turn (`bot.rasa_graph_runner`, then `bot.rasa_slot_copy`, then
-`bot.rasa_past_states`), in one process, alternating.
+`bot.rasa_past_states`, then `bot.rasa_debug_copies`), in one process,
+alternating.
 
     python -m bench.e2e.rasa_cuts [--rounds 3] [--conversations 10] [--times 1]
 
@@ -91,13 +92,14 @@ def main() -> None:
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
-    from bot import rasa_past_states
+    from bot import rasa_debug_copies, rasa_past_states
     from bot.rasa_graph_runner import RASA_RUN, run_in_order
     from bot.rasa_slot_copy import copy_slot
 
     configure_logging_and_warnings(logging.INFO, warn_only_once=True)  # as `rasa
     configure_structlog(logging.INFO)  # run` does: no debug logs built or printed
     agent = Agent.load(str(MODEL))
+    rasas_copy = {module: module.copy for module in rasa_debug_copies.MODULES}
     loop = asyncio.new_event_loop()
 
     def run() -> None:
@@ -107,8 +109,8 @@ def main() -> None:
         return cpu_ms_per_message(run, args.conversations, args.times)
 
     print("| round | Rasa's code | + graph in order | + short slot copy "
-          "| + past states once |")  # fmt: skip
-    print("| ---: | ---: | ---: | ---: | ---: |")
+          "| + past states once | + debug copies when logged |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for number in range(1, args.rounds + 1):
         DaskGraphRunner.run = RASA_RUN
         if "__copy__" in vars(Slot):
@@ -116,6 +118,8 @@ def main() -> None:
         DialogueStateTracker.past_states = rasa_past_states._RASA_PAST_STATES
         if "format_tracker_states" in vars(RulePolicy):
             del RulePolicy.format_tracker_states
+        for module, rasas in rasas_copy.items():
+            module.copy = rasas  # type: ignore[attr-defined]
         rasa = cpu()
         DaskGraphRunner.run = run_in_order
         ordered = cpu()
@@ -123,8 +127,10 @@ def main() -> None:
         copied = cpu()
         rasa_past_states.install()
         states = cpu()
+        rasa_debug_copies.install()
+        debug = cpu()
         print(f"| {number} | {rasa:.2f} ms | {ordered:.2f} ms | {copied:.2f} ms "
-              f"| {states:.2f} ms |")  # fmt: skip
+              f"| {states:.2f} ms | {debug:.2f} ms |")  # fmt: skip
 
 
 if __name__ == "__main__":
