@@ -13,7 +13,9 @@ a pause in Rasa's event loop, so RulePolicy's two calls come one after the
 other; the entries hold their tracker, last event and domain so that no id is
 reused while they are kept. A copy of the two levels that callers change
 (Rasa's featurizer rewrites the last state's user part in place) is 0.016 ms
-for 34 states; the values under them are strings and tuples.
+for 34 states; the values under them are strings and tuples. A result not
+kept is built by `bot.rasa_states_replay`, which folds only the events that are
+new since the conversation's last prediction.
 
 The same holds for the states' debug text: RulePolicy formats every state for a
 debug log line each time it looks for a rule, whatever the log level. It is
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import Any
 
 from rasa.core.policies.policy import Policy
@@ -32,19 +33,15 @@ from rasa.core.policies.rule_policy import RulePolicy
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.rasa_states_replay import frozen
+from bot.rasa_states_replay import past_states as replay_past_states
+
 _RASA_PAST_STATES = DialogueStateTracker.past_states
 _RASA_FORMAT = Policy.__dict__["format_tracker_states"]
 KEPT = 4
 """Results kept (a prediction asks for two, one per policy's arguments)."""
 _kept: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], list[State]]] = OrderedDict()
 _RULES_LOG = logging.getLogger("rasa.core.policies.rule_policy")
-
-
-def _frozen(data: Mapping[str, Any] | None) -> Any:
-    """`rule_only_data` (names of slots and loops in lists) as a key."""
-    if data is None:
-        return None
-    return tuple(sorted((key, tuple(value)) for key, value in data.items()))
 
 
 def _copy(states: list[State]) -> list[State]:
@@ -68,13 +65,13 @@ def past_states(
         id(domain),
         omit_unset_slots,
         ignore_rule_only_turns,
-        _frozen(rule_only_data),
+        frozen(rule_only_data),
     )
     kept = _kept.get(key)
     if kept is not None:
         _kept.move_to_end(key)
         return _copy(kept[1])
-    states = _RASA_PAST_STATES(
+    states = replay_past_states(
         self,
         domain,
         omit_unset_slots=omit_unset_slots,

@@ -1,0 +1,158 @@
+"""A conversation's past states carried on from its last prediction
+(`bot.rasa_states_replay`) are Rasa's, event after event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionReverted,
+    ActiveLoop,
+    AllSlotsReset,
+    Event,
+    FollowupAction,
+    LoopInterrupted,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    UserUtteranceReverted,
+    UserUttered,
+)
+from rasa.shared.core.slots import BooleanSlot, CategoricalSlot, FloatSlot
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot import rasa_states_replay as replay
+from tests.conftest import ROOT
+
+RASAS = DialogueStateTracker.past_states
+ARGUMENTS = [  # (omit_unset_slots, ignore_rule_only_turns): both policies' and more
+    (False, False),
+    (False, True),
+    (True, True),
+    (True, False),
+]
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "domain.yml"))
+
+
+def _rule_only_data(domain: Domain) -> dict[str, Any]:
+    return {"slots": [domain.slots[0].name], "active_loops": [domain.form_names[0]]}
+
+
+def _slot_value(slot: Any) -> Any:
+    if isinstance(slot, BooleanSlot):
+        return True
+    if isinstance(slot, FloatSlot):
+        return 3.0
+    if isinstance(slot, CategoricalSlot):
+        return slot.values[0]
+    return "x"
+
+
+def _events(domain: Domain) -> st.SearchStrategy[Event]:
+    actions = st.sampled_from(
+        ["action_listen", "action_extract_slots", *domain.form_names,
+         *domain.user_actions[:8], *domain.responses][:40]
+    )  # fmt: skip
+    intents = st.sampled_from(domain.intents[:20])
+    entities = st.lists(st.sampled_from(domain.entities[:6]), max_size=2)
+    slots = st.sampled_from(domain.slots)
+    return st.one_of(
+        st.builds(
+            lambda name, hide: ActionExecuted(name, hide_rule_turn=hide),
+            actions, st.booleans(),
+        ),
+        st.builds(
+            lambda intent, found: UserUttered(
+                "teks", {"name": intent, "confidence": 1.0},
+                [{"entity": e, "value": "v", "start": 0, "end": 1} for e in found],
+            ),
+            intents, entities,
+        ),
+        st.builds(lambda slot: SlotSet(slot.name, _slot_value(slot)), slots),
+        st.builds(lambda slot: SlotSet(slot.name, None), slots),
+        st.builds(ActiveLoop, st.sampled_from([None, *domain.form_names])),
+        st.builds(FollowupAction, actions),
+        st.builds(LoopInterrupted, st.booleans()),
+        st.sampled_from([UserUtteranceReverted, ActionReverted, Restarted,
+                         SessionStarted, AllSlotsReset]).map(lambda kind: kind()),
+    )  # fmt: skip
+
+
+def _assert_as_rasa(tracker: DialogueStateTracker, domain: Domain) -> None:
+    for omit, ignore in ARGUMENTS:
+        for rule_only in (None, _rule_only_data(domain)):
+            ours = replay.past_states(tracker, domain, omit, ignore, rule_only)
+            assert ours == RASAS(tracker, domain, omit, ignore, rule_only)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(data=st.data())
+def test_states_are_rasas_after_every_event(
+    domain: Domain, data: st.DataObject
+) -> None:
+    events = data.draw(st.lists(_events(domain), min_size=1, max_size=30))
+    tracker = DialogueStateTracker.from_events(
+        "one", [ActionExecuted("action_listen")], domain.slots
+    )
+    for event in events:
+        tracker.update(event)
+        if data.draw(st.booleans(), label="a copy of the tracker"):
+            tracker = tracker.copy()
+        _assert_as_rasa(tracker, domain)
+
+
+def test_another_tracker_under_the_same_name_replays_from_the_start(
+    domain: Domain,
+) -> None:
+    def tracker(*intents: str) -> DialogueStateTracker:
+        events: list[Event] = [ActionExecuted("action_listen")]
+        for intent in intents:
+            events += [
+                UserUttered("t", {"name": intent, "confidence": 1.0}),
+                ActionExecuted("utter_greet"),
+                ActionExecuted("action_listen"),
+            ]
+        return DialogueStateTracker.from_events("same", events, domain.slots)
+
+    first, second = tracker("greet", "greet"), tracker("goodbye")
+    _assert_as_rasa(first, domain)
+    _assert_as_rasa(second, domain)
+    assert replay.past_states(first, domain) == RASAS(first, domain)
+
+
+def test_only_new_events_are_folded(domain: Domain) -> None:
+    tracker = DialogueStateTracker.from_events(
+        "fold", [ActionExecuted("action_listen")], domain.slots
+    )
+    replay.past_states(tracker, domain)
+    fold = next(f for key, f in replay._folds.items() if key[0] == "fold")
+    tracker.update(UserUttered("t", {"name": "greet", "confidence": 1.0}))
+    tracker.update(ActionExecuted("utter_greet"))
+    replay.past_states(tracker, domain)
+    again = next(f for key, f in replay._folds.items() if key[0] == "fold")
+    assert again is fold and fold.events == tracker.applied_events()
+    tracker.update(UserUtteranceReverted())  # not a continuation: a new fold
+    assert replay.past_states(tracker, domain) == RASAS(tracker, domain)
+    assert next(f for key, f in replay._folds.items() if key[0] == "fold") is not fold
+
+
+def test_the_folds_kept_are_bounded(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay, "KEPT", 3)
+    for number in range(6):
+        tracker = DialogueStateTracker.from_events(
+            f"bound{number}", [ActionExecuted("action_listen")], domain.slots
+        )
+        replay.past_states(tracker, domain)
+    assert len(replay._folds) <= 3
