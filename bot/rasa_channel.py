@@ -62,6 +62,7 @@ from bot.rasa_action_connections import close_kept_sessions
 from bot.rasa_action_connections import install as install_kept_connections
 from bot.rasa_answer_check import install as install_answer_check
 from bot.rasa_debug_copies import install as install_debug_copies
+from bot.rasa_empty_domain import install as install_empty_domain
 from bot.rasa_graph_runner import install as install_graph_runner
 from bot.rasa_past_states import install as install_past_states
 from bot.rasa_replay import (
@@ -215,13 +216,15 @@ class GatewayInput(InputChannel):
         slots copied the short way (`bot.rasa_slot_copy`), connections to the
         action server kept open (`bot.rasa_action_connections`), a tracker's
         past states built once per events (`bot.rasa_past_states`), deep copies
-        for debug log lines made only when logged (`bot.rasa_debug_copies`)."""
+        for debug log lines made only when logged (`bot.rasa_debug_copies`),
+        the empty domain built once (`bot.rasa_empty_domain`)."""
         install_answer_check()
         install_graph_runner()
         install_slot_copy()
         install_kept_connections()
         install_past_states()
         install_debug_copies()
+        install_empty_domain()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
 
         @hook.listener("after_server_stop")

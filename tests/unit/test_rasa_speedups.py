@@ -1,5 +1,6 @@
 """Rasa's own overheads cut inside the Rasa server (`bot.rasa_graph_runner`,
-`bot.rasa_slot_copy`) give exactly what Rasa's own code gives."""
+`bot.rasa_slot_copy`, `bot.rasa_empty_domain`, ...) give exactly what Rasa's
+own code gives."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import rasa_action_connections as kept
+from bot import rasa_empty_domain
 from bot import rasa_past_states as past_states_kept
 from bot.rasa_graph_runner import RASA_RUN, run_in_order, run_order
 from bot.rasa_slot_copy import copy_slot
@@ -299,3 +301,30 @@ def test_the_gateway_channel_builds_past_states_once(rasas_states: None) -> None
     GatewayInput().blueprint(lambda message: None)  # type: ignore[arg-type,return-value]
     assert DialogueStateTracker.past_states is past_states_kept.past_states
     assert RulePolicy.format_tracker_states is past_states_kept.format_tracker_states
+
+
+@pytest.mark.parametrize(
+    ("build", "empty"),
+    [
+        (lambda: Domain.load(str(ROOT / "domain.yml")), False),
+        (Domain.empty, True),
+        (lambda: Domain.from_dict({}), True),
+        (lambda: Domain.from_dict({"intents": ["greet"]}), False),
+        (lambda: Domain.from_dict({"responses": {"utter_x": [{"text": "x"}]}}), False),
+    ],
+    ids=["project", "empty", "from {}", "one intent", "one response"],
+)
+def test_a_domain_is_empty_as_rasa_says(build: Any, empty: bool) -> None:
+    domain = build()
+    assert rasa_empty_domain._RASA_IS_EMPTY(domain) is empty
+    assert rasa_empty_domain.is_empty(domain) is empty
+
+
+def test_the_gateway_channel_compares_with_one_empty_domain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.rasa_channel import GatewayInput
+
+    monkeypatch.setattr(Domain, "is_empty", rasa_empty_domain._RASA_IS_EMPTY)
+    GatewayInput().blueprint(lambda message: None)  # type: ignore[arg-type,return-value]
+    assert Domain.is_empty is rasa_empty_domain.is_empty
