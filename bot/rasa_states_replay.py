@@ -14,14 +14,20 @@ with a few new ones after them.
 
 `past_states` keeps, per conversation and arguments, the fold after the
 events it has seen (`Fold`): the replayed tracker, the states and Rasa's two
-loop variables. When the tracker's applied events start with exactly those
-event objects, it folds only the new ones; otherwise (an undo, a restart, a
-session start, another tracker under the same name) it replays from the start,
-as Rasa does. The last state (the tracker after every event) is read on a copy
-of the fold. The steps are Rasa's own (the loop body of
-`states_for_tracker_history` and `generate_all_prior_trackers`), so the states
-are Rasa's: `tests/unit/test_rasa_states_replay.py` compares them after every
-event of the trained model's conversations and across undos and restarts.
+loop variables, and a `Mark` where each action started. When the tracker's
+applied events start with exactly those event objects, it folds only the new
+ones. Applied events are not only appended: a form's next run takes the events
+since its last run (the listen, the user's message) out of them, and undos take
+out the last turn. Then the fold is rewound to the last mark before the first
+event that differs: its tracker replayed again up to there (cheap: the states
+are most of the cost), its states and variables as they were, and the rest is
+folded anew. With no such mark (a restart, a session start, another tracker
+under the same name) it replays from the start, as Rasa does. The last state
+(the tracker after every event) is read on a copy of the fold. The steps are
+Rasa's own (the loop body of `states_for_tracker_history` and
+`generate_all_prior_trackers`), so the states are Rasa's:
+`tests/unit/test_rasa_states_replay.py` compares them after every event of
+random event sequences, with undos, loops, follow-ups and hidden rule turns.
 """
 
 from __future__ import annotations
@@ -42,6 +48,17 @@ RulePolicy's, about 40 KiB together for a session of fifty events, so about
 used dropped first: a dropped one costs a replay from the start."""
 
 
+@dataclass(frozen=True)
+class Mark:
+    """Where an action started in a fold: how many events and states came
+    before it, and Rasa's two loop variables then."""
+
+    events: int
+    states: int
+    last_ml_action: SubState | None
+    turn_was_hidden: bool
+
+
 @dataclass
 class Fold:
     """Rasa's replay after some applied events: the replayed tracker, the
@@ -53,6 +70,54 @@ class Fold:
     states: list[State] = field(default_factory=list)
     last_ml_action: SubState | None = None
     turn_was_hidden: bool = False
+    marks: list[Mark] = field(default_factory=list)
+
+    def fold(
+        self,
+        events: list[Event],
+        omit_unset_slots: bool,
+        ignore_rule_only_turns: bool,
+        rule_only_data: dict[str, Any] | None,
+    ) -> None:
+        """Rasa's `generate_all_prior_trackers` over more events, marking
+        where each action starts."""
+        for event in events:
+            if isinstance(event, ActionExecuted):
+                self.marks.append(
+                    Mark(
+                        len(self.events),
+                        len(self.states),
+                        self.last_ml_action,
+                        self.turn_was_hidden,
+                    )
+                )
+                self.visit(
+                    self.tracker,
+                    event.hide_rule_turn,
+                    omit_unset_slots,
+                    ignore_rule_only_turns,
+                    rule_only_data,
+                )
+            self.tracker.update(event)
+            self.events.append(event)
+
+    def rewound(self, same: int, tracker: DialogueStateTracker) -> Fold:
+        """The fold as it was before its first `same` events' last action
+        (the tracker replayed again, the states and variables as they were),
+        or a new fold when no action came before."""
+        kept = [mark for mark in self.marks if mark.events <= same]
+        fresh = Fold(self.domain, tracker.init_copy())
+        if not kept:
+            return fresh
+        mark = kept[-1]
+        for event in self.events[: mark.events]:
+            fresh.tracker.update(event)
+        fresh.events = self.events[: mark.events]
+        fresh.states = self.states[: mark.states]
+        fresh.last_ml_action = mark.last_ml_action
+        fresh.turn_was_hidden = mark.turn_was_hidden
+        fresh.marks = kept[:-1]  # the action at the mark is visited again
+        return fresh
 
     def visit(
         self,
@@ -95,10 +160,12 @@ def frozen(data: dict[str, Any] | None) -> Any:
     return tuple(sorted((key, tuple(value)) for key, value in data.items()))
 
 
-def _starts_with(events: list[Event], prefix: list[Event]) -> bool:
-    return len(events) >= len(prefix) and all(
-        seen is event for seen, event in zip(prefix, events, strict=False)
-    )
+def _same_start(seen: list[Event], events: list[Event]) -> int:
+    """How many of the first events are the very same objects in both."""
+    for index, (before, now) in enumerate(zip(seen, events, strict=False)):
+        if before is not now:
+            return index
+    return min(len(seen), len(events))
 
 
 def past_states(
@@ -123,27 +190,23 @@ def past_states(
     )
     applied = tracker.applied_events()
     fold = _folds.get(key)
-    if (
-        fold is None
-        or fold.domain is not domain
-        or not _starts_with(applied, fold.events)
-    ):
+    if fold is None or fold.domain is not domain:
         fold = Fold(domain, tracker.init_copy())
+    else:
+        same = _same_start(fold.events, applied)
+        if same < len(fold.events):
+            fold = fold.rewound(same, tracker)
     _folds[key] = fold
     _folds.move_to_end(key)
     while len(_folds) > KEPT:
         _folds.popitem(last=False)
     arguments = (omit_unset_slots, ignore_rule_only_turns, rule_only_data)
-    replayed = fold.tracker
     try:
-        for event in applied[len(fold.events) :]:
-            if isinstance(event, ActionExecuted):
-                fold.visit(replayed, event.hide_rule_turn, *arguments)
-            replayed.update(event)
-            fold.events.append(event)
+        fold.fold(applied[len(fold.events) :], *arguments)
     except BaseException:
         del _folds[key]  # half folded: the next call replays from the start
         raise
+    replayed = fold.tracker
     last = Fold(
         domain,
         replayed,

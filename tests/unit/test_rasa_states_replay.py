@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -57,12 +58,15 @@ def _slot_value(slot: Any) -> Any:
     return "x"
 
 
-def _events(domain: Domain) -> st.SearchStrategy[Event]:
+def _events(domain: Domain, few: bool = False) -> st.SearchStrategy[Event]:
+    """Events of the domain's names; `few` draws from a handful of names, so
+    that loops, follow-ups and hidden rule turns meet often."""
     actions = st.sampled_from(
+        ["action_listen", domain.form_names[0], "utter_greet"] if few else
         ["action_listen", "action_extract_slots", *domain.form_names,
          *domain.user_actions[:8], *domain.responses][:40]
     )  # fmt: skip
-    intents = st.sampled_from(domain.intents[:20])
+    intents = st.sampled_from(domain.intents[: 2 if few else 20])
     entities = st.lists(st.sampled_from(domain.entities[:6]), max_size=2)
     slots = st.sampled_from(domain.slots)
     return st.one_of(
@@ -79,7 +83,10 @@ def _events(domain: Domain) -> st.SearchStrategy[Event]:
         ),
         st.builds(lambda slot: SlotSet(slot.name, _slot_value(slot)), slots),
         st.builds(lambda slot: SlotSet(slot.name, None), slots),
-        st.builds(ActiveLoop, st.sampled_from([None, *domain.form_names])),
+        st.builds(
+            ActiveLoop,
+            st.sampled_from([None, *domain.form_names[: 1 if few else None]]),
+        ),
         st.builds(FollowupAction, actions),
         st.builds(LoopInterrupted, st.booleans()),
         st.sampled_from([UserUtteranceReverted, ActionReverted, Restarted,
@@ -96,11 +103,11 @@ def _assert_as_rasa(tracker: DialogueStateTracker, domain: Domain) -> None:
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(data=st.data())
+@given(data=st.data(), few=st.booleans())
 def test_states_are_rasas_after_every_event(
-    domain: Domain, data: st.DataObject
+    domain: Domain, data: st.DataObject, few: bool
 ) -> None:
-    events = data.draw(st.lists(_events(domain), min_size=1, max_size=30))
+    events = data.draw(st.lists(_events(domain, few), min_size=1, max_size=30))
     tracker = DialogueStateTracker.from_events(
         "one", [ActionExecuted("action_listen")], domain.slots
     )
@@ -108,6 +115,56 @@ def test_states_are_rasas_after_every_event(
         tracker.update(event)
         if data.draw(st.booleans(), label="a copy of the tracker"):
             tracker = tracker.copy()
+        _assert_as_rasa(tracker, domain)
+
+
+def _few_names_event(domain: Domain, rng: random.Random) -> Event:
+    """An event of three actions, two intents, one loop and one slot, with
+    undos and hidden rule turns often: where the fold is rewound."""
+    form = domain.form_names[0]
+    action = rng.choice(["action_listen", form, "utter_greet"])
+    return rng.choice(
+        [
+            lambda: ActionExecuted(action, hide_rule_turn=rng.random() < 0.5),
+            lambda: ActionExecuted(action, hide_rule_turn=True),
+            lambda: ActionExecuted("action_listen"),
+            lambda: UserUttered(
+                "t", {"name": rng.choice(domain.intents[:2]), "confidence": 1.0}
+            ),
+            lambda: ActiveLoop(rng.choice([None, form])),
+            lambda: FollowupAction(rng.choice([form, "utter_greet"])),
+            lambda: SlotSet(domain.slots[0].name, "x"),
+            UserUtteranceReverted,
+            ActionReverted,
+        ]
+    )()
+
+
+def test_states_are_rasas_in_many_short_conversations_of_few_names(
+    domain: Domain,
+) -> None:
+    rng = random.Random(2026)
+    for number in range(600):
+        tracker = DialogueStateTracker.from_events(
+            f"few{number}", [ActionExecuted("action_listen")], domain.slots
+        )
+        for _ in range(rng.randrange(3, 14)):
+            tracker.update(_few_names_event(domain, rng))
+            _assert_as_rasa(tracker, domain)
+
+
+def test_an_action_undone_rewinds_to_rasas_hidden_turn(domain: Domain) -> None:
+    """Found by the test above: an action reverted after a loop's turn."""
+    tracker = DialogueStateTracker.from_events(
+        "undone", [ActionExecuted("action_listen")], domain.slots
+    )
+    for event in [
+        SlotSet(domain.slots[0].name, "x"),
+        ActionExecuted(domain.form_names[0]),
+        ActionExecuted("action_listen"),
+        ActionReverted(),
+    ]:
+        tracker.update(event)
         _assert_as_rasa(tracker, domain)
 
 
