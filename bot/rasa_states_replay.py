@@ -160,6 +160,25 @@ def frozen(data: dict[str, Any] | None) -> Any:
     return tuple(sorted((key, tuple(value)) for key, value in data.items()))
 
 
+APPLIED = "_prakerja_applied_events"
+"""The attribute of a tracker holding its applied events, with how many events
+it had and the last one then: the two policies ask for the same tracker's
+states one after the other."""
+
+
+def _applied_events(tracker: DialogueStateTracker) -> list[Event]:
+    """`tracker.applied_events()`, computed once while its events stay the
+    same (read only: callers must not change the list)."""
+    events = tracker.events
+    last = events[-1] if events else None
+    kept = getattr(tracker, APPLIED, None)
+    if kept is not None and kept[0] == len(events) and kept[1] is last:
+        return cast(list[Event], kept[2])
+    applied = tracker.applied_events()
+    setattr(tracker, APPLIED, (len(events), last, applied))
+    return applied
+
+
 def _same_start(seen: list[Event], events: list[Event]) -> int:
     """How many of the first events are the very same objects in both."""
     for index, (before, now) in enumerate(zip(seen, events, strict=False)):
@@ -188,7 +207,7 @@ def past_states(
         ignore_rule_only_turns,
         frozen(rule_only_data),
     )
-    applied = tracker.applied_events()
+    applied = _applied_events(tracker)
     fold = _folds.get(key)
     if fold is None or fold.domain is not domain:
         fold = Fold(domain, tracker.init_copy())
