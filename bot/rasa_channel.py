@@ -72,6 +72,7 @@ from bot.rasa_replay import (
     install_replay,
     keyed_turn,
 )
+from bot.rasa_rule_keys import install as install_rule_keys
 from bot.rasa_slot_copy import install as install_slot_copy
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,9 @@ class GatewayInput(InputChannel):
         action server kept open (`bot.rasa_action_connections`), a tracker's
         past states built once per events (`bot.rasa_past_states`), deep copies
         for debug log lines made only when logged (`bot.rasa_debug_copies`),
-        the empty domain built once (`bot.rasa_empty_domain`)."""
+        the empty domain built once (`bot.rasa_empty_domain`), rules that
+        cannot match left out before RulePolicy checks them
+        (`bot.rasa_rule_keys`)."""
         install_answer_check()
         install_graph_runner()
         install_slot_copy()
@@ -225,6 +228,7 @@ class GatewayInput(InputChannel):
         install_past_states()
         install_debug_copies()
         install_empty_domain()
+        install_rule_keys()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
 
         @hook.listener("after_server_stop")
