@@ -33,7 +33,7 @@ from rasa.core.policies.rule_policy import RulePolicy
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.rasa_states_replay import frozen
+from bot.rasa_states_replay import frozen, latest
 from bot.rasa_states_replay import past_states as replay_past_states
 
 _RASA_PAST_STATES = DialogueStateTracker.past_states
@@ -56,11 +56,10 @@ def past_states(
     rule_only_data: dict[str, Any] | None = None,
 ) -> list[State]:
     """`DialogueStateTracker.past_states`, built once per events and arguments."""
-    events = self.events
-    last = events[-1] if events else None
+    count, last = latest(self)
     key = (
         id(self),
-        len(events),
+        count,
         id(last),
         id(domain),
         omit_unset_slots,

@@ -166,16 +166,22 @@ it had and the last one then: the two policies ask for the same tracker's
 states one after the other."""
 
 
+def latest(tracker: DialogueStateTracker) -> tuple[int, Event | None]:
+    """How many events the tracker has, and its last one: while both stay the
+    same, so do its events (Rasa only appends to them)."""
+    events = tracker.events
+    return len(events), (events[-1] if events else None)
+
+
 def _applied_events(tracker: DialogueStateTracker) -> list[Event]:
     """`tracker.applied_events()`, computed once while its events stay the
     same (read only: callers must not change the list)."""
-    events = tracker.events
-    last = events[-1] if events else None
+    count, last = latest(tracker)
     kept = getattr(tracker, APPLIED, None)
-    if kept is not None and kept[0] == len(events) and kept[1] is last:
+    if kept is not None and kept[0] == count and kept[1] is last:
         return cast(list[Event], kept[2])
     applied = tracker.applied_events()
-    setattr(tracker, APPLIED, (len(events), last, applied))
+    setattr(tracker, APPLIED, (count, last, applied))
     return applied
 
 
