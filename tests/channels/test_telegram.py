@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +32,9 @@ from bot.channels.telegram import (
     SECRET_HEADER,
     TelegramChannel,
     TelegramSender,
+    _keyboard,
+    _message_id,
+    make_bot,
     never_arrived,
     parse_webhook,
     retry_after_seconds,
@@ -801,3 +805,63 @@ def test_retry_after_seconds_int_or_timedelta(
     monkeypatch.setenv("PTB_TIMEDELTA", opt_in)
     assert retry_after_seconds(RetryAfter(timedelta(seconds=2.5))) == 2.5
     assert retry_after_seconds(RetryAfter(7)) == 7.0
+
+
+@pytest.mark.parametrize(
+    "buttons",
+    [(), (Button("Ya", "Ya"), Button("Tidak", "/deny"))],
+    ids=["plain", "keyboard"],
+)
+async def test_a_send_makes_the_request_send_message_makes(
+    tmp_path: Path, fake_api: FakeTelegramApi, buttons: tuple[Button, ...]
+) -> None:
+    """The sender asks for sendMessage through `do_api_request` (no `Message`
+    built of the answer): Telegram gets what `Bot.send_message` would send, and
+    PTB's hint to use `send_message` is not shown."""
+    sender = sender_for(tmp_path, fake_api)
+    [body] = CHANNEL.render([Reply("Halo, kamu mau daftar?", buttons)], {}).bodies
+    bot = make_bot(make_settings(tmp_path, TELEGRAM_API_URL=fake_api.url))
+    try:
+        with warnings.catch_warnings(record=True) as shown:
+            result = await sender.send("424242", body)
+        await bot.send_message(
+            chat_id=424242, text=body["text"], reply_markup=_keyboard(body["buttons"])
+        )
+    finally:
+        await sender.close()
+        await bot.request.shutdown()
+    assert [str(w.message) for w in shown if "Please use" in str(w.message)] == []
+    ours, theirs = fake_api.calls_to("sendMessage")
+    assert ours == theirs
+    assert result.ok and result.provider_message_id == "1"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"message_id": 7, "text": "x"}, "7"),
+        ({"text": "x"}, None),
+        (True, None),
+        ({"message_id": "7"}, None),
+    ],
+)
+def test_message_id_of_an_answer(answer: object, expected: str | None) -> None:
+    assert _message_id(answer) == expected
+
+
+async def test_an_answer_without_a_message_id_is_an_unknown_outcome(
+    tmp_path: Path, fake_api: FakeTelegramApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram took the message but its id cannot be read: never sent again
+    blindly (the outbox looks it up), nor recorded as sent."""
+    sender = sender_for(tmp_path, fake_api)
+
+    async def no_id(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"ok": True}
+
+    monkeypatch.setattr(type(sender._get_bot()), "do_api_request", no_id)
+    try:
+        result = await sender.send("424242", {"kind": "message", "text": "Halo"})
+    finally:
+        await sender.close()
+    assert not result.ok and result.unknown and not result.permanent
