@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import parse_obj_as
 from pydantic.json import pydantic_encoder
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,15 @@ effects = Effect.__table__
 KEEP = timedelta(days=7)
 """How long outcomes are kept: far longer than any turn is retried."""
 _CLAIMED = ""  # claimed in an open transaction, not yet recorded
+# Built once (every action with a side effect runs through the ledger):
+# building a statement cost more than running it.
+_THIS = (
+    effects.c.idempotency_key == bindparam("effect_key"),
+    effects.c.name == bindparam("effect_name"),
+)
+RECORDED = select(effects.c.outcome).where(*_THIS)
+CLAIM = insert(effects)
+RECORD = update(effects).where(*_THIS).values(outcome=bindparam("new_outcome"))
 
 
 class EffectTakenError(Exception):
@@ -54,9 +63,7 @@ def recorded(session: Session, key: str, name: str) -> dict[str, Any] | None:
     """The record of an effect (`{"outcome": decoded JSON}`), None when not
     done."""
     found = session.execute(
-        select(effects.c.outcome).where(
-            effects.c.idempotency_key == key, effects.c.name == name
-        )
+        RECORDED, {"effect_key": key, "effect_name": name}
     ).scalar_one_or_none()
     if not found:
         return None
@@ -71,9 +78,13 @@ def claim(session: Session, key: str, name: str, now: datetime) -> None:
     try:  # the transaction's first write: no savepoint needed (nor reliable on
         # pysqlite), the whole transaction is rolled back on EffectTakenError
         session.execute(
-            insert(effects).values(
-                idempotency_key=key, name=name, outcome=_CLAIMED, created_at=now
-            )
+            CLAIM,
+            {
+                "idempotency_key": key,
+                "name": name,
+                "outcome": _CLAIMED,
+                "created_at": now,
+            },
         )
     except IntegrityError:
         raise EffectTakenError(name) from None
@@ -82,11 +93,12 @@ def claim(session: Session, key: str, name: str, now: datetime) -> None:
 def record(session: Session, key: str, name: str, outcome: Any) -> None:
     """Store the outcome of a claimed effect (same transaction as the claim)."""
     session.execute(
-        update(effects)
-        .where(effects.c.idempotency_key == key, effects.c.name == name)
-        .values(
-            outcome=json.dumps({"outcome": outcome}, default=pydantic_encoder)
-        )
+        RECORD,
+        {
+            "effect_key": key,
+            "effect_name": name,
+            "new_outcome": json.dumps({"outcome": outcome}, default=pydantic_encoder),
+        },
     )
 
 

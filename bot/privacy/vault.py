@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -64,19 +64,40 @@ def new_token(kind: str) -> str:
     return "0000" + _random(_DIGITS, 12)
 
 
+# Each statement is built once: the actions keep and reveal tokens on most
+# turns, and building one per call cost more than running it (docs/benchmarks.md).
+_tokens, _conversations = PersonalToken.__table__, Conversation.__table__
+CONVERSATION_OF = select(_conversations.c.id).where(
+    _conversations.c.pseudonym == bindparam("pseudonym")
+)
+EXPIRED = delete(_tokens).where(_tokens.c.expires_at <= bindparam("now"))
+TAKEN = select(_tokens.c.token).where(
+    _tokens.c.conversation_id == bindparam("conversation_id")
+)
+INSERT_TOKEN = insert(_tokens)
+VALUES_OF = (
+    select(_tokens.c.token, _tokens.c.value)
+    .join(_conversations, _conversations.c.id == _tokens.c.conversation_id)
+    .where(
+        _conversations.c.pseudonym == bindparam("pseudonym"),
+        _tokens.c.token.in_(bindparam("tokens", expanding=True)),
+        _tokens.c.expires_at > bindparam("now"),
+    )
+)
+"""The values of some tokens of the conversation Rasa knows under a pseudonym."""
+
+
 def conversation_of(session: Session, pseudonym: str) -> int | None:
     """The conversation Rasa knows under `pseudonym`."""
     found = session.execute(
-        select(Conversation.id).where(Conversation.pseudonym == pseudonym)
+        CONVERSATION_OF, {"pseudonym": pseudonym}
     ).scalar_one_or_none()
     return None if found is None else int(found)
 
 
 def purge_expired(session: Session, now: datetime) -> int:
     """Delete the expired tokens; how many there were."""
-    result = session.execute(
-        delete(PersonalToken).where(PersonalToken.expires_at <= now)
-    )
+    result = session.execute(EXPIRED, {"now": now})
     return int(result.rowcount or 0)
 
 
@@ -95,9 +116,7 @@ class _Keeper:
             purge_expired(self._session, self._now)
             self._taken = set(
                 self._session.execute(
-                    select(PersonalToken.token).where(
-                        PersonalToken.conversation_id == self._conversation
-                    )
+                    TAKEN, {"conversation_id": self._conversation}
                 ).scalars()
             )
         token = new_token(kind)
@@ -105,14 +124,15 @@ class _Keeper:
             token = new_token(kind)
         self._taken.add(token)
         self._session.execute(
-            insert(PersonalToken).values(
-                conversation_id=self._conversation,
-                token=token,
-                kind=kind,
-                value=value,
-                created_at=self._now,
-                expires_at=self._now + TOKEN_TTL,
-            )
+            INSERT_TOKEN,
+            {
+                "conversation_id": self._conversation,
+                "token": token,
+                "kind": kind,
+                "value": value,
+                "created_at": self._now,
+                "expires_at": self._now + TOKEN_TTL,
+            },
         )
         return token
 
@@ -152,13 +172,8 @@ def reveal_text(session: Session, pseudonym: str, text: str, now: datetime) -> s
         return text
     values = dict(
         session.execute(
-            select(PersonalToken.token, PersonalToken.value)
-            .join(Conversation, Conversation.id == PersonalToken.conversation_id)
-            .where(
-                Conversation.pseudonym == pseudonym,
-                PersonalToken.token.in_(sorted(tokens)),
-                PersonalToken.expires_at > now,
-            )
+            VALUES_OF,
+            {"pseudonym": pseudonym, "tokens": sorted(tokens), "now": now},
         ).all()
     )
     return TOKEN_PATTERN.sub(

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
@@ -93,6 +93,11 @@ from bot.registry.records import JobInfo
 log = logging.getLogger(__name__)
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
+CALLER_ADDRESS = select(Conversation.channel, Conversation.address).where(
+    Conversation.pseudonym == bindparam("pseudonym")
+)
+"""The channel and address behind a pseudonym (built once: nearly every
+action asks it)."""
 CONSENT_PURPOSE = "registration"
 CONSENT_VERSION = "2020-04-v1"
 CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
@@ -288,11 +293,7 @@ class RegistrationDesk:
         """The identity behind a conversation pseudonym; None outside the gateway
         (e.g. a REST test client), where nothing personal is done."""
         with self._sessions() as session, session.begin():
-            row = session.execute(
-                select(Conversation.channel, Conversation.address).where(
-                    Conversation.pseudonym == pseudonym
-                )
-            ).first()
+            row = session.execute(CALLER_ADDRESS, {"pseudonym": pseudonym}).first()
             if row is None:
                 return None
             identity = get_or_create_identity(session, row.channel, row.address)

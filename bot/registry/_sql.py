@@ -24,7 +24,13 @@ def dialect_of(session: Session) -> str:
 
 def upsert_statement(session: Session, table: Any) -> Any:
     """`INSERT` for `table` with the dialect's `ON CONFLICT` methods."""
-    module: Any = postgresql if dialect_of(session) == "postgresql" else sqlite
+    return dialect_insert(dialect_of(session), table)
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """`INSERT` for `table` with the `ON CONFLICT` methods of `dialect` (one of
+    `SUPPORTED_DIALECTS`), for statements built once per dialect."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
 
 

@@ -14,7 +14,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.insert_ignoring import insert_ignoring_conflict
@@ -37,6 +37,10 @@ NAME_MAX = 128
 applicants = Applicant.__table__
 other = applicants.alias("other_applicant")
 kk_counts = KkCount.__table__
+# Built once (read on most turns of a registered person): building a statement
+# cost more than running it.
+APPLICANT = select(applicants).where(applicants.c.id == bindparam("applicant_id"))
+ID_FOR_NIK = select(applicants.c.id).where(applicants.c.nik == bindparam("nik"))
 
 
 def _sixteen_digits(value: str, what: str) -> str:
@@ -129,17 +133,13 @@ def register_applicant(
 
 
 def _id_for_nik(session: Session, nik: str) -> int | None:
-    found = session.execute(
-        select(applicants.c.id).where(applicants.c.nik == nik)
-    ).scalar_one_or_none()
+    found = session.execute(ID_FOR_NIK, {"nik": nik}).scalar_one_or_none()
     return None if found is None else int(found)
 
 
 def get_applicant(session: Session, applicant_id: int) -> ApplicantInfo:
     """The applicant with this id; `ApplicantNotFound` if there is none."""
-    row = session.execute(
-        select(applicants).where(applicants.c.id == applicant_id)
-    ).one_or_none()
+    row = session.execute(APPLICANT, {"applicant_id": applicant_id}).one_or_none()
     if row is None:
         raise ApplicantNotFound(f"no applicant {applicant_id}")
     return ApplicantInfo.from_row(row)

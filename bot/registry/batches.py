@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.insert_ignoring import insert_ignoring_conflict
@@ -90,7 +90,7 @@ def ensure_policy_batches(session: Session, policy: Policy) -> list[BatchInfo]:
 
 def get_batch(session: Session, batch_id: int) -> BatchInfo:
     """The batch with this id; `BatchNotFound` if there is none."""
-    row = session.execute(select(batches).where(batches.c.id == batch_id)).one_or_none()
+    row = session.execute(BATCH, {"batch_id": batch_id}).one_or_none()
     if row is None:
         raise BatchNotFound(f"no batch {batch_id}")
     return BatchInfo.from_row(row)
@@ -98,35 +98,19 @@ def get_batch(session: Session, batch_id: int) -> BatchInfo:
 
 def batch_by_number(session: Session, number: int) -> BatchInfo | None:
     """The batch with this number (gelombang N), if any."""
-    row = session.execute(
-        select(batches).where(batches.c.number == number)
-    ).one_or_none()
+    row = session.execute(BATCH_NUMBERED, {"number": number}).one_or_none()
     return None if row is None else BatchInfo.from_row(row)
 
 
 def open_batches(session: Session, now: datetime | None = None) -> list[BatchInfo]:
     """Batches open at `now` with places left, by number."""
-    moment = now_or(now)
-    rows = session.execute(
-        select(batches)
-        .where(
-            batches.c.opens_at <= moment,
-            batches.c.closes_at > moment,
-            batches.c.joined_count < batches.c.quota,
-        )
-        .order_by(batches.c.number)
-    ).all()
+    rows = session.execute(OPEN_BATCHES, {"now": now_or(now)}).all()
     return [BatchInfo.from_row(row) for row in rows]
 
 
 def next_batch(session: Session, after_number: int) -> BatchInfo | None:
     """The first batch numbered after `after_number` (the next wave), if any."""
-    row = session.execute(
-        select(batches)
-        .where(batches.c.number > after_number)
-        .order_by(batches.c.number)
-        .limit(1)
-    ).one_or_none()
+    row = session.execute(NEXT_BATCH, {"after": after_number}).one_or_none()
     return None if row is None else BatchInfo.from_row(row)
 
 
@@ -153,6 +137,40 @@ def _membership_query() -> Any:
     )
 
 
+# Built once: the batch and membership reads come on most turns about a batch,
+# and building one of these statements cost more than running it.
+BATCH = select(batches).where(batches.c.id == bindparam("batch_id"))
+BATCH_NUMBERED = select(batches).where(batches.c.number == bindparam("number"))
+OPEN_BATCHES = (
+    select(batches)
+    .where(
+        batches.c.opens_at <= bindparam("now"),
+        batches.c.closes_at > bindparam("now"),
+        batches.c.joined_count < batches.c.quota,
+    )
+    .order_by(batches.c.number)
+)
+NEXT_BATCH = (
+    select(batches)
+    .where(batches.c.number > bindparam("after"))
+    .order_by(batches.c.number)
+    .limit(1)
+)
+MEMBERSHIP = _membership_query().where(
+    memberships.c.applicant_id == bindparam("applicant_id"),
+    memberships.c.batch_id == bindparam("batch_id"),
+)
+PENDING_MEMBERSHIP = _membership_query().where(
+    memberships.c.applicant_id == bindparam("applicant_id"),
+    memberships.c.result == RESULT_PENDING,
+)
+MEMBERSHIPS_OF = (
+    _membership_query()
+    .where(memberships.c.applicant_id == bindparam("applicant_id"))
+    .order_by(batches.c.number)
+)
+
+
 def _membership(row: Any) -> MembershipInfo:
     return MembershipInfo(
         id=row.id,
@@ -173,10 +191,7 @@ def membership(
 ) -> MembershipInfo | None:
     """The applicant's membership of one batch, if any."""
     row = session.execute(
-        _membership_query().where(
-            memberships.c.applicant_id == applicant_id,
-            memberships.c.batch_id == batch_id,
-        )
+        MEMBERSHIP, {"applicant_id": applicant_id, "batch_id": batch_id}
     ).one_or_none()
     return None if row is None else _membership(row)
 
@@ -184,21 +199,14 @@ def membership(
 def pending_membership(session: Session, applicant_id: int) -> MembershipInfo | None:
     """The membership still waiting for selection (at most one), if any."""
     row = session.execute(
-        _membership_query().where(
-            memberships.c.applicant_id == applicant_id,
-            memberships.c.result == RESULT_PENDING,
-        )
+        PENDING_MEMBERSHIP, {"applicant_id": applicant_id}
     ).one_or_none()
     return None if row is None else _membership(row)
 
 
 def memberships_of(session: Session, applicant_id: int) -> list[MembershipInfo]:
     """Every batch the applicant joined, oldest batch first."""
-    rows = session.execute(
-        _membership_query()
-        .where(memberships.c.applicant_id == applicant_id)
-        .order_by(batches.c.number)
-    ).all()
+    rows = session.execute(MEMBERSHIPS_OF, {"applicant_id": applicant_id}).all()
     return [_membership(row) for row in rows]
 
 

@@ -9,9 +9,10 @@ text shown. Nothing here commits: the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.registry._sql import now_or
@@ -42,17 +43,34 @@ def active_consent(
 ) -> ConsentInfo | None:
     """The newest consent for `purpose` not withdrawn, by this identity or
     applicant (either matches), if any."""
+    if identity_id is None and applicant_id is None:
+        raise ValueError("a consent needs an identity or an applicant")
     row = session.execute(
+        _active(identity_id is not None, applicant_id is not None),
+        {"identity_id": identity_id, "applicant_id": applicant_id, "purpose": purpose},
+    ).one_or_none()
+    return None if row is None else ConsentInfo.from_row(row)
+
+
+@cache
+def _active(by_identity: bool, by_applicant: bool) -> Any:
+    """`active_consent`'s query, built once for each kind of subject (asked on
+    most turns of a registration)."""
+    subject = []
+    if by_identity:
+        subject.append(consents.c.identity_id == bindparam("identity_id"))
+    if by_applicant:
+        subject.append(consents.c.applicant_id == bindparam("applicant_id"))
+    return (
         select(consents)
         .where(
-            _subject(identity_id, applicant_id),
-            consents.c.purpose == purpose,
+            or_(*subject),
+            consents.c.purpose == bindparam("purpose"),
             consents.c.withdrawn_at.is_(None),
         )
         .order_by(consents.c.id.desc())
         .limit(1)
-    ).one_or_none()
-    return None if row is None else ConsentInfo.from_row(row)
+    )
 
 
 def grant_consent(

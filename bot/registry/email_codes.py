@@ -186,9 +186,7 @@ def verify_email_code(
     return CodeCheck(OK, row.email, max(max_attempts - attempts, 0))
 
 
-def proven_email(
-    session: Session, identity_id: int, email: str
-) -> datetime | None:
+def proven_email(session: Session, identity_id: int, email: str) -> datetime | None:
     """When `email` was proven by a code typed in this identity's chat, if ever.
 
     Only codes owned by the identity alone count (not codes that link the

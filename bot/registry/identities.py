@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.insert_ignoring import insert_ignoring_conflict
@@ -34,6 +34,13 @@ from bot.registry.records import ApplicantInfo, IdentityInfo
 
 identities = ChannelIdentity.__table__
 applicants = Applicant.__table__
+# Built once (nearly every action looks its caller up): building a statement
+# cost more than running it.
+IDENTITY_OF = select(identities).where(
+    identities.c.channel == bindparam("channel"),
+    identities.c.external_id == bindparam("external_id"),
+)
+IDENTITY = select(identities).where(identities.c.id == bindparam("identity_id"))
 EXTERNAL_ID_MAX = 128
 
 
@@ -52,18 +59,14 @@ def find_identity(
     """The identity of a Telegram user id or an E.164 phone number, if known."""
     clean = _check(channel, external_id)
     row = session.execute(
-        select(identities).where(
-            identities.c.channel == channel, identities.c.external_id == clean
-        )
+        IDENTITY_OF, {"channel": channel, "external_id": clean}
     ).one_or_none()
     return None if row is None else IdentityInfo.from_row(row)
 
 
 def get_identity(session: Session, identity_id: int) -> IdentityInfo:
     """The identity with this id; `IdentityNotFound` if there is none."""
-    row = session.execute(
-        select(identities).where(identities.c.id == identity_id)
-    ).one_or_none()
+    row = session.execute(IDENTITY, {"identity_id": identity_id}).one_or_none()
     if row is None:
         raise IdentityNotFound(f"no identity {identity_id}")
     return IdentityInfo.from_row(row)

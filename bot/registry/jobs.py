@@ -22,7 +22,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import leases
@@ -39,6 +39,12 @@ from bot.registry.models import (
 from bot.registry.records import JobInfo
 
 jobs = VerificationJob.__table__
+# Built once (an applicant's checks are read on most turns about a
+# registration): building a statement cost more than running it.
+JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
+JOBS_OF = select(jobs).where(jobs.c.applicant_id == bindparam("applicant_id"))
+JOBS_OF_KIND = JOBS_OF.where(jobs.c.kind == bindparam("kind")).order_by(jobs.c.id)
+JOBS_OF = JOBS_OF.order_by(jobs.c.id)
 OWNER_MAX = 64
 ERROR_MAX = 2000
 RESULT_CODE_MAX = 32
@@ -81,7 +87,7 @@ def enqueue_job(
 
 def get_job(session: Session, job_id: int) -> JobInfo | None:
     """The job with this id, if any."""
-    row = session.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
+    row = session.execute(JOB, {"job_id": job_id}).one_or_none()
     return None if row is None else JobInfo.from_row(row)
 
 
@@ -89,10 +95,12 @@ def jobs_of(
     session: Session, applicant_id: int, kind: str | None = None
 ) -> list[JobInfo]:
     """An applicant's jobs, oldest first."""
-    query = select(jobs).where(jobs.c.applicant_id == applicant_id)
-    if kind is not None:
-        query = query.where(jobs.c.kind == kind)
-    rows = session.execute(query.order_by(jobs.c.id)).all()
+    if kind is None:
+        rows = session.execute(JOBS_OF, {"applicant_id": applicant_id}).all()
+    else:
+        rows = session.execute(
+            JOBS_OF_KIND, {"applicant_id": applicant_id, "kind": kind}
+        ).all()
     return [JobInfo.from_row(row) for row in rows]
 
 

@@ -11,11 +11,13 @@ Nothing here commits: the caller owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from bot.registry._sql import now_or, upsert_statement
+from bot.registry._sql import dialect_insert, dialect_of, now_or
 from bot.registry.models import (
     STEP_DONE,
     STEP_FAILED,
@@ -60,18 +62,40 @@ def set_step(
         raise ValueError("a detail only goes with a failure")
     moment = now_or(now)
     done = status == STEP_DONE
-    statement = upsert_statement(session, steps_table).values(
-        applicant_id=applicant_id,
-        step=step,
-        status=status,
-        failure_reason=reason,
-        failure_detail=detail[:DETAIL_MAX] if detail else None,
-        started_at=moment,
-        updated_at=moment,
-        completed_at=moment if done else None,
+    session.execute(
+        _upsert(dialect_of(session), done),
+        {
+            "applicant_id": applicant_id,
+            "step": step,
+            "status": status,
+            "failure_reason": reason,
+            "failure_detail": detail[:DETAIL_MAX] if detail else None,
+            "started_at": moment,
+            "updated_at": moment,
+            "completed_at": moment if done else None,
+        },
     )
+    row = session.execute(STEP, {"applicant_id": applicant_id, "step": step}).one()
+    return StepInfo.from_row(row)
+
+
+# Built once: a registration sets a step on most of its turns, and building
+# these statements cost more than running them.
+STEP = select(steps_table).where(
+    steps_table.c.applicant_id == bindparam("applicant_id"),
+    steps_table.c.step == bindparam("step"),
+)
+STEPS_OF = select(steps_table).where(
+    steps_table.c.applicant_id == bindparam("applicant_id")
+)
+
+
+@cache
+def _upsert(dialect: str, done: bool) -> Any:
+    """`set_step`'s upsert for a dialect, to a done step or another status."""
+    statement = dialect_insert(dialect, steps_table)
     current, excluded = steps_table.c, statement.excluded
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["applicant_id", "step"],
         set_={
             "status": excluded.status,
@@ -90,20 +114,11 @@ def set_step(
             else None,
         },
     )
-    session.execute(statement)
-    row = session.execute(
-        select(steps_table).where(
-            current.applicant_id == applicant_id, current.step == step
-        )
-    ).one()
-    return StepInfo.from_row(row)
 
 
 def applicant_steps(session: Session, applicant_id: int) -> dict[str, StepInfo]:
     """Every step of an applicant in funnel order (`not_started` when never set)."""
-    rows = session.execute(
-        select(steps_table).where(steps_table.c.applicant_id == applicant_id)
-    ).all()
+    rows = session.execute(STEPS_OF, {"applicant_id": applicant_id}).all()
     stored = {row.step: StepInfo.from_row(row) for row in rows}
     return {
         step: stored.get(step, StepInfo(step=step, status=STEP_NOT_STARTED))
