@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -32,6 +32,33 @@ from bot.policy.validation import mask_email
 log = logging.getLogger(__name__)
 
 mails = QueuedMail.__table__
+# The statements of one mail's way out, built once (a code mail goes with
+# most registrations): building one cost more than running it.
+QUEUE = insert(mails)
+MAIL = select(mails).where(mails.c.id == bindparam("mail_id"))
+MAIL_STATUS = select(mails.c.status).where(mails.c.id == bindparam("mail_id"))
+EXPIRE = (
+    update(mails)
+    .where(
+        mails.c.id == bindparam("mail_id"),
+        mails.c.status == MAIL_QUEUED,
+        mails.c.expires_at <= bindparam("now"),
+    )
+    .values(status=MAIL_FAILED, to_address=None, body=None)
+)
+TAKE = (
+    update(mails)
+    .where(
+        mails.c.id == bindparam("mail_id"),
+        mails.c.status == MAIL_QUEUED,
+        or_(
+            mails.c.claimed_until.is_(None),
+            mails.c.claimed_until < bindparam("now"),
+        ),
+    )
+    .values(claimed_until=bindparam("until"), attempts=mails.c.attempts + 1)
+)
+HANDED_OVER = delete(mails).where(mails.c.id == bindparam("mail_id"))
 LEASE = timedelta(seconds=60)
 GRACE = timedelta(seconds=20)
 SWEEP_INTERVAL = 5.0
@@ -59,15 +86,16 @@ def queue_mail(
 ) -> int:
     """Queue one mail in the caller's transaction; its id (for `deliver`)."""
     result = session.execute(
-        insert(mails).values(
-            to_address=to,
-            subject=subject,
-            body=body,
-            status=MAIL_QUEUED,
-            attempts=0,
-            created_at=now,
-            expires_at=expires_at,
-        )
+        QUEUE,
+        {
+            "to_address": to,
+            "subject": subject,
+            "body": body,
+            "status": MAIL_QUEUED,
+            "attempts": 0,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
     return int(result.inserted_primary_key[0])
 
@@ -109,22 +137,14 @@ class MailQueue:
     def _claim_one(self, mail_id: int) -> tuple[_Claimed | None, bool]:
         now = self._clock()
         with self._sessions() as session, session.begin():
-            expired = session.execute(
-                update(mails)
-                .where(
-                    mails.c.id == mail_id,
-                    mails.c.status == MAIL_QUEUED,
-                    mails.c.expires_at <= now,
-                )
-                .values(status=MAIL_FAILED, to_address=None, body=None)
-            )
+            expired = session.execute(EXPIRE, {"mail_id": mail_id, "now": now})
             if expired.rowcount:
                 return None, False
             claimed = _claim(session, [mail_id], now)
             if claimed:
                 return claimed[0], True
             status = session.execute(
-                select(mails.c.status).where(mails.c.id == mail_id)
+                MAIL_STATUS, {"mail_id": mail_id}
             ).scalar_one_or_none()
         # Gone: handed over (or erased); queued: another process is sending it.
         return None, status != MAIL_FAILED
@@ -134,7 +154,7 @@ class MailQueue:
         or kept as failed without address or body."""
         with self._sessions() as session, session.begin():
             if sent:
-                session.execute(delete(mails).where(mails.c.id == mail_id))
+                session.execute(HANDED_OVER, {"mail_id": mail_id})
             elif retry:
                 session.execute(
                     update(mails)
@@ -215,17 +235,11 @@ def _claim(session: Session, ids: list[int], now: datetime) -> list[_Claimed]:
     claimed: list[_Claimed] = []
     for mail_id in ids:
         taken = session.execute(
-            update(mails)
-            .where(
-                mails.c.id == mail_id,
-                mails.c.status == MAIL_QUEUED,
-                or_(mails.c.claimed_until.is_(None), mails.c.claimed_until < now),
-            )
-            .values(claimed_until=now + LEASE, attempts=mails.c.attempts + 1)
+            TAKE, {"mail_id": mail_id, "now": now, "until": now + LEASE}
         )
         if taken.rowcount != 1:
             continue
-        row = session.execute(select(mails).where(mails.c.id == mail_id)).one()
+        row = session.execute(MAIL, {"mail_id": mail_id}).one()
         claimed.append(
             _Claimed(row.id, row.to_address, row.subject, row.body, row.attempts)
         )

@@ -73,6 +73,18 @@ def _active(by_identity: bool, by_applicant: bool) -> Any:
     )
 
 
+INSERT_CONSENT = insert(consents)
+CONSENT = select(consents).where(consents.c.id == bindparam("consent_id"))
+ATTACH = (
+    update(consents)
+    .where(
+        consents.c.identity_id == bindparam("of_identity"),
+        consents.c.applicant_id.is_(None),
+    )
+    .values(applicant_id=bindparam("to_applicant"))
+)
+
+
 def grant_consent(
     session: Session,
     purpose: str,
@@ -95,17 +107,16 @@ def grant_consent(
     if current is not None and current.text_version == text_version:
         return current
     result = session.execute(
-        insert(consents).values(
-            identity_id=identity_id,
-            applicant_id=applicant_id,
-            purpose=purpose,
-            text_version=text_version,
-            granted_at=now_or(now),
-        )
+        INSERT_CONSENT,
+        {
+            "identity_id": identity_id,
+            "applicant_id": applicant_id,
+            "purpose": purpose,
+            "text_version": text_version,
+            "granted_at": now_or(now),
+        },
     )
-    row = session.execute(
-        select(consents).where(consents.c.id == result.inserted_primary_key[0])
-    ).one()
+    row = session.execute(CONSENT, {"consent_id": result.inserted_primary_key[0]}).one()
     return ConsentInfo.from_row(row)
 
 
@@ -133,8 +144,6 @@ def withdraw_consent(
 def attach_consents(session: Session, identity_id: int, applicant_id: int) -> int:
     """Give the applicant the consents its identity gave before registering."""
     result = session.execute(
-        update(consents)
-        .where(consents.c.identity_id == identity_id, consents.c.applicant_id.is_(None))
-        .values(applicant_id=applicant_id)
+        ATTACH, {"of_identity": identity_id, "to_applicant": applicant_id}
     )
     return int(result.rowcount)

@@ -16,9 +16,10 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.validation import validate_email
@@ -49,15 +50,75 @@ def code_hash(secret: bytes, email: str, code: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def _owner(identity_id: int | None, applicant_id: int | None) -> Any:
+# The statements are built once (a registration runs most of them): building
+# one cost more than running it. An owner is an identity, an applicant or both.
+INSERT_CODE = insert(codes)
+CODE = select(codes).where(codes.c.id == bindparam("code_id"))
+COUNT_ATTEMPT = (
+    update(codes)
+    .where(
+        codes.c.id == bindparam("code_id"),
+        codes.c.used_at.is_(None),
+        codes.c.expires_at > bindparam("now"),
+        codes.c.attempts < bindparam("max_attempts"),
+    )
+    .values(attempts=codes.c.attempts + 1)
+)
+MARK_USED = (
+    update(codes)
+    .where(codes.c.id == bindparam("code_id"), codes.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
+PROVEN = select(func.max(codes.c.used_at)).where(
+    codes.c.identity_id == bindparam("identity_id"),
+    codes.c.applicant_id.is_(None),
+    codes.c.email == bindparam("email"),
+    codes.c.used_at.is_not(None),
+)
+
+
+def _owner(identity_id: int | None, applicant_id: int | None) -> dict[str, Any]:
+    """The bind parameters naming a code's owner (ValueError without one)."""
     if identity_id is None and applicant_id is None:
         raise ValueError("a code belongs to an identity or an applicant")
+    return {"owner_identity": identity_id, "owner_applicant": applicant_id}
+
+
+def _kind(owner: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether `owner` names an identity, and whether it names an applicant."""
+    return owner["owner_identity"] is not None, owner["owner_applicant"] is not None
+
+
+def _owned_by(by_identity: bool, by_applicant: bool) -> Any:
+    """The clause matching the codes of an owner of this kind."""
     clauses = []
-    if identity_id is not None:
-        clauses.append(codes.c.identity_id == identity_id)
-    if applicant_id is not None:
-        clauses.append(codes.c.applicant_id == applicant_id)
+    if by_identity:
+        clauses.append(codes.c.identity_id == bindparam("owner_identity"))
+    if by_applicant:
+        clauses.append(codes.c.applicant_id == bindparam("owner_applicant"))
     return and_(*clauses)
+
+
+@cache
+def _count_since(by_identity: bool, by_applicant: bool) -> Any:
+    return (
+        select(func.count())
+        .select_from(codes)
+        .where(
+            _owned_by(by_identity, by_applicant),
+            codes.c.created_at >= bindparam("since"),
+        )
+    )
+
+
+@cache
+def _latest_of(by_identity: bool, by_applicant: bool) -> Any:
+    return (
+        select(codes)
+        .where(_owned_by(by_identity, by_applicant))
+        .order_by(codes.c.id.desc())
+        .limit(1)
+    )
 
 
 def create_email_code(
@@ -85,15 +146,16 @@ def create_email_code(
     moment = now_or(now)
     code = f"{secrets.randbelow(10**digits):0{digits}d}"
     result = session.execute(
-        insert(codes).values(
-            identity_id=identity_id,
-            applicant_id=applicant_id,
-            email=check.normalized,
-            code_hash=code_hash(secret, check.normalized, code),
-            created_at=moment,
-            expires_at=moment + ttl,
-            attempts=0,
-        )
+        INSERT_CODE,
+        {
+            "identity_id": identity_id,
+            "applicant_id": applicant_id,
+            "email": check.normalized,
+            "code_hash": code_hash(secret, check.normalized, code),
+            "created_at": moment,
+            "expires_at": moment + ttl,
+            "attempts": 0,
+        },
     )
     return IssuedCode(
         id=int(result.inserted_primary_key[0]), code=code, expires_at=moment + ttl
@@ -108,20 +170,16 @@ def codes_sent_since(
     applicant_id: int | None = None,
 ) -> int:
     """How many codes the owner was sent since `since` (for resend limits)."""
+    owner = _owner(identity_id, applicant_id)
     count = session.execute(
-        select(func.count())
-        .select_from(codes)
-        .where(
-            _owner(identity_id, applicant_id), codes.c.created_at >= naive_utc(since)
-        )
+        _count_since(*_kind(owner)), {**owner, "since": naive_utc(since)}
     ).scalar_one()
     return int(count)
 
 
-def _latest(session: Session, owner: Any) -> Any:
-    return session.execute(
-        select(codes).where(owner).order_by(codes.c.id.desc()).limit(1)
-    ).one_or_none()
+def _latest(session: Session, owner: dict[str, Any]) -> Any:
+    """The owner's newest code row, if any."""
+    return session.execute(_latest_of(*_kind(owner)), owner).one_or_none()
 
 
 def _state(row: Any, moment: datetime, max_attempts: int) -> str | None:
@@ -159,28 +217,18 @@ def verify_email_code(
     if refused is not None:
         return CodeCheck(refused, row.email)
     counted = session.execute(
-        update(codes)
-        .where(
-            codes.c.id == row.id,
-            codes.c.used_at.is_(None),
-            codes.c.expires_at > moment,
-            codes.c.attempts < max_attempts,
-        )
-        .values(attempts=codes.c.attempts + 1)
+        COUNT_ATTEMPT,
+        {"code_id": row.id, "now": moment, "max_attempts": max_attempts},
     )
     if counted.rowcount != 1:  # used or exhausted by a parallel attempt
-        current = _latest(session, codes.c.id == row.id)
+        current = session.execute(CODE, {"code_id": row.id}).one_or_none()
         return CodeCheck(_state(current, moment, max_attempts) or USED, row.email)
     attempts = row.attempts + 1
     typed = "".join(code.split())
     expected = code_hash(secret, row.email, typed)
     if not hmac.compare_digest(expected, row.code_hash):
         return CodeCheck(WRONG, row.email, max(max_attempts - attempts, 0))
-    used = session.execute(
-        update(codes)
-        .where(codes.c.id == row.id, codes.c.used_at.is_(None))
-        .values(used_at=moment)
-    )
+    used = session.execute(MARK_USED, {"code_id": row.id, "now": moment})
     if used.rowcount != 1:
         return CodeCheck(USED, row.email)
     return CodeCheck(OK, row.email, max(max_attempts - attempts, 0))
@@ -196,11 +244,6 @@ def proven_email(session: Session, identity_id: int, email: str) -> datetime | N
     if not check.valid or check.normalized is None:
         return None
     used = session.execute(
-        select(func.max(codes.c.used_at)).where(
-            codes.c.identity_id == identity_id,
-            codes.c.applicant_id.is_(None),
-            codes.c.email == check.normalized,
-            codes.c.used_at.is_not(None),
-        )
+        PROVEN, {"identity_id": identity_id, "email": check.normalized}
     ).scalar_one_or_none()
     return used if isinstance(used, datetime) else None

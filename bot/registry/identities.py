@@ -41,6 +41,33 @@ IDENTITY_OF = select(identities).where(
     identities.c.external_id == bindparam("external_id"),
 )
 IDENTITY = select(identities).where(identities.c.id == bindparam("identity_id"))
+LOCK_APPLICANT = (
+    select(applicants.c.id)
+    .where(applicants.c.id == bindparam("applicant_id"))
+    .with_for_update()
+)
+_other = aliased(ChannelIdentity)
+LINK = (
+    update(identities)
+    .where(
+        identities.c.id == bindparam("link_identity"),
+        identities.c.applicant_id.is_(None),
+        ~select(_other.id)
+        .where(
+            and_(
+                _other.applicant_id == bindparam("to_applicant"),
+                _other.channel == identities.c.channel,
+            )
+        )
+        .exists(),
+    )
+    .values(
+        applicant_id=bindparam("to_applicant"),
+        linked_at=bindparam("at"),
+        link_method=bindparam("how"),
+    )
+)
+"""Link an unlinked identity unless the applicant has another on its channel."""
 EXTERNAL_ID_MAX = 128
 
 
@@ -116,7 +143,7 @@ def link_identity(
     if method not in LINK_METHODS:
         raise ValueError(f"unknown link method {method!r}")
     locked = session.execute(
-        select(applicants.c.id).where(applicants.c.id == applicant_id).with_for_update()
+        LOCK_APPLICANT, {"applicant_id": applicant_id}
     ).scalar_one_or_none()
     if locked is None:
         raise ApplicantNotFound(f"no applicant {applicant_id}")
@@ -125,22 +152,14 @@ def link_identity(
         return identity
     if identity.applicant_id is not None:
         raise IdentityLinked(f"identity {identity_id} belongs to another applicant")
-    other = aliased(ChannelIdentity)
     result = session.execute(
-        update(identities)
-        .where(
-            identities.c.id == identity_id,
-            identities.c.applicant_id.is_(None),
-            ~select(other.id)
-            .where(
-                and_(
-                    other.applicant_id == applicant_id,
-                    other.channel == identities.c.channel,
-                )
-            )
-            .exists(),
-        )
-        .values(applicant_id=applicant_id, linked_at=now_or(now), link_method=method)
+        LINK,
+        {
+            "link_identity": identity_id,
+            "to_applicant": applicant_id,
+            "at": now_or(now),
+            "how": method,
+        },
     )
     identity = get_identity(session, identity_id)
     if result.rowcount == 1 or identity.applicant_id == applicant_id:
