@@ -26,7 +26,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
@@ -91,6 +91,18 @@ def masked_address(channel: str, address: str) -> str:
     return "*" * max(len(address) - 3, 0) + address[-3:]
 
 
+_conversations, _inbox = Conversation.__table__, InboxMessage.__table__
+CONVERSATION = select(_conversations.c.id).where(
+    _conversations.c.channel == bindparam("channel"),
+    _conversations.c.address == bindparam("address"),
+)
+STORED = select(_inbox.c.id).where(
+    _inbox.c.channel == bindparam("channel"),
+    _inbox.c.provider_id == bindparam("provider_id"),
+)
+"""Built once: every NIK check, handoff update and announcement stores one."""
+
+
 def enqueue_notification(
     session: Session,
     channel: str,
@@ -115,9 +127,7 @@ def enqueue_notification(
     if data:
         event[DATA_KEY] = dict(data)
     conversation_id = session.execute(
-        select(Conversation.id).where(
-            Conversation.channel == channel, Conversation.address == address
-        )
+        CONVERSATION, {"channel": channel, "address": address}
     ).scalar_one_or_none()
     if conversation_id is None:
         log.info(
@@ -142,8 +152,6 @@ def enqueue_notification(
         },
     )
     stored = session.execute(
-        select(InboxMessage.id).where(
-            InboxMessage.channel == channel, InboxMessage.provider_id == provider_id
-        )
+        STORED, {"channel": channel, "provider_id": provider_id}
     ).scalar_one_or_none()
     return stored is not None

@@ -98,6 +98,13 @@ CALLER_ADDRESS = select(Conversation.channel, Conversation.address).where(
 )
 """The channel and address behind a pseudonym (built once: nearly every
 action asks it)."""
+NEWEST_CODE_OWNER = (
+    select(email_codes.c.applicant_id)
+    .where(email_codes.c.identity_id == bindparam("identity_id"))
+    .order_by(email_codes.c.id.desc())
+    .limit(1)
+)
+"""The applicant the identity's newest code links to (None: not a link code)."""
 CONSENT_PURPOSE = "registration"
 CONSENT_VERSION = "2020-04-v1"
 CODE_SECRET_PURPOSE = "email-code"  # noqa: S105 (a label, not a secret)
@@ -398,10 +405,7 @@ class RegistrationDesk:
     def _newest_code_links(session: Session, caller: Caller) -> bool:
         """Whether the identity's newest code is a link code."""
         owner = session.execute(
-            select(email_codes.c.applicant_id)
-            .where(email_codes.c.identity_id == caller.identity_id)
-            .order_by(email_codes.c.id.desc())
-            .limit(1)
+            NEWEST_CODE_OWNER, {"identity_id": caller.identity_id}
         ).first()
         return owner is not None and owner.applicant_id is not None
 

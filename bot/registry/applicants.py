@@ -41,6 +41,22 @@ kk_counts = KkCount.__table__
 # cost more than running it.
 APPLICANT = select(applicants).where(applicants.c.id == bindparam("applicant_id"))
 ID_FOR_NIK = select(applicants.c.id).where(applicants.c.nik == bindparam("nik"))
+KK_COUNT = select(kk_counts.c.registered_count).where(
+    kk_counts.c.kk_number == bindparam("kk")
+)
+_COUNT_ONE_MORE = (
+    update(kk_counts)
+    .where(kk_counts.c.kk_number == bindparam("kk"))
+    .values(
+        registered_count=kk_counts.c.registered_count + 1,
+        updated_at=bindparam("now"),
+    )
+)
+COUNT_ONE_MORE = {
+    False: _COUNT_ONE_MORE,
+    True: _COUNT_ONE_MORE.where(kk_counts.c.registered_count < bindparam("cap")),
+}
+"""One more applicant on a KK: without a cap, and below a cap."""
 
 
 def _sixteen_digits(value: str, what: str) -> str:
@@ -194,14 +210,10 @@ def reserve_kk_slot(
         {"kk_number": kk, "registered_count": 0, "updated_at": moment},
         ["kk_number"],
     )
-    statement = (
-        update(kk_counts)
-        .where(kk_counts.c.kk_number == kk)
-        .values(registered_count=kk_counts.c.registered_count + 1, updated_at=moment)
+    counted = session.execute(
+        COUNT_ONE_MORE[cap is not None], {"kk": kk, "now": moment, "cap": cap}
     )
-    if cap is not None:
-        statement = statement.where(kk_counts.c.registered_count < cap)
-    if session.execute(statement).rowcount != 1:
+    if counted.rowcount != 1:
         raise KkCapReached(cap or 0)
     return kk_registered_count(session, kk)
 
@@ -225,9 +237,7 @@ def release_kk_slot(
 def kk_registered_count(session: Session, kk_number: str) -> int:
     """How many applicants are counted on a KK (0 when none)."""
     kk = _sixteen_digits(kk_number, "KK number")
-    count = session.execute(
-        select(kk_counts.c.registered_count).where(kk_counts.c.kk_number == kk)
-    ).scalar_one_or_none()
+    count = session.execute(KK_COUNT, {"kk": kk}).scalar_one_or_none()
     return int(count or 0)
 
 

@@ -164,6 +164,34 @@ PENDING_MEMBERSHIP = _membership_query().where(
     memberships.c.applicant_id == bindparam("applicant_id"),
     memberships.c.result == RESULT_PENDING,
 )
+STANDING = _membership_query().where(
+    memberships.c.applicant_id == bindparam("applicant_id"),
+    or_(
+        memberships.c.batch_id == bindparam("batch_id"),
+        memberships.c.result == RESULT_PENDING,
+    ),
+)
+"""The applicant's membership of one batch and any pending one, in one read."""
+UPCOMING_BATCH = (
+    select(batches)
+    .where(batches.c.opens_at > bindparam("now"))
+    .order_by(batches.c.opens_at, batches.c.number)
+    .limit(1)
+)
+APPLICANT_STATUS = select(applicants.c.status).where(
+    applicants.c.id == bindparam("applicant_id")
+)
+TAKE_PLACE = (
+    update(batches)
+    .where(
+        batches.c.id == bindparam("batch_id"),
+        batches.c.joined_count < batches.c.quota,
+        batches.c.opens_at <= bindparam("now"),
+        batches.c.closes_at > bindparam("now"),
+    )
+    .values(joined_count=batches.c.joined_count + 1)
+)
+"""Count one more member while the batch is open and has a place left."""
 MEMBERSHIPS_OF = (
     _membership_query()
     .where(memberships.c.applicant_id == bindparam("applicant_id"))
@@ -223,7 +251,7 @@ def join_batch(
     """
     moment = now_or(now)
     status = session.execute(
-        select(applicants.c.status).where(applicants.c.id == applicant_id)
+        APPLICANT_STATUS, {"applicant_id": applicant_id}
     ).scalar_one_or_none()
     if status is None:
         raise ApplicantNotFound(f"no applicant {applicant_id}")
@@ -232,16 +260,7 @@ def join_batch(
     existing = _standing(session, applicant_id, batch_id)
     if existing is not None:
         return existing
-    counted = session.execute(
-        update(batches)
-        .where(
-            batches.c.id == batch_id,
-            batches.c.joined_count < batches.c.quota,
-            batches.c.opens_at <= moment,
-            batches.c.closes_at > moment,
-        )
-        .values(joined_count=batches.c.joined_count + 1)
-    )
+    counted = session.execute(TAKE_PLACE, {"batch_id": batch_id, "now": moment})
     if counted.rowcount != 1:
         raced = _standing(session, applicant_id, batch_id)
         if raced is not None:  # a simultaneous join of the same applicant won
@@ -280,13 +299,7 @@ def _standing(
     another batch's selection is pending. One query, so a join committing in
     between cannot make the two answers disagree."""
     rows = session.execute(
-        _membership_query().where(
-            memberships.c.applicant_id == applicant_id,
-            or_(
-                memberships.c.batch_id == batch_id,
-                memberships.c.result == RESULT_PENDING,
-            ),
-        )
+        STANDING, {"applicant_id": applicant_id, "batch_id": batch_id}
     ).all()
     found = [_membership(row) for row in rows]
     for item in found:
@@ -377,10 +390,5 @@ def record_selection(
 
 def upcoming_batch(session: Session, now: datetime | None = None) -> BatchInfo | None:
     """The first batch that opens after `now`, if any."""
-    row = session.execute(
-        select(batches)
-        .where(batches.c.opens_at > now_or(now))
-        .order_by(batches.c.opens_at, batches.c.number)
-        .limit(1)
-    ).first()
+    row = session.execute(UPCOMING_BATCH, {"now": now_or(now)}).first()
     return None if row is None else BatchInfo.from_row(row)

@@ -68,6 +68,11 @@ LINK = (
     )
 )
 """Link an unlinked identity unless the applicant has another on its channel."""
+LINKED_TO = (
+    select(identities)
+    .where(identities.c.applicant_id == bindparam("applicant_id"))
+    .order_by(identities.c.channel, identities.c.id)
+)
 EXTERNAL_ID_MAX = 128
 
 
@@ -183,11 +188,7 @@ def unlink_identity(session: Session, identity_id: int) -> IdentityInfo:
 
 def identities_of(session: Session, applicant_id: int) -> list[IdentityInfo]:
     """The identities linked to an applicant, by channel."""
-    rows = session.execute(
-        select(identities)
-        .where(identities.c.applicant_id == applicant_id)
-        .order_by(identities.c.channel, identities.c.id)
-    ).all()
+    rows = session.execute(LINKED_TO, {"applicant_id": applicant_id}).all()
     return [IdentityInfo.from_row(row) for row in rows]
 
 

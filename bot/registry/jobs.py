@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -45,6 +46,11 @@ JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
 JOBS_OF = select(jobs).where(jobs.c.applicant_id == bindparam("applicant_id"))
 JOBS_OF_KIND = JOBS_OF.where(jobs.c.kind == bindparam("kind")).order_by(jobs.c.id)
 JOBS_OF = JOBS_OF.order_by(jobs.c.id)
+ACTIVE_JOB = select(jobs).where(
+    jobs.c.applicant_id == bindparam("applicant_id"),
+    jobs.c.kind == bindparam("kind"),
+    jobs.c.status.in_((JOB_QUEUED, JOB_RUNNING)),
+)
 OWNER_MAX = 64
 ERROR_MAX = 2000
 RESULT_CODE_MAX = 32
@@ -76,11 +82,7 @@ def enqueue_job(
         },
     )
     row = session.execute(
-        select(jobs).where(
-            jobs.c.applicant_id == applicant_id,
-            jobs.c.kind == kind,
-            jobs.c.status.in_((JOB_QUEUED, JOB_RUNNING)),
-        )
+        ACTIVE_JOB, {"applicant_id": applicant_id, "kind": kind}
     ).one()
     return JobInfo.from_row(row)
 
@@ -176,17 +178,38 @@ def _finish(
     values: dict[str, Any],
     attempt: int | None,
 ) -> bool:
-    guard = [
-        jobs.c.id == job_id,
-        jobs.c.status == JOB_RUNNING,
-        jobs.c.lease_owner == owner,
-    ]
-    if attempt is not None:
-        guard.append(jobs.c.attempts == attempt)
     result = session.execute(
-        update(jobs).where(*guard).values(lease_owner=None, lease_until=None, **values)
+        _finishing(tuple(values), attempt is not None),
+        {
+            "job_id": job_id,
+            "owner": owner,
+            "attempt": attempt,
+            **{f"new_{column}": value for column, value in values.items()},
+        },
     )
     return bool(result.rowcount == 1)
+
+
+@cache
+def _finishing(columns: tuple[str, ...], fenced: bool) -> Any:
+    """`_finish`'s UPDATE for these columns (built once per caller's kind of
+    end), fenced by the claim's attempt number or not."""
+    guard = [
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.status == JOB_RUNNING,
+        jobs.c.lease_owner == bindparam("owner"),
+    ]
+    if fenced:
+        guard.append(jobs.c.attempts == bindparam("attempt"))
+    return (
+        update(jobs)
+        .where(*guard)
+        .values(
+            lease_owner=None,
+            lease_until=None,
+            **{column: bindparam(f"new_{column}") for column in columns},
+        )
+    )
 
 
 def complete_job(

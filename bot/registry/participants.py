@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from sqlalchemy import CheckConstraint, Column, DateTime, String, select
+from sqlalchemy import CheckConstraint, Column, DateTime, String, bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.db import Base, utcnow
@@ -37,13 +37,15 @@ def nik_hash(secret: bytes, nik: str) -> str:
     return hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()
 
 
+PARTICIPANT = select(LifetimeParticipant.nik_hash).where(
+    LifetimeParticipant.nik_hash == bindparam("nik_hash")
+)
+"""An erased participant's kept hash (built once: asked at every submit)."""
+
+
 def was_participant(session: Session, secret: bytes, nik: str) -> bool:
     """Whether an erased participant had this NIK (once per lifetime)."""
-    found = session.execute(
-        select(LifetimeParticipant.nik_hash).where(
-            LifetimeParticipant.nik_hash == nik_hash(secret, nik)
-        )
-    ).first()
+    found = session.execute(PARTICIPANT, {"nik_hash": nik_hash(secret, nik)}).first()
     return found is not None
 
 
