@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -164,6 +164,19 @@ def record_status(
     return True
 
 
+_early = EarlyDeliveryStatus.__table__
+KEPT = (
+    select(_early.c.id, _early.c.status, _early.c.error_code)
+    .where(_early.c.provider_message_id == bindparam("provider_message_id"))
+    .order_by(_early.c.id)
+)
+"""The kept statuses of one provider id, in arrival order (built once: the
+sender looks after every SMS it stores)."""
+KEEP = insert(_early)
+FORGET_OLD = delete(_early).where(_early.c.received_at < bindparam("before"))
+FORGET = delete(_early).where(_early.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def keep_early_status(
     session: Session,
     provider_message_id: str,
@@ -173,30 +186,16 @@ def keep_early_status(
     """Keep a delivery status whose message is not stored yet (the caller commits,
     then looks for the message again); forget kept ones past their time."""
     now = utcnow()
+    session.execute(FORGET_OLD, {"before": now - EARLY_STATUS_TTL})
     session.execute(
-        delete(EarlyDeliveryStatus)
-        .where(EarlyDeliveryStatus.received_at < now - EARLY_STATUS_TTL)
-        .execution_options(synchronize_session=False)
+        KEEP,
+        {
+            "provider_message_id": provider_message_id,
+            "status": status[:32],
+            "error_code": (error_code or None) and str(error_code)[:32],
+            "received_at": now,
+        },
     )
-    session.add(
-        EarlyDeliveryStatus(
-            provider_message_id=provider_message_id,
-            status=status[:32],
-            error_code=(error_code or None) and str(error_code)[:32],
-            received_at=now,
-        )
-    )
-    session.flush()
-
-
-_early = EarlyDeliveryStatus.__table__
-KEPT = (
-    select(_early.c.id, _early.c.status, _early.c.error_code)
-    .where(_early.c.provider_message_id == bindparam("provider_message_id"))
-    .order_by(_early.c.id)
-)
-"""The kept statuses of one provider id, in arrival order (built once: the
-sender looks after every SMS it stores)."""
 
 
 def apply_early_statuses(session: Session, provider_message_id: str) -> int:
@@ -211,9 +210,5 @@ def apply_early_statuses(session: Session, provider_message_id: str) -> int:
         if record_status(session, provider_message_id, early.status, early.error_code)
     ]
     if applied:
-        session.execute(
-            delete(EarlyDeliveryStatus)
-            .where(EarlyDeliveryStatus.id.in_(applied))
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(FORGET, {"ids": applied})
     return len(applied)
