@@ -15,10 +15,15 @@ action server that died takes its connections with it: the next call fails as a
 refused connection did before (the gateway runs the turn again, replayed by the
 effect ledger), and the call after it connects anew.
 
-The kept session writes the request bodies (the tracker, about 20 KB at the end
-of a session, and the domain for form validators) with `ujson` (already pinned
-for Sanic), which decodes to the same JSON as the standard library's
-`json.dumps` (aiohttp's default) in about two fifths of its time.
+The kept session writes the request bodies (the tracker, 20-25 KB at the end
+of a session, and 45 KB with the domain for a form's validation) with orjson,
+which decodes to the same JSON as the standard library's `json.dumps`
+(aiohttp's default) and writes a 45 KB body in about a seventh of ujson's time
+(0.027 against 0.199 ms). What orjson refuses (an integer beyond 64 bits, a
+type it does not know) is written by ujson, as before; keys that are not
+strings become strings, as with ujson. The action server reads the bodies
+with Sanic's ujson as before: orjson would read an integer beyond 64 bits as
+a float, and reads a 45 KB body only a third faster.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import orjson
 import ujson
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 
@@ -76,8 +82,23 @@ def _new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
         auth=auth,
         timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
         connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_SECONDS),
-        json_serialize=ujson.dumps,
+        json_serialize=body_text,
     )
+
+
+_ORJSON_LENIENT = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+"""What orjson needs for keys that are not strings and NumPy numbers (slower:
+tried only when the plain call refuses)."""
+
+
+def body_text(value: Any) -> str:
+    """A request body as JSON text: orjson's, or ujson's for what orjson refuses."""
+    for option in (None, _ORJSON_LENIENT):
+        try:
+            return orjson.dumps(value, option=option).decode()
+        except TypeError:  # orjson.JSONEncodeError is one
+            continue
+    return str(ujson.dumps(value))
 
 
 def kept_session(self: EndpointConfig) -> Any:
