@@ -65,6 +65,7 @@ class Deliveries:
         self.all: list[Delivery] = []
         self._by_address: dict[str, list[Delivery]] = defaultdict(list)
         self._listeners: list[Callable[[str], object]] = []
+        self._notices: dict[str, bool] = {}  # text -> is a wait notice
 
     def listen(self, listener: Callable[[str], object]) -> Callable[[], None]:
         """Call `listener(address)` after each reply is recorded (in the fake's
@@ -96,9 +97,18 @@ class Deliveries:
         """The replies to one address so far that answer a message: without
         the gateway's wait notices (`bot.gateway.wait_notice`), after which a
         person keeps waiting."""
+        return [d for d in self.to(address) if not self._is_notice(d.text)]
+
+    def _is_notice(self, text: str) -> bool:
+        """`bot.gateway.wait_notice.is_notice`, asked once per distinct text
+        (a waiting person's replies are looked at again at every wake-up, and
+        most answers are the same texts)."""
         from bot.gateway.wait_notice import is_notice
 
-        return [d for d in self.to(address) if not is_notice(d.text)]
+        known = self._notices.get(text)
+        if known is None:
+            known = self._notices[text] = is_notice(text)
+        return known
 
 
 def make_fakes(
@@ -222,9 +232,7 @@ def action_endpoint_options() -> list[str]:
     return [f"  {key}: {json.dumps(value)}" for key, value in options.items()]
 
 
-def endpoints_yml(
-    db_url: str, actions_port: int, redis_url: str, prefix: str
-) -> str:
+def endpoints_yml(db_url: str, actions_port: int, redis_url: str, prefix: str) -> str:
     """Rasa's endpoints for the run: actions, the SQL tracker store (PostgreSQL or a
     SQLite file; the type endpoints.yml names) and, when `redis_url` is given,
     Redis locks."""
@@ -272,10 +280,19 @@ def service_names(kind: str, count: int) -> list[str]:
 
 
 def make_services(
-    work: Path, db_url: str, redis_url: str, twilio: Any, telegram: Any,
-    *, gateways: int = 2, port: Callable[[], int] = free_port,
-    tracker_url: str = "", rasa: list[str] | None = None, model: Path = MODEL,
-    rasa_servers: int = 1, action_servers: int = 1,
+    work: Path,
+    db_url: str,
+    redis_url: str,
+    twilio: Any,
+    telegram: Any,
+    *,
+    gateways: int = 2,
+    port: Callable[[], int] = free_port,
+    tracker_url: str = "",
+    rasa: list[str] | None = None,
+    model: Path = MODEL,
+    rasa_servers: int = 1,
+    action_servers: int = 1,
 ) -> dict[str, Service]:
     """The gateways (two by default), Rasa servers and action servers (one of
     each by default), not started yet, laid out as `make run-scaled` lays them
