@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,34 @@ def dialect_of(session: Session) -> str:
 def upsert_statement(session: Session, table: Any) -> Any:
     """`INSERT` for `table` with the dialect's `ON CONFLICT` methods."""
     return dialect_insert(dialect_of(session), table)
+
+
+SubjectKind = tuple[bool, bool]
+"""Whether a subject names an identity, and whether it names an applicant."""
+
+
+def subject(
+    identity_id: int | None, applicant_id: int | None, missing: str
+) -> tuple[SubjectKind, dict[str, Any]]:
+    """The kind of a subject (an identity, an applicant or both: consents and
+    e-mail codes belong to one) and its bind parameters for `subject_clauses`;
+    ValueError(`missing`) when it names neither."""
+    if identity_id is None and applicant_id is None:
+        raise ValueError(missing)
+    kind = (identity_id is not None, applicant_id is not None)
+    return kind, {"subject_identity": identity_id, "subject_applicant": applicant_id}
+
+
+def subject_clauses(table: Any, kind: SubjectKind) -> list[Any]:
+    """The clauses matching a subject of this kind in `table` (its
+    `identity_id` and `applicant_id` columns), for statements built once."""
+    by_identity, by_applicant = kind
+    clauses = []
+    if by_identity:
+        clauses.append(table.c.identity_id == bindparam("subject_identity"))
+    if by_applicant:
+        clauses.append(table.c.applicant_id == bindparam("subject_applicant"))
+    return clauses
 
 
 def dialect_insert(dialect: str, table: Any) -> Any:

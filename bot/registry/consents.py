@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.registry._sql import now_or
+from bot.registry._sql import SubjectKind, now_or, subject, subject_clauses
 from bot.registry.models import ConsentRecord
 from bot.registry.records import ConsentInfo
 
@@ -23,15 +23,7 @@ consents = ConsentRecord.__table__
 PURPOSE_MAX = 32
 
 
-def _subject(identity_id: int | None, applicant_id: int | None) -> Any:
-    if identity_id is None and applicant_id is None:
-        raise ValueError("a consent needs an identity or an applicant")
-    clauses = []
-    if identity_id is not None:
-        clauses.append(consents.c.identity_id == identity_id)
-    if applicant_id is not None:
-        clauses.append(consents.c.applicant_id == applicant_id)
-    return or_(*clauses)
+NO_SUBJECT = "a consent needs an identity or an applicant"
 
 
 def active_consent(
@@ -43,33 +35,38 @@ def active_consent(
 ) -> ConsentInfo | None:
     """The newest consent for `purpose` not withdrawn, by this identity or
     applicant (either matches), if any."""
-    if identity_id is None and applicant_id is None:
-        raise ValueError("a consent needs an identity or an applicant")
+    kind, params = subject(identity_id, applicant_id, NO_SUBJECT)
     row = session.execute(
-        _active(identity_id is not None, applicant_id is not None),
-        {"identity_id": identity_id, "applicant_id": applicant_id, "purpose": purpose},
+        _active(kind), {**params, "of_purpose": purpose}
     ).one_or_none()
     return None if row is None else ConsentInfo.from_row(row)
 
 
+def _in_force(kind: SubjectKind) -> tuple[Any, ...]:
+    """The consents to one purpose of a subject of this kind, not withdrawn."""
+    return (
+        or_(*subject_clauses(consents, kind)),
+        consents.c.purpose == bindparam("of_purpose"),
+        consents.c.withdrawn_at.is_(None),
+    )
+
+
 @cache
-def _active(by_identity: bool, by_applicant: bool) -> Any:
+def _active(kind: SubjectKind) -> Any:
     """`active_consent`'s query, built once for each kind of subject (asked on
     most turns of a registration)."""
-    subject = []
-    if by_identity:
-        subject.append(consents.c.identity_id == bindparam("identity_id"))
-    if by_applicant:
-        subject.append(consents.c.applicant_id == bindparam("applicant_id"))
     return (
-        select(consents)
-        .where(
-            or_(*subject),
-            consents.c.purpose == bindparam("purpose"),
-            consents.c.withdrawn_at.is_(None),
-        )
-        .order_by(consents.c.id.desc())
-        .limit(1)
+        select(consents).where(*_in_force(kind)).order_by(consents.c.id.desc()).limit(1)
+    )
+
+
+@cache
+def _withdraw(kind: SubjectKind) -> Any:
+    """`withdraw_consent`'s update, built once for each kind of subject."""
+    return (
+        update(consents)
+        .where(*_in_force(kind))
+        .values(withdrawn_at=bindparam("withdrawn"))
     )
 
 
@@ -129,14 +126,10 @@ def withdraw_consent(
     now: datetime | None = None,
 ) -> int:
     """Withdraw every active consent to `purpose` of this subject; how many."""
+    kind, params = subject(identity_id, applicant_id, NO_SUBJECT)
     result = session.execute(
-        update(consents)
-        .where(
-            _subject(identity_id, applicant_id),
-            consents.c.purpose == purpose,
-            consents.c.withdrawn_at.is_(None),
-        )
-        .values(withdrawn_at=now_or(now))
+        _withdraw(kind),
+        {**params, "of_purpose": purpose, "withdrawn": now_or(now)},
     )
     return int(result.rowcount)
 

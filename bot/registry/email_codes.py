@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.policy.validation import validate_email
-from bot.registry._sql import naive_utc, now_or
+from bot.registry._sql import SubjectKind, naive_utc, now_or, subject, subject_clauses
 from bot.registry.models import EmailCode
 from bot.registry.records import CodeCheck, IssuedCode
 
@@ -77,45 +77,23 @@ PROVEN = select(func.max(codes.c.used_at)).where(
 )
 
 
-def _owner(identity_id: int | None, applicant_id: int | None) -> dict[str, Any]:
-    """The bind parameters naming a code's owner (ValueError without one)."""
-    if identity_id is None and applicant_id is None:
-        raise ValueError("a code belongs to an identity or an applicant")
-    return {"owner_identity": identity_id, "owner_applicant": applicant_id}
-
-
-def _kind(owner: dict[str, Any]) -> tuple[bool, bool]:
-    """Whether `owner` names an identity, and whether it names an applicant."""
-    return owner["owner_identity"] is not None, owner["owner_applicant"] is not None
-
-
-def _owned_by(by_identity: bool, by_applicant: bool) -> Any:
-    """The clause matching the codes of an owner of this kind."""
-    clauses = []
-    if by_identity:
-        clauses.append(codes.c.identity_id == bindparam("owner_identity"))
-    if by_applicant:
-        clauses.append(codes.c.applicant_id == bindparam("owner_applicant"))
-    return and_(*clauses)
+NO_OWNER = "a code belongs to an identity or an applicant"
 
 
 @cache
-def _count_since(by_identity: bool, by_applicant: bool) -> Any:
+def _count_since(kind: SubjectKind) -> Any:
     return (
         select(func.count())
         .select_from(codes)
-        .where(
-            _owned_by(by_identity, by_applicant),
-            codes.c.created_at >= bindparam("since"),
-        )
+        .where(*subject_clauses(codes, kind), codes.c.created_at >= bindparam("since"))
     )
 
 
 @cache
-def _latest_of(by_identity: bool, by_applicant: bool) -> Any:
+def _latest_of(kind: SubjectKind) -> Any:
     return (
         select(codes)
-        .where(_owned_by(by_identity, by_applicant))
+        .where(*subject_clauses(codes, kind))
         .order_by(codes.c.id.desc())
         .limit(1)
     )
@@ -142,7 +120,7 @@ def create_email_code(
         raise ValueError("email is not a valid address")
     if not 4 <= digits <= 10 or ttl <= timedelta(0):
         raise ValueError("codes have 4 to 10 digits and a positive lifetime")
-    _owner(identity_id, applicant_id)
+    subject(identity_id, applicant_id, NO_OWNER)  # checks there is an owner
     moment = now_or(now)
     code = f"{secrets.randbelow(10**digits):0{digits}d}"
     result = session.execute(
@@ -170,16 +148,17 @@ def codes_sent_since(
     applicant_id: int | None = None,
 ) -> int:
     """How many codes the owner was sent since `since` (for resend limits)."""
-    owner = _owner(identity_id, applicant_id)
+    kind, owner = subject(identity_id, applicant_id, NO_OWNER)
     count = session.execute(
-        _count_since(*_kind(owner)), {**owner, "since": naive_utc(since)}
+        _count_since(kind), {**owner, "since": naive_utc(since)}
     ).scalar_one()
     return int(count)
 
 
-def _latest(session: Session, owner: dict[str, Any]) -> Any:
+def _latest(session: Session, identity_id: int | None, applicant_id: int | None) -> Any:
     """The owner's newest code row, if any."""
-    return session.execute(_latest_of(*_kind(owner)), owner).one_or_none()
+    kind, owner = subject(identity_id, applicant_id, NO_OWNER)
+    return session.execute(_latest_of(kind), owner).one_or_none()
 
 
 def _state(row: Any, moment: datetime, max_attempts: int) -> str | None:
@@ -210,7 +189,7 @@ def verify_email_code(
     `no_code`.
     """
     moment = now_or(now)
-    row = _latest(session, _owner(identity_id, applicant_id))
+    row = _latest(session, identity_id, applicant_id)
     if row is None:
         return CodeCheck(NO_CODE)
     refused = _state(row, moment, max_attempts)

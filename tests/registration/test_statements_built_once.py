@@ -29,7 +29,7 @@ from bot.messages.models import Conversation
 from bot.privacy.detect import EMAIL
 from bot.privacy.vault import Vault
 from bot.registration.desk import RegistrationDesk
-from bot.registry.consents import withdraw_consent
+from bot.registry.identities import unlink_identity
 from tests.registration.conftest import (
     START,
     add_batch,
@@ -128,11 +128,11 @@ def test_the_counter_sees_a_statement_built_at_the_call(
     sessions: sessionmaker,
     converse: Callable[[str, str], str],
 ) -> None:
-    """The check above can fail: withdrawing a consent (rare: built at the
+    """The check above can fail: unlinking an identity (rare: built at the
     call) is counted where `bot` builds it, and a test's own statement is not."""
     caller = caller_of(desk, converse("telegram", "4242"))
     with statements_built() as built, sessions() as session:
-        withdraw_consent(session, "registration", identity_id=caller.identity_id)
+        unlink_identity(session, caller.identity_id)
         select(Conversation.id).where(Conversation.id == 1)
     assert sum(built.values()) >= 3  # update(), .where(), .values()
-    assert {where.split(":")[0] for where in built} == {"consents.py"}
+    assert {where.split(":")[0] for where in built} == {"identities.py"}
