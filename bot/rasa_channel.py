@@ -61,6 +61,7 @@ from sanic.response import HTTPResponse
 from bot.rasa_action_connections import close_kept_sessions
 from bot.rasa_action_connections import install as install_kept_connections
 from bot.rasa_answer_check import install as install_answer_check
+from bot.rasa_applied_events import install as install_applied_events
 from bot.rasa_debug_copies import install as install_debug_copies
 from bot.rasa_empty_domain import install as install_empty_domain
 from bot.rasa_graph_runner import install as install_graph_runner
@@ -216,7 +217,8 @@ class GatewayInput(InputChannel):
         the model's graph run in a cached order (`bot.rasa_graph_runner`),
         slots copied the short way (`bot.rasa_slot_copy`), connections to the
         action server kept open (`bot.rasa_action_connections`), a tracker's
-        past states built once per events (`bot.rasa_past_states`), deep copies
+        past states built once per events (`bot.rasa_past_states`), applied
+        events folded on from the last call (`bot.rasa_applied_events`), deep copies
         for debug log lines made only when logged (`bot.rasa_debug_copies`),
         the empty domain built once (`bot.rasa_empty_domain`), rules that
         cannot match left out before RulePolicy checks them
@@ -226,6 +228,7 @@ class GatewayInput(InputChannel):
         install_slot_copy()
         install_kept_connections()
         install_past_states()
+        install_applied_events()
         install_debug_copies()
         install_empty_domain()
         install_rule_keys()

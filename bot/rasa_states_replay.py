@@ -160,29 +160,11 @@ def frozen(data: dict[str, Any] | None) -> Any:
     return tuple(sorted((key, tuple(value)) for key, value in data.items()))
 
 
-APPLIED = "_prakerja_applied_events"
-"""The attribute of a tracker holding its applied events, with how many events
-it had and the last one then: the two policies ask for the same tracker's
-states one after the other."""
-
-
 def latest(tracker: DialogueStateTracker) -> tuple[int, Event | None]:
     """How many events the tracker has, and its last one: while both stay the
     same, so do its events (Rasa only appends to them)."""
     events = tracker.events
     return len(events), (events[-1] if events else None)
-
-
-def _applied_events(tracker: DialogueStateTracker) -> list[Event]:
-    """`tracker.applied_events()`, computed once while its events stay the
-    same (read only: callers must not change the list)."""
-    count, last = latest(tracker)
-    kept = getattr(tracker, APPLIED, None)
-    if kept is not None and kept[0] == count and kept[1] is last:
-        return cast(list[Event], kept[2])
-    applied = tracker.applied_events()
-    setattr(tracker, APPLIED, (count, last, applied))
-    return applied
 
 
 def _same_start(seen: list[Event], events: list[Event]) -> int:
@@ -213,7 +195,7 @@ def past_states(
         ignore_rule_only_turns,
         frozen(rule_only_data),
     )
-    applied = _applied_events(tracker)
+    applied = tracker.applied_events()  # kept per tracker: bot.rasa_applied_events
     fold = _folds.get(key)
     if fold is None or fold.domain is not domain:
         fold = Fold(domain, tracker.init_copy())

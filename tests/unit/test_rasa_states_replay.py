@@ -31,7 +31,6 @@ from bot import rasa_states_replay as replay
 from tests.conftest import ROOT
 
 RASAS = DialogueStateTracker.past_states
-RASAS_APPLIED = DialogueStateTracker.applied_events
 ARGUMENTS = [  # (omit_unset_slots, ignore_rule_only_turns): both policies' and more
     (False, False),
     (False, True),
@@ -214,25 +213,3 @@ def test_the_folds_kept_are_bounded(
         )
         replay.past_states(tracker, domain)
     assert len(replay._folds) <= 3
-
-
-def test_a_trackers_applied_events_are_found_once_per_events(
-    domain: Domain, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tracker = DialogueStateTracker.from_events(
-        "applied", [ActionExecuted("action_listen")], domain.slots
-    )
-    found: list[int] = []
-
-    def applied_events(self: DialogueStateTracker) -> list[Event]:
-        found.append(len(self.events))
-        return RASAS_APPLIED(self)
-
-    monkeypatch.setattr(DialogueStateTracker, "applied_events", applied_events)
-    replay.past_states(tracker, domain, False, True)
-    replay.past_states(tracker, domain, False, False)
-    tracker.update(UserUttered("t", {"name": "greet", "confidence": 1.0}))
-    replay.past_states(tracker, domain, False, True)
-    replay.past_states(tracker, domain, False, False)
-    assert found == [1, 2]
-    assert replay.past_states(tracker, domain) == RASAS(tracker, domain)
