@@ -62,6 +62,7 @@ from bot.rasa_action_connections import close_kept_sessions
 from bot.rasa_action_connections import install as install_kept_connections
 from bot.rasa_answer_check import install as install_answer_check
 from bot.rasa_applied_events import install as install_applied_events
+from bot.rasa_count_vectors import install as install_count_vectors
 from bot.rasa_debug_copies import install as install_debug_copies
 from bot.rasa_empty_domain import install as install_empty_domain
 from bot.rasa_graph_runner import install as install_graph_runner
@@ -218,7 +219,9 @@ class GatewayInput(InputChannel):
         slots copied the short way (`bot.rasa_slot_copy`), connections to the
         action server kept open (`bot.rasa_action_connections`), a tracker's
         past states built once per events (`bot.rasa_past_states`), applied
-        events folded on from the last call (`bot.rasa_applied_events`), deep copies
+        events folded on from the last call (`bot.rasa_applied_events`),
+        count-vector features with each token counted once
+        (`bot.rasa_count_vectors`), deep copies
         for debug log lines made only when logged (`bot.rasa_debug_copies`),
         the empty domain built once (`bot.rasa_empty_domain`), rules that
         cannot match left out before RulePolicy checks them
@@ -229,6 +232,7 @@ class GatewayInput(InputChannel):
         install_kept_connections()
         install_past_states()
         install_applied_events()
+        install_count_vectors()
         install_debug_copies()
         install_empty_domain()
         install_rule_keys()
