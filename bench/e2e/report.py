@@ -125,6 +125,29 @@ def _ratios_to_stock(run: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _logs(run: dict[str, Any]) -> list[str]:
+    """What the processes logged in the run: a traceback is a failed turn or
+    call, so a run with any is not a measure of a working assistant (its
+    people may all have been answered, with apologies)."""
+    logs = run.get("logs") or {}
+    if not logs:
+        return []
+    parts = []
+    for name, summary in logs.items():
+        levels = summary.get("by_level", {})
+        parts.append(
+            f"{name} {summary.get('tracebacks', 0)} tracebacks, "
+            f"{levels.get('ERROR', 0)} errors, {levels.get('WARNING', 0)} warnings"
+        )
+    failing = sum(summary.get("tracebacks", 0) for summary in logs.values())
+    warning = (
+        f" **{failing} tracebacks: these figures are of a failing run.**"
+        if failing
+        else ""
+    )
+    return ["", "Logs: " + "; ".join(parts) + "." + warning]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Tables per database and number of people, then Rasa's time per message."""
     m = report["machine"]
@@ -148,6 +171,7 @@ def markdown(report: dict[str, Any]) -> str:
             *_throughput(run),
         ]  # fmt: skip
         lines += _ratios_to_stock(run)
+        lines += _logs(run)
         lines += [
             "",
             "Rasa per message (ms; NLU, policies and tracker store in CPU of "
