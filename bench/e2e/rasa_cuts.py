@@ -3,7 +3,8 @@ action, a prediction), with Rasa's own code and with each of our cuts added in
 turn (`bot.rasa_graph_runner`, then `bot.rasa_slot_copy`, then
 `bot.rasa_past_states` replaying as Rasa does, then carrying the states on
 with `bot.rasa_states_replay`, then `bot.rasa_debug_copies`, then
-`bot.rasa_rule_keys`), in one process, alternating.
+`bot.rasa_rule_keys`, then `bot.rasa_applied_events`, then
+`bot.rasa_count_vectors`), in one process, alternating.
 
     python -m bench.e2e.rasa_cuts [--rounds 3] [--conversations 10] [--times 1]
 
@@ -37,9 +38,7 @@ TEXTS = [
 REPEATS = 5
 
 
-def conversation(
-    agent: Any, loop: asyncio.AbstractEventLoop, times: int = 1
-) -> None:
+def conversation(agent: Any, loop: asyncio.AbstractEventLoop, times: int = 1) -> None:
     """The texts, `times` over, as one conversation: each parsed, two
     predictions after it."""
     from rasa.core.channels.channel import UserMessage
@@ -81,19 +80,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--conversations", type=int, default=10)
-    parser.add_argument("--times", type=int, default=1,
-                        help="the texts this many times over in one session")
+    parser.add_argument(
+        "--times",
+        type=int,
+        default=1,
+        help="the texts this many times over in one session",
+    )
     args = parser.parse_args()
 
     from rasa.core.agent import Agent
     from rasa.core.policies.rule_policy import RulePolicy
     from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+        CountVectorsFeaturizer,
+    )
     from rasa.shared.core.slots import Slot
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
-    from bot import rasa_debug_copies, rasa_past_states, rasa_rule_keys
+    from bot import (
+        rasa_applied_events,
+        rasa_count_vectors,
+        rasa_debug_copies,
+        rasa_past_states,
+        rasa_rule_keys,
+    )
     from bot.rasa_graph_runner import RASA_RUN, run_in_order
     from bot.rasa_slot_copy import copy_slot
     from bot.rasa_states_replay import past_states as carried_on
@@ -112,8 +124,9 @@ def main() -> None:
 
     print("| round | Rasa's code | + graph in order | + short slot copy "
           "| + past states once | + states carried on "
-          "| + debug copies when logged | + rules left out first |")  # fmt: skip
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| + debug copies when logged | + rules left out first "
+          "| + applied events folded on | + each token counted once |")  # fmt: skip
+    print("| ---: |" + " ---: |" * 9)
     for number in range(1, args.rounds + 1):
         DaskGraphRunner.run = RASA_RUN
         if "__copy__" in vars(Slot):
@@ -124,6 +137,10 @@ def main() -> None:
         RulePolicy._get_possible_keys = rasa_rule_keys._RASA_GET_POSSIBLE_KEYS
         for module, rasas in rasas_copy.items():
             module.copy = rasas  # type: ignore[attr-defined]
+        DialogueStateTracker.applied_events = rasa_applied_events.RASA_APPLIED_EVENTS
+        CountVectorsFeaturizer._create_features = (
+            rasa_count_vectors.RASA_CREATE_FEATURES
+        )
         rasa = cpu()
         DaskGraphRunner.run = run_in_order
         ordered = cpu()
@@ -138,9 +155,13 @@ def main() -> None:
         debug = cpu()
         rasa_rule_keys.install()
         rules = cpu()
+        rasa_applied_events.install()
+        applied = cpu()
+        rasa_count_vectors.install()
+        counted = cpu()
         print(f"| {number} | {rasa:.2f} ms | {ordered:.2f} ms | {copied:.2f} ms "
               f"| {states:.2f} ms | {carried:.2f} ms | {debug:.2f} ms "
-              f"| {rules:.2f} ms |")  # fmt: skip
+              f"| {rules:.2f} ms | {applied:.2f} ms | {counted:.2f} ms |")  # fmt: skip
 
 
 if __name__ == "__main__":
