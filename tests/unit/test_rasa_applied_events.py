@@ -21,7 +21,11 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import rasa_applied_events as applied
 from tests.conftest import ROOT
-from tests.unit.test_rasa_states_replay import _events, _few_names_event
+from tests.unit.test_rasa_states_replay import (
+    _events,
+    _few_names_event,
+    after_each_event,
+)
 
 RASAS = applied.RASA_APPLIED_EVENTS
 
@@ -58,15 +62,9 @@ def test_applied_events_are_rasas_after_every_event(
     domain: Domain, data: st.DataObject, few: bool
 ) -> None:
     events = data.draw(st.lists(_more_events(domain, few), min_size=1, max_size=40))
-    tracker = DialogueStateTracker.from_events(
-        "one", [ActionExecuted("action_listen")], domain.slots
-    )
-    for event in events:
-        tracker.update(event)
+    for tracker in after_each_event(domain, data, events):
         if data.draw(st.booleans(), label="asked twice"):
             _assert_as_rasa(tracker)
-        if data.draw(st.booleans(), label="a copy of the tracker"):
-            tracker = tracker.copy()
         _assert_as_rasa(tracker)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -94,6 +95,22 @@ def _events(domain: Domain, few: bool = False) -> st.SearchStrategy[Event]:
     )  # fmt: skip
 
 
+def after_each_event(
+    domain: Domain, data: st.DataObject, events: list[Event]
+) -> Iterator[DialogueStateTracker]:
+    """A conversation's tracker after each of `events`, sometimes a copy of it
+    (a new tracker with the same event objects, as Rasa makes before an
+    action)."""
+    tracker = DialogueStateTracker.from_events(
+        "one", [ActionExecuted("action_listen")], domain.slots
+    )
+    for event in events:
+        tracker.update(event)
+        if data.draw(st.booleans(), label="a copy of the tracker"):
+            tracker = tracker.copy()
+        yield tracker
+
+
 def _assert_as_rasa(tracker: DialogueStateTracker, domain: Domain) -> None:
     for omit, ignore in ARGUMENTS:
         for rule_only in (None, _rule_only_data(domain)):
@@ -108,13 +125,7 @@ def test_states_are_rasas_after_every_event(
     domain: Domain, data: st.DataObject, few: bool
 ) -> None:
     events = data.draw(st.lists(_events(domain, few), min_size=1, max_size=30))
-    tracker = DialogueStateTracker.from_events(
-        "one", [ActionExecuted("action_listen")], domain.slots
-    )
-    for event in events:
-        tracker.update(event)
-        if data.draw(st.booleans(), label="a copy of the tracker"):
-            tracker = tracker.copy()
+    for tracker in after_each_event(domain, data, events):
         _assert_as_rasa(tracker, domain)
 
 
