@@ -165,7 +165,7 @@ def applied_events(self: DialogueStateTracker) -> list[Event]:
     events = self.events
     count = len(events)
     kept = getattr(self, KEPT, None)
-    if kept is not None and events.maxlen is None:
+    if kept is not None and getattr(events, "maxlen", None) is None:
         folded, last, loop_names, done = kept
         if 0 < folded <= count and events[folded - 1] is last:
             new = list(islice(events, folded, None))

@@ -16,6 +16,8 @@ scikit-learn's and scipy's dtypes. For `char_wb` the joined row is the sum of
 the token rows (it takes n-grams inside each whitespace-separated word, and
 joining with a space adds no word and splits none); for other analyzers the
 joined text is analyzed as scikit-learn does. `binary` vectorizers count 1.
+The kept counts go with the vocabulary they were counted with: a vocabulary
+fitted again or grown (Rasa's training) gets new ones.
 `tests/unit/test_rasa_count_vectors.py` compares the matrices (shape, dtype,
 rows, columns, values) with Rasa's for the training data and random text.
 """
@@ -43,9 +45,14 @@ TOKENS_KEPT = 10_000
 Counts = tuple[tuple[int, ...], tuple[int, ...]]
 """A document's counts: its columns in order, and the count of each."""
 
+Counters = tuple[Callable[[str], Counts], Callable[[str], Counts]]
+"""A token's counts (kept) and a joined text's counts (not kept)."""
+
 _counters: weakref.WeakKeyDictionary[
-    CountVectorizer, tuple[Callable[[str], Counts], Callable[[str], Counts]]
+    CountVectorizer, tuple[dict[str, int], int, Counters]
 ] = weakref.WeakKeyDictionary()
+"""Per vectorizer: the vocabulary counted with and its size, and the counters
+(made again when Rasa fits or grows the vocabulary, as in training)."""
 
 
 def _counting(vectorizer: CountVectorizer) -> Callable[[str], Counts]:
@@ -67,15 +74,19 @@ def _counting(vectorizer: CountVectorizer) -> Callable[[str], Counts]:
     return counts
 
 
-def _counters_of(
-    vectorizer: CountVectorizer,
-) -> tuple[Callable[[str], Counts], Callable[[str], Counts]]:
-    """A token's counts (kept) and a joined text's counts (not kept)."""
-    counters = _counters.get(vectorizer)
-    if counters is None:
-        counts = _counting(vectorizer)
-        counters = (lru_cache(maxsize=TOKENS_KEPT)(counts), counts)
-        _counters[vectorizer] = counters
+def _counters_of(vectorizer: CountVectorizer) -> Counters:
+    """The vectorizer's counters for its vocabulary as it is now."""
+    kept = _counters.get(vectorizer)
+    vocabulary = getattr(vectorizer, "vocabulary_", None)
+    if kept is not None and kept[0] is vocabulary and kept[1] == len(vocabulary or ()):
+        return kept[2]
+    counts = _counting(vectorizer)
+    counters = (lru_cache(maxsize=TOKENS_KEPT)(counts), counts)
+    _counters[vectorizer] = (
+        vectorizer.vocabulary_,
+        len(vectorizer.vocabulary_),
+        counters,
+    )
     return counters
 
 

@@ -153,3 +153,22 @@ def test_a_token_is_counted_once(featurizers: dict[str, Any], tmp_path: Path) ->
     counted.create_features(featurizer, "text", [["daftar", "prakerja", "daftar"]])
     info = token_counts.cache_info()  # type: ignore[attr-defined]
     assert (info.misses, info.hits) == (2, 1)
+
+
+def test_a_vocabulary_fitted_again_is_counted_with_the_new_one(
+    tmp_path: Path,
+) -> None:
+    """As in training, where Rasa fits or grows a vectorizer's vocabulary."""
+    featurizer = CountVectorsFeaturizer.create(
+        {**CountVectorsFeaturizer.get_default_config(), "analyzer": "word"},
+        LocalModelStorage(tmp_path),
+        Resource("refit"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
+    data = load_data(str(ROOT / "data" / "nlu"))
+    TOKENIZER.process_training_data(data)
+    featurizer.train(data)
+    tokens = _tokens(featurizer, "mau daftar prakerja")
+    _assert_as_rasa(featurizer, tokens)
+    featurizer.vectorizers["text"].fit(["prakerja zzz", "daftar yyy"])
+    _assert_as_rasa(featurizer, tokens)
