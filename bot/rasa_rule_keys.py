@@ -37,13 +37,12 @@ Needs = tuple[str | None, str | None]
 @dataclass(frozen=True)
 class RuleIndex:
     """A lookup's rules as Rasa's first step meets them: in the order a set of
-    its keys iterates (`order`), what each requires of the latest state
-    (`needs`), and, by those requirements, their places in that order
-    (`by_needs`; `unchecked`: rules Rasa may accept without looking)."""
+    its keys iterates (`order`), and, by what each requires of the latest
+    state, their places in that order (`by_needs`; `unchecked`: rules Rasa may
+    accept without looking)."""
 
     lookup: dict[str, str]
     order: list[str]
-    needs: dict[str, Needs]
     by_needs: dict[Needs, list[int]]
     unchecked: list[int]
 
@@ -65,7 +64,6 @@ def rule_index(policy: RulePolicy, lookup: dict[str, str]) -> RuleIndex:
     if kept is not None and kept.lookup is lookup:
         return kept
     order = list(set(lookup.keys()))  # as Rasa's `set(lookup.keys())` iterates
-    needs: dict[str, Needs] = {}
     by_needs: dict[Needs, list[int]] = {}
     unchecked: list[int] = []
     for place, key in enumerate(order):
@@ -73,18 +71,13 @@ def rule_index(policy: RulePolicy, lookup: dict[str, str]) -> RuleIndex:
         if not last.get(PREVIOUS_ACTION):  # Rasa may accept it unchecked
             unchecked.append(place)
             continue
-        needs[key] = (
+        needs = (
             _required(last.get(PREVIOUS_ACTION), ACTION_NAME),
             _required(last.get(USER), INTENT),
         )
-        by_needs.setdefault(needs[key], []).append(place)
-    _indexes[id(lookup)] = RuleIndex(lookup, order, needs, by_needs, unchecked)
+        by_needs.setdefault(needs, []).append(place)
+    _indexes[id(lookup)] = RuleIndex(lookup, order, by_needs, unchecked)
     return _indexes[id(lookup)]
-
-
-def rule_needs(policy: RulePolicy, lookup: dict[str, str]) -> dict[str, Needs]:
-    """What each rule of `lookup` requires of the latest state."""
-    return rule_index(policy, lookup).needs
 
 
 def may_match(index: RuleIndex, latest: State) -> list[str]:

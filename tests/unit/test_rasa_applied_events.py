@@ -23,8 +23,8 @@ from bot import rasa_applied_events as applied
 from tests.conftest import ROOT
 from tests.unit.test_rasa_states_replay import (
     _events,
-    _few_names_event,
     after_each_event,
+    after_each_few_names_event,
 )
 
 RASAS = applied.RASA_APPLIED_EVENTS
@@ -72,15 +72,10 @@ def test_applied_events_are_rasas_in_many_conversations_of_few_names(
     domain: Domain,
 ) -> None:
     rng = random.Random(2027)
-    for number in range(400):
-        tracker = DialogueStateTracker.from_events(
-            f"few{number}", [ActionExecuted("action_listen")], domain.slots
-        )
-        for _ in range(rng.randrange(3, 30)):
-            tracker.update(_few_names_event(domain, rng))
-            if rng.random() < 0.2:
-                tracker.update(ActionExecutionRejected(domain.form_names[0]))
-            _assert_as_rasa(tracker)
+    for tracker in after_each_few_names_event(domain, rng, 400, 30):
+        if rng.random() < 0.2:
+            tracker.update(ActionExecutionRejected(domain.form_names[0]))
+        _assert_as_rasa(tracker)
 
 
 def test_only_new_events_are_folded(

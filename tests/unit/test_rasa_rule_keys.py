@@ -87,7 +87,7 @@ def test_with_other_latest_actions_and_intents_too(
     asked: list[tuple[RulePolicy, dict[str, str], list[Any]]],
 ) -> None:
     policy, lookup, _ = asked[0]
-    needs = rasa_rule_keys.rule_needs(policy, lookup).values()
+    needs = rasa_rule_keys.rule_index(policy, lookup).by_needs  # (action, intent)
     actions: list[str | None] = [None]  # None: a conversation's first state
     actions += sorted({action for action, _ in needs if action} | {"action_listen"})
     intents = sorted({intent for _, intent in needs if intent})

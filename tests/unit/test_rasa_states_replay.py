@@ -151,17 +151,25 @@ def _few_names_event(domain: Domain, rng: random.Random) -> Event:
     )()
 
 
-def test_states_are_rasas_in_many_short_conversations_of_few_names(
-    domain: Domain,
-) -> None:
-    rng = random.Random(2026)
-    for number in range(600):
+def after_each_few_names_event(
+    domain: Domain, rng: random.Random, conversations: int, longest: int
+) -> Iterator[DialogueStateTracker]:
+    """Each of `conversations` conversations of 3 to `longest` - 1 events of
+    few names (`_few_names_event`), its tracker after each event."""
+    for number in range(conversations):
         tracker = DialogueStateTracker.from_events(
             f"few{number}", [ActionExecuted("action_listen")], domain.slots
         )
-        for _ in range(rng.randrange(3, 14)):
+        for _ in range(rng.randrange(3, longest)):
             tracker.update(_few_names_event(domain, rng))
-            _assert_as_rasa(tracker, domain)
+            yield tracker
+
+
+def test_states_are_rasas_in_many_short_conversations_of_few_names(
+    domain: Domain,
+) -> None:
+    for tracker in after_each_few_names_event(domain, random.Random(2026), 600, 14):
+        _assert_as_rasa(tracker, domain)
 
 
 def test_an_action_undone_rewinds_to_rasas_hidden_turn(domain: Domain) -> None:
