@@ -87,6 +87,27 @@ def test_the_report_has_the_ratio_to_stock_and_the_breakdown() -> None:
     assert "`run_X0`" in text
 
 
+def test_the_report_calls_a_run_with_tracebacks_a_failing_one() -> None:
+    """A broken NLU answered everyone with apologies: 0 errors, 0 timeouts."""
+
+    def report(rasa_tracebacks: int) -> str:
+        logs = {name: {"by_level": {}, "tracebacks": 0, "most_common": []}
+                for name in ("gateway1", "rasa", "actions")}  # fmt: skip
+        logs["rasa"] = {"by_level": {"ERROR": 3}, "tracebacks": rasa_tracebacks}
+        return markdown({
+            "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.10",
+                        "load_average_at_start": [1.0],
+                        "load_average_at_end": [2.0]},
+            "command": "python -m bench.e2e", "date": "today",
+            "runs": [{"database": "SQLite", "people": 50, "ready_s": 9.0,
+                      "whole_path": _phase(30.0), "logs": logs}],
+        })  # fmt: skip
+
+    assert "rasa 2 tracebacks, 3 errors, 0 warnings" in report(2)
+    assert "**2 tracebacks: these figures are of a failing run.**" in report(2)
+    assert "failing run" not in report(0)
+
+
 def test_the_stock_model_is_keyed_by_the_configs_content_not_its_comments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
