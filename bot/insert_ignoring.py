@@ -29,6 +29,8 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from bot.direct_sql import DirectStatement
+
 
 class OnConflictDoNothing(ClauseElement):
     """`ON CONFLICT [(target columns)] DO NOTHING`."""
@@ -78,5 +80,11 @@ def insert_ignoring_conflict(
     `conflict` columns' key only. A concurrent insert of the same key waits for
     the other transaction and then does nothing; the caller's transaction is
     never aborted by the clash."""
-    statement = insert_ignoring(table, tuple(conflict or ()))
-    return bool(session.execute(statement, values).rowcount == 1)
+    statement = _direct(table, tuple(conflict or ()))
+    return bool(statement.execute(session, values).rowcount == 1)
+
+
+@functools.lru_cache(maxsize=128)
+def _direct(table: Any, target: tuple[str, ...]) -> DirectStatement:
+    """`insert_ignoring` run past SQLAlchemy's per-call work (`bot.direct_sql`)."""
+    return DirectStatement(insert_ignoring(table, target), values_from_parameters=True)

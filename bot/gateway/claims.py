@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot import leases
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.gateway import burst
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outcome import Held, PendingMessage
@@ -89,7 +90,10 @@ def _candidates(lock: bool) -> Any:
     )
 
 
-CANDIDATES = {False: _candidates(False), True: _candidates(True)}
+CANDIDATES = {
+    False: DirectStatement(_candidates(False)),
+    True: DirectStatement(_candidates(True)),
+}
 TAKE = (
     update(conversations)
     .where(conversations.c.id.in_(bindparam("ids", expanding=True)), _lease_free())
@@ -104,15 +108,17 @@ TAKEN = select(conversations.c.id).where(
     conversations.c.lease_owner == bindparam("me"),
     conversations.c.lease_token == bindparam("token"),
 )
-HELD_CONVERSATION = select(
-    conversations.c.address,
-    conversations.c.pseudonym,
-    conversations.c.simulated,
-    conversations.c.opted_out,
-    conversations.c.state,
-    active_ticket_id(conversations.c.id).label("ticket_id"),
-).where(HOLDS)
-NEXT_ROWS = (
+HELD_CONVERSATION = DirectStatement(
+    select(
+        conversations.c.address,
+        conversations.c.pseudonym,
+        conversations.c.simulated,
+        conversations.c.opted_out,
+        conversations.c.state,
+        active_ticket_id(conversations.c.id).label("ticket_id"),
+    ).where(HOLDS)
+)
+NEXT_ROWS = DirectStatement(
     select(
         inbox.c.id,
         inbox.c.attempts,
@@ -131,13 +137,14 @@ NEXT_ROWS = (
     .order_by(inbox.c.id)
     .limit(2)  # the next one tells whether a burst goes on
 )
-RELEASE = (
+RELEASE = DirectStatement(
     update(conversations)
     .where(HOLDS)
     .values(lease_owner=None, lease_until=None, lease_token=None)
 )
-"""The statements are built once with bound parameters: building a statement
-and its cache key costs more CPU than running it."""
+"""The statements are built once with bound parameters (building a statement
+and its cache key costs more CPU than running it), those of every message run
+past SQLAlchemy's per-call work (`bot.direct_sql`)."""
 
 
 class ConversationClaims:
@@ -168,9 +175,9 @@ class ConversationClaims:
             lock = session.get_bind().dialect.name == "postgresql"
             ids = [
                 int(conversation_id)
-                for conversation_id in session.execute(
-                    CANDIDATES[lock], {**params, "limit": limit}
-                ).scalars()
+                for conversation_id in CANDIDATES[lock]
+                .execute(session, {**params, "limit": limit})
+                .scalars()
             ]
             if not ids:
                 return []
@@ -202,12 +209,12 @@ class ConversationClaims:
     def _read(self, session: Session, held: Held) -> PendingMessage | None:
         """The conversation's oldest pending row while the claim holds it."""
         conversation_id = held.conversation_id
-        conversation = session.execute(
-            HELD_CONVERSATION, self.fence(held.conversation_id, held.token)
+        conversation = HELD_CONVERSATION.execute(
+            session, self.fence(held.conversation_id, held.token)
         ).first()
         if conversation is None:
             return None
-        rows = session.execute(NEXT_ROWS, {"conversation_id": conversation_id}).all()
+        rows = NEXT_ROWS.execute(session, {"conversation_id": conversation_id}).all()
         if not rows:
             return None
         messages = [
@@ -265,4 +272,4 @@ class ConversationClaims:
             self._release(session, held)
 
     def _release(self, session: Session, held: Held) -> None:
-        session.execute(RELEASE, self.fence(held.conversation_id, held.token))
+        RELEASE.execute(session, self.fence(held.conversation_id, held.token))

@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 from bot import leases
 from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.gateway.chat_anchor import newest_inbound_before
 from bot.gateway.options import GatewayOptions
 from bot.gateway.statuses import apply_early_statuses
@@ -133,10 +134,13 @@ def _lease_free() -> Any:
     )
 
 
-STORE_RESULT = update(outbox).where(
-    outbox.c.id == bindparam("b_id"),
-    outbox.c.lease_owner == bindparam("b_owner"),
-    outbox.c.lease_token == bindparam("b_token"),
+STORE_RESULT = DirectStatement(
+    update(outbox).where(
+        outbox.c.id == bindparam("b_id"),
+        outbox.c.lease_owner == bindparam("b_owner"),
+        outbox.c.lease_token == bindparam("b_token"),
+    ),
+    values_from_parameters=True,
 )
 """A send's result, while the claim (owner and token) still holds the row: the
 columns to set are the other parameters of the execution."""
@@ -646,8 +650,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         """Update the row while the lease is still ours; False when it was lost
         (the values are parameters of one prepared statement: no SQL is built).
         A `bot.group_commit` job."""
-        updated = session.execute(
-            STORE_RESULT,
+        updated = STORE_RESULT.execute(
+            session,
             {
                 **values,
                 "b_id": item.outbox_id,

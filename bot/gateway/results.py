@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Channel
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.gateway import burst, claims
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.options import GatewayOptions
@@ -86,8 +87,10 @@ def store_flush(
 
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows with one Core statement (no ORM objects)."""
-    if rows:
-        session.execute(INSERT_OUTBOX, rows)
+    if len(rows) == 1:
+        INSERT_OUTBOX.execute(session, rows[0])
+    elif rows:  # one executemany
+        session.execute(INSERT_OUTBOX.statement, rows)
 
 
 def _sendable(row: dict[str, Any], outcome: Outcome) -> bool:
@@ -111,7 +114,7 @@ def _adopt_first(
     the chat is unsent (replies of one chat go out in order); the rows left to
     insert. A leased row wakes no other process (the insert trigger skips it)."""
     if (
-        session.execute(UNSENT, {"conversation_id": pending.conversation_id}).first()
+        UNSENT.execute(session, {"conversation_id": pending.conversation_id}).first()
         is not None
     ):
         return rows
@@ -122,15 +125,14 @@ def _adopt_first(
         "lease_token": adoption.token,
         "send_started_at": now,
     }
-    inserted = session.execute(INSERT_OUTBOX, first)
-    adoption.outbox_id = int(inserted.inserted_primary_key[0])
+    adoption.outbox_id = INSERT_OUTBOX.execute(session, first).inserted_id
     adoption.seq, adoption.started_at = int(first["seq"]), now
     return rows[1:]
 
 
 inbox, conversations = InboxMessage.__table__, Conversation.__table__
 outbox = OutboxMessage.__table__
-UNSENT = (
+UNSENT = DirectStatement(
     select(outbox.c.id)
     .where(
         outbox.c.conversation_id == bindparam("conversation_id"),
@@ -138,10 +140,12 @@ UNSENT = (
     )
     .limit(1)
 )
-"""A reply of the chat not sent yet (built once)."""
+"""A reply of the chat not sent yet."""
 
-INSERT_OUTBOX = insert(OutboxMessage.__table__)
-MARK_DONE = (
+INSERT_OUTBOX = DirectStatement(
+    insert(OutboxMessage.__table__), values_from_parameters=True
+)
+MARK_DONE = DirectStatement(
     update(inbox)
     .where(inbox.c.id == bindparam("inbox_id"), inbox.c.status == INBOX_PENDING)
     .values(
@@ -151,7 +155,7 @@ MARK_DONE = (
         last_error=bindparam("note", type_=inbox.c.last_error.type),
     )
 )
-ANOTHER_PENDING = (
+ANOTHER_PENDING = DirectStatement(
     select(inbox.c.id)
     .where(
         inbox.c.conversation_id == bindparam("conversation_id"),
@@ -165,13 +169,13 @@ _NEW_STATE = {
     "opted_out": bindparam("new_opted_out", type_=conversations.c.opted_out.type),
     "not_before": None,
 }
-KEEP = (
+KEEP = DirectStatement(
     update(conversations)
     .where(claims.HOLDS)
     .values(**_NEW_STATE, lease_until=bindparam("until", type_=DateTime()))
 )
 """The turn's new state; the lease goes on (another row is pending)."""
-RELEASE_WITH_STATE = (
+RELEASE_WITH_STATE = DirectStatement(
     update(conversations)
     .where(claims.HOLDS)
     .values(**_NEW_STATE, lease_owner=None, lease_until=None, lease_token=None)
@@ -215,14 +219,14 @@ class Results:
         # The conversation's row is locked first, as the intake locks it before
         # inserting: a message stored at that moment (its insert waits for
         # this row's update) cannot deadlock with this transaction.
-        more = session.execute(
-            ANOTHER_PENDING,
+        more = ANOTHER_PENDING.execute(
+            session,
             {"conversation_id": pending.conversation_id, "inbox_id": pending.inbox_id},
         ).first()
         fence = self._claims.fence(pending.conversation_id, pending.lease_token)
         kept = (
-            session.execute(
-                KEEP if more is not None else RELEASE_WITH_STATE,
+            (KEEP if more is not None else RELEASE_WITH_STATE).execute(
+                session,
                 {
                     **fence,
                     "new_state": outcome.state,
@@ -234,8 +238,8 @@ class Results:
         )
         if not kept:
             raise AbandonError(Stored.LOST)
-        done = session.execute(
-            MARK_DONE,
+        done = MARK_DONE.execute(
+            session,
             {"inbox_id": pending.inbox_id, "now": now, "note": outcome.note},
         )
         if done.rowcount != 1:

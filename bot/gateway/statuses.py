@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.messages.models import (
     OUTBOX_DELIVERED,
     OUTBOX_UNDELIVERED,
@@ -38,7 +39,7 @@ EARLY_STATUS_TTL = timedelta(days=7)
 
 
 _outbox = OutboxMessage.__table__
-STATUS_ROW = (
+STATUS_ROW = DirectStatement(
     select(
         _outbox.c.id, _outbox.c.status, _outbox.c.delivery_status, _outbox.c.priority
     )
@@ -47,7 +48,7 @@ STATUS_ROW = (
 )
 """The sent row with a provider id, locked until the commit (built once: two or
 three callbacks come for every SMS)."""
-SET_STATUS = (
+SET_STATUS = DirectStatement(
     update(_outbox)
     .where(_outbox.c.id == bindparam("row_id"))
     .values(
@@ -69,7 +70,9 @@ def _new_outbox_status(status: str) -> str | None:
 
 
 @cache
-def _set_status_by_provider_id(new_status: str | None, returning: bool) -> Any:
+def _set_status_by_provider_id(
+    new_status: str | None, returning: bool
+) -> DirectStatement:
     """The one UPDATE of the usual callback (see `record_status`), built once
     per outbox status it sets and per dialect kind."""
     values: dict[str, Any] = {
@@ -93,7 +96,7 @@ def _set_status_by_provider_id(new_status: str | None, returning: bool) -> Any:
             statement = statement.returning(_outbox.c.id, _outbox.c.priority)
         else:
             statement = statement.where(_outbox.c.priority != PRIORITY_BULK)
-    return statement.values(**values).execution_options(synchronize_session=False)
+    return DirectStatement(statement.values(**values))
 
 
 def _record_in_one_statement(
@@ -106,8 +109,8 @@ def _record_in_one_statement(
     new_status = _new_outbox_status(status)
     returning = session.get_bind().dialect.name == "postgresql"
     now = utcnow()
-    result = session.execute(
-        _set_status_by_provider_id(new_status, returning),
+    result = _set_status_by_provider_id(new_status, returning).execute(
+        session,
         {
             "provider_id": provider_message_id,
             "new_delivery_status": status,
@@ -140,8 +143,8 @@ def record_status(
     status = status.strip().lower()
     if _record_in_one_statement(session, provider_message_id, status, error_code):
         return True
-    row = session.execute(
-        STATUS_ROW, {"provider_message_id": provider_message_id}
+    row = STATUS_ROW.execute(
+        session, {"provider_message_id": provider_message_id}
     ).one_or_none()
     if row is None:
         return False
@@ -149,8 +152,8 @@ def record_status(
         return True
     new_status = _new_outbox_status(status) or row.status
     now = utcnow()
-    session.execute(
-        SET_STATUS,
+    SET_STATUS.execute(
+        session,
         {
             "row_id": row.id,
             "delivery_status": status,
@@ -165,15 +168,17 @@ def record_status(
 
 
 _early = EarlyDeliveryStatus.__table__
-KEPT = (
+KEPT = DirectStatement(
     select(_early.c.id, _early.c.status, _early.c.error_code)
     .where(_early.c.provider_message_id == bindparam("provider_message_id"))
     .order_by(_early.c.id)
 )
 """The kept statuses of one provider id, in arrival order (built once: the
 sender looks after every SMS it stores)."""
-KEEP = insert(_early)
-FORGET_OLD = delete(_early).where(_early.c.received_at < bindparam("before"))
+KEEP = DirectStatement(insert(_early), values_from_parameters=True)
+FORGET_OLD = DirectStatement(
+    delete(_early).where(_early.c.received_at < bindparam("before"))
+)
 FORGET = delete(_early).where(_early.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -186,9 +191,9 @@ def keep_early_status(
     """Keep a delivery status whose message is not stored yet (the caller commits,
     then looks for the message again); forget kept ones past their time."""
     now = utcnow()
-    session.execute(FORGET_OLD, {"before": now - EARLY_STATUS_TTL})
-    session.execute(
-        KEEP,
+    FORGET_OLD.execute(session, {"before": now - EARLY_STATUS_TTL})
+    KEEP.execute(
+        session,
         {
             "provider_message_id": provider_message_id,
             "status": status[:32],
@@ -201,7 +206,7 @@ def keep_early_status(
 def apply_early_statuses(session: Session, provider_message_id: str) -> int:
     """Apply the kept statuses of this id, in arrival order, to its stored row and
     forget them (idempotent); the caller commits. How many were applied."""
-    kept = session.execute(KEPT, {"provider_message_id": provider_message_id}).all()
+    kept = KEPT.execute(session, {"provider_message_id": provider_message_id}).all()
     if not kept:  # nearly always: one prebuilt statement, no ORM
         return 0
     applied = [

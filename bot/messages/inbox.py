@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.insert_ignoring import insert_ignoring_conflict
 from bot.messages.models import (
     INBOX_PENDING,
@@ -39,7 +40,7 @@ def lock_order(channel: str, address: str) -> str:
     return f"conversation {channel} {address}"
 
 
-_FIND_CONVERSATION = (
+_FIND_CONVERSATION = DirectStatement(
     select(Conversation.__table__.c.id)
     .where(
         Conversation.__table__.c.channel == bindparam("channel"),
@@ -47,19 +48,21 @@ _FIND_CONVERSATION = (
     )
     .with_for_update()
 )
-"""The conversation of (channel, address), its row locked (built once)."""
+"""The conversation of (channel, address), its row locked."""
 
 
-_COUNT_WAITING = select(func.count(InboxMessage.__table__.c.id)).where(
-    InboxMessage.__table__.c.conversation_id == bindparam("conversation_id"),
-    InboxMessage.__table__.c.status == INBOX_PENDING,
+_COUNT_WAITING = DirectStatement(
+    select(func.count(InboxMessage.__table__.c.id)).where(
+        InboxMessage.__table__.c.conversation_id == bindparam("conversation_id"),
+        InboxMessage.__table__.c.status == INBOX_PENDING,
+    )
 )
-"""How many messages of the conversation wait (built once)."""
+"""How many messages of the conversation wait."""
 
 
 def _find_conversation(session: Session, channel: str, address: str) -> int | None:
-    found = session.execute(
-        _FIND_CONVERSATION, {"channel": channel, "address": address}
+    found = _FIND_CONVERSATION.execute(
+        session, {"channel": channel, "address": address}
     ).scalar_one_or_none()
     return None if found is None else int(found)
 
@@ -75,7 +78,7 @@ def _lock_counting_waiting(
     found = _find_conversation(session, channel, address)
     if found is None:
         return None
-    waiting = session.execute(_COUNT_WAITING, {"conversation_id": found}).scalar_one()
+    waiting = _COUNT_WAITING.execute(session, {"conversation_id": found}).scalar_one()
     return found, int(waiting)
 
 

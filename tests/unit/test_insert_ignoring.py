@@ -72,15 +72,24 @@ def test_with_a_target_only_that_key_is_skipped_and_the_sql_is_cached(
         assert insert_ignoring_conflict(
             session, people, {"nik": "1", "email": "a"}, ["nik"]
         )
-        again = session.execute(
-            insert_ignoring(people, ("nik",)), {"nik": "1", "email": "b"}
+        again, once_more = (
+            session.execute(insert_ignoring(people, ("nik",)), {"nik": "1", "email": e})
+            for e in ("b", "c")
         )
-        assert again.rowcount == 0
-        assert again.context.cache_hit is CACHE_HIT
+        assert again.rowcount == 0 and once_more.rowcount == 0
+        assert once_more.context.cache_hit is CACHE_HIT
         with pytest.raises(IntegrityError):  # another key's clash is an error
             insert_ignoring_conflict(
                 session, people, {"nik": "2", "email": "a"}, ["nik"]
             )
+
+
+def test_the_helper_runs_past_sqlalchemys_per_call_work(engine: Engine) -> None:
+    """`insert_ignoring_conflict` runs the statement as `bot.direct_sql` does."""
+    from bot.insert_ignoring import _direct
+
+    for target in ((), ("nik",)):
+        assert _direct(people, target).plan(engine.dialect, ["nik", "email"])
 
 
 def test_the_target_is_rendered_and_part_of_the_cache_key() -> None:

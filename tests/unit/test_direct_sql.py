@@ -1,0 +1,343 @@
+"""`bot.direct_sql`: statements compiled once and run on the driver's cursor give
+what `Session.execute` gives (rows, conversions, counts, keys, errors, events),
+on SQLite and PostgreSQL; the gateway's hot statements all qualify."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.orm import Session
+
+from bot.db import make_engine
+from bot.direct_sql import DirectStatement
+from bot.messages.models import JsonType
+from tests.postgres import BACKENDS, fresh_database
+
+FIXED = datetime(2026, 1, 1, 10, 0, 0)
+
+metadata = MetaData()
+items = Table(
+    "direct_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(32), nullable=False, unique=True),
+    Column("flag", Boolean, nullable=False, default=False),
+    Column("data", JsonType, nullable=False, default=dict),
+    Column("seen_at", DateTime, nullable=True),
+    Column("kind", String(16), nullable=False, default="plain"),
+    Column(
+        "updated_at",
+        DateTime,
+        nullable=False,
+        default=lambda: FIXED,
+        onupdate=lambda: FIXED + timedelta(days=1),
+    ),
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database of each backend with the `direct_items` table."""
+    with fresh_database(request.param, tmp_path, "direct_sql") as url:
+        made = make_engine(url)
+        try:
+            metadata.create_all(made)
+            yield made
+        finally:
+            made.dispose()
+
+
+def _both(
+    engine: Engine, statement: Any, parameters: dict[str, Any]
+) -> tuple[Any, Any]:
+    """The statement run directly and through `Session.execute`, each in a
+    transaction rolled back afterwards: (rows and count) of each."""
+    direct = DirectStatement(statement)
+    results = []
+    for run in (
+        lambda s: direct.execute(s, parameters),
+        lambda s: s.execute(statement, parameters),
+    ):
+        with Session(engine) as session:
+            result = run(session)
+            rows = [tuple(row) for row in result] if _returns_rows(result) else []
+            results.append((rows, result.rowcount))
+            session.rollback()
+    return results[0], results[1]
+
+
+def _returns_rows(result: Any) -> bool:
+    return getattr(result, "returns_rows", True)
+
+
+def _seed(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        for row in (
+            {"name": "a", "flag": True, "data": {"x": 1}, "seen_at": FIXED},
+            {"name": "b", "data": {}, "seen_at": FIXED.replace(microsecond=5)},
+            {"name": "c", "kind": "rare"},
+        ):
+            session.execute(insert(items), row)
+
+
+def test_selects_give_sqlalchemys_rows_with_conversions(engine: Engine) -> None:
+    _seed(engine)
+    statement = (
+        select(items.c.id, items.c.name, items.c.flag, items.c.data, items.c.seen_at)
+        .where(items.c.kind == bindparam("kind"))
+        .order_by(items.c.id)
+    )
+    direct, through = _both(engine, statement, {"kind": "plain"})
+    assert direct[0] == through[0]
+    assert [type(v) for v in direct[0][0]] == [int, str, bool, dict, datetime]
+    counted = select(func.count(items.c.id).label("n")).where(
+        items.c.seen_at >= bindparam("since", type_=DateTime())
+    )
+    assert _both(engine, counted, {"since": FIXED})[0][0] == [(2,)]
+
+
+def test_rows_are_named_and_the_result_methods_agree(engine: Engine) -> None:
+    _seed(engine)
+    by_kind = DirectStatement(
+        select(items.c.name, items.c.flag)
+        .where(items.c.kind == bindparam("kind"))
+        .order_by(items.c.id)
+    )
+    with Session(engine) as session:
+        plain = by_kind.execute(session, {"kind": "plain"})
+        assert [row.name for row in plain] == ["a", "b"]
+        assert plain.scalars() == ["a", "b"]
+        assert plain.first() == ("a", True)
+        assert plain.scalar() == "a"
+        with pytest.raises(MultipleResultsFound):
+            plain.one()
+        with pytest.raises(MultipleResultsFound):
+            plain.scalar_one_or_none()
+        rare = by_kind.execute(session, {"kind": "rare"})
+        assert rare.one().name == "c" and rare.scalar_one() == "c"
+        none = by_kind.execute(session, {"kind": "none"})
+        assert none.first() is None and none.scalar_one_or_none() is None
+        with pytest.raises(NoResultFound):
+            none.one()
+
+
+def test_updates_set_parameters_and_onupdate_values(engine: Engine) -> None:
+    _seed(engine)
+    statement = DirectStatement(
+        update(items).where(items.c.name == bindparam("b_name")),
+        values_from_parameters=True,
+    )
+    with Session(engine) as session, session.begin():
+        changed = statement.execute(
+            session, {"b_name": "a", "kind": "done", "flag": False}
+        )
+        missed = statement.execute(session, {"b_name": "zz", "kind": "done"})
+        other_keys = statement.execute(session, {"b_name": "b", "data": {"y": [1]}})
+    assert (changed.rowcount, missed.rowcount, other_keys.rowcount) == (1, 0, 1)
+    with engine.connect() as connection:
+        rows = {r.name: r for r in connection.execute(select(items))}
+    assert (rows["a"].kind, rows["a"].flag) == ("done", False)
+    assert rows["a"].updated_at == FIXED + timedelta(days=1)  # onupdate, as SQLAlchemy
+    assert rows["b"].data == {"y": [1]} and rows["b"].kind == "plain"
+    assert rows["c"].updated_at == FIXED  # untouched
+
+
+def test_inserts_apply_defaults_and_give_the_new_key(engine: Engine) -> None:
+    _seed(engine)
+    statement = DirectStatement(insert(items), values_from_parameters=True)
+    with Session(engine) as session, session.begin():
+        new_id = statement.execute(session, {"name": "d"}).inserted_id
+        sqlalchemy_id = session.execute(
+            insert(items), {"name": "e"}
+        ).inserted_primary_key[0]
+    assert sqlalchemy_id == new_id + 1
+    with engine.connect() as connection:
+        row = connection.execute(select(items).where(items.c.id == new_id)).one()
+    assert (row.name, row.flag, row.data, row.kind, row.updated_at) == (
+        "d",
+        False,
+        {},
+        "plain",
+        FIXED,
+    )
+
+
+def test_a_constant_in_list_is_expanded_and_a_run_time_one_goes_through_sqlalchemy(
+    engine: Engine,
+) -> None:
+    _seed(engine)
+    constant = (
+        select(items.c.name)
+        .where(items.c.kind.not_in(["rare", "x"]))
+        .order_by(items.c.name)
+    )
+    assert DirectStatement(constant).plan(engine.dialect) is not None
+    direct, through = _both(engine, constant, {})
+    assert direct[0] == through[0] == [("a",), ("b",)]
+    at_run_time = DirectStatement(
+        delete(items).where(items.c.name.in_(bindparam("names", expanding=True)))
+    )
+    assert at_run_time.plan(engine.dialect) is None
+    with Session(engine) as session, session.begin():
+        assert at_run_time.execute(session, {"names": ["a", "c"]}).rowcount == 2
+
+
+def test_a_missing_parameter_is_refused(engine: Engine) -> None:
+    statement = DirectStatement(
+        select(items.c.id).where(items.c.name == bindparam("name"))
+    )
+    with Session(engine) as session, pytest.raises(KeyError, match="name"):
+        statement.execute(session, {})
+
+
+def test_errors_are_sqlalchemys_and_the_transaction_is_the_sessions(
+    engine: Engine,
+) -> None:
+    _seed(engine)
+    statement = DirectStatement(insert(items), values_from_parameters=True)
+    with Session(engine) as session:
+        statement.execute(session, {"name": "new"})
+        with pytest.raises(IntegrityError):
+            statement.execute(session, {"name": "a"})
+        session.rollback()  # the first insert went with it: one transaction
+    with engine.connect() as connection:
+        names = connection.execute(select(items.c.name)).scalars().all()
+    assert "new" not in names
+
+
+def test_cursor_events_fire_as_for_sqlalchemys_own_statements(engine: Engine) -> None:
+    seen: list[str] = []
+
+    def before(
+        conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool
+    ) -> None:
+        seen.append(f"before {sql.split()[0]}")
+
+    def after(
+        conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool
+    ) -> None:
+        seen.append(f"after {sql.split()[0]}")
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    statement = DirectStatement(
+        select(items.c.id).where(items.c.name == bindparam("name"))
+    )
+    with Session(engine) as session:
+        statement.execute(session, {"name": "a"})
+    assert seen == ["before SELECT", "after SELECT"]
+
+
+_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=5)
+"""PostgreSQL's JSON takes no NUL, whoever writes it."""
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    when=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    data=st.dictionaries(_TEXT, st.integers() | _TEXT, max_size=3),
+    flag=st.booleans(),
+)
+def test_values_written_directly_read_back_as_sqlalchemy_wrote_them(
+    engine: Engine, when: datetime, data: dict[str, Any], flag: bool
+) -> None:
+    """Dates (whole seconds too: SQLite stores them as text, compared as text),
+    JSON and booleans round-trip both ways, and compare in SQL alike."""
+    write = DirectStatement(insert(items), values_from_parameters=True)
+    read = DirectStatement(
+        select(items.c.name, items.c.seen_at, items.c.data, items.c.flag)
+        .where(items.c.seen_at <= bindparam("until", type_=DateTime()))
+        .order_by(items.c.name)
+    )
+    values = {"seen_at": when, "data": data, "flag": flag}
+    with Session(engine) as session:
+        write.execute(session, {"name": "direct", **values})
+        session.execute(insert(items), {"name": "sqlalchemy", **values})
+        expected = [("direct", when, data, flag), ("sqlalchemy", when, data, flag)]
+        assert [tuple(r) for r in read.execute(session, {"until": when})] == expected
+        assert [
+            tuple(r) for r in session.execute(read.statement, {"until": when})
+        ] == expected
+        assert (
+            read.execute(session, {"until": when - timedelta(microseconds=1)}).all()
+            == []
+        )
+        session.rollback()
+
+
+HOT_MODULES = (
+    "bot.messages.inbox",
+    "bot.gateway.claims",
+    "bot.gateway.results",
+    "bot.gateway.outbox",
+    "bot.gateway.statuses",
+)
+
+
+def _direct_statements(dialect_name: str) -> list[tuple[str, DirectStatement]]:
+    found = []
+    for name in HOT_MODULES:
+        module = importlib.import_module(name)
+        for attribute, value in vars(module).items():
+            values = value.values() if isinstance(value, dict) else [value]
+            found.extend(
+                (f"{name}.{attribute}", each)
+                for each in values
+                if isinstance(each, DirectStatement)
+            )
+    statuses = importlib.import_module("bot.gateway.statuses")
+    for new_status in (None, "delivered"):
+        for returning in (False, dialect_name == "postgresql"):
+            found.append(
+                (
+                    f"statuses by provider id {new_status} {returning}",
+                    statuses._set_status_by_provider_id(new_status, returning),
+                )
+            )
+    return found
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql"])
+def test_every_hot_statement_of_the_gateway_runs_directly(dialect_name: str) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = (
+        sqlite.pysqlite.dialect()
+        if dialect_name == "sqlite"
+        else postgresql.psycopg2.dialect()
+    )
+    statements = _direct_statements(dialect_name)
+    assert len(statements) >= 15
+    for name, statement in statements:
+        if statement._by_names:
+            continue  # compiled per set of parameter names: run in the gateway tests
+        assert statement.plan(dialect) is not None, name
