@@ -12,24 +12,26 @@ conversions, the same errors (raised through SQLAlchemy's handler, which
 wraps them and notices a lost connection), and the engine's cursor events
 still fired when a listener is there.
 
-Only plain statements qualify, checked when compiled: no expanding `IN` or
-literal parameters, and column defaults (or `onupdate` values) that are
-constants or functions of nothing (`utcnow`), called here as SQLAlchemy calls
-them. Anything else stays on `Session.execute`.
+Only plain statements qualify, checked when compiled: no literal parameters,
+and column defaults (or `onupdate` values) that are constants or functions of
+nothing (`utcnow`), called here as SQLAlchemy calls them. An `IN` list given
+at run time is compiled once for each length it comes with (an empty one goes
+through SQLAlchemy). Anything else stays on `Session.execute`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql.elements import BindParameter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class _Bind:
     fixed: Any
     callable_: Callable[[], Any] | None
     process: Callable[[Any], Any] | None
+    item: int | None = None
+    """For an `IN` list given at run time: the place of this value in it."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ class _Plan:
         """The driver's parameters (a tuple or a dict) for the caller's values."""
         values = []
         for bind in self.binds:
-            if bind.key in given:
+            if bind.item is not None:
+                value = given[bind.key][bind.item]
+            elif bind.key in given:
                 value = given[bind.key]
             elif bind.name in given:
                 value = given[bind.name]
@@ -90,7 +96,10 @@ class _Plan:
 
 
 def _plan(
-    statement: ClauseElement, dialect: Dialect, column_keys: list[str] | None
+    statement: ClauseElement,
+    dialect: Dialect,
+    column_keys: list[str] | None,
+    lengths: Mapping[str, int],
 ) -> _Plan:
     compiled: Any = statement.compile(dialect=dialect, column_keys=column_keys)
     if compiled.literal_execute_params:
@@ -111,7 +120,7 @@ def _plan(
     for name in order:
         bind = by_name[name]
         if bind in compiled.post_compile_params:
-            expanded, sql = _expand(compiled, dialect, bind, name, sql)
+            expanded, sql = _expand(compiled, dialect, bind, name, sql, lengths)
             binds.extend(expanded)
             continue
         binds.append(
@@ -140,19 +149,35 @@ def _plan(
 
 
 def _expand(
-    compiled: Any, dialect: Dialect, bind: Any, name: str, sql: str
+    compiled: Any,
+    dialect: Dialect,
+    bind: Any,
+    name: str,
+    sql: str,
+    lengths: Mapping[str, int],
 ) -> tuple[list[_Bind], str]:
-    """An `IN` list given when the statement was built (a constant): one
-    parameter for each of its values, as SQLAlchemy renders it for each call;
-    ValueError for a list given at run time or an empty one."""
-    if bind.required or bind.callable is not None or not bind.value:
-        raise ValueError(f"an IN list given at run time: {bind.key!r}")
+    """An `IN` list: one parameter for each of its values, as SQLAlchemy renders
+    it for each call; a list given when the statement was built (a constant)
+    or at run time (`lengths`: how long it is in this plan). ValueError for an
+    empty list (SQLAlchemy renders an expression of its own for it)."""
     process = bind.type._cached_bind_processor(dialect)
-    names = [f"{name}_{index}" for index in range(1, len(bind.value) + 1)]
-    binds = [
-        _Bind(key=each, name=each, fixed=value, callable_=None, process=process)
-        for each, value in zip(names, bind.value, strict=True)
-    ]
+    if bind.required:
+        count = lengths.get(bind.key, 0)
+        names = [f"{name}_{index}" for index in range(1, count + 1)]
+        binds = [
+            _Bind(bind.key, each, _REQUIRED, None, process, item)
+            for item, each in enumerate(names)
+        ]
+    elif bind.callable is None:
+        names = [f"{name}_{index}" for index in range(1, len(bind.value or ()) + 1)]
+        binds = [
+            _Bind(key=each, name=each, fixed=value, callable_=None, process=process)
+            for each, value in zip(names, bind.value or (), strict=True)
+        ]
+    else:
+        raise ValueError(f"an IN list computed at run time: {bind.key!r}")
+    if not names:
+        raise ValueError(f"an empty IN list: {bind.key!r}")
     placeholders = ", ".join(compiled.bindtemplate % {"name": each} for each in names)
     token = f"__[POSTCOMPILE_{name}]"
     if sql.count(token) != 1:
@@ -255,19 +280,41 @@ class DirectStatement:
     ) -> None:
         self.statement = statement
         self._by_names = values_from_parameters
+        self._lists = tuple(
+            sorted(
+                {
+                    element.key
+                    for element in visitors.iterate(statement)
+                    if isinstance(element, BindParameter)
+                    and element.expanding
+                    and element.required
+                }
+            )
+        )
+        """The parameters that are `IN` lists given at run time."""
         self._plans: dict[Any, _Plan | None] = {}
 
-    def plan(self, dialect: Dialect, names: Iterable[str] = ()) -> _Plan | None:
-        """The compiled form for `dialect` (and, for `values_from_parameters`,
-        these parameter names); None when it is not plain there."""
-        key: Any = (dialect.name, frozenset(names)) if self._by_names else dialect.name
+    def plan(
+        self, dialect: Dialect, parameters: Mapping[str, Any] | None = None
+    ) -> _Plan | None:
+        """The compiled form for `dialect` and what it depends on in these
+        `parameters` (their names for `values_from_parameters`, the lengths of
+        the `IN` lists given at run time); None when it is not plain there."""
+        given = parameters or {}
+        names = frozenset(given) if self._by_names else None
+        lengths = tuple(len(given.get(name) or ()) for name in self._lists)
+        key = (dialect.name, names, lengths)
         try:
             return self._plans[key]
         except KeyError:
             pass
-        column_keys = sorted(key[1]) if self._by_names else None
         try:
-            plan: _Plan | None = _plan(self.statement, dialect, column_keys)
+            plan: _Plan | None = _plan(
+                self.statement,
+                dialect,
+                None if names is None else sorted(names),
+                dict(zip(self._lists, lengths, strict=True)),
+            )
         except ValueError as reason:
             log.info("statement run through SQLAlchemy: %s", reason)
             plan = None
@@ -280,16 +327,28 @@ class DirectStatement:
         """Run in the session's transaction (begun if need be)."""
         given = parameters or {}
         connection = session.connection()
-        plan = self.plan(connection.dialect, given if self._by_names else ())
+        plan = self.plan(connection.dialect, given)
         if plan is None:
             return _through_sqlalchemy(session, self.statement, given)
         return _run(connection, plan, plan.parameters(given))
 
+    def execute_on(
+        self, connection: Connection, parameters: Mapping[str, Any] | None = None
+    ) -> DirectResult:
+        """Run on a Core connection (in its transaction, if one is begun)."""
+        given = parameters or {}
+        plan = self.plan(connection.dialect, given)
+        if plan is None:
+            return _through_sqlalchemy(connection, self.statement, given)
+        return _run(connection, plan, plan.parameters(given))
+
 
 def _through_sqlalchemy(
-    session: Session, statement: ClauseElement, parameters: Mapping[str, Any]
+    runner: Session | Connection,
+    statement: ClauseElement,
+    parameters: Mapping[str, Any],
 ) -> DirectResult:
-    result: Any = session.execute(statement, dict(parameters))
+    result: Any = runner.execute(statement, dict(parameters))
     rows = result.all() if result.returns_rows else []
     inserted = None
     if getattr(result.context, "isinsert", False):

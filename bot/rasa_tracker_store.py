@@ -79,6 +79,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 
 from bot.db import make_engine
+from bot.direct_sql import DirectStatement
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,16 @@ class TurnSQLTrackerStore(SQLTrackerStore):
             events.c.sender_id == sender,
             sa.or_(events.c.timestamp >= session_start, session_start.is_(None)),
         )
-        self._session_events = (
+        self._session_events = DirectStatement(
             sa.select(events.c.data).where(in_session).order_by(events.c.id)
         )
-        self._session_count = sa.select(sa.func.count()).where(in_session)
+        self._session_count = DirectStatement(
+            sa.select(sa.func.count()).where(in_session)
+        )
         self._insert = events.insert()
-        self._newest = sa.select(sa.func.max(events.c.id)).where(
-            events.c.sender_id == sender
+        self._insert_one = DirectStatement(self._insert, values_from_parameters=True)
+        self._newest = DirectStatement(
+            sa.select(sa.func.max(events.c.id)).where(events.c.sender_id == sender)
         )
         self._kept: OrderedDict[str, tuple[int, Any, DialogueStateTracker]]
         self._kept = OrderedDict()
@@ -145,20 +149,18 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         kept = self._kept.pop(sender_id, None)
         with self.engine.connect() as connection:
             if kept is not None and kept[1] is self.domain:
-                newest = connection.execute(
-                    self._newest, {"sender_id": sender_id}
+                newest = self._newest.execute_on(
+                    connection, {"sender_id": sender_id}
                 ).scalar()
                 if newest == kept[0]:
                     return kept[2]
-            rows = connection.execute(
-                self._session_events, {"sender_id": sender_id}
+            rows = self._session_events.execute_on(
+                connection, {"sender_id": sender_id}
             ).all()
         if not rows or not self.domain:
             return None
         events = deserialise_events(json.loads(data) for (data,) in rows)
-        tracker = DialogueStateTracker.from_events(
-            sender_id, events, self.domain.slots
-        )
+        tracker = DialogueStateTracker.from_events(sender_id, events, self.domain.slots)
         setattr(tracker, STORED, len(tracker.events))
         return tracker
 
@@ -169,15 +171,19 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         stored = getattr(tracker, STORED, None)
         if not isinstance(stored, int):  # not loaded here: Rasa's count
             with self.engine.connect() as connection:
-                stored = int(connection.execute(self._session_count, sender).scalar())
+                stored = int(
+                    self._session_count.execute_on(connection, sender).scalar()
+                )
         rows = [
             _row(tracker.sender_id, event)
             for event in itertools.islice(tracker.events, stored, None)
         ]
         with self.engine.begin() as connection:
-            if rows:
+            if len(rows) == 1:
+                self._insert_one.execute_on(connection, rows[0])
+            elif rows:  # one executemany
                 connection.execute(self._insert, rows)
-            newest = connection.execute(self._newest, sender).scalar()
+            newest = self._newest.execute_on(connection, sender).scalar()
         setattr(tracker, STORED, len(tracker.events))
         if newest is not None and _as_loaded(tracker):
             self._kept[tracker.sender_id] = (int(newest), self.domain, tracker)

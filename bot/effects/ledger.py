@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.effects.models import KEY_MAX, NAME_MAX, Effect
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,11 @@ _THIS = (
     effects.c.idempotency_key == bindparam("effect_key"),
     effects.c.name == bindparam("effect_name"),
 )
-RECORDED = select(effects.c.outcome).where(*_THIS)
-CLAIM = insert(effects)
-RECORD = update(effects).where(*_THIS).values(outcome=bindparam("new_outcome"))
+RECORDED = DirectStatement(select(effects.c.outcome).where(*_THIS))
+CLAIM = DirectStatement(insert(effects), values_from_parameters=True)
+RECORD = DirectStatement(
+    update(effects).where(*_THIS).values(outcome=bindparam("new_outcome"))
+)
 
 
 class EffectTakenError(Exception):
@@ -62,8 +65,8 @@ def _check(key: str, name: str) -> None:
 def recorded(session: Session, key: str, name: str) -> dict[str, Any] | None:
     """The record of an effect (`{"outcome": decoded JSON}`), None when not
     done."""
-    found = session.execute(
-        RECORDED, {"effect_key": key, "effect_name": name}
+    found = RECORDED.execute(
+        session, {"effect_key": key, "effect_name": name}
     ).scalar_one_or_none()
     if not found:
         return None
@@ -77,8 +80,8 @@ def claim(session: Session, key: str, name: str, now: datetime) -> None:
     _check(key, name)
     try:  # the transaction's first write: no savepoint needed (nor reliable on
         # pysqlite), the whole transaction is rolled back on EffectTakenError
-        session.execute(
-            CLAIM,
+        CLAIM.execute(
+            session,
             {
                 "idempotency_key": key,
                 "name": name,
@@ -92,8 +95,8 @@ def claim(session: Session, key: str, name: str, now: datetime) -> None:
 
 def record(session: Session, key: str, name: str, outcome: Any) -> None:
     """Store the outcome of a claimed effect (same transaction as the claim)."""
-    session.execute(
-        RECORD,
+    RECORD.execute(
+        session,
         {
             "effect_key": key,
             "effect_name": name,

@@ -94,7 +94,7 @@ CANDIDATES = {
     False: DirectStatement(_candidates(False)),
     True: DirectStatement(_candidates(True)),
 }
-TAKE = (
+TAKE = DirectStatement(
     update(conversations)
     .where(conversations.c.id.in_(bindparam("ids", expanding=True)), _lease_free())
     .values(
@@ -103,10 +103,12 @@ TAKE = (
         lease_token=bindparam("token"),
     )
 )
-TAKEN = select(conversations.c.id).where(
-    conversations.c.id.in_(bindparam("ids", expanding=True)),
-    conversations.c.lease_owner == bindparam("me"),
-    conversations.c.lease_token == bindparam("token"),
+TAKEN = DirectStatement(
+    select(conversations.c.id).where(
+        conversations.c.id.in_(bindparam("ids", expanding=True)),
+        conversations.c.lease_owner == bindparam("me"),
+        conversations.c.lease_token == bindparam("token"),
+    )
 )
 HELD_CONVERSATION = DirectStatement(
     select(
@@ -182,12 +184,12 @@ class ConversationClaims:
             if not ids:
                 return []
             until = now + timedelta(seconds=self._options.lease_seconds)
-            session.execute(
-                TAKE, {**params, "ids": ids, "until": until, "token": token}
+            TAKE.execute(
+                session, {**params, "ids": ids, "until": until, "token": token}
             )
             taken = set(
-                session.execute(
-                    TAKEN, {"ids": ids, "me": self._owner, "token": token}
+                TAKEN.execute(
+                    session, {"ids": ids, "me": self._owner, "token": token}
                 ).scalars()
             )
             held = [Held(i, token) for i in ids if i in taken]  # longest waiting first

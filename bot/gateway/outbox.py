@@ -151,16 +151,16 @@ class ClaimStatements:
     caching a statement's key costs more CPU than running it)."""
 
     def __init__(self) -> None:
-        self._due: dict[tuple[str, str], Any] = {}
+        self._due: dict[tuple[str, str], DirectStatement] = {}
         ids = bindparam("ids", expanding=True)
         claimable = and_(outbox.c.id.in_(ids), outbox.c.status == OUTBOX_PENDING)
-        self.drop = (
+        self.drop = DirectStatement(
             update(outbox)
             .where(claimable, _lease_free())
             .values(status=OUTBOX_FAILED, last_error=OPTED_OUT)
         )
         """Rows of an opted-out conversation: not sent."""
-        self.take = (
+        self.take = DirectStatement(
             update(outbox)
             .where(claimable, _lease_free())
             .values(
@@ -174,7 +174,7 @@ class ClaimStatements:
         )
         """Lease the rows and mark their sends as started, unless an earlier
         attempt's mark is there (then the row is in doubt)."""
-        self.taken = (
+        self.taken = DirectStatement(
             select(
                 outbox.c.id,
                 outbox.c.conversation_id,
@@ -196,13 +196,13 @@ class ClaimStatements:
         )
         """The rows this claim (its token) holds, with what sending needs."""
 
-    def due(self, lane: str, session: Session) -> Any:
+    def due(self, lane: str, session: Session) -> DirectStatement:
         """Up to `limit` due rows of one lane, each the oldest pending row of its
         conversation: (id, suppressed by an opt-out)."""
         dialect = session.get_bind().dialect.name
         key = (lane, dialect)
         if key not in self._due:
-            self._due[key] = _due_rows(lane, dialect == "postgresql")
+            self._due[key] = DirectStatement(_due_rows(lane, dialect == "postgresql"))
         return self._due[key]
 
 
@@ -332,19 +332,18 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             due: list[tuple[int, bool]] = []
             for lane, limit in free.items():
                 statement = self._statements.due(lane, session)
-                due.extend(session.execute(statement, {**params, "limit": limit}).all())
+                due.extend(statement.execute(session, {**params, "limit": limit}))
             send = [int(outbox_id) for outbox_id, suppressed in due if not suppressed]
             drop = [int(outbox_id) for outbox_id, suppressed in due if suppressed]
             dropped = 0
             if drop:
-                dropped = session.execute(
-                    self._statements.drop, {**params, "ids": drop}
+                dropped = self._statements.drop.execute(
+                    session, {**params, "ids": drop}
                 ).rowcount
             if send:
                 until = now + timedelta(seconds=self._options.lease_seconds)
-                session.execute(
-                    self._statements.take,
-                    {**params, "ids": send, "until": until, "token": token},
+                self._statements.take.execute(
+                    session, {**params, "ids": send, "until": until, "token": token}
                 )
             session.commit()
             if dropped:
@@ -352,8 +351,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                 self.notify()
             if not send:
                 return []
-            rows = session.execute(  # Core columns: no ORM objects on the hot path
-                self._statements.taken, {"ids": send, "me": self._owner, "token": token}
+            rows = self._statements.taken.execute(
+                session, {"ids": send, "me": self._owner, "token": token}
             ).all()
             return [
                 OutgoingMessage(

@@ -224,18 +224,15 @@ class Results:
             {"conversation_id": pending.conversation_id, "inbox_id": pending.inbox_id},
         ).first()
         fence = self._claims.fence(pending.conversation_id, pending.lease_token)
-        kept = (
-            (KEEP if more is not None else RELEASE_WITH_STATE).execute(
-                session,
-                {
-                    **fence,
-                    "new_state": outcome.state,
-                    "new_opted_out": outcome.opted_out,
-                    "until": now + timedelta(seconds=self._options.lease_seconds),
-                },
-            ).rowcount
-            == 1
-        )
+        kept = (KEEP if more is not None else RELEASE_WITH_STATE).execute(
+            session,
+            {
+                **fence,
+                "new_state": outcome.state,
+                "new_opted_out": outcome.opted_out,
+                "until": now + timedelta(seconds=self._options.lease_seconds),
+            },
+        ).rowcount == 1
         if not kept:
             raise AbandonError(Stored.LOST)
         done = MARK_DONE.execute(

@@ -179,7 +179,9 @@ KEEP = DirectStatement(insert(_early), values_from_parameters=True)
 FORGET_OLD = DirectStatement(
     delete(_early).where(_early.c.received_at < bindparam("before"))
 )
-FORGET = delete(_early).where(_early.c.id.in_(bindparam("ids", expanding=True)))
+FORGET = DirectStatement(
+    delete(_early).where(_early.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def keep_early_status(
@@ -215,5 +217,5 @@ def apply_early_statuses(session: Session, provider_message_id: str) -> int:
         if record_status(session, provider_message_id, early.status, early.error_code)
     ]
     if applied:
-        session.execute(FORGET, {"ids": applied})
+        FORGET.execute(session, {"ids": applied})
     return len(applied)

@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.messages.models import Conversation
 from bot.privacy.detect import (
     DATE,
@@ -67,15 +68,21 @@ def new_token(kind: str) -> str:
 # Each statement is built once: the actions keep and reveal tokens on most
 # turns, and building one per call cost more than running it (docs/benchmarks.md).
 _tokens, _conversations = PersonalToken.__table__, Conversation.__table__
-CONVERSATION_OF = select(_conversations.c.id).where(
-    _conversations.c.pseudonym == bindparam("pseudonym")
+CONVERSATION_OF = DirectStatement(
+    select(_conversations.c.id).where(
+        _conversations.c.pseudonym == bindparam("pseudonym")
+    )
 )
-EXPIRED = delete(_tokens).where(_tokens.c.expires_at <= bindparam("now"))
-TAKEN = select(_tokens.c.token).where(
-    _tokens.c.conversation_id == bindparam("conversation_id")
+EXPIRED = DirectStatement(
+    delete(_tokens).where(_tokens.c.expires_at <= bindparam("now"))
 )
-INSERT_TOKEN = insert(_tokens)
-VALUES_OF = (
+TAKEN = DirectStatement(
+    select(_tokens.c.token).where(
+        _tokens.c.conversation_id == bindparam("conversation_id")
+    )
+)
+INSERT_TOKEN = DirectStatement(insert(_tokens), values_from_parameters=True)
+VALUES_OF = DirectStatement(
     select(_tokens.c.token, _tokens.c.value)
     .join(_conversations, _conversations.c.id == _tokens.c.conversation_id)
     .where(
@@ -89,15 +96,15 @@ VALUES_OF = (
 
 def conversation_of(session: Session, pseudonym: str) -> int | None:
     """The conversation Rasa knows under `pseudonym`."""
-    found = session.execute(
-        CONVERSATION_OF, {"pseudonym": pseudonym}
+    found = CONVERSATION_OF.execute(
+        session, {"pseudonym": pseudonym}
     ).scalar_one_or_none()
     return None if found is None else int(found)
 
 
 def purge_expired(session: Session, now: datetime) -> int:
     """Delete the expired tokens; how many there were."""
-    result = session.execute(EXPIRED, {"now": now})
+    result = EXPIRED.execute(session, {"now": now})
     return int(result.rowcount or 0)
 
 
@@ -115,16 +122,16 @@ class _Keeper:
         if self._taken is None:
             purge_expired(self._session, self._now)
             self._taken = set(
-                self._session.execute(
-                    TAKEN, {"conversation_id": self._conversation}
+                TAKEN.execute(
+                    self._session, {"conversation_id": self._conversation}
                 ).scalars()
             )
         token = new_token(kind)
         while token in self._taken:
             token = new_token(kind)
         self._taken.add(token)
-        self._session.execute(
-            INSERT_TOKEN,
+        INSERT_TOKEN.execute(
+            self._session,
             {
                 "conversation_id": self._conversation,
                 "token": token,
@@ -171,8 +178,8 @@ def reveal_text(session: Session, pseudonym: str, text: str, now: datetime) -> s
     if not tokens:
         return text
     values = dict(
-        session.execute(
-            VALUES_OF,
+        VALUES_OF.execute(
+            session,
             {"pseudonym": pseudonym, "tokens": sorted(tokens), "now": now},
         ).all()
     )

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
 from bot.db import utcnow
+from bot.direct_sql import DirectStatement
 from bot.effects import once, replay
 from bot.messages.models import Conversation
 from bot.notify.queue import queue_mail
@@ -93,8 +94,10 @@ from bot.registry.records import JobInfo
 log = logging.getLogger(__name__)
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
-CALLER_ADDRESS = select(Conversation.channel, Conversation.address).where(
-    Conversation.pseudonym == bindparam("pseudonym")
+CALLER_ADDRESS = DirectStatement(
+    select(Conversation.channel, Conversation.address).where(
+        Conversation.pseudonym == bindparam("pseudonym")
+    )
 )
 """The channel and address behind a pseudonym (built once: nearly every
 action asks it)."""
@@ -300,7 +303,7 @@ class RegistrationDesk:
         """The identity behind a conversation pseudonym; None outside the gateway
         (e.g. a REST test client), where nothing personal is done."""
         with self._sessions() as session, session.begin():
-            row = session.execute(CALLER_ADDRESS, {"pseudonym": pseudonym}).first()
+            row = CALLER_ADDRESS.execute(session, {"pseudonym": pseudonym}).first()
             if row is None:
                 return None
             identity = get_or_create_identity(session, row.channel, row.address)

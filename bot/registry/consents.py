@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.direct_sql import DirectStatement
 from bot.registry._sql import SubjectKind, now_or, subject, subject_clauses
 from bot.registry.models import ConsentRecord
 from bot.registry.records import ConsentInfo
@@ -36,9 +37,9 @@ def active_consent(
     """The newest consent for `purpose` not withdrawn, by this identity or
     applicant (either matches), if any."""
     kind, params = subject(identity_id, applicant_id, NO_SUBJECT)
-    row = session.execute(
-        _active(kind), {**params, "of_purpose": purpose}
-    ).one_or_none()
+    row = (
+        _active(kind).execute(session, {**params, "of_purpose": purpose}).one_or_none()
+    )
     return None if row is None else ConsentInfo.from_row(row)
 
 
@@ -52,10 +53,10 @@ def _in_force(kind: SubjectKind) -> tuple[Any, ...]:
 
 
 @cache
-def _active(kind: SubjectKind) -> Any:
+def _active(kind: SubjectKind) -> DirectStatement:
     """`active_consent`'s query, built once for each kind of subject (asked on
     most turns of a registration)."""
-    return (
+    return DirectStatement(
         select(consents).where(*_in_force(kind)).order_by(consents.c.id.desc()).limit(1)
     )
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
+from bot.direct_sql import DirectStatement
 from bot.insert_ignoring import insert_ignoring_conflict
 from bot.registry._sql import now_or
 from bot.registry.applicants import get_applicant
@@ -36,11 +37,15 @@ identities = ChannelIdentity.__table__
 applicants = Applicant.__table__
 # Built once (nearly every action looks its caller up): building a statement
 # cost more than running it.
-IDENTITY_OF = select(identities).where(
-    identities.c.channel == bindparam("channel"),
-    identities.c.external_id == bindparam("external_id"),
+IDENTITY_OF = DirectStatement(
+    select(identities).where(
+        identities.c.channel == bindparam("channel"),
+        identities.c.external_id == bindparam("external_id"),
+    )
 )
-IDENTITY = select(identities).where(identities.c.id == bindparam("identity_id"))
+IDENTITY = DirectStatement(
+    select(identities).where(identities.c.id == bindparam("identity_id"))
+)
 LOCK_APPLICANT = (
     select(applicants.c.id)
     .where(applicants.c.id == bindparam("applicant_id"))
@@ -90,15 +95,15 @@ def find_identity(
 ) -> IdentityInfo | None:
     """The identity of a Telegram user id or an E.164 phone number, if known."""
     clean = _check(channel, external_id)
-    row = session.execute(
-        IDENTITY_OF, {"channel": channel, "external_id": clean}
+    row = IDENTITY_OF.execute(
+        session, {"channel": channel, "external_id": clean}
     ).one_or_none()
     return None if row is None else IdentityInfo.from_row(row)
 
 
 def get_identity(session: Session, identity_id: int) -> IdentityInfo:
     """The identity with this id; `IdentityNotFound` if there is none."""
-    row = session.execute(IDENTITY, {"identity_id": identity_id}).one_or_none()
+    row = IDENTITY.execute(session, {"identity_id": identity_id}).one_or_none()
     if row is None:
         raise IdentityNotFound(f"no identity {identity_id}")
     return IdentityInfo.from_row(row)

@@ -89,7 +89,7 @@ def test_the_helper_runs_past_sqlalchemys_per_call_work(engine: Engine) -> None:
     from bot.insert_ignoring import _direct
 
     for target in ((), ("nik",)):
-        assert _direct(people, target).plan(engine.dialect, ["nik", "email"])
+        assert _direct(people, target).plan(engine.dialect, {"nik": "1", "email": "a"})
 
 
 def test_the_target_is_rendered_and_part_of_the_cache_key() -> None:
