@@ -69,18 +69,9 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
         Service(
             "rasa",
             [
-                rasa,
-                "run",
-                "--interface",
-                LOOPBACK,
-                "--port",
-                "5005",
-                "--model",
-                str(model),
-                "--endpoints",
-                "endpoints.yml",
-                "--credentials",
-                "credentials.yml",
+                rasa, "run", "--interface", LOOPBACK, "--port", "5005",
+                "--model", str(model), "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml",
             ],
             "http://127.0.0.1:5005/",
         ),
@@ -148,12 +139,8 @@ def shell(model: Path, bin_dir: Path) -> int:
                 return 1
             time.sleep(0.5)
         command = [
-            str(bin_dir / "rasa"),
-            "shell",
-            "--model",
-            str(model),
-            "--endpoints",
-            "endpoints.yml",
+            str(bin_dir / "rasa"), "shell", "--model", str(model),
+            "--endpoints", "endpoints.yml",
         ]
         return subprocess.call(command)
     finally:

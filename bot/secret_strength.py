@@ -34,7 +34,7 @@ def _repeats_a_block(value: str) -> bool:
 
 
 def _form(value: str) -> str | None:
-    """ "hex", "base64", or None for anything else (or too short for 32 bytes)."""
+    """"hex", "base64", or None for anything else (or too short for 32 bytes)."""
     if _HEX.fullmatch(value) and len(value) >= HEX_LENGTH:
         mixed = any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
         return "hex" if mixed else None

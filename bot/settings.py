@@ -205,7 +205,8 @@ def parse_per_second(name: str, value: str | None) -> int | None:
         return None
     if not value.isdigit() or int(value) < 1:
         raise SettingsError(
-            f"{name} must be a whole number of messages a second, at least 1: {value!r}"
+            f"{name} must be a whole number of messages a second, at least 1: "
+            f"{value!r}"
         )
     return int(value)
 

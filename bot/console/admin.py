@@ -118,7 +118,9 @@ def run(args: argparse.Namespace, session: Session, password: Callable[[], str])
         agent = set_password(session, args.username, password(), via=via)
         return f"Kata sandi {agent.username!r} diganti; semua sesinya diakhiri."
     if args.command in ("deactivate", "activate"):
-        agent = set_active(session, args.username, args.command == "activate", via=via)
+        agent = set_active(
+            session, args.username, args.command == "activate", via=via
+        )
         state = "aktif" if agent.active else "diblokir"
         return f"Akun {agent.username!r} sekarang {state}."
     lines = [

@@ -212,7 +212,9 @@ async def login(request: Request) -> Response:
     admission = await _db(request, lambda db: admit(db, username[:64], client))
 
     def attempt(db: Session) -> tuple[str, str] | None:
-        result = check_password(db, admission, password[: MAX_PASSWORD_LENGTH + 1])
+        result = check_password(
+            db, admission, password[: MAX_PASSWORD_LENGTH + 1]
+        )
         if not result.ok or result.agent is None:
             log.info("console login refused (%s)", result.outcome)
             return None
@@ -306,7 +308,9 @@ async def supervisor_page(request: Request, visit: Visit) -> Response:
     audit log (filtered and paged by the query)."""
     now = utcnow()
     monitor = host(request).backlog
-    backlog = backlog_view(monitor.figures, monitor.counts(), monitor.over_capacity())
+    backlog = backlog_view(
+        monitor.figures, monitor.counts(), monitor.over_capacity()
+    )
     params = dict(request.query_params)
 
     def build(db: Session) -> dict[str, Any]:

@@ -98,7 +98,9 @@ def count_failure(
     statement = statement.on_conflict_do_update(
         index_elements=["key"],
         set_={
-            "failures": case((expired, 1), else_=throttle_table.c.failures + 1),
+            "failures": case(
+                (expired, 1), else_=throttle_table.c.failures + 1
+            ),
             "window_start": case((expired, now), else_=throttle_table.c.window_start),
             "last_failure_at": now,
             "agent_id": agent_id,
@@ -135,7 +137,9 @@ def forget(session: Session, key: str) -> None:
 
 def forget_account(session: Session, agent_id: int) -> None:
     """Drop every counter naming this account (its password was changed)."""
-    session.execute(delete(throttle_table).where(throttle_table.c.agent_id == agent_id))
+    session.execute(
+        delete(throttle_table).where(throttle_table.c.agent_id == agent_id)
+    )
 
 
 def purge(session: Session, now: datetime) -> int:
@@ -238,3 +242,4 @@ def refused_logins(
         )
     ).one()
     return RefusedLogins(int(row[0]), int(row[1]), int(row[2]))
+

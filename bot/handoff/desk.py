@@ -83,9 +83,9 @@ class HandoffDesk:
     ) -> Handoff | None:
         now = self._clock()
         row = session.execute(
-            select(Conversation.id, Conversation.channel, Conversation.address).where(
-                Conversation.pseudonym == pseudonym
-            )
+            select(
+                Conversation.id, Conversation.channel, Conversation.address
+            ).where(Conversation.pseudonym == pseudonym)
         ).first()
         if row is None:
             return None

@@ -83,10 +83,9 @@ class WeightedLogisticRegression(GraphComponent, IntentClassifier):
     ) -> WeightedLogisticRegression:
         """Load the weights written by `train` (none if it had no data)."""
         try:
-            with (
-                model_storage.read_from(resource) as directory,
-                np.load(directory / FILE, allow_pickle=False) as stored,
-            ):
+            with model_storage.read_from(resource) as directory, np.load(
+                directory / FILE, allow_pickle=False
+            ) as stored:
                 weights = {key: stored[key] for key in stored.files}
         except (ValueError, FileNotFoundError):
             weights = None

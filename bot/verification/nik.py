@@ -26,6 +26,7 @@ Outcome = Literal[
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 
+
 def __getattr__(name: str) -> object:
     """``REASONS`` (outcome -> reason) and ``REASON_BROKEN`` (a fault on our
     side: retrying will not help), from the text catalogue."""

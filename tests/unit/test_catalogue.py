@@ -57,7 +57,11 @@ def _longest(texts: list[str]) -> str:
 
 def _under(prefix: str, policy: Policy, **values: object) -> list[str]:
     """Every text under ``prefix`` rendered (its own fields from ``values``)."""
-    return [say(key, policy, **values) for key in entries() if key.startswith(prefix)]
+    return [
+        say(key, policy, **values)
+        for key in entries()
+        if key.startswith(prefix)
+    ]
 
 
 @lru_cache(maxsize=8)
@@ -263,25 +267,9 @@ def test_every_text_is_short_plain_and_asks_on_the_first_page(
 def test_the_walk_covers_every_kind_of_text() -> None:
     keys = set(entries())
     for section in (
-        "responses",
-        "buttons",
-        "intents",
-        "eligibility",
-        "call_center",
-        "media",
-        "registration",
-        "status",
-        "join",
-        "results",
-        "verification",
-        "validation",
-        "privacy",
-        "handoff",
-        "gateway",
-        "sms",
-        "telegram",
-        "console",
-        "mail",
+        "responses", "buttons", "intents", "eligibility", "call_center", "media",
+        "registration", "status", "join", "results", "verification", "validation",
+        "privacy", "handoff", "gateway", "sms", "telegram", "console", "mail",
     ):
         assert any(key.startswith(f"{section}.") for key in keys), section
     assert len(keys) > 300
@@ -295,12 +283,8 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert questions(
         "Halo. Setuju? Ketik YA untuk lanjut. Buka www.prakerja.go.id dulu.\n"
         "Berikutnya: tunggu. Lalu tulis masalahmu. Kalau mau, ketik STATUS."
-    ) == [
-        "Setuju?",
-        "Ketik YA untuk lanjut.",
-        "Berikutnya: tunggu.",
-        "Kalau mau, ketik STATUS.",
-    ]
+    ) == ["Setuju?", "Ketik YA untuk lanjut.", "Berikutnya: tunggu.",
+          "Kalau mau, ketik STATUS."]
     long_intro = "Kalimat panjang sekali untuk mengisi layar. " * 9
     [first], state = render_sms([Reply(text=long_intro + "Mau lanjut?")], {})
     assert "Mau lanjut?" not in first["text"] and state["pages"]
@@ -320,3 +304,4 @@ def test_domain_responses_are_the_catalogue(name: str) -> None:
 def test_every_catalogue_response_is_in_the_domain() -> None:
     names = {key.split(".", 1)[1] for key in entries() if key.startswith("responses.")}
     assert names == set(response_buttons())
+

@@ -60,7 +60,8 @@ def test_the_gateway_channel_installs_it(installed: None) -> None:
     RemoteAction._validate_action_result = rasa_answer_check._RASA_CHECK
     GatewayInput().blueprint(lambda message: None)  # type: ignore[arg-type,return-value]
     assert (
-        RemoteAction._validate_action_result is rasa_answer_check.validate_action_result
+        RemoteAction._validate_action_result
+        is rasa_answer_check.validate_action_result
     )
 
 

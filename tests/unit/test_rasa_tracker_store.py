@@ -89,30 +89,17 @@ def turn(clock: Clock, text: str, intent: str, reply: str) -> list[Event]:
         "text": text,
     }  # fmt: skip
     return [
-        UserUttered(
-            text,
-            parse["intent"],
-            [],
-            parse,
-            timestamp=clock(),
-            input_channel="gateway",
-            message_id=f"m{clock.now}",
-            metadata={"idempotency_key": f"k{clock.now}"},
-        ),  # fmt: skip
-        ActionExecuted(
-            "eligibility_form", policy="RulePolicy", confidence=1.0, timestamp=clock()
-        ),  # fmt: skip
+        UserUttered(text, parse["intent"], [], parse, timestamp=clock(),
+                    input_channel="gateway", message_id=f"m{clock.now}",
+                    metadata={"idempotency_key": f"k{clock.now}"}),  # fmt: skip
+        ActionExecuted("eligibility_form", policy="RulePolicy", confidence=1.0,
+                       timestamp=clock()),  # fmt: skip
         ActiveLoop("eligibility_form", timestamp=clock()),
         SlotSet("requested_slot", "elig_age", timestamp=clock()),
-        BotUttered(
-            reply,
-            {"buttons": None},
-            {"utter_action": "utter_ask_elig_age"},
-            timestamp=clock(),
-        ),  # fmt: skip
-        ActionExecuted(
-            "action_listen", policy="RulePolicy", confidence=1.0, timestamp=clock()
-        ),  # fmt: skip
+        BotUttered(reply, {"buttons": None}, {"utter_action": "utter_ask_elig_age"},
+                   timestamp=clock()),  # fmt: skip
+        ActionExecuted("action_listen", policy="RulePolicy", confidence=1.0,
+                       timestamp=clock()),  # fmt: skip
     ]
 
 
