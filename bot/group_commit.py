@@ -176,6 +176,27 @@ class GroupCommit:
                 session.commit()
             except Exception as exc:  # the jobs are committed: not theirs to fail
                 session.rollback()
+                if len(follow) == 1:
+                    log.error("group commit follow-up failed: %s", describe_error(exc))
+                    return
+                # e.g. a deadlock with another batch locking the same rows in
+                # another order: alone, each takes its own locks only
+                log.warning(
+                    "group commit follow-ups failed together (%s): each alone",
+                    describe_error(exc),
+                )
+                for job in follow:
+                    self._follow_alone(job)
+
+    def _follow_alone(self, job: _Job[Any]) -> None:
+        """A committed job's follow-up in a transaction of its own."""
+        assert job.then is not None
+        with self._sessions() as session:
+            try:
+                job.then(session, job.value)
+                session.commit()
+            except Exception as exc:  # logged: the job itself is committed
+                session.rollback()
                 log.error("group commit follow-up failed: %s", describe_error(exc))
 
 

@@ -106,6 +106,36 @@ async def test_the_follow_up_runs_after_the_commit(sessions: sessionmaker) -> No
     assert stored(sessions) == ["first", "after FIRST"]
 
 
+async def test_follow_ups_that_fail_together_run_again_each_alone(
+    sessions: sessionmaker,
+) -> None:
+    """As when two batches update the same rows in opposite orders and the
+    database picks one as a deadlock's victim: alone, each goes through."""
+    group = GroupCommit(sessions)
+    runs: list[str] = []
+    gate = threading.Event()
+
+    def follow(session: Session, value: str) -> None:
+        runs.append(value)
+        if len(runs) == 2:  # the second one of the batch's transaction
+            raise RuntimeError("deadlock detected")
+        session.execute(insert(notes).values(text=f"after {value}"))
+
+    def slow(session: Session) -> str:
+        gate.wait(5)  # the others queue up behind this batch: one batch
+        return "SLOW"
+
+    first = asyncio.ensure_future(group.run(slow))
+    await asyncio.sleep(0.05)
+    together = [group.run(write(text), then=follow) for text in ("a", "b", "c")]
+    gate.set()
+    assert await first == "SLOW"
+    assert await asyncio.gather(*together) == ["A", "B", "C"]
+
+    assert runs == ["A", "B", "A", "B", "C"]  # together, then each alone
+    assert stored(sessions) == ["a", "b", "c", "after A", "after B", "after C"]
+
+
 async def test_a_cancelled_caller_still_has_its_job_committed(
     sessions: sessionmaker,
 ) -> None:
