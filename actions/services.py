@@ -1,5 +1,6 @@
 """What the actions share: the registry, handoff and privacy desks, the mailer
-and its queue, and the token vault.
+and its queue (its claims in the name of this process, whose heartbeat a
+thread keeps), and the token vault.
 
 Built once per action-server process from the environment (`bot.settings`), on
 first use, so importing the actions needs no database. Tests install their own
@@ -8,8 +9,10 @@ with :func:`use_services`.
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 
+from bot import leases
 from bot.console.presence import agents_online
 from bot.db import make_engine, make_sessionmaker
 from bot.handoff.desk import HandoffDesk
@@ -21,6 +24,7 @@ from bot.privacy.desk import PrivacyDesk
 from bot.privacy.vault import Vault
 from bot.registration.desk import CODE_SECRET_PURPOSE, RegistrationDesk
 from bot.settings import load_settings
+from bot.thread_heartbeat import ThreadHeartbeat
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ def services() -> Services:
             None if settings.smtp_url else settings.email_outbox_dir,
         )
         mailer = make_email_sender(settings)
+        # The code mails are claimed in this process's name: its heartbeat
+        # tells the gateway when they are orphaned (the process was killed).
+        heartbeat = ThreadHeartbeat(sessions, leases.owner_id("actions"))
+        heartbeat.start()
+        atexit.register(heartbeat.stop)
         _current.append(
             Services(
                 desk,
@@ -66,7 +75,7 @@ def services() -> Services:
                 handoff,
                 Vault(sessions),
                 privacy,
-                MailQueue(sessions, mailer),
+                MailQueue(sessions, mailer, owner=heartbeat.owner),
             )
         )
     return _current[0]

@@ -22,6 +22,9 @@ the machines' clocks synchronised (NTP).
 from __future__ import annotations
 
 import itertools
+import os
+import socket
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,6 +65,20 @@ def stale_before(now: datetime, timeout: float) -> datetime:
     return now - timedelta(seconds=timeout)
 
 
+def owner_id(role: str = "") -> str:
+    """A name for a process's leases: its role (if any), host, pid and a random
+    part (at most 64 characters)."""
+    host = socket.gethostname()[:30]
+    name = f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{role[:16]}:{name}" if role else name
+
+
+def dead(owner: Any, stale: Any) -> Any:
+    """SQL: the process named in column `owner` has a heartbeat older than
+    `stale` (killed, paused or retired)."""
+    return owner.in_(select(processes.c.owner).where(processes.c.heartbeat_at < stale))
+
+
 def lease_free(
     owner: Any, until: Any, now: datetime, stale: datetime | None, me: str | None
 ) -> Any:
@@ -71,10 +88,8 @@ def lease_free(
     starved event loop wrote it; taking its own work over would run it twice."""
     rules = [owner.is_(None), until.is_(None), until < now]
     if stale is not None:
-        dead = owner.in_(
-            select(processes.c.owner).where(processes.c.heartbeat_at < stale)
-        )
-        rules.append(dead if me is None else and_(owner != me, dead))
+        gone = dead(owner, stale)
+        rules.append(gone if me is None else and_(owner != me, gone))
     return or_(*rules)
 
 

@@ -14,9 +14,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from starlette.requests import Request
 
+from bot import leases
 from bot.channels.base import SMS, TELEGRAM, Channel, InboundMessage, Sender
 from bot.channels.pacing import PacingStore, bot_id, make_pacer
 from bot.channels.simulator import SimulatorSender
@@ -63,11 +61,6 @@ log = logging.getLogger(__name__)
 
 REQUEST_THREADS = 8
 """Threads for the requests' database calls, beside the loops' ones."""
-
-
-def owner_id() -> str:
-    """A name for this process's leases: host, pid and a random part."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def default_channels() -> dict[str, Channel]:
@@ -192,7 +185,7 @@ class Gateway:
         await asyncio.to_thread(warm_up)  # the texts, before the first turn
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
-        owner = owner_id()
+        owner = leases.owner_id()
         writes = GroupCommit(sessions)
         wakeups = Wakeups(engine, options.listen_poll_interval)
         heartbeat = Heartbeat(
@@ -255,7 +248,12 @@ class Gateway:
             tracker=tracker,
             outbox_dir=None if settings.smtp_url else settings.email_outbox_dir,
         )
-        mail = MailQueue(sessions, make_email_sender(settings))
+        mail = MailQueue(
+            sessions,
+            make_email_sender(settings),
+            owner=owner,
+            heartbeat_timeout=options.heartbeat_timeout,
+        )
         backlog = BacklogMonitor(sessions, channels, options, on_outbox=outbox.notify)
         announcer = AnnouncementSender(
             sessions,

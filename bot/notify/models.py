@@ -35,5 +35,8 @@ class QueuedMail(Base):
     status = Column(String(16), nullable=False, default=MAIL_QUEUED)
     attempts = Column(Integer, nullable=False, default=0)
     claimed_until = Column(DateTime)
+    claimed_by = Column(String(64))
+    """The lease owner (`bot.leases`) sending it: taken over once its heartbeat
+    is stale."""
     created_at = Column(DateTime, nullable=False, default=utcnow)
     expires_at = Column(DateTime, nullable=False)

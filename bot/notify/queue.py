@@ -2,14 +2,21 @@
 from the gateway's loop when the action's process died before it could.
 
 `queue_mail` writes the row in the caller's transaction (the one that issued
-the code). `MailQueue.deliver(id)` claims the row for `LEASE` (a conditional
-`UPDATE`, so only one process sends it), sends, and deletes the row; a failure
-there is final (the person is told and asks again). `MailQueue.sweep()` sends
-the rows still queued `GRACE` after they were written and not claimed (or whose
-claim lapsed: the sender died mid-send), retrying with backoff until the mail
-expires. A process killed after the server accepted the mail and before the
-row is deleted sends it once more when the claim lapses: that is the one
-duplicate left (SMTP has no idempotent submission), and it is logged.
+the code). `MailQueue.deliver(id)` claims the row (a conditional `UPDATE`, so
+only one process sends it), sends, and deletes the row; a failure there is
+final (the person is told and asks again). `MailQueue.sweep()` sends the rows
+still queued `GRACE` after they were written and not claimed, or whose claim is
+gone, retrying with backoff until the mail expires.
+
+A claim names its process (`owner`, a lease owner of `bot.leases`: the action
+server and each gateway keep a heartbeat) and lasts `LEASE` at most. It is gone
+when its process's heartbeat is older than `heartbeat_timeout` (the sender was
+killed mid-send: the mail goes out seconds later, from the sweep or from the
+repeated turn's `deliver`), or when `LEASE` has passed (a claim without an
+owner, or a sender stuck that long). A process killed after the server
+accepted the mail and before the row is deleted sends it once more: that is
+the one duplicate left (SMTP has no idempotent submission), and it is logged;
+so would a sender whose heartbeat stalled past the timeout while it sent.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import DateTime, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import leases
 from bot.db import utcnow
 from bot.notify.email import EmailDeliveryError, EmailSender
 from bot.notify.models import MAIL_FAILED, MAIL_QUEUED, QueuedMail
@@ -46,21 +55,31 @@ EXPIRE = (
     )
     .values(status=MAIL_FAILED, to_address=None, body=None)
 )
+CLAIM_GONE = or_(
+    mails.c.claimed_until.is_(None),
+    mails.c.claimed_until < bindparam("now", type_=DateTime()),
+    leases.dead(mails.c.claimed_by, bindparam("stale", type_=DateTime())),
+)
+"""SQL: the row is not claimed, or its claim ran out or its sender is gone."""
 TAKE = (
     update(mails)
     .where(
-        mails.c.id == bindparam("mail_id"),
-        mails.c.status == MAIL_QUEUED,
-        or_(
-            mails.c.claimed_until.is_(None),
-            mails.c.claimed_until < bindparam("now"),
-        ),
+        mails.c.id == bindparam("mail_id"), mails.c.status == MAIL_QUEUED, CLAIM_GONE
     )
-    .values(claimed_until=bindparam("until"), attempts=mails.c.attempts + 1)
+    .values(
+        claimed_until=bindparam("until"),
+        claimed_by=bindparam("owner"),
+        attempts=mails.c.attempts + 1,
+    )
 )
 HANDED_OVER = delete(mails).where(mails.c.id == bindparam("mail_id"))
 LEASE = timedelta(seconds=60)
-GRACE = timedelta(seconds=20)
+GRACE = timedelta(seconds=5)
+"""How long the action that queued a mail has to claim it before the sweep
+may (it claims it at once, after its commit)."""
+HEARTBEAT_TIMEOUT = 3.0
+"""Seconds after which a sender's heartbeat counts as stale (the gateway's
+default `heartbeat_timeout`)."""
 SWEEP_INTERVAL = 5.0
 SWEEP_BATCH = 20
 MAX_ATTEMPTS = 5
@@ -110,12 +129,18 @@ class MailQueue:
         *,
         interval: float = SWEEP_INTERVAL,
         clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
+        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     ) -> None:
-        """`clock` is naive UTC; `interval` the sweeping loop's period."""
+        """`clock` is naive UTC; `interval` the sweeping loop's period; `owner`
+        this process's lease owner (its heartbeat must be kept: without one,
+        its claims last `LEASE`)."""
         self._sessions = sessions
         self._sender = sender
         self._interval = interval
         self._clock = clock
+        self._owner = owner
+        self._timeout = heartbeat_timeout
         self._stopped = asyncio.Event()
 
     # --- from the action -------------------------------------------------------
@@ -140,7 +165,7 @@ class MailQueue:
             expired = session.execute(EXPIRE, {"mail_id": mail_id, "now": now})
             if expired.rowcount:
                 return None, False
-            claimed = _claim(session, [mail_id], now)
+            claimed = self._claim(session, [mail_id], now)
             if claimed:
                 return claimed[0], True
             status = session.execute(
@@ -183,22 +208,22 @@ class MailQueue:
                 .where(
                     mails.c.status == MAIL_QUEUED,
                     mails.c.created_at <= now - GRACE,
-                    or_(mails.c.claimed_until.is_(None), mails.c.claimed_until < now),
+                    CLAIM_GONE,
                 )
                 .order_by(mails.c.id)
                 .limit(SWEEP_BATCH)
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            ids = list(session.execute(query).scalars())
-            return _claim(session, ids, now) if ids else []
+            ids = list(session.execute(query, self._claim_params(now)).scalars())
+            return self._claim(session, ids, now) if ids else []
 
     async def sweep(self) -> int:
         """Send the mails whose sender never got to them; how many were sent."""
         sent = 0
         for mail in await asyncio.to_thread(self._claim_due):
             if mail.attempts > 1:
-                log.warning("mail %s sent again after a lapsed claim", mail.id)
+                log.warning("mail %s sent again after its claim was gone", mail.id)
             try:
                 await self._sender.send(mail.to, mail.subject, mail.body)
             except EmailDeliveryError as exc:
@@ -229,18 +254,19 @@ class MailQueue:
         """End `run` after the current sweep."""
         self._stopped.set()
 
+    def _claim_params(self, now: datetime) -> dict[str, Any]:
+        return {"now": now, "stale": leases.stale_before(now, self._timeout)}
 
-def _claim(session: Session, ids: list[int], now: datetime) -> list[_Claimed]:
-    """Claim the queued, unclaimed (or lapsed) rows among `ids`."""
-    claimed: list[_Claimed] = []
-    for mail_id in ids:
-        taken = session.execute(
-            TAKE, {"mail_id": mail_id, "now": now, "until": now + LEASE}
-        )
-        if taken.rowcount != 1:
-            continue
-        row = session.execute(MAIL, {"mail_id": mail_id}).one()
-        claimed.append(
-            _Claimed(row.id, row.to_address, row.subject, row.body, row.attempts)
-        )
-    return claimed
+    def _claim(self, session: Session, ids: list[int], now: datetime) -> list[_Claimed]:
+        """Claim for this process the queued rows among `ids` whose claim is gone."""
+        claimed: list[_Claimed] = []
+        params = {**self._claim_params(now), "until": now + LEASE, "owner": self._owner}
+        for mail_id in ids:
+            taken = session.execute(TAKE, {**params, "mail_id": mail_id})
+            if taken.rowcount != 1:
+                continue
+            row = session.execute(MAIL, {"mail_id": mail_id}).one()
+            claimed.append(
+                _Claimed(row.id, row.to_address, row.subject, row.body, row.attempts)
+            )
+        return claimed

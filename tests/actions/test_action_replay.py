@@ -30,6 +30,7 @@ from actions.registration import (
     ValidateRegistrationForm,
 )
 from actions.services import Services, use_services
+from bot import leases
 from bot.channels.base import SMS, TELEGRAM
 from bot.db import Base, make_engine, make_sessionmaker
 from bot.handoff.desk import HandoffDesk
@@ -37,7 +38,7 @@ from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
 from bot.handoff.tickets import resolve
 from bot.notify.models import QueuedMail
-from bot.notify.queue import GRACE, MailQueue
+from bot.notify.queue import GRACE, HEARTBEAT_TIMEOUT, LEASE, MailQueue
 from bot.policy.programme import load_policy
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.vault import Vault
@@ -232,6 +233,81 @@ async def test_a_mail_is_not_lost_when_the_action_dies_after_the_commit(
     assert slots["requested_slot"] == "reg_email_code" and said == []
     assert len(registry.mailer.sent) == 1 and count(registry, EmailCode) == 1
     assert count(registry, QueuedMail) == 0  # the sent mail's body is gone
+
+
+def _alive(registry: Registry, owner: str) -> None:
+    """A heartbeat of `owner` written now (on the registry's clock)."""
+    with registry.sessions() as session, session.begin():
+        leases.beat(session, owner, registry.clock())
+
+
+def _claimed_by(registry: Registry, owner: str, mail_id: int | None) -> MailQueue:
+    """A process `owner`, alive now, that claimed the mail (and was then killed
+    before sending it: nothing more is done in its name)."""
+    _alive(registry, owner)
+    queue = MailQueue(
+        registry.sessions, registry.mailer, clock=registry.clock, owner=owner
+    )
+    assert mail_id is not None
+    sent = len(registry.mailer.sent)
+    claimed, _ = queue._claim_one(mail_id)
+    assert claimed is not None and len(registry.mailer.sent) == sent
+    return queue
+
+
+async def test_a_mail_whose_sender_was_killed_goes_out_seconds_later(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    caller = registry.caller(sms)
+    registry.desk.give_consent(caller)
+    request = registry.desk.request_email_code(caller, EMAIL, "32")
+    _claimed_by(registry, "actions:killed", request.mail_id)
+    gateway = MailQueue(
+        registry.sessions, registry.mailer, clock=registry.clock, owner="gateway"
+    )
+    registry.clock.advance(seconds=GRACE.total_seconds() + 1)
+    _alive(registry, "actions:killed")  # still beating: its claim holds
+    assert await gateway.sweep() == 0
+
+    registry.clock.advance(seconds=HEARTBEAT_TIMEOUT + 1)  # its beats stopped
+
+    assert await gateway.sweep() == 1  # long before the claim's LEASE
+    assert [mail.code for mail in registry.mailer.sent] == [request.code]
+    assert await gateway.sweep() == 0 and count(registry, QueuedMail) == 0
+
+
+async def test_the_repeated_turn_takes_over_a_killed_senders_mail_at_once(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    caller = registry.caller(sms)
+    registry.desk.give_consent(caller)
+    await validate(ValidateRegistrationForm(), sms, "reg_email", EMAIL, domain, 33)
+    assert len(registry.mailer.sent) == 1  # the first run's mail, sent
+    registry.clock.advance(minutes=2)  # past the code limits' spacing
+    request = registry.desk.request_email_code(caller, EMAIL, "34")
+    _claimed_by(registry, "actions:killed", request.mail_id)
+    registry.clock.advance(seconds=HEARTBEAT_TIMEOUT + 1)
+
+    # The turn is repeated on the restarted action server (another owner).
+    await validate(ValidateRegistrationForm(), sms, "reg_email", EMAIL, domain, 34)
+
+    assert [mail.code for mail in registry.mailer.sent][-1] == request.code
+    assert len(registry.mailer.sent) == 2 and count(registry, QueuedMail) == 0
+
+
+async def test_a_claim_without_an_owner_lasts_its_lease(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    caller = registry.caller(sms)
+    registry.desk.give_consent(caller)
+    request = registry.desk.request_email_code(caller, EMAIL, "35")
+    queue = MailQueue(registry.sessions, registry.mailer, clock=registry.clock)
+    assert request.mail_id is not None
+    assert queue._claim_one(request.mail_id)[0] is not None
+    registry.clock.advance(seconds=LEASE.total_seconds() - 1)
+    assert await queue.sweep() == 0  # whoever claimed it may still be sending
+    registry.clock.advance(seconds=2)
+    assert await queue.sweep() == 1
 
 
 async def test_a_repeated_turn_sends_the_mail_its_first_run_did_not(
