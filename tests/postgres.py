@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 POSTGRES_URL = os.environ.get(
@@ -68,3 +69,20 @@ def fresh_database(
     else:
         with postgres_database(prefix) as url:
             yield url
+
+
+@contextmanager
+def engine_with_tables(
+    backend: str, directory: Path, metadata: MetaData, prefix: str = "test"
+) -> Iterator[Engine]:
+    """An engine (`bot.db.make_engine`) on a new database of `backend` with
+    `metadata`'s tables, disposed of afterwards."""
+    from bot.db import make_engine
+
+    with fresh_database(backend, directory, prefix) as url:
+        made = make_engine(url)
+        try:
+            metadata.create_all(made)
+            yield made
+        finally:
+            made.dispose()

@@ -33,10 +33,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
-from bot.db import make_engine
 from bot.direct_sql import DirectStatement
 from bot.messages.models import JsonType
-from tests.postgres import BACKENDS, fresh_database
+from tests.postgres import BACKENDS, engine_with_tables
 
 FIXED = datetime(2026, 1, 1, 10, 0, 0)
 
@@ -63,13 +62,8 @@ items = Table(
 @pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database of each backend with the `direct_items` table."""
-    with fresh_database(request.param, tmp_path, "direct_sql") as url:
-        made = make_engine(url)
-        try:
-            metadata.create_all(made)
-            yield made
-        finally:
-            made.dispose()
+    with engine_with_tables(request.param, tmp_path, metadata, "direct_sql") as made:
+        yield made
 
 
 def _both(

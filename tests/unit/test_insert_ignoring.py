@@ -12,9 +12,8 @@ from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db import make_engine
 from bot.insert_ignoring import insert_ignoring, insert_ignoring_conflict
-from tests.postgres import BACKENDS, fresh_database
+from tests.postgres import BACKENDS, engine_with_tables
 
 metadata = MetaData()
 people = Table(
@@ -31,13 +30,10 @@ people = Table(
 @pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database of each backend with the `people` table."""
-    with fresh_database(request.param, tmp_path, "insert_ignoring") as url:
-        made = make_engine(url)
-        try:
-            metadata.create_all(made)
-            yield made
-        finally:
-            made.dispose()
+    with engine_with_tables(
+        request.param, tmp_path, metadata, "insert_ignoring"
+    ) as made:
+        yield made
 
 
 def test_a_taken_key_is_skipped_and_the_sql_is_compiled_once(engine: Engine) -> None:
