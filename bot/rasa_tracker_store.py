@@ -22,7 +22,9 @@ CPU per message before, 2.2 after, on PostgreSQL):
   of Rasa's deserialisation and its replay into a `DialogueStateTracker` are
   Rasa's own. The query is the same SQL as Rasa's, as one prepared Core
   statement selecting only `data`, instead of an ORM query built and its rows
-  made ORM objects on every turn.
+  made ORM objects on every turn. The statements of every turn (this load,
+  the check of the newest event, a turn's one new event) run on the driver's
+  cursor (`bot.direct_sql`).
 - **Save.** Rasa's `save` first counts the session's stored events with a
   second query (the same subquery again) to find which of the tracker's events
   are new, then inserts them one ORM object at a time. Here the tracker this
