@@ -322,25 +322,27 @@ class DirectStatement:
         return plan
 
     def execute(
-        self, session: Session, parameters: Mapping[str, Any] | None = None
+        self, runner: Session | Connection, parameters: Mapping[str, Any] | None = None
     ) -> DirectResult:
-        """Run in the session's transaction (begun if need be)."""
+        """Run in a session's transaction (begun if need be) or on a Core
+        connection (in its transaction, if one is begun)."""
         given = parameters or {}
-        connection = session.connection()
+        connection = runner.connection() if isinstance(runner, Session) else runner
         plan = self.plan(connection.dialect, given)
         if plan is None:
-            return _through_sqlalchemy(session, self.statement, given)
+            return _through_sqlalchemy(runner, self.statement, given)
         return _run(connection, plan, plan.parameters(given))
 
-    def execute_on(
-        self, connection: Connection, parameters: Mapping[str, Any] | None = None
-    ) -> DirectResult:
-        """Run on a Core connection (in its transaction, if one is begun)."""
-        given = parameters or {}
-        plan = self.plan(connection.dialect, given)
-        if plan is None:
-            return _through_sqlalchemy(connection, self.statement, given)
-        return _run(connection, plan, plan.parameters(given))
+    def execute_rows(
+        self, runner: Session | Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Run once for each of `rows` (an insert's rows): one row directly,
+        more as one executemany through SQLAlchemy, which batches them for the
+        driver."""
+        if len(rows) == 1:
+            self.execute(runner, rows[0])
+        elif rows:
+            runner.execute(self.statement, list(rows))
 
 
 def _through_sqlalchemy(

@@ -43,6 +43,10 @@ from sqlalchemy.orm import Session
 
 from bot.db import Base
 
+HEARTBEAT_INTERVAL = 1.0
+"""Seconds between a process's heartbeats (the default of every process)."""
+HEARTBEAT_TIMEOUT = 3.0
+"""Seconds after which a heartbeat is stale: its process's leases are free."""
 RETIRED = datetime(2000, 1, 1)
 """The heartbeat a cleanly stopped process leaves: stale for everyone at once."""
 

@@ -129,8 +129,7 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         self._session_count = DirectStatement(
             sa.select(sa.func.count()).where(in_session)
         )
-        self._insert = events.insert()
-        self._insert_one = DirectStatement(self._insert, values_from_parameters=True)
+        self._insert = DirectStatement(events.insert(), values_from_parameters=True)
         self._newest = DirectStatement(
             sa.select(sa.func.max(events.c.id)).where(events.c.sender_id == sender)
         )
@@ -151,12 +150,12 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         kept = self._kept.pop(sender_id, None)
         with self.engine.connect() as connection:
             if kept is not None and kept[1] is self.domain:
-                newest = self._newest.execute_on(
+                newest = self._newest.execute(
                     connection, {"sender_id": sender_id}
                 ).scalar()
                 if newest == kept[0]:
                     return kept[2]
-            rows = self._session_events.execute_on(
+            rows = self._session_events.execute(
                 connection, {"sender_id": sender_id}
             ).all()
         if not rows or not self.domain:
@@ -173,19 +172,14 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         stored = getattr(tracker, STORED, None)
         if not isinstance(stored, int):  # not loaded here: Rasa's count
             with self.engine.connect() as connection:
-                stored = int(
-                    self._session_count.execute_on(connection, sender).scalar()
-                )
+                stored = int(self._session_count.execute(connection, sender).scalar())
         rows = [
             _row(tracker.sender_id, event)
             for event in itertools.islice(tracker.events, stored, None)
         ]
         with self.engine.begin() as connection:
-            if len(rows) == 1:
-                self._insert_one.execute_on(connection, rows[0])
-            elif rows:  # one executemany
-                connection.execute(self._insert, rows)
-            newest = self._newest.execute_on(connection, sender).scalar()
+            self._insert.execute_rows(connection, rows)
+            newest = self._newest.execute(connection, sender).scalar()
         setattr(tracker, STORED, len(tracker.events))
         if newest is not None and _as_loaded(tracker):
             self._kept[tracker.sender_id] = (int(newest), self.domain, tracker)

@@ -24,10 +24,6 @@ from bot.loops import describe_error
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 1.0
-"""Seconds between beats (the gateway's default `heartbeat_interval`)."""
-
-
 class ThreadHeartbeat:
     """Registers `owner` on `start`, beats every `interval` until `stop`."""
 
@@ -35,7 +31,7 @@ class ThreadHeartbeat:
         self,
         sessions: Callable[[], Session],
         owner: str,
-        interval: float = INTERVAL,
+        interval: float = leases.HEARTBEAT_INTERVAL,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.owner = owner

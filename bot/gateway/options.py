@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.leases import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT
 from bot.loops import SHUTDOWN_MARGIN
 from bot.verification.options import NikCheckOptions
 
@@ -23,9 +24,9 @@ class GatewayOptions:
     lease_seconds: float = 120.0
     """The backstop of every lease: a live process whose task is stuck loses it
     after this long. A dead process loses its leases sooner: see below."""
-    heartbeat_interval: float = 1.0
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
     """Seconds between this process's heartbeats (`bot.leases`)."""
-    heartbeat_timeout: float = 3.0
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT
     """Seconds of silence after which another process takes over what this one
     holds (conversations, replies, NIK checks)."""
     worker_concurrency: int = 16

@@ -87,10 +87,7 @@ def store_flush(
 
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows with one Core statement (no ORM objects)."""
-    if len(rows) == 1:
-        INSERT_OUTBOX.execute(session, rows[0])
-    elif rows:  # one executemany
-        session.execute(INSERT_OUTBOX.statement, rows)
+    INSERT_OUTBOX.execute_rows(session, rows)
 
 
 def _sendable(row: dict[str, Any], outcome: Outcome) -> bool:

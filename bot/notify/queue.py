@@ -77,9 +77,6 @@ LEASE = timedelta(seconds=60)
 GRACE = timedelta(seconds=5)
 """How long the action that queued a mail has to claim it before the sweep
 may (it claims it at once, after its commit)."""
-HEARTBEAT_TIMEOUT = 3.0
-"""Seconds after which a sender's heartbeat counts as stale (the gateway's
-default `heartbeat_timeout`)."""
 SWEEP_INTERVAL = 5.0
 SWEEP_BATCH = 20
 MAX_ATTEMPTS = 5
@@ -130,7 +127,7 @@ class MailQueue:
         interval: float = SWEEP_INTERVAL,
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
-        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
+        heartbeat_timeout: float = leases.HEARTBEAT_TIMEOUT,
     ) -> None:
         """`clock` is naive UTC; `interval` the sweeping loop's period; `owner`
         this process's lease owner (its heartbeat must be kept: without one,

@@ -38,11 +38,11 @@ from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
 from bot.handoff.tickets import resolve
 from bot.notify.models import QueuedMail
-from bot.notify.queue import GRACE, HEARTBEAT_TIMEOUT, LEASE, MailQueue
+from bot.notify.queue import GRACE, LEASE, MailQueue
 from bot.policy.programme import load_policy
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.vault import Vault
-from bot.registration.desk import RegistrationDesk
+from bot.registration.desk import CodeRequest, RegistrationDesk
 from bot.registry import batch_by_number
 from bot.registry.models import (
     Applicant,
@@ -146,6 +146,14 @@ async def validate(
     return slots_of(events), texts(dispatcher)
 
 
+def _code_issued(registry: Registry, sms: str, key: str | None = None) -> CodeRequest:
+    """The caller of `sms` consented and got an e-mail code (its mail queued),
+    by the turn with idempotency key `key`."""
+    caller = registry.caller(sms)
+    registry.desk.give_consent(caller)
+    return registry.desk.request_email_code(caller, EMAIL, key)
+
+
 def count(registry: Registry, model: type, *where: Any) -> int:
     """Rows of `model` matching `where`."""
     with registry.sessions() as session:
@@ -182,9 +190,7 @@ async def test_a_repeated_email_turn_issues_and_mails_one_code(
 async def test_a_repeated_code_turn_verifies_once_and_says_so_twice(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
-    caller = registry.caller(sms)
-    registry.desk.give_consent(caller)
-    request = registry.desk.request_email_code(caller, EMAIL)
+    request = _code_issued(registry, sms)
     assert request.code is not None
     form = ValidateRegistrationForm()
     answered = {"reg_name": NAME, "reg_email": EMAIL}
@@ -207,10 +213,8 @@ async def test_a_repeated_code_turn_verifies_once_and_says_so_twice(
 async def test_a_mail_is_not_lost_when_the_action_dies_after_the_commit(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
-    caller = registry.caller(sms)
-    registry.desk.give_consent(caller)
     # The action server issued the code (committed) and died before mailing.
-    request = registry.desk.request_email_code(caller, EMAIL, "31")
+    request = _code_issued(registry, sms, "31")
     assert request.issued and registry.mailer.sent == []
     queue = MailQueue(registry.sessions, registry.mailer, clock=registry.clock)
 
@@ -258,9 +262,7 @@ def _claimed_by(registry: Registry, owner: str, mail_id: int | None) -> MailQueu
 async def test_a_mail_whose_sender_was_killed_goes_out_seconds_later(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
-    caller = registry.caller(sms)
-    registry.desk.give_consent(caller)
-    request = registry.desk.request_email_code(caller, EMAIL, "32")
+    request = _code_issued(registry, sms, "32")
     _claimed_by(registry, "actions:killed", request.mail_id)
     gateway = MailQueue(
         registry.sessions, registry.mailer, clock=registry.clock, owner="gateway"
@@ -269,7 +271,7 @@ async def test_a_mail_whose_sender_was_killed_goes_out_seconds_later(
     _alive(registry, "actions:killed")  # still beating: its claim holds
     assert await gateway.sweep() == 0
 
-    registry.clock.advance(seconds=HEARTBEAT_TIMEOUT + 1)  # its beats stopped
+    registry.clock.advance(seconds=leases.HEARTBEAT_TIMEOUT + 1)  # its beats stopped
 
     assert await gateway.sweep() == 1  # long before the claim's LEASE
     assert [mail.code for mail in registry.mailer.sent] == [request.code]
@@ -286,7 +288,7 @@ async def test_the_repeated_turn_takes_over_a_killed_senders_mail_at_once(
     registry.clock.advance(minutes=2)  # past the code limits' spacing
     request = registry.desk.request_email_code(caller, EMAIL, "34")
     _claimed_by(registry, "actions:killed", request.mail_id)
-    registry.clock.advance(seconds=HEARTBEAT_TIMEOUT + 1)
+    registry.clock.advance(seconds=leases.HEARTBEAT_TIMEOUT + 1)
 
     # The turn is repeated on the restarted action server (another owner).
     await validate(ValidateRegistrationForm(), sms, "reg_email", EMAIL, domain, 34)
@@ -298,9 +300,7 @@ async def test_the_repeated_turn_takes_over_a_killed_senders_mail_at_once(
 async def test_a_claim_without_an_owner_lasts_its_lease(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
-    caller = registry.caller(sms)
-    registry.desk.give_consent(caller)
-    request = registry.desk.request_email_code(caller, EMAIL, "35")
+    request = _code_issued(registry, sms, "35")
     queue = MailQueue(registry.sessions, registry.mailer, clock=registry.clock)
     assert request.mail_id is not None
     assert queue._claim_one(request.mail_id)[0] is not None
@@ -313,9 +313,7 @@ async def test_a_claim_without_an_owner_lasts_its_lease(
 async def test_a_repeated_turn_sends_the_mail_its_first_run_did_not(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
-    caller = registry.caller(sms)
-    registry.desk.give_consent(caller)
-    request = registry.desk.request_email_code(caller, EMAIL, "41")
+    request = _code_issued(registry, sms, "41")
     assert registry.mailer.sent == []
 
     await validate(ValidateRegistrationForm(), sms, "reg_email", EMAIL, domain, 41)

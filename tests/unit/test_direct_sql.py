@@ -181,6 +181,23 @@ def test_inserts_apply_defaults_and_give_the_new_key(engine: Engine) -> None:
     )
 
 
+def test_rows_go_in_one_by_one_or_as_one_executemany(engine: Engine) -> None:
+    statement = DirectStatement(insert(items), values_from_parameters=True)
+    with engine.begin() as connection:  # a Core connection, as Rasa's store has
+        statement.execute_rows(connection, [])
+        statement.execute_rows(connection, [{"name": "one"}])
+        statement.execute_rows(connection, [{"name": f"n{i}"} for i in range(3)])
+    with Session(engine) as session, session.begin():
+        statement.execute_rows(session, [{"name": "s1"}, {"name": "s2"}])
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(items.c.name, items.c.kind).order_by(items.c.id)
+        )
+        assert [tuple(row) for row in rows] == [
+            (name, "plain") for name in ("one", "n0", "n1", "n2", "s1", "s2")
+        ]
+
+
 def test_in_lists_constant_or_given_at_run_time_are_expanded(engine: Engine) -> None:
     _seed(engine)
     constant = (
