@@ -132,11 +132,15 @@ def _plan(
                 process=processors.get(name),
             )
         )
-    columns = compiled._result_columns
-    names = [column[0] for column in columns]
+    columns = [(column[0], column[3]) for column in compiled._result_columns]
+    selected = getattr(statement, "selected_columns", None)
+    if selected is not None and len(selected) < len(columns):
+        # the RETURNING of a data-modifying WITH query adds its own columns
+        columns = [(column.key, column.type) for column in selected]
+    names = [name for name, _type in columns]
     row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]
     result_processors = tuple(
-        column[3]._cached_result_processor(dialect, None) for column in columns
+        type_._cached_result_processor(dialect, None) for _name, type_ in columns
     )
     return _Plan(
         sql,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.channels.base import Channel
 from bot.db import utcnow
 from bot.direct_sql import DirectStatement
-from bot.gateway import burst, claims
+from bot.gateway import burst, claims, result_statement
 from bot.gateway.claims import ConversationClaims
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outcome import Adoption, Flush, Outcome, PendingMessage, Stored
@@ -209,10 +209,14 @@ class Results:
         more to find that out). When the lease was lost or the row is no longer
         pending, nothing may be written: `AbandonError(Stored.LOST)`. With
         `adoption`, the first new reply is leased to this process when it is
-        the oldest unsent one of the chat (`adoption.outbox_id`)."""
+        the oldest unsent one of the chat (`adoption.outbox_id`). On
+        PostgreSQL the same writes are one statement
+        (`bot.gateway.result_statement`)."""
         now = utcnow()
         if adoption is not None:
             adoption.outbox_id = None  # a batch may run this job again
+        if result_statement.applies(session, outcome):
+            return self._complete_in_one(session, pending, outcome, adoption, now)
         # The conversation's row is locked first, as the intake locks it before
         # inserting: a message stored at that moment (its insert waits for
         # this row's update) cannot deadlock with this transaction.
@@ -251,6 +255,51 @@ class Results:
             rows = _adopt_first(session, pending, rows, adoption, now)
         insert_rows(session, rows)
         return Stored.KEPT if more is not None else Stored.RELEASED
+
+    def _complete_in_one(
+        self,
+        session: Session,
+        pending: PendingMessage,
+        outcome: Outcome,
+        adoption: Adoption | None,
+        now: datetime,
+    ) -> Stored:
+        """`complete` in one statement (`bot.gateway.result_statement`), with
+        the replies after the first inserted after it; PostgreSQL only."""
+        rows = [
+            _outbox_values(pending, seq, body, seq < outcome.exempt, now, outcome)
+            for seq, body in enumerate(outcome.bodies)
+            if seq >= outcome.stored
+        ]
+        parameters: dict[str, Any] = {
+            **self._claims.fence(pending.conversation_id, pending.lease_token),
+            "inbox_id": pending.inbox_id,
+            "new_state": outcome.state,
+            "new_opted_out": outcome.opted_out,
+            "until": now + timedelta(seconds=self._options.lease_seconds),
+            "now": now,
+            "note": outcome.note,
+        }
+        if rows:
+            adopt = adoption is not None and _sendable(rows[0], outcome)
+            parameters.update(
+                result_statement.first_row_parameters(
+                    rows[0],
+                    adopt,
+                    adoption.owner if adoption is not None else None,
+                    adoption.until if adoption is not None else None,
+                    adoption.token if adoption is not None else None,
+                )
+            )
+        result = result_statement.run(session, parameters, bool(rows))
+        if not (result.kept and result.done):
+            raise AbandonError(Stored.LOST)
+        if rows and result.leased:
+            assert adoption is not None
+            adoption.outbox_id = int(result.first_id)
+            adoption.seq, adoption.started_at = int(rows[0]["seq"]), now
+        insert_rows(session, rows[1:])
+        return Stored.KEPT if result.more else Stored.RELEASED
 
     def store_local(self, pending: PendingMessage, outcome: Outcome) -> None:
         """Store the local bodies before the Rasa turn (idempotent: a retry of

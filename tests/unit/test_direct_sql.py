@@ -317,6 +317,34 @@ def test_values_written_directly_read_back_as_sqlalchemy_wrote_them(
         session.rollback()
 
 
+def test_a_data_modifying_with_query_gives_its_own_columns(tmp_path: Path) -> None:
+    """The RETURNING of a data-modifying WITH query (PostgreSQL's) adds columns
+    to what SQLAlchemy compiles; the rows are the statement's own columns."""
+    with engine_with_tables("postgresql", tmp_path, metadata, "direct_cte") as engine:
+        _data_modifying_with_query(engine)
+
+
+def _data_modifying_with_query(engine: Engine) -> None:
+    _seed(engine)
+    flagged = (
+        update(items)
+        .where(items.c.kind == bindparam("kind"))
+        .values(flag=True)
+        .returning(items.c.id, items.c.name)
+        .cte("flagged")
+    )
+    statement = DirectStatement(
+        select(
+            select(func.count()).select_from(flagged).scalar_subquery().label("n"),
+            select(func.max(flagged.c.name)).scalar_subquery().label("last"),
+        )
+    )
+    with Session(engine) as session:
+        row = statement.execute(session, {"kind": "plain"}).one()
+        assert (row.n, row.last) == (2, "b")
+        assert session.execute(select(func.count()).where(items.c.flag)).scalar() == 2
+
+
 HOT_MODULES = (
     "bot.messages.inbox",
     "bot.gateway.claims",
@@ -331,9 +359,14 @@ HOT_MODULES = (
 """Modules whose statements run on every message (gateway) or most actions."""
 
 
+POSTGRES_HOT_MODULES = ("bot.gateway.result_statement",)
+"""Modules of statements that run on PostgreSQL only."""
+
+
 def _direct_statements(dialect_name: str) -> list[tuple[str, DirectStatement]]:
     found = []
-    for name in HOT_MODULES:
+    only_here = POSTGRES_HOT_MODULES if dialect_name == "postgresql" else ()
+    for name in HOT_MODULES + only_here:
         module = importlib.import_module(name)
         for attribute, value in vars(module).items():
             values = value.values() if isinstance(value, dict) else [value]
