@@ -110,7 +110,7 @@ TAKEN = DirectStatement(
         conversations.c.lease_token == bindparam("token"),
     )
 )
-HELD_CONVERSATION = DirectStatement(
+HELD_NEXT_ROWS = DirectStatement(
     select(
         conversations.c.address,
         conversations.c.pseudonym,
@@ -118,10 +118,6 @@ HELD_CONVERSATION = DirectStatement(
         conversations.c.opted_out,
         conversations.c.state,
         active_ticket_id(conversations.c.id).label("ticket_id"),
-    ).where(HOLDS)
-)
-NEXT_ROWS = DirectStatement(
-    select(
         inbox.c.id,
         inbox.c.attempts,
         inbox.c.channel,
@@ -132,13 +128,22 @@ NEXT_ROWS = DirectStatement(
         inbox.c.user_name,
         inbox.c.received_at,
     )
-    .where(
-        inbox.c.conversation_id == bindparam("conversation_id"),
-        inbox.c.status == INBOX_PENDING,
+    .select_from(
+        conversations.outerjoin(
+            inbox,
+            and_(
+                inbox.c.conversation_id == conversations.c.id,
+                inbox.c.status == INBOX_PENDING,
+            ),
+        )
     )
+    .where(HOLDS)
     .order_by(inbox.c.id)
     .limit(2)  # the next one tells whether a burst goes on
 )
+"""The held conversation with its two oldest pending rows, in one statement:
+no row when the claim does not hold it, one without a message (`id` None)
+when nothing is pending."""
 RELEASE = DirectStatement(
     update(conversations)
     .where(HOLDS)
@@ -211,14 +216,12 @@ class ConversationClaims:
     def _read(self, session: Session, held: Held) -> PendingMessage | None:
         """The conversation's oldest pending row while the claim holds it."""
         conversation_id = held.conversation_id
-        conversation = HELD_CONVERSATION.execute(
+        rows = HELD_NEXT_ROWS.execute(
             session, self.fence(held.conversation_id, held.token)
-        ).first()
-        if conversation is None:
+        ).all()
+        if not rows or rows[0].id is None:
             return None
-        rows = NEXT_ROWS.execute(session, {"conversation_id": conversation_id}).all()
-        if not rows:
-            return None
+        conversation = rows[0]
         messages = [
             InboundMessage(
                 channel=row.channel,
