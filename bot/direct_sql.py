@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, cast
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
@@ -347,6 +348,13 @@ class DirectStatement:
             self.execute(runner, rows[0])
         elif rows:
             runner.execute(self.statement, list(rows))
+
+
+def typed_parameter(name: str, type_: Any) -> Any:
+    """A bound parameter cast to its type: in a SELECT's columns (as in
+    `INSERT ... SELECT`) PostgreSQL takes an untyped parameter for text, where
+    the VALUES of an insert would take the column's type (JSON, timestamps)."""
+    return cast(bindparam(name, type_=type_), type_)
 
 
 def _through_sqlalchemy(

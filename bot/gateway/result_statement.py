@@ -27,7 +27,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    cast,
     exists,
     insert,
     select,
@@ -36,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from bot.direct_sql import DirectResult, DirectStatement
+from bot.direct_sql import DirectResult, DirectStatement, typed_parameter
 from bot.gateway import claims
 from bot.gateway.outcome import Outcome
 from bot.messages.models import (
@@ -152,16 +151,15 @@ def _first_row(done: Any) -> Any:
     def when_leased(value: Any) -> Any:
         return case((leased, value), else_=None)
 
-    # A SELECT's parameters are text to PostgreSQL unless cast: cast to the
-    # columns' types (JSON, timestamps, booleans) as the INSERT's VALUES would.
     values = [
-        _typed(f"first_{name}", outbox.c[name].type) for name in FIRST_ROW_COLUMNS
+        typed_parameter(f"first_{name}", outbox.c[name].type)
+        for name in FIRST_ROW_COLUMNS
     ]
     lease = [
-        when_leased(_typed("owner", outbox.c.lease_owner.type)),
-        when_leased(_typed("lease_until", DateTime())),
-        when_leased(_typed("lease_token", outbox.c.lease_token.type)),
-        when_leased(_typed("now", DateTime())),
+        when_leased(typed_parameter("owner", outbox.c.lease_owner.type)),
+        when_leased(typed_parameter("lease_until", DateTime())),
+        when_leased(typed_parameter("lease_token", outbox.c.lease_token.type)),
+        when_leased(typed_parameter("now", DateTime())),
     ]
     names = [
         *FIRST_ROW_COLUMNS,
@@ -175,10 +173,6 @@ def _first_row(done: Any) -> Any:
         .from_select(names, select(*values, *lease).where(exists(done.select())))
         .returning(outbox.c.id, outbox.c.lease_owner.isnot(None).label("leased"))
     )
-
-
-def _typed(name: str, type_: Any) -> Any:
-    return cast(bindparam(name, type_=type_), type_)
 
 
 COMPLETE = DirectStatement(_statement(with_first_row=False))

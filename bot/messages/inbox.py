@@ -14,17 +14,33 @@ its waiting messages are counted, and a message beyond the cap is still
 stored (never lost, visible to agents) but as "skipped": it is not handed to
 Rasa, and the person is told once (`bot.gateway.wait_notice`). Under the lock,
 two messages of one person arriving at once are counted one after the other.
+On PostgreSQL the count and the insert are one statement after the lock
+(a round trip less a message).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
 from bot.db import utcnow
-from bot.direct_sql import DirectStatement
-from bot.insert_ignoring import insert_ignoring_conflict
+from bot.direct_sql import DirectStatement, typed_parameter
+from bot.insert_ignoring import OnConflictDoNothing, insert_ignoring_conflict
 from bot.messages.models import (
     INBOX_PENDING,
     INBOX_SKIPPED,
@@ -58,6 +74,61 @@ _COUNT_WAITING = DirectStatement(
     )
 )
 """How many messages of the conversation wait."""
+
+
+SKIPPED_NOTE = ("skipped: ", " messages were waiting")
+"""A skipped message's `last_error`, before and after the count."""
+
+_inbox = InboxMessage.__table__
+_STORED_COLUMNS = (
+    "channel",
+    "provider_id",
+    "conversation_id",
+    "text",
+    "payload",
+    "event",
+    "user_name",
+    "chat_message_id",
+)
+"""The message's own columns, given as parameters of the same names."""
+
+
+def _count_and_insert() -> Any:
+    """PostgreSQL: the conversation's waiting messages counted and the message
+    inserted (skipped when `max_pending` wait) in one statement, its data-
+    modifying WITH query: the count reads what was committed before the
+    statement began, after the conversation's lock was taken, as the count of
+    its own did."""
+    waiting = (
+        select(func.count(_inbox.c.id).label("n"))
+        .where(
+            _inbox.c.conversation_id == bindparam("conversation_id"),
+            _inbox.c.status == INBOX_PENDING,
+        )
+        .cte("waiting")
+    )
+    skipped = waiting.c.n >= bindparam("max_pending", type_=Integer())
+    now = typed_parameter("now", DateTime())
+    note = literal(SKIPPED_NOTE[0]) + cast(waiting.c.n, String) + SKIPPED_NOTE[1]
+    columns = {
+        **{
+            name: typed_parameter(name, _inbox.c[name].type) for name in _STORED_COLUMNS
+        },
+        "status": case((skipped, INBOX_SKIPPED), else_=INBOX_PENDING),
+        "attempts": literal(0),
+        "received_at": now,
+        "processed_at": case((skipped, now), else_=None),
+        "last_error": case((skipped, note), else_=None),
+    }
+    stored = insert(_inbox).from_select(
+        list(columns), select(*columns.values()).select_from(waiting)
+    )
+    stored._post_values_clause = OnConflictDoNothing()  # as insert_ignoring does
+    inserted = stored.returning(_inbox.c.id).cte("inserted")
+    return select(exists(inserted.select()).label("stored"))
+
+
+_COUNT_AND_INSERT = DirectStatement(_count_and_insert())
 
 
 def _find_conversation(session: Session, channel: str, address: str) -> int | None:
@@ -130,7 +201,12 @@ def store_inbound(
     waiting = 0
     found = None
     if max_pending is not None:
-        found = _lock_counting_waiting(session, message.channel, message.address)
+        if _on_postgresql(session):
+            locked = _find_conversation(session, message.channel, message.address)
+            if locked is not None:
+                return _count_and_store(session, message, locked, max_pending)
+        else:
+            found = _lock_counting_waiting(session, message.channel, message.address)
     if found is None:
         conversation = conversation_id(
             session, message.channel, message.address, key, message.simulated
@@ -155,8 +231,32 @@ def store_inbound(
             "attempts": 0,
             "received_at": now,
             "processed_at": now if skipped else None,
-            "last_error": f"skipped: {waiting} messages were waiting"
+            "last_error": f"{SKIPPED_NOTE[0]}{waiting}{SKIPPED_NOTE[1]}"
             if skipped
             else None,
         },
     )
+
+
+def _on_postgresql(session: Session) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def _count_and_store(
+    session: Session, message: InboundMessage, conversation: int, max_pending: int
+) -> bool:
+    """`store_inbound` on PostgreSQL once the conversation is locked: the
+    count and the insert in one statement."""
+    parameters = {
+        "channel": message.channel,
+        "provider_id": message.provider_id,
+        "conversation_id": conversation,
+        "text": message.text,
+        "payload": message.payload,
+        "event": message.event,
+        "user_name": message.user_name,
+        "chat_message_id": message.chat_message_id,
+        "max_pending": max_pending,
+        "now": utcnow(),
+    }
+    return bool(_COUNT_AND_INSERT.execute(session, parameters).scalar_one())

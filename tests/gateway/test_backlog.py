@@ -128,9 +128,7 @@ def test_every_notice_is_told_apart_from_an_answer(seconds: float | None) -> Non
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[sessionmaker]:
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker]:
     """A migrated database: a SQLite file, then PostgreSQL."""
     url = f"sqlite:///{tmp_path}/backlog.db"
     if request.param == "postgresql":
@@ -311,13 +309,40 @@ def test_a_stalled_queue_tells_those_who_waited_that_it_will_be_soon(
 def test_the_per_conversation_cap_skips_later_messages(sessions: sessionmaker) -> None:
     with sessions() as session:
         for number in range(5):
-            message = InboundMessage(SMS, f"SM{number}", "+6281200000001", text="x")
+            message = InboundMessage(
+                SMS,
+                f"SM{number}",
+                "+6281200000001",
+                text=f"pesan {number}",
+                payload=f"p{number}",
+                event={"n": number},
+                user_name="Andi",
+                chat_message_id=number,
+            )
             assert store_inbound(session, message, PSEUDONYM_KEY, max_pending=3)
+        assert not store_inbound(session, message, PSEUDONYM_KEY, max_pending=3), (
+            "a redelivery is stored once"
+        )
         session.commit()
-        statuses = [
-            row.status for row in session.query(InboxMessage).order_by(InboxMessage.id)
-        ]
-    assert statuses == ["pending", "pending", "pending", "skipped", "skipped"]
+        rows = session.query(InboxMessage).order_by(InboxMessage.id).all()
+    assert [row.status for row in rows] == [
+        "pending",
+        "pending",
+        "pending",
+        "skipped",
+        "skipped",
+    ]
+    assert [row.last_error for row in rows] == [None] * 3 + [
+        "skipped: 3 messages were waiting"
+    ] * 2
+    assert [row.processed_at is not None for row in rows] == [False] * 3 + [True] * 2
+    assert [
+        (row.provider_id, row.text, row.payload, row.event, row.user_name)
+        for row in rows
+    ] == [(f"SM{n}", f"pesan {n}", f"p{n}", {"n": n}, "Andi") for n in range(5)]
+    assert [row.chat_message_id for row in rows] == list(range(5))
+    assert {row.attempts for row in rows} == {0}
+    assert all(row.received_at is not None for row in rows)
 
 
 def test_two_messages_at_once_are_counted_one_after_the_other(
@@ -444,4 +469,3 @@ def test_telegram_is_asked_to_deliver_later_when_the_system_is_full(
         again = post_telegram(client, telegram_update(9103, 6464, "tiga"))
         assert again.status_code == 200
         wait_until(lambda: "tiga" in rasa.messages())
-

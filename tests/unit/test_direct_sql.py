@@ -361,6 +361,8 @@ HOT_MODULES = (
 
 POSTGRES_HOT_MODULES = ("bot.gateway.result_statement",)
 """Modules of statements that run on PostgreSQL only."""
+POSTGRES_ONLY = {"bot.messages.inbox._COUNT_AND_INSERT"}
+"""Statements of the hot modules that run on PostgreSQL only."""
 
 
 def _direct_statements(dialect_name: str) -> list[tuple[str, DirectStatement]]:
@@ -374,6 +376,10 @@ def _direct_statements(dialect_name: str) -> list[tuple[str, DirectStatement]]:
                 (f"{name}.{attribute}", each)
                 for each in values
                 if isinstance(each, DirectStatement)
+                and (
+                    dialect_name == "postgresql"
+                    or f"{name}.{attribute}" not in POSTGRES_ONLY
+                )
             )
     outbox = importlib.import_module("bot.gateway.outbox")
     claim = outbox.ClaimStatements()
