@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
 
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -84,5 +85,23 @@ def engine_with_tables(
         try:
             metadata.create_all(made)
             yield made
+        finally:
+            made.dispose()
+
+
+@contextmanager
+def migrated_sessions(
+    backend: str, directory: Path, prefix: str = "test"
+) -> Iterator[sessionmaker]:
+    """A sessionmaker (`bot.db.make_sessionmaker`) on a new database of
+    `backend` migrated to the latest schema, its engine disposed of afterwards."""
+    from bot.db import make_engine, make_sessionmaker
+    from bot.schema import upgrade
+
+    with fresh_database(backend, directory, prefix) as url:
+        upgrade(url)
+        made = make_engine(url)
+        try:
+            yield make_sessionmaker(made)
         finally:
             made.dispose()

@@ -57,10 +57,9 @@ def _lease_free() -> Any:
     )
 
 
-def _candidates(lock: bool) -> Any:
-    """Up to `limit` conversations with pending rows whose lease is free, the
-    longest waiting first."""
-    oldest_pending = (
+def _oldest_pending() -> Any:
+    """SQL: the id of the conversation's oldest pending row."""
+    return (
         select(func.min(inbox.c.id))
         .where(
             inbox.c.conversation_id == conversations.c.id,
@@ -68,6 +67,12 @@ def _candidates(lock: bool) -> Any:
         )
         .scalar_subquery()
     )
+
+
+def _candidates(lock: bool) -> Any:
+    """Up to `limit` conversations with pending rows whose lease is free, the
+    longest waiting first."""
+    oldest_pending = _oldest_pending()
     candidates = (
         select(conversations.c.id)
         .where(
@@ -100,14 +105,7 @@ def _claim_in_one() -> Any:
     """PostgreSQL: `CANDIDATES` (locked, skipping rows another claim locks),
     `TAKE` and `TAKEN` as one statement (a data-modifying WITH query), the
     taken conversations longest waiting first."""
-    oldest_pending = (
-        select(func.min(inbox.c.id))
-        .where(
-            inbox.c.conversation_id == conversations.c.id,
-            inbox.c.status == INBOX_PENDING,
-        )
-        .scalar_subquery()
-    )
+    oldest_pending = _oldest_pending()
     candidates = (
         _candidates(True).add_columns(oldest_pending.label("oldest")).cte("candidates")
     )

@@ -6,9 +6,9 @@ new state (its lease kept or released), the row done, is an earlier reply of
 the chat unsent, the first reply inserted (leased to this process when none
 is). On PostgreSQL each is a round trip, about a tenth of a millisecond of
 the gateway's CPU under load; its data-modifying `WITH` queries run the same
-statements as one (`MORE`, `KEPT`, `DONE`, `UNSENT`, `FIRST` below), each
-step written only when the one before it wrote, in the same order of locks
-(the conversation's row first, as the intake takes it). Their reads see the
+statements as one (its parts `more`, `kept`, `done`, `unsent` and `first`),
+each step written only when the one before it wrote, in the same order of
+locks (the conversation's row first, as the intake takes it). Their reads see the
 transaction's writes so far, as the separate statements did; the statement's
 own writes are not visible to its reads, and none of them reads what another
 writes but through `RETURNING`.
@@ -71,19 +71,37 @@ columns are computed."""
 
 _PRIORITY_DEFAULT = outbox.c.priority.default.arg
 
+ANOTHER_PENDING_ROW = (
+    select(inbox.c.id)
+    .where(
+        inbox.c.conversation_id == bindparam("conversation_id"),
+        inbox.c.status == INBOX_PENDING,
+        inbox.c.id != bindparam("inbox_id"),
+    )
+    .limit(1)
+)
+"""Another pending row of the conversation than the turn's."""
+UNSENT_REPLY = (
+    select(outbox.c.id)
+    .where(
+        outbox.c.conversation_id == bindparam("conversation_id"),
+        outbox.c.status == OUTBOX_PENDING,
+    )
+    .limit(1)
+)
+"""A reply of the chat not sent yet."""
+DONE_VALUES = {
+    "status": INBOX_DONE,
+    "attempts": inbox.c.attempts + 1,
+    "processed_at": bindparam("now", type_=DateTime()),
+    "last_error": bindparam("note", type_=inbox.c.last_error.type),
+}
+"""The turn's row done (parameters now, note)."""
+
 
 def _statement(with_first_row: bool) -> Select:
     now = bindparam("now", type_=DateTime())
-    more = (
-        select(inbox.c.id)
-        .where(
-            inbox.c.conversation_id == bindparam("conversation_id"),
-            inbox.c.status == INBOX_PENDING,
-            inbox.c.id != bindparam("inbox_id"),
-        )
-        .limit(1)
-        .cte("more")
-    )
+    more = ANOTHER_PENDING_ROW.cte("more")
     has_more = exists(more.select())
     kept = (
         update(conversations)
@@ -109,12 +127,7 @@ def _statement(with_first_row: bool) -> Select:
             inbox.c.status == INBOX_PENDING,
             exists(kept.select()),
         )
-        .values(
-            status=INBOX_DONE,
-            attempts=inbox.c.attempts + 1,
-            processed_at=now,
-            last_error=bindparam("note", type_=inbox.c.last_error.type),
-        )
+        .values(DONE_VALUES)
         .returning(inbox.c.id)
         .cte("done")
     )
@@ -135,15 +148,7 @@ def _statement(with_first_row: bool) -> Select:
 def _first_row(done: Any) -> Any:
     """The turn's first reply, inserted once the row is done; leased to this
     process (`adopt`) unless an earlier reply of the chat is unsent."""
-    unsent = (
-        select(outbox.c.id)
-        .where(
-            outbox.c.conversation_id == bindparam("conversation_id"),
-            outbox.c.status == OUTBOX_PENDING,
-        )
-        .limit(1)
-        .cte("unsent")
-    )
+    unsent = UNSENT_REPLY.cte("unsent")
     leased = and_(
         bindparam("adopt", type_=Boolean()), ~exists(unsent.select())
     ).self_group()

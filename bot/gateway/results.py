@@ -30,7 +30,6 @@ from bot.insert_ignoring import insert_ignoring_conflict
 from bot.loops import describe_error
 from bot.messages.models import (
     AUTHOR_BOT,
-    INBOX_DONE,
     INBOX_FAILED,
     INBOX_PENDING,
     OUTBOX_FAILED,
@@ -129,14 +128,7 @@ def _adopt_first(
 
 inbox, conversations = InboxMessage.__table__, Conversation.__table__
 outbox = OutboxMessage.__table__
-UNSENT = DirectStatement(
-    select(outbox.c.id)
-    .where(
-        outbox.c.conversation_id == bindparam("conversation_id"),
-        outbox.c.status == OUTBOX_PENDING,
-    )
-    .limit(1)
-)
+UNSENT = DirectStatement(result_statement.UNSENT_REPLY)
 """A reply of the chat not sent yet."""
 
 INSERT_OUTBOX = DirectStatement(
@@ -145,22 +137,9 @@ INSERT_OUTBOX = DirectStatement(
 MARK_DONE = DirectStatement(
     update(inbox)
     .where(inbox.c.id == bindparam("inbox_id"), inbox.c.status == INBOX_PENDING)
-    .values(
-        status=INBOX_DONE,
-        attempts=inbox.c.attempts + 1,
-        processed_at=bindparam("now", type_=DateTime()),
-        last_error=bindparam("note", type_=inbox.c.last_error.type),
-    )
+    .values(result_statement.DONE_VALUES)
 )
-ANOTHER_PENDING = DirectStatement(
-    select(inbox.c.id)
-    .where(
-        inbox.c.conversation_id == bindparam("conversation_id"),
-        inbox.c.status == INBOX_PENDING,
-        inbox.c.id != bindparam("inbox_id"),
-    )
-    .limit(1)
-)
+ANOTHER_PENDING = DirectStatement(result_statement.ANOTHER_PENDING_ROW)
 _NEW_STATE = {
     "state": bindparam("new_state", type_=conversations.c.state.type),
     "opted_out": bindparam("new_opted_out", type_=conversations.c.opted_out.type),

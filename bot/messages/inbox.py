@@ -219,14 +219,7 @@ def store_inbound(
         session,
         InboxMessage.__table__,
         {
-            "channel": message.channel,
-            "provider_id": message.provider_id,
-            "conversation_id": conversation,
-            "text": message.text,
-            "payload": message.payload,
-            "event": message.event,
-            "user_name": message.user_name,
-            "chat_message_id": message.chat_message_id,
+            **_message_columns(message, conversation),
             "status": INBOX_SKIPPED if skipped else INBOX_PENDING,
             "attempts": 0,
             "received_at": now,
@@ -236,6 +229,20 @@ def store_inbound(
             else None,
         },
     )
+
+
+def _message_columns(message: InboundMessage, conversation: int) -> dict[str, Any]:
+    """The values of `_STORED_COLUMNS` for `message`."""
+    return {
+        "channel": message.channel,
+        "provider_id": message.provider_id,
+        "conversation_id": conversation,
+        "text": message.text,
+        "payload": message.payload,
+        "event": message.event,
+        "user_name": message.user_name,
+        "chat_message_id": message.chat_message_id,
+    }
 
 
 def _on_postgresql(session: Session) -> bool:
@@ -248,14 +255,7 @@ def _count_and_store(
     """`store_inbound` on PostgreSQL once the conversation is locked: the
     count and the insert in one statement."""
     parameters = {
-        "channel": message.channel,
-        "provider_id": message.provider_id,
-        "conversation_id": conversation,
-        "text": message.text,
-        "payload": message.payload,
-        "event": message.event,
-        "user_name": message.user_name,
-        "chat_message_id": message.chat_message_id,
+        **_message_columns(message, conversation),
         "max_pending": max_pending,
         "now": utcnow(),
     }

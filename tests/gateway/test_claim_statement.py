@@ -20,14 +20,12 @@ from sqlalchemy.orm import sessionmaker
 from bot import leases
 from bot.channels import simulator
 from bot.channels.base import SMS, TELEGRAM
-from bot.db import make_engine, make_sessionmaker
 from bot.gateway import claims
 from bot.messages.inbox import store_inbound
 from bot.messages.models import INBOX_DONE, Conversation, InboxMessage
-from bot.schema import upgrade
 from tests.gateway.conftest import PSEUDONYM_KEY
 from tests.gateway.test_leases import A, B, worker
-from tests.postgres import fresh_database
+from tests.postgres import migrated_sessions
 
 NOW = datetime(2026, 12, 6, 10, 0, 0)
 DEAD = "host:3:dddddddd"
@@ -38,11 +36,8 @@ TABLES = "inbox_message, conversation, gateway_process"
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker]:
     """A migrated PostgreSQL database for all the cases."""
     path: Path = tmp_path_factory.mktemp("claim-statement")
-    with fresh_database("postgresql", path, "claim_statement") as url:
-        upgrade(url)
-        engine = make_engine(url)
-        yield make_sessionmaker(engine)
-        engine.dispose()
+    with migrated_sessions("postgresql", path, "claim_statement") as made:
+        yield made
 
 
 # (address, the order of its messages among all, what holds it)

@@ -23,7 +23,6 @@ from sqlalchemy.orm import sessionmaker
 from bot import leases
 from bot.channels import simulator
 from bot.channels.base import TELEGRAM
-from bot.db import make_engine, make_sessionmaker
 from bot.gateway import claims, result_statement, results
 from bot.gateway.outcome import Adoption, Outcome, Stored
 from bot.group_commit import commit_alone
@@ -35,10 +34,9 @@ from bot.messages.models import (
     InboxMessage,
     OutboxMessage,
 )
-from bot.schema import upgrade
 from tests.gateway.conftest import PSEUDONYM_KEY
 from tests.gateway.test_leases import A, worker
-from tests.postgres import fresh_database
+from tests.postgres import migrated_sessions
 
 NOW = datetime(2026, 12, 6, 10, 0, 0)
 TABLES = "outbox_message, inbox_message, conversation, gateway_process"
@@ -48,11 +46,8 @@ TABLES = "outbox_message, inbox_message, conversation, gateway_process"
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker]:
     """A migrated PostgreSQL database for all the cases."""
     path: Path = tmp_path_factory.mktemp("result-statement")
-    with fresh_database("postgresql", path, "result_statement") as url:
-        upgrade(url)
-        engine = make_engine(url)
-        yield make_sessionmaker(engine)
-        engine.dispose()
+    with migrated_sessions("postgresql", path, "result_statement") as made:
+        yield made
 
 
 def store(

@@ -361,7 +361,10 @@ HOT_MODULES = (
 
 POSTGRES_HOT_MODULES = ("bot.gateway.result_statement",)
 """Modules of statements that run on PostgreSQL only."""
-POSTGRES_ONLY = {"bot.messages.inbox._COUNT_AND_INSERT"}
+POSTGRES_ONLY = {
+    "bot.messages.inbox._COUNT_AND_INSERT",
+    "bot.gateway.claims.CLAIM_IN_ONE",
+}
 """Statements of the hot modules that run on PostgreSQL only."""
 
 
