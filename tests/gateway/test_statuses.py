@@ -13,26 +13,20 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import SMS
-from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.db import utcnow
 from bot.gateway import statuses
 from bot.gateway.statuses import record_status
 from bot.messages.inbox import conversation_id
 from bot.messages.models import PRIORITY_BULK, OutboxMessage
-from bot.schema import upgrade
-from tests.postgres import BACKENDS, fresh_database
+from tests.postgres import BACKENDS, migrated_sessions
 
 KEY = "k" * 32
 
 
 @pytest.fixture(params=BACKENDS)
 def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker]:
-    with fresh_database(request.param, tmp_path, "statuses") as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield make_sessionmaker(engine)
-        finally:
-            engine.dispose()
+    with migrated_sessions(request.param, tmp_path, "statuses") as made:
+        yield made
 
 
 def _sent(sessions: sessionmaker, provider_id: str, priority: int | None = None) -> int:
