@@ -146,6 +146,12 @@ def _ping_if_idle(engine: Engine) -> Any:
     return ping
 
 
+def on_postgresql(session: Session) -> bool:
+    """Whether `session` runs on PostgreSQL (where statements may use its own
+    SQL: `FOR UPDATE SKIP LOCKED`, `RETURNING`, data-modifying `WITH`)."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     """Sessions bound to `engine`; objects stay readable after commit."""
     return sessionmaker(

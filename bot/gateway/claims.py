@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot import leases
 from bot.channels.base import InboundMessage
-from bot.db import utcnow
+from bot.db import on_postgresql, utcnow
 from bot.direct_sql import DirectStatement
 from bot.gateway import burst
 from bot.gateway.options import GatewayOptions
@@ -69,12 +69,17 @@ def _oldest_pending() -> Any:
     )
 
 
-def _candidates(lock: bool) -> Any:
+def _candidates(lock: bool, with_oldest: bool = False) -> Any:
     """Up to `limit` conversations with pending rows whose lease is free, the
-    longest waiting first."""
-    oldest_pending = _oldest_pending()
+    longest waiting first (`with_oldest`: their oldest pending row's id too, as
+    `oldest`, computed once for both)."""
+    oldest_pending: Any = _oldest_pending()
+    columns = [conversations.c.id]
+    if with_oldest:
+        oldest_pending = oldest_pending.label("oldest")
+        columns.append(oldest_pending)
     candidates = (
-        select(conversations.c.id)
+        select(*columns)
         .where(
             conversations.c.id.in_(
                 select(inbox.c.conversation_id).where(inbox.c.status == INBOX_PENDING)
@@ -105,10 +110,7 @@ def _claim_in_one() -> Any:
     """PostgreSQL: `CANDIDATES` (locked, skipping rows another claim locks),
     `TAKE` and `TAKEN` as one statement (a data-modifying WITH query), the
     taken conversations longest waiting first."""
-    oldest_pending = _oldest_pending()
-    candidates = (
-        _candidates(True).add_columns(oldest_pending.label("oldest")).cte("candidates")
-    )
+    candidates = _candidates(True, with_oldest=True).cte("candidates")
     taken = (
         update(conversations)
         .where(conversations.c.id.in_(select(candidates.c.id)), _lease_free())
@@ -217,7 +219,7 @@ class ConversationClaims:
             "me": self._owner,
         }
         with self._sessions() as session, session.begin():
-            lock = session.get_bind().dialect.name == "postgresql"
+            lock = on_postgresql(session)
             if lock and self.in_one_statement:
                 until = now + timedelta(seconds=self._options.lease_seconds)
                 taken_ids = CLAIM_IN_ONE.execute(

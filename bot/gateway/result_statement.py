@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from bot.db import on_postgresql
 from bot.direct_sql import DirectResult, DirectStatement, typed_parameter
 from bot.gateway import claims
 from bot.gateway.outcome import Outcome
@@ -190,12 +191,10 @@ def applies(session: Session, outcome: Outcome) -> bool:
     """Whether `outcome` is stored with one statement: on PostgreSQL, when it
     cancels no ticket and flushes no held answers (those come between the row
     done and its replies: the five statements store them)."""
-    bind = session.bind
     return (
         outcome.cancel_ticket is None
         and outcome.flush is None
-        and bind is not None
-        and bind.dialect.name == "postgresql"
+        and on_postgresql(session)
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.db import on_postgresql, utcnow
 from bot.direct_sql import DirectStatement
 from bot.messages.models import (
     OUTBOX_DELIVERED,
@@ -107,7 +107,7 @@ def _record_in_one_statement(
     has no RETURNING here, a bulk row's final status): the caller then reads
     the row as `record_status` always did."""
     new_status = _new_outbox_status(status)
-    returning = session.get_bind().dialect.name == "postgresql"
+    returning = on_postgresql(session)
     now = utcnow()
     result = _set_status_by_provider_id(new_status, returning).execute(
         session,

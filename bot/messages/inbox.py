@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundMessage
-from bot.db import utcnow
+from bot.db import on_postgresql, utcnow
 from bot.direct_sql import DirectStatement, typed_parameter
 from bot.insert_ignoring import OnConflictDoNothing, insert_ignoring_conflict
 from bot.messages.models import (
@@ -201,7 +201,7 @@ def store_inbound(
     waiting = 0
     found = None
     if max_pending is not None:
-        if _on_postgresql(session):
+        if on_postgresql(session):
             locked = _find_conversation(session, message.channel, message.address)
             if locked is not None:
                 return _count_and_store(session, message, locked, max_pending)
@@ -243,10 +243,6 @@ def _message_columns(message: InboundMessage, conversation: int) -> dict[str, An
         "user_name": message.user_name,
         "chat_message_id": message.chat_message_id,
     }
-
-
-def _on_postgresql(session: Session) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 def _count_and_store(

@@ -33,7 +33,7 @@ from sqlalchemy import DateTime, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import leases
-from bot.db import utcnow
+from bot.db import on_postgresql, utcnow
 from bot.notify.email import EmailDeliveryError, EmailSender
 from bot.notify.models import MAIL_FAILED, MAIL_QUEUED, QueuedMail
 from bot.policy.validation import mask_email
@@ -210,7 +210,7 @@ class MailQueue:
                 .order_by(mails.c.id)
                 .limit(SWEEP_BATCH)
             )
-            if session.get_bind().dialect.name == "postgresql":
+            if on_postgresql(session):
                 query = query.with_for_update(skip_locked=True)
             ids = list(session.execute(query, self._claim_params(now)).scalars())
             return self._claim(session, ids, now) if ids else []

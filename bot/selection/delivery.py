@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from bot.db import on_postgresql
 from bot.messages.inbox import conversation_id
 from bot.messages.models import (
     AUTHOR_SYSTEM,
@@ -102,10 +103,6 @@ class Fed:
     queued: int = 0
     skipped: int = 0
     outbox_ids: list[int] = field(default_factory=list)
-
-
-def _postgres(session: Session) -> bool:
-    return bool(session.get_bind().dialect.name == "postgresql")
 
 
 def active_batches(session: Session) -> list[ActiveBatch]:
@@ -247,7 +244,7 @@ def feed_announcements(
     )
     if simulated_only:
         query = query.where(conversations.c.simulated.is_(True))
-    if _postgres(session):
+    if on_postgresql(session):
         query = query.with_for_update(skip_locked=True, of=messages)
     for row in session.execute(query).all():
         reachable = (
@@ -399,7 +396,7 @@ def feed_reminders(
         .order_by(notices.c.due_at, notices.c.id)
         .limit(limit)
     )
-    if _postgres(session):
+    if on_postgresql(session):
         query = query.with_for_update(skip_locked=True, of=notices)
     for notice in session.execute(query).all():
         moved = session.execute(

@@ -32,7 +32,7 @@ from bot.messages.models import Conversation, InboxMessage, OutboxMessage
 from bot.settings import Settings, load_settings
 from tests.fakes.rasa import FakeRasa
 from tests.gateway.fake_actions import FakeActionServer
-from tests.postgres import postgres_database
+from tests.postgres import migrated_sessions, postgres_database
 
 PSEUDONYM_KEY = "test-pseudonym-key-not-secret-0123456789"
 TELEGRAM_SECRET = "test-telegram-secret-token"
@@ -291,3 +291,15 @@ def postgres_url() -> Iterator[str]:
     """
     with postgres_database("gateway_test") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_sessions(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A migrated PostgreSQL database shared by a test module's cases (each
+    case empties the tables it uses)."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    path = tmp_path_factory.mktemp(name)
+    with migrated_sessions("postgresql", path, name) as made:
+        yield made

@@ -8,9 +8,7 @@ the one statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,19 +23,10 @@ from bot.messages.inbox import store_inbound
 from bot.messages.models import INBOX_DONE, Conversation, InboxMessage
 from tests.gateway.conftest import PSEUDONYM_KEY
 from tests.gateway.test_leases import A, B, worker
-from tests.postgres import migrated_sessions
 
 NOW = datetime(2026, 12, 6, 10, 0, 0)
 DEAD = "host:3:dddddddd"
 TABLES = "inbox_message, conversation, gateway_process"
-
-
-@pytest.fixture(scope="module")
-def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker]:
-    """A migrated PostgreSQL database for all the cases."""
-    path: Path = tmp_path_factory.mktemp("claim-statement")
-    with migrated_sessions("postgresql", path, "claim_statement") as made:
-        yield made
 
 
 # (address, the order of its messages among all, what holds it)
@@ -133,22 +122,22 @@ def claim(
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 8])
 def test_one_statement_takes_what_three_take(
-    sessions: sessionmaker, limit: int, monkeypatch: pytest.MonkeyPatch
+    postgres_sessions: sessionmaker, limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    three = claim(sessions, limit, in_one=False, monkeypatch=monkeypatch)
-    one = claim(sessions, limit, in_one=True, monkeypatch=monkeypatch)
+    three = claim(postgres_sessions, limit, in_one=False, monkeypatch=monkeypatch)
+    one = claim(postgres_sessions, limit, in_one=True, monkeypatch=monkeypatch)
     assert one == three
     taken = [conversation for conversation, _token, _first in one[0]]
     assert len(taken) == min(limit, 4), "1001, 1003, 1004 and 1007 may be taken"
 
 
 def test_the_longest_waiting_come_first(
-    sessions: sessionmaker, monkeypatch: pytest.MonkeyPatch
+    postgres_sessions: sessionmaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    held, _after = claim(sessions, 8, in_one=True, monkeypatch=monkeypatch)
+    held, _after = claim(postgres_sessions, 8, in_one=True, monkeypatch=monkeypatch)
     first_rows = [first for _conversation, _token, first in held]
     assert first_rows == sorted(first_rows)
-    with sessions() as session:
+    with postgres_sessions() as session:
         addresses = [
             session.execute(
                 select(Conversation.address).where(Conversation.id == conversation)

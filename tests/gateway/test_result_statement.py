@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,18 +34,9 @@ from bot.messages.models import (
 )
 from tests.gateway.conftest import PSEUDONYM_KEY
 from tests.gateway.test_leases import A, worker
-from tests.postgres import migrated_sessions
 
 NOW = datetime(2026, 12, 6, 10, 0, 0)
 TABLES = "outbox_message, inbox_message, conversation, gateway_process"
-
-
-@pytest.fixture(scope="module")
-def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker]:
-    """A migrated PostgreSQL database for all the cases."""
-    path: Path = tmp_path_factory.mktemp("result-statement")
-    with migrated_sessions("postgresql", path, "result_statement") as made:
-        yield made
 
 
 def store(
@@ -215,21 +204,23 @@ CASES += [
     ids=["-".join(f"{k}={v}" for k, v in case.items()) for case in CASES],
 )
 def test_one_statement_writes_what_five_write(
-    sessions: sessionmaker, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    postgres_sessions: sessionmaker,
+    case: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    five = store(sessions, case, one_statement=False, monkeypatch=monkeypatch)
-    one = store(sessions, case, one_statement=True, monkeypatch=monkeypatch)
+    five = store(postgres_sessions, case, one_statement=False, monkeypatch=monkeypatch)
+    one = store(postgres_sessions, case, one_statement=True, monkeypatch=monkeypatch)
     assert one == five
 
 
 def test_the_cases_cover_every_way_it_ends(
-    sessions: sessionmaker, monkeypatch: pytest.MonkeyPatch
+    postgres_sessions: sessionmaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Kept, released, lost, adopted and not: the comparison above means
     something only if the cases reach each of them."""
     ends = set()
     for case in CASES[:: max(1, len(CASES) // 40)] + CASES[:8]:
-        stored, adopted, *_ = store(sessions, case, True, monkeypatch)
+        stored, adopted, *_ = store(postgres_sessions, case, True, monkeypatch)
         ends.add(stored)
         if adopted is not None:
             ends.add("adopted" if adopted[0] else "not adopted")
