@@ -56,6 +56,7 @@ import aiohttp
 import httpx
 
 from bench.http_client import client_session, post_status
+from bench.proc_cpu import BackendCpu, process_cpu, thread_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "bench"
@@ -120,28 +121,6 @@ def free_port() -> int:
             _GIVEN_PORTS.add(port)
             return int(sock.getsockname()[1])
     raise SystemExit(f"no free port in BENCH_PORTS={low}-{high}")
-
-
-def _cpu_of_stat(path: Path) -> float:
-    """User + system CPU seconds from a /proc/.../stat file (0 if gone)."""
-    try:
-        stat = path.read_text(encoding="ascii")
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds used so far by a process."""
-    return _cpu_of_stat(Path(f"/proc/{pid}/stat"))
-
-
-def thread_cpu(native_id: int | None) -> float:
-    """CPU seconds used so far by one thread of this process."""
-    if native_id is None:
-        return 0.0
-    return _cpu_of_stat(Path(f"/proc/self/task/{native_id}/stat"))
 
 
 def cpu_model() -> str:
@@ -1025,6 +1004,10 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             )
 
         where = machine(db_kind)
+        backends = None
+        if db_url.startswith("postgresql"):  # its backends' CPU, for the run
+            backends = BackendCpu(args.database_url, db_url.rsplit("/", 1)[1])
+            backends.start()
         run = asyncio.run(
             drive(
                 base_url, rasa_url, messages, args.users, args.concurrency,
@@ -1032,8 +1015,14 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 args.closed_loop,
             )
         )  # fmt: skip
+        postgres_cpu_s = None if backends is None else backends.stop()
         tables = {} if args.floor else table_counts(db_url)  # the floor stores none
     result = analyse(run, args.users)
+    if postgres_cpu_s is not None:
+        result["cpu"]["postgres_cpu_s"] = round(postgres_cpu_s, 2)
+        result["cpu"]["postgres_cpu_ms_per_message"] = ms(
+            postgres_cpu_s / max(1, len(run.messages))
+        )
     result["database_rows"] = tables
     result["gateway_log"] = log_summary(log)
     where["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -1140,7 +1129,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"CPU over the {cpu['window_s']:g} s run (share of one core): gateway "
         f"{cpu['gateway_core_share']:g}, fake Rasa {cpu['rasa_core_share']:g}, "
         f"load generator and fakes {cpu['bench_core_share']:g} (fakes' threads "
-        f"{cpu['fakes_core_share']:g}). Fakes: Twilio {fakes[SMS]['requests']} "
+        f"{cpu['fakes_core_share']:g})"
+        + (
+            f"; PostgreSQL's backends {cpu['postgres_cpu_ms_per_message']:g} ms "
+            "a message"
+            if "postgres_cpu_s" in cpu
+            else ""
+        )
+        + f". Fakes: Twilio {fakes[SMS]['requests']} "
         f"requests (p99 {fakes[SMS]['service_p99_ms']:g} ms), Telegram "
         f"{fakes[TELEGRAM]['requests']} requests (p99 "
         f"{fakes[TELEGRAM]['service_p99_ms']:g} ms).",

@@ -16,7 +16,9 @@ Only plain statements qualify, checked when compiled: no literal parameters,
 and column defaults (or `onupdate` values) that are constants or functions of
 nothing (`utcnow`), called here as SQLAlchemy calls them. An `IN` list given
 at run time is compiled once for each length it comes with (an empty one goes
-through SQLAlchemy). Anything else stays on `Session.execute`.
+through SQLAlchemy). Anything else stays on `Session.execute`. On PostgreSQL
+each plan is also prepared on the server, once per connection
+(`bot.prepared_statements`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.elements import BindParameter
+
+from bot.prepared_statements import PreparedForm, prepared_form
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ class _Plan:
     returning: bool
     """Whether the SQL returns rows it writes (RETURNING, also the primary key
     SQLAlchemy adds to an INSERT on PostgreSQL)."""
+    prepared: PreparedForm | None = None
+    """On PostgreSQL with psycopg2: the SQL prepared on each connection."""
 
     def parameters(self, given: Mapping[str, Any]) -> Any:
         """The driver's parameters (a tuple or a dict) for the caller's values."""
@@ -150,6 +156,11 @@ def _plan(
         row_type,
         result_processors,
         bool(compiled.returning),
+        prepared_form(sql)
+        if dialect.name == "postgresql"
+        and dialect.driver == "psycopg2"
+        and not compiled.positional
+        else None,
     )
 
 
@@ -352,8 +363,9 @@ class DirectStatement:
 
 def typed_parameter(name: str, type_: Any) -> Any:
     """A bound parameter cast to its type: in a SELECT's columns (as in
-    `INSERT ... SELECT`) PostgreSQL takes an untyped parameter for text, where
-    the VALUES of an insert would take the column's type (JSON, timestamps)."""
+    `INSERT ... SELECT`) or a CASE's results PostgreSQL takes an untyped
+    parameter for text, where the VALUES of an insert would take the column's
+    type (JSON, timestamps); a prepared statement's parameter keeps that type."""
     return cast(bindparam(name, type_=type_), type_)
 
 
@@ -376,10 +388,14 @@ def _run(connection: Connection, plan: _Plan, parameters: Any) -> DirectResult:
     sql = plan.sql
     cursor = None
     try:
-        cursor = connection.connection.cursor()
+        fairy = connection.connection
+        cursor = fairy.cursor()
         if events:
             sql, parameters = _before(connection, cursor, sql, parameters)
-        cursor.execute(sql, parameters)
+        run = sql
+        if plan.prepared is not None and sql == plan.sql:
+            run = plan.prepared.sql_for(fairy, connection.dialect.dbapi.Error) or sql
+        cursor.execute(run, parameters)
         if events:
             connection.dispatch.after_cursor_execute(
                 connection, cursor, sql, parameters, None, False

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.e2e import drive
-from bench.e2e.cpu import BackendCpu, group_cpu, own_cpu
 from bench.e2e.profile import hot_spots
 from bench.e2e.report import markdown
 from bench.e2e.scaled import run_scaled
 from bench.e2e.stock import ensure_model, model_path
 from bench.gateway import database, log_summary, machine, telegram_pacing_env
+from bench.proc_cpu import BackendCpu, group_cpu, own_cpu
 from bench.soak.people import SEED, Person, build_people
 from bench.soak.stack import (
     BIN,

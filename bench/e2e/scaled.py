@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from bench.e2e import drive
-from bench.e2e.cpu import BackendCpu, group_cpu, own_cpu
 from bench.gateway import database, log_summary
+from bench.proc_cpu import BackendCpu, group_cpu, own_cpu
 from bench.soak.people import SEED, build_people
 from bench.soak.stack import (
     START_TIMEOUT,

@@ -113,7 +113,7 @@ def _statement(with_first_row: bool) -> Select:
             not_before=None,
             lease_owner=case((has_more, conversations.c.lease_owner), else_=None),
             lease_until=case(
-                (has_more, bindparam("until", type_=DateTime())), else_=None
+                (has_more, typed_parameter("until", DateTime())), else_=None
             ),
             lease_token=case((has_more, conversations.c.lease_token), else_=None),
             updated_at=now,

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from bot.direct_sql import DirectStatement
 from bot.messages.models import JsonType
-from tests.postgres import BACKENDS, engine_with_tables
+from tests.postgres import BACKENDS, engine_with_tables, migrated_sessions
 
 FIXED = datetime(2026, 1, 1, 10, 0, 0)
 
@@ -436,3 +436,23 @@ def test_every_hot_statement_of_the_gateway_runs_directly(dialect_name: str) -> 
             continue  # compiled per set of parameter names: run in the gateway tests
         lists = {name: [1, 2] for name in statement._lists}
         assert statement.plan(dialect, lists) is not None, name
+
+
+def test_every_hot_statement_is_prepared_on_postgresql(tmp_path: Path) -> None:
+    """PostgreSQL infers the type of every parameter of every hot statement, so
+    each is prepared on the server (`bot.prepared_statements`), none left to
+    run as text."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.psycopg2.dialect()
+    with migrated_sessions("postgresql", tmp_path, "direct_prepare") as sessions:
+        for name, statement in _direct_statements("postgresql"):
+            if statement._by_names:
+                continue
+            lists = {name: [1, 2] for name in statement._lists}
+            plan = statement.plan(dialect, lists)
+            assert plan is not None and plan.prepared is not None, name
+            with sessions() as session:
+                session.execute(text(plan.prepared.prepare_sql))
+                session.rollback()

@@ -1,4 +1,5 @@
-"""CPU seconds of each process of the stack, and of the database's backends.
+"""CPU seconds of a process, a thread, a process group, and of the database's
+backends, read from /proc.
 
 A service runs in its own process group (bench.soak.stack.Service), so its CPU
 is the sum over the processes of that group, read from /proc. PostgreSQL's work
@@ -16,9 +17,29 @@ import os
 import threading
 from pathlib import Path
 
-from bench.gateway import _cpu_of_stat
-
 PG_INTERVAL = 0.5
+
+
+def cpu_of_stat(path: Path) -> float:
+    """User + system CPU seconds from a /proc/.../stat file (0 if gone)."""
+    try:
+        stat = path.read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process."""
+    return cpu_of_stat(Path(f"/proc/{pid}/stat"))
+
+
+def thread_cpu(native_id: int | None) -> float:
+    """CPU seconds used so far by one thread of this process."""
+    if native_id is None:
+        return 0.0
+    return cpu_of_stat(Path(f"/proc/self/task/{native_id}/stat"))
 
 
 def group_cpu(pgid: int) -> float:
@@ -32,7 +53,7 @@ def group_cpu(pgid: int) -> float:
         except OSError:
             continue
         if int(fields.split()[2]) == pgid:
-            total += _cpu_of_stat(entry / "stat")
+            total += cpu_of_stat(entry / "stat")
     return total
 
 
@@ -57,7 +78,7 @@ class BackendCpu:
                 {"db": self._database},
             ).scalars()
             for pid in pids:
-                cpu = _cpu_of_stat(Path(f"/proc/{pid}/stat"))
+                cpu = cpu_of_stat(Path(f"/proc/{pid}/stat"))
                 first, _ = self._seen.get(pid, (cpu if baseline else 0.0, cpu))
                 self._seen[pid] = (first, cpu)
 
