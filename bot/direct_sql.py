@@ -29,11 +29,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, cast
+from sqlalchemy import bindparam, cast, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
 
 from bot.prepared_statements import PreparedForm, prepared_form
@@ -41,6 +42,10 @@ from bot.prepared_statements import PreparedForm, prepared_form
 log = logging.getLogger(__name__)
 
 _REQUIRED = object()
+
+MANY_ROWS = 16
+"""Rows in one multi-row INSERT at most (a plan, and a prepared statement on
+PostgreSQL, for each number of rows up to it)."""
 
 
 @dataclass(frozen=True)
@@ -309,6 +314,8 @@ class DirectStatement:
         )
         """The parameters that are `IN` lists given at run time."""
         self._plans: dict[Any, _Plan | None] = {}
+        self._many: dict[Any, DirectStatement | None] = {}
+        """Multi-row INSERTs by their columns and number of rows."""
 
     def plan(
         self, dialect: Dialect, parameters: Mapping[str, Any] | None = None
@@ -352,13 +359,64 @@ class DirectStatement:
     def execute_rows(
         self, runner: Session | Connection, rows: Sequence[Mapping[str, Any]]
     ) -> None:
-        """Run once for each of `rows` (an insert's rows): one row directly,
-        more as one executemany through SQLAlchemy, which batches them for the
-        driver."""
+        """Run once for each of `rows` (an insert's rows): one row directly;
+        up to `MANY_ROWS` rows with the same columns as one multi-row INSERT,
+        compiled once for each number of rows and run directly; others as one
+        executemany through SQLAlchemy."""
         if len(rows) == 1:
             self.execute(runner, rows[0])
         elif rows:
-            runner.execute(self.statement, list(rows))
+            many = self._many_rows(rows)
+            if many is None:
+                runner.execute(self.statement, list(rows))
+                return
+            many.execute(
+                runner,
+                {
+                    f"{key}__row{index}": value
+                    for index, row in enumerate(rows)
+                    for key, value in row.items()
+                },
+            )
+
+    def _many_rows(self, rows: Sequence[Mapping[str, Any]]) -> DirectStatement | None:
+        """The multi-row INSERT for these rows, or None where it does not fit
+        (not an insert of the parameters' columns, more than `MANY_ROWS` rows,
+        rows with other columns, a column left to a Python-side default)."""
+        if not (self._by_names and isinstance(self.statement, Insert)):
+            return None
+        columns = frozenset(rows[0])
+        if len(rows) > MANY_ROWS or any(frozenset(row) != columns for row in rows):
+            return None
+        key = (columns, len(rows))
+        if key not in self._many:
+            table = self.statement.table
+            fits = (
+                str(self.statement) == str(insert(table))  # nothing added to it
+                and columns <= set(table.c.keys())
+                and not any(
+                    column.default is not None and column.key not in columns
+                    for column in table.c
+                )
+            )
+            self._many[key] = (
+                DirectStatement(
+                    insert(table).values(
+                        [
+                            {
+                                name: bindparam(
+                                    f"{name}__row{index}", type_=table.c[name].type
+                                )
+                                for name in sorted(columns)
+                            }
+                            for index in range(len(rows))
+                        ]
+                    )
+                )
+                if fits
+                else None
+            )
+        return self._many[key]
 
 
 def typed_parameter(name: str, type_: Any) -> Any:

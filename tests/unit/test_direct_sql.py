@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 
-from bot.direct_sql import DirectStatement
+from bot.direct_sql import MANY_ROWS, DirectStatement
 from bot.messages.models import JsonType
 from tests.postgres import BACKENDS, engine_with_tables, migrated_sessions
 
@@ -196,6 +196,44 @@ def test_rows_go_in_one_by_one_or_as_one_executemany(engine: Engine) -> None:
         assert [tuple(row) for row in rows] == [
             (name, "plain") for name in ("one", "n0", "n1", "n2", "s1", "s2")
         ]
+
+
+def test_rows_with_the_same_columns_go_in_as_one_multi_row_insert(
+    engine: Engine,
+) -> None:
+    """Rows that give every defaulted column go in as one statement; more
+    than MANY_ROWS rows, or rows that leave a default to Python, go through
+    SQLAlchemy's executemany; the same rows are stored."""
+    statement = DirectStatement(insert(items), values_from_parameters=True)
+    whole = {"flag": True, "data": {"k": 1}, "kind": "k", "updated_at": FIXED}
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    with engine.begin() as connection:
+        statement.execute_rows(
+            connection, [{"name": f"m{i}", **whole} for i in range(3)]
+        )
+        assert len(seen) == 1 and seen[0].count("), (") == 2  # three rows
+        statement.execute_rows(
+            connection, [{"name": f"m{i}", **whole} for i in range(3, 6)]
+        )  # the plan for three rows again
+        statement.execute_rows(
+            connection, [{"name": "x0", "kind": "k"}, {"name": "x1", "kind": "k"}]
+        )
+        statement.execute_rows(
+            connection, [{"name": f"y{i}", **whole} for i in range(MANY_ROWS + 1)]
+        )
+    assert len([sql for sql in seen if "VALUES" in sql]) == 4
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(items.c.name, items.c.flag, items.c.data, items.c.kind)
+            .where(items.c.name.like("m%"))
+            .order_by(items.c.id)
+        )
+        assert [tuple(row) for row in rows] == [
+            (f"m{i}", True, {"k": 1}, "k") for i in range(6)
+        ]
+        count = connection.execute(select(func.count()).select_from(items))
+        assert count.scalar() == 6 + 2 + MANY_ROWS + 1
 
 
 def test_in_lists_constant_or_given_at_run_time_are_expanded(engine: Engine) -> None:
