@@ -81,10 +81,13 @@ def parse_date(text: str, today: date | None = None) -> date | None:
 
     Accepts ``15-08-1990``, ``15/08/1990``, ``15.8.1990``, ``1990-08-15``,
     ``15 agustus 1990``, ``15 Agt 1990``, ``15081990`` and two-digit years
-    (``00`` up to this year's ``yy`` mean 2000s, higher mean 1900s).
+    (``00`` up to this year's ``yy`` mean 2000s, higher mean 1900s). Text
+    with an ``@`` (an e-mail address) is not a date.
     """
     current = today or date.today()
     clean = text.strip().lower()
+    if "@" in clean:  # an e-mail address (or its token: "t_3jul05...@gmail.com")
+        return None
     if match := _NUMERIC_YMD.search(clean):
         year, month, day = (int(g) for g in match.groups())
         return _make_date(year, month, day)

@@ -86,6 +86,8 @@ def test_parse_date_two_digit_years(text: str, expected: date) -> None:
         "",
         "08/15/1990",  # month-first is not Indonesian
         "15-08-1850",
+        "budi15agt1990@gmail.com",  # an e-mail address is never a date
+        "t_3jul05hjjd@gmail.com",  # nor the token that stands for one
     ],
 )
 def test_parse_date_invalid(text: str) -> None:
