@@ -314,8 +314,12 @@ def test_cursor_events_fire_as_for_sqlalchemys_own_statements(engine: Engine) ->
     assert seen == ["before SELECT", "after SELECT"]
 
 
-_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=5)
-"""PostgreSQL's JSON takes no NUL, whoever writes it."""
+_TEXT = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+    max_size=5,
+)
+"""PostgreSQL's JSON takes no NUL and no lone surrogate (`"\\ud800"`), whoever
+writes it (hypothesis draws lone surrogates about once in 500 characters)."""
 
 
 @settings(
@@ -390,6 +394,10 @@ HOT_MODULES = (
     "bot.gateway.outbox",
     "bot.gateway.statuses",
     "bot.registration.desk",
+    "bot.registry.applicants",
+    "bot.registry.batches",
+    "bot.registry.jobs",
+    "bot.registry.steps",
     "bot.privacy.vault",
     "bot.registry.identities",
     "bot.effects.ledger",
