@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from bot.direct_sql import DirectStatement
 from bot.insert_ignoring import insert_ignoring_conflict
 from bot.policy.validation import normalize_phone, validate_email
 from bot.registry._sql import now_or
@@ -39,10 +40,14 @@ other = applicants.alias("other_applicant")
 kk_counts = KkCount.__table__
 # Built once (read on most turns of a registered person): building a statement
 # cost more than running it.
-APPLICANT = select(applicants).where(applicants.c.id == bindparam("applicant_id"))
-ID_FOR_NIK = select(applicants.c.id).where(applicants.c.nik == bindparam("nik"))
-KK_COUNT = select(kk_counts.c.registered_count).where(
-    kk_counts.c.kk_number == bindparam("kk")
+APPLICANT = DirectStatement(
+    select(applicants).where(applicants.c.id == bindparam("applicant_id"))
+)
+ID_FOR_NIK = DirectStatement(
+    select(applicants.c.id).where(applicants.c.nik == bindparam("nik"))
+)
+KK_COUNT = DirectStatement(
+    select(kk_counts.c.registered_count).where(kk_counts.c.kk_number == bindparam("kk"))
 )
 _COUNT_ONE_MORE = (
     update(kk_counts)
@@ -53,8 +58,10 @@ _COUNT_ONE_MORE = (
     )
 )
 COUNT_ONE_MORE = {
-    False: _COUNT_ONE_MORE,
-    True: _COUNT_ONE_MORE.where(kk_counts.c.registered_count < bindparam("cap")),
+    False: DirectStatement(_COUNT_ONE_MORE),
+    True: DirectStatement(
+        _COUNT_ONE_MORE.where(kk_counts.c.registered_count < bindparam("cap"))
+    ),
 }
 """One more applicant on a KK: without a cap, and below a cap."""
 
@@ -149,13 +156,13 @@ def register_applicant(
 
 
 def _id_for_nik(session: Session, nik: str) -> int | None:
-    found = session.execute(ID_FOR_NIK, {"nik": nik}).scalar_one_or_none()
+    found = ID_FOR_NIK.execute(session, {"nik": nik}).scalar_one_or_none()
     return None if found is None else int(found)
 
 
 def get_applicant(session: Session, applicant_id: int) -> ApplicantInfo:
     """The applicant with this id; `ApplicantNotFound` if there is none."""
-    row = session.execute(APPLICANT, {"applicant_id": applicant_id}).one_or_none()
+    row = APPLICANT.execute(session, {"applicant_id": applicant_id}).one_or_none()
     if row is None:
         raise ApplicantNotFound(f"no applicant {applicant_id}")
     return ApplicantInfo.from_row(row)
@@ -210,8 +217,8 @@ def reserve_kk_slot(
         {"kk_number": kk, "registered_count": 0, "updated_at": moment},
         ["kk_number"],
     )
-    counted = session.execute(
-        COUNT_ONE_MORE[cap is not None], {"kk": kk, "now": moment, "cap": cap}
+    counted = COUNT_ONE_MORE[cap is not None].execute(
+        session, {"kk": kk, "now": moment, "cap": cap}
     )
     if counted.rowcount != 1:
         raise KkCapReached(cap or 0)
@@ -237,7 +244,7 @@ def release_kk_slot(
 def kk_registered_count(session: Session, kk_number: str) -> int:
     """How many applicants are counted on a KK (0 when none)."""
     kk = _sixteen_digits(kk_number, "KK number")
-    count = session.execute(KK_COUNT, {"kk": kk}).scalar_one_or_none()
+    count = KK_COUNT.execute(session, {"kk": kk}).scalar_one_or_none()
     return int(count or 0)
 
 

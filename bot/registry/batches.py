@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.direct_sql import DirectStatement
 from bot.insert_ignoring import insert_ignoring_conflict
 from bot.policy.programme import Policy
 from bot.registry._sql import naive_utc, now_or
@@ -90,7 +91,7 @@ def ensure_policy_batches(session: Session, policy: Policy) -> list[BatchInfo]:
 
 def get_batch(session: Session, batch_id: int) -> BatchInfo:
     """The batch with this id; `BatchNotFound` if there is none."""
-    row = session.execute(BATCH, {"batch_id": batch_id}).one_or_none()
+    row = BATCH.execute(session, {"batch_id": batch_id}).one_or_none()
     if row is None:
         raise BatchNotFound(f"no batch {batch_id}")
     return BatchInfo.from_row(row)
@@ -98,19 +99,19 @@ def get_batch(session: Session, batch_id: int) -> BatchInfo:
 
 def batch_by_number(session: Session, number: int) -> BatchInfo | None:
     """The batch with this number (gelombang N), if any."""
-    row = session.execute(BATCH_NUMBERED, {"number": number}).one_or_none()
+    row = BATCH_NUMBERED.execute(session, {"number": number}).one_or_none()
     return None if row is None else BatchInfo.from_row(row)
 
 
 def open_batches(session: Session, now: datetime | None = None) -> list[BatchInfo]:
     """Batches open at `now` with places left, by number."""
-    rows = session.execute(OPEN_BATCHES, {"now": now_or(now)}).all()
+    rows = OPEN_BATCHES.execute(session, {"now": now_or(now)}).all()
     return [BatchInfo.from_row(row) for row in rows]
 
 
 def next_batch(session: Session, after_number: int) -> BatchInfo | None:
     """The first batch numbered after `after_number` (the next wave), if any."""
-    row = session.execute(NEXT_BATCH, {"after": after_number}).one_or_none()
+    row = NEXT_BATCH.execute(session, {"after": after_number}).one_or_none()
     return None if row is None else BatchInfo.from_row(row)
 
 
@@ -139,9 +140,11 @@ def _membership_query() -> Any:
 
 # Built once: the batch and membership reads come on most turns about a batch,
 # and building one of these statements cost more than running it.
-BATCH = select(batches).where(batches.c.id == bindparam("batch_id"))
-BATCH_NUMBERED = select(batches).where(batches.c.number == bindparam("number"))
-OPEN_BATCHES = (
+BATCH = DirectStatement(select(batches).where(batches.c.id == bindparam("batch_id")))
+BATCH_NUMBERED = DirectStatement(
+    select(batches).where(batches.c.number == bindparam("number"))
+)
+OPEN_BATCHES = DirectStatement(
     select(batches)
     .where(
         batches.c.opens_at <= bindparam("now"),
@@ -150,38 +153,44 @@ OPEN_BATCHES = (
     )
     .order_by(batches.c.number)
 )
-NEXT_BATCH = (
+NEXT_BATCH = DirectStatement(
     select(batches)
     .where(batches.c.number > bindparam("after"))
     .order_by(batches.c.number)
     .limit(1)
 )
-MEMBERSHIP = _membership_query().where(
-    memberships.c.applicant_id == bindparam("applicant_id"),
-    memberships.c.batch_id == bindparam("batch_id"),
-)
-PENDING_MEMBERSHIP = _membership_query().where(
-    memberships.c.applicant_id == bindparam("applicant_id"),
-    memberships.c.result == RESULT_PENDING,
-)
-STANDING = _membership_query().where(
-    memberships.c.applicant_id == bindparam("applicant_id"),
-    or_(
+MEMBERSHIP = DirectStatement(
+    _membership_query().where(
+        memberships.c.applicant_id == bindparam("applicant_id"),
         memberships.c.batch_id == bindparam("batch_id"),
+    )
+)
+PENDING_MEMBERSHIP = DirectStatement(
+    _membership_query().where(
+        memberships.c.applicant_id == bindparam("applicant_id"),
         memberships.c.result == RESULT_PENDING,
-    ),
+    )
+)
+STANDING = DirectStatement(
+    _membership_query().where(
+        memberships.c.applicant_id == bindparam("applicant_id"),
+        or_(
+            memberships.c.batch_id == bindparam("batch_id"),
+            memberships.c.result == RESULT_PENDING,
+        ),
+    )
 )
 """The applicant's membership of one batch and any pending one, in one read."""
-UPCOMING_BATCH = (
+UPCOMING_BATCH = DirectStatement(
     select(batches)
     .where(batches.c.opens_at > bindparam("now"))
     .order_by(batches.c.opens_at, batches.c.number)
     .limit(1)
 )
-APPLICANT_STATUS = select(applicants.c.status).where(
-    applicants.c.id == bindparam("applicant_id")
+APPLICANT_STATUS = DirectStatement(
+    select(applicants.c.status).where(applicants.c.id == bindparam("applicant_id"))
 )
-TAKE_PLACE = (
+TAKE_PLACE = DirectStatement(
     update(batches)
     .where(
         batches.c.id == bindparam("batch_id"),
@@ -192,7 +201,7 @@ TAKE_PLACE = (
     .values(joined_count=batches.c.joined_count + 1)
 )
 """Count one more member while the batch is open and has a place left."""
-MEMBERSHIPS_OF = (
+MEMBERSHIPS_OF = DirectStatement(
     _membership_query()
     .where(memberships.c.applicant_id == bindparam("applicant_id"))
     .order_by(batches.c.number)
@@ -218,23 +227,23 @@ def membership(
     session: Session, applicant_id: int, batch_id: int
 ) -> MembershipInfo | None:
     """The applicant's membership of one batch, if any."""
-    row = session.execute(
-        MEMBERSHIP, {"applicant_id": applicant_id, "batch_id": batch_id}
+    row = MEMBERSHIP.execute(
+        session, {"applicant_id": applicant_id, "batch_id": batch_id}
     ).one_or_none()
     return None if row is None else _membership(row)
 
 
 def pending_membership(session: Session, applicant_id: int) -> MembershipInfo | None:
     """The membership still waiting for selection (at most one), if any."""
-    row = session.execute(
-        PENDING_MEMBERSHIP, {"applicant_id": applicant_id}
+    row = PENDING_MEMBERSHIP.execute(
+        session, {"applicant_id": applicant_id}
     ).one_or_none()
     return None if row is None else _membership(row)
 
 
 def memberships_of(session: Session, applicant_id: int) -> list[MembershipInfo]:
     """Every batch the applicant joined, oldest batch first."""
-    rows = session.execute(MEMBERSHIPS_OF, {"applicant_id": applicant_id}).all()
+    rows = MEMBERSHIPS_OF.execute(session, {"applicant_id": applicant_id}).all()
     return [_membership(row) for row in rows]
 
 
@@ -250,8 +259,8 @@ def join_batch(
     another batch; after "not selected" the next batch may be joined).
     """
     moment = now_or(now)
-    status = session.execute(
-        APPLICANT_STATUS, {"applicant_id": applicant_id}
+    status = APPLICANT_STATUS.execute(
+        session, {"applicant_id": applicant_id}
     ).scalar_one_or_none()
     if status is None:
         raise ApplicantNotFound(f"no applicant {applicant_id}")
@@ -260,7 +269,7 @@ def join_batch(
     existing = _standing(session, applicant_id, batch_id)
     if existing is not None:
         return existing
-    counted = session.execute(TAKE_PLACE, {"batch_id": batch_id, "now": moment})
+    counted = TAKE_PLACE.execute(session, {"batch_id": batch_id, "now": moment})
     if counted.rowcount != 1:
         raced = _standing(session, applicant_id, batch_id)
         if raced is not None:  # a simultaneous join of the same applicant won
@@ -298,8 +307,8 @@ def _standing(
     """The applicant's membership of this batch, if any; `AlreadyInBatch` when
     another batch's selection is pending. One query, so a join committing in
     between cannot make the two answers disagree."""
-    rows = session.execute(
-        STANDING, {"applicant_id": applicant_id, "batch_id": batch_id}
+    rows = STANDING.execute(
+        session, {"applicant_id": applicant_id, "batch_id": batch_id}
     ).all()
     found = [_membership(row) for row in rows]
     for item in found:
@@ -390,5 +399,5 @@ def record_selection(
 
 def upcoming_batch(session: Session, now: datetime | None = None) -> BatchInfo | None:
     """The first batch that opens after `now`, if any."""
-    row = session.execute(UPCOMING_BATCH, {"now": now_or(now)}).first()
+    row = UPCOMING_BATCH.execute(session, {"now": now_or(now)}).first()
     return None if row is None else BatchInfo.from_row(row)

@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import leases
+from bot.direct_sql import DirectStatement
 from bot.insert_ignoring import insert_ignoring_conflict
 from bot.registry._sql import dialect_of, now_or
 from bot.registry.models import (
@@ -42,14 +43,18 @@ from bot.registry.records import JobInfo
 jobs = VerificationJob.__table__
 # Built once (an applicant's checks are read on most turns about a
 # registration): building a statement cost more than running it.
-JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
-JOBS_OF = select(jobs).where(jobs.c.applicant_id == bindparam("applicant_id"))
-JOBS_OF_KIND = JOBS_OF.where(jobs.c.kind == bindparam("kind")).order_by(jobs.c.id)
-JOBS_OF = JOBS_OF.order_by(jobs.c.id)
-ACTIVE_JOB = select(jobs).where(
-    jobs.c.applicant_id == bindparam("applicant_id"),
-    jobs.c.kind == bindparam("kind"),
-    jobs.c.status.in_((JOB_QUEUED, JOB_RUNNING)),
+JOB = DirectStatement(select(jobs).where(jobs.c.id == bindparam("job_id")))
+_JOBS_OF = select(jobs).where(jobs.c.applicant_id == bindparam("applicant_id"))
+JOBS_OF_KIND = DirectStatement(
+    _JOBS_OF.where(jobs.c.kind == bindparam("kind")).order_by(jobs.c.id)
+)
+JOBS_OF = DirectStatement(_JOBS_OF.order_by(jobs.c.id))
+ACTIVE_JOB = DirectStatement(
+    select(jobs).where(
+        jobs.c.applicant_id == bindparam("applicant_id"),
+        jobs.c.kind == bindparam("kind"),
+        jobs.c.status.in_((JOB_QUEUED, JOB_RUNNING)),
+    )
 )
 OWNER_MAX = 64
 ERROR_MAX = 2000
@@ -81,15 +86,15 @@ def enqueue_job(
             "updated_at": moment,
         },
     )
-    row = session.execute(
-        ACTIVE_JOB, {"applicant_id": applicant_id, "kind": kind}
+    row = ACTIVE_JOB.execute(
+        session, {"applicant_id": applicant_id, "kind": kind}
     ).one()
     return JobInfo.from_row(row)
 
 
 def get_job(session: Session, job_id: int) -> JobInfo | None:
     """The job with this id, if any."""
-    row = session.execute(JOB, {"job_id": job_id}).one_or_none()
+    row = JOB.execute(session, {"job_id": job_id}).one_or_none()
     return None if row is None else JobInfo.from_row(row)
 
 
@@ -98,10 +103,10 @@ def jobs_of(
 ) -> list[JobInfo]:
     """An applicant's jobs, oldest first."""
     if kind is None:
-        rows = session.execute(JOBS_OF, {"applicant_id": applicant_id}).all()
+        rows = JOBS_OF.execute(session, {"applicant_id": applicant_id}).all()
     else:
-        rows = session.execute(
-            JOBS_OF_KIND, {"applicant_id": applicant_id, "kind": kind}
+        rows = JOBS_OF_KIND.execute(
+            session, {"applicant_id": applicant_id, "kind": kind}
         ).all()
     return [JobInfo.from_row(row) for row in rows]
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any
 
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from bot.direct_sql import DirectStatement
 from bot.registry._sql import dialect_insert, dialect_of, now_or
 from bot.registry.models import (
     STEP_DONE,
@@ -62,8 +62,8 @@ def set_step(
         raise ValueError("a detail only goes with a failure")
     moment = now_or(now)
     done = status == STEP_DONE
-    session.execute(
-        _upsert(dialect_of(session), done),
+    _upsert(dialect_of(session), done).execute(
+        session,
         {
             "applicant_id": applicant_id,
             "step": step,
@@ -75,50 +75,55 @@ def set_step(
             "completed_at": moment if done else None,
         },
     )
-    row = session.execute(STEP, {"applicant_id": applicant_id, "step": step}).one()
+    row = STEP.execute(session, {"applicant_id": applicant_id, "step": step}).one()
     return StepInfo.from_row(row)
 
 
 # Built once: a registration sets a step on most of its turns, and building
 # these statements cost more than running them.
-STEP = select(steps_table).where(
-    steps_table.c.applicant_id == bindparam("applicant_id"),
-    steps_table.c.step == bindparam("step"),
+STEP = DirectStatement(
+    select(steps_table).where(
+        steps_table.c.applicant_id == bindparam("applicant_id"),
+        steps_table.c.step == bindparam("step"),
+    )
 )
-STEPS_OF = select(steps_table).where(
-    steps_table.c.applicant_id == bindparam("applicant_id")
+STEPS_OF = DirectStatement(
+    select(steps_table).where(steps_table.c.applicant_id == bindparam("applicant_id"))
 )
 
 
 @cache
-def _upsert(dialect: str, done: bool) -> Any:
+def _upsert(dialect: str, done: bool) -> DirectStatement:
     """`set_step`'s upsert for a dialect, to a done step or another status."""
     statement = dialect_insert(dialect, steps_table)
     current, excluded = steps_table.c, statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=["applicant_id", "step"],
-        set_={
-            "status": excluded.status,
-            "failure_reason": excluded.failure_reason,
-            "failure_detail": excluded.failure_detail,
-            "started_at": func.coalesce(current.started_at, excluded.started_at),
-            "updated_at": excluded.updated_at,
-            "completed_at": case(
-                (
-                    current.status == STEP_DONE,
-                    func.coalesce(current.completed_at, excluded.completed_at),
-                ),
-                else_=excluded.completed_at,
-            )
-            if done
-            else None,
-        },
+    return DirectStatement(
+        statement.on_conflict_do_update(
+            index_elements=["applicant_id", "step"],
+            set_={
+                "status": excluded.status,
+                "failure_reason": excluded.failure_reason,
+                "failure_detail": excluded.failure_detail,
+                "started_at": func.coalesce(current.started_at, excluded.started_at),
+                "updated_at": excluded.updated_at,
+                "completed_at": case(
+                    (
+                        current.status == STEP_DONE,
+                        func.coalesce(current.completed_at, excluded.completed_at),
+                    ),
+                    else_=excluded.completed_at,
+                )
+                if done
+                else None,
+            },
+        ),
+        values_from_parameters=True,  # the columns are the parameters given
     )
 
 
 def applicant_steps(session: Session, applicant_id: int) -> dict[str, StepInfo]:
     """Every step of an applicant in funnel order (`not_started` when never set)."""
-    rows = session.execute(STEPS_OF, {"applicant_id": applicant_id}).all()
+    rows = STEPS_OF.execute(session, {"applicant_id": applicant_id}).all()
     stored = {row.step: StepInfo.from_row(row) for row in rows}
     return {
         step: stored.get(step, StepInfo(step=step, status=STEP_NOT_STARTED))
