@@ -382,7 +382,9 @@ class DirectStatement:
     def _many_rows(self, rows: Sequence[Mapping[str, Any]]) -> DirectStatement | None:
         """The multi-row INSERT for these rows, or None where it does not fit
         (not an insert of the parameters' columns, more than `MANY_ROWS` rows,
-        rows with other columns, a column left to a Python-side default)."""
+        rows with other columns, a column left to a Python-side default; a
+        key from a sequence, as Rasa's events have, is filled in by the
+        database for each row)."""
         if not (self._by_names and isinstance(self.statement, Insert)):
             return None
         columns = frozenset(rows[0])
@@ -394,8 +396,8 @@ class DirectStatement:
             fits = (
                 str(self.statement) == str(insert(table))  # nothing added to it
                 and columns <= set(table.c.keys())
-                and not any(
-                    column.default is not None and column.key not in columns
+                and not any(  # a Sequence or a server default is the database's
+                    column.key not in columns and _python_side(column.default)
                     for column in table.c
                 )
             )
@@ -417,6 +419,14 @@ class DirectStatement:
                 else None
             )
         return self._many[key]
+
+
+def _python_side(default: Any) -> bool:
+    """Whether a column's default is computed in Python (a constant or a
+    function), which a multi-row INSERT's plan would not call for each row."""
+    return bool(
+        getattr(default, "is_scalar", False) or getattr(default, "is_callable", False)
+    )
 
 
 def typed_parameter(name: str, type_: Any) -> Any:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Sequence,
     String,
     Table,
     bindparam,
@@ -57,6 +58,16 @@ items = Table(
         onupdate=lambda: FIXED + timedelta(days=1),
     ),
 )
+
+sequenced = Table(
+    "direct_sequenced",
+    metadata,
+    Column(
+        "id", Integer, Sequence("direct_sequenced_seq", optional=True), primary_key=True
+    ),
+    Column("name", String(32), nullable=False),
+)
+"""A key from a sequence, as Rasa's `events` table has."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -234,6 +245,13 @@ def test_rows_with_the_same_columns_go_in_as_one_multi_row_insert(
         ]
         count = connection.execute(select(func.count()).select_from(items))
         assert count.scalar() == 6 + 2 + MANY_ROWS + 1
+    keyed = DirectStatement(insert(sequenced), values_from_parameters=True)
+    seen.clear()
+    with engine.begin() as connection:
+        keyed.execute_rows(connection, [{"name": "k0"}, {"name": "k1"}])
+        assert len(seen) == 1 and seen[0].count("), (") == 1
+        rows = connection.execute(select(sequenced).order_by(sequenced.c.id))
+        assert [row.name for row in rows] == ["k0", "k1"]
 
 
 def test_in_lists_constant_or_given_at_run_time_are_expanded(engine: Engine) -> None:
