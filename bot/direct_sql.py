@@ -37,7 +37,7 @@ from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import BindParameter
 
-from bot.prepared_statements import PreparedForm, prepared_form
+from bot.prepared_statements import PreparedForm, note_if_stale, prepared_form
 
 log = logging.getLogger(__name__)
 
@@ -455,8 +455,8 @@ def _run(connection: Connection, plan: _Plan, parameters: Any) -> DirectResult:
     events = connection._has_events or connection.engine._has_events
     sql = plan.sql
     cursor = None
+    fairy = connection.connection
     try:
-        fairy = connection.connection
         cursor = fairy.cursor()
         if events:
             sql, parameters = _before(connection, cursor, sql, parameters)
@@ -475,6 +475,8 @@ def _run(connection: Connection, plan: _Plan, parameters: Any) -> DirectResult:
         else:
             inserted_id = getattr(cursor, "lastrowid", None)
     except BaseException as error:  # wrapped and raised as SQLAlchemy does
+        if plan.prepared is not None:
+            note_if_stale(fairy, error)
         connection._handle_dbapi_exception(error, sql, parameters, cursor, None)
         raise
     finally:

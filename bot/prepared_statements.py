@@ -15,8 +15,11 @@ statement outlives a rollback and lasts as long as the connection.
 The first `PREPARE` of a statement in a process runs in a savepoint: a
 statement PostgreSQL cannot prepare (a parameter whose type it cannot infer)
 leaves the caller's transaction as it was and runs as text from then on.
-Like `LISTEN`, this needs session-level connections: not through a
-connection pooler in transaction mode.
+A migration that changes the type of a column a prepared statement returns
+makes PostgreSQL refuse that statement ("cached plan must not change result
+type"): that call fails, and the connection prepares its statements anew at
+its next use. Like `LISTEN`, this needs session-level connections: not
+through a connection pooler in transaction mode.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 _PARAMETER = re.compile(r"%%|%\(([^)]+)\)s")
 _PREPARED = "direct_sql_prepared"
 """The key, in a pool record's `info`, of the names prepared on it."""
+_STALE = "direct_sql_stale"
+"""The key, in a pool record's `info`, set when a prepared plan went stale."""
+_STALE_PLAN = "cached plan must not change result type"
 _names = itertools.count(1)
 
 
@@ -50,6 +56,9 @@ class PreparedForm:
         (a pooled DBAPI connection), preparing it if need be; None when it
         runs as text. `error_type`: the driver's base error."""
         prepared: set[str] = fairy.info.setdefault(_PREPARED, set())
+        if fairy.info.pop(_STALE, False):
+            _deallocate_all(fairy)
+            prepared.clear()
         if self.name in prepared:
             return self.execute_sql
         if self.usable is False or not self._prepare(fairy, error_type):
@@ -86,6 +95,24 @@ class PreparedForm:
             cursor.close()
         self.usable = True
         return True
+
+
+def note_if_stale(fairy: Any, error: BaseException) -> None:
+    """After `error` from a prepared statement: when its plan went stale (a
+    migration changed the type of a column it returns, which PostgreSQL
+    refuses to re-plan), the connection drops what it prepared at its next
+    use and prepares each statement again; this call only failed."""
+    if getattr(error, "pgcode", None) == "0A000" and _STALE_PLAN in str(error):
+        log.warning("prepared statements went stale: prepared again")
+        fairy.info[_STALE] = True
+
+
+def _deallocate_all(fairy: Any) -> None:
+    cursor = fairy.cursor()
+    try:
+        cursor.execute("DEALLOCATE ALL")
+    finally:
+        cursor.close()
 
 
 def prepared_form(sql: str) -> PreparedForm:

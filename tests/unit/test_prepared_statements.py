@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.direct_sql import DirectStatement
@@ -158,3 +158,28 @@ def test_an_autocommit_connection_needs_no_savepoint(engine: Engine) -> None:
             text("SELECT statement FROM pg_prepared_statements")
         ).scalars()
         assert [s.split(" AS ")[0][:19] for s in statements] == ["PREPARE direct_sql_"]
+
+
+def test_a_plan_gone_stale_after_a_migration_fails_once_then_is_prepared_again(
+    engine: Engine,
+) -> None:
+    """A column's type changed under a prepared statement: PostgreSQL refuses
+    the statement ("cached plan must not change result type"); that call
+    fails, the same connection then prepares again and answers."""
+    by_id = DirectStatement(select(notes.c.name).where(notes.c.id == bindparam("id")))
+    with Session(engine) as session:
+        session.execute(insert(notes), {"name": "n"})
+        assert by_id.execute(session, {"id": 1}).scalar() == "n"
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        session.commit()
+    admin = create_engine(engine.url, future=True)
+    with admin.begin() as other:
+        other.execute(text("ALTER TABLE prepared_notes ALTER COLUMN name TYPE text"))
+    admin.dispose()
+    with Session(engine) as session:
+        with pytest.raises(DBAPIError, match="cached plan"):
+            by_id.execute(session, {"id": 1})
+        session.rollback()
+        assert by_id.execute(session, {"id": 1}).scalar() == "n"
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+        assert len(_prepared(session)) == 1  # the others were dropped with it
