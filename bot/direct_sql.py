@@ -462,7 +462,8 @@ def _run(connection: Connection, plan: _Plan, parameters: Any) -> DirectResult:
             sql, parameters = _before(connection, cursor, sql, parameters)
         run = sql
         if plan.prepared is not None and sql == plan.sql:
-            run = plan.prepared.sql_for(fairy, connection.dialect.dbapi.Error) or sql
+            error_type = connection.dialect.dbapi.Error
+            run = plan.prepared.sql_for(fairy, cursor, error_type) or sql
         cursor.execute(run, parameters)
         if events:
             connection.dispatch.after_cursor_execute(

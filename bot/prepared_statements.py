@@ -51,48 +51,47 @@ class PreparedForm:
     usable: bool | None = field(default=None, compare=False)
     """Whether PostgreSQL prepared it; None until this process tried."""
 
-    def sql_for(self, fairy: Any, error_type: type[Exception]) -> str | None:
+    def sql_for(
+        self, fairy: Any, cursor: Any, error_type: type[Exception]
+    ) -> str | None:
         """`execute_sql` once the statement is prepared on this connection
-        (a pooled DBAPI connection), preparing it if need be; None when it
-        runs as text. `error_type`: the driver's base error."""
+        (a pooled DBAPI connection, whose `cursor` runs it), preparing it if
+        need be; None when it runs as text. `error_type`: the driver's base
+        error."""
         prepared: set[str] = fairy.info.setdefault(_PREPARED, set())
         if fairy.info.pop(_STALE, False):
-            _deallocate_all(fairy)
+            cursor.execute("DEALLOCATE ALL")
             prepared.clear()
         if self.name in prepared:
             return self.execute_sql
-        if self.usable is False or not self._prepare(fairy, error_type):
+        if self.usable is False or not self._prepare(fairy, cursor, error_type):
             return None
         prepared.add(self.name)
         return self.execute_sql
 
-    def _prepare(self, fairy: Any, error_type: type[Exception]) -> bool:
-        cursor = fairy.cursor()
+    def _prepare(self, fairy: Any, cursor: Any, error_type: type[Exception]) -> bool:
+        if self.usable:
+            cursor.execute(self.prepare_sql)
+            return True
+        # the first try in this process: in a transaction, a savepoint keeps a
+        # failure from aborting it
+        guarded = not fairy.dbapi_connection.autocommit
+        if guarded:
+            cursor.execute("SAVEPOINT direct_sql_prepare")
         try:
-            if self.usable:
-                cursor.execute(self.prepare_sql)
-                return True
-            # the first try in this process: in a transaction, a savepoint
-            # keeps a failure from aborting it
-            guarded = not fairy.dbapi_connection.autocommit
+            cursor.execute(self.prepare_sql)
+        except error_type as error:
             if guarded:
-                cursor.execute("SAVEPOINT direct_sql_prepare")
-            try:
-                cursor.execute(self.prepare_sql)
-            except error_type as error:
-                if guarded:
-                    cursor.execute("ROLLBACK TO SAVEPOINT direct_sql_prepare")
-                log.warning(
-                    "statement %s not prepared (%s): run as text",
-                    self.name,
-                    type(error).__name__,
-                )
-                self.usable = False
-                return False
-            if guarded:
-                cursor.execute("RELEASE SAVEPOINT direct_sql_prepare")
-        finally:
-            cursor.close()
+                cursor.execute("ROLLBACK TO SAVEPOINT direct_sql_prepare")
+            log.warning(
+                "statement %s not prepared (%s): run as text",
+                self.name,
+                type(error).__name__,
+            )
+            self.usable = False
+            return False
+        if guarded:
+            cursor.execute("RELEASE SAVEPOINT direct_sql_prepare")
         self.usable = True
         return True
 
@@ -105,14 +104,6 @@ def note_if_stale(fairy: Any, error: BaseException) -> None:
     if getattr(error, "pgcode", None) == "0A000" and _STALE_PLAN in str(error):
         log.warning("prepared statements went stale: prepared again")
         fairy.info[_STALE] = True
-
-
-def _deallocate_all(fairy: Any) -> None:
-    cursor = fairy.cursor()
-    try:
-        cursor.execute("DEALLOCATE ALL")
-    finally:
-        cursor.close()
 
 
 def prepared_form(sql: str) -> PreparedForm:
