@@ -7,12 +7,16 @@ by the channel into JSON-serialisable bodies, stored in the outbox, and later se
 by the channel's `Sender`, which reports a `SendResult`. A send whose outcome is
 unknown (`SendResult.unknown`: the request may have reached the provider) is
 looked up with the sender's `lookup` before it is repeated, when the provider has
-a way to list what it sent (`Lookup`); otherwise it is not repeated.
+a way to list what it sent (`Lookup`); otherwise it is not repeated. Right
+before its provider request (after pacing) a sender awaits `request_may_leave`,
+which lets the outbox mark the request as leaving (`bot.gateway.send_marks`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -113,8 +117,30 @@ class Sender(Protocol):
     channel: str
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
-        """Send one rendered body to an address."""
+        """Send one rendered body to an address (awaiting `request_may_leave`
+        right before the provider request)."""
         ...
+
+
+REQUEST_MARK: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "request_mark", default=None
+)
+"""What the send in this task awaits right before its provider request (set by
+the outbox around `Sender.send`; None: nothing)."""
+
+
+class RequestNotMarkedError(Exception):
+    """The request could not be marked as leaving: it must not be made (nothing
+    was sent; the outbox tries the row again later)."""
+
+
+async def request_may_leave() -> None:
+    """Called by a sender right before its provider request, after any pacing
+    wait: the outbox's mark (`REQUEST_MARK`) runs here; RequestNotMarkedError when
+    the request must not be made."""
+    mark = REQUEST_MARK.get()
+    if mark is not None:
+        await mark()
 
 
 class Lookup(Protocol):

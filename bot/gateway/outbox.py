@@ -30,7 +30,8 @@ count per chat), is adopted, and only when the
 provider provably has nothing is the row sent again. When it cannot be told (a
 sender without a lookup; Telegram with no known message of the chat to count
 from, or an earlier send whose outcome is still unknown) the row is not sent
-again: it ends as "unknown". Every case is
+again: it ends as "unknown". With Redis, a row whose request never left
+(no mark, `bot.gateway.send_marks`) is sent again without asking. Every case is
 counted (`unknown_counts`, on /healthz) with how it ended: found, resent or
 given up, and logged without personal data.
 
@@ -53,11 +54,20 @@ from sqlalchemy import DateTime, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import leases
-from bot.channels.base import SMS, TELEGRAM, LookupResult, Sender, SendResult
+from bot.channels.base import (
+    REQUEST_MARK,
+    SMS,
+    TELEGRAM,
+    LookupResult,
+    RequestNotMarkedError,
+    Sender,
+    SendResult,
+)
 from bot.db import utcnow
 from bot.direct_sql import DirectStatement
 from bot.gateway.chat_anchor import newest_inbound_before
 from bot.gateway.options import GatewayOptions
+from bot.gateway.send_marks import SendMarks
 from bot.gateway.statuses import apply_early_statuses
 from bot.group_commit import GroupCommit, commit_alone
 from bot.loops import ClaimLoop, backoff, in_thread
@@ -82,6 +92,9 @@ SIMULATOR_LANE = "simulator"
 LANES = (TELEGRAM, SMS, SIMULATOR_LANE)
 RECONCILING = "pending"
 """`reconciled` of a row whose send's outcome is unknown and not yet settled."""
+UNMARKED = "unmarked"
+"""`reconciled` of a row whose request could not be marked as leaving (Redis
+down): a takeover asks the provider (`bot.gateway.send_marks`)."""
 LOOKUP_SKEW = timedelta(seconds=60)
 """Looked up from this long before the attempt started (the clocks of the
 gateway and the provider differ)."""
@@ -111,6 +124,8 @@ class OutgoingMessage:
     """A previous attempt's outcome is unknown (no result stored): reconcile."""
     reconciling: bool = False
     """That case is already counted (its send got no answer earlier)."""
+    unmarked: bool = False
+    """Its request may have left without a mark (`UNMARKED`)."""
     lease_token: int | None = None
     """The fencing token of the claim."""
 
@@ -251,7 +266,9 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         options: GatewayOptions,
         lanes: tuple[str, ...] = LANES,
         writes: GroupCommit | None = None,
+        marks: SendMarks | None = None,
     ) -> None:
+        """`marks`: where requests are marked as leaving (Redis), or None."""
         super().__init__(
             options.outbox_concurrency * len(lanes),
             options.poll_interval,
@@ -268,6 +285,9 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         self._unknown: Counter[str] = Counter({name: 0 for name in COUNTERS})
         self._tokens = leases.Tokens()
         self._statements = ClaimStatements()
+        self._marks = marks
+        self._unmarked: set[int] = set()
+        """Rows this process flagged `UNMARKED` and has not stored a result of."""
 
     @property
     def owner(self) -> str:
@@ -366,6 +386,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     send_started_at=row.send_started_at,
                     in_doubt=row.send_started_at != now,  # marked before this claim
                     reconciling=row.reconciled == RECONCILING,
+                    unmarked=row.reconciled == UNMARKED,
                     lease_token=token,
                 )
                 for row in rows
@@ -381,6 +402,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             await self._finish(item, result)
         finally:
             self._busy[item.lane] -= 1
+            self._unmarked.discard(item.outbox_id)
 
     def _sender(self, item: OutgoingMessage) -> Sender | None:
         return self._simulator if item.simulated else self._senders.get(item.channel)
@@ -389,20 +411,60 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         sender = self._sender(item)
         if sender is None:
             return SendResult(ok=False, error=f"no sender for {item.channel}")
+        marking = self._marked(item)
+        mark = REQUEST_MARK.set(
+            functools.partial(self._mark, item) if marking else None
+        )
         try:
             return await asyncio.wait_for(
                 sender.send(item.address, item.body), timeout=self._options.send_timeout
             )
+        except RequestNotMarkedError:
+            return SendResult(ok=False, error="not sent: its request was not marked")
         except asyncio.TimeoutError:
             return SendResult(ok=False, unknown=True, error="timeout")
         except Exception as exc:  # the request may have gone out
             return SendResult(ok=False, unknown=True, error=type(exc).__name__)
+        finally:
+            REQUEST_MARK.reset(mark)
+
+    def _marked(self, item: OutgoingMessage) -> bool:
+        """Whether this row's requests are marked as leaving (`send_marks`): with
+        Redis, by a sender that marks (the providers' own, not the simulator)."""
+        sender = self._sender(item)
+        return (
+            self._marks is not None
+            and not item.simulated
+            and bool(getattr(sender, "marks_requests", False))
+        )
+
+    async def _mark(self, item: OutgoingMessage) -> None:
+        """Mark the row's request as leaving, or, when Redis cannot take it,
+        flag the row `UNMARKED` first; RequestNotMarkedError when neither holds."""
+        assert self._marks is not None
+        if await self._marks.mark(item.outbox_id, item.send_started_at):
+            return
+        try:
+            flagged = await in_thread(self._store_alone, item, {"reconciled": UNMARKED})
+        except Exception as exc:  # the database too: do not send
+            raise RequestNotMarkedError(type(exc).__name__) from exc
+        if not flagged:
+            raise RequestNotMarkedError("lease lost")
+        self._unmarked.add(item.outbox_id)
 
     async def _reconcile(self, item: OutgoingMessage) -> bool:
         """Settle a row whose earlier send has an unknown outcome; False when the
         provider provably has no such message (send it again)."""
+        started = item.send_started_at
         if not item.reconciling:
             self._count(item, UNKNOWN, "no result stored (process stopped?)")
+            if self._marks is not None and self._marked(item) and not item.unmarked:
+                marked = await self._marks.check(item.outbox_id, started)
+                if marked.never_left:
+                    self._count(item, RESENT, "its request never left (no mark)")
+                    return False
+                if marked.left_at is not None:
+                    started = datetime.utcfromtimestamp(marked.left_at)
         lookup = getattr(self._sender(item), "lookup", None)
         if lookup is None:
             await in_thread(self._give_up, item, "outcome unknown, no lookup")
@@ -415,7 +477,7 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     item.body,
                     item.send_started_at - LOOKUP_SKEW,
                     after=after,
-                    started=item.send_started_at,
+                    started=started,
                 ),
                 timeout=self._options.send_timeout,
             )
@@ -551,6 +613,8 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         }
         if item.in_doubt:
             values["reconciled"] = reconciled or RECONCILED_RESENT
+        elif item.outbox_id in self._unmarked:
+            values["reconciled"] = None  # settled: no takeover needs the flag
         if result.ok:
             values.update(
                 status=OUTBOX_DELIVERED if item.simulated else OUTBOX_SENT,

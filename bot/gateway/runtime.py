@@ -37,6 +37,7 @@ from bot.gateway.heartbeat import Heartbeat
 from bot.gateway.options import GatewayOptions
 from bot.gateway.outbox import LANES, OutboxSender
 from bot.gateway.rasa_client import RasaClient
+from bot.gateway.send_marks import SendMarks
 from bot.gateway.wakeups import INBOX, NIK_CHECKS, OUTBOX, Wakeups
 from bot.gateway.worker import ConversationWorker
 from bot.group_commit import GroupCommit
@@ -157,6 +158,8 @@ class Gateway:
     announcer: AnnouncementSender
     pacing: PacingStore | None = None
     """The Redis the providers' pacing shares (REDIS_URL), None without it."""
+    marks: SendMarks | None = None
+    """Where sends are marked as leaving (REDIS_URL), None without it."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     beating: asyncio.Task[None] | None = None
     """The heartbeat's task: stopped last, after the loops drained."""
@@ -203,9 +206,14 @@ class Gateway:
             timeout=options.actions_health_timeout,
         )
         pacing = PacingStore(settings.redis_url) if settings.redis_url else None
+        marks = SendMarks(settings.redis_url) if settings.redis_url else None
+        if marks is not None:
+            await marks.start()
         if senders is None:
             senders = default_senders(settings, options, pacing)
-        outbox = OutboxSender(sessions, senders, SimulatorSender(), owner, options)
+        outbox = OutboxSender(
+            sessions, senders, SimulatorSender(), owner, options, marks=marks
+        )
         if channels is None:
             channels = default_channels()
         worker = ConversationWorker(
@@ -286,6 +294,7 @@ class Gateway:
             wakeups=wakeups,
             announcer=announcer,
             pacing=pacing,
+            marks=marks,
         )
         gateway.beating = asyncio.create_task(heartbeat.run(), name="gateway-heartbeat")
         gateway.tasks = [
@@ -347,6 +356,8 @@ class Gateway:
             await _close(sender)
         if self.pacing is not None:
             await _close(self.pacing, "aclose")
+        if self.marks is not None:
+            await _close(self.marks, "aclose")
         self.engine.dispose()
         self.tracker.dispose()
         log.info("gateway stopped")

@@ -40,7 +40,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from bot.channels.base import SMS, LookupResult, SendResult
+from bot.channels.base import SMS, LookupResult, SendResult, request_may_leave
 from bot.channels.form_body import FORM_CONTENT_TYPE, urlencoded
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.request_tracing import (
@@ -191,6 +191,8 @@ class TwilioSender:
     """`bot.channels.base.Sender` for SMS through Twilio's Messages API."""
 
     channel = SMS
+    marks_requests = True
+    """Awaits `request_may_leave` right before each provider request."""
 
     def __init__(
         self,
@@ -294,6 +296,7 @@ class TwilioSender:
             wait = await self._limiter.wait(None, self._max_wait)
             if wait > 0:
                 return SendResult(ok=False, retry_after=wait, error=PACED)
+        await request_may_leave()
         return await self._send(address, text)
 
     async def close(self) -> None:
