@@ -3,7 +3,7 @@
 Usage: python -m bench.gateway [--messages N] [--users U] [--concurrency C]
        [--closed-loop] [--telegram-per-second R] [--telegram-chat-per-second R]
        [--floor] [--no-status-callbacks]
-       [--database-url URL] [--rasa-delay-ms D] [--timeout S] [--keep]
+       [--database-url URL] [--redis-url URL] [--rasa-delay-ms D] [--timeout S] [--keep]
 
 Starts, on free 127.0.0.1 ports, the gateway as its own process (PRAKERJA_ENV=test;
 a SQLite file in a temporary folder, or a fresh database created on the PostgreSQL
@@ -985,6 +985,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         stack.callback(stop_process, rasa)
         env = gateway_env(work, db_url, gateway_port, rasa_url, twilio, telegram)
         env.update(telegram_pacing_env(args))
+        if args.redis_url:
+            env["REDIS_URL"] = args.redis_url
         base_url = env["PUBLIC_BASE_URL"]
         gateway = start_process(
             [sys.executable, "-m", "bench.gateway_floor" if args.floor else "bot"],
@@ -1032,6 +1034,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "users": args.users,
         "concurrency": args.users if args.closed_loop else args.concurrency,
         "closed_loop": args.closed_loop,
+        "redis": bool(args.redis_url),
         "rasa_delay_ms": args.rasa_delay_ms,
         "timeout_s": args.timeout,
         "redelivered_share": REDELIVER_SHARE,
@@ -1082,6 +1085,7 @@ def markdown(result: dict[str, Any]) -> str:
         + (f"closed loop: {p['users']} people in flight, each waiting for the "
            "answer, " if p.get("closed_loop") else
            f"at most {p['concurrency']} webhooks in flight, ")
+        + ("pacing and send marks in Redis, " if p.get("redis") else "")
         + "fake Rasa turn "
         f"{p['rasa_delay_ms']:g} ms; {m['nproc']} × {m['cpu_model']}, Python "
         f"{m['python']}; load average {m['load_average_at_start'][0]} at start, "
@@ -1198,6 +1202,12 @@ def main() -> None:
         action="store_true",
         help="the fake Twilio posts no delivery statuses back (by default it "
         "posts 'sent' and 'delivered' for each SMS, as Twilio does)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        help="REDIS_URL for the gateway, as in the scaled mode: the providers' "
+        "pacing shared through Redis, and each send marked there as it leaves "
+        "(bot.gateway.send_marks); default: none, as `make run`",
     )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and files")
