@@ -122,6 +122,11 @@ class Sender(Protocol):
         ...
 
 
+REQUEST_IN_FLIGHT = 30.0
+"""Seconds after a request left during which it may still land at its provider
+(three times the senders' HTTP timeout): a provider's "no such message" counts
+only after that."""
+
 REQUEST_MARK: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
     "request_mark", default=None
 )

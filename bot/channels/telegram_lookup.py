@@ -38,15 +38,14 @@ import logging
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
 
-from bot.channels.base import LookupResult
+from bot.channels.base import REQUEST_IN_FLIGHT, LookupResult
 
 log = logging.getLogger(__name__)
 
 PROBES = 5
 """Ids after the last known one that are asked about, at most."""
-IN_FLIGHT = 30.0
-"""Seconds after an attempt started during which its request may still land
-(three times the sender's HTTP timeout)."""
+IN_FLIGHT = REQUEST_IN_FLIGHT
+"""Seconds after an attempt started during which its request may still land."""
 NOT_MODIFIED = "message is not modified"
 NOT_FOUND = "message to edit not found"
 NOT_OURS = "message can't be edited"

@@ -5,19 +5,22 @@ An outbox row is in doubt from the commit that leases it for a send (its
 `send_started_at`) until its result is stored. A process killed in between
 leaves the row with no result: its request may have reached the provider, or
 never left (the process died while the row waited for the event loop, the
-provider's pacing or the HTTP pool). Telegram can only be asked about a message
-once its request cannot still be on its way (`bot.channels.telegram_lookup`:
-30 s), so a reply that never left would hold its conversation that long.
+provider's pacing or the HTTP pool). A provider's "no such message" only
+counts once the request cannot still be on its way (`REQUEST_IN_FLIGHT` after
+it left, `bot.channels.base`): a reply that never left would hold its
+conversation that long.
 
-With `REDIS_URL` set, every sender sets a mark in Redis right before the
-provider request (after pacing: `bot.channels.base.request_may_leave`). A
+With `REDIS_URL` set, each provider's sender (Telegram, Twilio) sets a mark in
+Redis right before its request (after pacing:
+`bot.channels.base.request_may_leave`). A
 process that takes over a row in doubt asks for the mark: none, and the row is
 sent again at once (it never left); a mark, and the provider is asked as before,
 counting the request's time from the mark. A missing mark only proves it when
 Redis cannot have lost it: the mark would still live (`MARK_TTL` after the
 attempt) and Redis has not restarted since the attempt started (the run id it
-had when the marks' epoch was written is still its run id). Marks are cheap: one
-`SET` with an expiry per send, none deleted.
+had when the marks' epoch was written is still its run id). A mark is one `SET`
+with an expiry per send, none deleted (in `bench.gateway --redis-url`
+within the scatter of the gateway's CPU a message: docs/benchmarks.md).
 
 If a mark cannot be set (Redis down), the outbox records that in the row itself
 before sending (`UNMARKED`), and a takeover asks the provider as before; marks

@@ -27,7 +27,7 @@ import pytest
 
 from bot.channels import telegram_lookup
 from bot.channels.base import SMS, TELEGRAM, SendResult
-from bot.channels.sms import TwilioSender
+from bot.channels.sms import TwilioSender, twilio_client
 from bot.channels.telegram import TelegramSender
 from bot.gateway import outbox as outbox_module
 from bot.messages.models import EarlyDeliveryStatus
@@ -180,8 +180,12 @@ def adopted_after_timeout(
 
 
 def test_a_twilio_send_that_never_arrived_is_sent_again(
-    provider_settings: Settings, provider_db: Db, twilio_api: FakeTwilioApi
+    provider_settings: Settings,
+    provider_db: Db,
+    twilio_api: FakeTwilioApi,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(twilio_client, "IN_FLIGHT", 1.0)  # not 30 s here
     twilio_api.lose_next(1, seconds=2.0)
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "2" * 32, PERSON, "halo"))
@@ -194,6 +198,29 @@ def test_a_twilio_send_that_never_arrived_is_sent_again(
     assert row.reconciled == "resent"
     assert twilio_api.lookups, "sent again without looking first"
     assert counters["unknown"] == 1 and counters["resent"] == 1
+
+
+def test_a_twilio_send_still_on_its_way_when_looked_up_is_not_sent_twice(
+    provider_settings: Settings,
+    provider_db: Db,
+    twilio_api: FakeTwilioApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twilio had not handled the request yet when the sender gave up and
+    asked: its list was empty then, which proves nothing until the request
+    cannot still land (`twilio_client.IN_FLIGHT`, 4 s here); looked up again
+    then, the message is there and adopted."""
+    monkeypatch.setattr(twilio_client, "IN_FLIGHT", 4.0)
+    twilio_api.slow_next(1, seconds=2.0)  # handled (listed) 2 s after it came
+    with running(provider_settings, senders=sms_sender(provider_settings)) as client:
+        post_twilio(client, "/sms/inbound", sms_params("SM" + "5" * 32, PERSON, "halo"))
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    assert len(twilio_api.sent) == 1, "sent again while the first was on its way"
+    [row] = provider_db.outbox()
+    assert (row.status, row.reconciled) == ("sent", "found")
+    assert len(twilio_api.lookups) >= 2, "the empty list was taken as proof"
+    assert counters["unknown"] == 1 and counters["found"] == 1
 
 
 def test_a_crash_between_the_send_and_its_record_sends_one_sms(

@@ -40,7 +40,13 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from bot.channels.base import SMS, LookupResult, SendResult, request_may_leave
+from bot.channels.base import (
+    REQUEST_IN_FLIGHT,
+    SMS,
+    LookupResult,
+    SendResult,
+    request_may_leave,
+)
 from bot.channels.form_body import FORM_CONTENT_TYPE, urlencoded
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.request_tracing import (
@@ -51,6 +57,7 @@ from bot.channels.request_tracing import (
     was_sent,
 )
 from bot.channels.sms.gsm7 import to_gsm7
+from bot.db import utcnow
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +69,8 @@ MAX_PACING_WAIT = 1.0
 """Seconds a send may wait for its turn in its slot; longer: rescheduled."""
 LOOKUP_LIMIT = 50
 """Messages listed at most per lookup (one page): to one person in minutes."""
+IN_FLIGHT = REQUEST_IN_FLIGHT
+"""Seconds after an attempt started during which its request may still land."""
 
 # Twilio error codes that no retry can fix (the outbox gives up on them).
 UNSUBSCRIBED = 21610
@@ -259,7 +268,9 @@ class TwilioSender:
     ) -> LookupResult:
         """Messages Twilio holds to `address` from our number with this body, sent
         at or after `since` (naive UTC), oldest first (`after` is not needed:
-        Twilio lists what it sent)."""
+        Twilio lists what it sent). None listed counts only once the attempt
+        `started` `IN_FLIGHT` seconds ago: before that the request may still be
+        on its way, or being handled (then: look again)."""
         text = to_gsm7(str(body.get("text") or ""))
         since = since.replace(tzinfo=timezone.utc)
         try:
@@ -285,6 +296,10 @@ class TwilioSender:
             and message.sid
             and (message.date_created is None or message.date_created >= since)
         )
+        if not found and started is not None:
+            started_ago = (utcnow() - started).total_seconds()
+            if started_ago < IN_FLIGHT:
+                return LookupResult(look_again_in=IN_FLIGHT - started_ago)
         return LookupResult(ids=tuple(str(sid) for _, sid in found))
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
