@@ -29,7 +29,11 @@ process) nothing is marked and nothing changes. Redis must keep the marks it
 acknowledged: no eviction of keys with an expiry (`maxmemory-policy`
 `noeviction`, the default), and persistence that survives a crash (AOF with
 `appendfsync always`) if a Redis crash in the same second as a gateway kill may
-not repeat a message.
+not repeat a message. Every gateway of a deployment must mark: a row left in
+doubt by a process that does not (an older version during a rolling upgrade,
+one started without `REDIS_URL`) has no mark either, and would be sent again
+even if its request had left; upgrade from a version without marks with its
+gateways stopped, or accept that risk for the rows in doubt at that moment.
 """
 
 from __future__ import annotations

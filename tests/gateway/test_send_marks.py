@@ -157,9 +157,29 @@ def _settings(
     )
 
 
-def _converse(client: Any, db: Db, api: FakeTelegramApi) -> None:
+def _converse(client: Any, api: FakeTelegramApi) -> None:
     asked = api.person_writes(CHAT, "halo")
     post_telegram(client, telegram_update(1, CHAT, "halo", message_id=asked))
+
+
+def _one_reply_through_a_death(
+    settings: Settings, api: FakeTelegramApi
+) -> tuple[Any, dict[str, int]]:
+    """The person writes once; the reply is settled through the outbox's
+    "death" (`_die_once`) and the takeover once the dead claim's 1 s lease ran
+    out: its row, and the unknown-send counters on /healthz."""
+    db = Db(settings.database_url)
+    try:
+        senders = {TELEGRAM: TelegramSender(settings, timeout=0.5)}
+        options = replace(FAST, lease_seconds=1.0)
+        with running(settings, options, senders=senders) as client:
+            _converse(client, api)
+            wait_until(lambda: _settled(db), timeout=15, what="the reply settled")
+            counters: dict[str, int] = client.get("/healthz").json()["unknown_sends"]
+        [row] = db.outbox()
+    finally:
+        db.close()
+    return row, counters
 
 
 def _settled(db: Db) -> bool:
@@ -183,7 +203,7 @@ def _die_once(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
     return deaths
 
 
-def _reply_once(api: FakeTelegramApi) -> list[str]:
+def _chat_texts(api: FakeTelegramApi) -> list[str]:
     return [m["text"] for m in api.messages_in(CHAT)]
 
 
@@ -201,19 +221,9 @@ def test_a_reply_whose_request_never_left_is_sent_at_once(
     monkeypatch.setattr(send_marks, "CLOCK_MARGIN", 0.0)
     settings = _settings(tmp_path, rasa, actions, telegram_api, redis_url_or_skip())
     deaths = _die_once(monkeypatch, "_send")  # before the sender ran at all
-    db = Db(settings.database_url)
-    try:
-        senders = {TELEGRAM: TelegramSender(settings, timeout=0.5)}
-        options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
-        with running(settings, options, senders=senders) as client:
-            _converse(client, db, telegram_api)
-            wait_until(lambda: _settled(db), timeout=15, what="the reply sent")
-            counters = client.get("/healthz").json()["unknown_sends"]
-        [row] = db.outbox()
-    finally:
-        db.close()
+    row, counters = _one_reply_through_a_death(settings, telegram_api)
     assert not deaths, "the death was not simulated"
-    assert _reply_once(telegram_api) == ["halo", "Anda menulis: halo"]
+    assert _chat_texts(telegram_api) == ["halo", "Anda menulis: halo"]
     assert (row.status, row.reconciled) == ("sent", "resent")
     assert telegram_api.calls_to("editMessageText") == [], "Telegram was asked"
     assert counters["unknown"] == 1 and counters["resent"] == 1
@@ -240,19 +250,9 @@ def test_a_reply_that_arrived_before_a_crash_is_looked_up_not_resent(
         monkeypatch.setattr(SendMarks, "mark", refused)
     settings = _settings(tmp_path, rasa, actions, telegram_api, redis_url_or_skip())
     deaths = _die_once(monkeypatch, "_finish")  # after Telegram had it
-    db = Db(settings.database_url)
-    try:
-        senders = {TELEGRAM: TelegramSender(settings, timeout=0.5)}
-        options = replace(FAST, lease_seconds=1.0)
-        with running(settings, options, senders=senders) as client:
-            _converse(client, db, telegram_api)
-            wait_until(lambda: _settled(db), timeout=15, what="the reply settled")
-            counters = client.get("/healthz").json()["unknown_sends"]
-        [row] = db.outbox()
-    finally:
-        db.close()
+    row, counters = _one_reply_through_a_death(settings, telegram_api)
     assert not deaths, "the death was not simulated"
-    assert _reply_once(telegram_api) == ["halo", "Anda menulis: halo"]
+    assert _chat_texts(telegram_api) == ["halo", "Anda menulis: halo"]
     assert (row.status, row.reconciled) == ("sent", "found")
     assert len(telegram_api.calls_to("sendMessage")) == 1
     assert counters["unknown"] == 1 and counters["found"] == 1
@@ -271,10 +271,10 @@ def test_with_redis_down_a_reply_is_sent_and_its_flag_cleared(
     try:
         senders = {TELEGRAM: TelegramSender(settings, timeout=0.5)}
         with running(settings, senders=senders) as client:
-            _converse(client, db, telegram_api)
+            _converse(client, telegram_api)
             wait_until(lambda: _settled(db), timeout=15, what="the reply sent")
         [row] = db.outbox()
     finally:
         db.close()
-    assert _reply_once(telegram_api) == ["halo", "Anda menulis: halo"]
+    assert _chat_texts(telegram_api) == ["halo", "Anda menulis: halo"]
     assert (row.status, row.reconciled) == ("sent", None)
