@@ -8,8 +8,9 @@ by the channel's `Sender`, which reports a `SendResult`. A send whose outcome is
 unknown (`SendResult.unknown`: the request may have reached the provider) is
 looked up with the sender's `lookup` before it is repeated, when the provider has
 a way to list what it sent (`Lookup`); otherwise it is not repeated. Right
-before its provider request (after pacing) a sender awaits `request_may_leave`,
-which lets the outbox mark the request as leaving (`bot.gateway.send_marks`).
+before a provider request's bytes are written (its connection obtained, after
+pacing) the senders' HTTP transports await `request_may_leave`, which lets the
+outbox mark the request as leaving (`bot.gateway.send_marks`).
 """
 
 from __future__ import annotations
@@ -117,8 +118,7 @@ class Sender(Protocol):
     channel: str
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
-        """Send one rendered body to an address (awaiting `request_may_leave`
-        right before the provider request)."""
+        """Send one rendered body to an address."""
         ...
 
 
@@ -134,15 +134,11 @@ REQUEST_MARK: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
 the outbox around `Sender.send`; None: nothing)."""
 
 
-class RequestNotMarkedError(Exception):
-    """The request could not be marked as leaving: it must not be made (nothing
-    was sent; the outbox tries the row again later)."""
-
-
 async def request_may_leave() -> None:
-    """Called by a sender right before its provider request, after any pacing
-    wait: the outbox's mark (`REQUEST_MARK`) runs here; RequestNotMarkedError when
-    the request must not be made."""
+    """Awaited by the providers' HTTP transports once a request's connection is
+    obtained, right before its bytes are written (`bot.channels.request_tracing`):
+    the outbox's mark (`REQUEST_MARK`) runs here, and may raise
+    `RequestNotMarkedError` (the request must not be made)."""
     mark = REQUEST_MARK.get()
     if mark is not None:
         await mark()

@@ -1,5 +1,10 @@
 """Did an HTTP request leave? aiohttp's tracing marks when its headers were written.
 
+Once a request's connection is obtained, right before its bytes are written,
+the tracing also awaits `bot.channels.base.request_may_leave`: the outbox marks
+there that a send's request is leaving (`bot.gateway.send_marks`), as late as
+a hook can.
+
 A send may be repeated only when the provider provably never got it. An error
 raised before the request's headers were written (connection refused, a connect
 or pool timeout) sent nothing; any later one (no answer in time, the connection
@@ -15,6 +20,8 @@ from typing import Any, cast
 
 import aiohttp
 
+from bot.channels.base import request_may_leave
+
 KEEPALIVE_SECONDS = 4.0
 """Idle pooled connections are closed after this, before a server that keeps
 them 5 s (Sanic's and uvicorn's default) closes them: a request written on a
@@ -28,6 +35,15 @@ class RequestNotSentError(Exception):
     """Nothing of the request reached the server; its cause is aiohttp's error."""
 
 
+class RequestNotMarkedError(RequestNotSentError):
+    """The request could not be marked as leaving: it was not made (the outbox
+    tries the row again later)."""
+
+
+async def _connection_ready(session: Any, context: Any, params: Any) -> None:
+    await request_may_leave()
+
+
 async def _headers_sent(session: Any, context: SimpleNamespace, params: Any) -> None:
     context.trace_request_ctx.sent = True
 
@@ -36,6 +52,8 @@ def sent_tracing() -> aiohttp.TraceConfig:
     """The trace config that marks a request's context once its headers left."""
     config = aiohttp.TraceConfig()
     config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
+    config.on_connection_create_end.append(cast(Any, _connection_ready))
+    config.on_connection_reuseconn.append(cast(Any, _connection_ready))
     return config
 
 

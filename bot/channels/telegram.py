@@ -63,7 +63,6 @@ from bot.channels.base import (
     SendResult,
     Unauthorized,
     neutralise_command,
-    request_may_leave,
 )
 from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.request_tracing import RequestNotSentError
@@ -619,7 +618,7 @@ class TelegramSender:
 
     channel = TELEGRAM
     marks_requests = True
-    """Awaits `request_may_leave` right before each provider request."""
+    """Its transport awaits `request_may_leave` before each request's bytes."""
 
     def __init__(
         self,
@@ -695,7 +694,6 @@ class TelegramSender:
                 wait = await self._limiter.wait(None, self._max_wait)
                 if wait > 0:
                     return SendResult(ok=False, retry_after=wait, error=PACED)
-                await request_may_leave()
                 await self._get_bot().answer_callback_query(
                     str(body["callback_query_id"]), text=body.get("text")
                 )
@@ -731,7 +729,6 @@ class TelegramSender:
         wait = await self._limiter.wait(address, self._max_wait)
         if wait > 0:
             return SendResult(ok=False, retry_after=wait, error=PACED)
-        await request_may_leave()
         sent = await self._get_bot().do_api_request(
             SEND_MESSAGE,
             api_kwargs={

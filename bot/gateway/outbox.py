@@ -59,10 +59,10 @@ from bot.channels.base import (
     SMS,
     TELEGRAM,
     LookupResult,
-    RequestNotMarkedError,
     Sender,
     SendResult,
 )
+from bot.channels.request_tracing import RequestNotMarkedError
 from bot.db import utcnow
 from bot.direct_sql import DirectStatement
 from bot.gateway.chat_anchor import newest_inbound_before

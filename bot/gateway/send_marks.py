@@ -10,9 +10,12 @@ counts once the request cannot still be on its way (`REQUEST_IN_FLIGHT` after
 it left, `bot.channels.base`): a reply that never left would hold its
 conversation that long.
 
-With `REDIS_URL` set, each provider's sender (Telegram, Twilio) sets a mark in
-Redis right before its request (after pacing:
-`bot.channels.base.request_may_leave`). A
+With `REDIS_URL` set, the outbox sets a mark in Redis for each request of the
+providers' senders (Telegram, Twilio) once its connection is obtained, right
+before its bytes are written (`bot.channels.request_tracing`; after pacing).
+Soak run 33 found a mark set earlier, before the Twilio client built its
+request, with the process killed in between: the takeover saw the mark and
+Twilio's empty list, and waited 30 s. A
 process that takes over a row in doubt asks for the mark: none, and the row is
 sent again at once (it never left); a mark, and the provider is asked as before,
 counting the request's time from the mark. A missing mark only proves it when

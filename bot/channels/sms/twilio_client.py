@@ -45,7 +45,6 @@ from bot.channels.base import (
     SMS,
     LookupResult,
     SendResult,
-    request_may_leave,
 )
 from bot.channels.form_body import FORM_CONTENT_TYPE, urlencoded
 from bot.channels.pacing import PACED, Pacer, RateLimiter
@@ -201,7 +200,7 @@ class TwilioSender:
 
     channel = SMS
     marks_requests = True
-    """Awaits `request_may_leave` right before each provider request."""
+    """Its transport awaits `request_may_leave` before each request's bytes."""
 
     def __init__(
         self,
@@ -311,7 +310,6 @@ class TwilioSender:
             wait = await self._limiter.wait(None, self._max_wait)
             if wait > 0:
                 return SendResult(ok=False, retry_after=wait, error=PACED)
-        await request_may_leave()
         return await self._send(address, text)
 
     async def close(self) -> None:
