@@ -1,9 +1,9 @@
 """Did an HTTP request leave? aiohttp's tracing marks when its headers were written.
 
-Once a request's connection is obtained, right before its bytes are written,
-the tracing also awaits `bot.channels.base.request_may_leave`: the outbox marks
-there that a send's request is leaving (`bot.gateway.send_marks`), as late as
-a hook can.
+For the providers' transports (`sent_tracing(marks=True)`), once a request's
+connection is obtained, right before its bytes are written, the tracing also
+awaits `bot.channels.base.request_may_leave`: the outbox marks there that a
+send's request is leaving (`bot.gateway.send_marks`), as late as a hook can.
 
 A send may be repeated only when the provider provably never got it. An error
 raised before the request's headers were written (connection refused, a connect
@@ -48,12 +48,15 @@ async def _headers_sent(session: Any, context: SimpleNamespace, params: Any) -> 
     context.trace_request_ctx.sent = True
 
 
-def sent_tracing() -> aiohttp.TraceConfig:
-    """The trace config that marks a request's context once its headers left."""
+def sent_tracing(marks: bool = False) -> aiohttp.TraceConfig:
+    """The trace config that marks a request's context once its headers left;
+    with `marks`, a provider's transport, it also lets the outbox mark each
+    request as it leaves (no hook for the others, such as Rasa's client)."""
     config = aiohttp.TraceConfig()
     config.on_request_headers_sent.append(cast(Any, _headers_sent))  # stub: wrong type
-    config.on_connection_create_end.append(cast(Any, _connection_ready))
-    config.on_connection_reuseconn.append(cast(Any, _connection_ready))
+    if marks:
+        config.on_connection_create_end.append(cast(Any, _connection_ready))
+        config.on_connection_reuseconn.append(cast(Any, _connection_ready))
     return config
 
 

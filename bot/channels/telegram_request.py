@@ -63,7 +63,7 @@ class AiohttpRequest(BaseRequest):
                 connector=aiohttp.TCPConnector(
                     limit=self._pool_size, keepalive_timeout=KEEPALIVE_SECONDS
                 ),
-                trace_configs=[sent_tracing()],
+                trace_configs=[sent_tracing(marks=True)],
                 headers={"User-Agent": USER_AGENT},
             )
         return self._session

@@ -125,7 +125,7 @@ class AsyncRedirectingClient(AsyncHttpClient):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
-                trace_configs=[sent_tracing()],
+                trace_configs=[sent_tracing(marks=True)],
             )
         seconds = timeout or self.timeout or REQUEST_TIMEOUT
         context = request_context()
