@@ -28,6 +28,7 @@ import uvicorn
 
 from bot.gateway.app import create_app
 from bot.gateway.options import GatewayOptions
+from bot.gc_freeze import freeze_startup_objects
 from bot.settings import Settings, SettingsError, load_settings
 
 SHUTDOWN_GRACE_SECONDS = 20
@@ -91,7 +92,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings, options=options)
+    app = create_app(settings, options=options, on_started=freeze_startup_objects)
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
     print(f"Gateway on {base}", flush=True)
     if settings.is_development:

@@ -58,6 +58,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.gc_freeze import freeze_after_start
 from bot.rasa_action_connections import close_kept_sessions
 from bot.rasa_action_connections import install as install_kept_connections
 from bot.rasa_answer_check import install as install_answer_check
@@ -225,7 +226,8 @@ class GatewayInput(InputChannel):
         for debug log lines made only when logged (`bot.rasa_debug_copies`),
         the empty domain built once (`bot.rasa_empty_domain`), rules that
         cannot match left out before RulePolicy checks them
-        (`bot.rasa_rule_keys`)."""
+        (`bot.rasa_rule_keys`), and the started server's objects (the model's
+        included) left out of garbage collections (`bot.gc_freeze`)."""
         install_answer_check()
         install_graph_runner()
         install_slot_copy()
@@ -237,6 +239,9 @@ class GatewayInput(InputChannel):
         install_empty_domain()
         install_rule_keys()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
+
+        # the model is loaded before the server starts (Rasa's own listener)
+        hook.listener("after_server_start")(freeze_after_start)
 
         @hook.listener("after_server_stop")
         async def close_connections(*_: Any) -> None:

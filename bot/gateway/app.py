@@ -15,7 +15,7 @@ too; the simulator only in development (PRAKERJA_ENV development or test).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl
 
@@ -247,11 +247,14 @@ def create_app(
     options: GatewayOptions | None = None,
     channels: Mapping[str, Channel] | None = None,
     senders: Mapping[str, Sender] | None = None,
+    on_started: Callable[[], object] | None = None,
 ) -> Starlette:
     """The gateway app. Nothing starts until its lifespan runs.
 
     `channels` and `senders` replace the real ones (tests); by default the
     Telegram and SMS channels are used, with a sender for each configured provider.
+    `on_started` is called once the gateway has started (`python -m bot`
+    freezes the started process's objects: `bot.gc_freeze`).
     """
     options = options or GatewayOptions()
     with_simulator = settings.is_development and options.simulator
@@ -262,6 +265,8 @@ def create_app(
             settings, options, channels, senders, agents_online=agents_online
         )
         app.state.gateway = gateway
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:

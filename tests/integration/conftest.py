@@ -71,6 +71,8 @@ class RasaStack:
     """The action server's process (a test may kill it and start another)."""
     gateway_url: str | None = None
     """The gateway's base URL, when `running_rasa_stack` started one."""
+    work: Path | None = None
+    """Where the processes' logs are (rasa.log, actions.log, gateway.log)."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def running_rasa_stack(
     }
     (work / "rasa.log").write_bytes(b"")
     starting: list[Starting] = []
-    stack = RasaStack(rasa_url=rasa_url, actions_url=actions_url)
+    stack = RasaStack(rasa_url=rasa_url, actions_url=actions_url, work=work)
     try:
         actions = spawn_actions(work, actions_port, env, actions_package)
         starting.append(actions)
