@@ -5,18 +5,18 @@ become garbage: modules, classes, the app and its routes, and in Rasa the
 model (about 650,000 objects in Rasa, 150,000 in the gateway and 120,000 in
 the action server, counted with `gc.get_objects()` under load). CPython's
 oldest-generation collections walk every one of them each time: under the
-whole-path load Rasa ran 13 of them, at about 180 ms of CPU each (the event
+whole-path load Rasa ran 13 of them, at about 200 ms of CPU each (the event
 loop stopped meanwhile), and they were most of its collector's time.
-`gc.freeze()`, Python's own remedy for this, moves the objects alive now to
-a permanent generation that no collection looks at; garbage made later is
+`gc.freeze()` (the standard library's) moves the objects alive now to a
+permanent generation that collections ignore; garbage made later is
 collected as before. A collection runs first, so no garbage is frozen.
 
 The youngest generation is also collected less often (`YOUNG_THRESHOLD`
 container objects allocated and not freed, instead of 700): a turn makes and
 drops thousands of objects, nearly all freed by their reference counts, so a
-collection every 700 ran several times a turn for little garbage (Rasa: 2,227
-collections of the youngest generation and 202 of the middle one for 2,792
-messages). Each collection walks only the young objects alive at that
+collection every 700 ran about once a message for little garbage (Rasa:
+2,227 collections of the youngest generation and 202 of the middle one for
+2,792 messages). Each collection walks only the young objects alive at that
 moment, so fewer of them do less work in all, and a cycle's garbage waits
 for at most that many allocations (a few megabytes).
 
