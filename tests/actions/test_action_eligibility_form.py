@@ -429,13 +429,13 @@ async def test_two_unclear_answers_in_a_row_offer_a_person(
 ) -> None:
     slots, messages = await validate(form_tracker, domain, CITIZEN, "hmm entahlah")
     assert slots[CITIZEN] is None and slots["elig_unclear"] == 1
-    assert "call center" not in messages[0]["text"]
+    assert "call center" not in messages[0]["text"].lower()
 
     slots, messages = await validate(
         form_tracker, domain, CITIZEN, "entah", answered={"elig_unclear": 1}
     )
     assert slots["elig_unclear"] == 2
-    assert "call center" in messages[0]["text"]
+    assert "call center" in messages[0]["text"].lower()  # open or closed
 
 
 async def test_a_clear_answer_resets_the_unclear_count(form_tracker, domain) -> None:
