@@ -2,8 +2,8 @@
 
 Once started, each of our long-running processes holds objects that never
 become garbage: modules, classes, the app and its routes, and in Rasa the
-model (about 650,000 objects in Rasa, 150,000 in the gateway and 120,000 in
-the action server, counted with `gc.get_objects()` under load). CPython's
+model (about 650,000 objects in Rasa, 175,000 in the action server and
+155,000 in the gateway, counted with `gc.get_objects()` under load). CPython's
 oldest-generation collections walk every one of them each time: under the
 whole-path load Rasa ran 13 of them, at about 200 ms of CPU each (the event
 loop stopped meanwhile), and they were most of its collector's time.
