@@ -59,6 +59,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.gc_freeze import freeze_after_start
+from bot.http_writes import install as install_headers_with_body
 from bot.rasa_action_connections import close_kept_sessions
 from bot.rasa_action_connections import install as install_kept_connections
 from bot.rasa_answer_check import install as install_answer_check
@@ -226,8 +227,10 @@ class GatewayInput(InputChannel):
         for debug log lines made only when logged (`bot.rasa_debug_copies`),
         the empty domain built once (`bot.rasa_empty_domain`), rules that
         cannot match left out before RulePolicy checks them
-        (`bot.rasa_rule_keys`), and the started server's objects (the model's
-        included) left out of garbage collections (`bot.gc_freeze`)."""
+        (`bot.rasa_rule_keys`), requests to the action server sent with their
+        headers and body in one write (`bot.http_writes`), and the started
+        server's objects (the model's included) left out of garbage
+        collections (`bot.gc_freeze`)."""
         install_answer_check()
         install_graph_runner()
         install_slot_copy()
@@ -238,6 +241,7 @@ class GatewayInput(InputChannel):
         install_debug_copies()
         install_empty_domain()
         install_rule_keys()
+        install_headers_with_body()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
 
         # the model is loaded before the server starts (Rasa's own listener)

@@ -44,6 +44,7 @@ from bot.group_commit import GroupCommit
 from bot.handoff.hours import AgentHours
 from bot.handoff.monitor import MONITOR_CONCURRENCY, HandoffMonitor
 from bot.handoff.tickets import AgentsOnline, recent_agents
+from bot.http_writes import install as install_headers_with_body
 from bot.loops import describe_error
 from bot.messages.inbox import lock_order, store_inbound
 from bot.notify.email import make_email_sender
@@ -178,7 +179,9 @@ class Gateway:
         outbox, NIK check and handoff monitor loops. `verifier` replaces the
         one the settings choose (tests); the gateway closes it at stop either
         way. `agents_online` counts the agents online for expected waits
-        (default: estimated from the tickets)."""
+        (default: estimated from the tickets). Its HTTP clients send each
+        request's headers with its body (`bot.http_writes`)."""
+        install_headers_with_body()
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(
                 max_workers=database_threads(options), thread_name_prefix="gateway-db"
