@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-nlu-dev bench-nlu-compare \
-	bench-policy bench-gateway bench-announce bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent \
+	bench-policy bench-gateway bench-http-writes bench-announce bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent \
 	screenshots clean
 
 help: ## List the targets
@@ -87,6 +87,9 @@ bench-policy: $(BIN)/.installed ## Compare dialogue policies on the test stories
 
 bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under load (local fakes; ARGS="--closed-loop ...")
 	$(BIN)/python -m bench.gateway $(ARGS)
+
+bench-http-writes: $(BIN)/.installed ## aiohttp client CPU a request: headers and body in two writes or one (bot/http_writes.py)
+	$(BIN)/python -m bench.http_writes $(ARGS)
 
 bench-announce: $(BIN)/.installed ## A batch of 164,000 announced: selection, pacing, live replies, exactly once through a kill (ARGS=--members N)
 	$(BIN)/python -m bench.announce $(ARGS)

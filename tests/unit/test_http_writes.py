@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from asyncio.selector_events import _SelectorSocketTransport
 from typing import Any
 
 import aiohttp
 import aiohttp.client_reqrep
 import pytest
+from aiohttp.http_writer import StreamWriter
 from multidict import CIMultiDict
 
 from bot.http_writes import HeadersWithBodyWriter, install
@@ -129,15 +129,13 @@ async def test_a_real_client_request_is_one_write_on_its_socket(
     server = await loop.create_server(lambda: Recorder(chunks), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client_writes: list[bytes] = []
-    transport_class = _SelectorSocketTransport
-    write = transport_class.write
+    write = StreamWriter._write  # what reaches the socket, whatever the loop
 
-    def counted(self: Any, data: Any) -> None:
-        if self.get_extra_info("peername")[1] == port:  # the client's side
-            client_writes.append(bytes(data))
-        write(self, data)
+    def counted(self: StreamWriter, chunk: bytes) -> None:
+        client_writes.append(bytes(chunk))
+        write(self, chunk)
 
-    monkeypatch.setattr(transport_class, "write", counted)
+    monkeypatch.setattr(StreamWriter, "_write", counted)
     sent_headers: list[str] = []
 
     async def on_headers(_s: Any, _c: Any, params: Any) -> None:
@@ -171,3 +169,12 @@ def test_install_is_idempotent_and_refuses_a_foreign_writer(installed: None) -> 
     aiohttp.client_reqrep.StreamWriter = object  # type: ignore[misc]
     with pytest.raises(RuntimeError):
         install()
+
+
+def test_rasas_gateway_channel_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.http_writes import StreamWriter
+    from bot.rasa_channel import GatewayInput
+
+    monkeypatch.setattr(aiohttp.client_reqrep, "StreamWriter", StreamWriter)
+    GatewayInput().blueprint(lambda message: None)  # type: ignore[arg-type,return-value]
+    assert aiohttp.client_reqrep.StreamWriter is HeadersWithBodyWriter
