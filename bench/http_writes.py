@@ -2,13 +2,14 @@
 
 Usage: python -m bench.http_writes [--requests N] [--in-flight C] [--rounds R]
 
-Starts a raw asyncio HTTP server in another process on a free 127.0.0.1 port
-(it answers each complete request with a 2-byte 200), then posts N requests
-(C in flight, on kept connections, uvloop as in our servers) with a 300-byte
-and a 25 kB body (the size of a tracker Rasa sends to the action server),
-alternately with aiohttp's own writer and with `bot.http_writes`'s (the
-order switching each round), and prints the client's CPU (`process_time`) a
-request and the requests a second, as Markdown. Traffic stays on 127.0.0.1;
+Starts a raw asyncio HTTP server (`AnswerEachRequest`) in another process on
+a free 127.0.0.1 port (it answers each complete request with a 2-byte 200),
+then posts N requests (C in flight, on kept connections, uvloop as in our
+servers) with a 300-byte and a 25 kB body (the size of a tracker Rasa sends
+to the action server), alternately with aiohttp's own writer and with
+`bot.http_writes`'s (the order switching each round), and prints the
+client's CPU (`process_time`) a request and the requests a second, as
+Markdown. Traffic stays on 127.0.0.1;
 every loop is bounded by N and R.
 """
 
@@ -22,22 +23,36 @@ import subprocess
 import sys
 import time
 from statistics import mean
+from typing import Any
 
 import aiohttp
 import aiohttp.client_reqrep
 import uvloop
 
-from bench.gateway import cpu_model, free_port
+from bench.gateway import ROOT, cpu_model, free_port
 from bot.http_writes import install
 
-SERVER = r"""
-import asyncio, sys
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
-class Answer(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport, self.buffer = transport, b""
 
-    def data_received(self, data):
+class AnswerEachRequest(asyncio.Protocol):
+    """A server's side of a connection: answers 200 to each request once its
+    headers and its body (by Content-Length) are in; records what came in
+    each read when given a list."""
+
+    def __init__(self, reads: list[bytes] | None = None) -> None:
+        self.reads = reads
+        self.buffer = b""
+        self.transport: Any = None  # uvloop's is not an asyncio.Transport
+
+    def connection_made(self, transport: Any) -> None:
+        """Keep the connection's transport to answer on."""
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Buffer; answer every complete request."""
+        if self.reads is not None:
+            self.reads.append(data)
         self.buffer += data
         while True:
             head, sep, rest = self.buffer.partition(b"\r\n\r\n")
@@ -51,16 +66,18 @@ class Answer(asyncio.Protocol):
             if len(rest) < length:
                 return
             self.buffer = rest[length:]
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            self.transport.write(OK)
 
-async def main():
+
+async def serve(port: int) -> None:
+    """Answer requests on 127.0.0.1:`port` until killed."""
     server = await asyncio.get_running_loop().create_server(
-        Answer, "127.0.0.1", int(sys.argv[1]))
+        AnswerEachRequest, "127.0.0.1", port
+    )
     print("ready", flush=True)
     await server.serve_forever()
 
-asyncio.run(main())
-"""
+
 BODIES = {"300 B": b"x" * 300, "25 kB": b"x" * 25_000}
 START_TIMEOUT = 10.0
 
@@ -92,10 +109,17 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--in-flight", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        uvloop.run(serve(args.serve))
+        return 0
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench.http_writes", "--serve", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     own = aiohttp.client_reqrep.StreamWriter
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.http_writer import StreamWriter
 from multidict import CIMultiDict
 
+from bench.http_writes import AnswerEachRequest
 from bot.http_writes import HeadersWithBodyWriter, install
 
 
@@ -83,36 +84,6 @@ async def test_the_last_chunk_given_to_write_eof_carries_the_headers() -> None:
     assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\nbody")
 
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
-
-
-class Recorder(asyncio.Protocol):
-    """A server that records each chunk it receives and answers 200 once a
-    whole request (headers and body) is in."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-        self.buffer = b""
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
-        self.buffer += data
-        head, sep, body = self.buffer.partition(b"\r\n\r\n")
-        if not sep:
-            return
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if len(body) >= length:
-            self.buffer = b""
-            self.transport.write(OK)
-
-
 @pytest.fixture()
 def installed() -> Any:
     before = aiohttp.client_reqrep.StreamWriter
@@ -126,7 +97,7 @@ async def test_a_real_client_request_is_one_write_on_its_socket(
 ) -> None:
     chunks: list[bytes] = []
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Recorder(chunks), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: AnswerEachRequest(chunks), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client_writes: list[bytes] = []
     write = StreamWriter._write  # what reaches the socket, whatever the loop
