@@ -12,7 +12,10 @@ headers wait for the first body bytes, the end of the request, or a drain
 (a request expecting `100-continue` drains before its body, so its headers
 leave at once). aiohttp's maintainers declined an option for a custom writer
 (aio-libs/aiohttp#4845), hence the module attribute replaced; `install()`
-checks that it replaces aiohttp's own class.
+checks that it replaces aiohttp's own class. aiohttp's
+`on_request_headers_sent` trace still fires when the headers are built,
+before they are written, as it did: `bot.channels.request_tracing` counts a
+request as possibly sent from the same moment.
 """
 
 from __future__ import annotations
