@@ -65,7 +65,7 @@ from bench.gateway import (
     start_process,
     stop_process,
 )
-from bot.channels.telegram_lookup import IN_FLIGHT
+from bot.channels.base import REQUEST_IN_FLIGHT
 
 DEFAULT_MEMBERS = 164_000
 SMS, TELEGRAM = "sms", "telegram"
@@ -304,10 +304,10 @@ class Chat:
     unanswered: int = 0
 
 
-CHATTER_PATIENCE = IN_FLIGHT + 30.0
+CHATTER_PATIENCE = REQUEST_IN_FLIGHT + 30.0
 """Seconds a chatting person waits for an answer before counting it unanswered:
 longer than the gateway waits before it resends a Telegram reply that a kill
-cut off before it reached Telegram (`IN_FLIGHT`, 30 s: the request may still
+cut off before it reached Telegram (`REQUEST_IN_FLIGHT`, 30 s: the request may still
 land), plus a takeover and a send. With exactly 30 s, such a reply, answered
 after 30-31 s, counted as unanswered (the announce kill test failed now and
 then)."""
@@ -511,8 +511,9 @@ async def _announce(
     announcing, done = asyncio.Event(), asyncio.Event()
     people = [
         asyncio.create_task(
-            chatter(gateways[i % 2]["base"], telegram, i, chat, announcing, done,
-                    deadline)
+            chatter(
+                gateways[i % 2]["base"], telegram, i, chat, announcing, done, deadline
+            )
         )  # fmt: skip
         for i in range(args.chatters)
     ]

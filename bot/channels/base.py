@@ -107,9 +107,6 @@ class LookupResult:
     ids: tuple[str, ...] = ()
     error: str | None = None
     undecidable: bool = False
-    look_again_in: float | None = None
-    """Not yet known (the request may still be on its way): look again in this
-    many seconds (no attempt is counted)."""
 
 
 class Sender(Protocol):
@@ -145,7 +142,15 @@ async def request_may_leave() -> None:
 
 
 class Lookup(Protocol):
-    """A sender that can ask its provider what it sent (Twilio's message list)."""
+    """A sender that can ask its provider what it sent (Twilio's message list).
+
+    `request_in_flight`: seconds after a request left during which it may
+    still land at the provider (`REQUEST_IN_FLIGHT` for a provider over the
+    network; 0 for one in this process, the simulator's): until then the
+    outbox takes no fresh message found as proof that none came, and looks
+    again."""
+
+    request_in_flight: float
 
     async def lookup(
         self,
@@ -153,12 +158,10 @@ class Lookup(Protocol):
         body: dict[str, Any],
         since: datetime,
         after: str | None = None,
-        started: datetime | None = None,
     ) -> LookupResult:
         """Messages the provider holds to `address` with `body`, sent at or after
         `since` (UTC, naive), oldest first; `after`: the provider id of the last
-        message known to have reached `address` before this one, if any;
-        `started`: when the attempt in doubt started (UTC, naive)."""
+        message known to have reached `address` before this one, if any."""
         ...
 
 

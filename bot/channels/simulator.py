@@ -38,13 +38,19 @@ class SimulatorSender:
     """Delivers bodies of simulated conversations: accepts them at once."""
 
     channel = SIMULATOR
+    request_in_flight = 0.0
+    """Sends are calls in this process: none can be on its way."""
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
         """Accept the body; the simulator page shows it from the outbox."""
         return SendResult(ok=True, provider_message_id=f"sim-{uuid.uuid4().hex}")
 
     async def lookup(
-        self, address: str, body: dict[str, Any], since: datetime
+        self,
+        address: str,
+        body: dict[str, Any],
+        since: datetime,
+        after: str | None = None,
     ) -> LookupResult:
         """Nothing: the page shows only rows stored as delivered, so a send whose
         result was not stored never reached it (send it again)."""

@@ -54,6 +54,7 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.channels.base import (
+    REQUEST_IN_FLIGHT,
     TELEGRAM,
     InboundMessage,
     Interpretation,
@@ -68,7 +69,6 @@ from bot.channels.pacing import PACED, Pacer, RateLimiter
 from bot.channels.request_tracing import RequestNotSentError
 from bot.channels.telegram_lookup import look_up_sent
 from bot.channels.telegram_request import AiohttpRequest
-from bot.db import utcnow
 from bot.policy.catalogue import module_texts, say
 from bot.policy.validation import normalize_phone
 from bot.settings import Settings
@@ -617,6 +617,8 @@ class TelegramSender:
     """Sends rendered Telegram bodies with python-telegram-bot's `Bot`."""
 
     channel = TELEGRAM
+    request_in_flight = REQUEST_IN_FLIGHT
+    """Seconds a request may still land after it left (`Lookup`)."""
     marks_requests = True
     """Its transport awaits `request_may_leave` before each request's bytes."""
 
@@ -667,21 +669,18 @@ class TelegramSender:
         body: dict[str, Any],
         since: datetime,
         after: str | None = None,
-        started: datetime | None = None,
     ) -> LookupResult:
         """Whether this message arrived after message `after` of the chat (one
-        that was there before the attempt `started` then), asked of the chat
+        that was there before the attempt), asked of the chat
         (`bot.channels.telegram_lookup`); undecidable without `after`."""
         if body.get("kind") != "message" or after is None or not after.isdigit():
             return LookupResult(undecidable=True)
-        started_ago = (utcnow() - (started or since)).total_seconds()
         return await look_up_sent(
             self._get_bot(),
             _chat_id(address),
             str(body["text"]),
             _keyboard(body.get("buttons") or []),
             int(after),
-            started_ago,
         )
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:

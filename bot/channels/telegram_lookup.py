@@ -21,10 +21,11 @@ and every message the bot sent after it is known, the ids after it tell:
   id is taken after an empty one): it cannot be told (`undecidable`), and the
   send is not repeated.
 
-"Not there" only counts once the attempt is `IN_FLIGHT` seconds old: a request
-that left a process just before it died may still be on its way, or being
-handled (seen in the soak: probed 2 s after the kill, it landed after the
-probe). Before that, the answer is "look again" when that time is up.
+"Not there" is the answer now: a request that left a process just before it
+died may still be on its way, or being handled (seen in the soak: probed 2 s
+after the kill, it landed after the probe), so the outbox takes it as proof
+only once the request cannot still land (`TelegramSender.request_in_flight`),
+and looks again until then.
 
 The probe never changes a message: it only asks to set the same text and
 buttons. An edit that does change a message would mean a message of ours was
@@ -38,14 +39,12 @@ import logging
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
 
-from bot.channels.base import REQUEST_IN_FLIGHT, LookupResult
+from bot.channels.base import LookupResult
 
 log = logging.getLogger(__name__)
 
 PROBES = 5
 """Ids after the last known one that are asked about, at most."""
-IN_FLIGHT = REQUEST_IN_FLIGHT
-"""Seconds after an attempt started during which its request may still land."""
 NOT_MODIFIED = "message is not modified"
 NOT_FOUND = "message to edit not found"
 NOT_OURS = "message can't be edited"
@@ -57,11 +56,9 @@ async def look_up_sent(
     text: str,
     keyboard: InlineKeyboardMarkup | None,
     after: int,
-    started_ago: float,
 ) -> LookupResult:
     """Whether a message with `text` and `keyboard` arrived in the chat after
-    message id `after`, for an attempt that started `started_ago` seconds ago
-    (see the module's rule)."""
+    message id `after` (see the module's rule)."""
     empty_from: int | None = None
     for message_id in range(after + 1, after + 1 + PROBES):
         answer = await _probe(bot, chat_id, message_id, text, keyboard)
@@ -77,9 +74,7 @@ async def look_up_sent(
             return LookupResult(undecidable=True)
     if empty_from is None:
         return LookupResult(undecidable=True)
-    if started_ago < IN_FLIGHT:  # not there yet, but it may still be on its way
-        return LookupResult(look_again_in=IN_FLIGHT - started_ago)
-    return LookupResult()  # provably not there
+    return LookupResult()  # not there (yet: see the module's rule)
 
 
 async def _probe(

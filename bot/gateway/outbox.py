@@ -252,6 +252,14 @@ def _due_rows(lane: str, lock: bool) -> Any:
     return due.with_for_update(skip_locked=True, of=outbox) if lock else due
 
 
+def in_flight_for(sender: object, started: datetime) -> float:
+    """Seconds until a request that left at `started` can no longer land at
+    `sender`'s provider (`Lookup.request_in_flight`; 0: it cannot by now, or
+    the sender has no provider to travel to)."""
+    window = float(getattr(sender, "request_in_flight", 0.0))
+    return max(0.0, window - (utcnow() - started).total_seconds())
+
+
 class OutboxSender(ClaimLoop[OutgoingMessage]):
     """Claims due outbox rows and sends them with the channels' senders."""
 
@@ -477,7 +485,6 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
                     item.body,
                     item.send_started_at - LOOKUP_SKEW,
                     after=after,
-                    started=started,
                 ),
                 timeout=self._options.send_timeout,
             )
@@ -485,9 +492,6 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
             found = LookupResult(error=type(exc).__name__)
         if found.undecidable:
             await in_thread(self._give_up, item, "outcome unknown, cannot be told")
-            return True
-        if found.look_again_in is not None:
-            await in_thread(self._look_again, item, found.look_again_in)
             return True
         if found.error is not None:
             error = f"lookup failed: {found.error}"
@@ -497,6 +501,10 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         if fresh:
             result = SendResult(ok=True, provider_message_id=fresh[0])
             await self._finish(item, result, RECONCILED_FOUND)
+            return True
+        still = in_flight_for(self._sender(item), started)
+        if still > 0:  # not there yet, but the request may still be on its way
+            await in_thread(self._look_again, item, still)
             return True
         self._count(item, RESENT, "the provider has no such message")
         return False

@@ -215,7 +215,7 @@ def test_a_reply_whose_request_never_left_is_sent_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without its mark the takeover neither asks Telegram nor waits the 30 s a
-    request may be in flight (`telegram_lookup.IN_FLIGHT`, not shortened). The
+    request may be in flight (`TelegramSender.request_in_flight`, not shortened). The
     clocks' margin is 0 here: on a fresh Redis the marks' epoch begins as this
     gateway starts, less than the usual second before the attempt."""
     monkeypatch.setattr(send_marks, "CLOCK_MARGIN", 0.0)

@@ -27,7 +27,7 @@ import pytest
 
 from bot.channels import telegram_lookup
 from bot.channels.base import SMS, TELEGRAM, SendResult
-from bot.channels.sms import TwilioSender, twilio_client
+from bot.channels.sms import TwilioSender
 from bot.channels.telegram import TelegramSender
 from bot.gateway import outbox as outbox_module
 from bot.messages.models import EarlyDeliveryStatus
@@ -185,7 +185,7 @@ def test_a_twilio_send_that_never_arrived_is_sent_again(
     twilio_api: FakeTwilioApi,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(twilio_client, "IN_FLIGHT", 1.0)  # not 30 s here
+    monkeypatch.setattr(TwilioSender, "request_in_flight", 1.0)  # not 30 s here
     twilio_api.lose_next(1, seconds=2.0)
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "2" * 32, PERSON, "halo"))
@@ -208,9 +208,9 @@ def test_a_twilio_send_still_on_its_way_when_looked_up_is_not_sent_twice(
 ) -> None:
     """Twilio had not handled the request yet when the sender gave up and
     asked: its list was empty then, which proves nothing until the request
-    cannot still land (`twilio_client.IN_FLIGHT`, 4 s here); looked up again
-    then, the message is there and adopted."""
-    monkeypatch.setattr(twilio_client, "IN_FLIGHT", 4.0)
+    cannot still land (`TwilioSender.request_in_flight`, 4 s here); looked up
+    again then, the message is there and adopted."""
+    monkeypatch.setattr(TwilioSender, "request_in_flight", 4.0)
     twilio_api.slow_next(1, seconds=2.0)  # handled (listed) 2 s after it came
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "5" * 32, PERSON, "halo"))
@@ -220,6 +220,34 @@ def test_a_twilio_send_still_on_its_way_when_looked_up_is_not_sent_twice(
     [row] = provider_db.outbox()
     assert (row.status, row.reconciled) == ("sent", "found")
     assert len(twilio_api.lookups) >= 2, "the empty list was taken as proof"
+    assert counters["unknown"] == 1 and counters["found"] == 1
+
+
+def test_an_earlier_sms_with_the_same_text_is_no_proof_the_new_one_is_absent(
+    provider_settings: Settings,
+    provider_db: Db,
+    twilio_api: FakeTwilioApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The person had the same answer a moment ago (recorded with its id):
+    while the new request is still on its way, Twilio lists only that one. No
+    fresh id proves nothing either until the request cannot still land."""
+    monkeypatch.setattr(TwilioSender, "request_in_flight", 4.0)
+    with running(provider_settings, senders=sms_sender(provider_settings)) as client:
+        post_twilio(client, "/sms/inbound", sms_params("SM" + "6" * 32, PERSON, "halo"))
+        wait_until(lambda: final(provider_db), what="the first reply to be settled")
+        twilio_api.slow_next(1, seconds=2.0)  # handled (listed) 2 s after it came
+        post_twilio(client, "/sms/inbound", sms_params("SM" + "7" * 32, PERSON, "halo"))
+        wait_until(
+            lambda: len(provider_db.outbox()) == 2 and final(provider_db),
+            what="the second reply to be settled",
+        )
+        counters = sends(client)
+    first, second = provider_db.outbox()
+    assert first.body == second.body, "the same text twice"
+    assert len(twilio_api.sent) == 2, "sent again while the second was on its way"
+    assert (second.status, second.reconciled) == ("sent", "found")
+    assert second.provider_message_id == twilio_api.sent[1].sid
     assert counters["unknown"] == 1 and counters["found"] == 1
 
 
@@ -242,6 +270,29 @@ def test_a_crash_between_the_send_and_its_record_sends_one_sms(
     [row] = provider_db.outbox()
     assert (row.status, row.provider_message_id) == ("sent", twilio_api.sent[0].sid)
     assert counters["found"] == 1
+
+
+def test_a_simulator_reply_whose_result_was_lost_is_sent_again_at_once(
+    provider_settings: Settings, provider_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator's page shows only replies stored as sent, so one whose
+    result was lost never showed: it is sent again, without waiting (a send in
+    this process cannot be on its way)."""
+    crashes = crash_before_the_record(monkeypatch)
+    crashes.append(1)
+    options = replace(FAST, lease_seconds=1.0)  # the dead owner's lease runs out
+    with running(provider_settings, options) as client:
+        response = client.post(
+            "/simulator/api/send",
+            json={"channel": TELEGRAM, "user": "andi", "text": "halo"},
+        )
+        assert response.status_code == 200, response.text
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    assert not crashes, "the crash was not simulated"
+    [row] = provider_db.outbox()
+    assert (row.status, row.reconciled) == ("delivered", "resent")  # shown
+    assert counters["unknown"] == 1 and counters["resent"] == 1
 
 
 def test_a_first_telegram_reply_that_timed_out_after_arriving_is_found(
@@ -423,7 +474,7 @@ def test_a_telegram_reply_that_never_left_is_proven_absent_and_sent_once(
         return await original(self, address, body)
 
     monkeypatch.setattr(TelegramSender, "send", lost_once)
-    monkeypatch.setattr(telegram_lookup, "IN_FLIGHT", 1.0)  # not 30 s here
+    monkeypatch.setattr(TelegramSender, "request_in_flight", 1.0)  # not 30 s here
     senders = telegram_sender(provider_settings)
     with running(provider_settings, senders=senders) as client:
         _converse(client, provider_db, telegram_api, texts, fails)

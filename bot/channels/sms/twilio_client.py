@@ -56,7 +56,6 @@ from bot.channels.request_tracing import (
     was_sent,
 )
 from bot.channels.sms.gsm7 import to_gsm7
-from bot.db import utcnow
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -68,8 +67,6 @@ MAX_PACING_WAIT = 1.0
 """Seconds a send may wait for its turn in its slot; longer: rescheduled."""
 LOOKUP_LIMIT = 50
 """Messages listed at most per lookup (one page): to one person in minutes."""
-IN_FLIGHT = REQUEST_IN_FLIGHT
-"""Seconds after an attempt started during which its request may still land."""
 
 # Twilio error codes that no retry can fix (the outbox gives up on them).
 UNSUBSCRIBED = 21610
@@ -199,6 +196,8 @@ class TwilioSender:
     """`bot.channels.base.Sender` for SMS through Twilio's Messages API."""
 
     channel = SMS
+    request_in_flight = REQUEST_IN_FLIGHT
+    """Seconds a request may still land after it left (`Lookup`)."""
     marks_requests = True
     """Its transport awaits `request_may_leave` before each request's bytes."""
 
@@ -263,13 +262,11 @@ class TwilioSender:
         body: dict[str, Any],
         since: datetime,
         after: str | None = None,
-        started: datetime | None = None,
     ) -> LookupResult:
         """Messages Twilio holds to `address` from our number with this body, sent
         at or after `since` (naive UTC), oldest first (`after` is not needed:
-        Twilio lists what it sent). None listed counts only once the attempt
-        `started` `IN_FLIGHT` seconds ago: before that the request may still be
-        on its way, or being handled (then: look again)."""
+        Twilio lists what it sent). A request may still be on its way, or being
+        handled, when the list comes back without it (`request_in_flight`)."""
         text = to_gsm7(str(body.get("text") or ""))
         since = since.replace(tzinfo=timezone.utc)
         try:
@@ -295,10 +292,6 @@ class TwilioSender:
             and message.sid
             and (message.date_created is None or message.date_created >= since)
         )
-        if not found and started is not None:
-            started_ago = (utcnow() - started).total_seconds()
-            if started_ago < IN_FLIGHT:
-                return LookupResult(look_again_in=IN_FLIGHT - started_ago)
         return LookupResult(ids=tuple(str(sid) for _, sid in found))
 
     async def send(self, address: str, body: dict[str, Any]) -> SendResult:
