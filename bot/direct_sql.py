@@ -326,7 +326,7 @@ class DirectStatement:
         given = parameters or {}
         names = frozenset(given) if self._by_names else None
         lengths = tuple(len(given.get(name) or ()) for name in self._lists)
-        key = (dialect.name, names, lengths)
+        key = (dialect.name, dialect.driver, names, lengths)
         try:
             return self._plans[key]
         except KeyError:

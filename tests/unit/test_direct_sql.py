@@ -520,3 +520,19 @@ def test_every_hot_statement_is_prepared_on_postgresql(tmp_path: Path) -> None:
             with sessions() as session:
                 session.execute(text(plan.prepared.prepare_sql))
                 session.rollback()
+
+
+def test_each_driver_of_a_database_gets_its_own_plan() -> None:
+    """psycopg2 (`%(name)s`) and pg8000 (`%s`) share PostgreSQL's dialect name
+    (as an operator's DATABASE_URL and TRACKER_STORE_URL may, in one process):
+    a plan compiled for one is never run on the other."""
+    from sqlalchemy.dialects import postgresql
+
+    statement = DirectStatement(
+        select(items.c.name).where(items.c.kind == bindparam("kind"))
+    )
+    psycopg2 = statement.plan(postgresql.psycopg2.dialect())
+    pg8000 = statement.plan(postgresql.pg8000.dialect())
+    assert psycopg2 is not None and pg8000 is not None
+    assert "%(kind)s" in psycopg2.sql and not psycopg2.positional
+    assert "%s" in pg8000.sql and pg8000.positional
