@@ -27,7 +27,10 @@ attempt: a reply known to have arrived, or the person's own message stored
 before it (`bot.gateway.chat_anchor`, `bot.channels.telegram_lookup`). An id
 found there, not yet stored on another row of the conversation (Telegram's ids
 count per chat), is adopted, and only when the
-provider provably has nothing is the row sent again. When it cannot be told (a
+provider provably has nothing is the row sent again; "nothing new" counts as
+proof only once the request cannot still be on its way to the provider (each
+sender's `request_in_flight`, 30 s for Twilio and Telegram, after the request
+left): until then the row is looked up again. When it cannot be told (a
 sender without a lookup; Telegram with no known message of the chat to count
 from, or an earlier send whose outcome is still unknown) the row is not sent
 again: it ends as "unknown". With Redis, a row whose request never left
@@ -55,6 +58,7 @@ from sqlalchemy.orm import Session
 
 from bot import leases
 from bot.channels.base import (
+    REQUEST_IN_FLIGHT,
     REQUEST_MARK,
     SMS,
     TELEGRAM,
@@ -254,9 +258,9 @@ def _due_rows(lane: str, lock: bool) -> Any:
 
 def in_flight_for(sender: object, started: datetime) -> float:
     """Seconds until a request that left at `started` can no longer land at
-    `sender`'s provider (`Lookup.request_in_flight`; 0: it cannot by now, or
-    the sender has no provider to travel to)."""
-    window = float(getattr(sender, "request_in_flight", 0.0))
+    `sender`'s provider (`Lookup.request_in_flight`, the whole
+    `REQUEST_IN_FLIGHT` for a sender that does not say; 0: it cannot by now)."""
+    window = float(getattr(sender, "request_in_flight", REQUEST_IN_FLIGHT))
     return max(0.0, window - (utcnow() - started).total_seconds())
 
 

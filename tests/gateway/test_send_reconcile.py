@@ -456,6 +456,31 @@ def test_a_telegram_reply_that_arrived_before_a_crash_is_found_not_resent(
     assert counters["unknown"] == 1 and counters["found"] == 1
 
 
+def test_a_telegram_reply_still_on_its_way_when_looked_up_is_not_sent_twice(
+    provider_settings: Settings,
+    provider_db: Db,
+    telegram_api: FakeTelegramApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Telegram had not handled the request when the sender gave up and asked
+    the chat: the id after the person's message was empty then, which proves
+    nothing until the request cannot still land (4 s here); asked again then,
+    the reply is there and adopted."""
+    monkeypatch.setattr(TelegramSender, "request_in_flight", 4.0)
+    telegram_api.fail_next(1, error="slow", delay=2.0)  # handled 2 s after it came
+    senders = telegram_sender(provider_settings)
+    with running(provider_settings, senders=senders) as client:
+        asked = telegram_api.person_writes(4242, "halo")
+        post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
+        wait_until(lambda: final(provider_db), what="the reply to be settled")
+        counters = sends(client)
+    assert len(telegram_api.messages_in(4242)) == 2, "sent again while on its way"
+    [row] = provider_db.outbox()
+    assert (row.status, row.reconciled) == ("sent", "found")
+    assert row.provider_message_id == str(asked + 1)
+    assert counters["unknown"] == 1 and counters["found"] == 1
+
+
 @pytest.mark.parametrize("texts", [["halo"], ["halo", "lagi"]], ids=["first", "later"])
 def test_a_telegram_reply_that_never_left_is_proven_absent_and_sent_once(
     provider_settings: Settings,
