@@ -116,6 +116,19 @@ def final(db: Db) -> bool:
     return bool(rows) and all(row.status != "pending" for row in rows)
 
 
+def halo_settled(
+    settings: Settings, db: Db, api: FakeTelegramApi
+) -> tuple[int, dict[str, int]]:
+    """The person writes "halo" in chat 4242 (its id from the fake's count) and
+    the reply, through the real Telegram sender, is settled: the person's
+    message id and the unknown-outcome counters."""
+    with running(settings, senders=telegram_sender(settings)) as client:
+        asked = api.person_writes(4242, "halo")
+        post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
+        wait_until(lambda: final(db), what="the reply to be settled")
+        return asked, sends(client)
+
+
 def crash_before_the_record(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Make the outbox "die" between a send and storing its result once for each
     item put in the returned list (the row keeps its send-started mark)."""
@@ -310,12 +323,7 @@ def test_a_telegram_reply_past_more_messages_than_probed_is_not_repeated(
         raise RuntimeError("no answer")
 
     monkeypatch.setattr(TelegramSender, "send", lost_then_chatty)
-    senders = telegram_sender(provider_settings)
-    with running(provider_settings, senders=senders) as client:
-        asked = telegram_api.person_writes(4242, "halo")
-        post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
-        wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+    asked, counters = halo_settled(provider_settings, provider_db, telegram_api)
     assert telegram_api.calls_to("sendMessage") == []
     [row] = provider_db.outbox()
     assert (row.status, row.reconciled) == ("unknown", "given_up")
@@ -460,12 +468,7 @@ def test_a_first_telegram_reply_cut_off_is_found_not_sent_twice(
     reply is there and adopted."""
     monkeypatch.setattr(TelegramSender, "request_in_flight", in_flight)
     telegram_api.fail_next(1, error=fault, delay=2.0)
-    senders = telegram_sender(provider_settings)
-    with running(provider_settings, senders=senders) as client:
-        asked = telegram_api.person_writes(4242, "halo")
-        post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
-        wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+    asked, counters = halo_settled(provider_settings, provider_db, telegram_api)
     assert len(telegram_api.calls_to("sendMessage")) == 1, "sent twice"
     [row] = provider_db.outbox()
     assert (row.status, row.reconciled) == ("sent", "found")
