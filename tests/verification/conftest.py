@@ -10,7 +10,10 @@ from bot.verification.breaker import CircuitBreaker
 from bot.verification.http_client import HttpNikVerifier
 from tests.verification.fake_dukcapil import FakeDukcapil
 
-CLIENT_TIMEOUT = 0.2
+CLIENT_TIMEOUT = 1.0
+"""Long enough that a request the fake answers at once never times out on a
+busy machine (at 0.2 s one did under CI, and was sent twice); the scripted
+timeouts hang three times as long."""
 THRESHOLD = 3
 COOL_DOWN = 30.0
 
@@ -40,7 +43,7 @@ class SleepRecorder:
 
 @pytest.fixture(scope="module")
 def dukcapil_server() -> Iterator[FakeDukcapil]:
-    with FakeDukcapil() as server:
+    with FakeDukcapil(hang=3 * CLIENT_TIMEOUT) as server:
         yield server
 
 
