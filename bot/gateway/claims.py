@@ -147,24 +147,30 @@ TAKEN = DirectStatement(
         conversations.c.lease_token == bindparam("token"),
     )
 )
+_HELD_COLUMNS = (
+    conversations.c.address,
+    conversations.c.pseudonym,
+    conversations.c.simulated,
+    conversations.c.opted_out,
+    conversations.c.state,
+    active_ticket_id(conversations.c.id).label("ticket_id"),
+)
+_ROW_COLUMNS = (
+    inbox.c.id,
+    inbox.c.attempts,
+    inbox.c.channel,
+    inbox.c.provider_id,
+    inbox.c.text,
+    inbox.c.payload,
+    inbox.c.event,
+    inbox.c.user_name,
+    inbox.c.received_at,
+)
+NEXT_ROWS = 2
+"""Pending rows read with a conversation: the next one tells whether a burst
+goes on."""
 HELD_NEXT_ROWS = DirectStatement(
-    select(
-        conversations.c.address,
-        conversations.c.pseudonym,
-        conversations.c.simulated,
-        conversations.c.opted_out,
-        conversations.c.state,
-        active_ticket_id(conversations.c.id).label("ticket_id"),
-        inbox.c.id,
-        inbox.c.attempts,
-        inbox.c.channel,
-        inbox.c.provider_id,
-        inbox.c.text,
-        inbox.c.payload,
-        inbox.c.event,
-        inbox.c.user_name,
-        inbox.c.received_at,
-    )
+    select(*_HELD_COLUMNS, *_ROW_COLUMNS)
     .select_from(
         conversations.outerjoin(
             inbox,
@@ -176,11 +182,56 @@ HELD_NEXT_ROWS = DirectStatement(
     )
     .where(HOLDS)
     .order_by(inbox.c.id)
-    .limit(2)  # the next one tells whether a burst goes on
+    .limit(NEXT_ROWS)
 )
 """The held conversation with its two oldest pending rows, in one statement:
 no row when the claim does not hold it, one without a message (`id` None)
 when nothing is pending."""
+
+
+def _claimed_next_rows() -> Any:
+    """`HELD_NEXT_ROWS` for every conversation a claim just took (parameters
+    ids, and the same list as pending_of), in one statement: each held one's
+    id with its two oldest pending rows (`id` None when none is)."""
+    ranked = (
+        select(
+            *_ROW_COLUMNS,
+            inbox.c.conversation_id,
+            func.row_number()
+            .over(partition_by=inbox.c.conversation_id, order_by=inbox.c.id)
+            .label("position"),
+        )
+        .where(
+            inbox.c.status == INBOX_PENDING,
+            inbox.c.conversation_id.in_(bindparam("pending_of", expanding=True)),
+        )
+        .subquery("ranked")
+    )
+    return (
+        select(
+            conversations.c.id.label("conversation_id"),
+            *_HELD_COLUMNS,
+            *(ranked.c[column.key] for column in _ROW_COLUMNS),
+        )
+        .select_from(
+            conversations.outerjoin(
+                ranked,
+                and_(
+                    ranked.c.conversation_id == conversations.c.id,
+                    ranked.c.position <= NEXT_ROWS,
+                ),
+            )
+        )
+        .where(
+            conversations.c.id.in_(bindparam("ids", expanding=True)),
+            conversations.c.lease_owner == bindparam("me"),
+            conversations.c.lease_token == bindparam("token"),
+        )
+        .order_by(conversations.c.id, ranked.c.id)
+    )
+
+
+CLAIMED_NEXT_ROWS = DirectStatement(_claimed_next_rows())
 RELEASE = DirectStatement(
     update(conversations)
     .where(HOLDS)
@@ -222,14 +273,14 @@ class ConversationClaims:
             lock = on_postgresql(session)
             if lock and self.in_one_statement:
                 until = now + timedelta(seconds=self._options.lease_seconds)
-                taken_ids = CLAIM_IN_ONE.execute(
-                    session,
-                    {**params, "limit": limit, "until": until, "token": token},
-                ).scalars()
-                return [
-                    Held(i, token, self._read(session, Held(i, token)))
-                    for i in taken_ids
+                taken_ids = [
+                    int(conversation_id)
+                    for conversation_id in CLAIM_IN_ONE.execute(
+                        session,
+                        {**params, "limit": limit, "until": until, "token": token},
+                    ).scalars()
                 ]
+                return self._read_all(session, taken_ids, token)
             ids = [
                 int(conversation_id)
                 for conversation_id in CANDIDATES[lock]
@@ -247,10 +298,11 @@ class ConversationClaims:
                     session, {"ids": ids, "me": self._owner, "token": token}
                 ).scalars()
             )
-            held = [Held(i, token) for i in ids if i in taken]  # longest waiting first
-            return [
-                Held(h.conversation_id, token, self._read(session, h)) for h in held
-            ]
+            return self._read_all(
+                session,
+                [i for i in ids if i in taken],
+                token,  # longest waiting first
+            )
 
     def next_pending(self, held: Held) -> PendingMessage | None:
         """The claimed conversation's oldest pending row; None when the claim
@@ -263,12 +315,33 @@ class ConversationClaims:
                 session.commit()
             return pending
 
+    def _read_all(self, session: Session, ids: list[int], token: int) -> list[Held]:
+        """The conversations just claimed (`ids`, in the claim's order) with
+        their oldest pending rows, read in one statement whatever their number."""
+        if not ids:
+            return []
+        found: dict[int, list[Any]] = {}
+        for row in CLAIMED_NEXT_ROWS.execute(
+            session, {"ids": ids, "pending_of": ids, "me": self._owner, "token": token}
+        ):
+            found.setdefault(int(row.conversation_id), []).append(row)
+        return [
+            Held(i, token, self._pending(session, i, token, found.get(i, [])))
+            for i in ids
+        ]
+
     def _read(self, session: Session, held: Held) -> PendingMessage | None:
         """The conversation's oldest pending row while the claim holds it."""
-        conversation_id = held.conversation_id
         rows = HELD_NEXT_ROWS.execute(
             session, self.fence(held.conversation_id, held.token)
         ).all()
+        return self._pending(session, held.conversation_id, held.token, rows)
+
+    def _pending(
+        self, session: Session, conversation_id: int, token: int, rows: list[Any]
+    ) -> PendingMessage | None:
+        """A held conversation's oldest pending row from its `HELD_NEXT_ROWS`
+        (None when no row is pending, or the claim does not hold it)."""
         if not rows or rows[0].id is None:
             return None
         conversation = rows[0]
@@ -301,7 +374,7 @@ class ConversationClaims:
             ticket=None  # one statement less for the common case: no ticket
             if conversation.ticket_id is None
             else ticket_for_message(session, conversation_id, row.id),
-            lease_token=held.token,
+            lease_token=token,
             stale=burst.is_stale(row.received_at, utcnow(), self._options.stale_after),
             following=following,
         )
