@@ -141,7 +141,11 @@ class Gateway:
     sessions: sessionmaker
     writes: GroupCommit
     """The hot path's writes (intake, turn results, send results, delivery
-    statuses), several in one transaction under load (`bot.group_commit`)."""
+    statuses), several in one transaction under load (`bot.group_commit`):
+    one group commit for all of them, handed to the worker and the outbox, so
+    the writes of one moment share one transaction and one thread, whatever
+    their kind (three group commits, one per kind, cost a quarter more CPU a
+    message: docs/benchmarks.md, "One group commit for the hot path")."""
     worker: ConversationWorker
     outbox: OutboxSender
     rasa: RasaClient
@@ -215,7 +219,13 @@ class Gateway:
         if senders is None:
             senders = default_senders(settings, options, pacing)
         outbox = OutboxSender(
-            sessions, senders, SimulatorSender(), owner, options, marks=marks
+            sessions,
+            senders,
+            SimulatorSender(),
+            owner,
+            options,
+            marks=marks,
+            writes=writes,
         )
         if channels is None:
             channels = default_channels()
@@ -227,6 +237,7 @@ class Gateway:
             options,
             on_outbox=outbox.notify,
             actions=actions,
+            writes=writes,
             sends=outbox,
         )
         if verifier is None:
@@ -334,17 +345,11 @@ class Gateway:
         await asyncio.gather(*turns, return_exceptions=True)
         self.outbox.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        for name, writes in (
-            ("intake", self.writes),
-            ("turns", self.worker.pipeline.writes),
-            ("sends", self.outbox.writes),
-        ):
-            log.info(
-                "group commit, %s: %d writes in %d transactions",
-                name,
-                writes.jobs,
-                writes.batches,
-            )
+        log.info(
+            "group commit: %d writes in %d transactions",
+            self.writes.jobs,
+            self.writes.batches,
+        )
         self.heartbeat.stop()
         if self.beating is not None:
             await asyncio.gather(self.beating, return_exceptions=True)
