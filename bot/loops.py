@@ -141,6 +141,11 @@ class ClaimLoop(Generic[T]):
         return task
 
     @property
+    def in_flight(self) -> int:
+        """Items (and spawned work) being handled now."""
+        return len(self._tasks)
+
+    @property
     def due_set(self) -> bool:
         """A `wake_in` is waiting for the loop's next look."""
         return self._due is not None

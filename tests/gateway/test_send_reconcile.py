@@ -105,7 +105,11 @@ def telegram_sender(settings: Settings) -> dict[str, Any]:
 
 
 def sends(client: Any) -> dict[str, int]:
-    """The unknown-outcome counters on /healthz."""
+    """The unknown-outcome counters on /healthz, once no send is in flight (a
+    send's outcome is counted after the commit that stores it, which the
+    test may have seen already)."""
+    outbox = client.app.state.gateway.outbox
+    wait_until(lambda: outbox.in_flight == 0, what="the sends in flight to end")
     counters: dict[str, int] = client.get("/healthz").json()["unknown_sends"]
     return counters
 
