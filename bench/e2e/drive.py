@@ -70,6 +70,10 @@ class Outcome:
     to_answer_s: list[float] = field(default_factory=list)
     """To the last reply before the person's next message: the whole answer (the
     first reply may be the gateway's notice of a long wait)."""
+    person_s: float = 0.0
+    """Seconds each person was in the run (first post to last reply), summed:
+    over the window, how many people were in flight on average (fewer than
+    `--in-flight` while the run fills and while its last scripts end)."""
 
     def summary(self) -> dict[str, Any]:
         """Messages per second and time to reply p50/p95/p99 (ms)."""
@@ -89,6 +93,9 @@ class Outcome:
                 for q in (50, 95, 99)
                 if self.to_answer_s
             },
+            "in_flight_mean": round(self.person_s / self.window_s, 1)
+            if self.window_s
+            else 0.0,
             "answered": len(replies),
             "slowest": [
                 (round(t * 1000), text)
@@ -236,7 +243,22 @@ async def through_gateway(
         elif sent.status != 200:
             outcome.errors += 1
     outcome.timeouts = traffic.timeouts
+    outcome.person_s = _person_seconds(traffic.sent, deliveries)
     return outcome
+
+
+def _person_seconds(sent: list[Sent], deliveries: Deliveries) -> float:
+    """Each person's first post to the last reply to them (or their last post,
+    if none came after it), summed."""
+    spans: dict[str, tuple[float, float]] = {}
+    for s in sent:
+        first, last = spans.get(s.address, (s.posted_at, s.posted_at))
+        spans[s.address] = (min(first, s.posted_at), max(last, s.posted_at))
+    total = 0.0
+    for address, (first, last) in spans.items():
+        replies = [d.at for d in deliveries.to(address) if d.at >= last]
+        total += max(replies, default=last) - first
+    return total
 
 
 def _next_posts(sent: list[Sent]) -> list[float]:
@@ -279,7 +301,9 @@ async def through_rest(
 
         async def person(p: Person) -> None:
             async with slots:
+                began = time.monotonic()
                 await script(p)
+                outcome.person_s += time.monotonic() - began
 
         async def script(p: Person) -> None:
             sender = f"{tag}-{p.channel}-{p.address}"

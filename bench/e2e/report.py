@@ -38,6 +38,7 @@ def _throughput(run: dict[str, Any]) -> list[str]:
         rasa = cpu.get("rasa", cpu.get("stock rasa"))
         failed = phase.get("failed_action_calls", 0)
         cells = [label, _cell(phase["messages_per_s"]),
+                 _cell(phase.get("in_flight_mean")),
                  f"{phase['p50_ms']:g} / {phase['p95_ms']:g} / {phase['p99_ms']:g}"
                  + (f" (whole answer {phase['answer_p50_ms']:g} / "
                     f"{phase['answer_p95_ms']:g} / {phase['answer_p99_ms']:g})"
@@ -165,9 +166,10 @@ def markdown(report: dict[str, Any]) -> str:
             + (f"; stock Rasa ready in {run['stock_ready_s']:g} s" if run.get(
                 "stock_ready_s") else "") + ")",
             "",
-            "| phase | msg/s | time to reply p50 / p95 / p99 (ms) | CPU ms/msg: "
-            "gateway | Rasa | actions | database | load+fakes | messages |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| phase | msg/s | people in flight, mean | time to reply p50 / p95 / "
+            "p99 (ms) | CPU ms/msg: gateway | Rasa | actions | database | "
+            "load+fakes | messages |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             *_throughput(run),
         ]  # fmt: skip
         lines += _ratios_to_stock(run)

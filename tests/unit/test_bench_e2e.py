@@ -11,8 +11,10 @@ import pytest
 import bench.e2e.__main__ as e2e
 from bench.e2e import stock
 from bench.e2e.__main__ import Ports, _delta, _with_total
-from bench.e2e.drive import Outcome, TurnWatch
+from bench.e2e.drive import Outcome, TurnWatch, _person_seconds
 from bench.e2e.report import markdown
+from bench.soak.stack import Deliveries, Delivery
+from bench.soak.traffic import Sent
 
 
 def test_ports_come_from_the_range_and_skip_one_in_use(
@@ -163,3 +165,22 @@ def test_recorded_conversations_are_cut_into_turns_at_each_user_message(
         ["user", "action"],
     ]
     assert [[e["event"] for e in turn] for turn in found["b"]] == [["user", "action"]]
+
+
+def test_people_in_flight_count_each_person_from_first_post_to_last_reply() -> None:
+    deliveries = Deliveries()
+    deliveries.all = [
+        Delivery(3.0, "sms", "a", "x"),
+        Delivery(7.5, "sms", "a", "y"),
+        Delivery(1.0, "sms", "b", "before b wrote"),
+    ]
+    for delivery in deliveries.all:
+        deliveries._by_address[delivery.address].append(delivery)
+    sent = [
+        Sent(1, 0, "sms", "a", "halo", "p1", "text", posted_at=1.0),
+        Sent(1, 1, "sms", "a", "daftar", "p2", "text", posted_at=5.0),
+        Sent(2, 0, "sms", "b", "halo", "p3", "text", posted_at=2.0),  # no reply
+    ]
+    assert _person_seconds(sent, deliveries) == (7.5 - 1.0) + 0.0
+    outcome = Outcome(messages=3, window_s=2.0, person_s=5.0)
+    assert outcome.summary()["in_flight_mean"] == 2.5
