@@ -277,17 +277,20 @@ class OutboxSender(ClaimLoop[OutgoingMessage]):
         owner: str,
         options: GatewayOptions,
         lanes: tuple[str, ...] = LANES,
-        writes: GroupCommit | None = None,
+        *,
+        writes: GroupCommit,
         marks: SendMarks | None = None,
     ) -> None:
-        """`marks`: where requests are marked as leaving (Redis), or None."""
+        """`writes`: the process's group commit (the one the intake and the
+        worker use); `marks`: where requests are marked as leaving (Redis), or
+        None."""
         super().__init__(
             options.outbox_concurrency * len(lanes),
             options.poll_interval,
             options.shutdown_grace,
         )
         self._sessions = sessions
-        self.writes = writes or GroupCommit(sessions)
+        self.writes = writes
         self._senders = senders
         self._simulator = simulator
         self._owner = owner

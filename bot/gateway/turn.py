@@ -122,12 +122,13 @@ class TurnPipeline:
         on_outbox: Callable[[], None] = lambda: None,
         actions: ActionServerHealth | None = None,
         due_now: Callable[[list[int]], None] = lambda ids: None,
-        writes: GroupCommit | None = None,
+        *,
+        writes: GroupCommit,
         sends: OutboxSender | None = None,
     ) -> None:
         self._sessions = sessions
         self._sends = sends
-        self.writes = writes or GroupCommit(sessions)
+        self.writes = writes
         self._due_now = due_now
         self._outage = Outage(rasa, actions, loop, self._back)
         self._channels = channels

@@ -46,7 +46,8 @@ class ConversationWorker(ClaimLoop[Held]):
         options: GatewayOptions,
         on_outbox: Callable[[], None] = lambda: None,
         actions: ActionServerHealth | None = None,
-        writes: GroupCommit | None = None,
+        *,
+        writes: GroupCommit,
         sends: OutboxSender | None = None,
     ) -> None:
         super().__init__(

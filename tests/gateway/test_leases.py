@@ -30,7 +30,7 @@ from bot.gateway.outbox import SIMULATOR_LANE, OutboxSender
 from bot.gateway.outcome import Adoption, Outcome, PendingMessage, Stored
 from bot.gateway.rasa_client import RasaClient
 from bot.gateway.worker import ConversationWorker
-from bot.group_commit import commit_alone
+from bot.group_commit import GroupCommit, commit_alone
 from bot.messages.inbox import store_inbound
 from bot.messages.models import (
     INBOX_PENDING,
@@ -80,13 +80,20 @@ def silence(sessions: sessionmaker, owner: str, seconds: float) -> None:
 def worker(sessions: sessionmaker, owner: str) -> ConversationWorker:
     """A conversation worker of process `owner` (Rasa is never called here)."""
     return ConversationWorker(
-        sessions, {}, RasaClient("http://127.0.0.1:9"), owner, OPTIONS
+        sessions,
+        {},
+        RasaClient("http://127.0.0.1:9"),
+        owner,
+        OPTIONS,
+        writes=GroupCommit(sessions),
     )
 
 
 def sender(sessions: sessionmaker, owner: str) -> OutboxSender:
     """An outbox sender of process `owner`."""
-    return OutboxSender(sessions, {}, SimulatorSender(), owner, OPTIONS)
+    return OutboxSender(
+        sessions, {}, SimulatorSender(), owner, OPTIONS, writes=GroupCommit(sessions)
+    )
 
 
 def store_message(sessions: sessionmaker, user: str = "andi") -> int:
