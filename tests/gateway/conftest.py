@@ -169,6 +169,16 @@ class Db:
         self.engine.dispose()
 
 
+def unknown_sends(client: TestClient) -> dict[str, int]:
+    """The unknown-outcome counters on /healthz, once the outbox handles no
+    send (an outcome is counted just after the commit that stores it, which
+    the test may have seen already)."""
+    outbox = client.app.state.gateway.outbox  # type: ignore[attr-defined]
+    wait_until(lambda: outbox.in_flight == 0, what="the sends in flight to end")
+    counters: dict[str, int] = client.get("/healthz").json()["unknown_sends"]
+    return counters
+
+
 @contextmanager
 def running(
     settings: Settings, options: GatewayOptions = FAST, **kwargs: Any

@@ -37,6 +37,7 @@ from tests.gateway.conftest import (
     post_telegram,
     running,
     telegram_update,
+    unknown_sends,
     wait_until,
 )
 from tests.gateway.fake_actions import FakeActionServer
@@ -175,9 +176,7 @@ def _one_reply_through_a_death(
         with running(settings, options, senders=senders) as client:
             _converse(client, api)
             wait_until(lambda: _settled(db), timeout=15, what="the reply settled")
-            outbox = client.app.state.gateway.outbox  # counted after the commit
-            wait_until(lambda: outbox.in_flight == 0, what="the sends to end")
-            counters: dict[str, int] = client.get("/healthz").json()["unknown_sends"]
+            counters = unknown_sends(client)
         [row] = db.outbox()
     finally:
         db.close()

@@ -46,6 +46,7 @@ from tests.gateway.conftest import (
     running,
     sms_params,
     telegram_update,
+    unknown_sends,
     wait_until,
 )
 from tests.gateway.fake_actions import FakeActionServer
@@ -104,16 +105,6 @@ def telegram_sender(settings: Settings) -> dict[str, Any]:
     return {TELEGRAM: TelegramSender(settings, timeout=SHORT_TIMEOUT)}
 
 
-def sends(client: Any) -> dict[str, int]:
-    """The unknown-outcome counters on /healthz, once no send is in flight (a
-    send's outcome is counted after the commit that stores it, which the
-    test may have seen already)."""
-    outbox = client.app.state.gateway.outbox
-    wait_until(lambda: outbox.in_flight == 0, what="the sends in flight to end")
-    counters: dict[str, int] = client.get("/healthz").json()["unknown_sends"]
-    return counters
-
-
 def final(db: Db) -> bool:
     """Every outbox row has left "pending"."""
     rows = db.outbox()
@@ -130,7 +121,7 @@ def halo_settled(
         asked = api.person_writes(4242, "halo")
         post_telegram(client, telegram_update(1, 4242, "halo", message_id=asked))
         wait_until(lambda: final(db), what="the reply to be settled")
-        return asked, sends(client)
+        return asked, unknown_sends(client)
 
 
 def crash_before_the_record(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -184,7 +175,7 @@ def adopted_after_timeout(
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "1" * 32, PERSON, "halo"))
         wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+        counters = unknown_sends(client)
     [message] = twilio_api.messages
     assert len(twilio_api.sent) == 1, "the SMS went out twice"
     [row] = provider_db.outbox()
@@ -207,7 +198,7 @@ def test_a_twilio_send_that_never_arrived_is_sent_again(
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "2" * 32, PERSON, "halo"))
         wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+        counters = unknown_sends(client)
     wait_until(lambda: len(twilio_api.calls) == 2, what="the lost call's record")
     assert len(twilio_api.sent) == 1
     [row] = provider_db.outbox()
@@ -232,7 +223,7 @@ def test_a_twilio_send_still_on_its_way_when_looked_up_is_not_sent_twice(
     with running(provider_settings, senders=sms_sender(provider_settings)) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "5" * 32, PERSON, "halo"))
         wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+        counters = unknown_sends(client)
     assert len(twilio_api.sent) == 1, "sent again while the first was on its way"
     [row] = provider_db.outbox()
     assert (row.status, row.reconciled) == ("sent", "found")
@@ -259,7 +250,7 @@ def test_an_earlier_sms_with_the_same_text_is_no_proof_the_new_one_is_absent(
             lambda: len(provider_db.outbox()) == 2 and final(provider_db),
             what="the second reply to be settled",
         )
-        counters = sends(client)
+        counters = unknown_sends(client)
     first, second = provider_db.outbox()
     assert first.body == second.body, "the same text twice"
     assert len(twilio_api.sent) == 2, "sent again while the second was on its way"
@@ -281,7 +272,7 @@ def test_a_crash_between_the_send_and_its_record_sends_one_sms(
     with running(provider_settings, options, senders=senders) as client:
         post_twilio(client, "/sms/inbound", sms_params("SM" + "3" * 32, PERSON, "halo"))
         wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+        counters = unknown_sends(client)
     assert not crashes, "the crash was not simulated"
     assert len(twilio_api.sent) == 1, "the SMS went out twice"
     [row] = provider_db.outbox()
@@ -305,7 +296,7 @@ def test_a_simulator_reply_whose_result_was_lost_is_sent_again_at_once(
         )
         assert response.status_code == 200, response.text
         wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+        counters = unknown_sends(client)
     assert not crashes, "the crash was not simulated"
     [row] = provider_db.outbox()
     assert (row.status, row.reconciled) == ("delivered", "resent")  # shown
@@ -347,7 +338,7 @@ def test_a_telegram_send_whose_connection_was_refused_is_repeated(
         )
         telegram_api.start()
         wait_until(lambda: final(provider_db), what="the reply to be settled")
-        counters = sends(client)
+        counters = unknown_sends(client)
     [row] = provider_db.outbox()
     assert row.status == "sent" and row.reconciled is None
     assert len(telegram_api.calls_to("sendMessage")) == 1
@@ -439,7 +430,7 @@ def test_a_telegram_reply_that_arrived_before_a_crash_is_found_not_resent(
     senders = telegram_sender(provider_settings)
     with running(provider_settings, options, senders=senders) as client:
         _converse(client, provider_db, telegram_api, texts, crashes)
-        counters = sends(client)
+        counters = unknown_sends(client)
     assert not crashes, "the crash was not simulated"
     chat = telegram_api.messages_in(4242)
     assert [m["text"] for m in chat] == [
@@ -502,7 +493,7 @@ def test_a_telegram_reply_that_never_left_is_proven_absent_and_sent_once(
     senders = telegram_sender(provider_settings)
     with running(provider_settings, senders=senders) as client:
         _converse(client, provider_db, telegram_api, texts, fails)
-        counters = sends(client)
+        counters = unknown_sends(client)
     assert not fails, "the lost send was not simulated"
     assert [m["text"] for m in telegram_api.messages_in(4242)] == [
         said for text in texts for said in (text, f"Anda menulis: {text}")
@@ -531,7 +522,7 @@ def test_a_telegram_reply_found_with_an_id_another_chat_has_is_adopted(
             asked = telegram_api.person_writes(chat, "halo")
             post_telegram(client, telegram_update(number, chat, "halo", asked))
             wait_until(lambda n=number: _answered(provider_db, n), what="the reply")
-        counters = sends(client)
+        counters = unknown_sends(client)
     assert not crashes, "the crash was not simulated"
     assert [m["text"] for m in telegram_api.messages_in(4343)] == [
         "halo", "Anda menulis: halo",
