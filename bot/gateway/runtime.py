@@ -129,6 +129,7 @@ async def _close(resource: object, method: str = "close") -> None:
 
 
 WORKER_TASK = "gateway-worker"
+HANDOFF_MONITOR_TASK = "gateway-handoff-monitor"
 
 
 @dataclass
@@ -315,7 +316,7 @@ class Gateway:
             asyncio.create_task(worker.run(), name=WORKER_TASK),
             asyncio.create_task(outbox.run(), name="gateway-outbox"),
             asyncio.create_task(nik_checks.run(), name="gateway-nik-checks"),
-            asyncio.create_task(handoff_monitor.run(), name="gateway-handoff-monitor"),
+            asyncio.create_task(handoff_monitor.run(), name=HANDOFF_MONITOR_TASK),
             asyncio.create_task(privacy.run(), name="gateway-privacy"),
             asyncio.create_task(mail.run(), name="gateway-mail"),
             asyncio.create_task(backlog.run(), name="gateway-backlog"),
