@@ -70,6 +70,8 @@ class Outcome:
     to_answer_s: list[float] = field(default_factory=list)
     """To the last reply before the person's next message: the whole answer (the
     first reply may be the gateway's notice of a long wait)."""
+    turns: list[str] = field(default_factory=list)
+    """What each message of `to_reply_s` was (`Step.turn`), where known."""
     person_s: float = 0.0
     """Seconds each person was in the run (first post to last reply), summed:
     over the window, how many people were in flight on average (fewer than
@@ -97,12 +99,33 @@ class Outcome:
             if self.window_s
             else 0.0,
             "answered": len(replies),
+            "by_turn": self.by_turn(),
             "slowest": [
                 (round(t * 1000), text)
                 for t, text in sorted(zip(replies, self.texts, strict=True))[-5:][::-1]
             ],
             "timeouts": self.timeouts,
             "errors": self.errors,
+        }
+
+    def by_turn(self) -> dict[str, dict[str, float]]:
+        """Per kind of turn: how many, time to reply p50/p95 (ms) and its share
+        of the messages over the phase's p95 (where the tail comes from)."""
+        if len(self.turns) != len(self.to_reply_s) or not self.turns:
+            return {}
+        tail = percentile(self.to_reply_s, 95)
+        groups: dict[str, list[float]] = {}
+        for turn, seconds in zip(self.turns, self.to_reply_s, strict=True):
+            groups.setdefault(turn, []).append(seconds)
+        over = sum(1 for t in self.to_reply_s if t > tail) or 1
+        return {
+            turn: {
+                "count": len(times),
+                "p50_ms": round(percentile(times, 50) * 1000, 1),
+                "p95_ms": round(percentile(times, 95) * 1000, 1),
+                "tail_share": round(sum(1 for t in times if t > tail) / over, 3),
+            }
+            for turn, times in sorted(groups.items())
         }
 
 
@@ -233,6 +256,7 @@ async def through_gateway(
         await watcher
     outcome = Outcome(len(traffic.sent), traffic.ended - traffic.started)
     following = _next_posts(traffic.sent)
+    steps = {p.index: p.steps for p in people}
     for index, sent in enumerate(traffic.sent):
         after = [d.at for d in deliveries.to(sent.address) if d.at >= sent.posted_at]
         if after and sent.status == 200:
@@ -240,6 +264,7 @@ async def through_gateway(
             turn = [at for at in after if at < following[index]]
             outcome.to_answer_s.append((turn or after[:1])[-1] - sent.posted_at)
             outcome.texts.append(f"{sent.kind or 'text'}: {sent.text[:30]}")
+            outcome.turns.append(steps[sent.person][sent.seq].turn)
         elif sent.status != 200:
             outcome.errors += 1
     outcome.timeouts = traffic.timeouts
@@ -283,7 +308,7 @@ async def through_rest(
     deadline = time.monotonic() + timeout
     async with client_session(REST_TIMEOUT, rasa_url) as client:
 
-        async def one(sender: str, text: str) -> None:
+        async def one(sender: str, text: str, turn: str) -> None:
             outcome.messages += 1
             started = time.monotonic()
             status = await post_status(
@@ -296,6 +321,7 @@ async def through_rest(
                 return
             outcome.to_reply_s.append(time.monotonic() - started)
             outcome.texts.append(text[:30])
+            outcome.turns.append(turn)
 
         slots = asyncio.Semaphore(in_flight or len(people))
 
@@ -313,7 +339,7 @@ async def through_rest(
                     return
                 text = REST_CODE if step.kind == "code" else step.text
                 texts = [text, step.pair] if step.pair else [text]
-                await asyncio.gather(*(one(sender, t) for t in texts))
+                await asyncio.gather(*(one(sender, t, step.turn) for t in texts))
 
         started = time.monotonic()
         await asyncio.gather(*(person(p) for p in people))

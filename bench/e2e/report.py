@@ -52,6 +52,17 @@ def _throughput(run: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _by_turn(phase: dict[str, Any]) -> list[str]:
+    """Time to reply per kind of turn, the largest share of the tail first."""
+    turns = sorted(phase.get("by_turn", {}).items(),
+                   key=lambda item: (-item[1]["tail_share"], item[0]))  # fmt: skip
+    return [
+        f"| {turn} | {t['count']} | {t['p50_ms']:g} / {t['p95_ms']:g} | "
+        f"{t['tail_share'] * 100:.0f} % |"
+        for turn, t in turns
+    ]
+
+
 def _breakdown(run: dict[str, Any]) -> list[str]:
     rows = []
     phases = [(k, run[k]) for k, _ in PHASES if run.get(k)]
@@ -183,6 +194,11 @@ def markdown(report: dict[str, Any]) -> str:
             "| --- |" + " ---: |" * len(phases),
             *_breakdown(run),
         ]
+        if run.get("whole_path", {}).get("by_turn"):
+            lines += ["", "Time to reply by turn, whole path (where its p95 comes "
+                      "from):", "", "| turn | messages | p50 / p95 (ms) | of the "
+                      "messages over the phase's p95 |", "| --- | ---: | ---: | ---: |",
+                      *_by_turn(run["whole_path"])]  # fmt: skip
         if run.get("whole_path", {}).get("profile"):
             lines += _profile(run["whole_path"]["profile"])
         for key, label in PHASES:

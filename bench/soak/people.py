@@ -49,6 +49,7 @@ class Step:
     expect: str = ""  # wait for a reply containing this (case-insensitive)
     kind: str = ""  # "email", "code", "handoff": what the checks count
     pair: str = ""  # a second text posted at the same instant to the other gateway
+    turn: str = "faq"  # what the step is, for the time to reply by turn
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,16 @@ def registration_steps(identity: Identity) -> list[Step]:
     the NIK result (sent by the gateway), joining the open batch, status."""
     born = identity.birth_date.strftime("%d-%m-%Y")
     return [
-        Step("daftar"),
-        Step("setuju"),
-        Step(identity.full_name),
-        Step(identity.email, kind="email"),
-        Step("", kind="code"),  # the code read from the mail folder at send time
-        Step(identity.nik),
-        Step(identity.kk_number),
-        Step(born, expect="Cek NIK "),  # "selesai" or "belum berhasil"
-        Step("gabung"),
-        Step("status"),
+        Step("daftar", turn="registration: start"),
+        Step("setuju", turn="registration: consent"),
+        Step(identity.full_name, turn="registration: name"),
+        Step(identity.email, kind="email", turn="registration: e-mail"),
+        Step("", kind="code", turn="registration: code"),  # read from the mail
+        Step(identity.nik, turn="registration: NIK"),
+        Step(identity.kk_number, turn="registration: KK"),
+        Step(born, expect="Cek NIK ", turn="registration: birth date"),  # NIK check
+        Step("gabung", turn="registration: join the batch"),
+        Step("status", turn="registration: status"),
     ]
 
 
@@ -129,9 +130,10 @@ def build_people(people: int, messages: int, rng: random.Random) -> list[Person]
         if identity is not None:
             steps = registration_steps(identity)
         elif flow == "eligibility":
-            steps = [Step(text) for text in ELIGIBILITY]
+            steps = [Step(text, turn="eligibility") for text in ELIGIBILITY]
         elif flow == "handoff":
-            steps = [Step(HANDOFF[0], kind="handoff"), Step(HANDOFF[1])]
+            steps = [Step(HANDOFF[0], kind="handoff", turn="handoff: ask"),
+                     Step(HANDOFF[1], turn="handoff: cancel")]  # fmt: skip
         else:
             steps = []
         if len(steps) < count:

@@ -12,7 +12,7 @@ import bench.e2e.__main__ as e2e
 from bench.e2e import stock
 from bench.e2e.__main__ import Ports, _delta, _with_total
 from bench.e2e.drive import Outcome, TurnWatch, _person_seconds
-from bench.e2e.report import markdown
+from bench.e2e.report import _by_turn, markdown
 from bench.soak.stack import Deliveries, Delivery
 from bench.soak.traffic import Sent
 
@@ -184,3 +184,22 @@ def test_people_in_flight_count_each_person_from_first_post_to_last_reply() -> N
     assert _person_seconds(sent, deliveries) == (7.5 - 1.0) + 0.0
     outcome = Outcome(messages=3, window_s=2.0, person_s=5.0)
     assert outcome.summary()["in_flight_mean"] == 2.5
+
+
+def test_the_tail_is_told_by_turn_and_the_report_lists_the_largest_share_first() -> (
+    None
+):
+    fast, slow = [0.1] * 18, [0.5, 0.6]
+    outcome = Outcome(
+        messages=20, window_s=1.0, to_reply_s=fast + slow,
+        turns=["faq"] * 18 + ["registration: code"] * 2, texts=["t"] * 20,
+    )  # fmt: skip
+    by_turn = outcome.summary()["by_turn"]
+    assert by_turn["faq"] == {"count": 18, "p50_ms": 100.0, "p95_ms": 100.0,
+                              "tail_share": 0.0}  # fmt: skip
+    assert by_turn["registration: code"]["count"] == 2
+    assert by_turn["registration: code"]["tail_share"] == 1.0
+    rows = _by_turn({"by_turn": by_turn})
+    assert rows[0].startswith("| registration: code | 2 |")
+    assert rows[0].endswith("| 100 % |")
+    assert Outcome(messages=1, window_s=1.0, to_reply_s=[0.1]).by_turn() == {}
