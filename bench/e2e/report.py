@@ -164,7 +164,9 @@ def markdown(report: dict[str, Any]) -> str:
     """Tables per database and number of people, then Rasa's time per message."""
     m = report["machine"]
     lines = [
-        f"Command: `{report['command']}`; {m['nproc']} × {m['cpu_model']}, Python "
+        f"Command: `{report['command']}`"
+        + (f" ({report['load']})" if report.get("load") else "")
+        + f"; {m['nproc']} × {m['cpu_model']}, Python "
         f"{m['python']}; load average {m['load_average_at_start']} at start, "
         f"{m['load_average_at_end']} at end; {report['date']}.",
     ]
