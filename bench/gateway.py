@@ -134,6 +134,21 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def python_build() -> str:
+    """The interpreter's configure flags that decide its speed: pyenv builds
+    without profile-guided and link-time optimization unless told, the official
+    Python images with both (docs/benchmarks.md, "What Little's law asks")."""
+    import sysconfig
+
+    flags = str(sysconfig.get_config_var("CONFIG_ARGS") or "").split()
+    wanted = ("--enable-optimizations", "--with-lto")
+    found = [f for f in wanted if any(flag.strip("'") == f for flag in flags)]
+    missing = [f for f in wanted if f not in found]
+    return ", ".join(
+        [*(f"with {f}" for f in found), *(f"without {f}" for f in missing)]
+    )
+
+
 def machine(db_kind: str) -> dict[str, Any]:
     """What the numbers were measured on."""
     return {
@@ -141,6 +156,7 @@ def machine(db_kind: str) -> dict[str, Any]:
         "usable_cpus": len(os.sched_getaffinity(0)),
         "cpu_model": cpu_model(),
         "python": platform.python_version(),
+        "python_build": python_build(),
         "database": db_kind,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
@@ -1088,7 +1104,8 @@ def markdown(result: dict[str, Any]) -> str:
         + ("pacing and send marks in Redis, " if p.get("redis") else "")
         + "fake Rasa turn "
         f"{p['rasa_delay_ms']:g} ms; {m['nproc']} × {m['cpu_model']}, Python "
-        f"{m['python']}; load average {m['load_average_at_start'][0]} at start, "
+        f"{m['python']} (configured {m.get('python_build', '?')}); load average "
+        f"{m['load_average_at_start'][0]} at start, "
         f"{m['load_average_at_end'][0]} at end; {p['date']}.",
         "",
         "| Measure | All | SMS | Telegram |",

@@ -167,7 +167,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`"
         + (f" ({report['load']})" if report.get("load") else "")
         + f"; {m['nproc']} × {m['cpu_model']}, Python "
-        f"{m['python']}; load average {m['load_average_at_start']} at start, "
+        f"{m['python']}"
+        + (f" (configured {m['python_build']})" if m.get("python_build") else "")
+        + f"; load average {m['load_average_at_start']} at start, "
         f"{m['load_average_at_end']} at end; {report['date']}.",
     ]
     for run in report["runs"]:
