@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bench.e2e import drive
-from bench.gateway import database, log_summary
+from bench.gateway import database, log_summary, telegram_pacing_env
 from bench.proc_cpu import BackendCpu, group_cpu, own_cpu
 from bench.soak.people import SEED, build_people
 from bench.soak.stack import (
@@ -110,7 +110,8 @@ def run_scaled(
         seed(env, db_url, people)
         gateways, first = args.scaled_gateways, port.block(args.scaled_gateways)
         rasa_port, actions_port = port.block(servers), port.block(servers)
-        env = {**env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{first}"}
+        env = {**env, **telegram_pacing_env(args),
+               "PUBLIC_BASE_URL": f"http://127.0.0.1:{first}"}  # fmt: skip
         command = [
             sys.executable, "-m", "bot.scaled", "--gateways", str(gateways),
             "--rasa", str(servers), "--actions", str(servers),
@@ -139,7 +140,9 @@ def run_scaled(
         backends.start()
         mail = work / "email-outbox"
         outcome = asyncio.run(
-            drive.through_gateway(urls, deliveries, mail, db_url, people, args.timeout)
+            drive.through_gateway(
+                urls, deliveries, mail, db_url, people, args.timeout, args.in_flight
+            )
         )
         after = cpu_by_kind(pid)
         cpu = {kind: after.get(kind, 0.0) - before.get(kind, 0.0) for kind in after}
