@@ -135,18 +135,21 @@ def cpu_model() -> str:
 
 
 def python_build() -> str:
-    """The interpreter's configure flags that decide its speed: pyenv builds
-    without profile-guided and link-time optimization unless told, the official
-    Python images with both (docs/benchmarks.md, "What Little's law asks")."""
+    """The interpreter's configure flags for profile-guided and link-time
+    optimization (pyenv builds without them unless told, the official Python
+    images with both). Distributions may optimize without passing these flags
+    to configure (Debian does), so "without" means: not asked for at configure."""
+    import shlex
     import sysconfig
 
-    flags = str(sysconfig.get_config_var("CONFIG_ARGS") or "").split()
-    wanted = ("--enable-optimizations", "--with-lto")
-    found = [f for f in wanted if any(flag.strip("'") == f for flag in flags)]
-    missing = [f for f in wanted if f not in found]
-    return ", ".join(
-        [*(f"with {f}" for f in found), *(f"without {f}" for f in missing)]
+    flags = shlex.split(str(sysconfig.get_config_var("CONFIG_ARGS") or ""))
+    pgo = "--enable-optimizations" in flags
+    lto = any(
+        f == "--with-lto" or (f.startswith("--with-lto=") and f != "--with-lto=no")
+        for f in flags
     )
+    asked = (("--enable-optimizations", pgo), ("--with-lto", lto))
+    return ", ".join(("with " if on else "without ") + name for name, on in asked)
 
 
 def machine(db_kind: str) -> dict[str, Any]:

@@ -111,8 +111,10 @@ class Outcome:
     def by_turn(self) -> dict[str, dict[str, float]]:
         """Per kind of turn: how many, time to reply p50/p95 (ms) and its share
         of the messages over the phase's p95 (where the tail comes from)."""
-        if len(self.turns) != len(self.to_reply_s) or not self.turns:
+        if not self.turns:
             return {}
+        if len(self.turns) != len(self.to_reply_s):
+            raise ValueError("a turn kind for every time to reply, or none")
         tail = percentile(self.to_reply_s, 95)
         groups: dict[str, list[float]] = {}
         for turn, seconds in zip(self.turns, self.to_reply_s, strict=True):

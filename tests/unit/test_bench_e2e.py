@@ -203,6 +203,10 @@ def test_the_tail_is_told_by_turn_and_the_report_lists_the_largest_share_first()
     assert rows[0].startswith("| registration: code | 2 |")
     assert rows[0].endswith("| 100 % |")
     assert Outcome(messages=1, window_s=1.0, to_reply_s=[0.1]).by_turn() == {}
+    with pytest.raises(ValueError):
+        Outcome(
+            messages=2, window_s=1.0, to_reply_s=[0.1, 0.2], turns=["faq"]
+        ).by_turn()
 
 
 def test_the_interpreters_speed_flags_are_told_as_configured(
@@ -219,3 +223,7 @@ def test_the_interpreters_speed_flags_are_told_as_configured(
     assert python_build() == ("without --enable-optimizations, without --with-lto")
     config("'--enable-optimizations' '--with-lto' '--enable-shared'")
     assert python_build() == "with --enable-optimizations, with --with-lto"
+    config('"--enable-optimizations" "--with-lto=full"')
+    assert python_build() == "with --enable-optimizations, with --with-lto"
+    config("'--with-lto=no'")
+    assert python_build() == ("without --enable-optimizations, without --with-lto")
