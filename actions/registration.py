@@ -240,39 +240,64 @@ class CallerAction(Action, ABC):
         ...
 
 
-class ActionRegistrationStart(CallerAction):
-    """Open (or resume) the registration and say what happens."""
-
-    def name(self) -> str:
-        return "action_registration_start"
-
-    silent_without_caller = True  # the form's submit action says it
-
-    async def act(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        caller: Caller,
-        standing: Standing | None,
-    ) -> List[EventType]:
-        if standing is not None:
-            if standing.correctable:
-                dispatcher.utter_message(text=say("registration.correct_data"))
-                return _clear(["reg_name", *DATA_SLOTS, "reg_unclear"])
-            return []
-        if _in_progress(tracker):
-            dispatcher.utter_message(response="utter_registration_continue")
-        elif await consent_of(tracker, caller):
-            dispatcher.utter_message(text=say("registration.start"))
-        # A new person: the consent question itself opens the registration.
+async def _opening(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> List[EventType]:
+    """What opening (or resuming) the registration says, and the answers it
+    forgets: a correction types the data again; nothing for a new person (the
+    consent question opens it) or outside the gateway (the submit says so)."""
+    caller = await caller_of(tracker)
+    if caller is None:
         return []
+    standing = await standing_of(caller)
+    if standing is not None:
+        if standing.correctable:
+            dispatcher.utter_message(text=say("registration.correct_data"))
+            return _clear(["reg_name", *DATA_SLOTS, "reg_unclear"])
+        return []
+    if _in_progress(tracker):
+        dispatcher.utter_message(response="utter_registration_continue")
+    elif await consent_of(tracker, caller):
+        dispatcher.utter_message(text=say("registration.start"))
+    return []
+
+
+def _forget(tracker: Tracker, cleared: List[EventType]) -> None:
+    """Cleared answers are gone from this call's tracker: not among the slots
+    to validate (the answers Rasa hands over at the end of the events)."""
+    names = {event["name"] for event in cleared}
+    tracker.slots.update(dict.fromkeys(names))
+    kept = len(tracker.events)
+    while kept and tracker.events[kept - 1].get("event") == "slot":
+        kept -= 1
+    tracker.events = tracker.events[:kept] + [
+        event for event in tracker.events[kept:] if event.get("name") not in names
+    ]
 
 
 class ValidateRegistrationForm(AnswersOnlyForm):
-    """Validate every registration answer with a precise message."""
+    """Open the registration, then validate every answer with a precise message.
+
+    Rasa calls this once when the form opens (no loop active yet in the call's
+    tracker): what opening says is said then, before the first question, so
+    starting costs one action call, not two.
+    """
 
     def name(self) -> str:
         return "validate_registration_form"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Dict[str, Any]]:
+        """At the opening, say what happens first; then validate."""
+        opening: List[EventType] = []
+        if tracker.active_loop_name != FORM:
+            opening = await _opening(dispatcher, tracker)
+            _forget(tracker, opening)
+        return [*opening, *await super().run(dispatcher, tracker, domain)]
 
     async def required_slots(
         self,
@@ -679,9 +704,7 @@ class ActionCancelRegistration(Action):
         if tracker.active_loop_name == LINK_FORM:
             dispatcher.utter_message(text=say("registration.link_cancelled"))
         else:
-            dispatcher.utter_message(
-                text=say("registration.cancelled")
-            )
+            dispatcher.utter_message(text=say("registration.cancelled"))
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),
@@ -747,26 +770,18 @@ class ActionRegistrationStatus(CallerAction):
                 buttons=_next_buttons(standing),
             )
         elif _in_progress(tracker):
-            dispatcher.utter_message(
-                text=say("registration.agent_done_continue")
-            )
+            dispatcher.utter_message(text=say("registration.agent_done_continue"))
         else:
-            dispatcher.utter_message(
-                text=say("registration.agent_done_more")
-            )
+            dispatcher.utter_message(text=say("registration.agent_done_more"))
         return []
 
 
 def unlinked_reply(caller: Caller, tracker: Tracker) -> Dict[str, Any]:
     """What to say about status to someone not linked to a registration."""
     if _in_progress(tracker):
-        return {
-            "text": say("registration.unfinished")
-        }
+        return {"text": say("registration.unfinished")}
     if caller.channel == "sms":
-        return {
-            "text": say("registration.not_registered", channel=SMS)
-        }
+        return {"text": say("registration.not_registered", channel=SMS)}
     return {
         "text": say("registration.not_registered", channel=caller.channel),
         "buttons": [
@@ -813,12 +828,10 @@ class ActionRegistrationHelp(Action):
             if intent == "nik_problem":
                 return nik_problem_text(standing, channel)
             if intent == "email_problem" and standing.applicant.email:
-                return (
-                    say(
-                        "registration.email_done",
-                        email=mask_email(standing.applicant.email),
-                        next=next_action(standing),
-                    )
+                return say(
+                    "registration.email_done",
+                    email=mask_email(standing.applicant.email),
+                    next=next_action(standing),
                 )
             return None
         if (
@@ -826,9 +839,7 @@ class ActionRegistrationHelp(Action):
             and email
             and (tracker.get_slot("reg_email_code") is None)
         ):
-            return (
-                say("registration.code_resend_hint", email=mask_email(email))
-            )
+            return say("registration.code_resend_hint", email=mask_email(email))
         return None
 
 
@@ -943,9 +954,7 @@ class ValidateLinkForm(AnswersOnlyForm):
         # The same reply whether or not the NIK had a code sent: a wrong code must
         # not tell that the NIK is registered.
         if _link_tries(tracker) + 1 < MAX_ATTEMPTS:
-            dispatcher.utter_message(
-                text=say("registration.link_code_wrong")
-            )
+            dispatcher.utter_message(text=say("registration.link_code_wrong"))
             return {"link_code": None}
         return {"link_code": "failed"}
 
@@ -988,11 +997,7 @@ class ActionLinkDone(CallerAction):
                 buttons=_next_buttons(standing),
             )
         elif caller.channel == "sms":
-            dispatcher.utter_message(
-                text=say("registration.sms_status_only")
-            )
+            dispatcher.utter_message(text=say("registration.sms_status_only"))
         else:
-            dispatcher.utter_message(
-                text=say("registration.link_failed")
-            )
+            dispatcher.utter_message(text=say("registration.link_failed"))
         return _clear(LINK_SLOTS)

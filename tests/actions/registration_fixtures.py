@@ -178,6 +178,25 @@ def form_tracker(
     return tracker
 
 
+def opening_tracker(sender_id: str, *, slots: dict[str, Any] | None = None) -> Tracker:
+    """The tracker Rasa's form sends its validator when it opens: no loop
+    active yet, after the form's own action, the answers kept from before
+    (`slots`) handed over again as the ones to validate."""
+    kept = [SlotSet(name, value) for name, value in (slots or {}).items()]
+    history: list[EventDict] = [
+        *kept,
+        action_event("action_listen"),
+        user_event("daftar", "start_registration"),
+        action_event("action_extract_slots"),
+        SlotSet("requested_slot", None),
+        action_event(FORM),
+        *kept,
+    ]
+    tracker = build_tracker(history)
+    tracker.sender_id = sender_id
+    return tracker
+
+
 def chat_tracker(
     sender_id: str,
     text: str,

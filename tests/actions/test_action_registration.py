@@ -28,7 +28,6 @@ from actions.registration import (
     ActionJoinBatch,
     ActionLinkDone,
     ActionRegistrationHelp,
-    ActionRegistrationStart,
     ActionRegistrationStatus,
     ActionSubmitRegistration,
     ValidateLinkForm,
@@ -41,6 +40,7 @@ from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
 from bot.notify.queue import MailQueue
+from bot.policy.catalogue import say
 from bot.policy.programme import load_policy
 from bot.privacy.vault import TOKEN_PATTERN, Vault, conversation_of
 from bot.registration.desk import RegistrationDesk
@@ -85,6 +85,7 @@ from tests.actions.registration_fixtures import (
     Registry,
     chat_tracker,
     form_tracker,
+    opening_tracker,
     slots_of,
     texts,
 )
@@ -1006,19 +1007,91 @@ async def test_a_nik_problem_shows_the_failure_reason(
     )
 
 
+async def open_form(
+    alias: str, domain: DomainDict, slots: dict[str, Any] | None = None
+) -> tuple[list[EventDict], CollectingDispatcher]:
+    """The validator's call when the registration form opens: (events, what
+    was said)."""
+    dispatcher = CollectingDispatcher()
+    tracker = opening_tracker(alias, slots=slots)
+    return await ValidateRegistrationForm().run(dispatcher, tracker, domain), dispatcher
+
+
 async def test_a_correctable_registration_is_typed_again(
-    registry: Registry, sms: str
+    registry: Registry, sms: str, domain: DomainDict
 ) -> None:
     applicant_id = registry.register(sms)
     registry.nik_checked(applicant_id, "data_mismatch")
-    dispatcher = CollectingDispatcher()
-    tracker = chat_tracker(sms, "daftar", "start_registration", slots=ALL_ANSWERS)
 
-    events = await ActionRegistrationStart().run(dispatcher, tracker, {})
+    events, dispatcher = await open_form(sms, domain, ALL_ANSWERS)
 
-    assert set(slots_of(events)) >= {"reg_name", "reg_nik", "reg_kk", "reg_birth_date"}
-    assert all(value is None for value in slots_of(events).values())
-    assert "perbaiki" in texts(dispatcher)[0]
+    slots = slots_of(events)
+    assert all(slots[name] is None for name in ("reg_name", "reg_nik", "reg_kk"))
+    assert slots["reg_birth_date"] is None
+    assert slots["requested_slot"] == "reg_name"
+    # The old answers are forgotten, not checked again: one message only.
+    assert len(texts(dispatcher)) == 1 and "perbaiki" in texts(dispatcher)[0]
+
+
+async def test_a_new_person_is_asked_for_consent_first(
+    sms: str, domain: DomainDict
+) -> None:
+    events, dispatcher = await open_form(sms, domain)
+
+    assert slots_of(events) == {"requested_slot": "reg_consent"}
+    assert dispatcher.messages == []  # the consent question itself opens it
+
+
+async def test_with_consent_given_opening_says_what_happens(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+
+    events, dispatcher = await open_form(sms, domain)
+
+    assert slots_of(events) == {"requested_slot": "reg_name"}
+    assert texts(dispatcher) == [say("registration.start")]
+
+
+async def test_an_unfinished_registration_is_resumed(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+
+    events, dispatcher = await open_form(
+        sms, domain, {"reg_consent": True, "reg_name": NAME}
+    )
+
+    assert slots_of(events)["requested_slot"] == "reg_email"
+    assert dispatcher.messages[0]["response"] == "utter_registration_continue"
+
+
+async def test_a_registered_person_opening_the_form_is_not_asked_again(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.nik_checked(registry.register(sms))
+
+    events, dispatcher = await open_form(sms, domain)
+
+    assert slots_of(events) == {"requested_slot": None}  # the submit tells the status
+    assert dispatcher.messages == []
+
+
+async def test_opening_outside_the_gateway_says_nothing(domain: DomainDict) -> None:
+    events, dispatcher = await open_form("not-a-conversation", domain)
+
+    assert slots_of(events) == {"requested_slot": None}  # the submit says why
+    assert dispatcher.messages == []
+
+
+async def test_an_answer_inside_the_open_form_says_no_opening(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+
+    _, said = await validate(sms, "reg_name", "Siti Rahayu", domain)
+
+    assert say("registration.start") not in said
 
 
 # --- linking a Telegram account ----------------------------------------------------
