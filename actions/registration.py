@@ -262,6 +262,19 @@ async def _opening(
     return []
 
 
+def _opens(tracker: Tracker) -> bool:
+    """Whether this validation is the form's opening: Rasa's own activation
+    (no loop in the call's tracker yet), or the loop the rule's prediction
+    opened for this very message, with nothing asked yet."""
+    if tracker.active_loop_name != FORM:
+        return True
+    trigger = tracker.active_loop.get("trigger_message") or {}
+    latest = tracker.latest_message or {}
+    return tracker.get_slot("requested_slot") is None and trigger.get(
+        "message_id"
+    ) == latest.get("message_id")
+
+
 def _forget(tracker: Tracker, cleared: List[EventType]) -> None:
     """Cleared answers are gone from this call's tracker: not among the slots
     to validate (the answers Rasa hands over at the end of the events)."""
@@ -278,9 +291,9 @@ def _forget(tracker: Tracker, cleared: List[EventType]) -> None:
 class ValidateRegistrationForm(AnswersOnlyForm):
     """Open the registration, then validate every answer with a precise message.
 
-    Rasa calls this once when the form opens (no loop active yet in the call's
-    tracker): what opening says is said then, before the first question, so
-    starting costs one action call, not two.
+    Rasa calls this once when the form opens (`_opens`): what opening says is
+    said then, before the first question, so starting costs one action call,
+    not two.
     """
 
     def name(self) -> str:
@@ -294,7 +307,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
     ) -> List[Dict[str, Any]]:
         """At the opening, say what happens first; then validate."""
         opening: List[EventType] = []
-        if tracker.active_loop_name != FORM:
+        if _opens(tracker):
             opening = await _opening(dispatcher, tracker)
             _forget(tracker, opening)
         return [*opening, *await super().run(dispatcher, tracker, domain)]

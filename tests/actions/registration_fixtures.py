@@ -178,21 +178,32 @@ def form_tracker(
     return tracker
 
 
-def opening_tracker(sender_id: str, *, slots: dict[str, Any] | None = None) -> Tracker:
-    """The tracker Rasa's form sends its validator when it opens: no loop
-    active yet, after the form's own action, the answers kept from before
-    (`slots`) handed over again as the ones to validate."""
+def opening_tracker(
+    sender_id: str, *, slots: dict[str, Any] | None = None, loop_open: bool = True
+) -> Tracker:
+    """The tracker the registration form's validator gets when the form opens
+    on "daftar": nothing asked yet, the answers kept from before (`slots`).
+
+    loop_open: as the assistant's Rasa sends it, the loop already opened for
+    this message by the rule's prediction (its trigger is the latest message);
+    else as Rasa's own activation does, no loop yet and the kept answers handed
+    over again at the end as the ones to validate."""
     kept = [SlotSet(name, value) for name, value in (slots or {}).items()]
+    message = user_event("daftar", "start_registration")
+    message["parse_data"]["message_id"] = message["message_id"] = "m-daftar"
+    opened: list[EventDict] = [{"event": "active_loop", "name": FORM}]
     history: list[EventDict] = [
         *kept,
         action_event("action_listen"),
-        user_event("daftar", "start_registration"),
-        action_event("action_extract_slots"),
+        message,
+        *(opened if loop_open else []),
         SlotSet("requested_slot", None),
         action_event(FORM),
-        *kept,
+        *([] if loop_open else kept),
     ]
-    tracker = build_tracker(history)
+    tracker = build_tracker(history, active_loop=FORM if loop_open else None)
+    if loop_open:
+        tracker.active_loop["trigger_message"] = dict(message["parse_data"])
     tracker.sender_id = sender_id
     return tracker
 

@@ -1008,22 +1008,26 @@ async def test_a_nik_problem_shows_the_failure_reason(
 
 
 async def open_form(
-    alias: str, domain: DomainDict, slots: dict[str, Any] | None = None
+    alias: str,
+    domain: DomainDict,
+    slots: dict[str, Any] | None = None,
+    loop_open: bool = True,
 ) -> tuple[list[EventDict], CollectingDispatcher]:
     """The validator's call when the registration form opens: (events, what
-    was said)."""
+    was said); `loop_open`: see `opening_tracker`."""
     dispatcher = CollectingDispatcher()
-    tracker = opening_tracker(alias, slots=slots)
+    tracker = opening_tracker(alias, slots=slots, loop_open=loop_open)
     return await ValidateRegistrationForm().run(dispatcher, tracker, domain), dispatcher
 
 
+@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
 async def test_a_correctable_registration_is_typed_again(
-    registry: Registry, sms: str, domain: DomainDict
+    registry: Registry, sms: str, domain: DomainDict, loop_open: bool
 ) -> None:
     applicant_id = registry.register(sms)
     registry.nik_checked(applicant_id, "data_mismatch")
 
-    events, dispatcher = await open_form(sms, domain, ALL_ANSWERS)
+    events, dispatcher = await open_form(sms, domain, ALL_ANSWERS, loop_open=loop_open)
 
     slots = slots_of(events)
     assert all(slots[name] is None for name in ("reg_name", "reg_nik", "reg_kk"))
@@ -1033,33 +1037,36 @@ async def test_a_correctable_registration_is_typed_again(
     assert len(texts(dispatcher)) == 1 and "perbaiki" in texts(dispatcher)[0]
 
 
+@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
 async def test_a_new_person_is_asked_for_consent_first(
-    sms: str, domain: DomainDict
+    sms: str, domain: DomainDict, loop_open: bool
 ) -> None:
-    events, dispatcher = await open_form(sms, domain)
+    events, dispatcher = await open_form(sms, domain, loop_open=loop_open)
 
     assert slots_of(events) == {"requested_slot": "reg_consent"}
     assert dispatcher.messages == []  # the consent question itself opens it
 
 
+@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
 async def test_with_consent_given_opening_says_what_happens(
-    registry: Registry, sms: str, domain: DomainDict
+    registry: Registry, sms: str, domain: DomainDict, loop_open: bool
 ) -> None:
     registry.desk.give_consent(registry.caller(sms))
 
-    events, dispatcher = await open_form(sms, domain)
+    events, dispatcher = await open_form(sms, domain, loop_open=loop_open)
 
     assert slots_of(events) == {"requested_slot": "reg_name"}
     assert texts(dispatcher) == [say("registration.start")]
 
 
+@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
 async def test_an_unfinished_registration_is_resumed(
-    registry: Registry, sms: str, domain: DomainDict
+    registry: Registry, sms: str, domain: DomainDict, loop_open: bool
 ) -> None:
     registry.desk.give_consent(registry.caller(sms))
 
     events, dispatcher = await open_form(
-        sms, domain, {"reg_consent": True, "reg_name": NAME}
+        sms, domain, {"reg_consent": True, "reg_name": NAME}, loop_open=loop_open
     )
 
     assert slots_of(events)["requested_slot"] == "reg_email"

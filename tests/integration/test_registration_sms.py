@@ -393,6 +393,13 @@ def test_register_over_sms_and_join_a_batch(
         assert "1." in greeting
         transcript.say(PHONE, "daftar", "setuju", "the consent question")
         transcript.say(PHONE, "setuju", "nama lengkap", "the name question")
+        # Stopped and started again: the consent is kept, the start is said.
+        transcript.say(PHONE, "batal", "hentikan", "the registration stopped")
+        again = transcript.send(PHONE, "daftar")
+        transcript.wait_for(PHONE, "bantu daftar", again, "the start")
+        transcript.wait_for(PHONE, "nama lengkap", again, "the name question again")
+        starts = [b for b in transcript.bodies_to(PHONE) if "bantu daftar" in b]
+        assert len(starts) == 1, "the start said more than once"
         transcript.say(PHONE, NAME, "email", "the e-mail question")
         transcript.say(PHONE, EMAIL, "Kode 6 angka", "the code question")
         code = emailed_code(site.outbox, EMAIL)
