@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.fallback import FALLBACKS_BEFORE_HUMAN
-from actions.faq import media_kind
+from actions.media import media_kind
 from bot.clock import now_wib
 from bot.policy.answers import call_center_text, media_text
 from bot.policy.catalogue import say

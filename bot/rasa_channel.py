@@ -68,6 +68,7 @@ from bot.rasa_count_vectors import install as install_count_vectors
 from bot.rasa_debug_copies import install as install_debug_copies
 from bot.rasa_empty_domain import install as install_empty_domain
 from bot.rasa_graph_runner import install as install_graph_runner
+from bot.rasa_nlg import NLG_TYPE, ProgrammeAnswers
 from bot.rasa_past_states import install as install_past_states
 from bot.rasa_replay import (
     KeyedTurn,
@@ -124,6 +125,15 @@ class ReportingEndpoint(EndpointConfig):
         except BaseException:  # refused, dropped, timed out, cancelled
             note_failure(_action_name(kwargs))
             raise
+
+
+def require_programme_answers(agent: Any) -> None:
+    """Refuse to answer when Rasa runs without the assistant's response
+    generator (`bot.rasa_nlg`): programme questions would get the domain's
+    placeholder. The endpoints file names it (`nlg: type: ...`)."""
+    nlg = getattr(getattr(agent, "processor", None), "nlg", None)
+    if nlg is not None and not isinstance(nlg, ProgrammeAnswers):
+        raise RuntimeError(f"Rasa's endpoints file must set nlg: type: {NLG_TYPE}")
 
 
 def install_reporting(agent: Any) -> None:
@@ -192,6 +202,7 @@ async def answer_turn(
     `message.output_channel` must be a `CollectingOutputChannel`; `agent` is
     Rasa's agent (`app.ctx.agent`), whose processor is made to report failed
     action calls and to replay complete turns."""
+    require_programme_answers(agent)
     install_reporting(agent)
     install_replay(agent)
     collector = message.output_channel

@@ -38,7 +38,7 @@ def main() -> None:
 
     from bot.rasa_answer_check import is_valid_answer
 
-    action = RemoteAction("action_answer_faq", None)
+    action = RemoteAction("validate_eligibility_form", None)
     schema = action.action_response_format_spec()
     cls = validator_for(schema)
     built_once = cls(schema)

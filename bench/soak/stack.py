@@ -223,6 +223,12 @@ def tracker_store_type() -> str:
     return str(_repository_endpoints()["tracker_store"]["type"])
 
 
+def nlg_type() -> str:
+    """The response generator's `type` in the repository's endpoints.yml (the
+    programme answers are rendered by it)."""
+    return str(_repository_endpoints()["nlg"]["type"])
+
+
 def action_endpoint_options() -> list[str]:
     """The action endpoint's settings but its URL in the repository's
     endpoints.yml, as YAML lines under `action_endpoint:` (the runs call the
@@ -233,8 +239,9 @@ def action_endpoint_options() -> list[str]:
 
 
 def endpoints_yml(db_url: str, actions_port: int, redis_url: str, prefix: str) -> str:
-    """Rasa's endpoints for the run: actions, the SQL tracker store (PostgreSQL or a
-    SQLite file; the type endpoints.yml names) and, when `redis_url` is given,
+    """Rasa's endpoints for the run: actions, the response generator, the SQL
+    tracker store (PostgreSQL or a SQLite file; the types endpoints.yml names)
+    and, when `redis_url` is given,
     Redis locks."""
     from sqlalchemy.engine import make_url
 
@@ -243,6 +250,8 @@ def endpoints_yml(db_url: str, actions_port: int, redis_url: str, prefix: str) -
         "action_endpoint:",
         f'  url: "http://127.0.0.1:{actions_port}/webhook"',
         *action_endpoint_options(),
+        "nlg:",
+        f"  type: {nlg_type()}",
         "tracker_store:",
         f"  type: {tracker_store_type()}",
     ]

@@ -13,11 +13,14 @@ from sqlalchemy import delete, select
 from actions.fallback import ActionHandleFallback
 from actions.handoff import ActionHandoff
 from actions.services import Services, use_services
+from bot.clock import WIB
 from bot.db import Base
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.hours import AgentHours
 from bot.handoff.models import Ticket
 from bot.messages.models import Conversation
+from bot.policy.answers import call_center_text
+from bot.policy.programme import load_policy
 from tests.actions.conftest import build_tracker
 
 DAYTIME = datetime(2026, 11, 25, 3, 0)  # naive UTC: Wednesday 10.00 WIB
@@ -196,3 +199,36 @@ async def test_asking_for_the_call_center_number_gives_it_without_a_ticket(
     assert "Ketik PETUGAS" in message["text"] and "Posisimu" not in message["text"]
     assert tickets(action_sessions) == []
     sms_safe(message["text"])
+
+
+# --- outside the gateway: the call center of the policy ------------------------------
+
+
+async def test_handoff_without_a_conversation_gives_the_call_center(
+    chat_tracker, dispatcher, domain, use_policy, sms_safe
+) -> None:
+    use_policy("2021")
+    tracker = chat_tracker("sambungkan ke petugas", "request_human")
+
+    events = await ActionHandoff().run(dispatcher, tracker, domain)
+
+    assert events == []
+    (message,) = dispatcher.messages
+    assert message["text"].startswith(call_center_text(load_policy("2021")))
+    sms_safe(message["text"])
+
+
+@pytest.mark.parametrize(("hour", "closed"), [(10, False), (22, True), (6, True)])
+async def test_handoff_without_a_conversation_says_when_the_call_center_reopens(
+    chat_tracker, dispatcher, domain, use_policy, monkeypatch, hour, closed
+) -> None:
+    use_policy("2021")
+    now = datetime(2026, 11, 25, hour, 0, tzinfo=WIB)  # a Wednesday
+    monkeypatch.setattr("actions.handoff.now_wib", lambda: now)
+    tracker = chat_tracker("mau ngomong sama orang", "request_human")
+
+    await ActionHandoff().run(dispatcher, tracker, domain)
+
+    (message,) = dispatcher.messages
+    assert message["text"] == call_center_text(load_policy("2021"), now)
+    assert ("buka lagi" in message["text"]) is closed

@@ -6,7 +6,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.faq import ActionMediaReceived
+from actions.media import ActionMediaReceived
 from bot.policy.answers import media_text
 from bot.policy.programme import load_policy
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.launcher import RASA_ENV
+from bot.policy.programme import ENV_VAR as POLICY_VARIABLE
 from bot.secret_strength import secret_problem
 from bot.settings import SettingsError
 from tests.deploy.manifests import (
@@ -68,10 +69,12 @@ def test_gateway_listens_where_it_is_probed() -> None:
 
 
 def test_rasa_gets_exactly_the_variables_its_endpoints_use() -> None:
-    """Those of endpoints.yml, and Rasa's own settings as `make run-scaled` and
+    """Those of endpoints.yml, Rasa's own settings as `make run-scaled` and
     the soak give them (`bot.launcher.RASA_ENV`: Rasa's lock store reads
-    TICKET_LOCK_LIFETIME)."""
-    assert set(env_of("rasa")) == endpoint_variables(endpoints_yml()) | set(RASA_ENV)
+    TICKET_LOCK_LIFETIME), and the policy version of the answers it renders
+    (bot.rasa_nlg)."""
+    expected = endpoint_variables(endpoints_yml()) | set(RASA_ENV) | {POLICY_VARIABLE}
+    assert set(env_of("rasa")) == expected
     manifest = pod_spec(named(load_manifests(), "Deployment", "prakerja-rasa"))
     values = {
         item["name"]: item.get("value")
@@ -79,6 +82,11 @@ def test_rasa_gets_exactly_the_variables_its_endpoints_use() -> None:
         for item in container.get("env", [])
     }
     assert {name: values[name] for name in RASA_ENV} == RASA_ENV
+
+
+def test_rasa_and_the_action_server_answer_from_one_policy_version() -> None:
+    rasa, actions = env_of("rasa")[POLICY_VARIABLE], env_of("actions")[POLICY_VARIABLE]
+    assert rasa == actions
 
 
 def test_rasa_endpoints_are_shared_stores_for_several_pods() -> None:

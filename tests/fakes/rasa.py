@@ -64,7 +64,7 @@ class FakeRasa(BackgroundServer):
         self.jitter = 0.0
         self.incomplete: dict[str, int] = {}
         self.partial: list[dict[str, Any]] = []
-        self.failed_action = "action_answer_faq"
+        self.failed_action = "action_registration_status"
         self.on_incomplete: Callable[[], None] | None = None
         """Called as an incomplete turn is answered (e.g. to take the action
         server down with it)."""

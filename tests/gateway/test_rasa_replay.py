@@ -1,7 +1,7 @@
 """Rasa's gateway channel replays a turn repeated with the key of a complete turn.
 
 Rasa's own agent runs the trained model (in-memory tracker and lock stores); the
-action server is a small aiohttp server that numbers its FAQ answers, so a turn
+action server is a small aiohttp server that numbers its status answers, so a turn
 that runs again shows a new number where a replay repeats the first. The real
 processes are in `tests/integration/test_turn_replay.py`.
 """
@@ -25,6 +25,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.rasa_channel import GatewayInput, answer_turn
+from bot.rasa_nlg import NLG_TYPE
 from bot.rasa_replay import (
     COMPLETE,
     GatewayProcessor,
@@ -37,8 +38,9 @@ from tests.conftest import MODEL, require
 from tests.deploy.test_rasa_stores import redis_or_skip
 from tests.postgres import postgres_database
 
-FAQ = "kak sebenernya kartu prakerja ini program buat apaan sih"
-FAQ_ACTION = "action_answer_faq"
+STATUS = "/check_status"
+"""Answered by a custom action (programme questions are answered in Rasa)."""
+STATUS_ACTION = "action_registration_status"
 
 
 @dataclass
@@ -48,18 +50,19 @@ class FakeActions:
     url: str = ""
     calls: list[str] = field(default_factory=list)
     fail_next: int = 0
-    """How many FAQ calls to answer with HTTP 500."""
+    """How many status calls to answer with HTTP 500."""
     delay: float = 0.0
 
-    def faq_runs(self) -> int:
-        """How many times the FAQ action ran."""
-        return self.calls.count(FAQ_ACTION)
+    def status_runs(self) -> int:
+        """How many times the status action ran."""
+        return self.calls.count(STATUS_ACTION)
 
 
 @pytest.fixture(scope="module")
 def agent() -> Iterator[Agent]:
     """The trained model in Rasa's own agent (loaded once: it takes seconds)."""
-    yield Agent.load(str(require(MODEL, "run `make train` first")))
+    model = str(require(MODEL, "run `make train` first"))
+    yield Agent.load(model, generator=EndpointConfig(type=NLG_TYPE))
 
 
 @pytest.fixture()
@@ -69,14 +72,14 @@ async def actions(agent: Agent) -> AsyncIterator[FakeActions]:
 
     async def run(request: web.Request) -> web.Response:
         name = (await request.json())["next_action"]
-        if name != FAQ_ACTION:
+        if name != STATUS_ACTION:
             return web.json_response({"events": [], "responses": []})
         await asyncio.sleep(state.delay)
         if state.fail_next > 0:
             state.fail_next -= 1
             return web.json_response({"error": "boom"}, status=500)
         state.calls.append(name)
-        text = f"Jawaban nomor {state.faq_runs()}"
+        text = f"Jawaban nomor {state.status_runs()}"
         return web.json_response({"events": [], "responses": [{"text": text}]})
 
     app = web.Application()
@@ -133,13 +136,13 @@ async def test_a_repeated_complete_turn_is_replayed_not_run(
     agent: Agent, actions: FakeActions
 ) -> None:
     sender = _sender()
-    first = await _post(agent, sender, FAQ, "101")
-    again = await _post(agent, sender, FAQ, "101")
+    first = await _post(agent, sender, STATUS, "101")
+    again = await _post(agent, sender, STATUS, "101")
     assert _texts(first) == ["Jawaban nomor 1"], first
     assert again["replies"] == first["replies"]
     assert (first["replayed"], again["replayed"]) == (False, True)
     assert again["complete"] is True
-    assert actions.faq_runs() == 1
+    assert actions.status_runs() == 1
     turns = await _keyed_turns(agent, sender, "101")
     assert len(turns) == 1
     assert turns[0].metadata[COMPLETE] is True
@@ -154,14 +157,14 @@ async def test_the_replay_repeats_buttons_and_the_next_key_runs(
     again = await _post(agent, sender, "halo", "201")
     assert again["replies"] == first["replies"]
     assert again["replayed"] is True
-    faq = await _post(agent, sender, FAQ, "202")
-    assert (_texts(faq), faq["replayed"]) == (["Jawaban nomor 1"], False)
+    status = await _post(agent, sender, STATUS, "202")
+    assert (_texts(status), status["replayed"]) == (["Jawaban nomor 1"], False)
     # A late copy of an older turn (a paused gateway process) is replayed too,
     # with its own replies, and leaves the tracker as it was.
     late = await _post(agent, sender, "halo", "201")
     assert late["replies"] == first["replies"]
     assert len(await _keyed_turns(agent, sender, "201")) == 1
-    assert actions.faq_runs() == 1
+    assert actions.status_runs() == 1
 
 
 async def test_a_turn_whose_action_failed_runs_again_whole(
@@ -169,16 +172,16 @@ async def test_a_turn_whose_action_failed_runs_again_whole(
 ) -> None:
     sender = _sender()
     actions.fail_next = 1
-    failed = await _post(agent, sender, FAQ, "301")
-    assert (failed["complete"], failed["failed_actions"]) == (False, [FAQ_ACTION])
-    retried = await _post(agent, sender, FAQ, "301")
+    failed = await _post(agent, sender, STATUS, "301")
+    assert (failed["complete"], failed["failed_actions"]) == (False, [STATUS_ACTION])
+    retried = await _post(agent, sender, STATUS, "301")
     assert (retried["complete"], retried["replayed"]) == (True, False)
     assert _texts(retried) == ["Jawaban nomor 1"]
-    again = await _post(agent, sender, FAQ, "301")
+    again = await _post(agent, sender, STATUS, "301")
     assert (again["replies"], again["replayed"]) == (retried["replies"], True)
     turns = await _keyed_turns(agent, sender, "301")
     assert [COMPLETE in turn.metadata for turn in turns] == [True]
-    assert actions.faq_runs() == 1
+    assert actions.status_runs() == 1
 
 
 async def test_a_failed_attempt_leaves_no_trace_in_the_tracker(
@@ -188,11 +191,11 @@ async def test_a_failed_attempt_leaves_no_trace_in_the_tracker(
     before the failed attempt: the same events as a turn that never failed."""
     clean, failing = _sender(), _sender()
     await _post(agent, clean, "halo", "401")
-    await _post(agent, clean, FAQ, "402")
+    await _post(agent, clean, STATUS, "402")
     await _post(agent, failing, "halo", "401")
     actions.fail_next = 1
-    assert (await _post(agent, failing, FAQ, "402"))["complete"] is False
-    assert (await _post(agent, failing, FAQ, "402"))["complete"] is True
+    assert (await _post(agent, failing, STATUS, "402"))["complete"] is False
+    assert (await _post(agent, failing, STATUS, "402"))["complete"] is True
 
     async def shape(sender: str) -> list[tuple[str, str | None]]:
         tracker = await agent.tracker_store.retrieve(sender)
@@ -211,11 +214,11 @@ async def test_two_copies_at_once_run_the_turn_once(
     sender = _sender()
     actions.delay = 0.3  # the second copy arrives while the first one runs
     one, two = await asyncio.gather(
-        _post(agent, sender, FAQ, "401"), _post(agent, sender, FAQ, "401")
+        _post(agent, sender, STATUS, "401"), _post(agent, sender, STATUS, "401")
     )
     assert one["replies"] == two["replies"]
     assert sorted([one["replayed"], two["replayed"]]) == [False, True]
-    assert actions.faq_runs() == 1
+    assert actions.status_runs() == 1
     assert len(await _keyed_turns(agent, sender, "401")) == 1
 
 
@@ -223,8 +226,8 @@ async def test_messages_without_a_key_run_every_time(
     agent: Agent, actions: FakeActions
 ) -> None:
     sender = _sender()
-    first = await _post(agent, sender, FAQ, None)
-    again = await _post(agent, sender, FAQ, None)
+    first = await _post(agent, sender, STATUS, None)
+    again = await _post(agent, sender, STATUS, None)
     assert (_texts(first), _texts(again)) == (["Jawaban nomor 1"], ["Jawaban nomor 2"])
     tracker = await agent.tracker_store.retrieve(sender)
     assert tracker is not None
@@ -265,7 +268,7 @@ async def test_two_rasa_servers_sharing_the_stores_run_a_copy_once(
         one, two = _server(agent, url, redis), _server(agent, url, redis)
         try:
             first, second = await asyncio.gather(
-                _post(one, sender, FAQ, "501"), _post(two, sender, FAQ, "501")
+                _post(one, sender, STATUS, "501"), _post(two, sender, STATUS, "501")
             )
             turns = await _keyed_turns(one, sender, "501")
         finally:
@@ -274,7 +277,7 @@ async def test_two_rasa_servers_sharing_the_stores_run_a_copy_once(
                 server.tracker_store.engine.dispose()
     assert first["replies"] == second["replies"]
     assert sorted([first["replayed"], second["replayed"]]) == [False, True]
-    assert actions.faq_runs() == 1
+    assert actions.status_runs() == 1
     assert len(turns) == 1 and turns[0].metadata[COMPLETE] is True
 
 

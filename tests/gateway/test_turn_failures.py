@@ -71,7 +71,8 @@ def test_a_turn_whose_actions_keep_failing_is_apologised_and_counted(
         health = client.get("/healthz").json()
     [row] = db.inbox()
     assert row.attempts == FAST.max_turn_attempts
-    assert row.last_error == "IncompleteTurnError: actions failed: action_answer_faq"
+    failed = "IncompleteTurnError: actions failed: action_registration_status"
+    assert row.last_error == failed
     assert sms.texts() == [APOLOGY] and is_gsm7(APOLOGY)
     assert health["incomplete_turns"] == FAST.max_turn_attempts
     assert health["failed_messages"] == 1

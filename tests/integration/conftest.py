@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak.stack import action_endpoint_options, tracker_store_type
+from bench.soak.stack import action_endpoint_options, nlg_type, tracker_store_type
 from tests.conftest import MODEL, ROOT, require
 
 BIN = Path(sys.executable).parent
@@ -200,6 +200,7 @@ def running_rasa_stack(
     endpoints.write_text(
         f'action_endpoint:\n  url: "{actions_url}/webhook"\n'
         + "".join(f"{line}\n" for line in action_endpoint_options())
+        + f"nlg:\n  type: {nlg_type()}\n"
         + tracker,
         encoding="utf-8",
     )

@@ -34,7 +34,8 @@ from tests.integration.test_e2e_channels import (
     wait_for,
 )
 
-FAQ_QUESTION = "kak sebenernya kartu prakerja ini program buat apaan sih"
+STATUS_QUESTION = "status pendaftaran saya sampai mana"
+"""Answered by a custom action, the gated one (programme questions are not)."""
 QUIET = 4.0
 """Seconds the person must hear nothing while the action server is down."""
 RECOVERY_WAIT = 100.0
@@ -47,9 +48,23 @@ def _answers(api: FakeTelegramApi) -> list[dict[str, Any]]:
     return [a for a in api.calls_to("sendMessage") if not is_notice(a["text"])]
 
 
+def shared_settings(work: Path) -> dict[str, str]:
+    """What the gateway and the action server share: the database the status
+    action finds the caller in, the pseudonym key, the gate."""
+    return {
+        "PRAKERJA_ENV": "test",
+        "PRAKERJA_VAR_DIR": str(work),
+        "DATABASE_URL": f"sqlite:///{work}/gateway.db",
+        "PSEUDONYM_KEY": "action-failure-test-key",
+        "SMTP_URL": "",
+        "NIK_VERIFIER_URL": "",
+        GATE_ENV: str(work / "gate"),
+    }
+
+
 @pytest.fixture()
 def gated_stack(tmp_path: Path) -> Iterator[tuple[RasaStack, Path, FakeTelegramApi]]:
-    """Rasa, an action server whose FAQ action waits at a gate, and the gateway
+    """Rasa, an action server whose status action waits at a gate, and the gateway
     with a fake Telegram Bot API (all three start at once)."""
     gate = tmp_path / "gate"
     gate.mkdir()
@@ -57,7 +72,7 @@ def gated_stack(tmp_path: Path) -> Iterator[tuple[RasaStack, Path, FakeTelegramA
         FakeTelegramApi() as api,
         running_rasa_stack(
             tmp_path,
-            {GATE_ENV: str(gate)},
+            shared_settings(tmp_path),
             actions_package="tests.integration.blocking_actions",
             gateway={
                 "TELEGRAM_TOKEN": DEFAULT_TOKEN,
@@ -75,12 +90,12 @@ def test_killing_the_action_server_mid_turn_retries_the_turn(
     stack, gate, api = gated_stack
     assert stack.actions is not None and stack.gateway_url is not None
     base = stack.gateway_url
-    assert post_update(base, text_update(1, FAQ_QUESTION)).status_code == 200
+    assert post_update(base, text_update(1, STATUS_QUESTION)).status_code == 200
     wait_for(lambda: (gate / "entered").exists(), "the action to start")
     os.kill(stack.actions.pid, signal.SIGKILL)
     stack.actions.wait(timeout=10)
 
-    time.sleep(QUIET)  # Rasa has answered the turn by now, without the FAQ
+    time.sleep(QUIET)  # Rasa has answered the turn by now, without the status
     assert api.calls_to("sendMessage") == [], "half a turn was sent"
 
     (gate / "release").touch()
@@ -89,7 +104,7 @@ def test_killing_the_action_server_mid_turn_retries_the_turn(
     stack.actions = start_actions(  # the stack stops it at exit
         tmp_path,
         port,
-        {**os.environ, GATE_ENV: str(gate)},
+        {**os.environ, **shared_settings(tmp_path)},
         "tests.integration.blocking_actions",
     )
     deadline = time.monotonic() + RECOVERY_WAIT
@@ -102,6 +117,6 @@ def test_killing_the_action_server_mid_turn_retries_the_turn(
     health = httpx.get(f"{base}/healthz", timeout=10).json()
     assert len(answers) == 1, [a["text"] for a in answers]
     assert str(answers[0]["chat_id"]) == str(CHAT_ID)
-    assert "Prakerja" in answers[0]["text"]
+    assert "HUBUNGKAN" in answers[0]["text"]  # an unlinked Telegram chat
     assert health["incomplete_turns"] >= 1, health
     assert health["failed_messages"] == 0, health

@@ -29,6 +29,7 @@ from bot.policy.programme import (
     load_policy,
 )
 from bot.policy.texts import policy_values
+from bot.rasa_nlg import RENDERED
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
 CHANNELS = (TELEGRAM, SMS)
@@ -57,11 +58,7 @@ def _longest(texts: list[str]) -> str:
 
 def _under(prefix: str, policy: Policy, **values: object) -> list[str]:
     """Every text under ``prefix`` rendered (its own fields from ``values``)."""
-    return [
-        say(key, policy, **values)
-        for key in entries()
-        if key.startswith(prefix)
-    ]
+    return [say(key, policy, **values) for key in entries() if key.startswith(prefix)]
 
 
 @lru_cache(maxsize=8)
@@ -194,7 +191,8 @@ def values_for(key: str, version: str, channel: str) -> dict[str, object]:
 
 @lru_cache(maxsize=1)
 def response_buttons() -> dict[str, tuple[Button, ...]]:
-    """The buttons domain.yml gives each response."""
+    """The buttons domain.yml gives each response (but those Rasa renders from
+    the policy, `bot.rasa_nlg.RENDERED`: tests/unit/test_rasa_nlg.py)."""
     domain = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))
     return {
         name: tuple(
@@ -202,6 +200,7 @@ def response_buttons() -> dict[str, tuple[Button, ...]]:
             for b in variants[0].get("buttons", ())
         )
         for name, variants in domain["responses"].items()
+        if name not in RENDERED
     }
 
 
@@ -267,9 +266,25 @@ def test_every_text_is_short_plain_and_asks_on_the_first_page(
 def test_the_walk_covers_every_kind_of_text() -> None:
     keys = set(entries())
     for section in (
-        "responses", "buttons", "intents", "eligibility", "call_center", "media",
-        "registration", "status", "join", "results", "verification", "validation",
-        "privacy", "handoff", "gateway", "sms", "telegram", "console", "mail",
+        "responses",
+        "buttons",
+        "intents",
+        "eligibility",
+        "call_center",
+        "media",
+        "registration",
+        "status",
+        "join",
+        "results",
+        "verification",
+        "validation",
+        "privacy",
+        "handoff",
+        "gateway",
+        "sms",
+        "telegram",
+        "console",
+        "mail",
     ):
         assert any(key.startswith(f"{section}.") for key in keys), section
     assert len(keys) > 300
@@ -283,8 +298,12 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert questions(
         "Halo. Setuju? Ketik YA untuk lanjut. Buka www.prakerja.go.id dulu.\n"
         "Berikutnya: tunggu. Lalu tulis masalahmu. Kalau mau, ketik STATUS."
-    ) == ["Setuju?", "Ketik YA untuk lanjut.", "Berikutnya: tunggu.",
-          "Kalau mau, ketik STATUS."]
+    ) == [
+        "Setuju?",
+        "Ketik YA untuk lanjut.",
+        "Berikutnya: tunggu.",
+        "Kalau mau, ketik STATUS.",
+    ]
     long_intro = "Kalimat panjang sekali untuk mengisi layar. " * 9
     [first], state = render_sms([Reply(text=long_intro + "Mau lanjut?")], {})
     assert "Mau lanjut?" not in first["text"] and state["pages"]
@@ -304,4 +323,3 @@ def test_domain_responses_are_the_catalogue(name: str) -> None:
 def test_every_catalogue_response_is_in_the_domain() -> None:
     names = {key.split(".", 1)[1] for key in entries() if key.startswith("responses.")}
     assert names == set(response_buttons())
-

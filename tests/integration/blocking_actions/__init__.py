@@ -1,9 +1,10 @@
-"""The project's actions, with `action_answer_faq` held at a gate the test controls.
+"""The project's actions, with `action_registration_status` held at a gate the
+test controls.
 
 Only the integration test of a turn interrupted mid-action loads this package
-(`rasa run actions --actions tests.integration.blocking_actions`). The FAQ action
-touches `<BLOCKING_ACTIONS_DIR>/entered`, then waits until `release` exists there,
-so the test can kill the action server while Rasa waits for the action.
+(`rasa run actions --actions tests.integration.blocking_actions`). The status
+action touches `<BLOCKING_ACTIONS_DIR>/entered`, then waits until `release`
+exists there, so the test can kill the action server while Rasa waits for it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions
-from actions.faq import ActionAnswerFaq
+from actions.registration import ActionRegistrationStatus
 
 for _module in pkgutil.iter_modules(actions.__path__):  # every other action
     importlib.import_module(f"actions.{_module.name}")
@@ -28,8 +29,8 @@ GATE_ENV = "BLOCKING_ACTIONS_DIR"
 HOLD_SECONDS = 120.0
 
 
-class GatedAnswerFaq(ActionAnswerFaq):
-    """The FAQ answer, run only once the test releases the gate."""
+class GatedRegistrationStatus(ActionRegistrationStatus):
+    """The status answer, run only once the test releases the gate."""
 
     async def run(
         self,

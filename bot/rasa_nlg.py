@@ -1,0 +1,76 @@
+"""Rasa's response generator for the assistant: programme answers rendered in
+Rasa itself, every other response from the domain as usual.
+
+A programme question (`FAQ_INTENTS`) is answered by the response
+`utter_answer_faq`, which this generator renders from the versioned policy
+(`bot.policy.answers.render_answer`, the sub-topic read from the message's text),
+so the most common turn needs no call to the action server: no request, no
+tracker sent as JSON, nothing to fail there. Rasa loads it from the endpoints
+file (`nlg: type: bot.rasa_nlg.ProgrammeAnswers`), its own way of plugging in a
+generator; `bot.rasa_channel` refuses to start without it, so a missing line
+cannot make the bot say the domain's placeholder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.policy.answers import FAQ_INTENTS, render_answer
+from bot.policy.programme import load_policy
+
+FAQ_RESPONSE = "utter_answer_faq"
+"""The response that answers a programme question."""
+RENDERED = frozenset({FAQ_RESPONSE})
+"""The responses rendered here: their text in domain.yml is never said."""
+NOT_UNDERSTOOD = "utter_please_rephrase"
+"""What the answer is when the latest message asked no programme question."""
+NLG_TYPE = f"{__name__}.ProgrammeAnswers"
+"""The `nlg` type of every endpoints file."""
+
+
+class ProgrammeAnswers(TemplatedNaturalLanguageGenerator):
+    """The domain's responses, and `utter_answer_faq` rendered from the policy."""
+
+    def __init__(
+        self,
+        endpoint_config: EndpointConfig | None = None,
+        domain: Domain | None = None,
+    ) -> None:
+        """Rasa's constructor for a generator named in the endpoints file."""
+        super().__init__((domain or Domain.empty()).responses)
+
+    async def generate(
+        self,
+        utter_action: str,
+        tracker: DialogueStateTracker,
+        output_channel: str,
+        **kwargs: Any,
+    ) -> dict[str, Any] | None:
+        """The response `utter_action` for this tracker."""
+        if utter_action != FAQ_RESPONSE:
+            return await super().generate(
+                utter_action, tracker, output_channel, **kwargs
+            )
+        answer = faq_answer(tracker)
+        if answer is None:
+            return await super().generate(
+                NOT_UNDERSTOOD, tracker, output_channel, **kwargs
+            )
+        return {"text": answer}
+
+
+def faq_answer(tracker: DialogueStateTracker) -> str | None:
+    """The answer to the latest message's programme question (None when its
+    intent is none)."""
+    message = tracker.latest_message
+    intent = (message.intent or {}).get("name") if message else None
+    if intent not in FAQ_INTENTS:
+        return None
+    return render_answer(
+        str(intent), load_policy(), (message.text or "") if message else ""
+    )

@@ -1,0 +1,153 @@
+"""The programme answers Rasa renders itself (`bot.rasa_nlg`): `utter_answer_faq`
+from the policy, every other response from the domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.channels.sms.gsm7 import is_gsm7
+from bot.policy.answers import FAQ_INTENTS
+from bot.policy.programme import ENV_VAR, format_rupiah, load_policy
+from bot.rasa_channel import require_programme_answers
+from bot.rasa_nlg import FAQ_RESPONSE, NLG_TYPE, ProgrammeAnswers
+
+DOMAIN = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+ANSWERS = ProgrammeAnswers(EndpointConfig(type=NLG_TYPE), DOMAIN)
+
+# A realistic question for every FAQ intent (the intent comes from the NLU).
+QUESTIONS = {
+    "ask_program_info": "prakerja itu program apaan sih",
+    "ask_eligibility": "siapa aja yg boleh daftar",
+    "ask_benefits": "dapet apa aja kalau lolos",
+    "ask_how_to_register": "gmn cara daftarnya kak",
+    "start_registration": "daftarin aku sekarang dong",
+    "check_status": "status pendaftaranku gimana",
+    "email_problem": "email verifikasi blm masuk",
+    "nik_problem": "nik saya tidak terdaftar katanya",
+    "photo_problem": "foto ktp gagal diupload",
+    "otp_problem": "kode otp ga masuk2",
+    "account_problem": "lupa password akun",
+    "ask_test": "tesnya kayak apa",
+    "ask_batch": "kapan gelombang berikutnya dibuka",
+    "ask_selection_result": "kenapa sy ga lolos",
+    "ask_training": "sertifikat pelatihan blm muncul",
+    "ask_incentive": "insentif belum cair min",
+    "ask_survey": "link survei ga muncul",
+    "report_scam": "ada yg nawarin joki bayar 100rb",
+}
+
+
+def test_every_faq_intent_has_a_question() -> None:
+    assert set(QUESTIONS) == set(FAQ_INTENTS)
+
+
+def test_every_faq_intent_is_declared_in_the_domain() -> None:
+    assert set(DOMAIN.intents) >= FAQ_INTENTS
+    assert FAQ_RESPONSE in DOMAIN.responses  # the action Rasa runs
+
+
+async def answer(text: str, intent: str, response: str = FAQ_RESPONSE) -> Any:
+    """What Rasa says for `response` after the user's `text` (`intent`)."""
+    tracker = DialogueStateTracker.from_events(
+        "nlg-test", [UserUttered(text, {"name": intent, "confidence": 0.9})]
+    )
+    return await ANSWERS.generate(response, tracker, "telegram")
+
+
+@pytest.mark.parametrize("intent", sorted(FAQ_INTENTS))
+async def test_every_faq_intent_gets_an_sms_safe_answer(intent: str) -> None:
+    message = await answer(QUESTIONS[intent], intent)
+
+    assert set(message) == {"text"}
+    assert message["text"].strip() and is_gsm7(message["text"]), message
+
+
+async def test_student_question_mentions_students() -> None:
+    message = await answer("mahasiswa boleh ikut?", "ask_eligibility")
+
+    assert "mahasiswa" in message["text"].lower()
+
+
+async def test_specific_question_differs_from_the_general_answer() -> None:
+    general = await answer("syaratnya apa aja", "ask_eligibility")
+    student = await answer("mahasiswa boleh ikut?", "ask_eligibility")
+
+    assert general["text"] != student["text"]
+
+
+async def test_benefit_amounts_follow_the_selected_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = load_policy()
+    newer = load_policy("2023")
+    assert default.benefits.total != newer.benefits.total
+
+    default_answer = (await answer("total manfaatnya dapet berapa", "ask_benefits"))[
+        "text"
+    ]
+    monkeypatch.setenv(ENV_VAR, "2023")
+    newer_answer = (await answer("total manfaatnya dapet berapa", "ask_benefits"))[
+        "text"
+    ]
+
+    assert format_rupiah(default.benefits.total) in default_answer
+    assert format_rupiah(default.benefits.training_balance) in default_answer
+    assert format_rupiah(newer.benefits.total) in newer_answer
+    assert format_rupiah(newer.benefits.training_balance) in newer_answer
+    assert format_rupiah(default.benefits.total) not in newer_answer
+    assert format_rupiah(newer.benefits.total) not in default_answer
+
+
+@pytest.mark.parametrize("intent", ["greet", "nlu_fallback", "check_eligibility"])
+async def test_non_faq_intent_asks_to_rephrase(intent: str) -> None:
+    message = await answer("hmm", intent)
+
+    rephrase = DOMAIN.responses["utter_please_rephrase"][0]["text"]
+    assert message["text"] == rephrase
+
+
+async def test_other_responses_come_from_the_domain() -> None:
+    message = await answer("halo", "greet", "utter_please_rephrase")
+
+    assert message["text"] == DOMAIN.responses["utter_please_rephrase"][0]["text"]
+
+
+class _Processor:
+    def __init__(self, nlg: Any) -> None:
+        self.nlg = nlg
+
+
+class _Agent:
+    def __init__(self, nlg: Any) -> None:
+        self.processor = _Processor(nlg)
+
+
+def test_the_gateway_channel_refuses_rasa_without_the_programme_answers() -> None:
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+
+    require_programme_answers(_Agent(ANSWERS))
+    with pytest.raises(RuntimeError, match=NLG_TYPE):
+        require_programme_answers(_Agent(TemplatedNaturalLanguageGenerator({})))
+
+
+def test_every_endpoints_file_names_the_programme_answers() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("endpoints.yml", "endpoints-scaled.yml"):
+        config = yaml.safe_load((root / name).read_text(encoding="utf-8"))
+        assert config["nlg"]["type"] == NLG_TYPE, name
+    k8s = yaml.safe_load_all((root / "deploy/k8s/config.yaml").read_text("utf-8"))
+    files = [
+        doc["data"]["endpoints.yml"]
+        for doc in k8s
+        if "endpoints.yml" in doc.get("data", {})
+    ]
+    assert files and all(yaml.safe_load(f)["nlg"]["type"] == NLG_TYPE for f in files)
