@@ -7,8 +7,9 @@ A programme question (`FAQ_INTENTS`) is answered by the response
 so the most common turn needs no call to the action server: no request, no
 tracker sent as JSON, nothing to fail there. Rasa loads it from the endpoints
 file (`nlg: type: bot.rasa_nlg.ProgrammeAnswers`), its own way of plugging in a
-generator; `bot.rasa_channel` refuses to start without it, so a missing line
-cannot make the bot say the domain's placeholder.
+generator; `bot.rasa_channel` refuses every turn without it (the gateway
+retries, then apologizes), so a missing line cannot make the bot say the
+domain's placeholder.
 """
 
 from __future__ import annotations
