@@ -263,29 +263,26 @@ async def _opening(
 
 
 def _opens(tracker: Tracker) -> bool:
-    """Whether this validation is the form's opening: Rasa's own activation
-    (no loop in the call's tracker yet), or the loop the rule's prediction
-    opened for this very message, with nothing asked yet."""
-    if tracker.active_loop_name != FORM:
-        return True
-    trigger = tracker.active_loop.get("trigger_message") or {}
-    latest = tracker.latest_message or {}
-    return tracker.get_slot("requested_slot") is None and trigger.get(
-        "message_id"
-    ) == latest.get("message_id")
+    """Whether this validation is the form's opening: Rasa opens the loop for
+    the message that triggered it (the loop's trigger is the latest message)
+    and calls the validator once in that turn. `requested_slot` may still name
+    an earlier question then (a session that expired mid-form, the link form
+    left for this one), so it tells nothing."""
+    trigger = (tracker.active_loop or {}).get("trigger_message") or {}
+    latest = (tracker.latest_message or {}).get("message_id")
+    return latest is not None and trigger.get("message_id") == latest
 
 
-def _forget(tracker: Tracker, cleared: List[EventType]) -> None:
-    """Cleared answers are gone from this call's tracker: not among the slots
-    to validate (the answers Rasa hands over at the end of the events)."""
-    names = {event["name"] for event in cleared}
-    tracker.slots.update(dict.fromkeys(names))
+def _keep_handed_over(tracker: Tracker, cleared: List[EventType]) -> None:
+    """At the opening Rasa hands the answers kept from before over again, at
+    the end of the events, as answers to validate. They were validated when
+    given (a consent kept as True is no text to read; an e-mail would be mailed
+    again), so none is validated again; the cleared ones are gone."""
+    tracker.slots.update(dict.fromkeys(event["name"] for event in cleared))
     kept = len(tracker.events)
     while kept and tracker.events[kept - 1].get("event") == "slot":
         kept -= 1
-    tracker.events = tracker.events[:kept] + [
-        event for event in tracker.events[kept:] if event.get("name") not in names
-    ]
+    tracker.events = tracker.events[:kept]
 
 
 class ValidateRegistrationForm(AnswersOnlyForm):
@@ -309,7 +306,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         opening: List[EventType] = []
         if _opens(tracker):
             opening = await _opening(dispatcher, tracker)
-            _forget(tracker, opening)
+            _keep_handed_over(tracker, opening)
         return [*opening, *await super().run(dispatcher, tracker, domain)]
 
     async def required_slots(

@@ -160,7 +160,8 @@ def stock_service(
     services: dict[str, Service], work: Path, model: Path, port: int, timings: Path
 ) -> Service:
     """Stock Rasa on our action server and database, with Rasa's own SQL tracker
-    store, on its REST channel."""
+    store, on its REST channel; its endpoints keep our response generator
+    (`bot.rasa_nlg`: the model's programme answers are its responses)."""
     import yaml
 
     rasa = services["rasa"]

@@ -179,31 +179,32 @@ def form_tracker(
 
 
 def opening_tracker(
-    sender_id: str, *, slots: dict[str, Any] | None = None, loop_open: bool = True
+    sender_id: str,
+    *,
+    slots: dict[str, Any] | None = None,
+    asked_before: str | None = None,
 ) -> Tracker:
-    """The tracker the registration form's validator gets when the form opens
-    on "daftar": nothing asked yet, the answers kept from before (`slots`).
-
-    loop_open: as the assistant's Rasa sends it, the loop already opened for
-    this message by the rule's prediction (its trigger is the latest message);
-    else as Rasa's own activation does, no loop yet and the kept answers handed
-    over again at the end as the ones to validate."""
+    """The tracker the registration form's validator gets when Rasa opens the
+    form on "daftar" (Rasa 3.6 `FormAction._activate_loop` and
+    `_temporary_tracker`): the loop already open, triggered by this message;
+    `requested_slot` as it was (`asked_before`: a question of an earlier form
+    or session); after the form's own action, the answers kept from before
+    (`slots`) handed over again as answers to validate."""
     kept = [SlotSet(name, value) for name, value in (slots or {}).items()]
     message = user_event("daftar", "start_registration")
-    message["parse_data"]["message_id"] = message["message_id"] = "m-daftar"
-    opened: list[EventDict] = [{"event": "active_loop", "name": FORM}]
+    message["parse_data"]["message_id"] = "m-daftar"
     history: list[EventDict] = [
         *kept,
+        SlotSet("requested_slot", asked_before),
         action_event("action_listen"),
         message,
-        *(opened if loop_open else []),
-        SlotSet("requested_slot", None),
+        {"event": "active_loop", "name": FORM},
+        SlotSet("requested_slot", asked_before),
         action_event(FORM),
-        *([] if loop_open else kept),
+        *kept,
     ]
-    tracker = build_tracker(history, active_loop=FORM if loop_open else None)
-    if loop_open:
-        tracker.active_loop["trigger_message"] = dict(message["parse_data"])
+    tracker = build_tracker(history, active_loop=FORM)
+    tracker.active_loop["trigger_message"] = dict(message["parse_data"])
     tracker.sender_id = sender_id
     return tracker
 

@@ -26,13 +26,9 @@ def tracker_with(entity: str, value: str) -> Tracker:
 )
 async def test_media_is_acknowledged(entity: str, kind: str) -> None:
     dispatcher = CollectingDispatcher()
-    events = await ActionMediaReceived().run(
-        dispatcher, tracker_with(entity, "x"), {}
-    )
+    events = await ActionMediaReceived().run(dispatcher, tracker_with(entity, "x"), {})
     assert events == []
-    assert [m["text"] for m in dispatcher.messages] == [
-        media_text(kind, load_policy())
-    ]
+    assert [m["text"] for m in dispatcher.messages] == [media_text(kind, load_policy())]
 
 
 def test_photo_text_names_the_policy_limits() -> None:

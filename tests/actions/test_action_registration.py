@@ -1007,27 +1007,34 @@ async def test_a_nik_problem_shows_the_failure_reason(
     )
 
 
+ASKED_BEFORE = [None, "reg_email", "link_nik"]
+"""`requested_slot` as the form opens: nothing, a question of a session that
+expired mid-form (slots carry over), the link form's."""
+
+
 async def open_form(
     alias: str,
     domain: DomainDict,
     slots: dict[str, Any] | None = None,
-    loop_open: bool = True,
+    asked_before: str | None = None,
 ) -> tuple[list[EventDict], CollectingDispatcher]:
     """The validator's call when the registration form opens: (events, what
-    was said); `loop_open`: see `opening_tracker`."""
+    was said); `asked_before`: see `opening_tracker`."""
     dispatcher = CollectingDispatcher()
-    tracker = opening_tracker(alias, slots=slots, loop_open=loop_open)
+    tracker = opening_tracker(alias, slots=slots, asked_before=asked_before)
     return await ValidateRegistrationForm().run(dispatcher, tracker, domain), dispatcher
 
 
-@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
+@pytest.mark.parametrize("asked_before", ASKED_BEFORE)
 async def test_a_correctable_registration_is_typed_again(
-    registry: Registry, sms: str, domain: DomainDict, loop_open: bool
+    registry: Registry, sms: str, domain: DomainDict, asked_before: str | None
 ) -> None:
     applicant_id = registry.register(sms)
     registry.nik_checked(applicant_id, "data_mismatch")
 
-    events, dispatcher = await open_form(sms, domain, ALL_ANSWERS, loop_open=loop_open)
+    events, dispatcher = await open_form(
+        sms, domain, ALL_ANSWERS, asked_before=asked_before
+    )
 
     slots = slots_of(events)
     assert all(slots[name] is None for name in ("reg_name", "reg_nik", "reg_kk"))
@@ -1037,40 +1044,43 @@ async def test_a_correctable_registration_is_typed_again(
     assert len(texts(dispatcher)) == 1 and "perbaiki" in texts(dispatcher)[0]
 
 
-@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
+@pytest.mark.parametrize("asked_before", ASKED_BEFORE)
 async def test_a_new_person_is_asked_for_consent_first(
-    sms: str, domain: DomainDict, loop_open: bool
+    sms: str, domain: DomainDict, asked_before: str | None
 ) -> None:
-    events, dispatcher = await open_form(sms, domain, loop_open=loop_open)
+    events, dispatcher = await open_form(sms, domain, asked_before=asked_before)
 
     assert slots_of(events) == {"requested_slot": "reg_consent"}
     assert dispatcher.messages == []  # the consent question itself opens it
 
 
-@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
+@pytest.mark.parametrize("asked_before", ASKED_BEFORE)
 async def test_with_consent_given_opening_says_what_happens(
-    registry: Registry, sms: str, domain: DomainDict, loop_open: bool
+    registry: Registry, sms: str, domain: DomainDict, asked_before: str | None
 ) -> None:
     registry.desk.give_consent(registry.caller(sms))
 
-    events, dispatcher = await open_form(sms, domain, loop_open=loop_open)
+    events, dispatcher = await open_form(sms, domain, asked_before=asked_before)
 
     assert slots_of(events) == {"requested_slot": "reg_name"}
     assert texts(dispatcher) == [say("registration.start")]
 
 
-@pytest.mark.parametrize("loop_open", [True, False], ids=["rule", "activation"])
+@pytest.mark.parametrize("asked_before", ASKED_BEFORE)
 async def test_an_unfinished_registration_is_resumed(
-    registry: Registry, sms: str, domain: DomainDict, loop_open: bool
+    registry: Registry, sms: str, domain: DomainDict, asked_before: str | None
 ) -> None:
     registry.desk.give_consent(registry.caller(sms))
+    kept = {"reg_consent": True, "reg_name": NAME, "reg_email": EMAIL}
 
-    events, dispatcher = await open_form(
-        sms, domain, {"reg_consent": True, "reg_name": NAME}, loop_open=loop_open
-    )
+    events, dispatcher = await open_form(sms, domain, kept, asked_before=asked_before)
 
-    assert slots_of(events)["requested_slot"] == "reg_email"
-    assert dispatcher.messages[0]["response"] == "utter_registration_continue"
+    assert slots_of(events) == {"requested_slot": "reg_email_code"}
+    # The kept answers are not validated again: no consent question, no mail.
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_registration_continue"
+    ]
+    assert registry.mailer.sent == []
 
 
 async def test_a_registered_person_opening_the_form_is_not_asked_again(

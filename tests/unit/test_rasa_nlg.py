@@ -113,10 +113,13 @@ async def test_non_faq_intent_asks_to_rephrase(intent: str) -> None:
     assert message["text"] == rephrase
 
 
-async def test_other_responses_come_from_the_domain() -> None:
-    message = await answer("halo", "greet", "utter_please_rephrase")
+@pytest.mark.parametrize("intent", ["greet", "ask_eligibility"])
+async def test_other_responses_come_from_the_domain(intent: str) -> None:
+    """Whatever the message asked, only utter_answer_faq is rendered here."""
+    message = await answer("halo", intent, "utter_greet")
 
-    assert message["text"] == DOMAIN.responses["utter_please_rephrase"][0]["text"]
+    assert message["text"] == DOMAIN.responses["utter_greet"][0]["text"]
+    assert message.get("buttons") == DOMAIN.responses["utter_greet"][0]["buttons"]
 
 
 class _Processor:
