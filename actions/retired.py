@@ -14,8 +14,7 @@ from typing import Any, Dict, List
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.policy.answers import FAQ_INTENTS, render_answer
-from bot.policy.programme import load_policy
+from bot.policy.answers import faq_answer
 
 
 class ActionAnswerFaq(Action):
@@ -31,11 +30,11 @@ class ActionAnswerFaq(Action):
         domain: Dict[str, Any],
     ) -> List[Dict[str, Any]]:
         intent = tracker.get_intent_of_latest_message(skip_fallback_intent=False)
-        if intent not in FAQ_INTENTS:
+        answer = faq_answer(intent, tracker.latest_message.get("text") or "")
+        if answer is None:
             dispatcher.utter_message(response="utter_please_rephrase")
-            return []
-        text = tracker.latest_message.get("text") or ""
-        dispatcher.utter_message(text=render_answer(intent, load_policy(), text))
+        else:
+            dispatcher.utter_message(text=answer)
         return []
 
 

@@ -21,8 +21,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.policy.answers import FAQ_INTENTS, render_answer
-from bot.policy.programme import load_policy
+from bot.policy.answers import faq_answer
 
 FAQ_RESPONSE = "utter_answer_faq"
 """The response that answers a programme question."""
@@ -57,21 +56,11 @@ class ProgrammeAnswers(TemplatedNaturalLanguageGenerator):
             return await super().generate(
                 utter_action, tracker, output_channel, **kwargs
             )
-        answer = faq_answer(tracker)
+        message = tracker.latest_message
+        intent = (message.intent or {}).get("name") if message else None
+        answer = faq_answer(intent, (message.text or "") if message else "")
         if answer is None:
             return await super().generate(
                 NOT_UNDERSTOOD, tracker, output_channel, **kwargs
             )
         return {"text": answer}
-
-
-def faq_answer(tracker: DialogueStateTracker) -> str | None:
-    """The answer to the latest message's programme question (None when its
-    intent is none)."""
-    message = tracker.latest_message
-    intent = (message.intent or {}).get("name") if message else None
-    if intent not in FAQ_INTENTS:
-        return None
-    return render_answer(
-        str(intent), load_policy(), (message.text or "") if message else ""
-    )

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bot.policy.programme import DAYS_ID, WIB, CallCenter, Policy
+from bot.policy.programme import DAYS_ID, WIB, CallCenter, Policy, load_policy
 from bot.policy.texts import TEXTS_PATH, load_texts, render_text, section
 
 FAQ_INTENTS: frozenset[str] = frozenset(
@@ -115,6 +115,14 @@ def render_answer(
     topic = detect_topic(intent, text, path)
     template = entry["topics"][topic]["answer"] if topic else entry["general"]
     return render_text(template, policy, path=path)
+
+
+def faq_answer(intent: str | None, text: str) -> str | None:
+    """The answer to a programme question `intent` asked as `text`, from the
+    policy in force (None when `intent` is no programme question)."""
+    if intent not in FAQ_INTENTS:
+        return None
+    return render_answer(intent, load_policy(), text)
 
 
 def next_opening(call_center: CallCenter, now: datetime) -> datetime | None:
