@@ -37,6 +37,9 @@ connection for each action call, so when Rasa's event loop is busy for more than
 5 s between connecting and writing the request, the call failed with "Cannot
 write to closing transport" and the whole turn was run again (measured with
 `make bench-e2e` on a loaded machine, docs/benchmarks.md)."""
+RASA_READY_PATH = "/webhooks/gateway/"
+"""Rasa is ready once its gateway channel answers 200 here: the model loaded and
+the programme answers rendered (`bot.rasa_channel`); before that, 503 and why."""
 RASA_ENV = {"TICKET_LOCK_LIFETIME": "15"}
 """Rasa's conversation lock (RedisLockStore, with several Rasa servers) lasts 15 s,
 not Rasa's 60: a Rasa killed mid-turn leaves its locks in Redis, and the
@@ -73,7 +76,7 @@ def services(model: Path, bin_dir: Path) -> list[Service]:
                 "--model", str(model), "--endpoints", "endpoints.yml",
                 "--credentials", "credentials.yml",
             ],
-            "http://127.0.0.1:5005/",
+            f"http://127.0.0.1:5005{RASA_READY_PATH}",
         ),
         Service(
             "gateway",

@@ -127,13 +127,44 @@ class ReportingEndpoint(EndpointConfig):
             raise
 
 
+WRONG_GENERATOR = f"Rasa's endpoints file must set nlg: type: {NLG_TYPE}"
+
+
 def require_programme_answers(agent: Any) -> None:
     """Refuse to answer when Rasa runs without the assistant's response
     generator (`bot.rasa_nlg`): programme questions would get the domain's
     placeholder. The endpoints file names it (`nlg: type: ...`)."""
     nlg = getattr(getattr(agent, "processor", None), "nlg", None)
     if nlg is not None and not isinstance(nlg, ProgrammeAnswers):
-        raise RuntimeError(f"Rasa's endpoints file must set nlg: type: {NLG_TYPE}")
+        raise RuntimeError(WRONG_GENERATOR)
+
+
+def unready_reason(agent: Any) -> str | None:
+    """Why this Rasa server cannot answer the gateway yet, or None when it can:
+    its model is loaded and it renders the programme answers."""
+    processor = getattr(agent, "processor", None)
+    if processor is None:
+        return "no model loaded"
+    if not isinstance(getattr(processor, "nlg", None), ProgrammeAnswers):
+        return WRONG_GENERATOR
+    return None
+
+
+async def ready(request: Request) -> HTTPResponse:
+    """Readiness (`GET /webhooks/gateway/`): 503 and the reason until this
+    server can answer the gateway."""
+    reason = unready_reason(getattr(request.app.ctx, "agent", None))
+    if reason is not None:
+        return response.json({"status": "unready", "reason": reason}, 503)
+    return response.json({"status": "ok"})
+
+
+async def report_unready(app: Any, *_: Any) -> None:
+    """Say at start, as an error, what keeps this server from answering (the
+    readiness route says it too, `GET /webhooks/gateway/`)."""
+    reason = unready_reason(getattr(app.ctx, "agent", None))
+    if reason is not None:
+        log.error("Rasa cannot answer the gateway: %s", reason)
 
 
 def install_reporting(agent: Any) -> None:
@@ -225,7 +256,9 @@ class GatewayInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        """The webhook: one turn per request, replies and completeness. Also
+        """The webhook: one turn per request, replies and completeness; its
+        readiness (`GET /webhooks/gateway/`: 503 and the reason until the model
+        is loaded and the programme answers are rendered here). Also
         cuts Rasa's own overheads for every channel of this server: action
         answers checked by a validator built once (`bot.rasa_answer_check`),
         the model's graph run in a cached order (`bot.rasa_graph_runner`),
@@ -262,9 +295,9 @@ class GatewayInput(InputChannel):
         async def close_connections(*_: Any) -> None:
             await close_kept_sessions()
 
-        @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        hook.listener("after_server_start")(report_unready)
+
+        hook.route("/", methods=["GET"])(ready)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

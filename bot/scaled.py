@@ -23,6 +23,7 @@ from bot.launcher import (
     ACTIONS_ENV,
     LOOPBACK,
     RASA_ENV,
+    RASA_READY_PATH,
     Service,
     seed_database,
     supervise,
@@ -113,7 +114,7 @@ def scaled_services(
             [rasa_bin, "run", "--interface", LOOPBACK, "--port", str(port),
              "--model", str(model), "--endpoints", ENDPOINTS,
              "--credentials", "credentials.yml"],
-            f"http://{LOOPBACK}:{port}/",
+            f"http://{LOOPBACK}:{port}{RASA_READY_PATH}",
             {**stores, **RASA_ENV, "SCALED_ACTIONS_URL": actions},
         ))  # fmt: skip
     for i in range(layout.gateways):

@@ -39,6 +39,7 @@ from bench.soak.stack import (
     make_services,
     seed,
 )
+from bot.launcher import RASA_READY_PATH
 
 RESULTS = ROOT / "results" / "bench"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -247,7 +248,7 @@ def run_combination(
             os.kill(rasa_pid, signal.SIGUSR2)
             whole["profile"] = hot_spots(profile, whole["messages"])
         print(f"  {_line(whole)}\n  our Rasa, REST channel", flush=True)
-        rasa_url = services["rasa"].ready_url.rsplit("/", 1)[0]
+        rasa_url = services["rasa"].ready_url.removesuffix(RASA_READY_PATH)
         ours = meters.measure(lambda: asyncio.run(drive.through_rest(
             rasa_url, "ours", people, args.timeout, args.in_flight)))  # fmt: skip
         print(f"  {_line(ours)}", flush=True)

@@ -28,7 +28,7 @@ from bench.gateway import (
     free_port,
 )
 from bench.soak.people import Person
-from bot.launcher import ACTIONS_ENV, RASA_ENV
+from bot.launcher import ACTIONS_ENV, RASA_ENV, RASA_READY_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -359,7 +359,7 @@ def make_services(
             [*(rasa or [str(BIN / "rasa")]), "run", "--enable-api", "--interface",
              "127.0.0.1", "--port", str(rasa_port),
              "--model", str(model), "--endpoints", str(endpoints)],
-            {**shared, **RASA_ENV}, f"http://127.0.0.1:{rasa_port}/status",
+            {**shared, **RASA_ENV}, f"http://127.0.0.1:{rasa_port}{RASA_READY_PATH}",
             work / f"{name}.log",
         )  # fmt: skip
     for number, gateway_port in enumerate(gateway_ports, start=1):

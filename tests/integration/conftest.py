@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.soak.stack import action_endpoint_options, nlg_type, tracker_store_type
+from bot.launcher import RASA_READY_PATH
 from tests.conftest import MODEL, ROOT, require
 
 BIN = Path(sys.executable).parent
@@ -223,7 +224,7 @@ def running_rasa_stack(
                 + ["--model", str(model), "--endpoints", str(endpoints)],
                 env,
                 work / "rasa.log",
-                f"{rasa_url}/status",
+                f"{rasa_url}{RASA_READY_PATH}",
             )
         )
         if prepare is not None:

@@ -3,7 +3,10 @@ from the policy, every other response from the domain."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +18,12 @@ from rasa.utils.endpoints import EndpointConfig
 from bot.channels.sms.gsm7 import is_gsm7
 from bot.policy.answers import FAQ_INTENTS
 from bot.policy.programme import ENV_VAR, format_rupiah, load_policy
-from bot.rasa_channel import require_programme_answers
+from bot.rasa_channel import (
+    WRONG_GENERATOR,
+    ready,
+    report_unready,
+    require_programme_answers,
+)
 from bot.rasa_nlg import FAQ_RESPONSE, NLG_TYPE, ProgrammeAnswers
 
 DOMAIN = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
@@ -132,12 +140,70 @@ class _Agent:
         self.processor = _Processor(nlg)
 
 
+class _LoadingAgent:
+    processor = None
+
+
+class _App:
+    def __init__(self, agent: Any) -> None:
+        self.ctx = SimpleNamespace(agent=agent)
+
+
+class _Request:
+    def __init__(self, agent: Any) -> None:
+        self.app = _App(agent)
+
+
 def test_the_gateway_channel_refuses_rasa_without_the_programme_answers() -> None:
     from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 
     require_programme_answers(_Agent(ANSWERS))
     with pytest.raises(RuntimeError, match=NLG_TYPE):
         require_programme_answers(_Agent(TemplatedNaturalLanguageGenerator({})))
+
+
+async def test_rasa_is_ready_for_the_gateway_with_its_model_and_answers() -> None:
+    answer = await ready(_Request(_Agent(ANSWERS)))  # type: ignore[arg-type]
+
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("agent", "reason"),
+    [
+        (None, "no model loaded"),
+        (_LoadingAgent(), "no model loaded"),
+        ("default", WRONG_GENERATOR),
+    ],
+    ids=["no agent yet", "model loading", "domain's responses only"],
+)
+async def test_rasa_is_not_ready_for_the_gateway_and_says_why(
+    agent: Any, reason: str
+) -> None:
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+
+    if agent == "default":
+        agent = _Agent(TemplatedNaturalLanguageGenerator(DOMAIN.responses))
+    answer = await ready(_Request(agent))  # type: ignore[arg-type]
+
+    assert answer.status == 503
+    assert json.loads(answer.body) == {"status": "unready", "reason": reason}
+
+
+async def test_rasa_started_without_the_answers_says_so_in_its_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+
+    with caplog.at_level(logging.ERROR, logger="bot.rasa_channel"):
+        await report_unready(_App(_Agent(ANSWERS)))
+        assert not caplog.records
+        await report_unready(_App(_Agent(TemplatedNaturalLanguageGenerator({}))))
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Rasa cannot answer the gateway: {WRONG_GENERATOR}"
+    ]
 
 
 def test_every_endpoints_file_names_the_programme_answers() -> None:
