@@ -78,6 +78,7 @@ from bot.rasa_replay import (
     keyed_turn,
 )
 from bot.rasa_rule_keys import install as install_rule_keys
+from bot.rasa_session_resume import install as install_session_resume
 from bot.rasa_slot_copy import install as install_slot_copy
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,9 @@ class GatewayInput(InputChannel):
         (`bot.rasa_rule_keys`), requests to the action server sent with their
         headers and body in one write (`bot.http_writes`), and the started
         server's objects (the model's included) left out of garbage
-        collections (`bot.gc_freeze`)."""
+        collections (`bot.gc_freeze`). And a change to Rasa's behaviour: a
+        form left open when a session expired is open again in the next
+        (`bot.rasa_session_resume`)."""
         install_answer_check()
         install_graph_runner()
         install_slot_copy()
@@ -285,6 +288,7 @@ class GatewayInput(InputChannel):
         install_debug_copies()
         install_empty_domain()
         install_rule_keys()
+        install_session_resume()
         install_headers_with_body()
         hook = Blueprint("prakerja_gateway_webhook", __name__)
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,22 @@ class RasaStack:
     """The gateway's base URL, when `running_rasa_stack` started one."""
     work: Path | None = None
     """Where the processes' logs are (rasa.log, actions.log, gateway.log)."""
+    rasa: Starting | None = None
+    """Rasa's process as started (`restart_rasa` replaces it)."""
+
+    def restart_rasa(self, while_stopped: Callable[[], None] | None = None) -> None:
+        """Stop Rasa (SIGTERM), run `while_stopped`, and start Rasa again with
+        the same command, port and settings; returns once it is ready. What it
+        kept in memory (the trackers of the turns before) is gone; its tracker
+        store is not."""
+        assert self.rasa is not None, "this stack did not start Rasa"
+        stop(self.rasa.proc)
+        if while_stopped is not None:
+            while_stopped()
+        self.rasa = spawn(
+            self.rasa.args, self.rasa.env, self.rasa.log, self.rasa.ready_url
+        )
+        wait_all([self.rasa])
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,8 @@ class Starting:
     proc: subprocess.Popen[bytes]
     ready_url: str
     log: Path
+    args: list[str] = field(default_factory=list)
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def spawn(
@@ -94,7 +112,7 @@ def spawn(
         proc = subprocess.Popen(
             args, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT
         )
-    return Starting(proc, ready_url, log)
+    return Starting(proc, ready_url, log, args, env)
 
 
 def wait_all(starting: list[Starting]) -> None:
@@ -218,15 +236,14 @@ def running_rasa_stack(
         actions = spawn_actions(work, actions_port, env, actions_package)
         starting.append(actions)
         stack.actions = actions.proc
-        starting.append(
-            spawn(
-                [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port)]
-                + ["--model", str(model), "--endpoints", str(endpoints)],
-                env,
-                work / "rasa.log",
-                f"{rasa_url}{RASA_READY_PATH}",
-            )
+        stack.rasa = spawn(
+            [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port)]
+            + ["--model", str(model), "--endpoints", str(endpoints)],
+            env,
+            work / "rasa.log",
+            f"{rasa_url}{RASA_READY_PATH}",
         )
+        starting.append(stack.rasa)
         if prepare is not None:
             prepare()
         if gateway is not None:
@@ -244,10 +261,12 @@ def running_rasa_stack(
         wait_all(starting)
         yield stack
     finally:
-        # and the action server the stack has now (a test may have replaced it)
+        # and the action server and Rasa the stack has now (a test may have
+        # replaced them)
         stop(
             *(one.proc for one in starting),
             *([stack.actions] if stack.actions is not None else []),
+            *([stack.rasa.proc] if stack.rasa is not None else []),
         )
 
 

@@ -77,6 +77,7 @@ class RegistrationSite:
     open_batch: int
     work: Path
     tracker_db: Path | None = None  # Rasa's SQL tracker store (None: in memory)
+    stack: RasaStack | None = None
 
 
 def seed_database(env: dict[str, str]) -> None:
@@ -162,6 +163,7 @@ def running_sms_site(
             open_batch_number(database_url),
             work,
             tracker_db,
+            stack,
         )
         yield site, stack
 
@@ -288,6 +290,58 @@ def emailed_code(outbox: Path, to: str) -> str:
     raise AssertionError(f"no e-mail to {to} in {outbox} within {WAIT:g} s")
 
 
+def away_for_hours(site: RegistrationSite, hours: int) -> None:
+    """The person went away: every event in Rasa's tracker store made `hours`
+    older (its column and its JSON), with Rasa stopped meanwhile so that it
+    forgets the trackers it kept; Rasa's session expiry (domain.yml) then
+    starts a new session at the next message."""
+    assert site.tracker_db is not None and site.stack is not None
+    tracker_db = site.tracker_db
+
+    def age_events() -> None:
+        engine = make_engine(f"sqlite:///{tracker_db}")
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "UPDATE events SET timestamp = timestamp - :s, data = "
+                        "json_set(data, '$.timestamp', "
+                        "json_extract(data, '$.timestamp') - :s)"
+                    ),
+                    {"s": hours * 3600},
+                )
+        finally:
+            engine.dispose()
+
+    site.stack.restart_rasa(while_stopped=age_events)
+
+
+def sessions_started(site: RegistrationSite) -> int:
+    """How many sessions Rasa's tracker store holds (every conversation's)."""
+    assert site.tracker_db is not None
+    engine = make_engine(f"sqlite:///{site.tracker_db}")
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM events WHERE type_name = :t"),
+                    {"t": "session_started"},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def mails_to(outbox: Path, to: str) -> int:
+    """How many e-mails the outbox holds for `to`."""
+    count = 0
+    for path in outbox.glob("*.eml"):
+        with path.open("rb") as file:
+            if BytesParser(policy=policy.default).parse(file)["To"] == to:
+                count += 1
+    return count
+
+
 def check_registry(site: RegistrationSite) -> None:
     """One applicant with the sender's phone, its steps, and the batch count."""
     engine = make_engine(site.database_url)
@@ -403,8 +457,13 @@ def test_register_over_sms_and_join_a_batch(
         transcript.say(PHONE, NAME, "email", "the e-mail question")
         transcript.say(PHONE, EMAIL, "Kode 6 angka", "the code question")
         code = emailed_code(site.outbox, EMAIL)
+        # The code came late: back two hours later (a new Rasa session), the
+        # person types it, and the registration goes on where it was.
+        away_for_hours(site, 2)
         verified = transcript.say(PHONE, code, "NIK", "the NIK question")
         assert "terverifikasi" in verified
+        assert sessions_started(site) == 2, "no new session after two hours"
+        assert mails_to(site.outbox, EMAIL) == 1, "the code mailed again"
         transcript.say(PHONE, NIK, "Kartu Keluarga", "the KK question")
         transcript.say(PHONE, KK, "tanggal lahir", "the birth date question")
         submitted = transcript.send(PHONE, BIRTH_DATE)
