@@ -4,13 +4,13 @@ After `session_expiration_time` (60 minutes, domain.yml) without a message,
 Rasa starts a new session at the next one: its `action_session_start` carries
 the slots over (`carry_over_slots_to_new_session`), but not the active loop.
 Someone who typed their e-mail, went away and came back two hours later with
-the code (in April 2020 the codes came late) got the code read outside the
-registration: "Jangan kirim NIK, KK atau data pribadi lain", their
-registration silently paused. Here the new session also opens again the loop
-that was active (`ActiveLoop`, with the requested slot carried over as
-before), so the message is the answer to the question the person was asked,
-as it would have been before the session expired; asked something else, the
-form answers it and asks again, as within a session.
+the code got it read outside the registration ("Terima kasih. Jangan kirim
+NIK, KK atau data pribadi lain..."), the registration silently paused. Here
+the new session also opens again the loop that was active (`ActiveLoop`, the
+requested slot carried over as before), so the message is the answer to the
+question the person was asked, as it would have been within the session:
+that code is told expired with "Ketik ULANG untuk kode baru", a question is
+answered and the form's question asked again.
 
 Why here and not as a custom `action_session_start` on the action server
 (Rasa's documented way): that would be a round trip to the action server for

@@ -18,6 +18,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -42,6 +43,7 @@ from bot.registry.models import (
     Applicant,
     Batch,
     ChannelIdentity,
+    EmailCode,
     RegistrationStep,
 )
 from tests.conftest import ROOT
@@ -293,10 +295,19 @@ def emailed_code(outbox: Path, to: str) -> str:
 def away_for_hours(site: RegistrationSite, hours: int) -> None:
     """The person went away: every event in Rasa's tracker store made `hours`
     older (its column and its JSON), with Rasa stopped meanwhile so that it
-    forgets the trackers it kept; Rasa's session expiry (domain.yml) then
-    starts a new session at the next message."""
+    forgets the trackers it kept, and every e-mail code as much older. Rasa's
+    session expiry (domain.yml) then starts a new session at the next message,
+    and the codes have expired."""
     assert site.tracker_db is not None and site.stack is not None
     tracker_db = site.tracker_db
+    engine = make_engine(site.database_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            for code in session.scalars(select(EmailCode)):
+                code.created_at -= timedelta(hours=hours)
+                code.expires_at -= timedelta(hours=hours)
+    finally:
+        engine.dispose()
 
     def age_events() -> None:
         engine = make_engine(f"sqlite:///{tracker_db}")
@@ -457,13 +468,18 @@ def test_register_over_sms_and_join_a_batch(
         transcript.say(PHONE, NAME, "email", "the e-mail question")
         transcript.say(PHONE, EMAIL, "Kode 6 angka", "the code question")
         code = emailed_code(site.outbox, EMAIL)
-        # The code came late: back two hours later (a new Rasa session), the
-        # person types it, and the registration goes on where it was.
+        # Back two hours later with the code: a new Rasa session, the code
+        # expired, and the registration goes on where it was (not the "do not
+        # send personal data" of a message out of any form).
         away_for_hours(site, 2)
+        transcript.say(PHONE, code, "tidak berlaku", "the code expired")
+        assert sessions_started(site) == 2, "no new session after two hours"
+        assert mails_to(site.outbox, EMAIL) == 1, "a code mailed unasked"
+        transcript.say(PHONE, "ulang", "Kode 6 angka", "a new code mailed")
+        assert mails_to(site.outbox, EMAIL) == 2, "no new code mailed"
+        code = emailed_code(site.outbox, EMAIL)
         verified = transcript.say(PHONE, code, "NIK", "the NIK question")
         assert "terverifikasi" in verified
-        assert sessions_started(site) == 2, "no new session after two hours"
-        assert mails_to(site.outbox, EMAIL) == 1, "the code mailed again"
         transcript.say(PHONE, NIK, "Kartu Keluarga", "the KK question")
         transcript.say(PHONE, KK, "tanggal lahir", "the birth date question")
         submitted = transcript.send(PHONE, BIRTH_DATE)
