@@ -466,6 +466,9 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             )
         elif check.outcome == "no_code":
             return await self._use_email(email, dispatcher, tracker)
+        elif check.outcome == "expired":  # e.g. typed after hours: a new one
+            dispatcher.utter_message(text=say("registration.code_expired_new"))
+            return await self._use_email(email, dispatcher, tracker)
         else:
             dispatcher.utter_message(text=say("registration.code_expired"))
         return {"reg_email_code": None}

@@ -434,6 +434,49 @@ async def test_ulang_sends_a_new_code_and_only_it_counts(
     assert new["reg_email_code"] == CODE_OK
 
 
+async def test_an_expired_code_is_told_and_a_new_one_mailed(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    """Typed hours later (the person came back): no "type ULANG" round trip."""
+    old = await sent_code(registry, sms, domain)
+    registry.clock.advance(hours=2)
+
+    slots, said = await validate(
+        sms, "reg_email_code", old, domain, answered={"reg_email": EMAIL}
+    )
+
+    assert said == ["Kode itu sudah tidak berlaku."]
+    assert len(registry.mailer.sent) == 2
+    assert kept(sms, slots["reg_email"]) == EMAIL and slots["reg_email_code"] is None
+    new, _ = await validate(
+        sms,
+        "reg_email_code",
+        registry.mailer.last.code,
+        domain,
+        answered={"reg_email": EMAIL},
+    )
+    assert new["reg_email_code"] == CODE_OK
+
+
+async def test_a_code_tried_too_often_is_not_mailed_again_unasked(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    code = await sent_code(registry, sms, domain)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        await validate(
+            sms, "reg_email_code", wrong, domain, answered={"reg_email": EMAIL}
+        )
+
+    slots, said = await validate(
+        sms, "reg_email_code", code, domain, answered={"reg_email": EMAIL}
+    )
+
+    assert slots["reg_email_code"] is None
+    assert said == ["Kode itu sudah tidak berlaku. Ketik ULANG untuk kode baru."]
+    assert len(registry.mailer.sent) == 1
+
+
 async def test_a_new_address_at_the_code_step_replaces_the_email(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
