@@ -9,7 +9,7 @@ NIK, KK atau data pribadi lain..."), the registration silently paused. Here
 the new session also opens again the loop that was active (`ActiveLoop`, the
 requested slot carried over as before), so the message is the answer to the
 question the person was asked, as it would have been within the session:
-that code is told expired with "Ketik ULANG untuk kode baru", a question is
+that code, expired by then, is told so and a new one mailed; a question is
 answered and the form's question asked again.
 
 Why here and not as a custom `action_session_start` on the action server
