@@ -352,6 +352,15 @@ async def sent_code(registry: Registry, alias: str, domain: DomainDict) -> str:
     return registry.mailer.last.code
 
 
+async def type_code(
+    alias: str, text: str, domain: DomainDict
+) -> tuple[dict[str, Any], list[str]]:
+    """Answer the code question (the e-mail answered before)."""
+    return await validate(
+        alias, "reg_email_code", text, domain, answered={"reg_email": EMAIL}
+    )
+
+
 async def test_the_right_code_verifies_the_email(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
@@ -386,11 +395,8 @@ async def test_a_wrong_code_says_how_many_tries_are_left(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
     code = await sent_code(registry, sms, domain)
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
-    slots, said = await validate(
-        sms, "reg_email_code", wrong, domain, answered={"reg_email": EMAIL}
-    )
+    slots, said = await type_code(sms, wrong_code(code), domain)
 
     assert slots["reg_email_code"] is None
     assert said[0].startswith("Kodenya salah. Sisa 4 kali coba.")
@@ -441,20 +447,12 @@ async def test_an_expired_code_is_told_and_a_new_one_mailed(
     old = await sent_code(registry, sms, domain)
     registry.clock.advance(hours=2)
 
-    slots, said = await validate(
-        sms, "reg_email_code", old, domain, answered={"reg_email": EMAIL}
-    )
+    slots, said = await type_code(sms, old, domain)
 
     assert said == ["Kode itu sudah tidak berlaku."]
     assert len(registry.mailer.sent) == 2
     assert kept(sms, slots["reg_email"]) == EMAIL and slots["reg_email_code"] is None
-    new, _ = await validate(
-        sms,
-        "reg_email_code",
-        registry.mailer.last.code,
-        domain,
-        answered={"reg_email": EMAIL},
-    )
+    new, _ = await type_code(sms, registry.mailer.last.code, domain)
     assert new["reg_email_code"] == CODE_OK
 
 
@@ -462,15 +460,10 @@ async def test_a_code_tried_too_often_is_not_mailed_again_unasked(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
     code = await sent_code(registry, sms, domain)
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for _ in range(5):
-        await validate(
-            sms, "reg_email_code", wrong, domain, answered={"reg_email": EMAIL}
-        )
+        await type_code(sms, wrong_code(code), domain)
 
-    slots, said = await validate(
-        sms, "reg_email_code", code, domain, answered={"reg_email": EMAIL}
-    )
+    slots, said = await type_code(sms, code, domain)
 
     assert slots["reg_email_code"] is None
     assert said == ["Kode itu sudah tidak berlaku. Ketik ULANG untuk kode baru."]
