@@ -32,6 +32,7 @@ from bot.channels.request_tracing import (
     sent_tracing,
     was_sent,
 )
+from bot.launcher import RASA_READY_PATH
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 # Nobody took the message: overloaded (429) or a proxy found no Rasa (502, 503).
@@ -100,7 +101,7 @@ class RasaClient:
     """An HTTP client for one Rasa server, used from one event loop."""
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self._root = base_url.rstrip("/") + "/"
+        self._ready = base_url.rstrip("/") + RASA_READY_PATH
         self._url = base_url.rstrip("/") + WEBHOOK_PATH
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self._session: aiohttp.ClientSession | None = None
@@ -152,12 +153,13 @@ class RasaClient:
         return parse_turn(data)
 
     async def reachable(self, timeout: float = PROBE_TIMEOUT) -> bool:
-        """Whether Rasa's server answers now (any status but "unavailable" or a
-        server error): after a failed turn, tells a Rasa that died or is swamped
-        from a turn that failed on its own."""
+        """Whether Rasa's server is ready now (its readiness route answers any
+        status but "unavailable" or a server error): after a failed turn, tells
+        a Rasa that died, is swamped or is still loading its model from a turn
+        that failed on its own."""
         try:
             async with self._client.get(
-                self._root,
+                self._ready,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 trace_request_ctx=request_context(),
             ) as response:

@@ -456,7 +456,7 @@ async def test_an_expired_code_is_told_and_a_new_one_mailed(
     assert new["reg_email_code"] == CODE_OK
 
 
-async def test_a_code_tried_too_often_is_not_mailed_again_unasked(
+async def test_a_code_tried_too_often_is_not_mailed_again_while_valid(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
     code = await sent_code(registry, sms, domain)
@@ -468,6 +468,24 @@ async def test_a_code_tried_too_often_is_not_mailed_again_unasked(
     assert slots["reg_email_code"] is None
     assert said == ["Kode itu sudah tidak berlaku. Ketik ULANG untuk kode baru."]
     assert len(registry.mailer.sent) == 1
+    registry.clock.advance(minutes=16)  # expired too now: as any expired code
+    await type_code(sms, code, domain)
+    assert len(registry.mailer.sent) == 2
+
+
+async def test_an_expired_code_at_the_code_limit_says_how_long_to_wait(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    for _ in range(8):  # the day's eight codes, each left to expire
+        code = await sent_code(registry, sms, domain)
+        registry.clock.advance(minutes=16)
+
+    slots, said = await type_code(sms, code, domain)
+
+    assert said[0] == "Kode itu sudah tidak berlaku."
+    assert said[1].startswith("Sudah terlalu banyak kode dikirim. Coba lagi")
+    assert len(said) == 2 and len(registry.mailer.sent) == 8
+    assert slots["reg_email_code"] is None
 
 
 async def test_a_new_address_at_the_code_step_replaces_the_email(

@@ -69,6 +69,8 @@ class FakeRasa(BackgroundServer):
         """Called as an incomplete turn is answered (e.g. to take the action
         server down with it)."""
         self._status: int | None = None
+        self.ready_status = 200
+        """What the readiness route answers (503: the model still loading)."""
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._refused = 0
@@ -77,6 +79,7 @@ class FakeRasa(BackgroundServer):
                 Route("/webhooks/rest/webhook", self._rest, methods=["POST"]),
                 Route("/webhooks/gateway/webhook", self._gateway, methods=["POST"]),
                 Route("/status", self._health, methods=["GET"]),
+                Route("/webhooks/gateway/", self._ready, methods=["GET"]),
             ]
         )
         super().__init__(app, name="FakeRasa", same_port=True)
@@ -117,6 +120,9 @@ class FakeRasa(BackgroundServer):
 
     async def _health(self, request: Request) -> JSONResponse:
         return JSONResponse({"version": "fake"})
+
+    async def _ready(self, request: Request) -> JSONResponse:
+        return JSONResponse({"ready": "fake"}, status_code=self.ready_status)
 
     async def _rest(self, request: Request) -> JSONResponse:
         answer, _ = await self._turn(request)

@@ -54,6 +54,9 @@ def test_reachable_tells_a_running_rasa_from_a_dead_one(rasa: FakeRasa) -> None:
             await client.aclose()
 
     assert asyncio.run(probe(rasa.url)), "any HTTP answer: the server is up"
+    rasa.ready_status = 503
+    assert not asyncio.run(probe(rasa.url)), "its model still loading: not ready"
+    rasa.ready_status = 200
     rasa.down()
     assert not asyncio.run(probe(rasa.url)), "connection refused: it is down"
 

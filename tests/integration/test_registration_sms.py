@@ -473,6 +473,7 @@ def test_register_over_sms_and_join_a_batch(
         # send personal data" of a message out of any form): a new code mailed.
         away_for_hours(site, 2)
         back = transcript.send(PHONE, code)
+        transcript.wait_for(PHONE, "Kita lanjutkan", back, "the registration resumed")
         transcript.wait_for(PHONE, "tidak berlaku", back, "the code expired")
         transcript.wait_for(PHONE, "Kode 6 angka", back, "a new code mailed")
         assert sessions_started(site) == 2, "no new session after two hours"
