@@ -131,15 +131,6 @@ class ReportingEndpoint(EndpointConfig):
 WRONG_GENERATOR = f"Rasa's endpoints file must set nlg: type: {NLG_TYPE}"
 
 
-def require_programme_answers(agent: Any) -> None:
-    """Refuse to answer when Rasa runs without the assistant's response
-    generator (`bot.rasa_nlg`): programme questions would get the domain's
-    placeholder. The endpoints file names it (`nlg: type: ...`)."""
-    nlg = getattr(getattr(agent, "processor", None), "nlg", None)
-    if nlg is not None and not isinstance(nlg, ProgrammeAnswers):
-        raise RuntimeError(WRONG_GENERATOR)
-
-
 def unready_reason(agent: Any) -> str | None:
     """Why this Rasa server cannot answer the gateway yet, or None when it can:
     its model is loaded and it renders the programme answers."""
@@ -149,6 +140,14 @@ def unready_reason(agent: Any) -> str | None:
     if not isinstance(getattr(processor, "nlg", None), ProgrammeAnswers):
         return WRONG_GENERATOR
     return None
+
+
+def require_programme_answers(agent: Any) -> None:
+    """Refuse to answer when Rasa runs without the assistant's response
+    generator (`bot.rasa_nlg`): programme questions would get the domain's
+    placeholder. The endpoints file names it (`nlg: type: ...`)."""
+    if unready_reason(agent) == WRONG_GENERATOR:
+        raise RuntimeError(WRONG_GENERATOR)
 
 
 async def ready(request: Request) -> HTTPResponse:
