@@ -393,8 +393,16 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         return await self._use_email(await reveal(tracker, value), dispatcher, tracker)
 
     async def _use_email(
-        self, text: str, dispatcher: CollectingDispatcher, tracker: Tracker
+        self,
+        text: str,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        again: bool = False,
     ) -> Dict[str, Any]:
+        """Mail a code to the address `text`; `again`: the address already
+        given, asked from the code question (ULANG, a code gone): at the code
+        limit it is kept and the code question stays, so the last code mailed
+        can still be typed, or ULANG once the wait is over."""
         check = validate_email(text)
         if not check.valid or check.normalized is None:
             return _unclear("reg_email", check.error or "", dispatcher, tracker)
@@ -422,6 +430,8 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             )
             too_many = say("registration.too_many_codes", later=later)
             dispatcher.utter_message(text=too_many)
+            if again:
+                return {"reg_email_code": None}
             return {"reg_email": None, "reg_email_code": None}
         if not await _mail_code(dispatcher, request.mail_id):
             return {"reg_email": None, "reg_email_code": None}
@@ -442,7 +452,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
             return await self._use_email(text, dispatcher, tracker)
         email = await revealed_slot(tracker, "reg_email")
         if _RESEND.search(text) and not _CODE.search(text):
-            return await self._use_email(email, dispatcher, tracker)
+            return await self._use_email(email, dispatcher, tracker, again=True)
         typed = _CODE.search(text)
         if typed is None:
             return _unclear(
@@ -465,10 +475,10 @@ class ValidateRegistrationForm(AnswersOnlyForm):
                 text=say("registration.code_wrong", attempts_left=check.attempts_left)
             )
         elif check.outcome == "no_code":
-            return await self._use_email(email, dispatcher, tracker)
+            return await self._use_email(email, dispatcher, tracker, again=True)
         elif check.outcome == "expired":  # e.g. typed after hours: a new one
             dispatcher.utter_message(text=say("registration.code_expired_new"))
-            return await self._use_email(email, dispatcher, tracker)
+            return await self._use_email(email, dispatcher, tracker, again=True)
         else:
             dispatcher.utter_message(text=say("registration.code_expired"))
         return {"reg_email_code": None}

@@ -483,9 +483,26 @@ async def test_an_expired_code_at_the_code_limit_says_how_long_to_wait(
     slots, said = await type_code(sms, code, domain)
 
     assert said[0] == "Kode itu sudah tidak berlaku."
-    assert said[1].startswith("Sudah terlalu banyak kode dikirim. Coba lagi")
+    assert said[1] == "Sudah terlalu banyak kode dikirim. Coba lagi besok."
     assert len(said) == 2 and len(registry.mailer.sent) == 8
+    assert "reg_email" not in slots, "the e-mail kept: ULANG tomorrow"
     assert slots["reg_email_code"] is None
+
+
+async def test_ulang_at_the_code_limit_keeps_the_email_and_the_last_code(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    """The code found in the spam folder after the limit: still typed in."""
+    for _ in range(3):
+        last = await sent_code(registry, sms, domain)
+
+    slots, said = await type_code(sms, "ULANG", domain)
+
+    assert said == ["Sudah terlalu banyak kode dikirim. Coba lagi 15 menit lagi."]
+    assert "reg_email" not in slots and slots["reg_email_code"] is None
+    assert len(registry.mailer.sent) == 3
+    typed, _ = await type_code(sms, last, domain)
+    assert typed["reg_email_code"] == CODE_OK
 
 
 async def test_a_new_address_at_the_code_step_replaces_the_email(
