@@ -912,6 +912,21 @@ class ValidateLinkForm(AnswersOnlyForm):
     def name(self) -> str:
         return "validate_link_form"
 
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Dict[str, Any]]:
+        """At the opening, forget what an earlier attempt left: a session that
+        expired mid-way carries `link_nik` over, which validated again read as
+        a wrong NIK, and the code asked next would be dead by then."""
+        opening: List[EventType] = []
+        if _opens(tracker):
+            opening = _clear([s for s in LINK_SLOTS if tracker.get_slot(s) is not None])
+            _keep_handed_over(tracker, opening)
+        return [*opening, *await super().run(dispatcher, tracker, domain)]
+
     async def required_slots(
         self,
         domain_slots: List[str],

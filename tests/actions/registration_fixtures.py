@@ -183,27 +183,30 @@ def opening_tracker(
     *,
     slots: dict[str, Any] | None = None,
     asked_before: str | None = None,
+    form: str = FORM,
+    text: str = "daftar",
+    intent: str = "start_registration",
 ) -> Tracker:
-    """The tracker the registration form's validator gets when Rasa opens the
-    form on "daftar" (Rasa 3.6 `FormAction._activate_loop` and
-    `_temporary_tracker`): the loop already open, triggered by this message;
-    `requested_slot` as it was (`asked_before`: a question of an earlier form
-    or session); after the form's own action, the answers kept from before
-    (`slots`) handed over again as answers to validate."""
+    """The tracker a form's validator gets when Rasa opens the form on `text`
+    (Rasa 3.6 `FormAction._activate_loop` and `_temporary_tracker`): the loop
+    already open, triggered by this message; `requested_slot` as it was
+    (`asked_before`: a question of an earlier form or session); after the
+    form's own action, the answers kept from before (`slots`) handed over again
+    as answers to validate."""
     kept = [SlotSet(name, value) for name, value in (slots or {}).items()]
-    message = user_event("daftar", "start_registration")
-    message["parse_data"]["message_id"] = "m-daftar"
+    message = user_event(text, intent)
+    message["parse_data"]["message_id"] = f"m-{intent}"
     history: list[EventDict] = [
         *kept,
         SlotSet("requested_slot", asked_before),
         action_event("action_listen"),
         message,
-        {"event": "active_loop", "name": FORM},
+        {"event": "active_loop", "name": form},
         SlotSet("requested_slot", asked_before),
-        action_event(FORM),
+        action_event(form),
         *kept,
     ]
-    tracker = build_tracker(history, active_loop=FORM)
+    tracker = build_tracker(history, active_loop=form)
     tracker.active_loop["trigger_message"] = dict(message["parse_data"])
     tracker.sender_id = sender_id
     return tracker

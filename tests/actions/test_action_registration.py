@@ -1248,6 +1248,30 @@ async def test_an_unknown_nik_gets_the_same_reply_and_no_mail(
     assert len(registry.mailer.sent) == mails_before
 
 
+async def test_linking_again_after_a_session_expired_mid_way_starts_at_the_nik(
+    registry: Registry, sms: str, telegram: str, domain: DomainDict
+) -> None:
+    """Rasa carries the slots of a session over: the NIK answered ("sent") an
+    hour ago is not an answer to validate again (it read as a wrong NIK), nor a
+    reason to ask at once for a code that is dead by now."""
+    registry.register(sms)
+    dispatcher = CollectingDispatcher()
+    tracker = opening_tracker(
+        telegram,
+        slots={"link_nik": "sent"},
+        asked_before="link_code",
+        form=LINK_FORM,
+        text="/link_account",
+        intent="link_account",
+    )
+
+    events = await ValidateLinkForm().run(dispatcher, tracker, domain)
+
+    # Rasa's form then asks for the first empty slot: the NIK.
+    assert slots_of(events) == {"link_nik": None}
+    assert dispatcher.messages == [], "no error for a NIK nobody typed"
+
+
 LINK_AGAIN = (
     "Kodenya salah atau sudah tidak berlaku. Cek lagi kode terbaru di email yang "
     "terdaftar."
