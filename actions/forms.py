@@ -1,8 +1,9 @@
 """What every form validator of the assistant shares: media are never answers,
-and unclear answers are counted (the second in a row also offers a person)."""
+unclear answers are counted (the second in a row also offers a person), and an
+opening does not take what an earlier attempt left as answers."""
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List
+from typing import Any, ClassVar, Dict, List, Sequence
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
@@ -20,6 +21,11 @@ from bot.policy.programme import load_policy
 class AnswersOnlyForm(FormValidationAction, ABC):
     """A form validator that never takes channel media as an answer."""
 
+    started_afresh: ClassVar[Sequence[str]] = ()
+    """Slots the form's opening forgets: Rasa carries a session's slots over to
+    the next, so an attempt cut by the session's end leaves its answers (and
+    a code that is dead by the time the form opens again)."""
+
     @abstractmethod
     def name(self) -> str:
         """Each form names its validator."""
@@ -30,12 +36,44 @@ class AnswersOnlyForm(FormValidationAction, ABC):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[Dict[str, Any]]:
-        """A photo or contact is acknowledged, never taken as an answer."""
+        """A photo or contact is acknowledged, never taken as an answer; the
+        opening forgets `started_afresh`."""
         kind = media_kind(tracker)
         if kind:
             dispatcher.utter_message(text=media_text(kind, load_policy()))
             return [SlotSet(slot, None) for slot in tracker.slots_to_validate()]
-        return await super().run(dispatcher, tracker, domain)
+        forgotten: List[Dict[str, Any]] = []
+        if self.started_afresh and opens(tracker):
+            forgotten = [
+                SlotSet(slot, None)
+                for slot in self.started_afresh
+                if tracker.get_slot(slot) is not None
+            ]
+            keep_handed_over(tracker, forgotten)
+        return [*forgotten, *await super().run(dispatcher, tracker, domain)]
+
+
+def opens(tracker: Tracker) -> bool:
+    """Whether this validation is the form's opening: Rasa opens the loop for
+    the message that triggered it (the loop's trigger is the latest message)
+    and calls the validator once in that turn. `requested_slot` may still name
+    an earlier question then (a session that expired mid-form, the link form
+    left for this one), so it tells nothing."""
+    trigger = (tracker.active_loop or {}).get("trigger_message") or {}
+    latest = (tracker.latest_message or {}).get("message_id")
+    return latest is not None and trigger.get("message_id") == latest
+
+
+def keep_handed_over(tracker: Tracker, cleared: List[Dict[str, Any]]) -> None:
+    """At the opening Rasa hands the answers kept from before over again, at
+    the end of the events, as answers to validate. They were validated when
+    given (a consent kept as True is no text to read; an e-mail would be mailed
+    again), so none is validated again; the cleared ones are gone."""
+    tracker.slots.update(dict.fromkeys(event["name"] for event in cleared))
+    kept = len(tracker.events)
+    while kept and tracker.events[kept - 1].get("event") == "slot":
+        kept -= 1
+    tracker.events = tracker.events[:kept]
 
 
 def refuse_answer(

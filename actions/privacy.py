@@ -122,6 +122,10 @@ class ActionAskErasureConfirm(Action):
 class ValidateErasureForm(AnswersOnlyForm):
     """The erasure: a yes, then (registered callers) the e-mailed code."""
 
+    started_afresh = SLOTS
+    """A yes kept from a session that expired mid-way read as an unclear
+    answer, and its code is dead by then: the yes is asked again."""
+
     def name(self) -> str:
         return "validate_erasure_form"
 
@@ -211,9 +215,7 @@ class ValidateErasureForm(AnswersOnlyForm):
         if result.outcome == "wrong" and result.attempts_left > 0:
             dispatcher.utter_message(text=texts.wrong_code_text(result.attempts_left))
             return {"erasure_code": None}
-        dispatcher.utter_message(
-            text=texts.code_refused_text(result.outcome)
-        )
+        dispatcher.utter_message(text=texts.code_refused_text(result.outcome))
         return {"erasure_code": FAILED}
 
 

@@ -21,7 +21,13 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import AnswersOnlyForm, accept_answer, refuse_answer
+from actions.forms import (
+    AnswersOnlyForm,
+    accept_answer,
+    keep_handed_over,
+    opens,
+    refuse_answer,
+)
 from actions.handoff import hand_off
 from actions.personal import keep, reveal, revealed_slot
 from actions.services import mail_queue, services
@@ -262,33 +268,10 @@ async def _opening(
     return []
 
 
-def _opens(tracker: Tracker) -> bool:
-    """Whether this validation is the form's opening: Rasa opens the loop for
-    the message that triggered it (the loop's trigger is the latest message)
-    and calls the validator once in that turn. `requested_slot` may still name
-    an earlier question then (a session that expired mid-form, the link form
-    left for this one), so it tells nothing."""
-    trigger = (tracker.active_loop or {}).get("trigger_message") or {}
-    latest = (tracker.latest_message or {}).get("message_id")
-    return latest is not None and trigger.get("message_id") == latest
-
-
-def _keep_handed_over(tracker: Tracker, cleared: List[EventType]) -> None:
-    """At the opening Rasa hands the answers kept from before over again, at
-    the end of the events, as answers to validate. They were validated when
-    given (a consent kept as True is no text to read; an e-mail would be mailed
-    again), so none is validated again; the cleared ones are gone."""
-    tracker.slots.update(dict.fromkeys(event["name"] for event in cleared))
-    kept = len(tracker.events)
-    while kept and tracker.events[kept - 1].get("event") == "slot":
-        kept -= 1
-    tracker.events = tracker.events[:kept]
-
-
 class ValidateRegistrationForm(AnswersOnlyForm):
     """Open the registration, then validate every answer with a precise message.
 
-    Rasa calls this once when the form opens (`_opens`): what opening says is
+    Rasa calls this once when the form opens (`opens`): what opening says is
     said then, before the first question, so starting costs one action call,
     not two.
     """
@@ -304,9 +287,9 @@ class ValidateRegistrationForm(AnswersOnlyForm):
     ) -> List[Dict[str, Any]]:
         """At the opening, say what happens first; then validate."""
         opening: List[EventType] = []
-        if _opens(tracker):
+        if opens(tracker):
             opening = await _opening(dispatcher, tracker)
-            _keep_handed_over(tracker, opening)
+            keep_handed_over(tracker, opening)
         return [*opening, *await super().run(dispatcher, tracker, domain)]
 
     async def required_slots(
@@ -909,23 +892,12 @@ class ActionJoinBatch(CallerAction):
 class ValidateLinkForm(AnswersOnlyForm):
     """Link a Telegram account to a registration with a code sent by e-mail."""
 
+    started_afresh = LINK_SLOTS
+    """A session that expired mid-way carries `link_nik` over: validated again
+    it read as a wrong NIK, and the code asked next would be dead by then."""
+
     def name(self) -> str:
         return "validate_link_form"
-
-    async def run(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> List[Dict[str, Any]]:
-        """At the opening, forget what an earlier attempt left: a session that
-        expired mid-way carries `link_nik` over, which validated again read as
-        a wrong NIK, and the code asked next would be dead by then."""
-        opening: List[EventType] = []
-        if _opens(tracker):
-            opening = _clear([s for s in LINK_SLOTS if tracker.get_slot(s) is not None])
-            _keep_handed_over(tracker, opening)
-        return [*opening, *await super().run(dispatcher, tracker, domain)]
 
     async def required_slots(
         self,

@@ -47,6 +47,7 @@ from tests.actions.registration_fixtures import (
     Registry,
     chat_tracker,
     form_tracker,
+    opening_tracker,
     slots_of,
     texts,
 )
@@ -159,6 +160,31 @@ async def test_erasure_over_the_chat_with_the_emailed_code(
     tracker.slots["erasure_code"] = "erased"
     await ActionErasureDone().run(dispatcher, tracker, domain)
     assert texts(dispatcher) == [privacy_texts.ERASED]
+
+
+async def test_asking_again_after_a_session_expired_mid_way_asks_the_yes_again(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    """Rasa carries a session's slots over: the yes given an hour ago (its code
+    dead by now) is not an answer to validate again, nor a reason to ask at
+    once for that code."""
+    registry.register(sms)
+    dispatcher = CollectingDispatcher()
+    tracker = opening_tracker(
+        sms,
+        slots={"erasure_confirm": True},
+        asked_before="erasure_code",
+        form=FORM,
+        text="hapus data saya",
+        intent="request_erasure",
+    )
+
+    events = await ValidateErasureForm().run(dispatcher, tracker, domain)
+
+    # Rasa's form then asks for the first empty slot: the yes.
+    assert slots_of(events) == {"erasure_confirm": None}
+    assert dispatcher.messages == [], "no unclear-answer notice for a yes kept"
+    assert registry.mailer.sent == [], "no code until the yes is given again"
 
 
 async def test_no_keeps_the_data(
