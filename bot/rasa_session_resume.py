@@ -16,7 +16,8 @@ answered and the form's question asked again.
 Not every form, and not for ever (`RESUMED_FORMS`, `RESUME_WITHIN`): not the
 link form (its code lives 15 minutes, so at a new session it is always dead),
 not the erasure form (a "ya" typed days later to something else would
-confirm an erasure), not a form the model no longer has, and not after a day
+confirm an erasure; asked for again, both start afresh: `started_afresh` in
+`actions/forms.py`), not a form the model no longer has, and not after a day
 without a message (the answers' vault tokens live seven days; a person back
 after a day types DAFTAR, which resumes with the answers kept).
 
