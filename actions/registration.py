@@ -380,12 +380,13 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         text: str,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
+        *,
         again: bool = False,
     ) -> Dict[str, Any]:
         """Mail a code to the address `text`; `again`: the address already
         given, asked from the code question (ULANG, a code gone): at the code
-        limit it is kept and the code question stays, so the last code mailed
-        can still be typed, or ULANG once the wait is over."""
+        limit, while the last code mailed can still be typed, the address is
+        kept and the code question stays (else the e-mail is asked again)."""
         check = validate_email(text)
         if not check.valid or check.normalized is None:
             return _unclear("reg_email", check.error or "", dispatcher, tracker)
@@ -411,10 +412,12 @@ class ValidateRegistrationForm(AnswersOnlyForm):
                 if request.wait_minutes <= 60
                 else say("registration.later_tomorrow")
             )
+            if again and request.usable:
+                usable = say("registration.too_many_codes_usable", later=later)
+                dispatcher.utter_message(text=usable)
+                return {"reg_email_code": None}
             too_many = say("registration.too_many_codes", later=later)
             dispatcher.utter_message(text=too_many)
-            if again:
-                return {"reg_email_code": None}
             return {"reg_email": None, "reg_email_code": None}
         if not await _mail_code(dispatcher, request.mail_id):
             return {"reg_email": None, "reg_email_code": None}

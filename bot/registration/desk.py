@@ -52,6 +52,7 @@ from bot.registry import (
     applicant_steps,
     attach_consents,
     batch_by_number,
+    code_usable,
     codes_sent_since,
     correct_applicant,
     create_email_code,
@@ -154,6 +155,8 @@ class CodeRequest:
     wait_minutes: int = 0
     mail_id: int | None = None
     masked_email: str | None = None
+    usable: bool = False
+    """When none was issued: the newest registration code can still be typed."""
 
     @property
     def issued(self) -> bool:
@@ -353,7 +356,10 @@ class RegistrationDesk:
         def work(session: Session) -> CodeRequest:
             wait = self._wait(session, now, identity_id=caller.identity_id)
             if wait:
-                return CodeRequest(wait_minutes=wait)
+                usable = not self._newest_code_links(session, caller) and code_usable(
+                    session, identity_id=caller.identity_id, now=now
+                )
+                return CodeRequest(wait_minutes=wait, usable=usable)
             return issue_code(
                 session,
                 self._secret,

@@ -48,6 +48,7 @@ from bot.registry.consents import (
     withdraw_consent,
 )
 from bot.registry.email_codes import (
+    code_usable,
     codes_sent_since,
     create_email_code,
     proven_email,
@@ -126,6 +127,7 @@ __all__ = [
     "attach_consents",
     "batch_by_number",
     "claim_jobs",
+    "code_usable",
     "codes_sent_since",
     "correct_applicant",
     "complete_job",

@@ -172,6 +172,20 @@ def _state(row: Any, moment: datetime, max_attempts: int) -> str | None:
     return None
 
 
+def code_usable(
+    session: Session,
+    *,
+    identity_id: int | None = None,
+    applicant_id: int | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    now: datetime | None = None,
+) -> bool:
+    """Whether the owner's newest code can still be typed (not used, not
+    expired, not tried too often)."""
+    row = _latest(session, identity_id, applicant_id)
+    return row is not None and _state(row, now_or(now), max_attempts) is None
+
+
 def verify_email_code(
     session: Session,
     secret: bytes,

@@ -485,24 +485,51 @@ async def test_an_expired_code_at_the_code_limit_says_how_long_to_wait(
     assert said[0] == "Kode itu sudah tidak berlaku."
     assert said[1] == "Sudah terlalu banyak kode dikirim. Coba lagi besok."
     assert len(said) == 2 and len(registry.mailer.sent) == 8
-    assert "reg_email" not in slots, "the e-mail kept: ULANG tomorrow"
+    assert slots["reg_email"] is None, "no code to type: the e-mail asked again"
     assert slots["reg_email_code"] is None
 
 
-async def test_ulang_at_the_code_limit_keeps_the_email_and_the_last_code(
+async def ulang_at_the_limit(
+    registry: Registry, sms: str, domain: DomainDict
+) -> tuple[dict[str, Any], list[str]]:
+    """ULANG at the code question, by someone who consented and gave a name."""
+    registry.desk.give_consent(registry.caller(sms))
+    answered = {"reg_name": NAME, "reg_email": EMAIL}
+    return await validate(sms, "reg_email_code", "ULANG", domain, answered)
+
+
+async def test_ulang_at_the_code_limit_keeps_the_email_while_the_last_code_works(
     registry: Registry, sms: str, domain: DomainDict
 ) -> None:
     """The code found in the spam folder after the limit: still typed in."""
     for _ in range(3):
         last = await sent_code(registry, sms, domain)
 
-    slots, said = await type_code(sms, "ULANG", domain)
+    slots, said = await ulang_at_the_limit(registry, sms, domain)
 
-    assert said == ["Sudah terlalu banyak kode dikirim. Coba lagi 15 menit lagi."]
+    assert said == [
+        "Sudah terlalu banyak kode dikirim. Kode terakhir di emailmu masih "
+        "berlaku; kode baru bisa diminta 15 menit lagi."
+    ]
     assert "reg_email" not in slots and slots["reg_email_code"] is None
+    assert slots["requested_slot"] == "reg_email_code", "the code asked again"
     assert len(registry.mailer.sent) == 3
     typed, _ = await type_code(sms, last, domain)
     assert typed["reg_email_code"] == CODE_OK
+
+
+async def test_ulang_at_the_code_limit_without_a_code_to_type_asks_the_email(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    for _ in range(3):
+        last = await sent_code(registry, sms, domain)
+    for _ in range(5):  # the last code tried too often
+        await type_code(sms, wrong_code(last), domain)
+
+    slots, said = await ulang_at_the_limit(registry, sms, domain)
+
+    assert said == ["Sudah terlalu banyak kode dikirim. Coba lagi 15 menit lagi."]
+    assert slots["reg_email"] is None and slots["requested_slot"] == "reg_email"
 
 
 async def test_a_new_address_at_the_code_step_replaces_the_email(
