@@ -56,9 +56,11 @@ class AnswersOnlyForm(FormValidationAction, ABC):
 def opens(tracker: Tracker) -> bool:
     """Whether this validation is the form's opening: Rasa opens the loop for
     the message that triggered it (the loop's trigger is the latest message)
-    and calls the validator once in that turn. `requested_slot` may still name
-    an earlier question then (a session that expired mid-form, the link form
-    left for this one), so it tells nothing."""
+    and calls the validator with the answers kept from before; when that call
+    returns nothing, Rasa 3.6 calls it again in the same turn on the tracker of
+    before the opening (no loop yet: not an opening). `requested_slot` may
+    still name an earlier question then (a session that expired mid-form, the
+    link form left for this one), so it tells nothing."""
     trigger = (tracker.active_loop or {}).get("trigger_message") or {}
     latest = (tracker.latest_message or {}).get("message_id")
     return latest is not None and trigger.get("message_id") == latest

@@ -62,7 +62,8 @@ def user_event(
     entities: Iterable[dict[str, Any]] = (),
     confidence: float = 0.9,
 ) -> EventDict:
-    """A ``user`` event with parse data shaped like Rasa's NLU output."""
+    """A ``user`` event with parse data shaped like Rasa's NLU output (with
+    the message's own id, as the processor adds it)."""
     ranking = [{"name": intent, "confidence": confidence}]
     return UserUttered(
         text,
@@ -71,6 +72,7 @@ def user_event(
             "intent": {"name": intent, "confidence": confidence},
             "intent_ranking": ranking,
             "entities": list(entities),
+            "message_id": uuid.uuid4().hex,
         },
     )
 

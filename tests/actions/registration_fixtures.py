@@ -160,9 +160,10 @@ def form_tracker(
     if metadata is not None:
         message["metadata"] = metadata
         message["parse_data"]["metadata"] = metadata
+    opening = user_event("daftar", "start_registration")
     history: list[EventDict] = [
         action_event("action_listen"),
-        user_event("daftar", "start_registration"),
+        opening,
         action_event(form),
         {"event": "active_loop", "name": form},
         *[SlotSet(name, value) for name, value in (answered or {}).items()],
@@ -174,6 +175,7 @@ def form_tracker(
         SlotSet(requested_slot, text),
     ]
     tracker = build_tracker(history, active_loop=form)
+    tracker.active_loop["trigger_message"] = dict(opening["parse_data"])
     tracker.sender_id = sender_id
     return tracker
 
