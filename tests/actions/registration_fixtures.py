@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
@@ -212,6 +213,19 @@ def opening_tracker(
     tracker.active_loop["trigger_message"] = dict(message["parse_data"])
     tracker.sender_id = sender_id
     return tracker
+
+
+async def open_form_with(
+    validator: FormValidationAction,
+    sender_id: str,
+    domain: DomainDict,
+    **opening: Any,
+) -> tuple[list[EventDict], CollectingDispatcher]:
+    """The validator's call when Rasa opens its form (`opening_tracker` with
+    `opening`): (events, what was said)."""
+    dispatcher = CollectingDispatcher()
+    tracker = opening_tracker(sender_id, **opening)
+    return await validator.run(dispatcher, tracker, domain), dispatcher
 
 
 def chat_tracker(

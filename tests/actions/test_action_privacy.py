@@ -47,7 +47,7 @@ from tests.actions.registration_fixtures import (
     Registry,
     chat_tracker,
     form_tracker,
-    opening_tracker,
+    open_form_with,
     slots_of,
     texts,
 )
@@ -169,17 +169,17 @@ async def test_asking_again_after_a_session_expired_mid_way_asks_the_yes_again(
     dead by now) is not an answer to validate again, nor a reason to ask at
     once for that code."""
     registry.register(sms)
-    dispatcher = CollectingDispatcher()
-    tracker = opening_tracker(
+
+    events, dispatcher = await open_form_with(
+        ValidateErasureForm(),
         sms,
+        domain,
         slots={"erasure_confirm": True},
         asked_before="erasure_code",
         form=FORM,
         text="hapus data saya",
         intent="request_erasure",
     )
-
-    events = await ValidateErasureForm().run(dispatcher, tracker, domain)
 
     # Rasa's form then asks for the first empty slot: the yes.
     assert slots_of(events) == {"erasure_confirm": None}

@@ -85,7 +85,7 @@ from tests.actions.registration_fixtures import (
     Registry,
     chat_tracker,
     form_tracker,
-    opening_tracker,
+    open_form_with,
     slots_of,
     texts,
 )
@@ -1118,9 +1118,10 @@ async def open_form(
 ) -> tuple[list[EventDict], CollectingDispatcher]:
     """The validator's call when the registration form opens: (events, what
     was said); `asked_before`: see `opening_tracker`."""
-    dispatcher = CollectingDispatcher()
-    tracker = opening_tracker(alias, slots=slots, asked_before=asked_before)
-    return await ValidateRegistrationForm().run(dispatcher, tracker, domain), dispatcher
+    form = ValidateRegistrationForm()
+    return await open_form_with(
+        form, alias, domain, slots=slots, asked_before=asked_before
+    )
 
 
 @pytest.mark.parametrize("asked_before", ASKED_BEFORE)
@@ -1282,17 +1283,17 @@ async def test_linking_again_after_a_session_expired_mid_way_starts_at_the_nik(
     hour ago is not an answer to validate again (it read as a wrong NIK), nor a
     reason to ask at once for a code that is dead by now."""
     registry.register(sms)
-    dispatcher = CollectingDispatcher()
-    tracker = opening_tracker(
+
+    events, dispatcher = await open_form_with(
+        ValidateLinkForm(),
         telegram,
+        domain,
         slots={"link_nik": "sent"},
         asked_before="link_code",
         form=LINK_FORM,
         text="/link_account",
         intent="link_account",
     )
-
-    events = await ValidateLinkForm().run(dispatcher, tracker, domain)
 
     # Rasa's form then asks for the first empty slot: the NIK.
     assert slots_of(events) == {"link_nik": None}
