@@ -152,6 +152,21 @@ def python_build() -> str:
     return ", ".join(("with " if on else "without ") + name for name, on in asked)
 
 
+def python_binary(maps_file: Path = Path("/proc/self/maps")) -> str:
+    """The interpreter's executable and whether libpython is a shared library
+    loaded beside it (pyenv's --enable-shared: position-independent code,
+    calls through the PLT) or linked into it (Debian's and Ubuntu's
+    python3.x). A distribution's sysconfig may describe another build of the
+    same package, so this reads the running process."""
+    executable = os.path.realpath(sys.executable)
+    try:
+        maps = maps_file.read_text(encoding="utf-8")
+    except OSError:
+        return f"{executable}, libpython unknown"
+    shared = re.search(r"/libpython3\.\d+\S*\.so", maps)
+    return f"{executable}, libpython " + ("shared" if shared else "linked in")
+
+
 def machine(db_kind: str) -> dict[str, Any]:
     """What the numbers were measured on."""
     return {
@@ -160,6 +175,7 @@ def machine(db_kind: str) -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "python_build": python_build(),
+        "python_binary": python_binary(),
         "database": db_kind,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
@@ -1107,7 +1123,8 @@ def markdown(result: dict[str, Any]) -> str:
         + ("pacing and send marks in Redis, " if p.get("redis") else "")
         + "fake Rasa turn "
         f"{p['rasa_delay_ms']:g} ms; {m['nproc']} × {m['cpu_model']}, Python "
-        f"{m['python']} (configured {m.get('python_build', '?')}); load average "
+        f"{m['python']} (configured {m.get('python_build', '?')}) at "
+        f"{m.get('python_binary', '?')}; load average "
         f"{m['load_average_at_start'][0]} at start, "
         f"{m['load_average_at_end'][0]} at end; {p['date']}.",
         "",

@@ -169,6 +169,7 @@ def markdown(report: dict[str, Any]) -> str:
         + f"; {m['nproc']} × {m['cpu_model']}, Python "
         f"{m['python']}"
         + (f" (configured {m['python_build']})" if m.get("python_build") else "")
+        + (f" at {m['python_binary']}" if m.get("python_binary") else "")
         + f"; load average {m['load_average_at_start']} at start, "
         f"{m['load_average_at_end']} at end; {report['date']}.",
     ]

@@ -227,3 +227,19 @@ def test_the_interpreters_speed_flags_are_told_as_configured(
     assert python_build() == "with --enable-optimizations, with --with-lto"
     config("'--with-lto=no'")
     assert python_build() == ("without --enable-optimizations, without --with-lto")
+
+
+def test_the_interpreters_binary_tells_whether_libpython_is_shared(
+    tmp_path: Path,
+) -> None:
+    from bench.gateway import python_binary
+
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r-xp 0 08:01 1 /root/.pyenv/versions/3.10.13/lib/"
+        "libpython3.10.so.1.0\n7f02-7f03 r-xp 0 08:01 2 /usr/lib/libc.so.6\n"
+    )
+    assert python_binary(maps).endswith(", libpython shared")
+    maps.write_text("7f02-7f03 r-xp 0 08:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n")
+    assert python_binary(maps).endswith(", libpython linked in")
+    assert python_binary(tmp_path / "absent").endswith(", libpython unknown")
