@@ -1123,8 +1123,9 @@ def markdown(result: dict[str, Any]) -> str:
         + ("pacing and send marks in Redis, " if p.get("redis") else "")
         + "fake Rasa turn "
         f"{p['rasa_delay_ms']:g} ms; {m['nproc']} × {m['cpu_model']}, Python "
-        f"{m['python']} (configured {m.get('python_build', '?')}) at "
-        f"{m.get('python_binary', '?')}; load average "
+        f"{m['python']} (configured {m.get('python_build', '?')})"
+        + (f" at {m['python_binary']}" if m.get("python_binary") else "")
+        + "; load average "
         f"{m['load_average_at_start'][0]} at start, "
         f"{m['load_average_at_end'][0]} at end; {p['date']}.",
         "",

@@ -87,6 +87,11 @@ def test_the_report_has_the_ratio_to_stock_and_the_breakdown() -> None:
     assert "Our Rasa (REST) / stock Rasa (REST): **4.50×** msg/s" in text
     assert "| NLU (whole graph) | 8 cpu (1×) | 8 cpu (1×) |" in text
     assert "`run_X0`" in text
+    assert "Python 3.10;" in text  # nothing said of a binary not recorded
+    report["machine"]["python_binary"] = "/usr/bin/python3.10, libpython linked in"
+    assert "Python 3.10 at /usr/bin/python3.10, libpython linked in;" in markdown(
+        report
+    )
 
 
 def test_the_report_calls_a_run_with_tracebacks_a_failing_one() -> None:
