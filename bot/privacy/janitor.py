@@ -1,8 +1,10 @@
-"""The gateway's privacy loop: purge erased conversations, apply retention.
+"""The gateway's privacy loop: purge erased conversations and expired tokens,
+apply retention.
 
 Every `purge_interval` seconds it purges the conversations queued by erasures
-(`purge_due`: transcript rows and Rasa tracker events); every
-`retention_interval` seconds it runs the retention sweep (`run_retention`).
+(`purge_due`: transcript rows and Rasa tracker events) and the token vault's
+expired values (`bot.privacy.vault`: a NIK or an e-mail kept for `TOKEN_TTL`);
+every `retention_interval` seconds it runs the retention sweep (`run_retention`).
 Database work runs in a thread; an error is logged with its type only and the
 loop goes on.
 """
@@ -23,6 +25,7 @@ from bot.db import utcnow
 from bot.loops import describe_error
 from bot.privacy.erasure import purge_due
 from bot.privacy.retention import run_retention
+from bot.privacy.vault import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,11 @@ class PrivacyJanitor:
         with self._sessions() as session, session.begin():
             return purge_due(session, self._tracker, self._clock())
 
+    def purge_tokens(self) -> int:
+        """Delete the vault's expired tokens (one statement); how many."""
+        with self._sessions() as session, session.begin():
+            return purge_expired(session, self._clock())
+
     def retain(self) -> dict[str, int]:
         """One retention sweep."""
         return run_retention(
@@ -74,19 +82,27 @@ class PrivacyJanitor:
         )
 
     async def run(self) -> None:
-        """Loop until `stop`: purge often, retain every retention interval."""
+        """Loop until `stop`: purge erasures and expired tokens often, retain
+        every retention interval."""
         loop = asyncio.get_running_loop()
         next_retention = loop.time()
         while not self._stopped.is_set():
-            try:
-                await asyncio.to_thread(self.purge)
-                if loop.time() >= next_retention:
-                    await asyncio.to_thread(self.retain)
-                    next_retention = loop.time() + self._retention_interval
-            except Exception as exc:  # keep the loop alive; the next turn retries
-                log.error("privacy janitor failed: %s", describe_error(exc))
+            await self._step(self.purge)
+            await self._step(self.purge_tokens)
+            if loop.time() >= next_retention and await self._step(self.retain):
+                next_retention = loop.time() + self._retention_interval
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), self._purge_interval)
+
+    async def _step(self, job: Callable[[], object]) -> bool:
+        """Run `job` in a thread; whether it succeeded. An error is logged and
+        the next turn retries (one job failing does not hold up the others)."""
+        try:
+            await asyncio.to_thread(job)
+        except Exception as exc:  # keep the loop alive
+            log.error("privacy janitor failed: %s", describe_error(exc))
+            return False
+        return True
 
     def stop(self) -> None:
         """Ask the loop to end after its current step."""

@@ -103,7 +103,11 @@ def conversation_of(session: Session, pseudonym: str) -> int | None:
 
 
 def purge_expired(session: Session, now: datetime) -> int:
-    """Delete the expired tokens; how many there were."""
+    """Delete the expired tokens; how many there were. The gateway's privacy
+    loop runs it (`bot.privacy.janitor`), not a person's turn: a turn's
+    transaction writes that person's rows only, so turns of different people
+    never wait on each other's locks, and expired values go within the loop's
+    interval whether or not anyone is typing."""
     result = EXPIRED.execute(session, {"now": now})
     return int(result.rowcount or 0)
 
@@ -120,7 +124,6 @@ class _Keeper:
     def keep(self, kind: str, value: str) -> str:
         """Store `value` under a new token of the conversation; the token."""
         if self._taken is None:
-            purge_expired(self._session, self._now)
             self._taken = set(
                 TAKEN.execute(
                     self._session, {"conversation_id": self._conversation}

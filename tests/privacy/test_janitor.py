@@ -1,17 +1,22 @@
-"""The gateway's privacy loop purges erased conversations and keeps going."""
+"""The gateway's privacy loop purges erased conversations and expired tokens,
+and keeps going."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from bot.privacy.erasure import PURGE_DELAY, erase_person
 from bot.privacy.janitor import PrivacyJanitor
-from bot.privacy.models import PrivacyPurge
+from bot.privacy.models import PersonalToken, PrivacyPurge
+from bot.privacy.vault import TOKEN_TTL, Vault
 from tests.privacy.conftest import Person, leftovers
 from tests.registration.conftest import SECRET, START
 
@@ -48,3 +53,50 @@ async def test_the_loop_purges_what_is_due_then_stops(
     await asyncio.wait_for(task, 5)
     assert pending() == 0
     assert leftovers(engine) == []
+
+
+async def test_the_loop_deletes_expired_tokens_even_when_a_purge_fails(
+    sessions: sessionmaker,
+    tracker: Engine,
+    mail_dir: Path,
+    person: Person,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [START]
+    vault = Vault(sessions, clock=lambda: now[0])
+    old = vault.keep(person.pseudonym, "nik", "3174011508900001")
+    now[0] = START + TOKEN_TTL - timedelta(hours=1)
+    live = vault.keep(person.pseudonym, "email", "budi@example.com")
+    assert old and live
+    now[0] = START + TOKEN_TTL + timedelta(seconds=1)
+
+    janitor = PrivacyJanitor(
+        sessions,
+        SECRET,
+        retention_days=365,
+        tracker=tracker,
+        outbox_dir=mail_dir,
+        purge_interval=0.05,
+        clock=lambda: now[0],
+    )
+
+    def broken() -> int:
+        raise RuntimeError("database gone")
+
+    janitor.purge = broken  # type: ignore[method-assign]
+
+    def tokens() -> list[str]:
+        with sessions() as session:
+            return list(session.execute(select(PersonalToken.token)).scalars())
+
+    task = asyncio.create_task(janitor.run())
+    with caplog.at_level(logging.ERROR, logger="bot.privacy.janitor"):
+        for _ in range(200):
+            if tokens() == [live]:
+                break
+            await asyncio.sleep(0.05)
+        janitor.stop()
+        await asyncio.wait_for(task, 5)
+    assert tokens() == [live]
+    assert vault.reveal(person.pseudonym, live) == "budi@example.com"
+    assert "privacy janitor failed: RuntimeError" in caplog.text
