@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench import pg_activity
 from bench.e2e import drive
 from bench.e2e.profile import hot_spots
 from bench.e2e.report import markdown
@@ -89,6 +90,9 @@ class Meters:
     backends: Callable[[], BackendCpu] | None
     timings: Path
     rasa_log: Path
+    database_url: str | None = None
+    """PostgreSQL: the run's database, whose statistics views are read before
+    and after each phase (`bench.pg_activity`)."""
 
     def measure(self, phase: Callable[[], drive.Outcome]) -> dict[str, Any]:
         """Run `phase`, return its summary with CPU and Rasa's timings per message."""
@@ -99,6 +103,7 @@ class Meters:
         watcher = self.backends() if self.backends else None
         if watcher:
             watcher.start()
+        counts = pg_activity.snapshot(self.database_url) if self.database_url else None
         outcome = phase()
         cpu = {name: group_cpu(s.proc.pid) - before[name] for name, s in self._live()}
         cpu["bench (load and fakes)"] = own_cpu() - bench_before
@@ -109,6 +114,10 @@ class Meters:
                            "action_server.request")  # fmt: skip
         result = outcome.summary()
         result["failed_action_calls"] = _failed_actions(self.rasa_log) - failed_before
+        if self.database_url and counts:  # read after the settle: idle > 1 s
+            result["database_activity"] = pg_activity.per_message(
+                counts, pg_activity.snapshot(self.database_url), outcome.messages
+            )
         n = max(outcome.messages, 1)
         result["cpu_ms_per_message"] = {
             k: round(v * 1000 / n, 2) for k, v in cpu.items()
@@ -235,7 +244,8 @@ def run_combination(
         if kind == "postgresql":
             name = db_url.rsplit("/", 1)[1]
             backends = lambda: BackendCpu(args.postgres_url, name)  # noqa: E731
-        meters = Meters(services, backends, timings, services["rasa"].log)
+        meters = Meters(services, backends, timings, services["rasa"].log,
+                        db_url if kind == "postgresql" else None)  # fmt: skip
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
         print(f"  whole path: {total} messages from {count} people", flush=True)
         rasa_pid = services["rasa"].proc.pid if services["rasa"].proc else 0
@@ -269,7 +279,8 @@ def run_combination(
             asyncio.run(_ready(stock))
             result["stock_ready_s"] = round(time.monotonic() - started, 1)
             stock_meters = Meters({"actions": services["actions"], "rasa": stock},
-                                  backends, stock_timings, stock.log)  # fmt: skip
+                                  backends, stock_timings, stock.log,
+                                  meters.database_url)  # fmt: skip
             stock_url = stock.ready_url.rsplit("/", 1)[0]
             result["stock_rest"] = stock_meters.measure(
                 lambda: asyncio.run(

@@ -160,6 +160,35 @@ def _logs(run: dict[str, Any]) -> list[str]:
     return ["", "Logs: " + "; ".join(parts) + "." + warning]
 
 
+def _database_activity(run: dict[str, Any]) -> list[str]:
+    """PostgreSQL's own counts per message in each phase (`bench.pg_activity`):
+    a table read whole on every message shows here long before it is large."""
+    rows = []
+    for key, label in PHASES:
+        activity = run.get(key, {}).get("database_activity")
+        if not activity:
+            continue
+        scans = ", ".join(
+            f"{s['table']} {s['scans']:,} ({s['rows_read']:,} rows)"
+            for s in activity["sequential_scans"]
+        )
+        rows.append(
+            f"| {label} | {activity['transactions']:g} | "
+            f"{activity['rows_read']:,.1f} | {scans or 'none'} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "PostgreSQL per message (its statistics views, before and after each phase):",
+        "",
+        "| phase | transactions | rows read | sequential scans in the phase: "
+        "table, scans (rows read) |",
+        "| --- | ---: | ---: | --- |",
+        *rows,
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Tables per database and number of people, then Rasa's time per message."""
     m = report["machine"]
@@ -190,6 +219,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]  # fmt: skip
         lines += _ratios_to_stock(run)
         lines += _logs(run)
+        lines += _database_activity(run)
         lines += [
             "",
             "Rasa per message (ms; NLU, policies and tracker store in CPU of "

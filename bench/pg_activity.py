@@ -1,0 +1,91 @@
+"""What PostgreSQL did for one database in a phase: transactions, rows read and
+the sequential scans per table, from its statistics views.
+
+`pg_stat_database` and `pg_stat_user_tables` count since the database was made;
+a snapshot before and after a phase gives the phase's own. A backend reports its
+counts when a transaction ends and at most once a second (PostgreSQL 15), so the
+snapshot after a phase is taken once the services have been idle for more than
+a second. Read from a connection to the database itself (the table view lists
+only the current database's tables); its own two reads are counted too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATABASE_COUNTS = ("xact_commit", "xact_rollback", "tup_returned", "tup_fetched")
+TABLE_COUNTS = ("seq_scan", "seq_tup_read", "idx_scan")
+DATABASE_SQL = (
+    "SELECT xact_commit, xact_rollback, tup_returned, tup_fetched"
+    " FROM pg_stat_database WHERE datname = current_database()"
+)
+TABLES_SQL = "SELECT relname, seq_scan, seq_tup_read, idx_scan FROM pg_stat_user_tables"
+
+
+def snapshot(database_url: str) -> dict[str, Any]:
+    """The database's counts now, and each table's."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url, future=True, poolclass=_null_pool())
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text(DATABASE_SQL)).one()
+            tables = {
+                str(name): _counts(TABLE_COUNTS, rest)
+                for name, *rest in connection.execute(text(TABLES_SQL))
+            }
+    finally:
+        engine.dispose()
+    return {"database": _counts(DATABASE_COUNTS, row), "tables": tables}
+
+
+def _counts(names: tuple[str, ...], values: Any) -> dict[str, int]:
+    return dict(zip(names, (int(v or 0) for v in values), strict=True))
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def per_message(
+    before: dict[str, Any], after: dict[str, Any], messages: int, top: int = 5
+) -> dict[str, Any]:
+    """The phase's counts per message, and the tables read by sequential scans
+    (most rows read first, at most `top`): scans and rows read in the phase."""
+    n = max(messages, 1)
+
+    def grew(now: dict[str, int], then: dict[str, int], key: str) -> int:
+        return now.get(key, 0) - then.get(key, 0)
+
+    db_now, db_then = after["database"], before["database"]
+    scanned = []
+    for table, counts in after["tables"].items():
+        then = before["tables"].get(table, {})
+        scans = grew(counts, then, "seq_scan")
+        if scans:
+            scanned.append((grew(counts, then, "seq_tup_read"), scans, table))
+    scanned.sort(reverse=True)
+    return {
+        "transactions": round(
+            (
+                grew(db_now, db_then, "xact_commit")
+                + grew(db_now, db_then, "xact_rollback")
+            )
+            / n,
+            2,
+        ),
+        "rows_read": round(
+            (
+                grew(db_now, db_then, "tup_returned")
+                + grew(db_now, db_then, "tup_fetched")
+            )
+            / n,
+            1,
+        ),
+        "sequential_scans": [
+            {"table": table, "scans": scans, "rows_read": rows}
+            for rows, scans, table in scanned[:top]
+        ],
+    }

@@ -1,0 +1,113 @@
+"""The end-to-end bench's database counts: PostgreSQL's statistics per message,
+and the load generator's watcher reading conversations by their index."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from bench.e2e.drive import TurnWatch, _turns_query
+from bench.e2e.report import markdown
+from bench.pg_activity import per_message, snapshot
+from bot.channels.base import SMS, InboundMessage
+from bot.db import make_engine, make_sessionmaker
+from bot.messages.inbox import store_inbound
+from bot.schema import upgrade
+from tests.postgres import postgres_database
+
+
+def _counts(commits: int, read: int, tables: dict[str, tuple[int, int]]) -> dict:
+    return {
+        "database": {"xact_commit": commits, "xact_rollback": 0,
+                     "tup_returned": read, "tup_fetched": 0},
+        "tables": {name: {"seq_scan": scans, "seq_tup_read": rows, "idx_scan": 0}
+                   for name, (scans, rows) in tables.items()},
+    }  # fmt: skip
+
+
+def test_the_phase_counts_per_message_and_the_tables_read_whole_most_first() -> None:
+    before = _counts(100, 1_000, {"batch": (5, 15), "personal_token": (1, 0)})
+    after = _counts(
+        150,
+        21_000,
+        {"batch": (25, 75), "personal_token": (41, 18_000), "applicant": (0, 0)},
+    )
+    found = per_message(before, after, messages=10)
+    assert found["transactions"] == 5.0
+    assert found["rows_read"] == 2_000.0
+    assert found["sequential_scans"] == [
+        {"table": "personal_token", "scans": 40, "rows_read": 18_000},
+        {"table": "batch", "scans": 20, "rows_read": 60},
+    ]  # applicant was not scanned in the phase: left out
+
+
+def test_the_report_lists_the_counts_of_each_phase() -> None:
+    phase = {
+        "messages": 10, "window_s": 1.0, "messages_per_s": 10.0, "p50_ms": 1.0,
+        "p95_ms": 2.0, "p99_ms": 3.0, "timeouts": 0, "errors": 0,
+        "cpu_ms_per_message": {}, "rasa_ms_per_message": {},
+        "database_activity": {
+            "transactions": 5.2, "rows_read": 1234.5,
+            "sequential_scans": [{"table": "batch", "scans": 2249, "rows_read": 6747}],
+        },
+    }  # fmt: skip
+    text_ = markdown({
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.10",
+                    "load_average_at_start": [1.0], "load_average_at_end": [1.0]},
+        "command": "python -m bench.e2e", "date": "today",
+        "runs": [{"database": "PostgreSQL 15", "people": 50, "ready_s": 5.0,
+                  "whole_path": phase}],
+    })  # fmt: skip
+    assert "| 5.2 | 1,234.5 | batch 2,249 (6,747 rows) |" in text_
+
+
+def test_a_snapshot_counts_the_sequential_scans_of_the_phase() -> None:
+    """Each transaction asks its backend to report its counts as it ends (else
+    it reports them within a second, as the bench's idle services do)."""
+    with postgres_database("bench_activity") as url:
+        engine = create_engine(url, future=True)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (id int primary key, v int)"))
+            connection.execute(
+                text("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
+            )
+            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        before = snapshot(url)
+        with engine.begin() as connection:
+            for _ in range(3):
+                connection.execute(text("SELECT count(*) FROM t WHERE v > 0"))
+            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        engine.dispose()
+        found = per_message(before, snapshot(url), messages=1)
+        assert {"table": "t", "scans": 3, "rows_read": 300} in found["sequential_scans"]
+        assert found["transactions"] >= 1
+
+
+def test_the_watcher_finds_each_address_by_its_index(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/gateway.db"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions() as session, session.begin():
+        for n, address in enumerate(("+62811000001", "+62811000002")):
+            message = InboundMessage(
+                channel=SMS, provider_id=f"SM{n}", address=address, text="halo"
+            )
+            assert store_inbound(session, message, "k" * 32)
+    watch = TurnWatch(url)
+    try:
+        assert watch._read(["+62811000001", "+62899"]) == {"+62811000001": (1, 0)}
+    finally:
+        watch.engine.dispose()
+    sql = str(
+        _turns_query()
+        .params(addresses=["+62811000001"])
+        .compile(create_engine("sqlite://"), compile_kwargs={"literal_binds": True})
+    )
+    with sqlite3.connect(tmp_path / "gateway.db") as connection:
+        plan = " ".join(
+            row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}")
+        )
+    assert "SEARCH conversation USING COVERING INDEX" in plan, plan
+    assert "(channel=? AND address=?)" in plan, plan
