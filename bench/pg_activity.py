@@ -53,7 +53,9 @@ def per_message(
     before: dict[str, Any], after: dict[str, Any], messages: int, top: int = 5
 ) -> dict[str, Any]:
     """The phase's counts per message, and the tables read by sequential scans
-    (most rows read first, at most `top`): scans and rows read in the phase."""
+    (most rows read first, at most `top`): scans and rows read in the phase.
+    A rollback is mostly a read-only transaction ended by the connection pool
+    (SQLAlchemy's reset on return), still a round trip."""
     n = max(messages, 1)
 
     def grew(now: dict[str, int], then: dict[str, int], key: str) -> int:
@@ -68,14 +70,8 @@ def per_message(
             scanned.append((grew(counts, then, "seq_tup_read"), scans, table))
     scanned.sort(reverse=True)
     return {
-        "transactions": round(
-            (
-                grew(db_now, db_then, "xact_commit")
-                + grew(db_now, db_then, "xact_rollback")
-            )
-            / n,
-            2,
-        ),
+        "commits": round(grew(db_now, db_then, "xact_commit") / n, 2),
+        "rollbacks": round(grew(db_now, db_then, "xact_rollback") / n, 2),
         "rows_read": round(
             (
                 grew(db_now, db_then, "tup_returned")

@@ -173,7 +173,7 @@ def _database_activity(run: dict[str, Any]) -> list[str]:
             for s in activity["sequential_scans"]
         )
         rows.append(
-            f"| {label} | {activity['transactions']:g} | "
+            f"| {label} | {activity['commits']:g} / {activity['rollbacks']:g} | "
             f"{activity['rows_read']:,.1f} | {scans or 'none'} |"
         )
     if not rows:
@@ -182,7 +182,7 @@ def _database_activity(run: dict[str, Any]) -> list[str]:
         "",
         "PostgreSQL per message (its statistics views, before and after each phase):",
         "",
-        "| phase | transactions | rows read | sequential scans in the phase: "
+        "| phase | commits / rollbacks | rows read | sequential scans in the phase: "
         "table, scans (rows read) |",
         "| --- | ---: | ---: | --- |",
         *rows,

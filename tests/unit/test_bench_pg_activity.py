@@ -35,7 +35,7 @@ def test_the_phase_counts_per_message_and_the_tables_read_whole_most_first() -> 
         {"batch": (25, 75), "personal_token": (41, 18_000), "applicant": (0, 0)},
     )
     found = per_message(before, after, messages=10)
-    assert found["transactions"] == 5.0
+    assert (found["commits"], found["rollbacks"]) == (5.0, 0.0)
     assert found["rows_read"] == 2_000.0
     assert found["sequential_scans"] == [
         {"table": "personal_token", "scans": 40, "rows_read": 18_000},
@@ -49,7 +49,7 @@ def test_the_report_lists_the_counts_of_each_phase() -> None:
         "p95_ms": 2.0, "p99_ms": 3.0, "timeouts": 0, "errors": 0,
         "cpu_ms_per_message": {}, "rasa_ms_per_message": {},
         "database_activity": {
-            "transactions": 5.2, "rows_read": 1234.5,
+            "commits": 5.2, "rollbacks": 3.5, "rows_read": 1234.5,
             "sequential_scans": [{"table": "batch", "scans": 2249, "rows_read": 6747}],
         },
     }  # fmt: skip
@@ -60,7 +60,7 @@ def test_the_report_lists_the_counts_of_each_phase() -> None:
         "runs": [{"database": "PostgreSQL 15", "people": 50, "ready_s": 5.0,
                   "whole_path": phase}],
     })  # fmt: skip
-    assert "| 5.2 | 1,234.5 | batch 2,249 (6,747 rows) |" in text_
+    assert "| 5.2 / 3.5 | 1,234.5 | batch 2,249 (6,747 rows) |" in text_
 
 
 def test_a_snapshot_counts_the_sequential_scans_of_the_phase() -> None:
@@ -82,7 +82,7 @@ def test_a_snapshot_counts_the_sequential_scans_of_the_phase() -> None:
         engine.dispose()
         found = per_message(before, snapshot(url), messages=1)
         assert {"table": "t", "scans": 3, "rows_read": 300} in found["sequential_scans"]
-        assert found["transactions"] >= 1
+        assert found["commits"] >= 1
 
 
 def test_the_watcher_finds_each_address_by_its_index(tmp_path: Path) -> None:
