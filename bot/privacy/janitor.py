@@ -1,10 +1,11 @@
 """The gateway's privacy loop: purge erased conversations and expired tokens,
 apply retention.
 
-Every `purge_interval` seconds it purges the conversations queued by erasures
-(`purge_due`: transcript rows and Rasa tracker events) and the token vault's
-expired values (`bot.privacy.vault`: a NIK or an e-mail kept for `TOKEN_TTL`);
-every `retention_interval` seconds it runs the retention sweep (`run_retention`).
+On each turn, `purge_interval` seconds after the last one ended, it purges the
+conversations queued by erasures (`purge_due`: transcript rows and Rasa tracker
+events) and the token vault's expired values (`bot.privacy.vault`: a NIK or an
+e-mail kept for `TOKEN_TTL`); every `retention_interval` seconds it runs the
+retention sweep (`run_retention`), which deletes expired tokens too.
 Database work runs in a thread; an error is logged with its type only and the
 loop goes on.
 """
@@ -25,7 +26,7 @@ from bot.db import utcnow
 from bot.loops import describe_error
 from bot.privacy.erasure import purge_due
 from bot.privacy.retention import run_retention
-from bot.privacy.vault import purge_expired
+from bot.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ RETENTION_INTERVAL = 3600.0
 
 
 class PrivacyJanitor:
-    """Purges erased conversations and applies the retention period."""
+    """Purges erased conversations and expired tokens, and applies the
+    retention period."""
 
     def __init__(
         self,
@@ -67,8 +69,7 @@ class PrivacyJanitor:
 
     def purge_tokens(self) -> int:
         """Delete the vault's expired tokens (one statement); how many."""
-        with self._sessions() as session, session.begin():
-            return purge_expired(session, self._clock())
+        return Vault(self._sessions, self._clock).purge()
 
     def retain(self) -> dict[str, int]:
         """One retention sweep."""
@@ -100,7 +101,8 @@ class PrivacyJanitor:
         try:
             await asyncio.to_thread(job)
         except Exception as exc:  # keep the loop alive
-            log.error("privacy janitor failed: %s", describe_error(exc))
+            name = getattr(job, "__name__", "job")
+            log.error("privacy janitor %s failed: %s", name, describe_error(exc))
             return False
         return True
 

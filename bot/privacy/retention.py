@@ -9,7 +9,9 @@ hour (`bot.privacy.janitor`). Older than the period means:
 - a person's messages and the replies received before the cutoff (the
   conversation row too once nothing newer is left and no ticket is open), and
   unlinked channel identities, consents and e-mail codes created before it;
-- Rasa tracker events before the cutoff, and local e-mail outbox files.
+- Rasa tracker events before the cutoff, and local e-mail outbox files;
+- the token vault's expired values (`TOKEN_TTL`; the gateway's privacy loop
+  deletes them every 15 seconds, this sweep when no gateway runs).
 
 It also removes effect-ledger records older than a week (`bot.effects`: no
 turn is retried that late) and queued mails past their expiry; neither holds
@@ -53,6 +55,7 @@ from bot.privacy.erasure import (
 )
 from bot.privacy.models import REASON_RETENTION, ErasureRecord
 from bot.privacy.tracker import delete_tracker_events, delete_tracker_events_before
+from bot.privacy.vault import purge_expired
 from bot.registration.desk import CODE_SECRET_PURPOSE
 from bot.registry.models import (
     Applicant,
@@ -245,6 +248,8 @@ def run_retention(
         swept["tracker_event"] += delete_tracker_events_before(tracker, cutoff)
     if outbox_dir is not None:
         swept["mail_file"] += _old_mail_files(outbox_dir, cutoff)
+    with sessions() as session, session.begin():  # the gateway's loop does it
+        swept["personal_token"] += purge_expired(session, now)  # too, every 15 s
     swept = +swept
     if swept:
         with sessions() as session, session.begin():

@@ -104,10 +104,10 @@ def conversation_of(session: Session, pseudonym: str) -> int | None:
 
 def purge_expired(session: Session, now: datetime) -> int:
     """Delete the expired tokens; how many there were. The gateway's privacy
-    loop runs it (`bot.privacy.janitor`), not a person's turn: a turn's
-    transaction writes that person's rows only, so turns of different people
-    never wait on each other's locks, and expired values go within the loop's
-    interval whether or not anyone is typing."""
+    loop and the retention sweep run it (`bot.privacy.janitor`), not a
+    person's turn: the vault's writes in a turn touch only that conversation's
+    rows, and expired values go within the loop's interval whether or not
+    anyone is typing."""
     result = EXPIRED.execute(session, {"now": now})
     return int(result.rowcount or 0)
 

@@ -61,6 +61,7 @@ async def test_the_loop_deletes_expired_tokens_even_when_a_purge_fails(
     mail_dir: Path,
     person: Person,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [START]
     vault = Vault(sessions, clock=lambda: now[0])
@@ -80,10 +81,10 @@ async def test_the_loop_deletes_expired_tokens_even_when_a_purge_fails(
         clock=lambda: now[0],
     )
 
-    def broken() -> int:
+    def purge() -> int:
         raise RuntimeError("database gone")
 
-    janitor.purge = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(janitor, "purge", purge)
 
     def tokens() -> list[str]:
         with sessions() as session:
@@ -99,4 +100,42 @@ async def test_the_loop_deletes_expired_tokens_even_when_a_purge_fails(
         await asyncio.wait_for(task, 5)
     assert tokens() == [live]
     assert vault.reveal(person.pseudonym, live) == "budi@example.com"
-    assert "privacy janitor failed: RuntimeError" in caplog.text
+    assert "privacy janitor purge failed: RuntimeError" in caplog.text
+
+
+async def test_a_failed_retention_sweep_is_tried_again_at_the_next_turn(
+    sessions: sessionmaker,
+    tracker: Engine,
+    mail_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    janitor = PrivacyJanitor(
+        sessions,
+        SECRET,
+        retention_days=365,
+        tracker=tracker,
+        outbox_dir=mail_dir,
+        purge_interval=0.01,
+        retention_interval=3600.0,
+        clock=lambda: START,
+    )
+    sweeps: list[str] = []
+    turns: list[int] = []
+
+    def retain() -> dict[str, int]:
+        sweeps.append("failed" if not sweeps else "done")
+        if len(sweeps) == 1:
+            raise RuntimeError("tracker store unreachable")
+        return {}
+
+    def purge() -> int:
+        turns.append(1)
+        if len(turns) >= 6:
+            janitor.stop()
+        return 0
+
+    monkeypatch.setattr(janitor, "retain", retain)
+    monkeypatch.setattr(janitor, "purge", purge)
+    await asyncio.wait_for(janitor.run(), 10)
+    assert len(turns) == 6
+    assert sweeps == ["failed", "done"]  # then not before the hour is up

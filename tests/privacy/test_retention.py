@@ -19,8 +19,9 @@ from bot.messages.models import Conversation, InboxMessage
 from bot.notify.models import QueuedMail
 from bot.notify.queue import queue_mail
 from bot.privacy import retention
-from bot.privacy.models import ErasureRecord
+from bot.privacy.models import ErasureRecord, PersonalToken
 from bot.privacy.retention import run_retention
+from bot.privacy.vault import TOKEN_TTL, Vault
 from bot.registration.desk import RegistrationDesk
 from bot.registry.models import Applicant, ChannelIdentity, EmailCode
 from bot.settings import SettingsError, load_settings
@@ -209,3 +210,20 @@ def test_old_effect_records_and_expired_queued_mail_are_removed(
         assert session.execute(select(Effect)).first() is None
         assert session.execute(select(QueuedMail)).first() is None
         assert session.execute(select(ErasureRecord)).first() is None
+
+
+def test_expired_tokens_are_removed_and_counted(
+    sessions: sessionmaker, tracker: Engine, mail_dir: Path, person: Person
+) -> None:
+    """The gateway's loop deletes them every 15 s; the sweep run alone does too."""
+    vault = Vault(sessions, clock=lambda: START)
+    token = vault.keep(person.pseudonym, "nik", "3174011508900001")
+    assert token
+
+    removed = _retain(sessions, tracker, mail_dir, TOKEN_TTL.days + 1)
+
+    assert removed["personal_token"] == 1
+    with sessions() as session:
+        assert session.execute(select(PersonalToken)).first() is None
+        record = session.execute(select(ErasureRecord.removed)).scalar_one()
+        assert record["personal_token"] == 1
