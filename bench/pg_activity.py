@@ -3,16 +3,20 @@ the sequential scans per table, from its statistics views.
 
 `pg_stat_database` and `pg_stat_user_tables` count since the database was made;
 a snapshot before and after a phase gives the phase's own. A backend reports its
-counts when a transaction ends and at most once a second (PostgreSQL 15), so the
-snapshot after a phase is taken once the services have been idle for more than
-a second. Read from a connection to the database itself (the table view lists
-only the current database's tables); its own two reads are counted too.
+counts when a transaction ends, at most once a second; counts it could not
+report then wait until it has been idle for ten seconds (PostgreSQL 15's
+`PGSTAT_IDLE_INTERVAL`), so each snapshot is taken `SETTLE_SECONDS` after the
+services went quiet. Read from a connection to the database itself (the table
+view lists only the current database's tables); the read before a phase is
+counted in it, the one after is not.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+SETTLE_SECONDS = 11.0
+"""Idle time after which every backend has reported its counts."""
 DATABASE_COUNTS = ("xact_commit", "xact_rollback", "tup_returned", "tup_fetched")
 TABLE_COUNTS = ("seq_scan", "seq_tup_read", "idx_scan")
 DATABASE_SQL = (
@@ -50,12 +54,18 @@ def _null_pool() -> Any:
 
 
 def per_message(
-    before: dict[str, Any], after: dict[str, Any], messages: int, top: int = 5
+    before: dict[str, Any],
+    after: dict[str, Any],
+    messages: int,
+    top: int = 5,
+    harness_reads: int = 0,
 ) -> dict[str, Any]:
     """The phase's counts per message, and the tables read by sequential scans
     (most rows read first, at most `top`): scans and rows read in the phase.
     A rollback is mostly a read-only transaction ended by the connection pool
-    (SQLAlchemy's reset on return), still a round trip."""
+    (SQLAlchemy's reset on return), still a round trip. `harness_reads`: the
+    load generator's own read-only transactions, taken off the rollbacks (the
+    rows they read stay in `rows_read`)."""
     n = max(messages, 1)
 
     def grew(now: dict[str, int], then: dict[str, int], key: str) -> int:
@@ -71,7 +81,9 @@ def per_message(
     scanned.sort(reverse=True)
     return {
         "commits": round(grew(db_now, db_then, "xact_commit") / n, 2),
-        "rollbacks": round(grew(db_now, db_then, "xact_rollback") / n, 2),
+        "rollbacks": round(
+            (grew(db_now, db_then, "xact_rollback") - harness_reads) / n, 2
+        ),
         "rows_read": round(
             (
                 grew(db_now, db_then, "tup_returned")

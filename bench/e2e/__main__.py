@@ -96,6 +96,10 @@ class Meters:
 
     def measure(self, phase: Callable[[], drive.Outcome]) -> dict[str, Any]:
         """Run `phase`, return its summary with CPU and Rasa's timings per message."""
+        counts = None
+        if self.database_url:  # every backend has reported what came before
+            time.sleep(pg_activity.SETTLE_SECONDS)
+            counts = pg_activity.snapshot(self.database_url)
         before = {name: group_cpu(s.proc.pid) for name, s in self._live()}
         rasa_before = self._timings()
         failed_before = _failed_actions(self.rasa_log)
@@ -103,7 +107,6 @@ class Meters:
         watcher = self.backends() if self.backends else None
         if watcher:
             watcher.start()
-        counts = pg_activity.snapshot(self.database_url) if self.database_url else None
         outcome = phase()
         cpu = {name: group_cpu(s.proc.pid) - before[name] for name, s in self._live()}
         cpu["bench (load and fakes)"] = own_cpu() - bench_before
@@ -114,9 +117,13 @@ class Meters:
                            "action_server.request")  # fmt: skip
         result = outcome.summary()
         result["failed_action_calls"] = _failed_actions(self.rasa_log) - failed_before
-        if self.database_url and counts:  # read after the settle: idle > 1 s
+        if self.database_url and counts:
+            time.sleep(pg_activity.SETTLE_SECONDS - TIMINGS_SETTLE)
             result["database_activity"] = pg_activity.per_message(
-                counts, pg_activity.snapshot(self.database_url), outcome.messages
+                counts,
+                pg_activity.snapshot(self.database_url),
+                outcome.messages,
+                harness_reads=outcome.watcher_reads,
             )
         n = max(outcome.messages, 1)
         result["cpu_ms_per_message"] = {

@@ -77,6 +77,9 @@ class Outcome:
     first reply may be the gateway's notice of a long wait)."""
     turns: list[str] = field(default_factory=list)
     """What each message of `to_reply_s` was (`Step.turn`), where known."""
+    watcher_reads: int = 0
+    """The load generator's own reads of the database (the turn watcher's): a
+    transaction each, left out of the database's counts."""
     person_s: float = 0.0
     """Seconds each person was in the run (first post to last reply), summed:
     over the window, how many people were in flight on average (fewer than
@@ -275,6 +278,7 @@ async def through_gateway(
         elif sent.status != 200:
             outcome.errors += 1
     outcome.timeouts = traffic.timeouts
+    outcome.watcher_reads = watch.reads
     outcome.person_s = _person_seconds(traffic.sent, deliveries)
     return outcome
 
