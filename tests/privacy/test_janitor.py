@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,25 @@ from tests.privacy.conftest import Person, leftovers
 from tests.registration.conftest import SECRET, START
 
 
+def _janitor(
+    sessions: sessionmaker,
+    tracker: Engine,
+    mail_dir: Path,
+    clock: Callable[[], datetime],
+) -> PrivacyJanitor:
+    """A janitor turning every 20 ms, its retention sweep hourly."""
+    return PrivacyJanitor(
+        sessions,
+        SECRET,
+        retention_days=365,
+        tracker=tracker,
+        outbox_dir=mail_dir,
+        purge_interval=0.02,
+        retention_interval=3600.0,
+        clock=clock,
+    )
+
+
 async def test_the_loop_purges_what_is_due_then_stops(
     sessions: sessionmaker,
     engine: Engine,
@@ -30,15 +50,7 @@ async def test_the_loop_purges_what_is_due_then_stops(
 ) -> None:
     with sessions() as session, session.begin():
         erase_person(session, SECRET, applicant_id=person.applicant_id, now=START)
-    janitor = PrivacyJanitor(
-        sessions,
-        SECRET,
-        retention_days=365,
-        tracker=tracker,
-        outbox_dir=mail_dir,
-        purge_interval=0.05,
-        clock=lambda: START + PURGE_DELAY,
-    )
+    janitor = _janitor(sessions, tracker, mail_dir, lambda: START + PURGE_DELAY)
     task = asyncio.create_task(janitor.run())
 
     def pending() -> int:
@@ -71,15 +83,7 @@ async def test_the_loop_deletes_expired_tokens_even_when_a_purge_fails(
     assert old and live
     now[0] = START + TOKEN_TTL + timedelta(seconds=1)
 
-    janitor = PrivacyJanitor(
-        sessions,
-        SECRET,
-        retention_days=365,
-        tracker=tracker,
-        outbox_dir=mail_dir,
-        purge_interval=0.05,
-        clock=lambda: now[0],
-    )
+    janitor = _janitor(sessions, tracker, mail_dir, lambda: now[0])
 
     def purge() -> int:
         raise RuntimeError("database gone")
@@ -109,16 +113,7 @@ async def test_a_failed_retention_sweep_is_tried_again_at_the_next_turn(
     mail_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    janitor = PrivacyJanitor(
-        sessions,
-        SECRET,
-        retention_days=365,
-        tracker=tracker,
-        outbox_dir=mail_dir,
-        purge_interval=0.01,
-        retention_interval=3600.0,
-        clock=lambda: START,
-    )
+    janitor = _janitor(sessions, tracker, mail_dir, lambda: START)
     sweeps: list[str] = []
     turns: list[int] = []
 
