@@ -29,8 +29,9 @@ TABLES_SQL = "SELECT relname, seq_scan, seq_tup_read, idx_scan FROM pg_stat_user
 def snapshot(database_url: str) -> dict[str, Any]:
     """The database's counts now, and each table's."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
-    engine = create_engine(database_url, future=True, poolclass=_null_pool())
+    engine = create_engine(database_url, future=True, poolclass=NullPool)
     try:
         with engine.connect() as connection:
             row = connection.execute(text(DATABASE_SQL)).one()
@@ -45,12 +46,6 @@ def snapshot(database_url: str) -> dict[str, Any]:
 
 def _counts(names: tuple[str, ...], values: Any) -> dict[str, int]:
     return dict(zip(names, (int(v or 0) for v in values), strict=True))
-
-
-def _null_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool
 
 
 def per_message(

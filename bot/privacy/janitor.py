@@ -60,6 +60,7 @@ class PrivacyJanitor:
         self._purge_interval = purge_interval
         self._retention_interval = retention_interval
         self._clock = clock
+        self._vault = Vault(sessions, clock)
         self._stopped = asyncio.Event()
 
     def purge(self) -> int:
@@ -69,7 +70,7 @@ class PrivacyJanitor:
 
     def purge_tokens(self) -> int:
         """Delete the vault's expired tokens (one statement); how many."""
-        return Vault(self._sessions, self._clock).purge()
+        return self._vault.purge()
 
     def retain(self) -> dict[str, int]:
         """One retention sweep."""

@@ -244,12 +244,12 @@ def run_retention(
     swept: Counter[str] = Counter()
     with sessions() as session, session.begin():
         _sweep(session, tracker, cutoff, swept)
+        # the gateway's privacy loop deletes expired tokens every 15 s too
+        swept["personal_token"] += purge_expired(session, now)
     if tracker is not None:
         swept["tracker_event"] += delete_tracker_events_before(tracker, cutoff)
     if outbox_dir is not None:
         swept["mail_file"] += _old_mail_files(outbox_dir, cutoff)
-    with sessions() as session, session.begin():  # the gateway's loop does it
-        swept["personal_token"] += purge_expired(session, now)  # too, every 15 s
     swept = +swept
     if swept:
         with sessions() as session, session.begin():
