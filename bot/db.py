@@ -4,19 +4,23 @@ SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign k
 PostgreSQL (production) pings a pooled connection before use when it lay idle
 (`PING_AFTER_IDLE_S`) and bounds connecting, statements and lock waits. Engines
 hide statement parameters in errors and logs (they can be phone numbers or
-message text). Nothing is created at import time: the
+message text). Reads that change nothing run outside a transaction
+(`reading`, `read_session`): on PostgreSQL one round trip a statement instead
+of three. Nothing is created at import time: the
 gateway makes its engine when it starts.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine, create_engine, make_url
+from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -157,3 +161,38 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(
         bind=engine, future=True, expire_on_commit=False, class_=Session
     )
+
+
+@contextmanager
+def reading(connection: Connection) -> Iterator[Connection]:
+    """`connection` running each statement on its own until the block ends: for
+    reads that change nothing and lock nothing (no `FOR UPDATE`), called
+    before its first statement.
+
+    On PostgreSQL, psycopg2 sends `BEGIN` before a transaction's first
+    statement, and the pool a `ROLLBACK` when the connection comes back: three
+    round trips for a one-statement read, one here. Under READ COMMITTED each
+    statement sees the rows committed when it starts, in a transaction or not,
+    so the reads see the same. The driver's own switch is used, as
+    SQLAlchemy's ping does: the `AUTOCOMMIT` isolation level would send a
+    `SET` each time the connection goes back. SQLite begins no transaction
+    for a read: unchanged.
+    """
+    if connection.dialect.name != "postgresql":
+        yield connection
+        return
+    driver_connection = connection.connection.dbapi_connection
+    driver_connection.autocommit = True
+    try:
+        yield connection
+    finally:
+        if not driver_connection.closed:
+            driver_connection.autocommit = False
+
+
+@contextmanager
+def read_session(sessions: Callable[[], Session]) -> Iterator[Session]:
+    """A session from `sessions` whose statements run outside a transaction
+    (`reading`): for reads only."""
+    with sessions() as session, reading(session.connection()):
+        yield session

@@ -80,7 +80,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 
-from bot.db import make_engine
+from bot.db import make_engine, reading
 from bot.direct_sql import DirectStatement
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         saved last for the conversation is handed out again (once) while the
         store's newest event of the conversation is still the one it saved."""
         kept = self._kept.pop(sender_id, None)
-        with self.engine.connect() as connection:
+        with self.engine.connect() as connection, reading(connection):
             if kept is not None and kept[1] is self.domain:
                 newest = self._newest.execute(
                     connection, {"sender_id": sender_id}
@@ -171,7 +171,7 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         sender = {"sender_id": tracker.sender_id}
         stored = getattr(tracker, STORED, None)
         if not isinstance(stored, int):  # not loaded here: Rasa's count
-            with self.engine.connect() as connection:
+            with self.engine.connect() as connection, reading(connection):
                 stored = int(self._session_count.execute(connection, sender).scalar())
         rows = [
             _row(tracker.sender_id, event)

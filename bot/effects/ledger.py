@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.db import read_session, utcnow
 from bot.direct_sql import DirectStatement
 from bot.effects.models import KEY_MAX, NAME_MAX, Effect
 
@@ -146,7 +146,7 @@ def replay(
     `key`, else (False, None)."""
     if key is None:
         return False, None
-    with sessions() as session:
+    with read_session(sessions) as session:
         found = recorded(session, key, name)
     if found is None:
         return False, None

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from bot.db import utcnow
+from bot.db import read_session, utcnow
 from bot.direct_sql import DirectStatement
 from bot.messages.models import Conversation
 from bot.privacy.detect import (
@@ -232,7 +232,7 @@ class Vault:
         """`text` with the tokens of the conversation `pseudonym` revealed."""
         if not TOKEN_PATTERN.search(text):
             return text
-        with self._sessions() as session:
+        with read_session(self._sessions) as session:
             return reveal_text(session, pseudonym, text, self._clock())
 
     def purge(self) -> int:

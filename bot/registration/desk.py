@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.channels.base import SMS
-from bot.db import utcnow
+from bot.db import read_session, utcnow
 from bot.direct_sql import DirectStatement
 from bot.effects import once, replay
 from bot.messages.models import Conversation
@@ -316,7 +316,7 @@ class RegistrationDesk:
 
     def has_consent(self, caller: Caller) -> bool:
         """Whether this identity (or its applicant) gave consent already."""
-        with self._sessions() as session:
+        with read_session(self._sessions) as session:
             return (
                 active_consent(
                     session,
@@ -420,7 +420,7 @@ class RegistrationDesk:
 
     def email_proven(self, caller: Caller, email: str) -> bool:
         """Whether `email` was proven in this conversation."""
-        with self._sessions() as session:
+        with read_session(self._sessions) as session:
             return proven_email(session, caller.identity_id, email) is not None
 
     # --- submitting --------------------------------------------------------------
@@ -552,7 +552,7 @@ class RegistrationDesk:
     def standing_of(self, applicant_id: int) -> Standing:
         """One applicant's standing (for linked callers and notifications only)."""
         now = self._clock()
-        with self._sessions() as session:
+        with read_session(self._sessions) as session:
             jobs = jobs_of(session, applicant_id, JOB_NIK)
             return Standing(
                 applicant=get_applicant(session, applicant_id),
@@ -615,7 +615,7 @@ class RegistrationDesk:
         )
 
     def _batch(self, number: int) -> BatchInfo | None:
-        with self._sessions() as session:
+        with read_session(self._sessions) as session:
             return batch_by_number(session, number)
 
     def _join_number(

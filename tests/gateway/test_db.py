@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, insert, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from bot import db
-from bot.db import make_engine, postgres_connect_args, utcnow
+from bot.db import (
+    make_engine,
+    make_sessionmaker,
+    postgres_connect_args,
+    read_session,
+    reading,
+    utcnow,
+)
 from bot.messages.models import Conversation
 from bot.schema import upgrade
 
@@ -121,5 +129,82 @@ def test_a_postgres_connection_back_in_use_at_once_is_not_pinged(
         with pytest.raises(OperationalError):
             _backend_pid(engine)
         assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
+
+
+def _transaction_status(connection: Connection) -> int:
+    return int(connection.connection.dbapi_connection.get_transaction_status())
+
+
+def test_a_postgres_read_runs_outside_a_transaction(postgres_url: str) -> None:
+    """No BEGIN before it and no ROLLBACK after: the driver holds no transaction
+    open after the statement; the connection goes back to the pool as before."""
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            assert _transaction_status(connection) == TRANSACTION_STATUS_INTRANS
+        with engine.connect() as connection, reading(connection):
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+            assert _transaction_status(connection) == TRANSACTION_STATUS_IDLE
+        with engine.connect() as connection:
+            assert connection.connection.dbapi_connection.autocommit is False
+    finally:
+        engine.dispose()
+
+
+def test_after_a_read_writes_are_transactions_again(postgres_url: str) -> None:
+    """The same pooled connection, once read on (a read that failed too), still
+    rolls a failed write back whole."""
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        with read_session(sessions) as session:
+            session.execute(text("SELECT count(*) FROM conversation"))
+        with pytest.raises(DataError), read_session(sessions) as session:
+            session.execute(text("SELECT 1 / 0"))
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(CONVERSATION_ROW), {"address": PHONE})
+            connection.execute(text(CONVERSATION_ROW), {"address": PHONE})
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT count(*) FROM conversation"))
+            assert kept.scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+CONVERSATION_ROW = (
+    "INSERT INTO conversation (channel, address, pseudonym, simulated, opted_out,"
+    " state, created_at, updated_at) VALUES ('sms', :address, 'p', false, false,"
+    " '{}', now(), now())"
+)
+
+
+def test_a_read_whose_connection_died_fails_as_a_disconnect(postgres_url: str) -> None:
+    """The read sees the driver's own error, and the pool a fresh connection."""
+    engine = make_engine(postgres_url)
+    try:
+        with (
+            pytest.raises(OperationalError),
+            engine.connect() as connection,
+            reading(connection),
+        ):
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+            _terminate(postgres_url, int(pid))
+            connection.execute(text("SELECT 1"))
+        assert _backend_pid(engine) != pid
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_read_session_reads(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with read_session(make_sessionmaker(engine)) as session:
+            assert session.execute(select(Conversation.id)).all() == []
     finally:
         engine.dispose()
