@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export PRAKERJA_ENV ?= development
 
 .PHONY: help install train run run-scaled shell mail retention test lint validate bench-nlu bench-nlu-dev bench-nlu-compare \
-	bench-policy bench-gateway bench-http-writes bench-announce bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent \
+	bench-policy bench-gateway bench-http-writes bench-pg-reads bench-announce bench-registration bench-sms bench-e2e soak telegram-webhook supervisor agent \
 	screenshots clean
 
 help: ## List the targets
@@ -90,6 +90,9 @@ bench-gateway: $(BIN)/.installed ## Gateway throughput and correctness under loa
 
 bench-http-writes: $(BIN)/.installed ## aiohttp client CPU a request: headers and body in two writes or one (bot/http_writes.py)
 	$(BIN)/python -m bench.http_writes $(ARGS)
+
+bench-pg-reads: $(BIN)/.installed ## PostgreSQL: a read in a transaction or outside one (bot.db.reading)
+	$(BIN)/python -m bench.pg_reads $(ARGS)
 
 bench-announce: $(BIN)/.installed ## A batch of 164,000 announced: selection, pacing, live replies, exactly once through a kill (ARGS=--members N)
 	$(BIN)/python -m bench.announce $(ARGS)
