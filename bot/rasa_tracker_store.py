@@ -177,9 +177,13 @@ class TurnSQLTrackerStore(SQLTrackerStore):
             _row(tracker.sender_id, event)
             for event in itertools.islice(tracker.events, stored, None)
         ]
-        with self.engine.begin() as connection:
-            self._insert.execute_rows(connection, rows)
-            newest = self._newest.execute(connection, sender).scalar()
+        if rows:
+            with self.engine.begin() as connection:
+                self._insert.execute_rows(connection, rows)
+                newest = self._newest.execute(connection, sender).scalar()
+        else:  # nothing new: only the newest event's id, read
+            with self.engine.connect() as connection, reading(connection):
+                newest = self._newest.execute(connection, sender).scalar()
         setattr(tracker, STORED, len(tracker.events))
         if newest is not None and _as_loaded(tracker):
             self._kept[tracker.sender_id] = (int(newest), self.domain, tracker)

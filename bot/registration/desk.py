@@ -58,6 +58,7 @@ from bot.registry import (
     create_email_code,
     enqueue_job,
     find_applicant,
+    find_identity,
     get_applicant,
     get_or_create_identity,
     grant_consent,
@@ -304,13 +305,17 @@ class RegistrationDesk:
 
     def caller(self, pseudonym: str) -> Caller | None:
         """The identity behind a conversation pseudonym; None outside the gateway
-        (e.g. a REST test client), where nothing personal is done."""
-        with self._sessions() as session, session.begin():
+        (e.g. a REST test client), where nothing personal is done. Read outside
+        a transaction; only a first caller's identity is created in one."""
+        with read_session(self._sessions) as session:
             row = CALLER_ADDRESS.execute(session, {"pseudonym": pseudonym}).first()
             if row is None:
                 return None
-            identity = get_or_create_identity(session, row.channel, row.address)
-            return Caller(identity.id, row.channel, row.address, identity.applicant_id)
+            identity = find_identity(session, row.channel, row.address)
+        if identity is None:
+            with self._sessions() as session, session.begin():
+                identity = get_or_create_identity(session, row.channel, row.address)
+        return Caller(identity.id, row.channel, row.address, identity.applicant_id)
 
     # --- consent -----------------------------------------------------------------
 
