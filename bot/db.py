@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
@@ -166,8 +167,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 @contextmanager
 def reading(connection: Connection) -> Iterator[Connection]:
     """`connection` running each statement on its own until the block ends: for
-    reads that change nothing and lock nothing (no `FOR UPDATE`), called
-    before its first statement.
+    reads that change nothing and lock nothing (no `FOR UPDATE`). In a
+    transaction already begun (a statement ran), the reads are part of it.
 
     On PostgreSQL, psycopg2 sends `BEGIN` before a transaction's first
     statement, and the pool a `ROLLBACK` when the connection comes back: three
@@ -182,6 +183,9 @@ def reading(connection: Connection) -> Iterator[Connection]:
         yield connection
         return
     driver_connection = connection.connection.dbapi_connection
+    if driver_connection.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+        yield connection
+        return
     driver_connection.autocommit = True
     try:
         yield connection

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import on_postgresql, utcnow
+from bot.db import on_postgresql, reading, utcnow
 from bot.direct_sql import DirectStatement
 from bot.messages.models import (
     OUTBOX_DELIVERED,
@@ -207,8 +207,12 @@ def keep_early_status(
 
 def apply_early_statuses(session: Session, provider_message_id: str) -> int:
     """Apply the kept statuses of this id, in arrival order, to its stored row and
-    forget them (idempotent); the caller commits. How many were applied."""
-    kept = KEPT.execute(session, {"provider_message_id": provider_message_id}).all()
+    forget them (idempotent); the caller commits. How many were applied. The
+    look is a read outside a transaction when none is begun (the send's
+    follow-up after its commit: nearly always nothing kept, then no `BEGIN`
+    and no `COMMIT` either)."""
+    with reading(session.connection()):
+        kept = KEPT.execute(session, {"provider_message_id": provider_message_id}).all()
     if not kept:  # nearly always: one prebuilt statement, no ORM
         return 0
     applied = [

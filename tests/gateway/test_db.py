@@ -208,3 +208,22 @@ def test_a_sqlite_read_session_reads(tmp_path: Path) -> None:
             assert session.execute(select(Conversation.id)).all() == []
     finally:
         engine.dispose()
+
+
+def test_a_read_in_a_transaction_already_begun_is_part_of_it(
+    postgres_url: str,
+) -> None:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(CONVERSATION_ROW), {"address": PHONE})
+            with reading(connection):
+                seen = connection.execute(text("SELECT count(*) FROM conversation"))
+                assert seen.scalar_one() == 1  # its own transaction's row
+            assert _transaction_status(connection) == TRANSACTION_STATUS_INTRANS
+            connection.rollback()
+            kept = connection.execute(text("SELECT count(*) FROM conversation"))
+            assert kept.scalar_one() == 0
+    finally:
+        engine.dispose()
