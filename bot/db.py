@@ -5,8 +5,8 @@ PostgreSQL (production) pings a pooled connection before use when it lay idle
 (`PING_AFTER_IDLE_S`) and bounds connecting, statements and lock waits. Engines
 hide statement parameters in errors and logs (they can be phone numbers or
 message text). Reads that change nothing run outside a transaction
-(`reading`, `read_session`): on PostgreSQL one round trip a statement instead
-of three. Nothing is created at import time: the
+(`reading`, `read_session`): on PostgreSQL no `BEGIN` before them and no
+`ROLLBACK` after, two round trips a read fewer. Nothing is created at import time: the
 gateway makes its engine when it starts.
 """
 
@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
@@ -127,8 +126,14 @@ def make_engine(
 _CHECKED_IN = "checked_in_at"
 
 
-def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+    """When the connection came back, and with statements in transactions
+    again (a `reading` block whose connection went back before it ended)."""
     record.info[_CHECKED_IN] = time.monotonic()
+    if dbapi_connection is None or dbapi_connection.closed:
+        return
+    if dbapi_connection.autocommit:
+        dbapi_connection.autocommit = False
 
 
 def _ping_if_idle(engine: Engine) -> Any:
@@ -167,23 +172,28 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 @contextmanager
 def reading(connection: Connection) -> Iterator[Connection]:
     """`connection` running each statement on its own until the block ends: for
-    reads that change nothing and lock nothing (no `FOR UPDATE`). In a
-    transaction already begun (a statement ran), the reads are part of it.
+    reads that change nothing and lock nothing (no `FOR UPDATE`, no
+    server-side cursor). In a transaction already begun (a statement ran), or
+    on a connection that commits each statement already, unchanged.
 
-    On PostgreSQL, psycopg2 sends `BEGIN` before a transaction's first
-    statement, and the pool a `ROLLBACK` when the connection comes back: three
-    round trips for a one-statement read, one here. Under READ COMMITTED each
-    statement sees the rows committed when it starts, in a transaction or not,
-    so the reads see the same. The driver's own switch is used, as
-    SQLAlchemy's ping does: the `AUTOCOMMIT` isolation level would send a
-    `SET` each time the connection goes back. SQLite begins no transaction
-    for a read: unchanged.
+    With psycopg2, a transaction's first statement goes after a `BEGIN`, and
+    the transaction of a read ends in a `ROLLBACK` (SQLAlchemy's, or the
+    pool's when the connection comes back): two round trips a read fewer
+    here. Under READ COMMITTED each statement sees the rows committed when it
+    starts, in a transaction or not, so the reads see the same. The driver's
+    own switch is used, as SQLAlchemy's ping does: the `AUTOCOMMIT`
+    isolation level would send a `SET` each time the connection goes back;
+    a pooled connection comes back with it off (`_note_checkin`). SQLite
+    begins no transaction for a read: unchanged.
     """
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.driver != "psycopg2":
         yield connection
         return
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
     driver_connection = connection.connection.dbapi_connection
-    if driver_connection.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+    idle = driver_connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
+    if driver_connection.autocommit or not idle:
         yield connection
         return
     driver_connection.autocommit = True
@@ -197,6 +207,7 @@ def reading(connection: Connection) -> Iterator[Connection]:
 @contextmanager
 def read_session(sessions: Callable[[], Session]) -> Iterator[Session]:
     """A session from `sessions` whose statements run outside a transaction
-    (`reading`): for reads only."""
+    (`reading`): for reads only, and the block neither commits, rolls back
+    nor closes it (its connection would go back to the pool meanwhile)."""
     with sessions() as session, reading(session.connection()):
         yield session

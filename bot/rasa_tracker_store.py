@@ -56,6 +56,9 @@ CPU per message before, 2.2 after, on PostgreSQL):
   SQLite file (`bot.db.make_engine`): pooled connections, WAL with
   `synchronous=NORMAL` (a commit survives a killed process; only a power cut
   can lose the last ones), a busy timeout. PostgreSQL keeps Rasa's engine.
+- **Reads outside a transaction** (`bot.db.reading`): a load, and a save's
+  reads when it writes nothing, run each statement on its own: on
+  PostgreSQL no `BEGIN` before them and no `ROLLBACK` after.
 
 Rasa falls back to an in-memory tracker store, with only a warning, when a
 custom store's class cannot be imported or its constructor raises

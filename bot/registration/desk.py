@@ -1,4 +1,5 @@
-"""What a conversation can do with the registry, one transaction per operation.
+"""What a conversation can do with the registry: one transaction for each
+operation that writes; reads run outside one (`bot.db.read_session`).
 
 The caller is found from the conversation's pseudonym (the sender id Rasa knows):
 the gateway's `conversation` table maps it to the channel and address, so Rasa

@@ -227,3 +227,32 @@ def test_a_read_in_a_transaction_already_begun_is_part_of_it(
             assert kept.scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def test_a_connection_comes_back_to_the_pool_with_transactions(
+    postgres_url: str,
+) -> None:
+    """Even when a read session's block ended its session early: the next
+    to take the connection gets statements in transactions."""
+    engine = make_engine(postgres_url)
+    try:
+        with read_session(make_sessionmaker(engine)) as session:
+            session.execute(text("SELECT 1"))
+            session.commit()  # what a read session's block must not do
+            with engine.connect() as connection:  # the same pooled connection
+                assert connection.connection.dbapi_connection.autocommit is False
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_that_commits_each_statement_is_left_so(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url, future=True, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            with reading(connection):
+                connection.execute(text("SELECT 1"))
+            assert connection.connection.dbapi_connection.autocommit is True
+    finally:
+        engine.dispose()
