@@ -1,6 +1,9 @@
 """A read that changes nothing, on PostgreSQL: in a transaction (psycopg2's
-`BEGIN`, the statement, the pool's `ROLLBACK`) or outside one
-(`bot.db.reading`: the statement alone).
+`BEGIN`, the statement, SQLAlchemy's `ROLLBACK` as the connection closes) or
+outside one (`bot.db.reading`: the statement alone). Both ways run one
+statement through SQLAlchemy Core: the difference carries over to the hot
+paths' reads, not the absolute time. Each round runs the ways in the same
+order.
 
 `python -m bench.pg_reads` runs the same one-row read both ways on pooled
 connections of `bot.db.make_engine`, alternating rounds (the machine drifts),

@@ -3,8 +3,9 @@ in a commit or a rollback, and how often, to find a count's call sites.
 
 With `log_statement = all` (for one run: `ALTER SYSTEM SET log_statement =
 'all'; SELECT pg_reload_conf();`, and `ALTER SYSTEM RESET log_statement`
-after), the server logs each statement with its backend's process id (the
-default `log_line_prefix`, `%m [%p] %q%u@%d `). `python -m bench.pg_statements
+after), the server logs each statement with its backend's process id
+(Debian's packaged `log_line_prefix`, `%m [%p] %q%u@%d `; PostgreSQL's own
+default, `%m [%p] `, names no database: set Debian's). `python -m bench.pg_statements
 LOG --database NAME` reads that log, follows each backend of the database from
 `BEGIN` to `COMMIT` or `ROLLBACK` (a statement outside a transaction is
 counted on its own), names each transaction by its first statements (a
@@ -32,7 +33,9 @@ EXECUTE = re.compile(r"EXECUTE (\w+)")
 PREPARE = re.compile(r"PREPARE (\w+) AS (.*)", re.DOTALL)
 ENDS = ("COMMIT", "ROLLBACK")
 UNNAMED = ("BEGIN", "SAVEPOINT", "RELEASE", "PREPARE")
-"""Statements a transaction is not named by."""
+"""Statements a transaction is not named by (and `ROLLBACK TO SAVEPOINT`,
+which does not end it)."""
+TO_SAVEPOINT = re.compile(r"ROLLBACK\s+TO\b", re.IGNORECASE)
 NAMED_BY = 3  # statements that name a transaction
 NAME_CHARS = 90  # of each statement in a name
 
@@ -73,6 +76,13 @@ def statements(lines: Iterable[str], database: str) -> Iterable[tuple[str, str]]
         yield pid, " ".join(text)
 
 
+def _named_by(statement: str) -> bool:
+    words = statement.split(None, 1)
+    if not words or TO_SAVEPOINT.match(statement):
+        return False
+    return words[0].upper() not in UNNAMED
+
+
 def _name(backend: Backend, statement: str) -> str:
     executed = EXECUTE.match(statement)
     if executed and executed[1] in backend.prepared:
@@ -90,16 +100,14 @@ def count(lines: Iterable[str], database: str) -> Transactions:
         prepared = PREPARE.match(statement)
         if prepared:
             backend.prepared[prepared[1]] = prepared[2]
-        if word in ENDS:
-            named = [
-                s for s in backend.statements if s.split()[0].upper() not in UNNAMED
-            ]
+        if word in ENDS and not TO_SAVEPOINT.match(statement):
+            named = [s for s in backend.statements if _named_by(s)]
             name = " || ".join(_name(backend, s) for s in named[:NAMED_BY])
             counted.ended[(word, f"({len(named)}) {name}")] += 1
             backend.statements = []
         elif backend.statements or word == "BEGIN":
             backend.statements.append(statement)
-        elif word not in UNNAMED:
+        elif _named_by(statement):
             counted.alone[_name(backend, statement)] += 1
     return counted
 
@@ -114,6 +122,11 @@ def main() -> None:
     with args.log.open(errors="replace") as lines:
         counted = count(lines, args.database)
     ends = Counter(end for end, _ in counted.ended.elements())
+    if not ends and not counted.alone:
+        raise SystemExit(
+            f"no statement of {args.database} in {args.log}: is log_statement "
+            "'all', and the log_line_prefix Debian's (%m [%p] %q%u@%d )?"
+        )
     print(
         f"{ends['COMMIT']:,} commits, {ends['ROLLBACK']:,} rollbacks, "
         f"{sum(counted.alone.values()):,} statements outside a transaction\n"

@@ -26,6 +26,12 @@ LOG = [
     _logged(11, "EXECUTE direct_sql_1('b')"),
     _logged(11, "ROLLBACK"),
     _logged(11, "SELECT 1"),
+    _logged(14, "BEGIN"),
+    _logged(14, "SAVEPOINT sa_savepoint_1"),
+    _logged(14, "INSERT INTO agent VALUES (1)"),
+    _logged(14, "ROLLBACK TO SAVEPOINT sa_savepoint_1"),
+    _logged(14, "UPDATE agent SET x = 1"),
+    _logged(14, "COMMIT"),
     _logged(11, "division by zero", level="ERROR"),
     _logged(11, "SELECT 1 / 0", level="STATEMENT"),
 ]
@@ -37,5 +43,6 @@ def test_transactions_are_counted_by_their_statements_per_backend() -> None:
     assert dict(counted.ended) == {
         ("ROLLBACK", read): 2,
         ("COMMIT", "(1) INSERT INTO effect VALUES (1)"): 1,
+        ("COMMIT", "(2) INSERT INTO agent VALUES (1) || UPDATE agent SET x = 1"): 1,
     }
     assert dict(counted.alone) == {"SELECT 1": 1}
