@@ -4,13 +4,17 @@ it finds in one (`bot.gateway.statuses.apply_early_statuses`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import simulator
 from bot.channels.base import SMS
-from bot.db import make_engine, make_sessionmaker, utcnow
+from bot.db import utcnow
 from bot.gateway.statuses import apply_early_statuses, keep_early_status
 from bot.messages.inbox import store_inbound
 from bot.messages.models import (
@@ -19,8 +23,8 @@ from bot.messages.models import (
     EarlyDeliveryStatus,
     OutboxMessage,
 )
-from bot.schema import upgrade
 from tests.gateway.conftest import PSEUDONYM_KEY
+from tests.postgres import migrated_sessions
 
 SID = "SM" + "5" * 32
 
@@ -49,43 +53,38 @@ def _sent_sms(session: Session) -> None:
     )
 
 
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker]:
+    """Sessions on a migrated PostgreSQL database of the test's own."""
+    with migrated_sessions("postgresql", tmp_path, "early_statuses") as made:
+        yield made
+
+
 def test_a_follow_up_that_finds_nothing_begins_no_transaction(
-    postgres_url: str,
+    sessions: sessionmaker,
 ) -> None:
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    sessions = make_sessionmaker(engine)
-    try:
-        with sessions() as session:
-            _sent_sms(session)
-            session.commit()  # the send's result, then its follow-up:
-            assert apply_early_statuses(session, SID) == 0
-            assert _transaction_status(session) == TRANSACTION_STATUS_IDLE
-            session.commit()
-    finally:
-        engine.dispose()
+    with sessions() as session:
+        _sent_sms(session)
+        session.commit()  # the send's result, then its follow-up:
+        assert apply_early_statuses(session, SID) == 0
+        assert _transaction_status(session) == TRANSACTION_STATUS_IDLE
+        session.commit()
 
 
 def test_what_a_follow_up_finds_is_applied_in_a_transaction(
-    postgres_url: str,
+    sessions: sessionmaker,
 ) -> None:
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    sessions = make_sessionmaker(engine)
-    try:
-        with sessions() as session:
-            keep_early_status(session, SID, "delivered")
-            _sent_sms(session)
-            session.commit()
-            assert apply_early_statuses(session, SID) == 1
-            assert _transaction_status(session) == TRANSACTION_STATUS_INTRANS
-            session.rollback()  # nothing of it was committed on its own
-            assert session.execute(select(EarlyDeliveryStatus.id)).all() != []
-            assert apply_early_statuses(session, SID) == 1
-            session.commit()
-        with sessions() as session:
-            row = session.execute(select(OutboxMessage)).scalar_one()
-            assert row.delivery_status == "delivered"
-            assert session.execute(select(EarlyDeliveryStatus.id)).all() == []
-    finally:
-        engine.dispose()
+    with sessions() as session:
+        keep_early_status(session, SID, "delivered")
+        _sent_sms(session)
+        session.commit()
+        assert apply_early_statuses(session, SID) == 1
+        assert _transaction_status(session) == TRANSACTION_STATUS_INTRANS
+        session.rollback()  # nothing of it was committed on its own
+        assert session.execute(select(EarlyDeliveryStatus.id)).all() != []
+        assert apply_early_statuses(session, SID) == 1
+        session.commit()
+    with sessions() as session:
+        row = session.execute(select(OutboxMessage)).scalar_one()
+        assert row.delivery_status == "delivered"
+        assert session.execute(select(EarlyDeliveryStatus.id)).all() == []
