@@ -140,6 +140,29 @@ def test_unrelated_indonesian_text_is_not_answered_as_prakerja(
 
 
 @pytest.mark.parametrize(
+    ("typed", "intent"),
+    [
+        ("nik sy 3174011508900001 gk kebaca", "nik_problem"),
+        ("email budi.santoso@gmail.com belum dapet kode", "email_problem"),
+        ("kode verifikasi ga masuk ke budi.santoso@gmail.com", "email_problem"),
+    ],
+)
+def test_a_complaint_with_a_nik_or_email_in_it_is_the_complaint(
+    parse: Callable[[str], dict[str, Any]], typed: str, intent: str
+) -> None:
+    """People paste their NIK or e-mail into a complaint: the answer is the
+    problem's, typed and as the gateway hands it to Rasa (tokens), never the
+    personal-data notice or the fallback (found trying `make run`)."""
+    tokenized = typed
+    for span in reversed(find_personal_data(typed)):
+        token = new_token(span.kind)
+        tokenized = tokenized[: span.start] + token + tokenized[span.end :]
+    assert tokenized != typed
+    assert parse(typed)["intent"]["name"] == intent
+    assert parse(tokenized)["intent"]["name"] == intent, tokenized
+
+
+@pytest.mark.parametrize(
     ("typed", "kind"),
     [
         ("3174011508900001", NIK_KIND),
