@@ -145,14 +145,20 @@ def test_unrelated_indonesian_text_is_not_answered_as_prakerja(
         ("nik sy 3174011508900001 gk kebaca", "nik_problem"),
         ("email budi.santoso@gmail.com belum dapet kode", "email_problem"),
         ("kode verifikasi ga masuk ke budi.santoso@gmail.com", "email_problem"),
+        # and the same values given as a form's answer stay answers (a problem
+        # intent is no answer: the registration form would not take it)
+        ("alamat email saya budi.santoso@gmail.com", "inform"),
+        ("emailnya budi.santoso@gmail.com", "inform"),
+        ("ini nik aku 3174011508900001", "inform"),
     ],
 )
-def test_a_complaint_with_a_nik_or_email_in_it_is_the_complaint(
+def test_a_nik_or_email_in_a_message_keeps_its_intent(
     parse: Callable[[str], dict[str, Any]], typed: str, intent: str
 ) -> None:
     """People paste their NIK or e-mail into a complaint: the answer is the
     problem's, typed and as the gateway hands it to Rasa (tokens), never the
-    personal-data notice or the fallback (found trying `make run`)."""
+    personal-data notice or the fallback (found trying `make run`); given as
+    an answer, it is an answer."""
     tokenized = typed
     for span in reversed(find_personal_data(typed)):
         token = new_token(span.kind)
