@@ -53,6 +53,7 @@ UNSEEN: list[tuple[str, str]] = [
     ("ada orang nawarin jasa joki biar lolos", "report_scam"),
     ("kecewa banget sama layanan prakerja", "complaint"),
     ("budi.santoso@gmail.com", "inform"),
+    ("kode yg masuk 482913", "inform"),  # the e-mail code, asked for
     ("STOP", "stop"),
     ("halo", "greet"),
     ("P", "greet"),
@@ -147,9 +148,9 @@ def test_unrelated_indonesian_text_is_not_answered_as_prakerja(
         ("kode verifikasi ga masuk ke budi.santoso@gmail.com", "email_problem"),
         # and the same values given as a form's answer stay answers (a problem
         # intent is no answer: the registration form would not take it)
-        ("alamat email saya budi.santoso@gmail.com", "inform"),
-        ("emailnya budi.santoso@gmail.com", "inform"),
-        ("ini nik aku 3174011508900001", "inform"),
+        ("yang ini kak budi.santoso@gmail.com", "inform"),
+        ("email yg biasa sy buka budi.santoso@gmail.com", "inform"),
+        ("nomor induk kependudukan sy 3174011508900001", "inform"),
     ],
 )
 def test_a_nik_or_email_in_a_message_keeps_its_intent(
