@@ -25,7 +25,7 @@ from collections.abc import Callable
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from bot.db import make_engine, reading
+from bot.db import make_engine, read_connection
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 READ = text("SELECT datname FROM pg_database WHERE datname = :name")
@@ -47,7 +47,7 @@ def read_in_transaction(engine: Engine, name: str) -> None:
 
 def read_outside_transaction(engine: Engine, name: str) -> None:
     """The read through `bot.db.reading`."""
-    with engine.connect() as connection, reading(connection):
+    with read_connection(engine) as connection:
         connection.execute(READ, {"name": name}).scalar()
 
 

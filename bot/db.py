@@ -5,9 +5,9 @@ PostgreSQL (production) pings a pooled connection before use when it lay idle
 (`PING_AFTER_IDLE_S`) and bounds connecting, statements and lock waits. Engines
 hide statement parameters in errors and logs (they can be phone numbers or
 message text). Reads that change nothing run outside a transaction
-(`reading`, `read_session`): on PostgreSQL no `BEGIN` before them and no
-`ROLLBACK` after, two round trips a read fewer. Nothing is created at import time: the
-gateway makes its engine when it starts.
+(`reading`, `read_connection`, `read_session`): on PostgreSQL no `BEGIN`
+before them and no `ROLLBACK` after, two round trips a read fewer. Nothing is
+created at import time: the gateway makes its engine when it starts.
 """
 
 from __future__ import annotations
@@ -202,6 +202,14 @@ def reading(connection: Connection) -> Iterator[Connection]:
     finally:
         if not driver_connection.closed:
             driver_connection.autocommit = False
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection of `engine` whose statements run outside a transaction
+    (`reading`): for reads only."""
+    with engine.connect() as connection, reading(connection):
+        yield connection
 
 
 @contextmanager

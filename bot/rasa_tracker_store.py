@@ -83,7 +83,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 
-from bot.db import make_engine, reading
+from bot.db import make_engine, read_connection
 from bot.direct_sql import DirectStatement
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         saved last for the conversation is handed out again (once) while the
         store's newest event of the conversation is still the one it saved."""
         kept = self._kept.pop(sender_id, None)
-        with self.engine.connect() as connection, reading(connection):
+        with read_connection(self.engine) as connection:
             if kept is not None and kept[1] is self.domain:
                 newest = self._newest.execute(
                     connection, {"sender_id": sender_id}
@@ -174,7 +174,7 @@ class TurnSQLTrackerStore(SQLTrackerStore):
         sender = {"sender_id": tracker.sender_id}
         stored = getattr(tracker, STORED, None)
         if not isinstance(stored, int):  # not loaded here: Rasa's count
-            with self.engine.connect() as connection, reading(connection):
+            with read_connection(self.engine) as connection:
                 stored = int(self._session_count.execute(connection, sender).scalar())
         rows = [
             _row(tracker.sender_id, event)
@@ -185,7 +185,7 @@ class TurnSQLTrackerStore(SQLTrackerStore):
                 self._insert.execute_rows(connection, rows)
                 newest = self._newest.execute(connection, sender).scalar()
         else:  # nothing new: only the newest event's id, read
-            with self.engine.connect() as connection, reading(connection):
+            with read_connection(self.engine) as connection:
                 newest = self._newest.execute(connection, sender).scalar()
         setattr(tracker, STORED, len(tracker.events))
         if newest is not None and _as_loaded(tracker):
