@@ -40,7 +40,11 @@ from bot.policy.answers import FAQ_INTENTS, render_answer
 from bot.policy.catalogue import module_texts, say
 from bot.policy.programme import load_policy
 from bot.policy.validation import (
+    EMAIL_WORDS,
+    KK_WORDS,
+    NIK_WORDS,
     NikCheck,
+    answer_of,
     mask_email,
     nik_birth_date_matches,
     parse_date,
@@ -373,7 +377,8 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """A valid address; a code is mailed to it at once."""
-        return await self._use_email(await reveal(tracker, value), dispatcher, tracker)
+        text = answer_of(await reveal(tracker, value), EMAIL_WORDS)
+        return await self._use_email(text, dispatcher, tracker)
 
     async def _use_email(
         self,
@@ -435,7 +440,9 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         email."""
         text = await reveal(tracker, value)
         if "@" in text:
-            return await self._use_email(text, dispatcher, tracker)
+            return await self._use_email(
+                answer_of(text, EMAIL_WORDS), dispatcher, tracker
+            )
         email = await revealed_slot(tracker, "reg_email")
         if _RESEND.search(text) and not _CODE.search(text):
             return await self._use_email(email, dispatcher, tracker, again=True)
@@ -481,7 +488,7 @@ class ValidateRegistrationForm(AnswersOnlyForm):
         (one SMS instead of three), each checked as if typed alone."""
         text = await reveal(tracker, value)
         together = split_identity(text)
-        nik_text = together[0] if together else text
+        nik_text = together[0] if together else answer_of(text, NIK_WORDS)
         check = validate_nik(nik_text)
         if not check.valid or check.normalized is None:
             return _unclear("reg_nik", check.error or "", dispatcher, tracker)
@@ -508,7 +515,8 @@ class ValidateRegistrationForm(AnswersOnlyForm):
     ) -> Dict[str, Any]:
         """A KK number of the right shape, not the NIK typed again."""
         nik = await revealed_slot(tracker, "reg_nik")
-        return await self._kk(await reveal(tracker, value), nik, dispatcher, tracker)
+        text = answer_of(await reveal(tracker, value), KK_WORDS)
+        return await self._kk(text, nik, dispatcher, tracker)
 
     @staticmethod
     async def _kk(
@@ -930,7 +938,7 @@ class ValidateLinkForm(AnswersOnlyForm):
         domain: DomainDict,
     ) -> Dict[str, Any]:
         """Mail a code to the NIK's registered e-mail; say the same either way."""
-        check = validate_nik(await reveal(tracker, value))
+        check = validate_nik(answer_of(await reveal(tracker, value), NIK_WORDS))
         if not check.valid or check.normalized is None:
             dispatcher.utter_message(text=check.error or "")
             return {"link_nik": None}

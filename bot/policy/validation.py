@@ -260,6 +260,52 @@ def parse_count(text: str) -> int | None:
     return None
 
 
+# --- Words around an answer ----------------------------------------------------
+
+# What people type before a form answer ("nik saya 3174...", "alamat email saya
+# budi@gmail.com"): words that no NIK, KK number or e-mail address begins with.
+# Honorifics ("pak budi@...") are not among them: "pakbudi@..." typed with a
+# space must stay refused, not mailed to budi@... .
+_SAID_BEFORE = frozenset((
+    "saya", "sy", "aku", "ku", "ini", "itu", "nya", "adalah", "yaitu", "yakni",
+    "yg", "yang", "punya", "punyaku", "baru", "pakai", "pake", "berikut",
+))  # fmt: skip
+EMAIL_WORDS = _SAID_BEFORE | frozenset((
+    "email", "e-mail", "emailnya", "emailku", "imel", "alamat", "alamatnya",
+))  # fmt: skip
+NIK_WORDS = _SAID_BEFORE | frozenset((
+    "nik", "niknya", "nikku", "no", "nomor", "nomer", "nmr", "nomornya", "ktp",
+    "e-ktp", "ektp",
+))  # fmt: skip
+KK_WORDS = NIK_WORDS | frozenset(("kk", "kk-nya", "kknya", "kartu", "keluarga"))
+# What people type after an answer; nothing an answer ends with.
+SAID_AFTER = frozenset((
+    "ya", "yaa", "iya", "kak", "ka", "min", "pak", "bu", "gan", "dong", "nih",
+    "ini", "tuh", "makasih", "terimakasih", "trims", "thx", "tq",
+))  # fmt: skip
+_TRIMMED = ":;,.-!?\"'()"
+
+
+def _bare(word: str) -> str:
+    return word.lower().strip(_TRIMMED)
+
+
+def answer_of(text: str, said_before: frozenset[str]) -> str:
+    """`text` without the known words typed before and after the answer:
+    "alamat email saya budi@gmail.com ya" -> "budi@gmail.com". Only whole
+    words of `said_before` (and of the courtesies after) go, so anything else
+    stays for the validator to refuse: "budi santoso@gmail.com" is unchanged."""
+    words = text.replace(":", " ").split()
+    start, end = 0, len(words)
+    while start < end and _bare(words[start]) in said_before | {""}:
+        start += 1
+    while end > start and _bare(words[end - 1]) in SAID_AFTER | {""}:
+        end -= 1
+    if start == end or (start, end) == (0, len(words)):
+        return text
+    return " ".join(words[start:end]).rstrip(".,!?")
+
+
 # --- NIK and KK -----------------------------------------------------------------
 
 _SEPARATORS = re.compile(r"[\s.\-]+")

@@ -333,6 +333,49 @@ async def test_a_valid_email_gets_a_code_mail(
     assert said == []
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["alamat email saya Siti.Rahayu@gmail.com", "Email: siti.rahayu@gmail.com ya kak"],
+)
+async def test_an_email_inside_a_sentence_gets_a_code_mail(
+    registry: Registry, sms: str, domain: DomainDict, answer: str
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+
+    slots, said = await validate(sms, "reg_email", answer, domain)
+
+    assert said == [] and kept(sms, slots["reg_email"]) == EMAIL
+    assert registry.mailer.last.to == EMAIL
+
+
+async def test_a_tokenized_email_inside_a_sentence_gets_a_code_mail(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    registry.desk.give_consent(registry.caller(sms))
+    handed = gateway_tokens(registry, sms, f"alamat email saya {EMAIL}")
+    assert EMAIL not in handed
+
+    slots, said = await validate(sms, "reg_email", handed, domain)
+
+    assert said == [] and kept(sms, slots["reg_email"]) == EMAIL
+    assert registry.mailer.last.to == EMAIL
+
+
+async def test_a_space_inside_the_address_is_refused_after_known_words(
+    registry: Registry, sms: str, domain: DomainDict
+) -> None:
+    """ "siti rahayu@..." must not become "rahayu@...": a stranger's mailbox."""
+    registry.desk.give_consent(registry.caller(sms))
+
+    slots, said = await validate(
+        sms, "reg_email", "email saya siti rahayu@gmail.com", domain
+    )
+
+    assert slots["reg_email"] is None
+    assert "Karakter ini tidak bisa dipakai: spasi" in said[0]
+    assert registry.mailer.sent == []
+
+
 async def test_the_code_question_says_where_the_code_went(
     sms: str, domain: DomainDict
 ) -> None:
@@ -687,6 +730,18 @@ async def test_a_kk_is_kept(sms: str, domain: DomainDict) -> None:
     slots, _ = await validate(sms, "reg_kk", KK, domain, answered={"reg_nik": NIK})
 
     assert kept(sms, slots["reg_kk"]) == KK
+
+
+async def test_a_nik_and_a_kk_inside_a_sentence_are_kept(
+    sms: str, domain: DomainDict
+) -> None:
+    slots, said = await validate(sms, "reg_nik", "nik saya 3174 0115 0890 0001", domain)
+    assert said == [] and kept(sms, slots["reg_nik"]) == NIK
+
+    slots, said = await validate(
+        sms, "reg_kk", f"No. KK: {KK} ya", domain, answered={"reg_nik": NIK}
+    )
+    assert said == [] and kept(sms, slots["reg_kk"]) == KK
 
 
 async def form_ready_for_birth_date(
@@ -1236,7 +1291,9 @@ async def test_a_telegram_account_links_with_the_mailed_code(
     applicant_id = registry.register(sms)
     mails_before = len(registry.mailer.sent)
 
-    slots, _ = await validate(telegram, "link_nik", NIK, domain, form=LINK_FORM)
+    slots, _ = await validate(
+        telegram, "link_nik", f"nik saya {NIK}", domain, form=LINK_FORM
+    )
 
     assert slots["link_nik"] == "sent"
     assert len(registry.mailer.sent) == mails_before + 1

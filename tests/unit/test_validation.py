@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.policy.validation import (
+    EMAIL_WORDS,
+    KK_WORDS,
+    NIK_WORDS,
     PROVINCE_CODES,
+    SAID_AFTER,
+    answer_of,
     mask_email,
     mask_nik,
     mask_phone,
@@ -459,6 +466,86 @@ def test_ambiguous_yahoo_co_is_not_guessed() -> None:
 def test_real_domains_not_corrected(text: str) -> None:
     check = validate_email(text)
     assert check.suggestion is None and check.warning is None
+
+
+# --- words around an answer ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "answer"),
+    [
+        (
+            "alamat email saya budi.santoso@gmail.com",
+            EMAIL_WORDS,
+            "budi.santoso@gmail.com",
+        ),
+        ("Email: Budi@Gmail.com ya kak", EMAIL_WORDS, "Budi@Gmail.com"),
+        ("emailnya budi@gmail.com.", EMAIL_WORDS, "budi@gmail.com"),
+        ("ini email baru saya: budi@gmail.com makasih", EMAIL_WORDS, "budi@gmail.com"),
+        ("nik saya 3174 0115 0890 0001", NIK_WORDS, "3174 0115 0890 0001"),
+        ("NIK: 3174011508900001", NIK_WORDS, "3174011508900001"),
+        ("no. ktp sy 3174-0115-0890-0001 ya", NIK_WORDS, "3174-0115-0890-0001"),
+        ("nomor kk saya 3174010101090001", KK_WORDS, "3174010101090001"),
+        ("no kartu keluarga - 3174010101090001", KK_WORDS, "3174010101090001"),
+    ],
+)
+def test_known_words_around_an_answer_are_dropped(
+    text: str, words: frozenset[str], answer: str
+) -> None:
+    assert answer_of(text, words) == answer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "budi santoso@gmail.com",  # a space inside the address: refused whole
+        "pak budi@gmail.com",  # "pakbudi@..." typed with a space
+        "budi@gmail.com.",  # only what is around an answer is trimmed
+        "email saya",  # no answer at all: the validator's own message
+    ],
+)
+def test_an_answer_without_known_words_around_it_is_unchanged(text: str) -> None:
+    assert answer_of(text, EMAIL_WORDS) == text
+
+
+def test_a_space_inside_the_address_is_kept_after_known_words() -> None:
+    answer = answer_of("email saya budi santoso@gmail.com", EMAIL_WORDS)
+
+    assert answer == "budi santoso@gmail.com"
+    assert validate_email(answer).valid is False
+
+
+def test_a_kk_word_is_not_dropped_before_a_nik() -> None:
+    assert answer_of("kk 3174010101090001", NIK_WORDS) == "kk 3174010101090001"
+
+
+_TYPED = st.text("abcdefghijklmnopqrstuvwxyz.:@0123456789-", min_size=1, max_size=12)
+
+
+@given(
+    st.lists(_TYPED, min_size=1, max_size=6), st.sampled_from([EMAIL_WORDS, KK_WORDS])
+)
+def test_only_known_words_at_the_edges_are_dropped(
+    typed: list[str], known: frozenset[str]
+) -> None:
+    """What is kept is a run of the typed words, whole but for a final . , ! ?;
+    every word dropped is a known one (or bare punctuation), so no part of an
+    address or a number is ever cut off."""
+    text = " ".join(typed)
+    words = text.replace(":", " ").split()
+    kept = answer_of(text, known).replace(":", " ").split()
+    if kept == words:
+        return
+    droppable = known | SAID_AFTER | {""}
+    for start in range(len(words) - len(kept) + 1):
+        run = words[start : start + len(kept)]
+        if run[:-1] == kept[:-1] and run[-1].rstrip(".,!?") == kept[-1]:
+            dropped = words[:start] + words[start + len(kept) :]
+            assert all(
+                word.lower().strip(":;,.-!?\"'()") in droppable for word in dropped
+            )
+            return
+    raise AssertionError(f"{kept} is not a run of {words}")
 
 
 # --- masking --------------------------------------------------------------------
