@@ -55,6 +55,7 @@ from bot.policy.validation import (
     validate_nik,
 )
 from bot.privacy.detect import DATE, EMAIL, KK, NIK
+from bot.registration import CODE_OK
 from bot.registration.desk import Caller, Details, Standing
 from bot.registration.status import (
     join_text,
@@ -81,7 +82,6 @@ REG_SLOTS = [
     "reg_unclear",
 ]
 LINK_SLOTS = ["link_nik", "link_code"]
-CODE_OK = "verified"
 NAME_MIN, NAME_MAX = 2, 128
 MAX_AGE = 120
 NOT_NAMES = frozenset(

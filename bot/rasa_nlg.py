@@ -10,10 +10,16 @@ file (`nlg: type: bot.rasa_nlg.ProgrammeAnswers`), its own way of plugging in a
 generator; `bot.rasa_channel` refuses every turn without it (the gateway
 retries, then apologizes), so a missing line cannot make the bot say the
 domain's placeholder.
+
+A message that only gives data outside a form gets `utter_inform_unprompted`,
+a reminder not to send personal data unasked; when it is an e-mail code and
+the person's registration stopped at the code (the form cancelled by a session
+that expired: its slots carry over), it says how to go on instead.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
@@ -22,6 +28,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.policy.answers import faq_answer
+from bot.policy.catalogue import say
+from bot.registration import CODE_OK
+from bot.registry.email_codes import CODE_DIGITS
 
 FAQ_RESPONSE = "utter_answer_faq"
 """The response that answers a programme question."""
@@ -31,6 +40,28 @@ NOT_UNDERSTOOD = "utter_please_rephrase"
 """What the answer is when the latest message asked no programme question."""
 NLG_TYPE = f"{__name__}.ProgrammeAnswers"
 """The `nlg` type of every endpoints file."""
+UNPROMPTED = "utter_inform_unprompted"
+"""The answer to data nobody asked for."""
+_NUMBER = re.compile(r"\d+")
+_INSIDE_A_NUMBER = re.compile(r"(?<=\d)[ .-](?=\d)")
+"""A space, dot or dash between digits: "482 913" is one code."""
+_SHORT = 40
+"""Characters at most of a message that only gives a code ("kodenya 482913")."""
+
+
+def is_paused_code(tracker: DialogueStateTracker) -> bool:
+    """Whether the latest message gives an e-mail code while the registration
+    waits for one outside its form."""
+    message = tracker.latest_message
+    text = (message.text or "").strip() if message else ""
+    numbers = _NUMBER.findall(_INSIDE_A_NUMBER.sub("", text))
+    return (
+        len(text) <= _SHORT
+        and len(numbers) == 1
+        and len(numbers[0]) == CODE_DIGITS
+        and bool(tracker.get_slot("reg_email"))
+        and tracker.get_slot("reg_email_code") != CODE_OK
+    )
 
 
 class ProgrammeAnswers(TemplatedNaturalLanguageGenerator):
@@ -52,6 +83,8 @@ class ProgrammeAnswers(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> dict[str, Any] | None:
         """The response `utter_action` for this tracker."""
+        if utter_action == UNPROMPTED and is_paused_code(tracker):
+            return {"text": say("registration.code_outside_form")}
         if utter_action != FAQ_RESPONSE:
             return await super().generate(
                 utter_action, tracker, output_channel, **kwargs

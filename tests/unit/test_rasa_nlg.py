@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -24,7 +24,8 @@ from bot.rasa_channel import (
     report_unready,
     require_programme_answers,
 )
-from bot.rasa_nlg import FAQ_RESPONSE, NLG_TYPE, ProgrammeAnswers
+from bot.rasa_nlg import FAQ_RESPONSE, NLG_TYPE, UNPROMPTED, ProgrammeAnswers
+from bot.registration import CODE_OK
 
 DOMAIN = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
 ANSWERS = ProgrammeAnswers(EndpointConfig(type=NLG_TYPE), DOMAIN)
@@ -128,6 +129,51 @@ async def test_other_responses_come_from_the_domain(intent: str) -> None:
 
     assert message["text"] == DOMAIN.responses["utter_greet"][0]["text"]
     assert message.get("buttons") == DOMAIN.responses["utter_greet"][0]["buttons"]
+
+
+PAUSED = {"reg_email": "t_k3j9x8a0qz@gmail.com", "reg_email_code": None}
+"""The slots a session that expired at the code question carries over."""
+
+
+async def unprompted(text: str, slots: dict[str, Any]) -> str:
+    """What Rasa says to data given outside a form, with these slots."""
+    tracker = DialogueStateTracker.from_events(
+        "nlg-test",
+        [
+            *(SlotSet(name, value) for name, value in slots.items()),
+            UserUttered(text, {"name": "inform", "confidence": 0.9}),
+        ],
+    )
+    return str((await ANSWERS.generate(UNPROMPTED, tracker, "twilio"))["text"])
+
+
+@pytest.mark.parametrize("text", ["482913", "kodenya 482913", "ini kode nya: 482 913"])
+async def test_a_code_for_a_registration_stopped_at_the_code_says_how_to_go_on(
+    text: str,
+) -> None:
+    said = await unprompted(text, PAUSED)
+
+    assert said.startswith("Sepertinya itu kode verifikasi email.")
+    assert "DAFTAR" in said and is_gsm7(said)
+
+
+@pytest.mark.parametrize(
+    ("text", "slots"),
+    [
+        ("482913", {}),  # no registration waits for a code
+        ("482913", {**PAUSED, "reg_email_code": CODE_OK}),  # the e-mail is proven
+        ("3174011508900001", PAUSED),  # a NIK, not a code
+        ("1234567", PAUSED),  # seven digits
+        ("482913 dan 15-08-1990", PAUSED),  # more than a code
+    ],
+    ids=["no registration", "proven", "nik", "seven digits", "more than a code"],
+)
+async def test_other_data_unasked_gets_the_personal_data_notice(
+    text: str, slots: dict[str, Any]
+) -> None:
+    said = await unprompted(text, slots)
+
+    assert said == DOMAIN.responses[UNPROMPTED][0]["text"]
 
 
 class _Processor:
