@@ -206,6 +206,12 @@ def run_combination(
     """One database and one number of people: the three phases."""
     rng = random.Random(SEED)  # noqa: S311 (synthetic traffic)
     people: list[Person] = build_people(count, count * args.per_person, rng)
+    history = [
+        build_people(count, count * args.per_person,
+                     random.Random(SEED + round_number),  # noqa: S311
+                     first=round_number * count)
+        for round_number in range(1, args.history + 1)
+    ]  # fmt: skip
     deliveries = Deliveries()
     twilio, telegram = make_fakes(deliveries)
     (work / "email-outbox").mkdir(parents=True, exist_ok=True)
@@ -222,7 +228,8 @@ def run_combination(
             "PRAKERJA_VAR_DIR": str(work / "var"),
             "PRAKERJA_POLICY": "2020",
         }
-        seed({**_base_env(), **env}, db_url, people)
+        everyone = [person for crowd in (people, *history) for person in crowd]
+        seed({**_base_env(), **env}, db_url, everyone)
         timings = work / "rasa-timings.json"
         services = make_services(
             work, db_url, "", twilio, telegram, gateways=1, port=ports,
@@ -253,6 +260,20 @@ def run_combination(
             backends = lambda: BackendCpu(args.postgres_url, name)  # noqa: E731
         meters = Meters(services, backends, timings, services["rasa"].log,
                         db_url if kind == "postgresql" else None)  # fmt: skip
+        past = []
+        for round_number, crowd in enumerate(history, 1):
+            print(f"  history {round_number}/{len(history)}: the whole path, "
+                  f"{count} other people", flush=True)  # fmt: skip
+
+            def earlier(crowd: list[Person] = crowd) -> drive.Outcome:
+                return asyncio.run(drive.through_gateway(
+                    gateway_urls(services), deliveries, work / "email-outbox",
+                    db_url, crowd, args.timeout, args.in_flight))  # fmt: skip
+
+            past.append(meters.measure(earlier))
+            print(f"  {_line(past[-1])}", flush=True)
+            if kind == "postgresql":
+                analyze(db_url)
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
         print(f"  whole path: {total} messages from {count} people", flush=True)
         rasa_pid = services["rasa"].proc.pid if services["rasa"].proc else 0
@@ -272,6 +293,7 @@ def run_combination(
         result: dict[str, Any] = {
             "database": db_kind, "people": count, "messages_planned": total,
             "ready_s": ready_s, "whole_path": whole, "ours_rest": ours,
+            "history": past,
         }  # fmt: skip
         services["gateway1"].stop()
         if args.stock_model:
@@ -302,6 +324,21 @@ def run_combination(
             for name in ("gateway1", "rasa", "actions")
         }
     return result
+
+
+def analyze(db_url: str) -> None:
+    """ANALYZE every table of the run's PostgreSQL database, as autovacuum does
+    when a tenth of a table has changed (this machine's server runs without
+    it); the statements prepared on the services' connections are planned
+    again at their next use."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
 def _base_env() -> dict[str, str]:
@@ -355,6 +392,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--db-prefix", default="bench_e2e_",
                         help="prefix of the PostgreSQL databases created")  # fmt: skip
+    parser.add_argument("--history", type=int, default=0, metavar="ROUNDS",
+                        help="rounds of the same load, each with new people, run "
+                        "through the whole path before the measured phases, "
+                        "PostgreSQL's tables analyzed after each as autovacuum "
+                        "would: the phases then meet tables that hold others' "
+                        "past (default 0: a new, empty database)")  # fmt: skip
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--stock-model", type=Path,
                         help="stock Rasa model (default: trained once and cached, "

@@ -28,28 +28,37 @@ def _cell(value: Any) -> str:
     return "–" if value is None else f"{value:g}"
 
 
+def _phases(run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, summary) of the rounds of history, then of each phase run."""
+    past = run.get("history") or []
+    return [
+        (f"history {number} of {len(past)}: whole path, other people", phase)
+        for number, phase in enumerate(past, 1)
+    ] + [(label, run[key]) for key, label in PHASES if run.get(key)]
+
+
 def _throughput(run: dict[str, Any]) -> list[str]:
-    rows = []
-    for key, label in PHASES:
-        phase = run.get(key)
-        if not phase:
-            continue
-        cpu = phase["cpu_ms_per_message"]
-        rasa = cpu.get("rasa", cpu.get("stock rasa"))
-        failed = phase.get("failed_action_calls", 0)
-        cells = [label, _cell(phase["messages_per_s"]),
-                 _cell(phase.get("in_flight_mean")),
-                 f"{phase['p50_ms']:g} / {phase['p95_ms']:g} / {phase['p99_ms']:g}"
-                 + (f" (whole answer {phase['answer_p50_ms']:g} / "
-                    f"{phase['answer_p95_ms']:g} / {phase['answer_p99_ms']:g})"
-                    if "answer_p50_ms" in phase else ""),
-                 _cell(cpu.get("gateway1")), _cell(rasa), _cell(cpu.get("actions")),
-                 _cell(cpu.get("database")), _cell(cpu.get("bench (load and fakes)")),
-                 f"{phase['messages']} ({phase['timeouts']} t/o, "
-                 f"{phase['errors']} err, "
-                 f"{failed} failed action calls)"]  # fmt: skip
-        rows.append("| " + " | ".join(cells) + " |")
-    return rows
+    """A row per phase, after the rounds of history that came before them."""
+    return [_row(label, phase) for label, phase in _phases(run)]
+
+
+def _row(label: str, phase: dict[str, Any]) -> str:
+    """One phase's row of the throughput table."""
+    cpu = phase["cpu_ms_per_message"]
+    rasa = cpu.get("rasa", cpu.get("stock rasa"))
+    failed = phase.get("failed_action_calls", 0)
+    cells = [label, _cell(phase["messages_per_s"]),
+             _cell(phase.get("in_flight_mean")),
+             f"{phase['p50_ms']:g} / {phase['p95_ms']:g} / {phase['p99_ms']:g}"
+             + (f" (whole answer {phase['answer_p50_ms']:g} / "
+                f"{phase['answer_p95_ms']:g} / {phase['answer_p99_ms']:g})"
+                if "answer_p50_ms" in phase else ""),
+             _cell(cpu.get("gateway1")), _cell(rasa), _cell(cpu.get("actions")),
+             _cell(cpu.get("database")), _cell(cpu.get("bench (load and fakes)")),
+             f"{phase['messages']} ({phase['timeouts']} t/o, "
+             f"{phase['errors']} err, "
+             f"{failed} failed action calls)"]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
 
 
 def _by_turn(phase: dict[str, Any]) -> list[str]:
@@ -164,8 +173,8 @@ def _database_activity(run: dict[str, Any]) -> list[str]:
     """PostgreSQL's own counts per message in each phase (`bench.pg_activity`):
     a table read whole on every message shows here long before it is large."""
     rows = []
-    for key, label in PHASES:
-        activity = run.get(key, {}).get("database_activity")
+    for label, phase in _phases(run):
+        activity = phase.get("database_activity")
         if not activity:
             continue
         scans = ", ".join(

@@ -97,18 +97,19 @@ def registration_steps(identity: Identity) -> list[Step]:
     ]
 
 
-def identities(count: int) -> list[Identity]:
-    """The test people of the population first, then synthetic ones."""
+def identities(count: int, first: int = 0) -> list[Identity]:
+    """The test people of the population first (only for `first` 0), then
+    synthetic ones numbered from `first`."""
     from bench.registration import make_people
     from bot.verification.population import TEST_PEOPLE
 
     found = [
         Identity(p.full_name.title(), f"uji{i}@gmail.com", p.nik, p.kk_number,
                  p.birth_date)
-        for i, p in enumerate(TEST_PEOPLE)
+        for i, p in enumerate(TEST_PEOPLE if first == 0 else ())
     ]  # fmt: skip
     extra = max(0, count - len(found))
-    for person in make_people(extra, start=50_000) if extra else []:
+    for person in make_people(extra, start=50_000 + first) if extra else []:
         d = person.details
         found.append(
             Identity(d.full_name, f"soak{person.index}@gmail.com", d.nik,
@@ -117,15 +118,19 @@ def identities(count: int) -> list[Identity]:
     return found[:count]
 
 
-def build_people(people: int, messages: int, rng: random.Random) -> list[Person]:
-    """`people` people sending `messages` in all, in the mix of flows."""
+def build_people(
+    people: int, messages: int, rng: random.Random, first: int = 0
+) -> list[Person]:
+    """`people` people sending `messages` in all, in the mix of flows; `first`:
+    the number of the first (addresses, e-mails and identities follow it), so
+    crowds built with `first` apart by at least `people` never share any."""
     share = [messages // people + (1 if i < messages % people else 0)
              for i in range(people)]  # fmt: skip
     flows = [rng.choices([f for f, _ in MIX], [w for _, w in MIX])[0]
              for _ in range(people)]  # fmt: skip
-    registering = iter(identities(flows.count("registration")))
+    registering = iter(identities(flows.count("registration"), first))
     result = []
-    for index, (flow, count) in enumerate(zip(flows, share, strict=True)):
+    for index, (flow, count) in enumerate(zip(flows, share, strict=True), first):
         identity = next(registering) if flow == "registration" else None
         if identity is not None:
             steps = registration_steps(identity)

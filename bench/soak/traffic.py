@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import re
@@ -50,6 +51,10 @@ AFTER_DRAIN = 5.0  # then listen for late duplicates
 KILL_GAP = 5.0  # at least this long between a restart being ready and a kill
 POLL = 0.05
 CODE = re.compile(r"\b(\d{6})\b")
+TELEGRAM_UPDATE_IDS = itertools.count(80_000_000)
+"""Telegram's update ids: one series per process, as a bot's are; a second
+driver of the same run (a round of history before the measured phase) must
+not repeat the first's, or the gateway takes each for a redelivery."""
 KINDS = ("gateway", "rasa", "actions")
 IN_FLIGHT_WAIT = 10.0  # a gateway kill waits this long at most for a send in flight
 IN_FLIGHT_POLL = 0.01
@@ -187,8 +192,7 @@ class Driver:
 
     def _new(self, person: Person, seq: int, text: str, kind: str) -> Sent:
         sms = person.channel == SMS
-        provider_id = f"SM{uuid.uuid4().hex}" if sms else str(80_000_000 + len(
-            self.traffic.sent))  # fmt: skip
+        provider_id = f"SM{uuid.uuid4().hex}" if sms else str(next(TELEGRAM_UPDATE_IDS))
         sent = Sent(person.index, seq, person.channel, person.address, text,
                     provider_id, kind)  # fmt: skip
         self.traffic.sent.append(sent)

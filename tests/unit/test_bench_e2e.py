@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,65 @@ def test_the_report_has_the_ratio_to_stock_and_the_breakdown() -> None:
     assert "Python 3.10 at /usr/bin/python3.10, libpython linked in;" in markdown(
         report
     )
+
+
+def test_the_rounds_of_history_come_first_in_the_report() -> None:
+    report = {
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.10",
+                    "load_average_at_start": [1.0], "load_average_at_end": [2.0]},
+        "command": "python -m bench.e2e --history 2", "date": "today",
+        "runs": [{"database": "PostgreSQL", "people": 50, "ready_s": 9.0,
+                  "history": [_phase(31.0), _phase(32.0)],
+                  "whole_path": _phase(30.0), "ours_rest": _phase(45.0)}],
+    }  # fmt: skip
+    lines = markdown(report).splitlines()
+    rows = [line for line in lines if line.startswith(("| history", "| whole path"))]
+
+    assert [row.split(" | ")[:2] for row in rows[:3]] == [
+        ["| history 1 of 2: whole path, other people", "31"],
+        ["| history 2 of 2: whole path, other people", "32"],
+        ["| whole path (webhooks → gateway → Rasa → actions → fakes)", "30"],
+    ]
+
+
+def test_crowds_built_apart_share_no_address_e_mail_or_identity() -> None:
+    """The rounds of history must not continue the measured people's chats."""
+    import random
+
+    from bench.soak.people import build_people
+
+    measured = build_people(40, 240, random.Random(1))
+    earlier = build_people(40, 240, random.Random(2), first=40)
+
+    def keys(crowd: list[Any]) -> set[str]:
+        found = {person.address for person in crowd}
+        for person in crowd:
+            if person.identity is not None:
+                found |= {person.identity.email, person.identity.nik}
+        return found
+
+    assert len(keys(measured)) > 40 and len(keys(earlier)) > 40
+    assert keys(measured).isdisjoint(keys(earlier))
+
+
+def test_a_second_driver_never_repeats_a_telegram_update_id(tmp_path: Path) -> None:
+    """A repeated update id is a redelivery to the gateway: the message would
+    be acknowledged and never answered (found with a round of history)."""
+    import random
+
+    from bench.soak.people import build_people
+    from bench.soak.traffic import Driver
+
+    person = next(p for p in build_people(4, 8, random.Random(1)) if p.channel != "sms")
+    ids = [
+        Driver(["http://127.0.0.1:1"], Deliveries(), tmp_path, random.Random(0), 0.0)
+        ._new(person, seq, "halo", "")
+        .provider_id
+        for seq in range(3)
+        for _ in range(2)
+    ]
+
+    assert len(set(ids)) == len(ids) == 6
 
 
 def test_the_report_calls_a_run_with_tracebacks_a_failing_one() -> None:
