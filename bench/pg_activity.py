@@ -1,5 +1,6 @@
-"""What PostgreSQL did for one database in a phase: transactions, rows read and
-the sequential scans per table, from its statistics views.
+"""What PostgreSQL did for one database in a phase: transactions, rows read, and
+per table the sequential scans and the index entries read, from its statistics
+views.
 
 `pg_stat_database` and `pg_stat_user_tables` count since the database was made;
 a snapshot before and after a phase gives the phase's own. A backend reports its
@@ -18,12 +19,19 @@ from typing import Any
 SETTLE_SECONDS = 11.0
 """Idle time after which every backend has reported its counts."""
 DATABASE_COUNTS = ("xact_commit", "xact_rollback", "tup_returned", "tup_fetched")
-TABLE_COUNTS = ("seq_scan", "seq_tup_read", "idx_scan")
+TABLE_COUNTS = ("seq_scan", "seq_tup_read", "idx_scan", "idx_tup_read")
 DATABASE_SQL = (
     "SELECT xact_commit, xact_rollback, tup_returned, tup_fetched"
     " FROM pg_stat_database WHERE datname = current_database()"
 )
-TABLES_SQL = "SELECT relname, seq_scan, seq_tup_read, idx_scan FROM pg_stat_user_tables"
+TABLES_SQL = (
+    "SELECT t.relname, t.seq_scan, t.seq_tup_read, t.idx_scan,"
+    " (SELECT sum(i.idx_tup_read) FROM pg_stat_user_indexes i"
+    "  WHERE i.relid = t.relid)"
+    " FROM pg_stat_user_tables t"
+)
+"""Per table; the index entries read are counted per index (index-only scans
+included), summed here."""
 
 
 def snapshot(database_url: str) -> dict[str, Any]:
@@ -55,8 +63,10 @@ def per_message(
     top: int = 5,
     harness_reads: int = 0,
 ) -> dict[str, Any]:
-    """The phase's counts per message, and the tables read by sequential scans
-    (most rows read first, at most `top`): scans and rows read in the phase.
+    """The phase's counts per message, the tables read by sequential scans
+    (most rows read first, at most `top`): scans and rows read in the phase,
+    and the tables read through their indexes (most index entries read first:
+    an index that serves a lookup badly reads many entries for each).
     A rollback is mostly a read-only transaction ended by the connection pool
     (SQLAlchemy's reset on return), still a round trip. `harness_reads`: the
     load generator's own read-only transactions, taken off the rollbacks (the
@@ -67,13 +77,17 @@ def per_message(
         return now.get(key, 0) - then.get(key, 0)
 
     db_now, db_then = after["database"], before["database"]
-    scanned = []
+    scanned, indexed = [], []
     for table, counts in after["tables"].items():
         then = before["tables"].get(table, {})
         scans = grew(counts, then, "seq_scan")
         if scans:
             scanned.append((grew(counts, then, "seq_tup_read"), scans, table))
+        lookups = grew(counts, then, "idx_scan")
+        if lookups:
+            indexed.append((grew(counts, then, "idx_tup_read"), lookups, table))
     scanned.sort(reverse=True)
+    indexed.sort(reverse=True)
     return {
         "commits": round(grew(db_now, db_then, "xact_commit") / n, 2),
         "rollbacks": round(
@@ -90,5 +104,9 @@ def per_message(
         "sequential_scans": [
             {"table": table, "scans": scans, "rows_read": rows}
             for rows, scans, table in scanned[:top]
+        ],
+        "index_reads": [
+            {"table": table, "scans": scans, "entries_read": entries}
+            for entries, scans, table in indexed[:top]
         ],
     }

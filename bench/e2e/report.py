@@ -181,9 +181,13 @@ def _database_activity(run: dict[str, Any]) -> list[str]:
             f"{s['table']} {s['scans']:,} ({s['rows_read']:,} rows)"
             for s in activity["sequential_scans"]
         )
+        lookups = ", ".join(
+            f"{s['table']} {s['scans']:,} ({s['entries_read']:,} entries)"
+            for s in activity.get("index_reads", ())
+        )
         rows.append(
             f"| {label} | {activity['commits']:g} / {activity['rollbacks']:g} | "
-            f"{activity['rows_read']:,.1f} | {scans or 'none'} |"
+            f"{activity['rows_read']:,.1f} | {scans or 'none'} | {lookups or '–'} |"
         )
     if not rows:
         return []
@@ -192,8 +196,9 @@ def _database_activity(run: dict[str, Any]) -> list[str]:
         "PostgreSQL per message (its statistics views, before and after each phase):",
         "",
         "| phase | commits / rollbacks | rows read | sequential scans in the phase: "
-        "table, scans (rows read) |",
-        "| --- | ---: | ---: | --- |",
+        "table, scans (rows read) | index scans: table, scans (index entries "
+        "read) |",
+        "| --- | ---: | ---: | --- | --- |",
         *rows,
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -54,14 +55,20 @@ def test_the_report_lists_the_counts_of_each_phase() -> None:
             "sequential_scans": [{"table": "batch", "scans": 2249, "rows_read": 6747}],
         },
     }  # fmt: skip
-    text_ = markdown({
+    report: dict[str, Any] = {
         "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.10",
                     "load_average_at_start": [1.0], "load_average_at_end": [1.0]},
         "command": "python -m bench.e2e", "date": "today",
         "runs": [{"database": "PostgreSQL 15", "people": 50, "ready_s": 5.0,
                   "whole_path": phase}],
-    })  # fmt: skip
-    assert "| 5.2 / 3.5 | 1,234.5 | batch 2,249 (6,747 rows) |" in text_
+    }  # fmt: skip
+    text_ = markdown(report)
+    assert "| 5.2 / 3.5 | 1,234.5 | batch 2,249 (6,747 rows) | – |" in text_
+    phase["database_activity"]["index_reads"] = [  # type: ignore[index]
+        {"table": "inbox_message", "scans": 40, "entries_read": 90_000}
+    ]
+    again = markdown({**report, "runs": [{**report["runs"][0], "whole_path": phase}]})
+    assert "| batch 2,249 (6,747 rows) | inbox_message 40 (90,000 entries) |" in again
 
 
 def test_a_snapshot_counts_the_sequential_scans_of_the_phase() -> None:
@@ -84,6 +91,31 @@ def test_a_snapshot_counts_the_sequential_scans_of_the_phase() -> None:
         found = per_message(before, snapshot(url), messages=1)
         assert {"table": "t", "scans": 3, "rows_read": 300} in found["sequential_scans"]
         assert found["commits"] >= 1
+
+
+def test_a_snapshot_counts_the_index_entries_each_table_read() -> None:
+    """An index that serves a lookup badly reads many entries for each: the
+    count shows it whatever the plan's kind."""
+    with postgres_database("bench_activity") as url:
+        engine = create_engine(url, future=True)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (id int primary key, v int)"))
+            connection.execute(
+                text("INSERT INTO t SELECT g, g % 2 FROM generate_series(1, 1000) g")
+            )
+            connection.execute(text("CREATE INDEX t_v ON t (v)"))
+            connection.execute(text("ANALYZE t"))
+            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        before = snapshot(url)
+        with engine.begin() as connection:
+            connection.execute(text("SET enable_seqscan = off"))
+            connection.execute(text("SET enable_bitmapscan = off"))
+            connection.execute(text("SELECT id FROM t WHERE id = 7"))
+            connection.execute(text("SELECT count(*) FROM t WHERE v = 1"))
+            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        engine.dispose()
+        found = per_message(before, snapshot(url), messages=1)
+        assert found["index_reads"] == [{"table": "t", "scans": 2, "entries_read": 501}]
 
 
 def test_the_watcher_finds_each_address_by_its_index(tmp_path: Path) -> None:
