@@ -262,44 +262,52 @@ def parse_count(text: str) -> int | None:
 
 # --- Words around an answer ----------------------------------------------------
 
-# What people type before a form answer ("nik saya 3174...", "alamat email saya
-# budi@gmail.com"): words that no NIK, KK number or e-mail address begins with.
-# Honorifics ("pak budi@...") are not among them: "pakbudi@..." typed with a
-# space must stay refused, not mailed to budi@... .
-_SAID_BEFORE = frozenset((
+# The words that name a form answer ("nik saya 3174...", "alamat email saya
+# budi@gmail.com"), and the fillers typed with them. Words before an answer go
+# only when a name is among them: "aku cantik@gmail.com" may be a space typed
+# into "akucantik@gmail.com", and must stay refused, not mailed to
+# cantik@gmail.com; for the same reason a word is matched with only ":" or ","
+# after it ("saya." may be the start of "saya.budi@...") and honorifics ("pak")
+# are no fillers.
+SAID_BEFORE = frozenset((
     "saya", "sy", "aku", "ku", "ini", "itu", "nya", "adalah", "yaitu", "yakni",
-    "yg", "yang", "punya", "punyaku", "baru", "pakai", "pake", "berikut",
+    "yg", "yang", "punya", "punyaku", "baru", "pakai", "pake", "berikut", "-",
 ))  # fmt: skip
-EMAIL_WORDS = _SAID_BEFORE | frozenset((
+EMAIL_WORDS = frozenset((
     "email", "e-mail", "emailnya", "emailku", "imel", "alamat", "alamatnya",
 ))  # fmt: skip
-NIK_WORDS = _SAID_BEFORE | frozenset((
-    "nik", "niknya", "nikku", "no", "nomor", "nomer", "nmr", "nomornya", "ktp",
-    "e-ktp", "ektp",
+NIK_WORDS = frozenset((
+    "nik", "niknya", "nikku", "no", "no.", "nomor", "nomer", "nmr", "nomornya",
+    "ktp", "e-ktp", "ektp",
 ))  # fmt: skip
 KK_WORDS = NIK_WORDS | frozenset(("kk", "kk-nya", "kknya", "kartu", "keluarga"))
 # What people type after an answer; nothing an answer ends with.
 SAID_AFTER = frozenset((
     "ya", "yaa", "iya", "kak", "ka", "min", "pak", "bu", "gan", "dong", "nih",
-    "ini", "tuh", "makasih", "terimakasih", "trims", "thx", "tq",
+    "ini", "tuh", "aja", "saja", "deh", "makasih", "terimakasih", "trims",
+    "thx", "tq",
 ))  # fmt: skip
 _TRIMMED = ":;,.-!?\"'()"
 
 
-def _bare(word: str) -> str:
-    return word.lower().strip(_TRIMMED)
-
-
-def answer_of(text: str, said_before: frozenset[str]) -> str:
-    """`text` without the known words typed before and after the answer:
-    "alamat email saya budi@gmail.com ya" -> "budi@gmail.com". Only whole
-    words of `said_before` (and of the courtesies after) go, so anything else
-    stays for the validator to refuse: "budi santoso@gmail.com" is unchanged."""
-    words = text.replace(":", " ").split()
+def answer_of(text: str, names: frozenset[str]) -> str:
+    """`text` without the words typed before and after the answer: "alamat
+    email saya budi@gmail.com ya" -> "budi@gmail.com". Before it, a run of
+    `names` and fillers that holds a name; after it, courtesies. Any other
+    word stays for the validator to refuse: "budi santoso@gmail.com" and
+    "email budi santoso@gmail.com" are refused for the space."""
+    words = text.replace(":", " : ").split()
     start, end = 0, len(words)
-    while start < end and _bare(words[start]) in said_before | {""}:
+    named = False
+    while start < end:
+        word = words[start].lower().rstrip(":,") or ":"
+        if word not in names and word not in SAID_BEFORE and word != ":":
+            break
+        named = named or word in names
         start += 1
-    while end > start and _bare(words[end - 1]) in SAID_AFTER | {""}:
+    if not named:
+        start = 0
+    while end > start and words[end - 1].lower().strip(_TRIMMED) in SAID_AFTER | {""}:
         end -= 1
     if start == end or (start, end) == (0, len(words)):
         return text

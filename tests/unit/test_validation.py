@@ -14,6 +14,7 @@ from bot.policy.validation import (
     NIK_WORDS,
     PROVINCE_CODES,
     SAID_AFTER,
+    SAID_BEFORE,
     answer_of,
     mask_email,
     mask_nik,
@@ -500,6 +501,7 @@ def test_known_words_around_an_answer_are_dropped(
     [
         "budi santoso@gmail.com",  # a space inside the address: refused whole
         "pak budi@gmail.com",  # "pakbudi@..." typed with a space
+        "aku cantik@gmail.com",  # "akucantik@...": no name of the answer before it
         "budi@gmail.com.",  # only what is around an answer is trimmed
         "email saya",  # no answer at all: the validator's own message
     ],
@@ -515,37 +517,52 @@ def test_a_space_inside_the_address_is_kept_after_known_words() -> None:
     assert validate_email(answer).valid is False
 
 
+def test_a_word_ending_in_a_dot_is_kept_before_an_address() -> None:
+    """ "saya. budi@..." may be "saya.budi@..." with a space after the dot."""
+    answer = answer_of("email saya. budi@gmail.com", EMAIL_WORDS)
+
+    assert answer == "saya. budi@gmail.com"
+    assert validate_email(answer).valid is False
+
+
 def test_a_kk_word_is_not_dropped_before_a_nik() -> None:
     assert answer_of("kk 3174010101090001", NIK_WORDS) == "kk 3174010101090001"
 
 
-_TYPED = st.text("abcdefghijklmnopqrstuvwxyz.:@0123456789-", min_size=1, max_size=12)
+_TYPED = st.one_of(
+    st.text("abcdefghijklmnopqrstuvwxyz.:@0123456789-", min_size=1, max_size=12),
+    st.sampled_from(sorted(KK_WORDS | EMAIL_WORDS | SAID_BEFORE | SAID_AFTER)),
+    st.sampled_from(["budi@gmail.com", "3174011508900001", "saya.", "nik:", ","]),
+)
 
 
 @given(
     st.lists(_TYPED, min_size=1, max_size=6), st.sampled_from([EMAIL_WORDS, KK_WORDS])
 )
 def test_only_known_words_at_the_edges_are_dropped(
-    typed: list[str], known: frozenset[str]
+    typed: list[str], names: frozenset[str]
 ) -> None:
     """What is kept is a run of the typed words, whole but for a final . , ! ?;
-    every word dropped is a known one (or bare punctuation), so no part of an
-    address or a number is ever cut off."""
+    before it only names and fillers, among them a name; after it only
+    courtesies: no part of an address or a number is ever cut off."""
     text = " ".join(typed)
-    words = text.replace(":", " ").split()
-    kept = answer_of(text, known).replace(":", " ").split()
-    if kept == words:
+    kept = answer_of(text, names)
+    if kept == text:
         return
-    droppable = known | SAID_AFTER | {""}
-    for start in range(len(words) - len(kept) + 1):
-        run = words[start : start + len(kept)]
-        if run[:-1] == kept[:-1] and run[-1].rstrip(".,!?") == kept[-1]:
-            dropped = words[:start] + words[start + len(kept) :]
+    words, kept_words = text.replace(":", " : ").split(), kept.split()
+    for start in range(len(words) - len(kept_words) + 1):
+        run = words[start : start + len(kept_words)]
+        if run[:-1] == kept_words[:-1] and run[-1].rstrip(".,!?") == kept_words[-1]:
+            lead = [word.lower().rstrip(":,") or ":" for word in words[:start]]
+            assert all(word in names | SAID_BEFORE | {":"} for word in lead)
+            assert not lead or any(word in names for word in lead)
+            after = words[start + len(kept_words) :]
             assert all(
-                word.lower().strip(":;,.-!?\"'()") in droppable for word in dropped
+                word.lower().strip(":;,.-!?\"'()") in SAID_AFTER | {""}
+                for word in after
             )
             return
-    raise AssertionError(f"{kept} is not a run of {words}")
+    raise AssertionError(f"{kept_words} is not a run of {words}")
 
 
 # --- masking --------------------------------------------------------------------
