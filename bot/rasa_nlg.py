@@ -12,9 +12,12 @@ retries, then apologizes), so a missing line cannot make the bot say the
 domain's placeholder.
 
 A message that only gives data outside a form gets `utter_inform_unprompted`,
-a reminder not to send personal data unasked; when it is an e-mail code and
-the person's registration stopped at the code (the form cancelled by a session
-that expired: its slots carry over), it says how to go on instead.
+a reminder not to send personal data unasked. When it is an e-mail code and
+the person's registration waits at the code question outside its form (left
+for another form, or a session that expired more than a day before, which
+`bot.rasa_session_resume` does not reopen: the slots carry over), it says how
+to go on instead; not once the answers' vault tokens have expired (a week
+without a message), as the registration's e-mail is gone with them.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from typing import Any
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.policy.answers import faq_answer
 from bot.policy.catalogue import say
+from bot.privacy.vault import TOKEN_TTL
 from bot.registration import CODE_OK
 from bot.registry.email_codes import CODE_DIGITS
 
@@ -61,7 +66,14 @@ def is_paused_code(tracker: DialogueStateTracker) -> bool:
         and len(numbers[0]) == CODE_DIGITS
         and bool(tracker.get_slot("reg_email"))
         and tracker.get_slot("reg_email_code") != CODE_OK
+        and _quiet_for(tracker) < TOKEN_TTL.total_seconds()
     )
+
+
+def _quiet_for(tracker: DialogueStateTracker) -> float:
+    """Seconds between the person's latest message and the one before it."""
+    said = [e.timestamp for e in tracker.events if isinstance(e, UserUttered)]
+    return said[-1] - said[-2] if len(said) >= 2 else 0.0
 
 
 class ProgrammeAnswers(TemplatedNaturalLanguageGenerator):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -135,13 +136,16 @@ PAUSED = {"reg_email": "t_k3j9x8a0qz@gmail.com", "reg_email_code": None}
 """The slots a session that expired at the code question carries over."""
 
 
-async def unprompted(text: str, slots: dict[str, Any]) -> str:
-    """What Rasa says to data given outside a form, with these slots."""
+async def unprompted(text: str, slots: dict[str, Any], quiet_days: float = 2.0) -> str:
+    """What Rasa says to data given outside a form, with these slots, after
+    `quiet_days` without a message (the form is no longer reopened then)."""
+    now = time.time()
     tracker = DialogueStateTracker.from_events(
         "nlg-test",
         [
+            UserUttered("email@gmail.com", timestamp=now - quiet_days * 86_400),
             *(SlotSet(name, value) for name, value in slots.items()),
-            UserUttered(text, {"name": "inform", "confidence": 0.9}),
+            UserUttered(text, {"name": "inform", "confidence": 0.9}, timestamp=now),
         ],
     )
     return str((await ANSWERS.generate(UNPROMPTED, tracker, "twilio"))["text"])
@@ -155,6 +159,13 @@ async def test_a_code_for_a_registration_stopped_at_the_code_says_how_to_go_on(
 
     assert said.startswith("Sepertinya itu kode verifikasi email.")
     assert "DAFTAR" in said and is_gsm7(said)
+
+
+async def test_a_code_after_a_week_gets_the_notice_the_e_mail_being_gone() -> None:
+    """The vault's tokens, the registration's e-mail among them, are gone."""
+    said = await unprompted("482913", PAUSED, quiet_days=8)
+
+    assert said == DOMAIN.responses[UNPROMPTED][0]["text"]
 
 
 @pytest.mark.parametrize(
