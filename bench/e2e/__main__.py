@@ -272,6 +272,7 @@ def run_combination(
 
             past.append(meters.measure(earlier))
             print(f"  {_line(past[-1])}", flush=True)
+            forget_mail(work / "email-outbox")
             if kind == "postgresql":
                 analyze(db_url)
         total = sum(len(p.steps) + sum(1 for s in p.steps if s.pair) for p in people)
@@ -324,6 +325,15 @@ def run_combination(
             for name in ("gateway1", "rasa", "actions")
         }
     return result
+
+
+def forget_mail(outbox: Path) -> None:
+    """Delete a round's mails: the load generator reads the whole folder for
+    each code it looks up, so the next round's would cost it more."""
+    from bot.notify.mailbox import outbox_files
+
+    for mail in outbox_files(outbox):
+        mail.unlink()
 
 
 def analyze(db_url: str) -> None:
@@ -393,7 +403,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--db-prefix", default="bench_e2e_",
                         help="prefix of the PostgreSQL databases created")  # fmt: skip
     parser.add_argument("--history", type=int, default=0, metavar="ROUNDS",
-                        help="rounds of the same load, each with new people, run "
+                        help="rounds of a like load (the same mix, drawn anew, "
+                        "other people: no test people), run "
                         "through the whole path before the measured phases, "
                         "PostgreSQL's tables analyzed after each as autovacuum "
                         "would: the phases then meet tables that hold others' "

@@ -193,11 +193,14 @@ def _database_activity(run: dict[str, Any]) -> list[str]:
         return []
     return [
         "",
-        "PostgreSQL per message (its statistics views, before and after each phase):",
+        "PostgreSQL per message (its statistics views, before and after each "
+        "phase; the scans and entries include the load generator's turn "
+        "watcher's, about twenty reads a second of `conversation`, "
+        "`inbox_message` and `outbox_message`):",
         "",
         "| phase | commits / rollbacks | rows read | sequential scans in the phase: "
-        "table, scans (rows read) | index scans: table, scans (index entries "
-        "read) |",
+        "table, scans (rows read) | index scans in the phase: table, scans "
+        "(index entries read) |",
         "| --- | ---: | ---: | --- | --- |",
         *rows,
     ]
