@@ -29,8 +29,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.privacy.tracker import delete_tracker_events
-from bot.rasa_tracker_store import TurnSQLTrackerStore, _event_classes
-from tests.postgres import BACKENDS, fresh_database
+from bot.rasa_tracker_store import SENDER_EVENTS, TurnSQLTrackerStore, _event_classes
+from tests.postgres import BACKENDS, fresh_database, postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -89,17 +89,30 @@ def turn(clock: Clock, text: str, intent: str, reply: str) -> list[Event]:
         "text": text,
     }  # fmt: skip
     return [
-        UserUttered(text, parse["intent"], [], parse, timestamp=clock(),
-                    input_channel="gateway", message_id=f"m{clock.now}",
-                    metadata={"idempotency_key": f"k{clock.now}"}),  # fmt: skip
-        ActionExecuted("eligibility_form", policy="RulePolicy", confidence=1.0,
-                       timestamp=clock()),  # fmt: skip
+        UserUttered(
+            text,
+            parse["intent"],
+            [],
+            parse,
+            timestamp=clock(),
+            input_channel="gateway",
+            message_id=f"m{clock.now}",
+            metadata={"idempotency_key": f"k{clock.now}"},
+        ),  # fmt: skip
+        ActionExecuted(
+            "eligibility_form", policy="RulePolicy", confidence=1.0, timestamp=clock()
+        ),  # fmt: skip
         ActiveLoop("eligibility_form", timestamp=clock()),
         SlotSet("requested_slot", "elig_age", timestamp=clock()),
-        BotUttered(reply, {"buttons": None}, {"utter_action": "utter_ask_elig_age"},
-                   timestamp=clock()),  # fmt: skip
-        ActionExecuted("action_listen", policy="RulePolicy", confidence=1.0,
-                       timestamp=clock()),  # fmt: skip
+        BotUttered(
+            reply,
+            {"buttons": None},
+            {"utter_action": "utter_ask_elig_age"},
+            timestamp=clock(),
+        ),  # fmt: skip
+        ActionExecuted(
+            "action_listen", policy="RulePolicy", confidence=1.0, timestamp=clock()
+        ),  # fmt: skip
     ]
 
 
@@ -343,3 +356,61 @@ async def test_a_tracker_with_a_new_session_is_not_kept(url: str) -> None:
         assert [d["event"] for d in dumps(loaded)][0] == "session_started"
     finally:
         ours.engine.dispose()
+
+
+def _indexes(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        from sqlalchemy import inspect
+
+        return {str(i["name"]) for i in inspect(engine).get_indexes("events")}
+    finally:
+        engine.dispose()
+
+
+def test_a_table_rasa_made_without_it_gets_the_sender_events_index(url: str) -> None:
+    """A database whose `events` table an older Rasa or store made."""
+    rasas = store(SQLTrackerStore, url)
+    with rasas.engine.begin() as connection:
+        connection.execute(text(f"DROP INDEX IF EXISTS {SENDER_EVENTS.name}"))
+    rasas.engine.dispose()
+    assert str(SENDER_EVENTS.name) not in _indexes(url)
+
+    for _ in range(2):  # a second server finds it made
+        store(TurnSQLTrackerStore, url).engine.dispose()
+        assert str(SENDER_EVENTS.name) in _indexes(url)
+
+
+def test_a_new_conversation_finds_its_newest_event_by_the_sender_index() -> None:
+    """PostgreSQL's generic plan for "the newest event of a sender", on an
+    analyzed table: by (sender_id, id), not the primary key read backwards
+    (a new sender's lookup then read every row)."""
+    with postgres_database("tracker_plan") as url:
+        ours = store(TurnSQLTrackerStore, url)
+        try:
+            with ours.engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                        "SELECT 'sender-' || (g % 400), 'user', g, '{}' "
+                        "FROM generate_series(1, 60000) g"
+                    )
+                )
+                connection.execute(text("ANALYZE events"))
+            with ours.engine.connect() as connection:
+                connection.execute(text("SET plan_cache_mode = force_generic_plan"))
+                connection.execute(
+                    text(
+                        "PREPARE newest(text) AS "
+                        "SELECT max(id) FROM events WHERE sender_id = $1"
+                    )
+                )
+                plan = "\n".join(
+                    row[0]
+                    for row in connection.execute(
+                        text("EXPLAIN EXECUTE newest('a-new-person')")
+                    )
+                )
+        finally:
+            ours.engine.dispose()
+    assert str(SENDER_EVENTS.name) in plan, plan
