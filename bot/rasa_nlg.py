@@ -13,10 +13,11 @@ domain's placeholder.
 
 A message that only gives data outside a form gets `utter_inform_unprompted`,
 a reminder not to send personal data unasked. When it is an e-mail code and
-the person's registration waits at the code question outside its form (left
-for another form, or a session that expired more than a day before, which
-`bot.rasa_session_resume` does not reopen: the slots carry over), it says how
-to go on instead; not once the answers' vault tokens have expired (a week
+the person's registration waits at the code question outside its form (a
+session that expired more than a day before, which `bot.rasa_session_resume`
+does not reopen: the slots carry over; within a form, other questions are
+answered and the form goes on, and BATAL forgets the answers), it says how to
+go on instead; not once the answers' vault tokens have expired (a week
 without a message), as the registration's e-mail is gone with them.
 """
 
