@@ -59,15 +59,10 @@ CPU per message before, 2.2 after, on PostgreSQL):
 - **Reads outside a transaction** (`bot.db.reading`): a load, and a save's
   reads when it writes nothing, run each statement on its own: on
   PostgreSQL no `BEGIN` before them and no `ROLLBACK` after.
-- **An index on (sender_id, id)** (`SENDER_EVENTS`), made when the store starts
-  if missing. Rasa's table has one on `sender_id` and its primary key; for "the
-  newest event of this conversation" and "its session, by id", PostgreSQL then
-  weighs reading the primary key backwards, filtered by sender, against the
-  sender's rows and a sort, and on some statistics picks the first: with a
-  database analyzed at about 50,000 events, 4,700-7,900 index entries read a
-  lookup, a person's first message reading the whole table (docs/benchmarks.md,
-  "A database with a past"). With both columns in one index, the sender's
-  newest event is its last entry, whatever the statistics.
+- **An index on (sender_id, id)** (`bot.tracker_index`), made when the store
+  starts if the migration Job has not made it: analyzed at about 50,000
+  events, PostgreSQL found a conversation's newest event by reading the primary
+  key backwards (docs/benchmarks.md, "A database with a past").
 
 Rasa falls back to an in-memory tracker store, with only a warning, when a
 custom store's class cannot be imported or its constructor raises
@@ -94,44 +89,23 @@ from rasa.shared.utils.common import all_subclasses
 
 from bot.db import make_engine, read_connection
 from bot.direct_sql import DirectStatement
+from bot.tracker_index import SENDER_EVENTS_INDEX, ensure_sender_events_index
 
 log = logging.getLogger(__name__)
 
 SENDER_EVENTS = sa.Index(
-    "ix_events_sender_id_id",
+    SENDER_EVENTS_INDEX,
     SQLTrackerStore.SQLEvent.__table__.c.sender_id,
     SQLTrackerStore.SQLEvent.__table__.c.id,
 )
-"""A conversation's events in order, and its newest one, on any statistics;
-made with the table for a new database, else when the store starts."""
+"""A conversation's events in order, and its newest one, on any statistics
+(`bot.tracker_index`); made with the table for a new database."""
 KEPT_TRACKERS = 1000
 """Conversations whose last saved tracker a Rasa server keeps (the least
 recently saved go first): about the conversations in flight at once."""
 STORED = "_prakerja_stored_events"
 """The attribute of a tracker this store loaded or saved: how many of its first
 events are in the store (a turn's new events come after them)."""
-
-
-def ensure_sender_events_index(engine: sa.engine.Engine) -> None:
-    """Make `SENDER_EVENTS` if the table lacks it; on PostgreSQL without
-    blocking the other servers' writes (`CONCURRENTLY`), and tolerant of a
-    server that made it meanwhile."""
-    name = str(SENDER_EVENTS.name)
-    if name in {i["name"] for i in sa.inspect(engine).get_indexes("events")}:
-        return
-    concurrently = " CONCURRENTLY" if engine.dialect.name == "postgresql" else ""
-    statement = sa.text(
-        f"CREATE INDEX{concurrently} IF NOT EXISTS {name} ON events (sender_id, id)"
-    )
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        try:
-            conn.execute(statement)
-        except sa.exc.DBAPIError:
-            if name not in {
-                i["name"] for i in sa.inspect(engine).get_indexes("events")
-            }:
-                raise
-    log.info("tracker store: index %s made", name)
 
 
 class TurnSQLTrackerStore(SQLTrackerStore):

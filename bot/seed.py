@@ -11,6 +11,9 @@ Run by `make run` (bot/launcher.py) before the services start:
    - development only: a demo batch open now with places left and the batch after
      it, so "which batch is open" and "which one is next" both have an answer.
 
+3. where Rasa's tracker store is PostgreSQL and its `events` table exists, the
+   index it needs beyond Rasa's own (`bot.tracker_index`), so that no Rasa
+   server builds it as it starts.
 Idempotent: a second run creates nothing. Prints a one-line summary.
 """
 
@@ -21,7 +24,8 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bot.clock import WIB
@@ -32,6 +36,7 @@ from bot.registry import open_batches as open_batches_at
 from bot.registry.models import Batch
 from bot.schema import upgrade
 from bot.settings import Settings, SettingsError, load_settings
+from bot.tracker_index import ensure_sender_events_index
 from bot.verification.population import seed_population
 
 logger = logging.getLogger(__name__)
@@ -171,6 +176,7 @@ def seed(
             after = _batch_count(session)
     finally:
         engine.dispose()
+    _index_tracker_store(settings.tracker_store_url)
     return SeedSummary(
         environment=settings.environment,
         policy_version=active.version,
@@ -181,6 +187,18 @@ def seed(
         open_batch=current,
         next_batch=following,
     )
+
+
+def _index_tracker_store(url: str) -> None:
+    """`ensure_sender_events_index` on a PostgreSQL tracker store (on SQLite the
+    one Rasa server makes it at start, at no cost worth a step)."""
+    if not url or make_url(url).get_backend_name() != "postgresql":
+        return
+    engine = create_engine(url)
+    try:
+        ensure_sender_events_index(engine)
+    finally:
+        engine.dispose()
 
 
 def main() -> int:

@@ -246,3 +246,53 @@ def test_readme_marks_pass_fail_and_pending() -> None:
     assert "**Stays pending" in rows["INDAH PERMATASARI"]
     assert "var/email-outbox/" in section and "make mail" in section
     assert "make run" in section
+
+
+EVENTS_AS_RASA_MAKES_IT = (
+    "CREATE TABLE events (id serial PRIMARY KEY, sender_id varchar(255) NOT NULL,"
+    " type_name varchar(255) NOT NULL, timestamp float, intent_name varchar(255),"
+    " action_name varchar(255), data text)"
+)
+
+
+def _event_indexes(url: str) -> set[str] | None:
+    """The `events` table's index names; None without the table."""
+    from sqlalchemy import inspect
+
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table("events"):
+            return None
+        return {str(i["name"]) for i in inspect(engine).get_indexes("events")}
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_job_gives_a_postgresql_tracker_store_its_index(
+    tmp_path: Path,
+) -> None:
+    """So that no Rasa server builds it as it starts (bot.tracker_index); a
+    tracker store without its table yet is left to Rasa, which makes both."""
+    from sqlalchemy import text
+
+    from bot.tracker_index import SENDER_EVENTS_INDEX
+    from tests.postgres import postgres_database
+
+    with postgres_database("seed_tracker") as url:
+        env = {
+            "PRAKERJA_ENV": "development",
+            "PRAKERJA_VAR_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": url,
+            "TRACKER_STORE_URL": url,
+        }
+        run(load_settings(env))
+        assert _event_indexes(url) is None
+
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text(EVENTS_AS_RASA_MAKES_IT))
+        engine.dispose()
+        run(load_settings(env))
+        run(load_settings(env))  # made once
+
+        assert SENDER_EVENTS_INDEX in (_event_indexes(url) or set())
