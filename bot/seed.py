@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -194,7 +194,7 @@ def _index_tracker_store(url: str) -> None:
     one Rasa server makes it at start, at no cost worth a step)."""
     if not url or make_url(url).get_backend_name() != "postgresql":
         return
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         ensure_sender_events_index(engine)
     finally:

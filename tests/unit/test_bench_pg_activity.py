@@ -71,17 +71,26 @@ def test_the_report_lists_the_counts_of_each_phase() -> None:
     assert "| batch 2,249 (6,747 rows) | inbox_message 40 (90,000 entries) |" in again
 
 
+def _table_t(engine: Any, rows: int, v: str, index_v: bool = False) -> None:
+    """Table `t` (id, v) of `rows` rows, `v` an expression of g = id; with an
+    analyzed index on v if asked; its counts reported."""
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (id int primary key, v int)"))
+        connection.execute(
+            text(f"INSERT INTO t SELECT g, {v} FROM generate_series(1, {rows}) g")
+        )
+        if index_v:
+            connection.execute(text("CREATE INDEX t_v ON t (v)"))
+            connection.execute(text("ANALYZE t"))
+        connection.execute(text("SELECT pg_stat_force_next_flush()"))
+
+
 def test_a_snapshot_counts_the_sequential_scans_of_the_phase() -> None:
     """Each transaction asks its backend to report its counts as it ends (else
     it reports them within a second, as the bench's idle services do)."""
     with postgres_database("bench_activity") as url:
         engine = create_engine(url, future=True)
-        with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE t (id int primary key, v int)"))
-            connection.execute(
-                text("INSERT INTO t SELECT g, g FROM generate_series(1, 100) g")
-            )
-            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        _table_t(engine, rows=100, v="g")
         before = snapshot(url)
         with engine.begin() as connection:
             for _ in range(3):
@@ -98,14 +107,7 @@ def test_a_snapshot_counts_the_index_entries_each_table_read() -> None:
     count shows it whatever the plan's kind."""
     with postgres_database("bench_activity") as url:
         engine = create_engine(url, future=True)
-        with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE t (id int primary key, v int)"))
-            connection.execute(
-                text("INSERT INTO t SELECT g, g % 2 FROM generate_series(1, 1000) g")
-            )
-            connection.execute(text("CREATE INDEX t_v ON t (v)"))
-            connection.execute(text("ANALYZE t"))
-            connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        _table_t(engine, rows=1000, v="g % 2", index_v=True)
         before = snapshot(url)
         with engine.begin() as connection:
             connection.execute(text("SET enable_seqscan = off"))
